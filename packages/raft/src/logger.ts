@@ -1,0 +1,39 @@
+/**
+ * The core's logging interface. The core formats each line itself (etcd's exact texts, which the
+ * conformance corpus asserts) and hands the finished string to the logger; it never writes anywhere
+ * on its own. `@tsraft/node` adapts pino to this interface; the interaction harness records lines.
+ */
+export interface Logger {
+  debug(msg: string): void;
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+  /**
+   * Records a broken invariant. The core calls it through {@link panic}, which throws right after, so
+   * an implementation only needs to record the line.
+   */
+  panic(msg: string): void;
+}
+
+/** A logger that drops everything (the default: the core is silent unless given a logger). */
+export const discardLogger: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  panic() {},
+};
+
+/**
+ * The error thrown for a broken invariant: the core's equivalent of etcd's `Logger.Panicf`.
+ * Nothing in the core catches it; the state machine that threw it must not be used again.
+ */
+export class RaftPanic extends Error {
+  override readonly name = "RaftPanic";
+}
+
+/** Logs `msg` at panic level and throws a {@link RaftPanic}. */
+export function panic(logger: Logger, msg: string): never {
+  logger.panic(msg);
+  throw new RaftPanic(msg);
+}

@@ -1,0 +1,15 @@
+/** @tsraft/raft/rafttest: the datadriven runner, the interaction harness and the cluster simulator. */
+export {
+  type CmdArg,
+  type DatadrivenHandler,
+  DatadrivenParseError,
+  type DirectiveResult,
+  describeFailure,
+  parseLine,
+  parseTestData,
+  type RunResult,
+  runPassed,
+  runTestData,
+  type TestData,
+  unifiedDiff,
+} from "./datadriven.js";
