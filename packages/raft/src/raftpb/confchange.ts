@@ -9,33 +9,29 @@ import {
 
 /**
  * Either kind of configuration change. The core works on V2 internally; a V1 ConfChange is the
- * special case of a V2 with one change and the automatic transition.
+ * special case of a V2 with one change and the automatic transition. The two are told apart by shape:
+ * a V2 has `changes`.
  */
-export type ConfChangeI = { readonly v1: ConfChange } | { readonly v2: ConfChangeV2 };
+export type ConfChangeI = ConfChange | ConfChangeV2;
 
-/** Wraps a V1 ConfChange as a {@link ConfChangeI}. */
-export function confChangeV1(cc: ConfChange): ConfChangeI {
-  return { v1: cc };
-}
-
-/** Wraps a ConfChangeV2 as a {@link ConfChangeI}. */
-export function confChangeV2(cc: ConfChangeV2): ConfChangeI {
-  return { v2: cc };
+/** True if `cc` is a ConfChangeV2. */
+export function isConfChangeV2(cc: ConfChangeI): cc is ConfChangeV2 {
+  return "changes" in cc;
 }
 
 /** The V2 change carrying out the same operation (the identity for a V2). */
 export function asV2(cc: ConfChangeI): ConfChangeV2 {
-  if ("v2" in cc) return cc.v2;
+  if (isConfChangeV2(cc)) return cc;
   return {
     transition: ConfChangeTransition.ConfChangeTransitionAuto,
-    changes: [{ type: cc.v1.type, nodeId: cc.v1.nodeId }],
-    context: cc.v1.context,
+    changes: [{ type: cc.type, nodeId: cc.nodeId }],
+    context: cc.context,
   };
 }
 
 /** The V1 ConfChange if `cc` is one, else undefined (a V2 has no V1 form). */
 export function asV1(cc: ConfChangeI): ConfChange | undefined {
-  return "v1" in cc ? cc.v1 : undefined;
+  return isConfChangeV2(cc) ? undefined : cc;
 }
 
 /**
