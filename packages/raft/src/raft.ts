@@ -1,0 +1,1016 @@
+/**
+ * The Raft state machine (etcd's `raft` struct): state, role transitions (`become*`), the term
+ * checks every message goes through in {@link Raft.step}, ticks, and sending. The per-role message
+ * handling lives in step-leader.ts, step-candidate.ts and step-follower.ts.
+ *
+ * The machine is synchronous and pure: it reads its Storage, writes nothing, and queues outgoing
+ * messages in `msgs` / `msgsAfterAppend` for RawNode to hand out in a Ready.
+ */
+import { type ValidConfig, validateConfig, type Config } from "./config.js";
+import { None } from "./constants.js";
+import { ErrProposalDropped, isRaftError, RaftError } from "./errors.js";
+import { debugEnabled, type Logger, panic } from "./logger.js";
+import { type EntryID, newLogWithSize, type RaftLog } from "./log.js";
+import { ReadOnly } from "./read-only.js";
+import { type ReadState, type SoftState, StateType } from "./ready.js";
+import { type ConfChangeV2, type ConfState, type Entry, type HardState, type Message, MessageType, type Snapshot, EMPTY_BYTES } from "./raftpb/types.js";
+import { enterJoint, leaveJoint } from "./raftpb/confchange.js";
+import { confStateEquivalent, isEmptyHardState, isEmptySnap } from "./raftpb/util.js";
+import { Changer, restore as restoreConfig } from "./confchange/index.js";
+import { VoteResult } from "./quorum/index.js";
+import { type Progress, ProgressTracker, type TrackerConfig, type ProgressMap, StateType as PrState } from "./tracker/index.js";
+import { stepCandidate } from "./step-candidate.js";
+import { stepFollower } from "./step-follower.js";
+import { stepLeader } from "./step-leader.js";
+import { assertNever, confChangeToMsg, hex, message, newRandom, payloadsSize, voteRespMsgType } from "./util.js";
+import { entriesSize } from "./raftpb/size.js";
+
+export { type Config, ConfigInvalidError, validateConfig } from "./config.js";
+
+/** Why a node campaigns; a transfer campaign carries its type as the vote request's context. */
+export type CampaignType = "CampaignPreElection" | "CampaignElection" | "CampaignTransfer";
+
+/** The context of a leadership-transfer vote request: the ASCII bytes of "CampaignTransfer". */
+const CAMPAIGN_TRANSFER_CTX: Uint8Array = Uint8Array.from("CampaignTransfer", (c) => c.charCodeAt(0));
+
+function isCampaignTransferCtx(ctx: Uint8Array): boolean {
+  if (ctx.length !== CAMPAIGN_TRANSFER_CTX.length) return false;
+  for (let i = 0; i < ctx.length; i++) if (ctx[i] !== CAMPAIGN_TRANSFER_CTX[i]) return false;
+  return true;
+}
+
+/**
+ * One Raft peer's state machine. Drive it through RawNode; the class is exported for the tests,
+ * the interaction harness and advanced users who know etcd's `raft` struct.
+ */
+export class Raft {
+  readonly id: number;
+
+  private _term = 0;
+  private _vote = None;
+  private _state: StateType = StateType.StateFollower;
+  private _lead = None;
+  private _electionElapsed = 0;
+  private _heartbeatElapsed = 0;
+
+  /** ReadIndex answers not yet handed out in a Ready. */
+  readStates: ReadState[] = [];
+  raftLog: RaftLog;
+
+  /** Byte limit of the entries in one MsgApp. */
+  readonly maxMsgSize: number;
+  /** Payload byte limit of the leader's uncommitted log tail. */
+  readonly maxUncommittedSize: number;
+
+  trk: ProgressTracker;
+
+  /** True if this node is a learner in the active configuration. */
+  isLearner = false;
+
+  /**
+   * Messages to send right away. Invariant: none of them targets this node.
+   */
+  msgs: Message[] = [];
+  /**
+   * Messages to send only once the unstable state they depend on (entries, term, vote, snapshot)
+   * is durable: MsgAppResp, MsgVoteResp and MsgPreVoteResp (Raft thesis §3.8). They may target
+   * this node itself (its own append and vote acknowledgements).
+   */
+  msgsAfterAppend: Message[] = [];
+
+  /** The target of a leadership transfer in progress, or None (Raft thesis §3.10). */
+  leadTransferee = None;
+  /**
+   * Only one conf change may be pending (in the log but not applied). Invariant: ≥ the index of the
+   * latest pending conf change; proposals of another are refused while `applied < pendingConfIndex`.
+   */
+  pendingConfIndex = 0;
+  readonly disableConfChangeValidation: boolean;
+  /**
+   * Estimate of the payload bytes in the uncommitted tail of the log (leader only; reset with the
+   * term). Invariant: never overestimates.
+   */
+  uncommittedSize = 0;
+
+  readOnly: ReadOnly;
+
+  readonly checkQuorum: boolean;
+  readonly preVote: boolean;
+  readonly heartbeatTimeout: number;
+  readonly electionTimeout: number;
+  /**
+   * The election timeout in force: drawn in [electionTimeout, 2 × electionTimeout − 1] at every
+   * reset, so that split votes resolve quickly (Raft paper §5.2).
+   */
+  randomizedElectionTimeout = 0;
+  readonly disableProposalForwarding: boolean;
+  readonly stepDownOnRemoval: boolean;
+
+  readonly logger: Logger;
+  private readonly random: () => number;
+
+  /**
+   * MsgReadIndex requests a new leader received before it committed an entry in its term; they
+   * are answered once it does (Raft thesis §6.4).
+   */
+  pendingReadIndexMessages: Message[] = [];
+
+  constructor(config: Config | ValidConfig) {
+    const c = validateConfig(config as Config);
+    this.id = c.id;
+    this.logger = c.logger;
+    this.random = c.random ?? newRandom(c.id);
+    this.raftLog = newLogWithSize(c.storage, c.logger, c.maxCommittedSizePerReady);
+    const { hardState: hs, confState: cs } = c.storage.initialState();
+    this.maxMsgSize = c.maxSizePerMsg;
+    this.maxUncommittedSize = c.maxUncommittedEntriesSize;
+    this.trk = new ProgressTracker(c.maxInflightMsgs, c.maxInflightBytes);
+    this.electionTimeout = c.electionTick;
+    this.heartbeatTimeout = c.heartbeatTick;
+    this.checkQuorum = c.checkQuorum;
+    this.preVote = c.preVote;
+    this.readOnly = new ReadOnly(c.readOnlyOption);
+    this.disableProposalForwarding = c.disableProposalForwarding;
+    this.disableConfChangeValidation = c.disableConfChangeValidation;
+    this.stepDownOnRemoval = c.stepDownOnRemoval;
+
+    const last = this.raftLog.lastEntryID();
+    const { config, progress } = restoreConfig(new Changer(this.trk, last.index), cs);
+    this.assertConfStatesEquivalent(cs, this.switchToConfig(config, progress));
+
+    if (!isEmptyHardState(hs)) this.loadState(hs);
+    if (c.applied > 0) this.raftLog.appliedTo(c.applied, 0);
+    this.becomeFollower(this._term, None);
+
+    const peers = this.trk.voterNodes().map(hex).join(",");
+    this.logger.info(
+      `newRaft ${hex(this.id)} [peers: [${peers}], term: ${this._term}, commit: ${this.raftLog.committed}, ` +
+        `applied: ${this.raftLog.applied}, lastindex: ${last.index}, lastterm: ${last.term}]`,
+    );
+  }
+
+  /** The current term (Raft paper §5.1). Written only by `become*` and `loadState`. */
+  get term(): number {
+    return this._term;
+  }
+  /** Whom this node voted for in the current term, or None. */
+  get vote(): number {
+    return this._vote;
+  }
+  /** This node's role. Written only by `become*`. */
+  get state(): StateType {
+    return this._state;
+  }
+  /** The leader this node follows in the current term, or None. */
+  get lead(): number {
+    return this._lead;
+  }
+  /** Ticks since the last election timeout (or, on a follower, since it last heard from the leader). */
+  get electionElapsed(): number {
+    return this._electionElapsed;
+  }
+  /** Ticks since the last heartbeat (leader only). */
+  get heartbeatElapsed(): number {
+    return this._heartbeatElapsed;
+  }
+
+  hasLeader(): boolean {
+    return this._lead !== None;
+  }
+
+  softState(): SoftState {
+    return { lead: this._lead, raftState: this._state };
+  }
+
+  hardState(): HardState {
+    return { term: this._term, vote: this._vote, commit: this.raftLog.committed };
+  }
+
+  /** True when debug lines would be recorded: guards building them on hot paths. */
+  debugOn(): boolean {
+    return debugEnabled(this.logger);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Sending
+
+  /**
+   * Queues `m` for the next Ready. Fills in `from` and (for all but campaign messages, proposals and
+   * forwarded reads) the current term. Responses that vote on log appends or elections wait in
+   * `msgsAfterAppend` until the state they depend on is durable.
+   */
+  send(m: Message): void {
+    if (m.from === None) m.from = this.id;
+    const t = m.type;
+    if (
+      t === MessageType.MsgVote ||
+      t === MessageType.MsgVoteResp ||
+      t === MessageType.MsgPreVote ||
+      t === MessageType.MsgPreVoteResp
+    ) {
+      // Campaign messages carry the term they are about, which need not be ours (a pre-vote is for
+      // the next term; a vote response echoes the request's term).
+      if (m.term === 0) panic(this.logger, `term should be set when sending ${MessageType[t]}`);
+    } else {
+      if (m.term !== 0) {
+        panic(this.logger, `term should not be set when sending ${MessageType[t]} (was ${m.term})`);
+      }
+      // Proposals and forwarded read requests act as local messages to the leader: no term.
+      if (t !== MessageType.MsgProp && t !== MessageType.MsgReadIndex) m.term = this._term;
+    }
+    if (t === MessageType.MsgAppResp || t === MessageType.MsgVoteResp || t === MessageType.MsgPreVoteResp) {
+      // These vote on appends or elections: publishing one before its state is durable could
+      // lose a committed entry or double-vote after a crash (Raft thesis §3.8). Rejections too, to
+      // err on the side of safety.
+      this.msgsAfterAppend.push(m);
+    } else {
+      if (m.to === this.id) {
+        panic(this.logger, `message should not be self-addressed when sending ${MessageType[t]}`);
+      }
+      this.msgs.push(m);
+    }
+  }
+
+  /** Sends an append (entries if any, and the commit index) to `to`. */
+  sendAppend(to: number): void {
+    this.maybeSendAppend(to, true);
+  }
+
+  /**
+   * Sends an append to `to` if its progress allows it. With `sendIfEmpty` false, nothing is sent
+   * when there are no entries to send (empty appends only carry the commit index). Returns whether
+   * a message was sent. Falls back to a snapshot when the entries were compacted away.
+   */
+  maybeSendAppend(to: number, sendIfEmpty: boolean): boolean {
+    const pr = this.trk.progress.get(to)!;
+    if (pr.isPaused()) return false;
+
+    const prevIndex = pr.next - 1;
+    let prevTerm: number;
+    try {
+      prevTerm = this.raftLog.term(prevIndex);
+    } catch (e) {
+      if (!isRaftError(e)) throw e;
+      // The log was truncated at or after pr.next: only a snapshot can catch the follower up.
+      return this.maybeSendSnapshot(to, pr);
+    }
+
+    let ents: Entry[] = NO_ENTRIES;
+    // A throttled replicating follower only gets empty appends, so that a full Inflights whose
+    // messages were all dropped cannot stall replication forever.
+    if (pr.state !== PrState.StateReplicate || !pr.inflights.full()) {
+      try {
+        ents = this.raftLog.entries(pr.next, this.maxMsgSize);
+      } catch (e) {
+        if (!isRaftError(e)) throw e;
+        if (!sendIfEmpty) return false;
+        return this.maybeSendSnapshot(to, pr);
+      }
+    }
+    if (ents.length === 0 && !sendIfEmpty) return false;
+
+    const commit = this.raftLog.committed;
+    this.send({
+      type: MessageType.MsgApp,
+      to,
+      from: None,
+      term: 0,
+      logTerm: prevTerm,
+      index: prevIndex,
+      entries: ents,
+      commit,
+      vote: 0,
+      snapshot: undefined,
+      reject: false,
+      rejectHint: 0,
+      context: EMPTY_BYTES,
+      responses: NO_MESSAGES,
+    });
+    pr.sentEntries(ents.length, payloadsSize(ents));
+    pr.sentCommit(commit);
+    return true;
+  }
+
+  /** Sends the latest snapshot to `to` if it was recently active; returns whether it did. */
+  maybeSendSnapshot(to: number, pr: Progress): boolean {
+    if (!pr.recentActive) {
+      if (this.debugOn()) this.logger.debug(`ignore sending snapshot to ${hex(to)} since it is not recently active`);
+      return false;
+    }
+    let snapshot: Snapshot;
+    try {
+      snapshot = this.raftLog.snapshot();
+    } catch (e) {
+      if (isRaftError(e, "SnapshotTemporarilyUnavailable")) {
+        if (this.debugOn()) {
+          this.logger.debug(
+            `${hex(this.id)} failed to send snapshot to ${hex(to)} because snapshot is temporarily unavailable`,
+          );
+        }
+        return false;
+      }
+      throw e;
+    }
+    if (isEmptySnap(snapshot)) panic(this.logger, "need non-empty snapshot");
+    const { index: sindex, term: sterm } = snapshot.metadata;
+    if (this.debugOn()) {
+      this.logger.debug(
+        `${hex(this.id)} [firstindex: ${this.raftLog.firstIndex()}, commit: ${this.raftLog.committed}] ` +
+          `sent snapshot[index: ${sindex}, term: ${sterm}] to ${hex(to)} [${pr.toString()}]`,
+      );
+    }
+    pr.becomeSnapshot(sindex);
+    if (this.debugOn()) {
+      this.logger.debug(`${hex(this.id)} paused sending replication messages to ${hex(to)} [${pr.toString()}]`);
+    }
+    this.send(message(MessageType.MsgSnap, to, { snapshot }));
+    return true;
+  }
+
+  /** Sends a heartbeat to `to`, carrying `ctx` (a ReadIndex position) and a safe commit index. */
+  sendHeartbeat(to: number, ctx: Uint8Array): void {
+    const pr = this.trk.progress.get(to)!;
+    // The follower may not have the entries up to our commit index: never tell it to commit past
+    // what it is known to hold.
+    const commit = Math.min(pr.match, this.raftLog.committed);
+    this.send(message(MessageType.MsgHeartbeat, to, { commit, context: ctx }));
+    pr.sentCommit(commit);
+  }
+
+  /** Sends appends to every peer that is behind, in id order. */
+  bcastAppend(): void {
+    this.trk.visit((id) => {
+      if (id !== this.id) this.sendAppend(id);
+    });
+  }
+
+  /** Sends heartbeats to every peer, carrying the newest pending read's position. */
+  bcastHeartbeat(): void {
+    this.bcastHeartbeatWithCtx(this.readOnly.heartbeatCtx());
+  }
+
+  bcastHeartbeatWithCtx(ctx: Uint8Array): void {
+    this.trk.visit((id) => {
+      if (id !== this.id) this.sendHeartbeat(id, ctx);
+    });
+  }
+
+  sendTimeoutNow(to: number): void {
+    this.send(message(MessageType.MsgTimeoutNow, to, {}));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Log bookkeeping
+
+  /**
+   * Records that entries up to `index` were applied (`size` bytes of them were in flight). A leader
+   * in a joint configuration with auto-leave proposes leaving it once the entering change applied.
+   */
+  appliedTo(index: number, size: number): void {
+    const newApplied = Math.max(index, this.raftLog.applied);
+    this.raftLog.appliedTo(newApplied, size);
+
+    if (this.trk.config.autoLeave && newApplied >= this.pendingConfIndex && this._state === StateType.StateLeader) {
+      // An empty ConfChangeV2 leaves the joint configuration; its empty data can never be refused
+      // for size. It can still be dropped during a leadership transfer: we retry on every apply.
+      const m = confChangeToMsg(undefined);
+      try {
+        this.step(m);
+        this.logger.info(`initiating automatic transition out of joint configuration ${this.trk.config.toString()}`);
+      } catch (e) {
+        if (!isRaftError(e)) throw e;
+        if (this.debugOn()) {
+          this.logger.debug(
+            `not initiating automatic transition out of joint configuration ${this.trk.config.toString()}: ${e.message}`,
+          );
+        }
+      }
+    }
+  }
+
+  /** Records that the snapshot `snap` is durable and applied. */
+  appliedSnap(snap: Snapshot): void {
+    const index = snap.metadata.index;
+    this.raftLog.stableSnapTo(index);
+    this.appliedTo(index, 0);
+  }
+
+  /**
+   * Advances the commit index to what a quorum holds, if that entry is of the current term (Raft
+   * paper §5.4.2). Returns whether it moved; the caller then broadcasts. Leader only.
+   */
+  maybeCommit(): boolean {
+    return this.raftLog.maybeCommit({ term: this._term, index: this.trk.committed() });
+  }
+
+  /**
+   * Appends `es` to the leader's log at the current term, and queues the leader's own
+   * acknowledgement for when they are durable. Returns false (appending nothing) if the
+   * uncommitted-size quota refuses them.
+   */
+  appendEntry(es: readonly Entry[]): boolean {
+    const li = this.raftLog.lastIndex();
+    const ents: Entry[] = new Array(es.length);
+    for (let i = 0; i < es.length; i++) {
+      const e = es[i]!;
+      ents[i] = { term: this._term, index: li + 1 + i, type: e.type, data: e.data };
+    }
+    if (!this.increaseUncommittedSize(ents)) {
+      this.logger.warn(
+        `${hex(this.id)} appending new entries to log would exceed uncommitted entry size limit; dropping proposal`,
+      );
+      return false;
+    }
+    const last = this.raftLog.append(ents);
+    // The leader sends itself no MsgApp: this acknowledgement, delivered once the entries are
+    // durable, counts its own copy towards the quorum.
+    this.send(message(MessageType.MsgAppResp, this.id, { index: last }));
+    return true;
+  }
+
+  /**
+   * Records `ents` in the uncommitted-size quota unless they would exceed it. An empty uncommitted
+   * tail accepts any proposal, and empty payloads are always accepted.
+   */
+  increaseUncommittedSize(ents: readonly Entry[]): boolean {
+    const s = payloadsSize(ents);
+    if (this.uncommittedSize > 0 && s > 0 && this.uncommittedSize + s > this.maxUncommittedSize) {
+      return false;
+    }
+    this.uncommittedSize += s;
+    return true;
+  }
+
+  /** Releases `s` payload bytes of newly committed entries from the quota (saturating at 0). */
+  reduceUncommittedSize(s: number): void {
+    this.uncommittedSize = s > this.uncommittedSize ? 0 : this.uncommittedSize - s;
+  }
+
+  /** True if the entry at the commit index is of the current term (a leader may then serve reads). */
+  committedEntryInCurrentTerm(): boolean {
+    // A leader's term is never 0, so an out-of-bounds 0 never matches.
+    return this.raftLog.zeroTermOnOutOfBounds(this.raftLog.committed) === this._term;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Ticks
+
+  /** Advances the logical clock by one tick: election timer for non-leaders, heartbeat for leaders. */
+  tick(): void {
+    switch (this._state) {
+      case StateType.StateFollower:
+      case StateType.StateCandidate:
+      case StateType.StatePreCandidate:
+        this.tickElection();
+        return;
+      case StateType.StateLeader:
+        this.tickHeartbeat();
+        return;
+      default:
+        assertNever(this._state);
+    }
+  }
+
+  /** Advances the election timer without other effects (RawNode.tickQuiesced). */
+  tickQuiesced(): void {
+    this._electionElapsed++;
+  }
+
+  /** Followers and candidates campaign once the randomized election timeout passes (Raft paper §5.2). */
+  private tickElection(): void {
+    this._electionElapsed++;
+    if (this.promotable() && this.pastElectionTimeout()) {
+      this._electionElapsed = 0;
+      this.stepLocal(message(MessageType.MsgHup, None, { from: this.id }), "error occurred during election");
+    }
+  }
+
+  /** Leaders send heartbeats every heartbeatTimeout, and check their quorum every electionTimeout. */
+  private tickHeartbeat(): void {
+    this._heartbeatElapsed++;
+    this._electionElapsed++;
+
+    if (this._electionElapsed >= this.electionTimeout) {
+      this._electionElapsed = 0;
+      if (this.checkQuorum) {
+        this.stepLocal(
+          message(MessageType.MsgCheckQuorum, None, { from: this.id }),
+          "error occurred during checking sending heartbeat",
+        );
+      }
+      // A transfer that did not finish within an election timeout is abandoned (Raft thesis §3.10).
+      if (this._state === StateType.StateLeader && this.leadTransferee !== None) this.abortLeaderTransfer();
+    }
+
+    if (this._state !== StateType.StateLeader) return;
+
+    if (this._heartbeatElapsed >= this.heartbeatTimeout) {
+      this._heartbeatElapsed = 0;
+      this.stepLocal(
+        message(MessageType.MsgBeat, None, { from: this.id }),
+        "error occurred during checking sending heartbeat",
+      );
+    }
+  }
+
+  /** Steps a message the core generated itself, logging (at debug) instead of throwing errors. */
+  private stepLocal(m: Message, what: string): void {
+    try {
+      this.step(m);
+    } catch (e) {
+      if (!isRaftError(e)) throw e;
+      if (this.debugOn()) this.logger.debug(`${what}: ${e.message}`);
+    }
+  }
+
+  pastElectionTimeout(): boolean {
+    return this._electionElapsed >= this.randomizedElectionTimeout;
+  }
+
+  resetRandomizedElectionTimeout(): void {
+    this.randomizedElectionTimeout = this.electionTimeout + Math.floor(this.random() * this.electionTimeout);
+  }
+
+  /** Test hook: pins the randomized election timeout (etcd's setRandomizedElectionTimeout). */
+  setRandomizedElectionTimeout(v: number): void {
+    this.randomizedElectionTimeout = v;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Role transitions. Only these (and loadState) write term, vote, state, lead and the counters.
+
+  private reset(term: number): void {
+    if (this._term !== term) {
+      this._term = term;
+      this._vote = None;
+    }
+    this._lead = None;
+    this._electionElapsed = 0;
+    this._heartbeatElapsed = 0;
+    this.resetRandomizedElectionTimeout();
+    this.abortLeaderTransfer();
+    this.trk.resetVotes();
+    const next = this.raftLog.lastIndex() + 1;
+    this.trk.visit((id, pr) => {
+      pr.reset(next, id === this.id ? next - 1 : 0);
+    });
+    this.pendingConfIndex = 0;
+    this.uncommittedSize = 0;
+    this.readOnly = new ReadOnly(this.readOnly.option);
+  }
+
+  becomeFollower(term: number, lead: number): void {
+    this.reset(term);
+    this._lead = lead;
+    this._state = StateType.StateFollower;
+    this.logger.info(`${hex(this.id)} became follower at term ${this._term}`);
+  }
+
+  becomeCandidate(): void {
+    if (this._state === StateType.StateLeader) panic(this.logger, "invalid transition [leader -> candidate]");
+    this.reset(this._term + 1);
+    this._vote = this.id;
+    this._state = StateType.StateCandidate;
+    this.logger.info(`${hex(this.id)} became candidate at term ${this._term}`);
+  }
+
+  /** A pre-candidate keeps its term and vote: it only asks whether it could win (Raft thesis §9.6). */
+  becomePreCandidate(): void {
+    if (this._state === StateType.StateLeader) panic(this.logger, "invalid transition [leader -> pre-candidate]");
+    this.trk.resetVotes();
+    this._lead = None;
+    this._state = StateType.StatePreCandidate;
+    this.logger.info(`${hex(this.id)} became pre-candidate at term ${this._term}`);
+  }
+
+  becomeLeader(): void {
+    if (this._state === StateType.StateFollower) panic(this.logger, "invalid transition [follower -> leader]");
+    this.reset(this._term);
+    this._lead = this.id;
+    this._state = StateType.StateLeader;
+    // The leader trivially replicates to itself, and is always recently active.
+    const pr = this.trk.progress.get(this.id)!;
+    pr.becomeReplicate();
+    pr.recentActive = true;
+    // A conf change may be pending somewhere in the log; scanning for it could be expensive, so
+    // conservatively wait until everything up to the current last index applied.
+    this.pendingConfIndex = this.raftLog.lastIndex();
+    // The no-op entry of the new term (Raft thesis §6.4): committing it commits all before it. Its
+    // payload is empty, so the uncommitted quota stays at 0.
+    if (!this.appendEntry([{ term: 0, index: 0, type: EntryType.EntryNormal, data: EMPTY_BYTES }])) panic(this.logger, "empty entry was dropped");
+    this.logger.info(`${hex(this.id)} became leader at term ${this._term}`);
+  }
+
+  /** A follower hears from the current leader: it follows it and restarts its election timer. */
+  acknowledgeLeader(from: number): void {
+    this._electionElapsed = 0;
+    this._lead = from;
+  }
+
+  /** Drops the known leader (MsgForgetLeader), so this node may grant votes before its lease ends. */
+  forgetLeader(): void {
+    this._lead = None;
+  }
+
+  /** The leader starts transferring leadership to `to`; it has one election timeout to finish. */
+  beginLeaderTransfer(to: number): void {
+    this._electionElapsed = 0;
+    this.leadTransferee = to;
+  }
+
+  abortLeaderTransfer(): void {
+    this.leadTransferee = None;
+  }
+
+  /** Restores term, vote and commit index from persisted state. */
+  loadState(hs: HardState): void {
+    if (hs.commit < this.raftLog.committed || hs.commit > this.raftLog.lastIndex()) {
+      panic(
+        this.logger,
+        `${hex(this.id)} state.commit ${hs.commit} is out of range [${this.raftLog.committed}, ${this.raftLog.lastIndex()}]`,
+      );
+    }
+    this.raftLog.committed = hs.commit;
+    this._term = hs.term;
+    this._vote = hs.vote;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Elections
+
+  /** Starts an election (or pre-election) unless this node is leader or may not campaign. */
+  hup(t: CampaignType): void {
+    if (this._state === StateType.StateLeader) {
+      if (this.debugOn()) this.logger.debug(`${hex(this.id)} ignoring MsgHup because already leader`);
+      return;
+    }
+    if (!this.promotable()) {
+      this.logger.warn(`${hex(this.id)} is unpromotable and can not campaign`);
+      return;
+    }
+    if (this.hasUnappliedConfChanges()) {
+      this.logger.warn(
+        `${hex(this.id)} cannot campaign at term ${this._term} since there are still pending configuration changes to apply`,
+      );
+      return;
+    }
+    this.logger.info(`${hex(this.id)} is starting a new election at term ${this._term}`);
+    this.campaign(t);
+  }
+
+  /**
+   * True if a committed conf change is not applied yet. Such a node must not campaign: it could
+   * win under a configuration that is already replaced.
+   */
+  hasUnappliedConfChanges(): boolean {
+    const log = this.raftLog;
+    if (log.applied >= log.committed) return false;
+    const lo = log.applied + 1;
+    const hi = log.committed + 1;
+    let found = false;
+    try {
+      // Page through the unapplied tail (bounded like the entries handed out for applying).
+      log.scan(lo, hi, log.maxApplyingEntsSize, (ents) => {
+        for (const e of ents) {
+          if (e.type === EntryType.EntryConfChange || e.type === EntryType.EntryConfChangeV2) {
+            found = true;
+            return false;
+          }
+        }
+        return true;
+      });
+    } catch (e) {
+      panic(this.logger, `error scanning unapplied entries [${lo}, ${hi}): ${(e as Error).message}`);
+    }
+    return found;
+  }
+
+  /** Becomes (pre-)candidate and asks every voter for its vote, in id order. */
+  campaign(t: CampaignType): void {
+    if (!this.promotable()) {
+      // Callers check this; log loudly if one did not.
+      this.logger.warn(`${hex(this.id)} is unpromotable; campaign() should have been called`);
+    }
+    let term: number;
+    let voteMsg: MessageType;
+    if (t === "CampaignPreElection") {
+      this.becomePreCandidate();
+      voteMsg = MessageType.MsgPreVote;
+      // Pre-votes are for the next term; ours only moves if we win.
+      term = this._term + 1;
+    } else {
+      this.becomeCandidate();
+      voteMsg = MessageType.MsgVote;
+      term = this._term;
+    }
+    const ids = [...this.trk.config.voters.ids()].sort((a, b) => a - b);
+    for (const id of ids) {
+      if (id === this.id) {
+        // Our own vote counts once it is durable, like any other.
+        this.send(message(voteRespMsgType(voteMsg), id, { term }));
+        continue;
+      }
+      const last = this.raftLog.lastEntryID();
+      this.logger.info(
+        `${hex(this.id)} [logterm: ${last.term}, index: ${last.index}] sent ${MessageType[voteMsg]} request to ${hex(id)} at term ${this._term}`,
+      );
+      this.send(
+        message(voteMsg, id, {
+          term,
+          index: last.index,
+          logTerm: last.term,
+          context: t === "CampaignTransfer" ? CAMPAIGN_TRANSFER_CTX : EMPTY_BYTES,
+        }),
+      );
+    }
+  }
+
+  /** Records a vote from `id` and tallies the election. */
+  poll(id: number, t: MessageType, v: boolean): { granted: number; rejected: number; result: VoteResult } {
+    if (v) this.logger.info(`${hex(this.id)} received ${MessageType[t]} from ${hex(id)} at term ${this._term}`);
+    else this.logger.info(`${hex(this.id)} received ${MessageType[t]} rejection from ${hex(id)} at term ${this._term}`);
+    this.trk.recordVote(id, v);
+    return this.trk.tallyVotes();
+  }
+
+  /** A node may campaign if it is a voter and is not waiting for a snapshot to be applied. */
+  promotable(): boolean {
+    const pr = this.trk.progress.get(this.id);
+    return pr !== undefined && !pr.isLearner && !this.raftLog.hasNextOrInProgressSnapshot();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Step: term checks, then votes, storage acknowledgements, and the role's handler.
+
+  /**
+   * Advances the state machine with `m`. Throws ErrProposalDropped (a RaftError) when a proposal
+   * cannot be accepted; any other throw is a RaftPanic. `m` must not be mutated afterwards.
+   */
+  step(m: Message): void {
+    if (m.term === 0) {
+      // A local message.
+    } else if (m.term > this._term) {
+      if (m.type === MessageType.MsgVote || m.type === MessageType.MsgPreVote) {
+        const force = isCampaignTransferCtx(m.context);
+        const inLease = this.checkQuorum && this._lead !== None && this._electionElapsed < this.electionTimeout;
+        if (!force && inLease) {
+          // Within the minimum election timeout of hearing from a leader, a vote request neither
+          // updates our term nor gets our vote (Raft thesis §4.2.3): it comes from a disruptive server.
+          const last = this.raftLog.lastEntryID();
+          this.logger.info(
+            `${hex(this.id)} [logterm: ${last.term}, index: ${last.index}, vote: ${hex(this._vote)}] ignored ${MessageType[m.type]} ` +
+              `from ${hex(m.from)} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this._term}: ` +
+              `lease is not expired (remaining ticks: ${this.electionTimeout - this._electionElapsed})`,
+          );
+          return;
+        }
+      }
+      if (m.type === MessageType.MsgPreVote) {
+        // Never change our term in response to a pre-vote.
+      } else if (m.type === MessageType.MsgPreVoteResp && !m.reject) {
+        // A granted pre-vote carries the term we will campaign for; ours moves if we win.
+      } else {
+        this.logger.info(
+          `${hex(this.id)} [term: ${this._term}] received a ${MessageType[m.type]} message with higher term from ${hex(m.from)} [term: ${m.term}]`,
+        );
+        if (m.type === MessageType.MsgApp || m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgSnap) {
+          this.becomeFollower(m.term, m.from);
+        } else {
+          this.becomeFollower(m.term, None);
+        }
+      }
+    } else if (m.term < this._term) {
+      this.stepLowerTerm(m);
+      return;
+    }
+
+    switch (m.type) {
+      case MessageType.MsgHup:
+        this.hup(this.preVote ? "CampaignPreElection" : "CampaignElection");
+        return;
+      case MessageType.MsgStorageAppendResp:
+        if (m.index !== 0) this.raftLog.stableTo({ term: m.logTerm, index: m.index });
+        if (m.snapshot !== undefined) this.appliedSnap(m.snapshot);
+        return;
+      case MessageType.MsgStorageApplyResp:
+        if (m.entries.length > 0) {
+          const index = m.entries[m.entries.length - 1]!.index;
+          this.appliedTo(index, entriesSize(m.entries));
+          this.reduceUncommittedSize(payloadsSize(m.entries));
+        }
+        return;
+      case MessageType.MsgVote:
+      case MessageType.MsgPreVote:
+        this.handleVoteRequest(m);
+        return;
+      default:
+        this.stepRole(m);
+    }
+  }
+
+  /** Dispatches `m` to the handler of the current role. */
+  private stepRole(m: Message): void {
+    switch (this._state) {
+      case StateType.StateFollower:
+        stepFollower(this, m);
+        return;
+      case StateType.StateCandidate:
+      case StateType.StatePreCandidate:
+        stepCandidate(this, m);
+        return;
+      case StateType.StateLeader:
+        stepLeader(this, m);
+        return;
+      default:
+        assertNever(this._state);
+    }
+  }
+
+  /** Handles a message from an older term: mostly ignored, sometimes answered so its sender catches up. */
+  private stepLowerTerm(m: Message): void {
+    if ((this.checkQuorum || this.preVote) && (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp)) {
+      // A leader of an older term: possibly just delayed, but possibly a node that was partitioned
+      // while our term advanced and that can now neither win an election nor rejoin. With
+      // CheckQuorum or PreVote, vote requests will not raise its term; this response will.
+      this.send(message(MessageType.MsgAppResp, m.from, {}));
+    } else if (m.type === MessageType.MsgPreVote) {
+      // Reject, so a pre-candidate with a stale term learns ours (dropping would deadlock clusters
+      // upgraded to PreVote while holding a higher-term, shorter-log candidate).
+      const last = this.raftLog.lastEntryID();
+      this.logger.info(
+        `${hex(this.id)} [logterm: ${last.term}, index: ${last.index}, vote: ${hex(this._vote)}] rejected ${MessageType[m.type]} ` +
+          `from ${hex(m.from)} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this._term}`,
+      );
+      this.send(message(MessageType.MsgPreVoteResp, m.from, { term: this._term, reject: true }));
+    } else if (m.type === MessageType.MsgStorageAppendResp) {
+      if (m.index !== 0) {
+        // The entries may have been overwritten in the unstable log during a later term: do not
+        // mark them stable (see newStorageAppendRespMsg).
+        this.logger.info(
+          `${hex(this.id)} [term: ${this._term}] ignored entry appends from a ${MessageType[m.type]} message with lower term [term: ${m.term}]`,
+        );
+      }
+      // A snapshot holds committed state, valid whatever the term it was applied under.
+      if (m.snapshot !== undefined) this.appliedSnap(m.snapshot);
+    } else {
+      this.logger.info(
+        `${hex(this.id)} [term: ${this._term}] ignored a ${MessageType[m.type]} message with lower term from ${hex(m.from)} [term: ${m.term}]`,
+      );
+    }
+  }
+
+  /** Grants or rejects a (pre-)vote (Raft paper §5.2, §5.4.1; thesis §9.6 for pre-votes). */
+  private handleVoteRequest(m: Message): void {
+    // We can vote if this repeats a vote we cast, if we have not voted and know no leader in this
+    // term, or if this is a pre-vote for a future term...
+    const canVote =
+      this._vote === m.from ||
+      (this._vote === None && this._lead === None) ||
+      (m.type === MessageType.MsgPreVote && m.term > this._term);
+    // ...and the candidate's log is at least as up to date as ours.
+    const last = this.raftLog.lastEntryID();
+    const cand: EntryID = { term: m.logTerm, index: m.index };
+    const desc =
+      `${hex(this.id)} [logterm: ${last.term}, index: ${last.index}, vote: ${hex(this._vote)}]`;
+    const tail = `${MessageType[m.type]} for ${hex(m.from)} [logterm: ${cand.term}, index: ${cand.index}] at term ${this._term}`;
+    if (canVote && this.raftLog.isUpToDate(cand)) {
+      // Learners vote too: one may have been promoted without knowing it yet, and its vote may be
+      // needed to elect the only node holding all committed entries.
+      this.logger.info(`${desc} cast ${tail}`);
+      // Answer with the request's term, not ours: a pre-vote's is in our future, and a stale
+      // local term would make the candidate ignore the answer.
+      this.send(message(voteRespMsgType(m.type), m.from, { term: m.term }));
+      if (m.type === MessageType.MsgVote) {
+        // Only real votes are recorded.
+        this._electionElapsed = 0;
+        this._vote = m.from;
+      }
+    } else {
+      this.logger.info(
+        `${desc} rejected ${MessageType[m.type]} from ${hex(m.from)} [logterm: ${cand.term}, index: ${cand.index}] at term ${this._term}`,
+      );
+      this.send(message(voteRespMsgType(m.type), m.from, { term: this._term, reject: true }));
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Snapshots and configuration
+
+  /**
+   * Restores the log and the configuration from a snapshot sent by the leader. Returns false if the
+   * snapshot was ignored: obsolete, not naming this node, or already matching our log (then only
+   * the commit index moves).
+   */
+  restore(s: Snapshot): boolean {
+    const meta = s.metadata;
+    if (meta.index <= this.raftLog.committed) return false;
+    if (this._state !== StateType.StateFollower) {
+      // Defense in depth: a leader must never apply a snapshot. Moving to a new term as a
+      // follower prevents damage.
+      this.logger.warn(`${hex(this.id)} attempted to restore snapshot as leader; should never happen`);
+      this.becomeFollower(this._term + 1, None);
+      return false;
+    }
+    // More defense in depth: much code assumes this node is in its own configuration.
+    // (LearnersNext need not be checked: such a node is in VotersOutgoing.)
+    const cs = meta.confState;
+    if (!cs.voters.includes(this.id) && !cs.learners.includes(this.id) && !cs.votersOutgoing.includes(this.id)) {
+      this.logger.warn(
+        `${hex(this.id)} attempted to restore snapshot but it is not in the ConfState ${formatConfStateGo(cs)}; should never happen`,
+      );
+      return false;
+    }
+
+    const id: EntryID = { term: meta.term, index: meta.index };
+    if (this.raftLog.matchTerm(id)) {
+      const last = this.raftLog.lastEntryID();
+      this.logger.info(
+        `${hex(this.id)} [commit: ${this.raftLog.committed}, lastindex: ${last.index}, lastterm: ${last.term}] ` +
+          `fast-forwarded commit to snapshot [index: ${id.index}, term: ${id.term}]`,
+      );
+      this.raftLog.commitTo(meta.index);
+      return false;
+    }
+
+    this.raftLog.restore(s);
+
+    // Rebuild the configuration from scratch with the snapshot's peers.
+    this.trk = new ProgressTracker(this.trk.maxInflight, this.trk.maxInflightBytes);
+    let restored: { config: TrackerConfig; progress: ProgressMap };
+    try {
+      restored = restoreConfig(new Changer(this.trk, this.raftLog.lastIndex()), cs);
+    } catch (e) {
+      // A bug in conf change handling, or a corrupted snapshot.
+      panic(this.logger, `unable to restore config ${formatConfStateGo(cs)}: ${(e as Error).message}`);
+    }
+    this.assertConfStatesEquivalent(cs, this.switchToConfig(restored.config, restored.progress));
+
+    const last = this.raftLog.lastEntryID();
+    this.logger.info(
+      `${hex(this.id)} [commit: ${this.raftLog.committed}, lastindex: ${last.index}, lastterm: ${last.term}] ` +
+        `restored snapshot [index: ${id.index}, term: ${id.term}]`,
+    );
+    return true;
+  }
+
+  /** Applies a committed conf change to the tracker and returns the new ConfState. */
+  applyConfChange(cc: ConfChangeV2): ConfState {
+    const changer = new Changer(this.trk, this.raftLog.lastIndex());
+    let res: { config: TrackerConfig; progress: ProgressMap };
+    if (leaveJoint(cc)) {
+      res = changer.leaveJoint();
+    } else {
+      const { autoLeave, ok } = enterJoint(cc);
+      res = ok ? changer.enterJoint(autoLeave, cc.changes) : changer.simple(cc.changes);
+    }
+    return this.switchToConfig(res.config, res.progress);
+  }
+
+  /**
+   * Makes `cfg`/`progress` the active configuration and reacts: a removed or demoted leader steps
+   * down (with stepDownOnRemoval); a leader commits what the new quorum allows, probes new peers,
+   * and abandons a transfer to a node that is no longer a voter.
+   */
+  switchToConfig(cfg: TrackerConfig, progress: ProgressMap): ConfState {
+    this.trk.config = cfg;
+    this.trk.progress = progress;
+
+    this.logger.info(`${hex(this.id)} switched to configuration ${this.trk.config.toString()}`);
+    const cs = this.trk.confState();
+    const pr = this.trk.progress.get(this.id);
+    this.isLearner = pr !== undefined && pr.isLearner;
+
+    if ((pr === undefined || this.isLearner) && this._state === StateType.StateLeader) {
+      if (this.stepDownOnRemoval) this.becomeFollower(this._term, None);
+      return cs;
+    }
+
+    // The rest only concerns a leader with peers.
+    if (this._state !== StateType.StateLeader || cs.voters.length === 0) return cs;
+
+    if (this.maybeCommit()) {
+      // The new quorum commits more: tell everyone.
+      this.bcastAppend();
+    } else {
+      // Probe newly added peers now rather than at the next heartbeat or proposal.
+      this.trk.visit((id) => {
+        if (id !== this.id) this.maybeSendAppend(id, false);
+      });
+    }
+    if (this.leadTransferee !== None && !this.trk.config.voters.ids().has(this.leadTransferee)) {
+      this.abortLeaderTransfer();
+    }
+    return cs;
+  }
+
+  private assertConfStatesEquivalent(a: ConfState, b: ConfState): void {
+    const err = confStateEquivalent(a, b);
+    if (err !== undefined) panic(this.logger, err);
+  }
+}
+
+/** A ConfState as Go's `%v` prints it (for log lines). */
+function formatConfStateGo(cs: ConfState): string {
+  const l = (a: readonly number[]) => `[${a.join(" ")}]`;
+  return `{${l(cs.voters)} ${l(cs.learners)} ${l(cs.votersOutgoing)} ${l(cs.learnersNext)} ${cs.autoLeave}}`;
+}
