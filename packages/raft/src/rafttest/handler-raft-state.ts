@@ -13,10 +13,7 @@ export function handleRaftState(env: InteractionEnv): void {
 export function raftState(env: InteractionEnv): void {
   for (const n of env.nodes) {
     const st = n.rawNode.status();
-    const [incoming, outgoing] = st.config.voters;
-    const voter = incoming.has(st.id) || outgoing.has(st.id) ? "(Voter)" : "(Non-Voter)";
-    env.output.writeString(
-      `${st.id}: ${StateType[st.softState.raftState]} ${voter} Term:${st.hardState.term} Lead:${st.softState.lead}\n`,
-    );
+    const voter = st.config.voters.ids().has(st.id) ? "(Voter)" : "(Non-Voter)";
+    env.output.writeString(`${st.id}: ${StateType[st.raftState]} ${voter} Term:${st.term} Lead:${st.lead}\n`);
   }
 }

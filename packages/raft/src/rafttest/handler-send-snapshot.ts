@@ -20,7 +20,7 @@ export function sendSnapshot(env: InteractionEnv, fromIdx: number, toIdx: number
   const snap = from.storage.snapshot();
   const m = newMessage({
     type: MessageType.MsgSnap,
-    term: from.rawNode.basicStatus().hardState.term,
+    term: from.rawNode.basicStatus().term,
     from: fromIdx + 1,
     to: toIdx + 1,
     snapshot: snap,

@@ -1,7 +1,7 @@
 import type { TestData } from "./datadriven.js";
 import { firstAsNodeIdx, nodeAt, scanArgInt, scriptError } from "./interaction-args.js";
 import type { InteractionEnv } from "./interaction-env.js";
-import type { RawNode } from "./pending-core.js";
+import { setRandomizedElectionTimeout } from "./pending-core.js";
 
 /**
  * `set-randomized-election-timeout <id> timeout=<ticks>`: fixes the node's randomized election
@@ -13,9 +13,4 @@ export function handleSetRandomizedElectionTimeout(env: InteractionEnv, d: TestD
   if (timeout === 0) scriptError(d, "timeout must not be zero");
   const set = env.options.setRandomizedElectionTimeout ?? setRandomizedElectionTimeout;
   set(nodeAt(env, idx).rawNode, timeout);
-}
-
-/** The default hook: sets the core's field directly. */
-function setRandomizedElectionTimeout(rn: RawNode, timeout: number): void {
-  (rn as unknown as { raft: { randomizedElectionTimeout: number } }).raft.randomizedElectionTimeout = timeout;
 }

@@ -1,6 +1,7 @@
 import type { TestData } from "./datadriven.js";
 import { firstAsNodeIdx, nodeAt } from "./interaction-args.js";
 import type { InteractionEnv } from "./interaction-env.js";
+import type { Progress } from "./pending-core.js";
 
 /**
  * `status <id>`: the node's view of its peers' progress, one `<id>: <progress>` line per peer in id
@@ -14,5 +15,5 @@ export function handleStatus(env: InteractionEnv, d: TestData): void {
 export function status(env: InteractionEnv, idx: number): void {
   const st = nodeAt(env, idx).rawNode.status();
   const ids = [...st.progress.keys()].sort((a, b) => a - b);
-  for (const id of ids) env.output.writeString(`${id}: ${String(st.progress.get(id))}\n`);
+  for (const id of ids) env.output.writeString(`${id}: ${(st.progress.get(id) as Progress).toString()}\n`);
 }

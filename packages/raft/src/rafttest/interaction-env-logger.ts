@@ -73,6 +73,11 @@ export class RedirectLogger implements Logger {
     this.log(4, msg);
   }
 
+  /** Lets the core skip building debug lines nobody will see. */
+  isDebugEnabled(): boolean {
+    return this.lvl === 0;
+  }
+
   private log(level: number, msg: string): void {
     if (this.lvl > level) return;
     // etcd appends a newline unless the format string already ends with one; the core hands us

@@ -45,7 +45,7 @@ export interface Config {
   maxSizePerMsg?: number;
   maxCommittedSizePerReady?: number;
   maxUncommittedEntriesSize?: number;
-  maxInflightMsgs?: number;
+  maxInflightMsgs: number;
   maxInflightBytes?: number;
   checkQuorum?: boolean;
   preVote?: boolean;
@@ -62,17 +62,22 @@ export declare class Progress {
 }
 
 export interface BasicStatus {
-  id: number;
-  hardState: HardState;
-  softState: { lead: number; raftState: StateType };
-  applied: number;
-  leadTransferee: number;
+  readonly id: number;
+  readonly term: number;
+  readonly vote: number;
+  readonly commit: number;
+  readonly lead: number;
+  readonly raftState: StateType;
+  readonly applied: number;
+  readonly leadTransferee: number;
 }
 
 export interface Status extends BasicStatus {
-  config: { voters: [Set<number>, Set<number>] };
-  progress: Map<number, Progress>;
+  readonly config: { voters: { ids(): Set<number> } };
+  readonly progress: ReadonlyMap<number, Progress>;
 }
+
+export declare function setRandomizedElectionTimeout(rn: RawNode, v: number): void;
 
 export declare class RawNode {
   constructor(config: Config);
