@@ -2,10 +2,12 @@
  * Bootstrapping a new cluster: writing the initial membership into an empty log (etcd's
  * RawNode.Bootstrap).
  */
+
 import { None } from "./constants.js";
+import { applyConfChange } from "./membership.js";
+import { encodeConfChange } from "./pending-raftpb.js";
 import type { Raft } from "./raft.js";
 import { asV2 } from "./raftpb/confchange.js";
-import { encodeConfChange } from "./raftpb/codec.js";
 import { ConfChangeType, EMPTY_BYTES, type Entry, EntryType } from "./raftpb/types.js";
 
 /** A member of the initial configuration. `context` is stored in its ConfChange entry. */
@@ -42,7 +44,8 @@ export function bootstrap(r: Raft, peers: readonly Peer[]): void {
   // the peers, after the append so that their progress starts past these entries.
   r.raftLog.committed = ents.length;
   for (const p of peers) {
-    r.applyConfChange(
+    applyConfChange(
+      r,
       asV2({ id: 0, type: ConfChangeType.ConfChangeAddNode, nodeId: p.id, context: EMPTY_BYTES }),
     );
   }

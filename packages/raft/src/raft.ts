@@ -6,38 +6,36 @@
  * The machine is synchronous and pure: it reads its Storage, writes nothing, and queues outgoing
  * messages in `msgs` / `msgsAfterAppend` for RawNode to hand out in a Ready.
  */
-import { type ValidConfig, validateConfig, type Config } from "./config.js";
+
+import { Changer, restore as restoreConfig } from "./confchange/index.js";
+import { type Config, type ValidConfig, validateConfig } from "./config.js";
 import { None } from "./constants.js";
-import { ErrProposalDropped, isRaftError, RaftError } from "./errors.js";
+import { handleVoteRequest, hup, isCampaignTransferCtx } from "./election.js";
+import { isRaftError } from "./errors.js";
+import { newLogWithSize, type RaftLog } from "./log.js";
 import { debugEnabled, type Logger, panic } from "./logger.js";
-import { type EntryID, newLogWithSize, type RaftLog } from "./log.js";
+import { assertConfStatesEquivalent, switchToConfig } from "./membership.js";
+import { isEmptyHardState } from "./pending-raftpb.js";
+import { entriesSize } from "./raftpb/size.js";
+import {
+  EMPTY_BYTES,
+  EntryType,
+  type HardState,
+  type Message,
+  MessageType,
+  type Snapshot,
+} from "./raftpb/types.js";
 import { ReadOnly } from "./read-only.js";
 import { type ReadState, type SoftState, StateType } from "./ready.js";
-import { type ConfChangeV2, type ConfState, type Entry, type HardState, type Message, MessageType, type Snapshot, EMPTY_BYTES } from "./raftpb/types.js";
-import { enterJoint, leaveJoint } from "./raftpb/confchange.js";
-import { confStateEquivalent, isEmptyHardState, isEmptySnap } from "./raftpb/util.js";
-import { Changer, restore as restoreConfig } from "./confchange/index.js";
-import { VoteResult } from "./quorum/index.js";
-import { type Progress, ProgressTracker, type TrackerConfig, type ProgressMap, StateType as PrState } from "./tracker/index.js";
+import { appendEntry, reduceUncommittedSize, sendAppend, sendHeartbeat } from "./replication.js";
 import { stepCandidate } from "./step-candidate.js";
 import { stepFollower } from "./step-follower.js";
 import { stepLeader } from "./step-leader.js";
-import { assertNever, confChangeToMsg, hex, message, newRandom, payloadsSize, voteRespMsgType } from "./util.js";
-import { entriesSize } from "./raftpb/size.js";
+import { Inflights, Progress, ProgressTracker } from "./tracker/index.js";
+import { assertNever, confChangeToMsg, hex, message, newRandom, payloadsSize } from "./util.js";
 
 export { type Config, ConfigInvalidError, validateConfig } from "./config.js";
-
-/** Why a node campaigns; a transfer campaign carries its type as the vote request's context. */
-export type CampaignType = "CampaignPreElection" | "CampaignElection" | "CampaignTransfer";
-
-/** The context of a leadership-transfer vote request: the ASCII bytes of "CampaignTransfer". */
-const CAMPAIGN_TRANSFER_CTX: Uint8Array = Uint8Array.from("CampaignTransfer", (c) => c.charCodeAt(0));
-
-function isCampaignTransferCtx(ctx: Uint8Array): boolean {
-  if (ctx.length !== CAMPAIGN_TRANSFER_CTX.length) return false;
-  for (let i = 0; i < ctx.length; i++) if (ctx[i] !== CAMPAIGN_TRANSFER_CTX[i]) return false;
-  return true;
-}
+export type { CampaignType } from "./election.js";
 
 /**
  * One Raft peer's state machine. Drive it through RawNode; the class is exported for the tests,
@@ -115,8 +113,8 @@ export class Raft {
    */
   pendingReadIndexMessages: Message[] = [];
 
-  constructor(config: Config | ValidConfig) {
-    const c = validateConfig(config as Config);
+  constructor(cfg: Config) {
+    const c: ValidConfig = validateConfig(cfg);
     this.id = c.id;
     this.logger = c.logger;
     this.random = c.random ?? newRandom(c.id);
@@ -136,7 +134,7 @@ export class Raft {
 
     const last = this.raftLog.lastEntryID();
     const { config, progress } = restoreConfig(new Changer(this.trk, last.index), cs);
-    this.assertConfStatesEquivalent(cs, this.switchToConfig(config, progress));
+    assertConfStatesEquivalent(this, cs, switchToConfig(this, config, progress));
 
     if (!isEmptyHardState(hs)) this.loadState(hs);
     if (c.applied > 0) this.raftLog.appliedTo(c.applied, 0);
@@ -231,116 +229,10 @@ export class Raft {
     }
   }
 
-  /** Sends an append (entries if any, and the commit index) to `to`. */
-  sendAppend(to: number): void {
-    this.maybeSendAppend(to, true);
-  }
-
-  /**
-   * Sends an append to `to` if its progress allows it. With `sendIfEmpty` false, nothing is sent
-   * when there are no entries to send (empty appends only carry the commit index). Returns whether
-   * a message was sent. Falls back to a snapshot when the entries were compacted away.
-   */
-  maybeSendAppend(to: number, sendIfEmpty: boolean): boolean {
-    const pr = this.trk.progress.get(to)!;
-    if (pr.isPaused()) return false;
-
-    const prevIndex = pr.next - 1;
-    let prevTerm: number;
-    try {
-      prevTerm = this.raftLog.term(prevIndex);
-    } catch (e) {
-      if (!isRaftError(e)) throw e;
-      // The log was truncated at or after pr.next: only a snapshot can catch the follower up.
-      return this.maybeSendSnapshot(to, pr);
-    }
-
-    let ents: Entry[] = NO_ENTRIES;
-    // A throttled replicating follower only gets empty appends, so that a full Inflights whose
-    // messages were all dropped cannot stall replication forever.
-    if (pr.state !== PrState.StateReplicate || !pr.inflights.full()) {
-      try {
-        ents = this.raftLog.entries(pr.next, this.maxMsgSize);
-      } catch (e) {
-        if (!isRaftError(e)) throw e;
-        if (!sendIfEmpty) return false;
-        return this.maybeSendSnapshot(to, pr);
-      }
-    }
-    if (ents.length === 0 && !sendIfEmpty) return false;
-
-    const commit = this.raftLog.committed;
-    this.send({
-      type: MessageType.MsgApp,
-      to,
-      from: None,
-      term: 0,
-      logTerm: prevTerm,
-      index: prevIndex,
-      entries: ents,
-      commit,
-      vote: 0,
-      snapshot: undefined,
-      reject: false,
-      rejectHint: 0,
-      context: EMPTY_BYTES,
-      responses: NO_MESSAGES,
-    });
-    pr.sentEntries(ents.length, payloadsSize(ents));
-    pr.sentCommit(commit);
-    return true;
-  }
-
-  /** Sends the latest snapshot to `to` if it was recently active; returns whether it did. */
-  maybeSendSnapshot(to: number, pr: Progress): boolean {
-    if (!pr.recentActive) {
-      if (this.debugOn()) this.logger.debug(`ignore sending snapshot to ${hex(to)} since it is not recently active`);
-      return false;
-    }
-    let snapshot: Snapshot;
-    try {
-      snapshot = this.raftLog.snapshot();
-    } catch (e) {
-      if (isRaftError(e, "SnapshotTemporarilyUnavailable")) {
-        if (this.debugOn()) {
-          this.logger.debug(
-            `${hex(this.id)} failed to send snapshot to ${hex(to)} because snapshot is temporarily unavailable`,
-          );
-        }
-        return false;
-      }
-      throw e;
-    }
-    if (isEmptySnap(snapshot)) panic(this.logger, "need non-empty snapshot");
-    const { index: sindex, term: sterm } = snapshot.metadata;
-    if (this.debugOn()) {
-      this.logger.debug(
-        `${hex(this.id)} [firstindex: ${this.raftLog.firstIndex()}, commit: ${this.raftLog.committed}] ` +
-          `sent snapshot[index: ${sindex}, term: ${sterm}] to ${hex(to)} [${pr.toString()}]`,
-      );
-    }
-    pr.becomeSnapshot(sindex);
-    if (this.debugOn()) {
-      this.logger.debug(`${hex(this.id)} paused sending replication messages to ${hex(to)} [${pr.toString()}]`);
-    }
-    this.send(message(MessageType.MsgSnap, to, { snapshot }));
-    return true;
-  }
-
-  /** Sends a heartbeat to `to`, carrying `ctx` (a ReadIndex position) and a safe commit index. */
-  sendHeartbeat(to: number, ctx: Uint8Array): void {
-    const pr = this.trk.progress.get(to)!;
-    // The follower may not have the entries up to our commit index: never tell it to commit past
-    // what it is known to hold.
-    const commit = Math.min(pr.match, this.raftLog.committed);
-    this.send(message(MessageType.MsgHeartbeat, to, { commit, context: ctx }));
-    pr.sentCommit(commit);
-  }
-
   /** Sends appends to every peer that is behind, in id order. */
   bcastAppend(): void {
     this.trk.visit((id) => {
-      if (id !== this.id) this.sendAppend(id);
+      if (id !== this.id) sendAppend(this, id);
     });
   }
 
@@ -351,7 +243,7 @@ export class Raft {
 
   bcastHeartbeatWithCtx(ctx: Uint8Array): void {
     this.trk.visit((id) => {
-      if (id !== this.id) this.sendHeartbeat(id, ctx);
+      if (id !== this.id) sendHeartbeat(this, id, ctx);
     });
   }
 
@@ -370,13 +262,19 @@ export class Raft {
     const newApplied = Math.max(index, this.raftLog.applied);
     this.raftLog.appliedTo(newApplied, size);
 
-    if (this.trk.config.autoLeave && newApplied >= this.pendingConfIndex && this._state === StateType.StateLeader) {
+    if (
+      this.trk.config.autoLeave &&
+      newApplied >= this.pendingConfIndex &&
+      this._state === StateType.StateLeader
+    ) {
       // An empty ConfChangeV2 leaves the joint configuration; its empty data can never be refused
       // for size. It can still be dropped during a leadership transfer: we retry on every apply.
       const m = confChangeToMsg(undefined);
       try {
         this.step(m);
-        this.logger.info(`initiating automatic transition out of joint configuration ${this.trk.config.toString()}`);
+        this.logger.info(
+          `initiating automatic transition out of joint configuration ${this.trk.config.toString()}`,
+        );
       } catch (e) {
         if (!isRaftError(e)) throw e;
         if (this.debugOn()) {
@@ -393,63 +291,6 @@ export class Raft {
     const index = snap.metadata.index;
     this.raftLog.stableSnapTo(index);
     this.appliedTo(index, 0);
-  }
-
-  /**
-   * Advances the commit index to what a quorum holds, if that entry is of the current term (Raft
-   * paper §5.4.2). Returns whether it moved; the caller then broadcasts. Leader only.
-   */
-  maybeCommit(): boolean {
-    return this.raftLog.maybeCommit({ term: this._term, index: this.trk.committed() });
-  }
-
-  /**
-   * Appends `es` to the leader's log at the current term, and queues the leader's own
-   * acknowledgement for when they are durable. Returns false (appending nothing) if the
-   * uncommitted-size quota refuses them.
-   */
-  appendEntry(es: readonly Entry[]): boolean {
-    const li = this.raftLog.lastIndex();
-    const ents: Entry[] = new Array(es.length);
-    for (let i = 0; i < es.length; i++) {
-      const e = es[i]!;
-      ents[i] = { term: this._term, index: li + 1 + i, type: e.type, data: e.data };
-    }
-    if (!this.increaseUncommittedSize(ents)) {
-      this.logger.warn(
-        `${hex(this.id)} appending new entries to log would exceed uncommitted entry size limit; dropping proposal`,
-      );
-      return false;
-    }
-    const last = this.raftLog.append(ents);
-    // The leader sends itself no MsgApp: this acknowledgement, delivered once the entries are
-    // durable, counts its own copy towards the quorum.
-    this.send(message(MessageType.MsgAppResp, this.id, { index: last }));
-    return true;
-  }
-
-  /**
-   * Records `ents` in the uncommitted-size quota unless they would exceed it. An empty uncommitted
-   * tail accepts any proposal, and empty payloads are always accepted.
-   */
-  increaseUncommittedSize(ents: readonly Entry[]): boolean {
-    const s = payloadsSize(ents);
-    if (this.uncommittedSize > 0 && s > 0 && this.uncommittedSize + s > this.maxUncommittedSize) {
-      return false;
-    }
-    this.uncommittedSize += s;
-    return true;
-  }
-
-  /** Releases `s` payload bytes of newly committed entries from the quota (saturating at 0). */
-  reduceUncommittedSize(s: number): void {
-    this.uncommittedSize = s > this.uncommittedSize ? 0 : this.uncommittedSize - s;
-  }
-
-  /** True if the entry at the commit index is of the current term (a leader may then serve reads). */
-  committedEntryInCurrentTerm(): boolean {
-    // A leader's term is never 0, so an out-of-bounds 0 never matches.
-    return this.raftLog.zeroTermOnOutOfBounds(this.raftLog.committed) === this._term;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -551,8 +392,17 @@ export class Raft {
     this.abortLeaderTransfer();
     this.trk.resetVotes();
     const next = this.raftLog.lastIndex() + 1;
-    this.trk.visit((id, pr) => {
-      pr.reset(next, id === this.id ? next - 1 : 0);
+    const trk = this.trk;
+    trk.visit((id, pr) => {
+      trk.progress.set(
+        id,
+        new Progress({
+          match: id === this.id ? next - 1 : 0,
+          next,
+          inflights: new Inflights(trk.maxInflight, trk.maxInflightBytes),
+          isLearner: pr.isLearner,
+        }),
+      );
     });
     this.pendingConfIndex = 0;
     this.uncommittedSize = 0;
@@ -576,7 +426,8 @@ export class Raft {
 
   /** A pre-candidate keeps its term and vote: it only asks whether it could win (Raft thesis §9.6). */
   becomePreCandidate(): void {
-    if (this._state === StateType.StateLeader) panic(this.logger, "invalid transition [leader -> pre-candidate]");
+    if (this._state === StateType.StateLeader)
+      panic(this.logger, "invalid transition [leader -> pre-candidate]");
     this.trk.resetVotes();
     this._lead = None;
     this._state = StateType.StatePreCandidate;
@@ -584,7 +435,8 @@ export class Raft {
   }
 
   becomeLeader(): void {
-    if (this._state === StateType.StateFollower) panic(this.logger, "invalid transition [follower -> leader]");
+    if (this._state === StateType.StateFollower)
+      panic(this.logger, "invalid transition [follower -> leader]");
     this.reset(this._term);
     this._lead = this.id;
     this._state = StateType.StateLeader;
@@ -597,8 +449,15 @@ export class Raft {
     this.pendingConfIndex = this.raftLog.lastIndex();
     // The no-op entry of the new term (Raft thesis §6.4): committing it commits all before it. Its
     // payload is empty, so the uncommitted quota stays at 0.
-    if (!this.appendEntry([{ term: 0, index: 0, type: EntryType.EntryNormal, data: EMPTY_BYTES }])) panic(this.logger, "empty entry was dropped");
+    if (!appendEntry(this, [{ term: 0, index: 0, type: EntryType.EntryNormal, data: EMPTY_BYTES }]))
+      panic(this.logger, "empty entry was dropped");
     this.logger.info(`${hex(this.id)} became leader at term ${this._term}`);
+  }
+
+  /** This node grants its vote to `candidate` in the current term (and restarts its election timer). */
+  grantVote(candidate: number): void {
+    this._electionElapsed = 0;
+    this._vote = candidate;
   }
 
   /** A follower hears from the current leader: it follows it and restarts its election timer. */
@@ -638,101 +497,6 @@ export class Raft {
   // ---------------------------------------------------------------------------------------------
   // Elections
 
-  /** Starts an election (or pre-election) unless this node is leader or may not campaign. */
-  hup(t: CampaignType): void {
-    if (this._state === StateType.StateLeader) {
-      if (this.debugOn()) this.logger.debug(`${hex(this.id)} ignoring MsgHup because already leader`);
-      return;
-    }
-    if (!this.promotable()) {
-      this.logger.warn(`${hex(this.id)} is unpromotable and can not campaign`);
-      return;
-    }
-    if (this.hasUnappliedConfChanges()) {
-      this.logger.warn(
-        `${hex(this.id)} cannot campaign at term ${this._term} since there are still pending configuration changes to apply`,
-      );
-      return;
-    }
-    this.logger.info(`${hex(this.id)} is starting a new election at term ${this._term}`);
-    this.campaign(t);
-  }
-
-  /**
-   * True if a committed conf change is not applied yet. Such a node must not campaign: it could
-   * win under a configuration that is already replaced.
-   */
-  hasUnappliedConfChanges(): boolean {
-    const log = this.raftLog;
-    if (log.applied >= log.committed) return false;
-    const lo = log.applied + 1;
-    const hi = log.committed + 1;
-    let found = false;
-    try {
-      // Page through the unapplied tail (bounded like the entries handed out for applying).
-      log.scan(lo, hi, log.maxApplyingEntsSize, (ents) => {
-        for (const e of ents) {
-          if (e.type === EntryType.EntryConfChange || e.type === EntryType.EntryConfChangeV2) {
-            found = true;
-            return false;
-          }
-        }
-        return true;
-      });
-    } catch (e) {
-      panic(this.logger, `error scanning unapplied entries [${lo}, ${hi}): ${(e as Error).message}`);
-    }
-    return found;
-  }
-
-  /** Becomes (pre-)candidate and asks every voter for its vote, in id order. */
-  campaign(t: CampaignType): void {
-    if (!this.promotable()) {
-      // Callers check this; log loudly if one did not.
-      this.logger.warn(`${hex(this.id)} is unpromotable; campaign() should have been called`);
-    }
-    let term: number;
-    let voteMsg: MessageType;
-    if (t === "CampaignPreElection") {
-      this.becomePreCandidate();
-      voteMsg = MessageType.MsgPreVote;
-      // Pre-votes are for the next term; ours only moves if we win.
-      term = this._term + 1;
-    } else {
-      this.becomeCandidate();
-      voteMsg = MessageType.MsgVote;
-      term = this._term;
-    }
-    const ids = [...this.trk.config.voters.ids()].sort((a, b) => a - b);
-    for (const id of ids) {
-      if (id === this.id) {
-        // Our own vote counts once it is durable, like any other.
-        this.send(message(voteRespMsgType(voteMsg), id, { term }));
-        continue;
-      }
-      const last = this.raftLog.lastEntryID();
-      this.logger.info(
-        `${hex(this.id)} [logterm: ${last.term}, index: ${last.index}] sent ${MessageType[voteMsg]} request to ${hex(id)} at term ${this._term}`,
-      );
-      this.send(
-        message(voteMsg, id, {
-          term,
-          index: last.index,
-          logTerm: last.term,
-          context: t === "CampaignTransfer" ? CAMPAIGN_TRANSFER_CTX : EMPTY_BYTES,
-        }),
-      );
-    }
-  }
-
-  /** Records a vote from `id` and tallies the election. */
-  poll(id: number, t: MessageType, v: boolean): { granted: number; rejected: number; result: VoteResult } {
-    if (v) this.logger.info(`${hex(this.id)} received ${MessageType[t]} from ${hex(id)} at term ${this._term}`);
-    else this.logger.info(`${hex(this.id)} received ${MessageType[t]} rejection from ${hex(id)} at term ${this._term}`);
-    this.trk.recordVote(id, v);
-    return this.trk.tallyVotes();
-  }
-
   /** A node may campaign if it is a voter and is not waiting for a snapshot to be applied. */
   promotable(): boolean {
     const pr = this.trk.progress.get(this.id);
@@ -752,7 +516,8 @@ export class Raft {
     } else if (m.term > this._term) {
       if (m.type === MessageType.MsgVote || m.type === MessageType.MsgPreVote) {
         const force = isCampaignTransferCtx(m.context);
-        const inLease = this.checkQuorum && this._lead !== None && this._electionElapsed < this.electionTimeout;
+        const inLease =
+          this.checkQuorum && this._lead !== None && this._electionElapsed < this.electionTimeout;
         if (!force && inLease) {
           // Within the minimum election timeout of hearing from a leader, a vote request neither
           // updates our term nor gets our vote (Raft thesis §4.2.3): it comes from a disruptive server.
@@ -773,7 +538,11 @@ export class Raft {
         this.logger.info(
           `${hex(this.id)} [term: ${this._term}] received a ${MessageType[m.type]} message with higher term from ${hex(m.from)} [term: ${m.term}]`,
         );
-        if (m.type === MessageType.MsgApp || m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgSnap) {
+        if (
+          m.type === MessageType.MsgApp ||
+          m.type === MessageType.MsgHeartbeat ||
+          m.type === MessageType.MsgSnap
+        ) {
           this.becomeFollower(m.term, m.from);
         } else {
           this.becomeFollower(m.term, None);
@@ -786,7 +555,7 @@ export class Raft {
 
     switch (m.type) {
       case MessageType.MsgHup:
-        this.hup(this.preVote ? "CampaignPreElection" : "CampaignElection");
+        hup(this, this.preVote ? "CampaignPreElection" : "CampaignElection");
         return;
       case MessageType.MsgStorageAppendResp:
         if (m.index !== 0) this.raftLog.stableTo({ term: m.logTerm, index: m.index });
@@ -796,12 +565,12 @@ export class Raft {
         if (m.entries.length > 0) {
           const index = m.entries[m.entries.length - 1]!.index;
           this.appliedTo(index, entriesSize(m.entries));
-          this.reduceUncommittedSize(payloadsSize(m.entries));
+          reduceUncommittedSize(this, payloadsSize(m.entries));
         }
         return;
       case MessageType.MsgVote:
       case MessageType.MsgPreVote:
-        this.handleVoteRequest(m);
+        handleVoteRequest(this, m);
         return;
       default:
         this.stepRole(m);
@@ -828,7 +597,10 @@ export class Raft {
 
   /** Handles a message from an older term: mostly ignored, sometimes answered so its sender catches up. */
   private stepLowerTerm(m: Message): void {
-    if ((this.checkQuorum || this.preVote) && (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp)) {
+    if (
+      (this.checkQuorum || this.preVote) &&
+      (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp)
+    ) {
       // A leader of an older term: possibly just delayed, but possibly a node that was partitioned
       // while our term advanced and that can now neither win an election nor rejoin. With
       // CheckQuorum or PreVote, vote requests will not raise its term; this response will.
@@ -859,158 +631,6 @@ export class Raft {
     }
   }
 
-  /** Grants or rejects a (pre-)vote (Raft paper §5.2, §5.4.1; thesis §9.6 for pre-votes). */
-  private handleVoteRequest(m: Message): void {
-    // We can vote if this repeats a vote we cast, if we have not voted and know no leader in this
-    // term, or if this is a pre-vote for a future term...
-    const canVote =
-      this._vote === m.from ||
-      (this._vote === None && this._lead === None) ||
-      (m.type === MessageType.MsgPreVote && m.term > this._term);
-    // ...and the candidate's log is at least as up to date as ours.
-    const last = this.raftLog.lastEntryID();
-    const cand: EntryID = { term: m.logTerm, index: m.index };
-    const desc =
-      `${hex(this.id)} [logterm: ${last.term}, index: ${last.index}, vote: ${hex(this._vote)}]`;
-    const tail = `${MessageType[m.type]} for ${hex(m.from)} [logterm: ${cand.term}, index: ${cand.index}] at term ${this._term}`;
-    if (canVote && this.raftLog.isUpToDate(cand)) {
-      // Learners vote too: one may have been promoted without knowing it yet, and its vote may be
-      // needed to elect the only node holding all committed entries.
-      this.logger.info(`${desc} cast ${tail}`);
-      // Answer with the request's term, not ours: a pre-vote's is in our future, and a stale
-      // local term would make the candidate ignore the answer.
-      this.send(message(voteRespMsgType(m.type), m.from, { term: m.term }));
-      if (m.type === MessageType.MsgVote) {
-        // Only real votes are recorded.
-        this._electionElapsed = 0;
-        this._vote = m.from;
-      }
-    } else {
-      this.logger.info(
-        `${desc} rejected ${MessageType[m.type]} from ${hex(m.from)} [logterm: ${cand.term}, index: ${cand.index}] at term ${this._term}`,
-      );
-      this.send(message(voteRespMsgType(m.type), m.from, { term: this._term, reject: true }));
-    }
-  }
-
   // ---------------------------------------------------------------------------------------------
   // Snapshots and configuration
-
-  /**
-   * Restores the log and the configuration from a snapshot sent by the leader. Returns false if the
-   * snapshot was ignored: obsolete, not naming this node, or already matching our log (then only
-   * the commit index moves).
-   */
-  restore(s: Snapshot): boolean {
-    const meta = s.metadata;
-    if (meta.index <= this.raftLog.committed) return false;
-    if (this._state !== StateType.StateFollower) {
-      // Defense in depth: a leader must never apply a snapshot. Moving to a new term as a
-      // follower prevents damage.
-      this.logger.warn(`${hex(this.id)} attempted to restore snapshot as leader; should never happen`);
-      this.becomeFollower(this._term + 1, None);
-      return false;
-    }
-    // More defense in depth: much code assumes this node is in its own configuration.
-    // (LearnersNext need not be checked: such a node is in VotersOutgoing.)
-    const cs = meta.confState;
-    if (!cs.voters.includes(this.id) && !cs.learners.includes(this.id) && !cs.votersOutgoing.includes(this.id)) {
-      this.logger.warn(
-        `${hex(this.id)} attempted to restore snapshot but it is not in the ConfState ${formatConfStateGo(cs)}; should never happen`,
-      );
-      return false;
-    }
-
-    const id: EntryID = { term: meta.term, index: meta.index };
-    if (this.raftLog.matchTerm(id)) {
-      const last = this.raftLog.lastEntryID();
-      this.logger.info(
-        `${hex(this.id)} [commit: ${this.raftLog.committed}, lastindex: ${last.index}, lastterm: ${last.term}] ` +
-          `fast-forwarded commit to snapshot [index: ${id.index}, term: ${id.term}]`,
-      );
-      this.raftLog.commitTo(meta.index);
-      return false;
-    }
-
-    this.raftLog.restore(s);
-
-    // Rebuild the configuration from scratch with the snapshot's peers.
-    this.trk = new ProgressTracker(this.trk.maxInflight, this.trk.maxInflightBytes);
-    let restored: { config: TrackerConfig; progress: ProgressMap };
-    try {
-      restored = restoreConfig(new Changer(this.trk, this.raftLog.lastIndex()), cs);
-    } catch (e) {
-      // A bug in conf change handling, or a corrupted snapshot.
-      panic(this.logger, `unable to restore config ${formatConfStateGo(cs)}: ${(e as Error).message}`);
-    }
-    this.assertConfStatesEquivalent(cs, this.switchToConfig(restored.config, restored.progress));
-
-    const last = this.raftLog.lastEntryID();
-    this.logger.info(
-      `${hex(this.id)} [commit: ${this.raftLog.committed}, lastindex: ${last.index}, lastterm: ${last.term}] ` +
-        `restored snapshot [index: ${id.index}, term: ${id.term}]`,
-    );
-    return true;
-  }
-
-  /** Applies a committed conf change to the tracker and returns the new ConfState. */
-  applyConfChange(cc: ConfChangeV2): ConfState {
-    const changer = new Changer(this.trk, this.raftLog.lastIndex());
-    let res: { config: TrackerConfig; progress: ProgressMap };
-    if (leaveJoint(cc)) {
-      res = changer.leaveJoint();
-    } else {
-      const { autoLeave, ok } = enterJoint(cc);
-      res = ok ? changer.enterJoint(autoLeave, cc.changes) : changer.simple(cc.changes);
-    }
-    return this.switchToConfig(res.config, res.progress);
-  }
-
-  /**
-   * Makes `cfg`/`progress` the active configuration and reacts: a removed or demoted leader steps
-   * down (with stepDownOnRemoval); a leader commits what the new quorum allows, probes new peers,
-   * and abandons a transfer to a node that is no longer a voter.
-   */
-  switchToConfig(cfg: TrackerConfig, progress: ProgressMap): ConfState {
-    this.trk.config = cfg;
-    this.trk.progress = progress;
-
-    this.logger.info(`${hex(this.id)} switched to configuration ${this.trk.config.toString()}`);
-    const cs = this.trk.confState();
-    const pr = this.trk.progress.get(this.id);
-    this.isLearner = pr !== undefined && pr.isLearner;
-
-    if ((pr === undefined || this.isLearner) && this._state === StateType.StateLeader) {
-      if (this.stepDownOnRemoval) this.becomeFollower(this._term, None);
-      return cs;
-    }
-
-    // The rest only concerns a leader with peers.
-    if (this._state !== StateType.StateLeader || cs.voters.length === 0) return cs;
-
-    if (this.maybeCommit()) {
-      // The new quorum commits more: tell everyone.
-      this.bcastAppend();
-    } else {
-      // Probe newly added peers now rather than at the next heartbeat or proposal.
-      this.trk.visit((id) => {
-        if (id !== this.id) this.maybeSendAppend(id, false);
-      });
-    }
-    if (this.leadTransferee !== None && !this.trk.config.voters.ids().has(this.leadTransferee)) {
-      this.abortLeaderTransfer();
-    }
-    return cs;
-  }
-
-  private assertConfStatesEquivalent(a: ConfState, b: ConfState): void {
-    const err = confStateEquivalent(a, b);
-    if (err !== undefined) panic(this.logger, err);
-  }
-}
-
-/** A ConfState as Go's `%v` prints it (for log lines). */
-function formatConfStateGo(cs: ConfState): string {
-  const l = (a: readonly number[]) => `[${a.join(" ")}]`;
-  return `{${l(cs.voters)} ${l(cs.learners)} ${l(cs.votersOutgoing)} ${l(cs.learnersNext)} ${cs.autoLeave}}`;
 }

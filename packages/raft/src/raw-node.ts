@@ -4,11 +4,14 @@
  * persist `hardState`, `entries` and `snapshot`, send `messages`, apply `committedEntries`, then
  * call `advance`.
  */
+
 import { bootstrap as bootstrapRaft, type Peer } from "./bootstrap.js";
 import type { Config } from "./config.js";
-import { LocalApplyThread, LocalAppendThread } from "./constants.js";
+import { LocalAppendThread, LocalApplyThread } from "./constants.js";
 import { ErrStepLocalMsg, ErrStepPeerNotFound, isRaftError } from "./errors.js";
 import { panic } from "./logger.js";
+import { applyConfChange } from "./membership.js";
+import { isEmptyHardState, isEmptySnap } from "./pending-raftpb.js";
 import { Raft } from "./raft.js";
 import { asV2, type ConfChangeI } from "./raftpb/confchange.js";
 import { entriesSize } from "./raftpb/size.js";
@@ -21,7 +24,6 @@ import {
   MessageType,
   type Snapshot,
 } from "./raftpb/types.js";
-import { isEmptyHardState, isEmptySnap } from "./raftpb/util.js";
 import type { ReadState, Ready, SoftState } from "./ready.js";
 import { type BasicStatus, getBasicStatus, getStatus, type Status } from "./status.js";
 import type { Progress } from "./tracker/index.js";
@@ -117,7 +119,7 @@ export class RawNode {
 
   /** Applies a committed configuration change; returns the resulting ConfState to persist. */
   applyConfChange(cc: ConfChangeI): ConfState {
-    return this.raft.applyConfChange(asV2(cc));
+    return applyConfChange(this.raft, asV2(cc));
   }
 
   /**
@@ -151,7 +153,8 @@ export class RawNode {
     const messages = r.msgs;
 
     const ss = r.softState();
-    const softState = ss.lead === this.prevSoftSt.lead && ss.raftState === this.prevSoftSt.raftState ? undefined : ss;
+    const softState =
+      ss.lead === this.prevSoftSt.lead && ss.raftState === this.prevSoftSt.raftState ? undefined : ss;
     const hs = r.hardState();
     const hardState = isHardStateEqual(hs, this.prevHardSt) ? undefined : hs;
     const snapshot = log.hasNextUnstableSnapshot() ? log.nextUnstableSnapshot() : undefined;
@@ -188,12 +191,14 @@ export class RawNode {
     if (rd.hardState !== undefined && !isEmptyHardState(rd.hardState)) this.prevHardSt = rd.hardState;
     if (rd.readStates.length !== 0) r.readStates = [];
     if (!this.asyncStorageWrites) {
-      if (this.stepsOnAdvance.length !== 0) panic(r.logger, "two accepted Ready structs without call to Advance");
+      if (this.stepsOnAdvance.length !== 0)
+        panic(r.logger, "two accepted Ready structs without call to Advance");
       for (const m of r.msgsAfterAppend) {
         if (m.to === r.id) this.stepsOnAdvance.push(m);
       }
       if (needStorageAppendRespMsg(r, rd)) this.stepsOnAdvance.push(newStorageAppendRespMsg(r, rd));
-      if (needStorageApplyRespMsg(rd)) this.stepsOnAdvance.push(newStorageApplyRespMsg(r, rd.committedEntries));
+      if (needStorageApplyRespMsg(rd))
+        this.stepsOnAdvance.push(newStorageApplyRespMsg(r, rd.committedEntries));
     }
     r.msgs = [];
     r.msgsAfterAppend = [];
@@ -347,7 +352,9 @@ function needStorageAppendMsg(r: Raft, rd: Ready): boolean {
 }
 
 function needStorageAppendRespMsg(r: Raft, rd: Ready): boolean {
-  return r.raftLog.hasNextOrInProgressUnstableEnts() || (rd.snapshot !== undefined && !isEmptySnap(rd.snapshot));
+  return (
+    r.raftLog.hasNextOrInProgressUnstableEnts() || (rd.snapshot !== undefined && !isEmptySnap(rd.snapshot))
+  );
 }
 
 /**
@@ -392,7 +399,8 @@ function newStorageAppendRespMsg(r: Raft, rd: Ready): Message {
     index = last.index;
     logTerm = last.term;
   }
-  const snapshot: Snapshot | undefined = rd.snapshot !== undefined && !isEmptySnap(rd.snapshot) ? rd.snapshot : undefined;
+  const snapshot: Snapshot | undefined =
+    rd.snapshot !== undefined && !isEmptySnap(rd.snapshot) ? rd.snapshot : undefined;
   return message(MessageType.MsgStorageAppendResp, r.id, {
     from: LocalAppendThread,
     term: r.term,

@@ -64,17 +64,15 @@ export class ReadOnly {
     if (prev === undefined || pos > prev) this.acks.set(from, pos);
   }
 
-  /** The highest read position `voterId` acknowledged (the quorum code's AckedIndexer). */
-  ackedIndex(voterId: number): number | undefined {
-    return this.acks.get(voterId);
-  }
+  /** The highest read position a voter acknowledged (the quorum code's AckedIndexer). */
+  private readonly ackedIndex = (voterId: number): number | undefined => this.acks.get(voterId);
 
   /**
    * Returns the reads a quorum of `voters` has now confirmed, oldest first, and forgets them.
    * Reads are confirmed in order: a quorum acknowledging position p confirms every read up to p.
    */
   maybeAdvance(voters: JointConfig): ReadIndexRequest[] {
-    const newConfirmed = voters.committedIndex(this);
+    const newConfirmed = voters.committedIndex(this.ackedIndex);
     if (newConfirmed <= this.confirmedReads) return [];
     const n = Math.min(newConfirmed - this.confirmedReads, this.unconfirmedReads.length);
     const done = this.unconfirmedReads.slice(0, n);

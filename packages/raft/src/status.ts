@@ -4,7 +4,7 @@
  */
 import type { Raft } from "./raft.js";
 import { StateType } from "./ready.js";
-import { type Progress, StateType as PrState, type TrackerConfig } from "./tracker/index.js";
+import { type Progress, ProgressState as PrState, type TrackerConfig } from "./tracker/index.js";
 import { hex } from "./util.js";
 
 /**

@@ -2,17 +2,20 @@
  * Message handling of a candidate and a pre-candidate (etcd's stepCandidate). They differ only in
  * which vote responses count: a candidate may still receive stale MsgPreVoteResp of its term.
  */
+
+import { None } from "./constants.js";
+import { campaign, poll } from "./election.js";
 import { ErrProposalDropped } from "./errors.js";
+import { VoteResult } from "./quorum/index.js";
 import type { Raft } from "./raft.js";
 import { type Message, MessageType } from "./raftpb/types.js";
-import { VoteResult } from "./quorum/index.js";
 import { StateType } from "./ready.js";
 import { handleAppendEntries, handleHeartbeat, handleSnapshot } from "./step-follower.js";
 import { hex } from "./util.js";
-import { None } from "./constants.js";
 
 export function stepCandidate(r: Raft, m: Message): void {
-  const myVoteRespType = r.state === StateType.StatePreCandidate ? MessageType.MsgPreVoteResp : MessageType.MsgVoteResp;
+  const myVoteRespType =
+    r.state === StateType.StatePreCandidate ? MessageType.MsgPreVoteResp : MessageType.MsgVoteResp;
   switch (m.type) {
     case MessageType.MsgProp:
       r.logger.info(`${hex(r.id)} no leader at term ${r.term}; dropping proposal`);
@@ -31,14 +34,14 @@ export function stepCandidate(r: Raft, m: Message): void {
       handleSnapshot(r, m);
       return;
     case myVoteRespType: {
-      const { granted, rejected, result } = r.poll(m.from, m.type, !m.reject);
+      const { granted, rejected, result } = poll(r, m.from, m.type, !m.reject);
       r.logger.info(
         `${hex(r.id)} has received ${granted} ${MessageType[m.type]} votes and ${rejected} vote rejections`,
       );
       switch (result) {
         case VoteResult.VoteWon:
           if (r.state === StateType.StatePreCandidate) {
-            r.campaign("CampaignElection");
+            campaign(r, "CampaignElection");
           } else {
             r.becomeLeader();
             r.bcastAppend();

@@ -2,10 +2,13 @@
  * A follower's message handling (etcd's stepFollower), and the handlers of the leader's
  * replication messages that candidates share: appends, heartbeats and snapshots.
  */
+
 import { None } from "./constants.js";
+import { hup } from "./election.js";
 import { ErrProposalDropped } from "./errors.js";
+import { restoreSnapshot } from "./membership.js";
 import type { Raft } from "./raft.js";
-import { type Message, MessageType } from "./raftpb/types.js";
+import { type Message, MessageType, newSnapshot } from "./raftpb/types.js";
 import { ReadOnlyOption } from "./read-only.js";
 import { hex, message } from "./util.js";
 
@@ -17,7 +20,9 @@ export function stepFollower(r: Raft, m: Message): void {
         throw ErrProposalDropped;
       }
       if (r.disableProposalForwarding) {
-        r.logger.info(`${hex(r.id)} not forwarding to leader ${hex(r.lead)} at term ${r.term}; dropping proposal`);
+        r.logger.info(
+          `${hex(r.id)} not forwarding to leader ${hex(r.lead)} at term ${r.term}; dropping proposal`,
+        );
         throw ErrProposalDropped;
       }
       r.send({ ...m, to: r.lead });
@@ -58,7 +63,7 @@ export function stepFollower(r: Raft, m: Message): void {
         `${hex(r.id)} [term ${r.term}] received MsgTimeoutNow from ${hex(m.from)} and starts an election to get leadership.`,
       );
       // A transfer never uses pre-vote: no partition to recover from, no extra round trip needed.
-      r.hup("CampaignTransfer");
+      hup(r, "CampaignTransfer");
       return;
     case MessageType.MsgReadIndex:
       if (r.lead === None) {
@@ -106,13 +111,13 @@ export function handleAppendEntries(r: Raft, m: Message): void {
   // entry of our tail past it has a higher term than the leader's at that point, so cannot match.
   // m.index ≥ committed here, and lastIndex ≥ committed, so the search starts inside the log.
   const hintIndex = Math.min(m.index, log.lastIndex());
-  const hint = log.findConflictByTerm(hintIndex, m.logTerm);
+  const [rejectHint, hintTerm] = log.findConflictByTerm(hintIndex, m.logTerm);
   r.send(
     message(MessageType.MsgAppResp, m.from, {
       index: m.index,
       reject: true,
-      rejectHint: hint.index,
-      logTerm: hint.term,
+      rejectHint,
+      logTerm: hintTerm,
     }),
   );
 }
@@ -128,11 +133,15 @@ export function handleSnapshot(r: Raft, m: Message): void {
   // A MsgSnap always carries a snapshot; be safe and treat a missing one as empty.
   const s = m.snapshot ?? newSnapshot();
   const { index: sindex, term: sterm } = s.metadata;
-  if (r.restore(s)) {
-    r.logger.info(`${hex(r.id)} [commit: ${r.raftLog.committed}] restored snapshot [index: ${sindex}, term: ${sterm}]`);
+  if (restoreSnapshot(r, s)) {
+    r.logger.info(
+      `${hex(r.id)} [commit: ${r.raftLog.committed}] restored snapshot [index: ${sindex}, term: ${sterm}]`,
+    );
     r.send(message(MessageType.MsgAppResp, m.from, { index: r.raftLog.lastIndex() }));
   } else {
-    r.logger.info(`${hex(r.id)} [commit: ${r.raftLog.committed}] ignored snapshot [index: ${sindex}, term: ${sterm}]`);
+    r.logger.info(
+      `${hex(r.id)} [commit: ${r.raftLog.committed}] ignored snapshot [index: ${sindex}, term: ${sterm}]`,
+    );
     r.send(message(MessageType.MsgAppResp, m.from, { index: r.raftLog.committed }));
   }
 }

@@ -3,16 +3,24 @@
  * (with the conf change rules), ReadIndex, replication feedback (MsgAppResp, MsgHeartbeatResp,
  * MsgSnapStatus, MsgUnreachable) and leadership transfer.
  */
+
 import { None } from "./constants.js";
+import { describeConfChange } from "./describe.js";
 import { ErrProposalDropped } from "./errors.js";
 import { panic } from "./logger.js";
+import { decodeConfChange, decodeConfChangeV2 } from "./pending-raftpb.js";
 import type { Raft } from "./raft.js";
-import { type ConfChangeI, asV2 } from "./raftpb/confchange.js";
-import { decodeConfChange, decodeConfChangeV2 } from "./raftpb/codec.js";
-import { EntryType, type Entry, type Message, MessageType, EMPTY_BYTES } from "./raftpb/types.js";
+import { asV2, type ConfChangeI } from "./raftpb/confchange.js";
+import { EMPTY_BYTES, type Entry, EntryType, type Message, MessageType } from "./raftpb/types.js";
 import { ReadOnlyOption } from "./read-only.js";
-import { describeConfChange } from "./describe.js";
-import { StateType as PrState, type Progress } from "./tracker/index.js";
+import {
+  appendEntry,
+  committedEntryInCurrentTerm,
+  maybeCommit,
+  maybeSendAppend,
+  sendAppend,
+} from "./replication.js";
+import { type Progress, ProgressState as PrState } from "./tracker/index.js";
 import { hex, message } from "./util.js";
 
 export function stepLeader(r: Raft, m: Message): void {
@@ -142,7 +150,7 @@ function stepProposal(r: Raft, m: Message): void {
     }
   }
 
-  if (!r.appendEntry(ents)) throw ErrProposalDropped;
+  if (!appendEntry(r, ents)) throw ErrProposalDropped;
   r.bcastAppend();
 }
 
@@ -156,7 +164,7 @@ function stepReadIndex(r: Raft, m: Message): void {
   }
   // Until it commits an entry of its term, a new leader does not know the commit index of the
   // cluster: postpone.
-  if (!r.committedEntryInCurrentTerm()) {
+  if (!committedEntryInCurrentTerm(r)) {
     r.pendingReadIndexMessages.push(m);
     return;
   }
@@ -184,7 +192,7 @@ export function sendMsgReadIndexResponse(r: Raft, m: Message): void {
 export function releasePendingReadIndexMessages(r: Raft): void {
   // The common case, without the term lookup of committedEntryInCurrentTerm.
   if (r.pendingReadIndexMessages.length === 0) return;
-  if (!r.committedEntryInCurrentTerm()) {
+  if (!committedEntryInCurrentTerm(r)) {
     r.logger.error("pending MsgReadIndex should be released only after first commit in current term");
     return;
   }
@@ -221,12 +229,13 @@ function handleAppendResponse(r: Raft, m: Message, pr: Progress): void {
     }
     let nextProbeIdx = m.rejectHint;
     if (m.logTerm > 0) {
-      nextProbeIdx = r.raftLog.findConflictByTerm(m.rejectHint, m.logTerm).index;
+      nextProbeIdx = r.raftLog.findConflictByTerm(m.rejectHint, m.logTerm)[0];
     }
     if (pr.maybeDecrTo(m.index, nextProbeIdx)) {
-      if (r.debugOn()) r.logger.debug(`${hex(r.id)} decreased progress of ${hex(m.from)} to [${pr.toString()}]`);
+      if (r.debugOn())
+        r.logger.debug(`${hex(r.id)} decreased progress of ${hex(m.from)} to [${pr.toString()}]`);
       if (pr.state === PrState.StateReplicate) pr.becomeProbe();
-      r.sendAppend(m.from);
+      sendAppend(r, m.from);
     }
     return;
   }
@@ -257,18 +266,18 @@ function handleAppendResponse(r: Raft, m: Message, pr: Progress): void {
       break;
   }
 
-  if (r.maybeCommit()) {
+  if (maybeCommit(r)) {
     // The commit index moved in our term: postponed reads can be answered.
     releasePendingReadIndexMessages(r);
     r.bcastAppend();
   } else if (r.id !== m.from && pr.canBumpCommit(r.raftLog.committed)) {
     // The follower may lack the latest commit index: send it now rather than at the next heartbeat.
-    r.sendAppend(m.from);
+    sendAppend(r, m.from);
   }
   // Flow control may now allow several (size-limited) messages in flight: send as many as we can,
   // without empty ones.
   if (r.id !== m.from) {
-    while (r.maybeSendAppend(m.from, false)) {
+    while (maybeSendAppend(r, m.from, false)) {
       // keep sending
     }
   }
@@ -286,7 +295,7 @@ function handleHeartbeatResponse(r: Raft, m: Message, pr: Progress): void {
   // Send an append to a lagging follower: even when Inflights is full (its messages may all have
   // been dropped), and to a caught-up follower in StateProbe so it can return to StateReplicate.
   // (StateSnapshot is always paused: sendAppend does nothing there.)
-  if (pr.match < r.raftLog.lastIndex() || pr.state === PrState.StateProbe) r.sendAppend(m.from);
+  if (pr.match < r.raftLog.lastIndex() || pr.state === PrState.StateProbe) sendAppend(r, m.from);
 
   if (r.readOnly.option !== ReadOnlyOption.ReadOnlySafe || m.context.length === 0) return;
 
@@ -313,10 +322,13 @@ function handleTransferLeader(r: Raft, m: Message, pr: Progress): void {
       return;
     }
     r.abortLeaderTransfer();
-    r.logger.info(`${hex(r.id)} [term ${r.term}] abort previous transferring leadership to ${hex(lastLeadTransferee)}`);
+    r.logger.info(
+      `${hex(r.id)} [term ${r.term}] abort previous transferring leadership to ${hex(lastLeadTransferee)}`,
+    );
   }
   if (leadTransferee === r.id) {
-    if (r.debugOn()) r.logger.debug(`${hex(r.id)} is already leader. Ignored transferring leadership to self`);
+    if (r.debugOn())
+      r.logger.debug(`${hex(r.id)} is already leader. Ignored transferring leadership to self`);
     return;
   }
   r.logger.info(`${hex(r.id)} [term ${r.term}] starts to transfer leadership to ${hex(leadTransferee)}`);
@@ -328,6 +340,6 @@ function handleTransferLeader(r: Raft, m: Message, pr: Progress): void {
       `${hex(r.id)} sends MsgTimeoutNow to ${hex(leadTransferee)} immediately as ${hex(leadTransferee)} already has up-to-date log`,
     );
   } else {
-    r.sendAppend(leadTransferee);
+    sendAppend(r, leadTransferee);
   }
 }

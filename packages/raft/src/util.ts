@@ -3,9 +3,9 @@
  * local, which are responses), payload sizes for the uncommitted-size quota, and the seeded PRNG
  * that draws randomized election timeouts.
  */
-import { LocalApplyThread, LocalAppendThread, None } from "./constants.js";
+import { LocalAppendThread, LocalApplyThread, None } from "./constants.js";
+import { marshalConfChange } from "./pending-raftpb.js";
 import type { ConfChangeI } from "./raftpb/confchange.js";
-import { marshalConfChange } from "./raftpb/codec.js";
 import { EMPTY_BYTES, type Entry, type Message, MessageType } from "./raftpb/types.js";
 
 // Indexed by MessageType. A table lookup keeps the classification branch-free on the hot path.
