@@ -19,7 +19,7 @@ import {
   newSnapshot,
 } from "../src/raftpb/types.js";
 import { RawNode } from "../src/raw-node.js";
-import type { Ready } from "../src/ready.js";
+import type { ReadState, Ready } from "../src/ready.js";
 import { MemoryStorage } from "../src/storage.js";
 
 /** A MemoryStorage whose initial configuration has the given voters and learners. */
@@ -147,6 +147,8 @@ interface NetNode {
   storage: MemoryStorage;
   /** Committed entries this node applied, in order. */
   applied: Entry[];
+  /** ReadStates this node handed out, in order. */
+  readStates: ReadState[];
 }
 
 /**
@@ -171,7 +173,7 @@ export class Network {
 
   add(id: number, storage: MemoryStorage, extra: Partial<Config> = {}): RawNode {
     const rn = new RawNode(newTestConfig(id, 10, 1, storage, extra));
-    this.nodes.set(id, { rn, storage, applied: [] });
+    this.nodes.set(id, { rn, storage, applied: [], readStates: [] });
     return rn;
   }
 
@@ -191,6 +193,10 @@ export class Network {
 
   applied(id: number): Entry[] {
     return this.nodes.get(id)!.applied;
+  }
+
+  readStates(id: number): ReadState[] {
+    return this.nodes.get(id)!.readStates;
   }
 
   /** Cuts (both directions of) the link between a and b. */
@@ -215,6 +221,7 @@ export class Network {
     if (!n.rn.hasReady()) return undefined;
     const rd = n.rn.ready();
     persistReady(n.storage, rd);
+    n.readStates.push(...rd.readStates);
     for (const m of rd.messages) {
       this.sent.push(m);
       this.queue.push(m);
