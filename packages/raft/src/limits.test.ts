@@ -226,7 +226,7 @@ describe("snapshots for followers whose entries were compacted", () => {
     // The leader compacts its log past node 3's next index.
     const s1 = nw.storage(1);
     const applied = nw.raft(1).raftLog.applied;
-    s1.createSnapshot(applied, undefined, enc("state@" + applied));
+    s1.createSnapshot(applied, undefined, enc(`state@${applied}`));
     s1.compact(applied);
     nw.heal();
     // A heartbeat response from 3 makes the leader probe it; the probes end in a snapshot. Hold
