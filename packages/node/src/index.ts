@@ -1,1 +1,1 @@
-export {};
+export { createNodeMetrics, type NodeMetrics } from "./metrics.js";
