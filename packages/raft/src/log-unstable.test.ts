@@ -1,33 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { ents, recorder, snap } from "../test/log-fixtures.js";
 import { Unstable } from "./log-unstable.js";
 import { type Logger, RaftPanic } from "./logger.js";
 import { entrySize } from "./raftpb/size.js";
-import { type Entry, newEntry, newSnapshot, type Snapshot } from "./raftpb/types.js";
-
-/** Entries at consecutive indexes from `first`, with the given terms. */
-function ents(first: number, ...terms: number[]): Entry[] {
-  return terms.map((term, k) => newEntry({ index: first + k, term }));
-}
-
-function snap(index: number, term: number): Snapshot {
-  return newSnapshot({ metadata: { index, term } });
-}
-
-/** A logger recording its lines as "LEVEL text". */
-function recorder(): { logger: Logger; lines: string[] } {
-  const lines: string[] = [];
-  const rec = (level: string) => (m: string) => {
-    lines.push(`${level} ${m}`);
-  };
-  const logger: Logger = {
-    debug: rec("DEBUG"),
-    info: rec("INFO"),
-    warn: rec("WARN"),
-    error: rec("ERROR"),
-    panic: rec("PANIC"),
-  };
-  return { logger, lines };
-}
+import { type Entry, newEntry, type Snapshot } from "./raftpb/types.js";
 
 interface State {
   entries?: Entry[];

@@ -1,32 +1,15 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { ents, runs, SEED, thrown } from "../test/log-fixtures.js";
 import { ErrCompacted, ErrSnapOutOfDate, ErrUnavailable } from "./errors.js";
 import { type Logger, RaftPanic } from "./logger.js";
 import { entriesSize, entrySize } from "./raftpb/size.js";
 import { type Entry, newConfState, newEntry, newSnapshot } from "./raftpb/types.js";
 import { limitSize, MemoryStorage } from "./storage.js";
 
-const SEED = 0x5eed;
-const runs = (n: number): number => Number(process.env.FC_NUM_RUNS ?? n);
-
-/** Entries at consecutive indexes from `first`, with the given terms (etcd's `index(i).terms(...)`). */
-function ents(first: number, ...terms: number[]): Entry[] {
-  return terms.map((term, k) => newEntry({ index: first + k, term }));
-}
-
 /** An entry carrying `n` bytes of data, so that entries differ in size. */
 function sized(index: number, term: number, n: number): Entry {
   return newEntry({ index, term, data: new Uint8Array(n).fill(index) });
-}
-
-/** Returns what `fn` threw (or fails the test if it returned). */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error("expected an exception");
 }
 
 /** A logger keeping its panic lines. */
