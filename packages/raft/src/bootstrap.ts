@@ -5,8 +5,8 @@
 
 import { None } from "./constants.js";
 import { applyConfChange } from "./membership.js";
-import { encodeConfChange } from "./pending-raftpb.js";
 import type { Raft } from "./raft.js";
+import { encodeConfChange } from "./raftpb/codec.js";
 import { asV2 } from "./raftpb/confchange.js";
 import { ConfChangeType, EMPTY_BYTES, type Entry, EntryType } from "./raftpb/types.js";
 

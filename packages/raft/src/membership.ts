@@ -7,10 +7,10 @@ import { Changer, restore as restoreConfig } from "./confchange/index.js";
 import { None } from "./constants.js";
 import { describeConfState } from "./describe.js";
 import { panic } from "./logger.js";
-import { confStateEquivalent } from "./pending-raftpb.js";
 import type { Raft } from "./raft.js";
 import { enterJoint, leaveJoint } from "./raftpb/confchange.js";
 import type { ConfChangeV2, ConfState, Snapshot } from "./raftpb/types.js";
+import { confStateEquivalent } from "./raftpb/util.js";
 import { StateType } from "./ready.js";
 import { maybeCommit, maybeSendAppend } from "./replication.js";
 import { type ProgressMap, ProgressTracker, type TrackerConfig } from "./tracker/index.js";
@@ -126,5 +126,5 @@ export function switchToConfig(r: Raft, cfg: TrackerConfig, progress: ProgressMa
 
 export function assertConfStatesEquivalent(r: Raft, a: ConfState, b: ConfState): void {
   const err = confStateEquivalent(a, b);
-  if (err !== undefined) panic(r.logger, err);
+  if (err !== undefined) panic(r.logger, err.message);
 }

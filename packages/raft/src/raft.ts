@@ -15,7 +15,6 @@ import { isRaftError } from "./errors.js";
 import { newLogWithSize, type RaftLog } from "./log.js";
 import { debugEnabled, type Logger, panic } from "./logger.js";
 import { assertConfStatesEquivalent, switchToConfig } from "./membership.js";
-import { isEmptyHardState } from "./pending-raftpb.js";
 import { entriesSize } from "./raftpb/size.js";
 import {
   EMPTY_BYTES,
@@ -25,6 +24,7 @@ import {
   MessageType,
   type Snapshot,
 } from "./raftpb/types.js";
+import { isEmptyHardState } from "./raftpb/util.js";
 import { ReadOnly } from "./read-only.js";
 import { type ReadState, type SoftState, StateType } from "./ready.js";
 import { appendEntry, reduceUncommittedSize, sendAppend, sendHeartbeat } from "./replication.js";

@@ -11,7 +11,6 @@ import { LocalAppendThread, LocalApplyThread } from "./constants.js";
 import { ErrStepLocalMsg, ErrStepPeerNotFound, isRaftError } from "./errors.js";
 import { panic } from "./logger.js";
 import { applyConfChange } from "./membership.js";
-import { isEmptyHardState, isEmptySnap } from "./pending-raftpb.js";
 import { Raft } from "./raft.js";
 import { asV2, type ConfChangeI } from "./raftpb/confchange.js";
 import { entriesSize } from "./raftpb/size.js";
@@ -24,6 +23,7 @@ import {
   MessageType,
   type Snapshot,
 } from "./raftpb/types.js";
+import { isEmptyHardState, isEmptySnap } from "./raftpb/util.js";
 import type { ReadState, Ready, SoftState } from "./ready.js";
 import { type BasicStatus, getBasicStatus, getStatus, type Status } from "./status.js";
 import type { Progress } from "./tracker/index.js";

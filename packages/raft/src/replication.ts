@@ -7,9 +7,9 @@
 import { None } from "./constants.js";
 import { isRaftError } from "./errors.js";
 import { panic } from "./logger.js";
-import { isEmptySnap } from "./pending-raftpb.js";
 import type { Raft } from "./raft.js";
 import { EMPTY_BYTES, type Entry, MessageType, type Snapshot } from "./raftpb/types.js";
+import { isEmptySnap } from "./raftpb/util.js";
 import { type Progress, ProgressState } from "./tracker/index.js";
 import { hex, message, NO_ENTRIES, NO_MESSAGES, payloadsSize } from "./util.js";
 

@@ -4,9 +4,9 @@
  * that draws randomized election timeouts.
  */
 import { LocalAppendThread, LocalApplyThread, None } from "./constants.js";
-import { marshalConfChange } from "./pending-raftpb.js";
 import type { ConfChangeI } from "./raftpb/confchange.js";
 import { EMPTY_BYTES, type Entry, type Message, MessageType } from "./raftpb/types.js";
+import { marshalConfChange } from "./raftpb/util.js";
 
 // Indexed by MessageType. A table lookup keeps the classification branch-free on the hot path.
 const LOCAL_MSGS: readonly boolean[] = (() => {

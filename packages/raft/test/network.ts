@@ -7,8 +7,8 @@ import type { Config } from "../src/config.js";
 import { None } from "../src/constants.js";
 import { isRaftError } from "../src/errors.js";
 import type { Logger } from "../src/logger.js";
-import { decodeConfChange, decodeConfChangeV2 } from "../src/pending-raftpb.js";
 import { Raft } from "../src/raft.js";
+import { decodeConfChange, decodeConfChangeV2 } from "../src/raftpb/codec.js";
 import {
   type Entry,
   EntryType,
