@@ -16,6 +16,7 @@ import { asV2, type ConfChangeI } from "./raftpb/confchange.js";
 import { entriesSize } from "./raftpb/size.js";
 import {
   type ConfState,
+  EMPTY_BYTES,
   type Entry,
   EntryType,
   type HardState,
@@ -27,7 +28,15 @@ import { isEmptyHardState, isEmptySnap } from "./raftpb/util.js";
 import type { ReadState, Ready, SoftState } from "./ready.js";
 import { type BasicStatus, getBasicStatus, getStatus, type Status } from "./status.js";
 import type { Progress } from "./tracker/index.js";
-import { confChangeToMsg, isLocalMsg, isLocalMsgTarget, isResponseMsg, message, NO_ENTRIES } from "./util.js";
+import {
+  confChangeToMsg,
+  isLocalMsg,
+  isLocalMsgTarget,
+  isResponseMsg,
+  message,
+  NO_ENTRIES,
+  NO_MESSAGES,
+} from "./util.js";
 
 /** The outcome of sending a snapshot, reported with {@link RawNode.reportSnapshot}. */
 export enum SnapshotStatus {
@@ -221,11 +230,21 @@ export class RawNode {
   /** True if {@link ready} would return something to do. */
   hasReady(): boolean {
     const r = this.raft;
-    const ss = r.softState();
-    if (ss.lead !== this.prevSoftSt.lead || ss.raftState !== this.prevSoftSt.raftState) return true;
-    const hs = r.hardState();
-    if (!isEmptyHardState(hs) && !isHardStateEqual(hs, this.prevHardSt)) return true;
+    // Compare field by field: this runs on every loop iteration, so no SoftState/HardState objects.
+    const ps = this.prevSoftSt;
+    if (r.lead !== ps.lead || r.state !== ps.raftState) return true;
     const log = r.raftLog;
+    const ph = this.prevHardSt;
+    const term = r.term;
+    const vote = r.vote;
+    const commit = log.committed;
+    // A changed HardState, unless it is empty (a fresh node before bootstrap).
+    if (
+      (term !== ph.term || vote !== ph.vote || commit !== ph.commit) &&
+      (term !== 0 || vote !== 0 || commit !== 0)
+    ) {
+      return true;
+    }
     if (log.hasNextUnstableSnapshot()) return true;
     if (r.msgs.length > 0 || r.msgsAfterAppend.length > 0) return true;
     if (log.hasNextUnstableEnts() || log.hasNextCommittedEnts(this.applyUnstableEntries())) return true;
@@ -401,13 +420,22 @@ function newStorageAppendRespMsg(r: Raft, rd: Ready): Message {
   }
   const snapshot: Snapshot | undefined =
     rd.snapshot !== undefined && !isEmptySnap(rd.snapshot) ? rd.snapshot : undefined;
-  return message(MessageType.MsgStorageAppendResp, r.id, {
+  return {
+    type: MessageType.MsgStorageAppendResp,
+    to: r.id,
     from: LocalAppendThread,
     term: r.term,
-    index,
     logTerm,
+    index,
+    entries: NO_ENTRIES,
+    commit: 0,
+    vote: 0,
     snapshot,
-  });
+    reject: false,
+    rejectHint: 0,
+    context: EMPTY_BYTES,
+    responses: NO_MESSAGES,
+  };
 }
 
 function needStorageApplyMsg(rd: Ready): boolean {
@@ -429,8 +457,20 @@ function newStorageApplyMsg(r: Raft, rd: Ready): Message {
 }
 
 function newStorageApplyRespMsg(r: Raft, ents: readonly Entry[]): Message {
-  return message(MessageType.MsgStorageApplyResp, r.id, {
+  return {
+    type: MessageType.MsgStorageApplyResp,
+    to: r.id,
     from: LocalApplyThread,
+    term: 0,
+    logTerm: 0,
+    index: 0,
     entries: ents.length === 0 ? NO_ENTRIES : (ents as Entry[]),
-  });
+    commit: 0,
+    vote: 0,
+    snapshot: undefined,
+    reject: false,
+    rejectHint: 0,
+    context: EMPTY_BYTES,
+    responses: NO_MESSAGES,
+  };
 }

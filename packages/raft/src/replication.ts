@@ -11,7 +11,7 @@ import type { Raft } from "./raft.js";
 import { EMPTY_BYTES, type Entry, MessageType, type Snapshot } from "./raftpb/types.js";
 import { isEmptySnap } from "./raftpb/util.js";
 import { type Progress, ProgressState } from "./tracker/index.js";
-import { hex, message, NO_ENTRIES, NO_MESSAGES, payloadsSize } from "./util.js";
+import { appRespMsg, hex, message, NO_ENTRIES, NO_MESSAGES, payloadsSize } from "./util.js";
 
 /** The errors RaftLog.term/entries throw for indexes outside the log. */
 function isOutOfBounds(e: unknown): boolean {
@@ -153,7 +153,7 @@ export function appendEntry(r: Raft, es: readonly Entry[]): boolean {
   const last = r.raftLog.append(ents);
   // The leader sends itself no MsgApp: this acknowledgement, delivered once the entries are
   // durable, counts its own copy towards the quorum.
-  r.send(message(MessageType.MsgAppResp, r.id, { index: last }));
+  r.send(appRespMsg(r.id, last));
   return true;
 }
 

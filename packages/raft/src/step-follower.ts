@@ -10,7 +10,7 @@ import { restoreSnapshot } from "./membership.js";
 import type { Raft } from "./raft.js";
 import { type Message, MessageType, newSnapshot } from "./raftpb/types.js";
 import { ReadOnlyOption } from "./read-only.js";
-import { hex, message } from "./util.js";
+import { appRespMsg, hex, message } from "./util.js";
 
 export function stepFollower(r: Raft, m: Message): void {
   switch (m.type) {
@@ -92,13 +92,13 @@ export function handleAppendEntries(r: Raft, m: Message): void {
   const log = r.raftLog;
   if (m.index < log.committed) {
     // Everything up to our commit index is known to match: tell the leader where we are.
-    r.send(message(MessageType.MsgAppResp, m.from, { index: log.committed }));
+    r.send(appRespMsg(m.from, log.committed));
     return;
   }
   const a = { term: m.term, prev: { term: m.logTerm, index: m.index }, entries: m.entries };
   const lastNew = log.maybeAppend(a, m.commit);
   if (lastNew !== undefined) {
-    r.send(message(MessageType.MsgAppResp, m.from, { index: lastNew }));
+    r.send(appRespMsg(m.from, lastNew));
     return;
   }
   if (r.debugOn()) {

@@ -152,6 +152,29 @@ export function message(type: MessageType, to: number, f: Partial<Message>): Mes
 }
 
 /**
+ * A MsgAppResp acknowledging the log up to `index` (the hottest message: one per append on every
+ * follower, and the leader's own per proposal). A full literal, without {@link message}'s defaults.
+ */
+export function appRespMsg(to: number, index: number): Message {
+  return {
+    type: MessageType.MsgAppResp,
+    to,
+    from: None,
+    term: 0,
+    logTerm: 0,
+    index,
+    entries: NO_ENTRIES,
+    commit: 0,
+    vote: 0,
+    snapshot: undefined,
+    reject: false,
+    rejectHint: 0,
+    context: EMPTY_BYTES,
+    responses: NO_MESSAGES,
+  };
+}
+
+/**
  * The MsgProp proposing `cc`: a V1 change as an EntryConfChange, anything else as an
  * EntryConfChangeV2. `undefined` proposes the empty ConfChangeV2 that leaves a joint configuration
  * (with empty data, so the uncommitted-size quota never refuses it).
