@@ -6,6 +6,7 @@
 import { Changer, restore as restoreConfig } from "./confchange/index.js";
 import { None } from "./constants.js";
 import { describeConfState } from "./describe.js";
+import { isRaftError } from "./errors.js";
 import { panic } from "./logger.js";
 import type { Raft } from "./raft.js";
 import { enterJoint, leaveJoint } from "./raftpb/confchange.js";
@@ -15,7 +16,7 @@ import { StateType } from "./ready.js";
 import { maybeCommit, maybeSendAppend } from "./replication.js";
 import { type ProgressMap, ProgressTracker, type TrackerConfig } from "./tracker/index.js";
 import type { EntryID } from "./types.js";
-import { hex } from "./util.js";
+import { confChangeToMsg, hex } from "./util.js";
 
 /**
  * Restores the log and the configuration from a snapshot sent by the leader. Returns false if the
@@ -127,4 +128,37 @@ export function switchToConfig(r: Raft, cfg: TrackerConfig, progress: ProgressMa
 export function assertConfStatesEquivalent(r: Raft, a: ConfState, b: ConfState): void {
   const err = confStateEquivalent(a, b);
   if (err !== undefined) panic(r.logger, err.message);
+}
+
+/**
+ * Records that entries up to `index` were applied (`size` bytes of them were in flight). A leader
+ * in a joint configuration with auto-leave proposes leaving it once the entering change applied.
+ */
+export function appliedTo(r: Raft, index: number, size: number): void {
+  const newApplied = Math.max(index, r.raftLog.applied);
+  r.raftLog.appliedTo(newApplied, size);
+
+  if (r.trk.config.autoLeave && newApplied >= r.pendingConfIndex && r.state === StateType.StateLeader) {
+    // An empty ConfChangeV2 leaves the joint configuration; its empty data can never be refused
+    // for size. It can still be dropped during a leadership transfer: we retry on every apply.
+    const m = confChangeToMsg(undefined);
+    try {
+      r.step(m);
+      r.logger.info(`initiating automatic transition out of joint configuration ${r.trk.config.toString()}`);
+    } catch (e) {
+      if (!isRaftError(e)) throw e;
+      if (r.debugOn()) {
+        r.logger.debug(
+          `not initiating automatic transition out of joint configuration ${r.trk.config.toString()}: ${e.message}`,
+        );
+      }
+    }
+  }
+}
+
+/** Records that the snapshot `snap` is durable and applied. */
+export function appliedSnap(r: Raft, snap: Snapshot): void {
+  const index = snap.metadata.index;
+  r.raftLog.stableSnapTo(index);
+  appliedTo(r, index, 0);
 }

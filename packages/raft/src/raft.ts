@@ -14,16 +14,9 @@ import { handleVoteRequest, hup, isCampaignTransferCtx } from "./election.js";
 import { isRaftError } from "./errors.js";
 import { newLogWithSize, type RaftLog } from "./log.js";
 import { debugEnabled, type Logger, panic } from "./logger.js";
-import { assertConfStatesEquivalent, switchToConfig } from "./membership.js";
+import { appliedSnap, appliedTo, assertConfStatesEquivalent, switchToConfig } from "./membership.js";
 import { entriesSize } from "./raftpb/size.js";
-import {
-  EMPTY_BYTES,
-  EntryType,
-  type HardState,
-  type Message,
-  MessageType,
-  type Snapshot,
-} from "./raftpb/types.js";
+import { EMPTY_BYTES, EntryType, type HardState, type Message, MessageType } from "./raftpb/types.js";
 import { isEmptyHardState } from "./raftpb/util.js";
 import { ReadOnly } from "./read-only.js";
 import { type ReadState, type SoftState, StateType } from "./ready.js";
@@ -32,7 +25,7 @@ import { stepCandidate } from "./step-candidate.js";
 import { stepFollower } from "./step-follower.js";
 import { stepLeader } from "./step-leader.js";
 import { Inflights, Progress, ProgressTracker } from "./tracker/index.js";
-import { assertNever, confChangeToMsg, hex, message, newRandom, payloadsSize } from "./util.js";
+import { assertNever, hex, message, newRandom, payloadsSize } from "./util.js";
 
 export { type Config, ConfigInvalidError, validateConfig } from "./config.js";
 export type { CampaignType } from "./election.js";
@@ -249,48 +242,6 @@ export class Raft {
 
   sendTimeoutNow(to: number): void {
     this.send(message(MessageType.MsgTimeoutNow, to, {}));
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Log bookkeeping
-
-  /**
-   * Records that entries up to `index` were applied (`size` bytes of them were in flight). A leader
-   * in a joint configuration with auto-leave proposes leaving it once the entering change applied.
-   */
-  appliedTo(index: number, size: number): void {
-    const newApplied = Math.max(index, this.raftLog.applied);
-    this.raftLog.appliedTo(newApplied, size);
-
-    if (
-      this.trk.config.autoLeave &&
-      newApplied >= this.pendingConfIndex &&
-      this._state === StateType.StateLeader
-    ) {
-      // An empty ConfChangeV2 leaves the joint configuration; its empty data can never be refused
-      // for size. It can still be dropped during a leadership transfer: we retry on every apply.
-      const m = confChangeToMsg(undefined);
-      try {
-        this.step(m);
-        this.logger.info(
-          `initiating automatic transition out of joint configuration ${this.trk.config.toString()}`,
-        );
-      } catch (e) {
-        if (!isRaftError(e)) throw e;
-        if (this.debugOn()) {
-          this.logger.debug(
-            `not initiating automatic transition out of joint configuration ${this.trk.config.toString()}: ${e.message}`,
-          );
-        }
-      }
-    }
-  }
-
-  /** Records that the snapshot `snap` is durable and applied. */
-  appliedSnap(snap: Snapshot): void {
-    const index = snap.metadata.index;
-    this.raftLog.stableSnapTo(index);
-    this.appliedTo(index, 0);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -559,12 +510,12 @@ export class Raft {
         return;
       case MessageType.MsgStorageAppendResp:
         if (m.index !== 0) this.raftLog.stableTo({ term: m.logTerm, index: m.index });
-        if (m.snapshot !== undefined) this.appliedSnap(m.snapshot);
+        if (m.snapshot !== undefined) appliedSnap(this, m.snapshot);
         return;
       case MessageType.MsgStorageApplyResp:
         if (m.entries.length > 0) {
           const index = m.entries[m.entries.length - 1]!.index;
-          this.appliedTo(index, entriesSize(m.entries));
+          appliedTo(this, index, entriesSize(m.entries));
           reduceUncommittedSize(this, payloadsSize(m.entries));
         }
         return;
@@ -623,7 +574,7 @@ export class Raft {
         );
       }
       // A snapshot holds committed state, valid whatever the term it was applied under.
-      if (m.snapshot !== undefined) this.appliedSnap(m.snapshot);
+      if (m.snapshot !== undefined) appliedSnap(this, m.snapshot);
     } else {
       this.logger.info(
         `${hex(this.id)} [term: ${this._term}] ignored a ${MessageType[m.type]} message with lower term from ${hex(m.from)} [term: ${m.term}]`,
