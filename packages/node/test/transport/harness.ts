@@ -280,3 +280,57 @@ export class BareClient {
     return frame!;
   }
 }
+
+/**
+ * A TCP proxy in front of `target` that corrupts or cuts the client → server byte stream in flight:
+ * `flipAt` inverts the byte at that stream offset, `cutAt` forwards exactly that many bytes and then
+ * drops both connections. Server → client passes as is.
+ */
+export async function tamperingProxy(
+  target: string,
+  how: { flipAt?: number; cutAt?: number },
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const { createServer } = await import("node:net");
+  const t = new URL(target);
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(t.port), t.hostname);
+    sockets.add(client);
+    sockets.add(upstream);
+    let offset = 0;
+    client.on("data", (d: Buffer) => {
+      const start = offset;
+      offset += d.length;
+      if (how.flipAt !== undefined && how.flipAt >= start && how.flipAt < offset) {
+        d = Buffer.from(d);
+        d[how.flipAt - start]! ^= 0xff;
+      }
+      if (how.cutAt !== undefined && offset > how.cutAt) {
+        upstream.write(d.subarray(0, Math.max(0, how.cutAt - start)), () => {
+          client.destroy();
+          upstream.destroy();
+        });
+        client.pause();
+        return;
+      }
+      upstream.write(d);
+    });
+    upstream.pipe(client);
+    for (const s of [client, upstream]) {
+      s.on("error", () => {});
+      s.on("close", () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `ws://127.0.0.1:${port}`,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
