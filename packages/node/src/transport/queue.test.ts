@@ -9,14 +9,7 @@ import {
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { type WebSocket, WebSocketServer } from "ws";
-import {
-  app,
-  count,
-  startNode,
-  stopAll,
-  type TestNode,
-  waitFor,
-} from "../../test/transport/harness.js";
+import { app, count, startNode, stopAll, type TestNode, waitFor } from "../../test/transport/harness.js";
 import { Backoff } from "./backoff.js";
 import { ConnKind, decodeBatch, encodeBatch, encodeHello, FrameKind, PROTOCOL_VERSION } from "./frame.js";
 import { BoundedQueue } from "./queue.js";
