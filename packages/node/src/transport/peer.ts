@@ -65,6 +65,8 @@ export class Peer {
   private redialTimer: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** `start` has been called (the transport is running). */
+  private running = false;
 
   constructor(
     private readonly ctx: PeerContext,
@@ -79,6 +81,7 @@ export class Peer {
 
   /** Starts connecting: the dialer dials, the acceptor waits (a handshake timeout's worth, then it is down). */
   start(): void {
+    this.running = true;
     this.status = "connecting";
     this.armGrace();
     if (this.dialer) this.dial();
@@ -148,7 +151,7 @@ export class Peer {
   setUrl(url: string): void {
     if (url === this.url) return;
     this.url = url;
-    if (!this.dialer || this.closed) return;
+    if (!this.dialer || this.closed || !this.running) return;
     this.dropConnections(CloseCode.PeerRemoved, "peer URL changed");
     this.backoff.reset();
     this.start();

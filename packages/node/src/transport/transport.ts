@@ -458,7 +458,16 @@ export class Transport {
     const bytes = m.snapshot?.data.length ?? 0;
     const peer = to.toString(16);
     this.o.log.info({ peer, index, bytes }, "sending snapshot");
-    const s = sendSnapshot(this.o, this.digest, this.clientOptions(), (ws) => this.track(ws, to), to, url, m);
+    let s: SnapshotSend;
+    try {
+      s = sendSnapshot(this.o, this.digest, this.clientOptions(), (ws) => this.track(ws, to), to, url, m);
+    } catch (err) {
+      // Only a malformed peer URL makes the WebSocket constructor throw.
+      this.o.log.error({ peer, url, err }, "cannot dial peer for snapshot");
+      this.o.metrics.snapshotsSent.inc({ result: "failure" });
+      queueMicrotask(() => this.reportSnapshot(to, "failure"));
+      return;
+    }
     this.sends.add(s);
     s.done.then(
       () => {
