@@ -10,6 +10,7 @@ import {
   app,
   BareClient,
   count,
+  fakeAcceptor,
   hello,
   RawClient,
   startNode,
@@ -189,6 +190,19 @@ describe("hostile frames on an authenticated connection", () => {
     await raw.handshake(1, 2);
     raw.send(encodeBatch([app(1, 2, 1)]));
     await waitFor(() => n.rec.processed.length === 1, "a message on a fresh connection");
+  });
+
+  it("a dialer refuses an oversized frame from the peer it dialed (maxPayload on client sockets too)", async () => {
+    const fake = await fakeAcceptor(2);
+    const n = await startNode(1, { maxPayload: 8192 });
+    nodes = [n];
+    n.t.addPeer(2, fake.url);
+    await waitFor(() => n.t.peers()[0]!.active, "the connection");
+    fake.send(encodeBatch([app(2, 1, 1, 1, 10_000)]));
+    await waitFor(() => n.rec.unreachable.includes(2), "the connection to drop");
+    expect(await count(n.metrics.framesRejected, { reason: "oversize" })).toBe(1);
+    expect(n.rec.processed).toEqual([]);
+    await fake.close();
   });
 
   it("refuses an oversized frame before the handshake too", async () => {

@@ -1,3 +1,4 @@
+import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocketServer } from "ws";
 import {
@@ -210,6 +211,21 @@ describe("handshake refusals", () => {
     expect(a.t.peers()[0]!.active).toBe(false);
     await a.t.stop();
     await new Promise((r) => wss.close(r));
+  });
+
+  it("logs a refusal at warn, naming the reason", async () => {
+    const lines: { level: number; msg: string; code?: number }[] = [];
+    const logger = pino({ level: "info" }, { write: (s: string) => lines.push(JSON.parse(s)) });
+    const n = await startNode(2, { logger });
+    nodes = [n];
+    n.t.addPeer(1, "ws://127.0.0.1:1");
+    const raw = new RawClient(n.url);
+    await raw.open();
+    raw.send(hello({ from: 1, to: 2, clusterId: 0x9999 }));
+    await raw.waitClosed();
+    const warn = lines.find((l) => l.level === 40 && l.msg.startsWith("refused connection"));
+    expect(warn?.msg).toMatch(/cluster id mismatch/);
+    expect(warn?.code).toBe(CloseCode.ClusterMismatch);
   });
 
   it("tokens match only when equal (constant-time compare over digests)", async () => {

@@ -8,10 +8,17 @@ import {
 } from "@tsraft/raft/raftpb";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import { type WebSocket, WebSocketServer } from "ws";
-import { app, count, startNode, stopAll, type TestNode, waitFor } from "../../test/transport/harness.js";
+import {
+  app,
+  count,
+  fakeAcceptor,
+  startNode,
+  stopAll,
+  type TestNode,
+  waitFor,
+} from "../../test/transport/harness.js";
 import { Backoff } from "./backoff.js";
-import { ConnKind, decodeBatch, encodeBatch, encodeHello, FrameKind, PROTOCOL_VERSION } from "./frame.js";
+import { decodeBatch, encodeBatch } from "./frame.js";
 import { BoundedQueue } from "./queue.js";
 import { messageSizeBound } from "./size.js";
 
@@ -165,49 +172,24 @@ describe("messageSizeBound", () => {
   });
 });
 
-/**
- * A peer that completes the handshake as node 2 and then stops reading (until `resume`), so the
- * transport's socket fills and its queue backs up.
- */
-async function stalledPeer(): Promise<{
-  url: string;
-  received: () => number;
-  resume: () => void;
-  close: () => Promise<void>;
-}> {
-  const wss = new WebSocketServer({ port: 0, host: "127.0.0.1", perMessageDeflate: false });
-  await new Promise((r) => wss.once("listening", r));
-  let conn: WebSocket | undefined;
-  let received = 0;
-  wss.on("connection", (ws) => {
-    conn = ws;
-    ws.once("message", () => {
-      const ack = {
-        version: PROTOCOL_VERSION,
-        clusterId: 0x1234,
-        from: 2,
-        to: 1,
-        kind: ConnKind.Stream,
-        token: new Uint8Array(0),
-      };
-      ws.send(encodeHello(FrameKind.HelloAck, ack));
-      ws.pause();
-      ws.on("message", (d) => {
-        received += decodeBatch(d as Buffer).length;
-      });
-    });
+describe("batching", () => {
+  it("sends what one send() call queues as few frames, each within maxBatchBytes", async () => {
+    const n = await startNode(1, { maxBatchBytes: 64 * 1024 });
+    nodes = [n];
+    const peer = await fakeAcceptor(2);
+    n.t.addPeer(2, peer.url);
+    await waitFor(() => n.t.peers()[0]!.active, "the connection");
+    const msgs = Array.from({ length: 200 }, (_, i) => app(1, 2, i + 1, 1, 1000));
+    n.t.send(msgs);
+    await waitFor(() => peer.frames.reduce((a, f) => a + decodeBatch(f).length, 0) === 200, "all messages");
+    // 200 × ~1.1 KB = ~220 KB in frames of at most 64 KiB: 4 frames, not 200.
+    expect(peer.frames.length).toBe(4);
+    for (const f of peer.frames) expect(f.length).toBeLessThanOrEqual(64 * 1024 + 1);
+    expect(peer.frames.flatMap((f) => decodeBatch(f))).toEqual(msgs);
+    await n.t.stop();
+    await peer.close();
   });
-  const { port } = wss.address() as { port: number };
-  return {
-    url: `ws://127.0.0.1:${port}`,
-    received: () => received,
-    resume: () => conn?.resume(),
-    close: async () => {
-      for (const c of wss.clients) c.terminate();
-      await new Promise((r) => wss.close(r));
-    },
-  };
-}
+});
 
 describe("send queue overflow", () => {
   it("drops, counts and reports unreachable when a stalled peer's queue is full; memory stays bounded", async () => {
@@ -216,7 +198,7 @@ describe("send queue overflow", () => {
     const maxPayload = 256 * 1024;
     const n = await startNode(1, { queueSize, queueBytes, maxPayload, maxBatchBytes: 64 * 1024 });
     nodes = [n];
-    const peer = await stalledPeer();
+    const peer = await fakeAcceptor(2, { pause: true });
     n.t.addPeer(2, peer.url);
     await waitFor(() => n.t.peers()[0]!.active, "the connection");
 
@@ -255,7 +237,8 @@ describe("send queue overflow", () => {
 
     // The peer catches up: everything not dropped arrives, and the connection is still the same one.
     peer.resume();
-    await waitFor(() => peer.received() === sent - dropped, "the backlog to drain", 30_000);
+    const received = () => peer.frames.reduce((a, f) => a + decodeBatch(f).length, 0);
+    await waitFor(() => received() === sent - dropped, "the backlog to drain", 30_000);
     expect(await count(n.metrics.messagesSent)).toBe(sent - dropped);
     expect(n.t.peers()[0]).toMatchObject({ active: true, queuedMessages: 0, queuedBytes: 0 });
     await n.t.stop();

@@ -6,6 +6,7 @@ import { type Message, MessageType, newMessage, newSnapshot } from "@tsraft/raft
 import { afterEach, describe, expect, it } from "vitest";
 import {
   count,
+  fakeAcceptor,
   RawClient,
   startCluster,
   startNode,
@@ -17,6 +18,8 @@ import {
 import {
   CloseCode,
   ConnKind,
+  decodeSnapHeader,
+  decodeSnapTrailer,
   encodeSnapChunk,
   encodeSnapHeader,
   encodeSnapTrailer,
@@ -151,6 +154,29 @@ describe("MsgSnap streaming", () => {
     await waitFor(() => two.rec.snapshots.length === 1, "the snapshot report");
     expect(two.rec.snapshots).toEqual([{ id: 1, status: "failure" }]);
     expect(await count(one.metrics.framesRejected, { reason: "snapshot-too-large" })).toBe(1);
+  });
+
+  it("the sender fails after snapshotTimeoutMs when the receiver never acknowledges", async () => {
+    const fake = await fakeAcceptor(1);
+    const two = await startNode(2, { snapshotTimeoutMs: 300, snapshotChunkBytes: 64 * 1024 });
+    nodes = [two];
+    two.t.addPeer(1, fake.url);
+    const data = randomBytes(200_000);
+    two.t.send([msgSnap(2, 1, data)]);
+    await waitFor(() => two.rec.snapshots.length === 1, "the snapshot report");
+    expect(two.rec.snapshots).toEqual([{ id: 1, status: "failure" }]);
+    expect(two.rec.unreachable).toContain(1);
+    // What went on the wire, read without the receiver: header, 64 KiB chunks, trailer.
+    expect(fake.hellos[0]).toMatchObject({ from: 2, to: 1, kind: ConnKind.Snapshot });
+    expect(fake.frames.map((f) => f[0])).toEqual([4, 5, 5, 5, 5, 6]);
+    const header = decodeSnapHeader(fake.frames[0]!);
+    expect(header.size).toBe(data.length);
+    expect(header.message.snapshot!.data.length).toBe(0);
+    const body = Buffer.concat(fake.frames.slice(1, 5).map((f) => f.subarray(1)));
+    expect(body.equals(data)).toBe(true);
+    const trailer = decodeSnapTrailer(fake.frames[5]!);
+    expect(Buffer.from(trailer.sha256).equals(createHash("sha256").update(data).digest())).toBe(true);
+    await fake.close();
   });
 
   it("a MsgSnap to an unknown peer is dropped and reported as failed", async () => {

@@ -334,3 +334,60 @@ export async function tamperingProxy(
     },
   };
 }
+
+/** A WebSocket server posing as an acceptor peer, scripted by the test. */
+export interface FakeAcceptor {
+  url: string;
+  /** Every frame received after the handshake, from all connections, in order. */
+  frames: Buffer[];
+  /** The Hellos received. */
+  hellos: Hello[];
+  /** Sends `frame` on the latest connection. */
+  send(frame: Uint8Array): void;
+  /** Resumes reading on every paused connection. */
+  resume(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a fake peer that answers every Hello with a HelloAck as `id` (or stays silent if `silent`),
+ * then records frames; with `pause` it stops reading right after the handshake, like a stalled node.
+ */
+export async function fakeAcceptor(
+  id: number,
+  opts: { pause?: boolean; silent?: boolean } = {},
+): Promise<FakeAcceptor> {
+  const { WebSocketServer } = await import("ws");
+  const { decodeHello } = await import("../../src/transport/frame.js");
+  const wss = new WebSocketServer({ port: 0, host: "127.0.0.1", perMessageDeflate: false });
+  await new Promise((r) => wss.once("listening", r));
+  const frames: Buffer[] = [];
+  const hellos: Hello[] = [];
+  const conns: WebSocket[] = [];
+  wss.on("connection", (ws) => {
+    conns.push(ws);
+    ws.on("error", () => {});
+    ws.once("message", (d) => {
+      const h = decodeHello(FrameKind.Hello, d as Buffer);
+      hellos.push(h);
+      if (opts.silent) return;
+      ws.send(encodeHello(FrameKind.HelloAck, { ...h, from: id, to: h.from }));
+      if (opts.pause) ws.pause();
+      ws.on("message", (f) => frames.push(f as Buffer));
+    });
+  });
+  const { port } = wss.address() as { port: number };
+  return {
+    url: `ws://127.0.0.1:${port}`,
+    frames,
+    hellos,
+    send: (f) => conns.at(-1)?.send(f),
+    resume: () => {
+      for (const c of conns) c.resume();
+    },
+    close: async () => {
+      for (const c of wss.clients) c.terminate();
+      await new Promise((r) => wss.close(r));
+    },
+  };
+}
