@@ -121,7 +121,6 @@ export class Peer {
     const old = this.conn;
     this.conn = ws;
     if (old !== undefined) {
-      old.removeAllListeners("close");
       old.close(CloseCode.Superseded, "superseded by a newer connection");
     }
     this.clearTimers();
@@ -171,13 +170,11 @@ export class Peer {
     const conn = this.conn;
     this.conn = undefined;
     if (conn !== undefined) {
-      conn.removeAllListeners("close");
       conn.close(code, reason);
     }
     const dialing = this.dialing;
     this.dialing = undefined;
     if (dialing !== undefined) {
-      dialing.removeAllListeners("close");
       dialing.terminate();
     }
     if (this.redialTimer !== undefined) clearTimeout(this.redialTimer);
@@ -245,6 +242,7 @@ export class Peer {
     const onAck = (data: RawData, isBinary: boolean): void => {
       ws.off("message", onAck);
       clearTimeout(timer);
+      if (this.dialing !== ws) return; // abandoned (peer removed or URL changed) mid-handshake
       refusal = checkAck(this.ctx, data, isBinary, this.id);
       if (refusal !== undefined) {
         this.ctx.reject(refusal.metric, { peer, code: refusal.code }, `refused peer: ${refusal.reason}`);

@@ -10,7 +10,12 @@
  * - Malformed frames are dropped, logged (throttled) and counted; only messages that decoded cleanly,
  *   are addressed to this node and come from the authenticated peer reach `handler.process`.
  */
-import { createServer as createHttpServer, type Server as HttpServer, type IncomingMessage } from "node:http";
+import {
+  createServer as createHttpServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
@@ -250,7 +255,7 @@ export class Transport {
   }
 
   private createServer(): HttpServer | HttpsServer {
-    const notFound = (_req: IncomingMessage, res: import("node:http").ServerResponse): void => {
+    const notFound = (_req: IncomingMessage, res: ServerResponse): void => {
       res.statusCode = 404;
       res.end();
     };
@@ -330,12 +335,12 @@ export class Transport {
       } else {
         refusal = checkHello(this.o, this.digest, hello, (id) => this.isMember(id));
       }
-      if (refusal !== undefined || hello === undefined || this.stopped) {
-        this.refuse(
-          ws,
-          remote,
-          refusal ?? { code: CloseCode.GoingAway, reason: "stopping", metric: "stopping" },
-        );
+      if (refusal !== undefined || hello === undefined) {
+        this.refuse(ws, remote, refusal!);
+        return;
+      }
+      if (this.stopped) {
+        ws.close(CloseCode.GoingAway, "transport stopping");
         return;
       }
       ws.send(encodeHello(FrameKind.HelloAck, localHello(this.o, hello.from, hello.kind)));
