@@ -43,6 +43,8 @@ export class SnapshotReceiver {
   private pending = 0;
   private idle: NodeJS.Timeout | undefined;
   private finished = false;
+  /** The trailer has arrived; the data is being verified and read back. Nothing more may come. */
+  private verifying = false;
   private readonly peer: string;
 
   constructor(
@@ -88,6 +90,10 @@ export class SnapshotReceiver {
 
   private onFrame(frame: Buffer, isBinary: boolean): void {
     if (this.finished) return;
+    if (this.verifying) {
+      this.fail("frame after the trailer", "snapshot-malformed");
+      return;
+    }
     this.touch();
     if (!isBinary) {
       this.fail("text frame", "snapshot-malformed");
@@ -103,7 +109,8 @@ export class SnapshotReceiver {
           return;
         case FrameKind.SnapTrailer: {
           const t = decodeSnapTrailer(frame);
-          void this.onTrailer(t.size, t.sha256);
+          this.verifying = true;
+          this.onTrailer(t.size, t.sha256).catch((err: Error) => this.fail(err.message, "snapshot-io"));
           return;
         }
         default:
@@ -215,7 +222,9 @@ export class SnapshotReceiver {
     }
     this.finished = true;
     clearTimeout(this.idle);
+    // The staging file is gone before raft sees the snapshot or the sender hears of it.
     this.cleanup();
+    await this.io;
     const m = h.message;
     const snap = m.snapshot!;
     const msg: Message = { ...m, snapshot: { data, metadata: snap.metadata } };
