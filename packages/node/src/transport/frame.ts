@@ -215,6 +215,7 @@ export function encodeSnapHeader(m: Message, size: number): Uint8Array {
   return w.finish();
 }
 
+/** Decodes a snapshot header; throws a "Decode" RaftError if it is malformed or carries no message. */
 export function decodeSnapHeader(frame: Uint8Array): SnapHeader {
   const r = new FrameReader(frame, FrameKind.SnapHeader);
   let message: Message | undefined;
@@ -242,6 +243,7 @@ export function snapChunkData(frame: Uint8Array): Uint8Array {
   return frame.subarray(1);
 }
 
+/** Encodes the trailer that closes a snapshot stream: the data length again, and its SHA-256. */
 export function encodeSnapTrailer(t: SnapTrailer): Uint8Array {
   const w = Writer.create();
   w.uint32(FrameKind.SnapTrailer);
@@ -250,6 +252,7 @@ export function encodeSnapTrailer(t: SnapTrailer): Uint8Array {
   return w.finish();
 }
 
+/** Decodes a snapshot trailer; the receiver compares both fields with what it received. */
 export function decodeSnapTrailer(frame: Uint8Array): SnapTrailer {
   const r = new FrameReader(frame, FrameKind.SnapTrailer);
   const t: SnapTrailer = { size: 0, sha256: EMPTY_BYTES };

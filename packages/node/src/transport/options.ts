@@ -120,6 +120,7 @@ const MiB = 1024 * 1024;
 /** Room for a frame's kind byte and length prefixes around the largest chunk or message. */
 const FRAME_HEADROOM = 64;
 
+/** Checks the options and fills in the defaults; throws a RangeError on an invalid id or maxPayload. */
 export function resolveOptions(o: TransportOptions): ResolvedOptions {
   if (!Number.isSafeInteger(o.id) || o.id <= 0) throw new RangeError(`transport: invalid node id ${o.id}`);
   if (!Number.isSafeInteger(o.clusterId) || o.clusterId < 0) {

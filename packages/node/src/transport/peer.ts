@@ -49,6 +49,10 @@ export type EnqueueResult = "queued" | "full" | "down" | "too-large";
 
 type Status = "connecting" | "active" | "inactive";
 
+/**
+ * The per-peer half of the transport: owned by {@link Transport}, which routes sends to it and hands
+ * it accepted connections. Not for use on its own.
+ */
 export class Peer {
   /** Invariant: `dialer` ⇔ this node's id < `id` (the lower id dials). */
   readonly dialer: boolean;

@@ -30,6 +30,10 @@ export type SnapshotSink = (m: Message) => void;
 /** Writes queued ahead of the disk beyond this many chunks pause the socket. */
 const MAX_PENDING_CHUNKS = 4;
 
+/**
+ * One incoming snapshot transfer, from the first frame after the handshake to the acknowledgement
+ * (or rejection). Created by the transport per snapshot connection.
+ */
 export class SnapshotReceiver {
   private header: SnapHeader | undefined;
   private file: FileHandle | undefined;

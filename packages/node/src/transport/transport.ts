@@ -56,6 +56,12 @@ const STOP_GRACE_MS = 500;
 /** Per-reason log throttle for dropped frames: one line per interval, with a count of the rest. */
 const LOG_INTERVAL_MS = 1000;
 
+/**
+ * The transport of one node. Construct it with the node's id, cluster id, peer URL (or server) and a
+ * handler wired to the RawNode; `start` it; hand every Ready's messages to `send`; mirror conf
+ * changes with `addPeer`/`removePeer`/`updatePeer`; `stop` it on shutdown. See the package README
+ * for the connection model and the wire format.
+ */
 export class Transport {
   private readonly o: ResolvedOptions;
   private readonly handler: TransportHandler;
