@@ -1,4 +1,6 @@
 /** @tsraft/raft/rafttest: the datadriven runner, the interaction harness and the cluster simulator. */
+
+export { confchangeDatadrivenHandler } from "./confchange-datadriven.js";
 export {
   type CmdArg,
   type DatadrivenHandler,
@@ -27,3 +29,4 @@ export { interactionDatadrivenHandler } from "./interaction-datadriven.js";
 export { InteractionEnv, type InteractionOpts, type Node } from "./interaction-env.js";
 export { handle, INTERACTION_COMMANDS } from "./interaction-env-handler.js";
 export { LOG_LEVEL_NAMES, RedirectLogger } from "./interaction-env-logger.js";
+export { alternativeMajorityCommittedIndex, quorumDatadrivenHandler } from "./quorum-datadriven.js";
