@@ -6,8 +6,11 @@
  * Pure: no I/O, no clock. A script is run with {@link InteractionEnv.handle} one directive at a time;
  * the same operations are methods for programs that drive a group themselves.
  */
+
+import type { Config } from "../config.js";
 import type { ConfChangeI } from "../raftpb/confchange.js";
 import type { Message, MessageType, Snapshot } from "../raftpb/types.js";
+import type { RawNode } from "../raw-node.js";
 import type { TestData } from "./datadriven.js";
 import { addNodes, type RaftConfigTemplate, type SnapOverrideStorage } from "./handler-add-nodes.js";
 import { campaign } from "./handler-campaign.js";
@@ -29,7 +32,6 @@ import { tick } from "./handler-tick.js";
 import { transferLeadership } from "./handler-transfer-leadership.js";
 import { handle } from "./interaction-env-handler.js";
 import { RedirectLogger } from "./interaction-env-logger.js";
-import type { Config, RawNode } from "./pending-core.js";
 
 /** Options of an {@link InteractionEnv}. */
 export interface InteractionOpts {
