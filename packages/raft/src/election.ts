@@ -3,7 +3,7 @@
  * counting them, and deciding whether to grant a vote.
  */
 import { None } from "./constants.js";
-import { panic } from "./logger.js";
+import { panic, RaftPanic } from "./logger.js";
 import type { Raft } from "./raft.js";
 import { EMPTY_BYTES, EntryType, type Message, MessageType } from "./raftpb/types.js";
 import { StateType } from "./ready.js";
@@ -66,6 +66,7 @@ export function hasUnappliedConfChanges(r: Raft): boolean {
       return true;
     });
   } catch (e) {
+    if (e instanceof RaftPanic) throw e;
     panic(r.logger, `error scanning unapplied entries [${lo}, ${hi}): ${(e as Error).message}`);
   }
   return found;

@@ -1,7 +1,8 @@
 /**
  * Membership: applying configuration changes (Raft thesis §4), switching the tracker to a new
- * configuration and reacting to it, and restoring a follower from a leader's snapshot (log and
- * configuration at once).
+ * configuration and reacting to it, restoring a follower from a leader's snapshot (log and
+ * configuration at once), and the applied-index bookkeeping that triggers the automatic leave of a
+ * joint configuration.
  */
 import { Changer, restore as restoreConfig } from "./confchange/index.js";
 import { None } from "./constants.js";
@@ -125,6 +126,7 @@ export function switchToConfig(r: Raft, cfg: TrackerConfig, progress: ProgressMa
   return cs;
 }
 
+/** Panics unless `a` and `b` describe the same configuration (a restored config must round-trip). */
 export function assertConfStatesEquivalent(r: Raft, a: ConfState, b: ConfState): void {
   const err = confStateEquivalent(a, b);
   if (err !== undefined) panic(r.logger, err.message);

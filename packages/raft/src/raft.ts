@@ -28,6 +28,7 @@ import { Inflights, Progress, ProgressTracker } from "./tracker/index.js";
 import { assertNever, hex, message, newRandom, payloadsSize } from "./util.js";
 
 export { type Config, ConfigInvalidError, validateConfig } from "./config.js";
+/** Why a node campaigns (see election.ts). */
 export type { CampaignType } from "./election.js";
 
 /**
@@ -165,14 +166,17 @@ export class Raft {
     return this._heartbeatElapsed;
   }
 
+  /** True if this node knows a leader for its current term. */
   hasLeader(): boolean {
     return this._lead !== None;
   }
 
+  /** The volatile state a Ready reports on change (leader and role). */
   softState(): SoftState {
     return { lead: this._lead, raftState: this._state };
   }
 
+  /** The state to persist before sending (Raft paper figure 2): term, vote and commit index. */
   hardState(): HardState {
     return { term: this._term, vote: this._vote, commit: this.raftLog.committed };
   }
@@ -234,12 +238,14 @@ export class Raft {
     this.bcastHeartbeatWithCtx(this.readOnly.heartbeatCtx());
   }
 
+  /** Sends heartbeats carrying `ctx` to every peer, in id order. */
   bcastHeartbeatWithCtx(ctx: Uint8Array): void {
     this.trk.visit((id) => {
       if (id !== this.id) sendHeartbeat(this, id, ctx);
     });
   }
 
+  /** Tells `to` to campaign at once, skipping PreVote and leases (the end of a leadership transfer). */
   sendTimeoutNow(to: number): void {
     this.send(message(MessageType.MsgTimeoutNow, to, {}));
   }
@@ -315,10 +321,12 @@ export class Raft {
     }
   }
 
+  /** True once the randomized election timeout has elapsed. */
   pastElectionTimeout(): boolean {
     return this._electionElapsed >= this.randomizedElectionTimeout;
   }
 
+  /** Draws a new election timeout in [electionTimeout, 2 × electionTimeout − 1] from `Config.random`. */
   resetRandomizedElectionTimeout(): void {
     this.randomizedElectionTimeout = this.electionTimeout + Math.floor(this.random() * this.electionTimeout);
   }
@@ -360,6 +368,7 @@ export class Raft {
     this.readOnly = new ReadOnly(this.readOnly.option);
   }
 
+  /** Becomes a follower of `lead` (or of no known leader) at `term`. */
   becomeFollower(term: number, lead: number): void {
     this.reset(term);
     this._lead = lead;
@@ -367,6 +376,7 @@ export class Raft {
     this.logger.info(`${hex(this.id)} became follower at term ${this._term}`);
   }
 
+  /** Becomes a candidate at the next term, voting for itself (Raft paper §5.2). Never from leader. */
   becomeCandidate(): void {
     if (this._state === StateType.StateLeader) panic(this.logger, "invalid transition [leader -> candidate]");
     this.reset(this._term + 1);
@@ -385,6 +395,7 @@ export class Raft {
     this.logger.info(`${hex(this.id)} became pre-candidate at term ${this._term}`);
   }
 
+  /** Becomes leader of the current term and appends its no-op entry. Never from follower. */
   becomeLeader(): void {
     if (this._state === StateType.StateFollower)
       panic(this.logger, "invalid transition [follower -> leader]");
@@ -428,6 +439,7 @@ export class Raft {
     this.leadTransferee = to;
   }
 
+  /** Forgets the leadership transfer in progress, if any. */
   abortLeaderTransfer(): void {
     this.leadTransferee = None;
   }

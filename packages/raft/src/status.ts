@@ -34,6 +34,7 @@ export interface Status extends BasicStatus {
   readonly progress: ReadonlyMap<number, Progress>;
 }
 
+/** The BasicStatus of `r` (cheap: no copies of the configuration or progress). */
 export function getBasicStatus(r: Raft): BasicStatus {
   return {
     id: r.id,
@@ -47,6 +48,7 @@ export function getBasicStatus(r: Raft): BasicStatus {
   };
 }
 
+/** The full Status of `r`, with copies of its configuration and (on a leader) its progress. */
 export function getStatus(r: Raft): Status {
   const progress = new Map<number, Progress>();
   if (r.state === StateType.StateLeader) {

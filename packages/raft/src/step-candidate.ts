@@ -13,6 +13,10 @@ import { StateType } from "./ready.js";
 import { handleAppendEntries, handleHeartbeat, handleSnapshot } from "./step-follower.js";
 import { hex } from "./util.js";
 
+/**
+ * Handles `m` as a (pre-)candidate: counts its votes, and yields to a leader of its term. Throws
+ * ErrProposalDropped for proposals: there is no leader yet.
+ */
 export function stepCandidate(r: Raft, m: Message): void {
   const myVoteRespType =
     r.state === StateType.StatePreCandidate ? MessageType.MsgPreVoteResp : MessageType.MsgVoteResp;

@@ -12,6 +12,11 @@ import { type Message, MessageType, newSnapshot } from "./raftpb/types.js";
 import { ReadOnlyOption } from "./read-only.js";
 import { appRespMsg, hex, message } from "./util.js";
 
+/**
+ * Handles `m` as a follower: the leader's appends, heartbeats and snapshots, and forwarding of
+ * proposals, reads and transfer requests to the leader. Throws ErrProposalDropped for a proposal
+ * with no leader to forward it to (or forwarding disabled).
+ */
 export function stepFollower(r: Raft, m: Message): void {
   switch (m.type) {
     case MessageType.MsgProp:

@@ -23,6 +23,10 @@ import {
 import { type Progress, ProgressState as PrState } from "./tracker/index.js";
 import { hex, message } from "./util.js";
 
+/**
+ * Handles `m` as the leader. Throws ErrProposalDropped for a proposal it cannot take (not in the
+ * configuration, transfer in progress, uncommitted-size quota).
+ */
 export function stepLeader(r: Raft, m: Message): void {
   // These message types need no progress for m.from.
   switch (m.type) {
