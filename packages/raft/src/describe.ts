@@ -10,7 +10,7 @@
  */
 import { LocalAppendThread, LocalApplyThread, None } from "./constants.js";
 import { goQuote } from "./go-quote.js";
-import { decodeConfChange, decodeConfChangeV2 } from "./pending-raftpb-codec.js";
+import { decodeConfChange, decodeConfChangeV2 } from "./raftpb/codec.js";
 import { asV2, type ConfChangeI, confChangesToString } from "./raftpb/confchange.js";
 import {
   ConfChangeTransition,
@@ -23,6 +23,7 @@ import {
   MessageType,
   type Snapshot,
 } from "./raftpb/types.js";
+import { isEmptyHardState, isEmptySnap } from "./raftpb/util.js";
 import { type ReadState, type Ready, type SoftState, StateType } from "./ready.js";
 
 /**
@@ -200,12 +201,4 @@ function formatIds(ids: readonly number[]): string {
 /** Go's `%v` of a protobuf or Stringer enum: its name, or its number if it has none. */
 function enumName(e: Record<number, string>, v: number): string {
   return e[v] ?? String(v);
-}
-
-function isEmptyHardState(hs: HardState): boolean {
-  return hs.term === 0 && hs.vote === 0 && hs.commit === 0;
-}
-
-function isEmptySnap(s: Snapshot): boolean {
-  return s.metadata.index === 0;
 }

@@ -1,12 +1,15 @@
+import type { Config } from "../config.js";
 import { NO_LIMIT } from "../constants.js";
 import { RaftError } from "../errors.js";
 import { goQuoteString } from "../go-quote.js";
 import { RaftPanic } from "../logger.js";
-import { type ConfState, type Entry, type HardState, newSnapshot, type Snapshot } from "../raftpb/types.js";
+import { type Entry, type HardState, newSnapshot, type Snapshot } from "../raftpb/types.js";
+import { RawNode } from "../raw-node.js";
+import { ReadOnlyOption } from "../read-only.js";
+import { type InitialState, MemoryStorage, type Storage } from "../storage.js";
 import type { TestData } from "./datadriven.js";
 import { firstAsInt, InteractionError, scanBool, scanInt, scanUint, utf8Bytes } from "./interaction-args.js";
 import type { InteractionEnv } from "./interaction-env.js";
-import { type Config, MemoryStorage, RawNode, ReadOnlyOption, type Storage } from "./pending-core.js";
 
 /** A node Config without the fields the env fills in for each node. */
 export type RaftConfigTemplate = Omit<Config, "id" | "storage" | "logger">;
@@ -105,7 +108,7 @@ export class SnapOverrideStorage implements Storage {
     readonly memory: MemoryStorage,
     private readonly latestSnapshot: () => Snapshot,
   ) {}
-  initialState(): { hardState: HardState; confState: ConfState } {
+  initialState(): InitialState {
     return this.memory.initialState();
   }
   entries(lo: number, hi: number, maxSize: number): Entry[] {

@@ -1,7 +1,8 @@
 import { defaultEntryFormatter, describeMessage } from "../describe.js";
 import { type Message, MessageType } from "../raftpb/types.js";
+import { isLocalMsgTarget } from "../util.js";
 import type { TestData } from "./datadriven.js";
-import { isLocalMsgTarget, isReportable, parseUint, scanUint, scriptError } from "./interaction-args.js";
+import { isReportable, parseUint, scanUint, scriptError } from "./interaction-args.js";
 import type { InteractionEnv } from "./interaction-env.js";
 
 /** A recipient of {@link deliverMsgs}: its messages are delivered, or dropped if `drop`. */

@@ -1,7 +1,8 @@
 import { defaultEntryFormatter, describeMessage } from "../describe.js";
 import type { Entry, HardState, Snapshot } from "../raftpb/types.js";
 import { newSnapshot } from "../raftpb/types.js";
-import { cloneSnapshot } from "./clone.js";
+import { isEmptyHardState, isEmptySnap } from "../raftpb/util.js";
+import { cloneSnapshot } from "../storage.js";
 import type { TestData } from "./datadriven.js";
 import { InteractionError, nodeAt, nodeIdxs } from "./interaction-args.js";
 import type { InteractionEnv, Node } from "./interaction-env.js";
@@ -53,10 +54,10 @@ export function processAppend(
 ): void {
   // The order of these writes is not crash-safe (see etcd-io/etcd#10861); no crash is simulated.
   const s = n.storage;
-  if (st !== undefined && !(st.term === 0 && st.vote === 0 && st.commit === 0)) s.setHardState(st);
-  if (snap !== undefined && snap.metadata.index !== 0) {
+  if (!isEmptyHardState(st)) s.setHardState(st as HardState);
+  if (!isEmptySnap(snap)) {
     if (ents.length > 0) throw new InteractionError("can't apply snapshot and entries at the same time");
-    s.applySnapshot(snap);
+    s.applySnapshot(snap as Snapshot);
     return;
   }
   s.append(ents);

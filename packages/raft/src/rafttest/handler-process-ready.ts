@@ -1,9 +1,10 @@
 import { defaultEntryFormatter, describeReady } from "../describe.js";
 import { MessageType } from "../raftpb/types.js";
+import { isLocalMsgTarget } from "../util.js";
 import type { TestData } from "./datadriven.js";
 import { processAppend } from "./handler-process-append-thread.js";
 import { processApply } from "./handler-process-apply-thread.js";
-import { isLocalMsgTarget, nodeAt, nodeIdxs } from "./interaction-args.js";
+import { nodeAt, nodeIdxs } from "./interaction-args.js";
 import type { InteractionEnv } from "./interaction-env.js";
 
 /**

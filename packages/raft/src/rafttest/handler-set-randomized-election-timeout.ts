@@ -1,7 +1,7 @@
+import { setRandomizedElectionTimeout } from "../raw-node.js";
 import type { TestData } from "./datadriven.js";
 import { firstAsNodeIdx, nodeAt, scanArgInt, scriptError } from "./interaction-args.js";
 import type { InteractionEnv } from "./interaction-env.js";
-import { setRandomizedElectionTimeout } from "./pending-core.js";
 
 /**
  * `set-randomized-election-timeout <id> timeout=<ticks>`: fixes the node's randomized election

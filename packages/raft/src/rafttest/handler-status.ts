@@ -1,7 +1,7 @@
+import type { Progress } from "../tracker/index.js";
 import type { TestData } from "./datadriven.js";
 import { firstAsNodeIdx, nodeAt } from "./interaction-args.js";
 import type { InteractionEnv } from "./interaction-env.js";
-import type { Progress } from "./pending-core.js";
 
 /**
  * `status <id>`: the node's view of its peers' progress, one `<id>: <progress>` line per peer in id

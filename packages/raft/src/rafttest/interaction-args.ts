@@ -2,7 +2,6 @@
  * Argument parsing for the interaction harness's commands, with Go's strconv rules (the corpus was
  * written against them), and the two ways a command fails.
  */
-import { LocalAppendThread, LocalApplyThread } from "../constants.js";
 import { RaftError } from "../errors.js";
 import { goQuoteString } from "../go-quote.js";
 import type { CmdArg, TestData } from "./datadriven.js";
@@ -148,9 +147,4 @@ export function nodeAt(env: InteractionEnv, idx: number): Node {
   if (n === undefined)
     throw new InteractionScriptError(`no node with id ${idx + 1} (have ${env.nodes.length})`);
   return n;
-}
-
-/** True for the ids of the local append and apply threads (etcd's IsLocalMsgTarget). */
-export function isLocalMsgTarget(id: number): boolean {
-  return id === LocalAppendThread || id === LocalApplyThread;
 }

@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { LocalAppendThread, LocalApplyThread } from "../constants.js";
+import { MessageType, newMessage } from "../raftpb/types.js";
 import { describeFailure, runTestData } from "./datadriven.js";
+import { splitMsgs } from "./handler-deliver-msgs.js";
 import { InteractionScriptError } from "./interaction-args.js";
 import { InteractionEnv } from "./interaction-env.js";
 import { RedirectLogger } from "./interaction-env-logger.js";
@@ -136,6 +139,79 @@ x2
 ----
 unknown input: x2
 `);
+  });
+
+  it("delivers by type and drops selectively, keeping the rest queued in order", () => {
+    run(`
+log-level none
+----
+ok
+
+add-nodes 3 voters=(1,2,3) index=10
+----
+ok
+
+campaign 1
+----
+ok
+
+stabilize
+----
+ok
+
+propose 1 foo
+----
+ok
+
+tick-heartbeat 1
+----
+ok
+
+process-ready 1
+----
+ok
+
+log-level error
+----
+ok
+
+deliver-msgs 2 type=MsgHeartbeat
+----
+1->2 MsgHeartbeat Term:1 Log:0/0 Commit:11
+
+deliver-msgs 3 type=MsgVote
+----
+no messages
+
+deliver-msgs drop=(3) type=MsgApp
+----
+dropped: 1->3 MsgApp Term:1 Log:1/11 Commit:11 Entries:[1/12 EntryNormal "foo"]
+
+deliver-msgs 2 3
+----
+1->2 MsgApp Term:1 Log:1/11 Commit:11 Entries:[1/12 EntryNormal "foo"]
+1->3 MsgHeartbeat Term:1 Log:0/0 Commit:11
+
+deliver-msgs 2 3
+----
+no messages
+`);
+  });
+
+  it("never drops local messages", () => {
+    const m = (from: number, to: number) => newMessage({ type: MessageType.MsgAppResp, from, to });
+    const msgs = [m(1, 1), m(2, 1), m(LocalAppendThread, 1), m(3, 2), m(1, LocalApplyThread)];
+    expect(splitMsgs(msgs, 1, undefined, true)).toEqual([[msgs[1]], [msgs[0], msgs[2], msgs[3], msgs[4]]]);
+    expect(splitMsgs(msgs, 1, undefined, false)).toEqual([
+      [msgs[0], msgs[1], msgs[2]],
+      [msgs[3], msgs[4]],
+    ]);
+  });
+
+  it("refuses to deliver and drop to the same node", () => {
+    const env = new InteractionEnv();
+    const r = runTestData("deliver-msgs 2 drop=(2)\n----\nok\n", (d) => env.handle(d), "bad");
+    expect(String(r.results[0]?.error)).toMatch(/can't both deliver and drop msgs to 2/);
   });
 
   it("treats a malformed directive as a script error", () => {

@@ -6,8 +6,11 @@
  * Pure: no I/O, no clock. A script is run with {@link InteractionEnv.handle} one directive at a time;
  * the same operations are methods for programs that drive a group themselves.
  */
+
+import type { Config } from "../config.js";
 import type { ConfChangeI } from "../raftpb/confchange.js";
 import type { Message, MessageType, Snapshot } from "../raftpb/types.js";
+import type { RawNode } from "../raw-node.js";
 import type { TestData } from "./datadriven.js";
 import { addNodes, type RaftConfigTemplate, type SnapOverrideStorage } from "./handler-add-nodes.js";
 import { campaign } from "./handler-campaign.js";
@@ -29,7 +32,6 @@ import { tick } from "./handler-tick.js";
 import { transferLeadership } from "./handler-transfer-leadership.js";
 import { handle } from "./interaction-env-handler.js";
 import { RedirectLogger } from "./interaction-env-logger.js";
-import type { Config, RawNode } from "./pending-core.js";
 
 /** Options of an {@link InteractionEnv}. */
 export interface InteractionOpts {
@@ -104,6 +106,7 @@ export class InteractionEnv {
   addNodes(n: number, cfg: RaftConfigTemplate, snap?: Snapshot): void {
     addNodes(this, n, cfg, snap);
   }
+  /** Node `idx` starts an election (a pre-election first if preVote is on). Errors are thrown. */
   campaign(idx: number): void {
     campaign(this, idx);
   }
@@ -118,6 +121,7 @@ export class InteractionEnv {
   deliverMsgs(typ: MessageType | undefined, ...rs: Recipient[]): number {
     return deliverMsgs(this, typ, ...rs);
   }
+  /** Follower `idx` forgets its leader (RawNode.forgetLeader), e.g. to allow a pre-vote sooner. */
   forgetLeader(idx: number): void {
     forgetLeader(this, idx);
   }
@@ -125,27 +129,41 @@ export class InteractionEnv {
   logLevel(name: string): void {
     logLevel(this, name);
   }
+  /**
+   * Runs node `idx`'s next MsgStorageAppend (asyncStorageWrites): prints it, writes its hard state,
+   * entries or snapshot to storage, and queues its responses.
+   */
   processAppendThread(idx: number): void {
     processAppendThread(this, idx);
   }
+  /** Runs node `idx`'s next MsgStorageApply: prints it, applies its entries, and queues its responses. */
   processApplyThread(idx: number): void {
     processApplyThread(this, idx);
   }
+  /**
+   * Handles one Ready of node `idx` as a driver would: prints it, persists and applies it (or queues
+   * the storage messages in asyncStorageWrites mode), queues its messages, and advances.
+   */
   processReady(idx: number): void {
     processReady(this, idx);
   }
+  /** Node `idx` proposes a normal entry. Throws ProposalDroppedError as RawNode.propose does. */
   propose(idx: number, data: Uint8Array): void {
     propose(this, idx, data);
   }
+  /** Node `idx` proposes a configuration change (the nodes it adds must still be added with addNodes). */
   proposeConfChange(idx: number, cc: ConfChangeI): void {
     proposeConfChange(this, idx, cc);
   }
+  /** Prints the entries of node `idx`'s log storage (not the unstable ones), one per line. */
   raftLog(idx: number): void {
     raftLog(this, idx);
   }
+  /** Prints each node's role, voter status, term and leader, from its own view. */
   raftState(): void {
     raftState(this);
   }
+  /** Queues (and prints) a MsgSnap from `fromIdx` to `toIdx` carrying `fromIdx`'s latest state. */
   sendSnapshot(fromIdx: number, toIdx: number): void {
     sendSnapshot(this, fromIdx, toIdx);
   }
@@ -153,12 +171,15 @@ export class InteractionEnv {
   stabilize(...idxs: number[]): void {
     stabilize(this, ...idxs);
   }
+  /** Prints the progress node `idx` tracks for each peer (only a leader tracks any). */
   status(idx: number): void {
     status(this, idx);
   }
+  /** Ticks node `idx` `num` times. */
   tick(idx: number, num: number): void {
     tick(this, idx, num);
   }
+  /** Asks leader `from` (an id, not an index) to transfer leadership to `to`. */
   transferLeadership(from: number, to: number): void {
     transferLeadership(this, from, to);
   }
