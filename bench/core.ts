@@ -386,14 +386,15 @@ async function run(caseId: string, opts: { n?: number | undefined }): Promise<Be
   if (!matchesFormula) {
     notes.push(`counters differ from the expected formula for N=${n}: ${JSON.stringify(expected)}`);
   }
-  if (n !== REFERENCE_N) {
-    notes.push(`reference counters are for N=${REFERENCE_N}; compared with the formula for N=${n} instead`);
-  }
-  const reference: Reference = {
-    source: REFERENCE_SOURCE,
-    counters: n === REFERENCE_N ? { ...ref.counters } : { ...expected },
-    cpuOpsPerSec: ref.cpuOpsPerSec,
-  };
+  // The reference's figures are for N = 10⁶; at another N its counters follow the formula, and its
+  // throughput (a different mix of warm-up and steady state) is no target.
+  const reference: Reference =
+    n === REFERENCE_N
+      ? { source: REFERENCE_SOURCE, counters: { ...ref.counters }, cpuOpsPerSec: ref.cpuOpsPerSec }
+      : {
+          source: `the counter formula for N=${n} (the reference ran N=${REFERENCE_N})`,
+          counters: { ...expected },
+        };
   return result(family.name, { ...bc, params: { ...bc.params, n } }, n, m, {
     counters: { ...timed, ...storageCounters(storage) },
     latency: samples.latency("us", "one round (every 16th round timed)", 1000),

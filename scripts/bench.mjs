@@ -216,7 +216,8 @@ function counterText(a) {
   if (a.countersVaried) return `${base} VARIED ACROSS RUNS`;
   if (a.counterDiffs === undefined) return base;
   const diffs = Object.entries(a.counterDiffs);
-  if (diffs.length === 0) return `${base} (= reference)`;
+  const against = a.reference?.cpuOpsPerSec !== undefined ? "reference" : "formula";
+  if (diffs.length === 0) return `${base} (= ${against})`;
   return `${base} DIFFERS: ${diffs.map(([k, [o, r]]) => `${k} ${o} vs ${r}`).join(", ")}`;
 }
 
