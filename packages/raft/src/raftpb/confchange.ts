@@ -60,7 +60,8 @@ export function leaveJoint(cc: ConfChangeV2): boolean {
 
 /**
  * Parses a space-separated list of operations: `vN` makes N a voter, `lN` a learner, `rN` removes N,
- * `uN` updates N. The inverse of {@link confChangesToString}.
+ * `uN` updates N. The inverse of {@link confChangesToString}. Throws an Error with etcd's text on an
+ * unknown operation or a bad id (the test harnesses print it).
  */
 export function confChangesFromString(s: string): ConfChangeSingle[] {
   const trimmed = s.trim();
@@ -85,11 +86,12 @@ export function confChangesFromString(s: string): ConfChangeSingle[] {
       default:
         throw new Error(`unknown input: ${tok}`);
     }
+    // Go's strconv.ParseUint errors; ids past 2^53 - 1 are out of range here.
     const digits = tok.slice(1);
+    if (!/^[0-9]+$/.test(digits)) throw new Error(`strconv.ParseUint: parsing "${digits}": invalid syntax`);
     const id = Number(digits);
-    if (!/^[0-9]+$/.test(digits) || !Number.isSafeInteger(id)) {
-      throw new Error(`strconv.ParseUint: parsing "${digits}": invalid syntax`);
-    }
+    if (!Number.isSafeInteger(id))
+      throw new Error(`strconv.ParseUint: parsing "${digits}": value out of range`);
     out.push({ type, nodeId: id });
   }
   return out;

@@ -1,2 +1,69 @@
-/** @tsraft/raft/raftpb: etcd's raft.proto types, helpers and wire codec. */
-export * from "./types.js";
+/**
+ * @tsraft/raft/raftpb: etcd's raft.proto types as plain objects (types.ts: the types, enums, `new*`
+ * factories), their protobuf codec wire-compatible with etcd's (codec.ts: `encodeX` / `decodeX`), and
+ * the helpers etcd users rely on around them (confchange.ts, util.ts, and size.ts for the encoded sizes
+ * etcd's `proto.Size`-based limits count).
+ */
+
+export {
+  decodeConfChange,
+  decodeConfChangeV2,
+  decodeConfState,
+  decodeEntry,
+  decodeHardState,
+  decodeMessage,
+  decodeSnapshot,
+  encodeConfChange,
+  encodeConfChangeV2,
+  encodeConfState,
+  encodeEntry,
+  encodeHardState,
+  encodeMessage,
+  encodeSnapshot,
+} from "./codec.js";
+export {
+  asV1,
+  asV2,
+  type ConfChangeI,
+  confChangesFromString,
+  confChangesToString,
+  enterJoint,
+  isConfChangeV2,
+  leaveJoint,
+  simpleConfChangeV2,
+} from "./confchange.js";
+export { entriesSize, entrySize, varintSize } from "./size.js";
+export {
+  type ConfChange,
+  type ConfChangeSingle,
+  ConfChangeTransition,
+  ConfChangeType,
+  type ConfChangeV2,
+  type ConfState,
+  EMPTY_BYTES,
+  type Entry,
+  EntryType,
+  type HardState,
+  type Message,
+  MessageType,
+  newConfChange,
+  newConfChangeV2,
+  newConfState,
+  newEntry,
+  newHardState,
+  newMessage,
+  newSnapshot,
+  type Snapshot,
+  type SnapshotMetadata,
+} from "./types.js";
+export {
+  confChangeTransitionName,
+  confChangeTypeName,
+  confStateEquivalent,
+  entryTypeName,
+  isEmptyHardState,
+  isEmptySnap,
+  isHardStateEqual,
+  marshalConfChange,
+  messageTypeName,
+} from "./util.js";

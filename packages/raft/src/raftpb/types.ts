@@ -56,6 +56,7 @@ export enum ConfChangeTransition {
   ConfChangeTransitionJointExplicit = 2,
 }
 
+/** What a {@link ConfChange} or {@link ConfChangeSingle} does to its node. */
 export enum ConfChangeType {
   ConfChangeAddNode = 0,
   ConfChangeRemoveNode = 1,
@@ -85,12 +86,17 @@ export interface ConfState {
   autoLeave: boolean;
 }
 
+/** Where a snapshot sits in the log, and the configuration as of that point. */
 export interface SnapshotMetadata {
+  /** The configuration as of `index` (the snapshot replaces the log up to there, conf changes included). */
   confState: ConfState;
+  /** The index of the last entry the snapshot covers; 0 means "no snapshot" (see isEmptySnap). */
   index: number;
+  /** The term of the entry at `index`. */
   term: number;
 }
 
+/** The application's state as of an index (opaque `data`), which replaces the log up to that index. */
 export interface Snapshot {
   data: Uint8Array;
   metadata: SnapshotMetadata;
@@ -137,6 +143,7 @@ export interface ConfChange {
   context: Uint8Array;
 }
 
+/** One operation of a {@link ConfChangeV2}. */
 export interface ConfChangeSingle {
   type: ConfChangeType;
   nodeId: number;
@@ -152,6 +159,7 @@ export interface ConfChangeV2 {
 /** The shared empty byte array: never write into it. */
 export const EMPTY_BYTES: Uint8Array = new Uint8Array(0);
 
+/** Builds a full Entry from the fields given; the rest take their zero values. */
 export function newEntry(e: Partial<Entry> = {}): Entry {
   return {
     term: e.term ?? 0,
@@ -161,6 +169,7 @@ export function newEntry(e: Partial<Entry> = {}): Entry {
   };
 }
 
+/** Builds a full ConfState from the fields given; the rest take their zero values. */
 export function newConfState(c: Partial<ConfState> = {}): ConfState {
   return {
     voters: c.voters ?? [],
@@ -171,6 +180,7 @@ export function newConfState(c: Partial<ConfState> = {}): ConfState {
   };
 }
 
+/** Builds a full Snapshot (metadata and confState included) from the fields given; the rest are zero. */
 export function newSnapshot(s: { data?: Uint8Array; metadata?: Partial<SnapshotMetadata> } = {}): Snapshot {
   const m = s.metadata ?? {};
   return {
@@ -199,10 +209,12 @@ export function newMessage(m: Partial<Message> & { type: MessageType }): Message
   };
 }
 
+/** Builds a full HardState from the fields given; the rest take their zero values. */
 export function newHardState(h: Partial<HardState> = {}): HardState {
   return { term: h.term ?? 0, vote: h.vote ?? 0, commit: h.commit ?? 0 };
 }
 
+/** Builds a full ConfChange from the fields given; the rest take their zero values. */
 export function newConfChange(c: Partial<ConfChange> = {}): ConfChange {
   return {
     id: c.id ?? 0,
@@ -212,6 +224,7 @@ export function newConfChange(c: Partial<ConfChange> = {}): ConfChange {
   };
 }
 
+/** Builds a full ConfChangeV2 from the fields given; the rest take their zero values. */
 export function newConfChangeV2(c: Partial<ConfChangeV2> = {}): ConfChangeV2 {
   return {
     transition: c.transition ?? ConfChangeTransition.ConfChangeTransitionAuto,

@@ -1,4 +1,6 @@
 /** @tsraft/raft/rafttest: the datadriven runner, the interaction harness and the cluster simulator. */
+
+export { confchangeDatadrivenHandler } from "./confchange-datadriven.js";
 export {
   type CmdArg,
   type DatadrivenHandler,
@@ -13,3 +15,4 @@ export {
   type TestData,
   unifiedDiff,
 } from "./datadriven.js";
+export { alternativeMajorityCommittedIndex, quorumDatadrivenHandler } from "./quorum-datadriven.js";
