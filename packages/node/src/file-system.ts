@@ -1,5 +1,5 @@
 import { constants } from "node:fs";
-import { type FileHandle, open, readdir, readFile, rename, rm, mkdir, unlink } from "node:fs/promises";
+import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, unlink } from "node:fs/promises";
 
 /**
  * An open file, positional I/O only (no file cursor), so the WAL always says where it writes.

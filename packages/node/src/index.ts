@@ -1,1 +1,24 @@
+// --- storage: WAL, snapshots, file systems (wal branch) ---
+export { crc32c } from "./crc32c.js";
+export { type FileHandleLike, type FileSystem, nodeFileSystem, type OpenMode } from "./file-system.js";
+export {
+  type CrashImageOptions,
+  MemFileSystem,
+  type MemFsHook,
+  type MemFsOp,
+  type MemFsOpKind,
+} from "./mem-fs.js";
 export { createNodeMetrics, type NodeMetrics } from "./metrics.js";
+export {
+  decodeSnapFile,
+  encodeSnapFile,
+  parseSnapName,
+  Snapshotter,
+  type SnapshotterOptions,
+  snapFileName,
+} from "./snap/snapshotter.js";
+export { isWalError, WalCorruptError, WalError, type WalErrorCode, WalFailedError } from "./wal/errors.js";
+export { RecordType, type SnapshotMarker } from "./wal/record.js";
+export { parseSegmentName, segmentFileName } from "./wal/segment.js";
+export { DEFAULT_SEGMENT_SIZE, WAL, type WalOptions, type WalReadResult } from "./wal/wal.js";
+// --- end storage ---

@@ -17,7 +17,9 @@ export type WalErrorCode =
   /** No WAL segment covers the requested snapshot index (or the directory has no WAL). */
   | "NotFound"
   /** A call in the wrong state: append before `readAll`, anything after `close`. */
-  | "Usage";
+  | "Usage"
+  /** A snapshot file name not of the exact form `<16 hex>-<16 hex>.snap` (e.g. with `../`). */
+  | "InvalidName";
 
 /** Base class of every WAL and snapshotter error. */
 export class WalError extends Error {

@@ -17,7 +17,7 @@
  * frame never looks like one whose end was never written, which is what lets the reader tell a torn
  * tail (repair) from a damaged acknowledged record (refuse); see decoder.ts.
  */
-import { type ConfState, decodeConfState, encodeConfState, type Entry } from "@tsraft/raft/raftpb";
+import { type ConfState, decodeConfState, type Entry, encodeConfState } from "@tsraft/raft/raftpb";
 import { crc32c } from "../crc32c.js";
 
 /** Record types, with etcd's walpb numbers. */

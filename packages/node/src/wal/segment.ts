@@ -101,7 +101,11 @@ export function checkSequence(dir: string, segments: readonly SegmentName[]): vo
       );
     }
     if (cur.index < prev.index) {
-      throw new WalCorruptError(join(dir, cur.name), 0, `segment first index goes backwards after ${prev.name}`);
+      throw new WalCorruptError(
+        join(dir, cur.name),
+        0,
+        `segment first index goes backwards after ${prev.name}`,
+      );
     }
   }
 }

@@ -9,7 +9,7 @@
  * segment) and leaves it ready to append. Calls are serialized in call order.
  */
 import { basename, dirname, join } from "node:path";
-import { type Logger, discardLogger } from "@tsraft/raft";
+import { discardLogger, type Logger } from "@tsraft/raft";
 import {
   decodeEntry,
   decodeHardState,
@@ -18,7 +18,13 @@ import {
   type HardState,
   isEmptyHardState,
 } from "@tsraft/raft/raftpb";
-import { errorCode, type FileHandleLike, type FileSystem, nodeFileSystem, writeFully } from "../file-system.js";
+import {
+  errorCode,
+  type FileHandleLike,
+  type FileSystem,
+  nodeFileSystem,
+  writeFully,
+} from "../file-system.js";
 import type { NodeMetrics } from "../metrics.js";
 import { scanSegment } from "./decoder.js";
 import { WalCorruptError, WalError, WalFailedError } from "./errors.js";
@@ -158,7 +164,10 @@ export class WAL {
       enc.begin(0);
       enc.crcSeed(0);
       enc.record(RecordType.Metadata, metadata);
-      enc.record(RecordType.Snapshot, encodeSnapshotMarker({ index: 0, term: 0, confState: emptyConfState() }));
+      enc.record(
+        RecordType.Snapshot,
+        encodeSnapshotMarker({ index: 0, term: 0, confState: emptyConfState() }),
+      );
       const bytes = enc.bytes();
       await writeFully(fh, bytes, 0, bytes.length, 0);
       await zeroFill(fh, bytes.length, w.segmentSize);
