@@ -175,7 +175,7 @@ export class WAL {
       await fs.syncDir(tmpDir);
       await fs.rename(tmpDir, dir); // replaces an empty `dir`, as rename(2) does
       await fs.syncDir(dirname(dir));
-      w.metadata = metadata.slice();
+      w.metadata = new Uint8Array(metadata);
       w.tail = fh;
       w.tailOffset = bytes.length;
       w.crc = enc.crc;
@@ -195,7 +195,13 @@ export class WAL {
    */
   static async open(dir: string, snap: { index: number; term: number }, opts: WalOptions = {}): Promise<WAL> {
     const fs = opts.fs ?? nodeFileSystem;
-    const listing = await listWalDir(fs, dir);
+    let listing: Awaited<ReturnType<typeof listWalDir>>;
+    try {
+      listing = await listWalDir(fs, dir);
+    } catch (e) {
+      if (errorCode(e) === "ENOENT") throw new WalError("NotFound", `wal: ${dir} does not exist`);
+      throw e;
+    }
     if (listing.segments.length === 0) throw new WalError("NotFound", `wal: no WAL segments in ${dir}`);
     const chosen = selectSegments(dir, listing.segments, snap.index);
     if (chosen === undefined) {
@@ -279,7 +285,7 @@ export class WAL {
             if (metadata !== undefined && !bytesEqual(metadata, payload)) {
               throw new Error("metadata differs from the earlier segments'");
             }
-            metadata ??= payload.slice();
+            metadata ??= new Uint8Array(payload);
             break;
           case RecordType.Snapshot: {
             const m = decodeSnapshotMarker(payload);
