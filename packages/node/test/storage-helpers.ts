@@ -5,11 +5,13 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { FileHandleLike, FileSystem, OpenMode } from "../src/file-system.js";
 import type { Entry, HardState } from "../../raft/src/raftpb/index.js";
+import type { FileHandleLike, FileSystem, OpenMode } from "../src/file-system.js";
 
 /** A fresh directory under os.tmpdir(); `cleanup()` removes it. */
-export async function tempDir(prefix = "tsraft-wal-"): Promise<{ path: string; cleanup: () => Promise<void> }> {
+export async function tempDir(
+  prefix = "tsraft-wal-",
+): Promise<{ path: string; cleanup: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix));
   return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
 }
@@ -66,7 +68,10 @@ export interface FsCall {
  */
 export class InstrumentedFileSystem implements FileSystem {
   calls: FsCall[] = [];
+  /** Asked before each call: an Error to throw instead of making it. */
   fault: ((call: FsCall) => Error | undefined) | undefined;
+  /** Asked before each write: a byte count to cut it to (a short write), or undefined. */
+  shortWrite: ((call: FsCall) => number | undefined) | undefined;
 
   constructor(private readonly inner: FileSystem) {}
 
@@ -96,8 +101,10 @@ export class InstrumentedFileSystem implements FileSystem {
         return inner.read(buf, offset, length, position);
       },
       async write(buf, offset, length, position) {
-        self.before({ kind: "write", path, length });
-        return inner.write(buf, offset, length, position);
+        const call: FsCall = { kind: "write", path, length };
+        self.before(call);
+        const n = self.shortWrite?.(call);
+        return inner.write(buf, offset, n === undefined ? length : Math.min(n, length), position);
       },
       async datasync() {
         self.before({ kind: "datasync", path });
@@ -149,6 +156,12 @@ export class InstrumentedFileSystem implements FileSystem {
     this.before({ kind: "syncDir", path: dir });
     return this.inner.syncDir(dir);
   }
+}
+
+/** Resolves once `cond()` holds (polling every few milliseconds; gives up after 5 s). */
+export async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  if (!cond()) throw new Error("until: condition never held");
 }
 
 /** A Node-style system error (`code` set), as the real file system throws. */

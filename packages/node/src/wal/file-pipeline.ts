@@ -1,9 +1,13 @@
 /**
- * Preallocation of the next segment, etcd's file_pipeline: while the current segment fills, a
- * zero-filled, fsynced `<n>.tmp` file of the segment size waits in the WAL directory, so a cut only
- * writes the new segment's first records and renames it. Zero-filling (rather than a sparse
- * ftruncate) allocates the blocks up front: later fdatasyncs then have no block allocation to commit,
- * and what a crash leaves unwritten in the segment reads as zeros, which the torn-tail rule relies on.
+ * Preallocation of the next segment, etcd's file_pipeline: while the current segment fills, an
+ * fsynced `<n>.tmp` file of the segment size, reading as zeros, waits in the WAL directory, so a cut
+ * only writes the new segment's first records and renames it. What a crash leaves unwritten in a
+ * segment then reads as zeros, which the torn-tail rule relies on.
+ *
+ * Two ways to preallocate (Node has no fallocate): `sparse` (the default) extends the file with
+ * ftruncate, as etcd does where fallocate is missing: no I/O, blocks allocated as the log is written;
+ * `zero-fill` writes the zeros, reserving the blocks up front (no ENOSPC later, no block allocation
+ * for later fdatasyncs to commit) at the price of writing every segment twice.
  */
 import { join } from "node:path";
 import { type FileHandleLike, type FileSystem, writeFully } from "../file-system.js";
@@ -16,8 +20,21 @@ export interface PreparedFile {
 
 const ZEROS = new Uint8Array(1024 * 1024);
 
-/** Writes zeros over `[from, to)` of `fh`, in 1 MiB writes. */
-export async function zeroFill(fh: FileHandleLike, from: number, to: number): Promise<void> {
+/** How segments are preallocated: see the module comment. */
+export type PreallocateMode = "sparse" | "zero-fill";
+
+/** Makes `[from, to)` of `fh` read as zeros: ftruncate (`sparse`) or 1 MiB writes of zeros (`zero-fill`). */
+export async function preallocate(
+  fh: FileHandleLike,
+  from: number,
+  to: number,
+  mode: PreallocateMode,
+): Promise<void> {
+  if (to <= from) return;
+  if (mode === "sparse") {
+    await fh.truncate(to);
+    return;
+  }
   for (let pos = from; pos < to; ) {
     const n = Math.min(ZEROS.length, to - pos);
     await writeFully(fh, ZEROS, 0, n, pos);
@@ -38,6 +55,7 @@ export class FilePipeline {
     private readonly fs: FileSystem,
     private readonly dir: string,
     private readonly size: number,
+    private readonly mode: PreallocateMode,
   ) {}
 
   /** Starts preparing a file, unless one is already being prepared or ready. */
@@ -78,7 +96,7 @@ export class FilePipeline {
     this.count++;
     const handle = await this.fs.open(path, "overwrite");
     try {
-      await zeroFill(handle, 0, this.size);
+      await preallocate(handle, 0, this.size, this.mode);
       await handle.datasync();
     } catch (e) {
       await handle.close().catch(() => {});

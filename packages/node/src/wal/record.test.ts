@@ -39,34 +39,38 @@ describe("frames", () => {
 
   it("an entry frame's payload is exactly raftpb's encodeEntry, and the frame checks out", () => {
     fc.assert(
-      fc.property(fc.array(arbEntry, { maxLength: 5 }), fc.integer({ min: 0, max: 2 ** 32 - 1 }), (ents, seed) => {
-        const enc = new FrameEncoder();
-        enc.begin(seed);
-        let total = 0;
-        for (const e of ents) total += FrameEncoder.entryFrameSize(e);
-        enc.reserve(total);
-        for (const e of ents) enc.entry(e);
-        const b = enc.bytes();
-        expect(b.length).toBe(total);
-        let p = 0;
-        let crc = seed;
-        for (const e of ents) {
-          const len = getU32(b, p);
-          expect(len).toBe(1 + entrySize(e));
-          expect(getU32(b, p + 4)).toBe(~len >>> 0);
-          const body = b.subarray(p + FRAME_HEADER_SIZE, p + FRAME_HEADER_SIZE + len);
-          expect(body[0]).toBe(RecordType.Entry);
-          expect(body.subarray(1)).toEqual(encodeEntry(e));
-          expect(decodeEntry(body.subarray(1))).toEqual(e);
-          crc = crc32c(crc, body);
-          expect(getU32(b, p + 8)).toBe(crc);
-          const end = p + frameSize(len);
-          expect([...b.subarray(p + FRAME_HEADER_SIZE + len, end)].every((x) => x === 0xff)).toBe(true);
-          p = end;
-        }
-        expect(enc.crc).toBe(crc);
-        expect(enc.frames).toBe(ents.length);
-      }),
+      fc.property(
+        fc.array(arbEntry, { maxLength: 5 }),
+        fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+        (ents, seed) => {
+          const enc = new FrameEncoder();
+          enc.begin(seed);
+          let total = 0;
+          for (const e of ents) total += FrameEncoder.entryFrameSize(e);
+          enc.reserve(total);
+          for (const e of ents) enc.entry(e);
+          const b = enc.bytes();
+          expect(b.length).toBe(total);
+          let p = 0;
+          let crc = seed;
+          for (const e of ents) {
+            const len = getU32(b, p);
+            expect(len).toBe(1 + entrySize(e));
+            expect(getU32(b, p + 4)).toBe(~len >>> 0);
+            const body = b.subarray(p + FRAME_HEADER_SIZE, p + FRAME_HEADER_SIZE + len);
+            expect(body[0]).toBe(RecordType.Entry);
+            expect(body.subarray(1)).toEqual(encodeEntry(e));
+            expect(decodeEntry(body.subarray(1))).toEqual(e);
+            crc = crc32c(crc, body);
+            expect(getU32(b, p + 8)).toBe(crc);
+            const end = p + frameSize(len);
+            expect([...b.subarray(p + FRAME_HEADER_SIZE + len, end)].every((x) => x === 0xff)).toBe(true);
+            p = end;
+          }
+          expect(enc.crc).toBe(crc);
+          expect(enc.frames).toBe(ents.length);
+        },
+      ),
       { seed: SEED, numRuns: runs(300) },
     );
   });
@@ -74,12 +78,12 @@ describe("frames", () => {
   it("refuses numbers that are not non-negative safe integers", () => {
     const enc = new FrameEncoder();
     enc.begin(0);
-    expect(() => FrameEncoder.entryFrameSize({ term: -1, index: 1, type: 0, data: new Uint8Array() })).toThrow(
-      RangeError,
-    );
-    expect(() => FrameEncoder.entryFrameSize({ term: 1, index: 2 ** 53, type: 0, data: new Uint8Array() })).toThrow(
-      RangeError,
-    );
+    expect(() =>
+      FrameEncoder.entryFrameSize({ term: -1, index: 1, type: 0, data: new Uint8Array() }),
+    ).toThrow(RangeError);
+    expect(() =>
+      FrameEncoder.entryFrameSize({ term: 1, index: 2 ** 53, type: 0, data: new Uint8Array() }),
+    ).toThrow(RangeError);
   });
 
   it("snapshot markers round-trip (walpb.Snapshot layout)", () => {
@@ -92,6 +96,8 @@ describe("frames", () => {
     );
     // index 5, term 2, empty conf_state: etcd's bytes for walpb.Snapshot{Index: 5, Term: 2, ConfState: &{}}.
     const empty = { voters: [], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
-    expect([...encodeSnapshotMarker({ index: 5, term: 2, confState: empty })]).toEqual([0x08, 5, 0x10, 2, 0x1a, 0]);
+    expect([...encodeSnapshotMarker({ index: 5, term: 2, confState: empty })]).toEqual([
+      0x08, 5, 0x10, 2, 0x1a, 0,
+    ]);
   });
 });

@@ -66,7 +66,7 @@ export async function listWalDir(fs: FileSystem, dir: string): Promise<WalDirLis
 /**
  * Picks the segments to read for a snapshot at `snapIndex`: from the last one whose first index is
  * ≤ snapIndex (etcd's searchIndex) to the newest, which must have consecutive seqs (a gap is a
- * missing segment, a repeat a duplicated one) and non-decreasing first indexes. Returns undefined if
+ * missing segment, a repeat a duplicated one). Returns undefined if
  * no segment starts at or before snapIndex.
  */
 export function selectSegments(
@@ -87,7 +87,10 @@ export function selectSegments(
   return chosen;
 }
 
-/** Throws WalCorruptError unless `segments` have consecutive seqs and non-decreasing first indexes. */
+/**
+ * Throws WalCorruptError unless `segments` have consecutive seqs. (First indexes may go down: a new
+ * leader can rewrite the uncommitted tail, and the next cut is named after the rewritten last index.)
+ */
 export function checkSequence(dir: string, segments: readonly SegmentName[]): void {
   for (let i = 1; i < segments.length; i++) {
     const prev = segments[i - 1]!;
@@ -98,13 +101,6 @@ export function checkSequence(dir: string, segments: readonly SegmentName[]): vo
         join(dir, cur.name),
         0,
         `segment sequence ${what}: ${prev.name} is followed by ${cur.name}`,
-      );
-    }
-    if (cur.index < prev.index) {
-      throw new WalCorruptError(
-        join(dir, cur.name),
-        0,
-        `segment first index goes backwards after ${prev.name}`,
       );
     }
   }

@@ -63,7 +63,11 @@ describe("WAL create/save/open/readAll", () => {
 
   it("later entries overwrite conflicting earlier ones (Raft figure 7), dropping the old suffix", async () => {
     const w = await WAL.create(dir, META);
-    await w.save(hs(1, 1, 1), [1, 2, 3, 4, 5].map((i) => ent(i, 1)), true);
+    await w.save(
+      hs(1, 1, 1),
+      [1, 2, 3, 4, 5].map((i) => ent(i, 1)),
+      true,
+    );
     await w.save(hs(2, 2, 1), [ent(3, 2), ent(4, 2)], true);
     await w.close();
     const { w: w2, r } = await reopen();
@@ -113,8 +117,8 @@ describe("WAL create/save/open/readAll", () => {
     const get = async (name: string) => (await metrics.registry.getSingleMetric(name)!.get()).values;
     expect((await get("tsraft_wal_records_total"))[0]!.value).toBe(4);
     expect((await get("tsraft_wal_write_bytes_total"))[0]!.value).toBeGreaterThan(0);
-    const fsyncCount = (await get("tsraft_wal_fsync_duration_seconds")).find((v) =>
-      v.metricName?.endsWith("_count"),
+    const fsyncCount = (await metrics.walFsyncSeconds.get()).values.find((v) =>
+      (v as { metricName?: string }).metricName?.endsWith("_count"),
     );
     expect(fsyncCount?.value).toBe(2); // the mustSync save and close
   });
@@ -123,7 +127,8 @@ describe("WAL create/save/open/readAll", () => {
 describe("segments", () => {
   it("cuts segments at the segment size, names them by first index, and replays across them", async () => {
     const w = await WAL.create(dir, META, { segmentSize: 4096 });
-    for (let i = 1; i <= 60; i++) await w.save(hs(1, 1, i - 1), [ent(i, 1, new Uint8Array(300).fill(i))], true);
+    for (let i = 1; i <= 60; i++)
+      await w.save(hs(1, 1, i - 1), [ent(i, 1, new Uint8Array(300).fill(i))], true);
     // The next segment is preallocated while the WAL is open.
     expect((await readdir(dir)).some((n) => n.endsWith(".tmp"))).toBe(true);
     await w.close();
@@ -135,7 +140,8 @@ describe("segments", () => {
     parsed.forEach((s, i) => expect(s.seq).toBe(i));
     for (let i = 1; i < parsed.length; i++) expect(parsed[i]!.index).toBeGreaterThan(parsed[i - 1]!.index);
     // Every closed segment was cut at or after the size, and truncated to its records.
-    for (const n of names.slice(0, -1)) expect((await readFile(join(dir, n))).length).toBeGreaterThanOrEqual(4096);
+    for (const n of names.slice(0, -1))
+      expect((await readFile(join(dir, n))).length).toBeGreaterThanOrEqual(4096);
 
     const { w: w2, r } = await reopen({ index: 0, term: 0 }, 4096);
     expect(r.entries.map((e) => e.index)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
@@ -152,7 +158,9 @@ describe("segments", () => {
     await w.close();
 
     const { w: w2, r } = await reopen({ index: 30, term: 2 });
-    expect(r.entries.map((e) => e.index)).toEqual([31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45]);
+    expect(r.entries.map((e) => e.index)).toEqual([
+      31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45,
+    ]);
     expect(r.snapshots.at(-1)).toEqual({ index: 30, term: 2, confState: cs });
     await w2.close();
 
@@ -167,7 +175,11 @@ describe("segments", () => {
 
   it("readSnapshotMarkers only lists markers at or below the saved commit index", async () => {
     const w = await WAL.create(dir, META);
-    await w.save(hs(1, 1, 3), [1, 2, 3, 4, 5].map((i) => ent(i, 1)), true);
+    await w.save(
+      hs(1, 1, 3),
+      [1, 2, 3, 4, 5].map((i) => ent(i, 1)),
+      true,
+    );
     await w.saveSnapshot({ index: 3, term: 1, confState: EMPTY_CS });
     await w.saveSnapshot({ index: 5, term: 1, confState: EMPTY_CS }); // beyond commit: not yet loadable
     await w.close();

@@ -28,7 +28,7 @@ import {
 import type { NodeMetrics } from "../metrics.js";
 import { scanSegment } from "./decoder.js";
 import { WalCorruptError, WalError, WalFailedError } from "./errors.js";
-import { FilePipeline, zeroFill } from "./file-pipeline.js";
+import { FilePipeline, type PreallocateMode, preallocate } from "./file-pipeline.js";
 import {
   decodeSnapshotMarker,
   encodeSnapshotMarker,
@@ -45,6 +45,11 @@ export interface WalOptions {
   fs?: FileSystem;
   /** A segment is cut once it reaches this many bytes (default 64 MiB); also the preallocated size. */
   segmentSize?: number;
+  /**
+   * How segments are preallocated: `sparse` (default: ftruncate, no I/O) or `zero-fill` (writes the
+   * zeros, reserving the blocks). See file-pipeline.ts.
+   */
+  preallocate?: PreallocateMode;
   logger?: Logger;
   /** WAL series to update (fsync latency, bytes and records written). */
   metrics?: NodeMetrics;
@@ -82,6 +87,7 @@ const EMPTY_HARD_STATE: HardState = { term: 0, vote: 0, commit: 0 };
 export class WAL {
   private readonly fs: FileSystem;
   private readonly segmentSize: number;
+  private readonly preallocateMode: PreallocateMode;
   private readonly logger: Logger;
   private readonly metrics: NodeMetrics | undefined;
   private readonly encoder = new FrameEncoder();
@@ -117,6 +123,7 @@ export class WAL {
     if (!Number.isSafeInteger(this.segmentSize) || this.segmentSize <= 0) {
       throw new RangeError(`wal: segmentSize must be a positive integer, got ${this.segmentSize}`);
     }
+    this.preallocateMode = opts.preallocate ?? "sparse";
     this.logger = opts.logger ?? discardLogger;
     this.metrics = opts.metrics;
     this.mode = mode;
@@ -170,7 +177,7 @@ export class WAL {
       );
       const bytes = enc.bytes();
       await writeFully(fh, bytes, 0, bytes.length, 0);
-      await zeroFill(fh, bytes.length, w.segmentSize);
+      await preallocate(fh, bytes.length, w.segmentSize, w.preallocateMode);
       await fh.datasync();
       await fs.syncDir(tmpDir);
       await fs.rename(tmpDir, dir); // replaces an empty `dir`, as rename(2) does
@@ -569,7 +576,7 @@ export class WAL {
   }
 
   private startPipeline(): void {
-    this.pipeline = new FilePipeline(this.fs, this.dir, this.segmentSize);
+    this.pipeline = new FilePipeline(this.fs, this.dir, this.segmentSize, this.preallocateMode);
     this.pipeline.start();
   }
 }
