@@ -137,7 +137,7 @@ describe("segments", () => {
     const names = await segmentsIn(dir);
     expect(names.length).toBeGreaterThan(3);
     const parsed = names.map((n) => parseSegmentName(n)!);
-    parsed.forEach((s, i) => expect(s.seq).toBe(i));
+    expect(parsed.map((s) => s.seq)).toEqual(parsed.map((_, i) => i));
     for (let i = 1; i < parsed.length; i++) expect(parsed[i]!.index).toBeGreaterThan(parsed[i - 1]!.index);
     // Every closed segment was cut at or after the size, and truncated to its records.
     for (const n of names.slice(0, -1))
