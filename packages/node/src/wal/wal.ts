@@ -102,6 +102,8 @@ export class WAL {
   private tailOffset = 0;
   /** Invariant (appending): the crc chain value after the last frame written. */
   private crc = 0;
+  /** Bytes were written to the tail since its last fdatasync (close syncs only then). */
+  private unsynced = false;
   /** The index of the last entry saved (etcd's enti): names the next segment. */
   private lastIndex = 0;
   /** The last HardState saved: repeated at the head of every new segment. */
@@ -190,7 +192,6 @@ export class WAL {
       await fh.close().catch(() => {});
       throw e;
     }
-    w.startPipeline();
     return w;
   }
 
@@ -351,7 +352,6 @@ export class WAL {
       this.hardState = hardState;
       this.metadata = metadata ?? new Uint8Array(0);
       this.mode = "appending";
-      this.startPipeline();
       return { metadata: this.metadata.slice(), hardState, entries, snapshots, repairedFrom };
     });
   }
@@ -452,7 +452,7 @@ export class WAL {
       const tail = this.tail;
       this.tail = undefined;
       if (tail !== undefined) {
-        if (this.failure === undefined) {
+        if (this.failure === undefined && this.unsynced) {
           try {
             await this.fdatasyncOf(tail);
           } catch (e) {
@@ -499,6 +499,8 @@ export class WAL {
   private async append(): Promise<void> {
     const bytes = this.encoder.bytes();
     const tail = this.tail!;
+    if (this.pipeline === undefined) this.startPipeline(); // lazily: a WAL only replayed never preallocates
+    this.unsynced = true;
     await this.io(() => writeFully(tail, bytes, 0, bytes.length, this.tailOffset));
     this.tailOffset += bytes.length;
     this.crc = this.encoder.crc;
@@ -515,6 +517,7 @@ export class WAL {
   private async fdatasyncOf(fh: FileHandleLike, full = false): Promise<void> {
     const t0 = performance.now();
     await (full ? fh.sync() : fh.datasync());
+    if (fh === this.tail) this.unsynced = false;
     const seconds = (performance.now() - t0) / 1000;
     this.metrics?.walFsyncSeconds.observe(seconds);
     if (seconds > SLOW_FSYNC_SECONDS) this.logger.warn(`wal: slow fdatasync: took ${seconds.toFixed(3)}s`);
