@@ -1,4 +1,3 @@
-// --- storage: WAL, snapshots, file systems (wal branch) ---
 export { crc32c } from "./crc32c.js";
 export { type FileHandleLike, type FileSystem, nodeFileSystem, type OpenMode } from "./file-system.js";
 export {
@@ -17,8 +16,12 @@ export {
   type SnapshotterOptions,
   snapFileName,
 } from "./snap/snapshotter.js";
+// Transport (WebSocket between peers): see src/transport/transport.ts and README "Wire format".
+export { CloseCode, PROTOCOL_VERSION, RAFT_PATH } from "./transport/frame.js";
+export type { TransportHandler, TransportOptions, TransportTLS } from "./transport/options.js";
+export type { PeerInfo } from "./transport/peer.js";
+export { Transport } from "./transport/transport.js";
 export { isWalError, WalCorruptError, WalError, type WalErrorCode, WalFailedError } from "./wal/errors.js";
 export { RecordType, type SnapshotMarker } from "./wal/record.js";
 export { parseSegmentName, segmentFileName } from "./wal/segment.js";
 export { DEFAULT_SEGMENT_SIZE, WAL, type WalOptions, type WalReadResult } from "./wal/wal.js";
-// --- end storage ---

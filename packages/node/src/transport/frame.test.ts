@@ -1,0 +1,135 @@
+import { isRaftError } from "@tsraft/raft";
+import { encodeMessage, type Message, MessageType, newMessage, newSnapshot } from "@tsraft/raft/raftpb";
+import fc from "fast-check";
+import protobuf from "protobufjs/minimal.js";
+import { describe, expect, it } from "vitest";
+import { app } from "../../test/transport/harness.js";
+import {
+  ConnKind,
+  decodeBatch,
+  decodeHello,
+  decodeSnapHeader,
+  decodeSnapTrailer,
+  encodeBatch,
+  encodeHello,
+  encodeSnapChunk,
+  encodeSnapHeader,
+  encodeSnapTrailer,
+  FrameKind,
+  snapChunkData,
+} from "./frame.js";
+
+const SEED = 777;
+const runs = (n: number): number => Number(process.env.FC_NUM_RUNS ?? n);
+
+const decodeFails = (f: () => unknown): boolean => {
+  try {
+    f();
+    return false;
+  } catch (e) {
+    return isRaftError(e, "Decode");
+  }
+};
+
+describe("frames", () => {
+  it("a batch is the kind byte plus protobuf `repeated Message messages = 1`, as protobufjs's Writer writes it", () => {
+    const arb = fc.array(
+      fc.record({ i: fc.nat(1000), n: fc.nat(5), size: fc.nat(300), term: fc.maxSafeNat() }),
+      { maxLength: 20 },
+    );
+    fc.assert(
+      fc.property(arb, (specs) => {
+        const ms: Message[] = specs.map((s) => ({ ...app(1, 2, s.i, s.n, s.size), term: s.term }));
+        const w = protobuf.Writer.create();
+        w.uint32(FrameKind.Batch);
+        for (const m of ms) w.uint32(10).bytes(encodeMessage(m));
+        const frame = encodeBatch(ms);
+        expect(Buffer.from(frame).equals(Buffer.from(w.finish()))).toBe(true);
+        expect(decodeBatch(frame)).toEqual(ms);
+      }),
+      { seed: SEED, numRuns: runs(200) },
+    );
+  });
+
+  it("hello round-trips, skips unknown fields, and refuses numbers above 2^53-1", () => {
+    const h = {
+      version: 1,
+      clusterId: 2 ** 53 - 1,
+      from: 7,
+      to: 9,
+      kind: ConnKind.Snapshot,
+      token: Uint8Array.of(1, 2),
+    };
+    expect(decodeHello(FrameKind.Hello, encodeHello(FrameKind.Hello, h))).toEqual(h);
+    // Unknown fields of every wire type in front of the known ones are skipped.
+    const w = protobuf.Writer.create();
+    w.uint32(FrameKind.HelloAck);
+    w.uint32((20 << 3) | 0).uint32(5);
+    w.uint32((21 << 3) | 1).fixed64(1);
+    w.uint32((22 << 3) | 2).bytes(Uint8Array.of(1, 2, 3));
+    w.uint32((23 << 3) | 5).fixed32(1);
+    w.uint32((3 << 3) | 0).uint32(4);
+    expect(decodeHello(FrameKind.HelloAck, w.finish()).from).toBe(4);
+    // clusterId = 2^64 - 1.
+    const big = Uint8Array.of(
+      FrameKind.Hello,
+      0x10,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0x01,
+    );
+    expect(decodeFails(() => decodeHello(FrameKind.Hello, big))).toBe(true);
+    // The wrong kind, truncations, and an 11-byte varint.
+    const good = encodeHello(FrameKind.Hello, h);
+    expect(decodeFails(() => decodeHello(FrameKind.HelloAck, good))).toBe(true);
+    for (let n = 2; n < good.length; n++) {
+      const cut = good.subarray(0, n);
+      // A cut on a field boundary is a valid (shorter) hello; elsewhere it must fail cleanly.
+      try {
+        decodeHello(FrameKind.Hello, cut);
+      } catch (e) {
+        expect(isRaftError(e, "Decode")).toBe(true);
+      }
+    }
+    const long = Uint8Array.of(FrameKind.Hello, 0x08, ...Array(10).fill(0x80), 0x01);
+    expect(decodeFails(() => decodeHello(FrameKind.Hello, long))).toBe(true);
+  });
+
+  it("batch decoding is all or nothing and refuses fields other than messages", () => {
+    const frame = encodeBatch([app(1, 2, 1), app(1, 2, 2)]);
+    expect(decodeFails(() => decodeBatch(frame.subarray(0, frame.length - 3)))).toBe(true);
+    expect(decodeFails(() => decodeBatch(Uint8Array.of(FrameKind.Batch, 0x08, 0x01)))).toBe(true); // field 1 varint
+    expect(decodeFails(() => decodeBatch(Uint8Array.of(FrameKind.Batch, 0x12, 0x00)))).toBe(true); // field 2
+    expect(decodeFails(() => decodeBatch(Uint8Array.of(FrameKind.Batch, 0x0a, 0xff, 0xff, 0xff, 0x7f)))).toBe(
+      true,
+    );
+    expect(decodeBatch(Uint8Array.of(FrameKind.Batch))).toEqual([]);
+  });
+
+  it("snapshot header leaves the data out; chunk and trailer round-trip", () => {
+    const data = Uint8Array.from({ length: 1000 }, (_, i) => i & 0xff);
+    const m = newMessage({
+      type: MessageType.MsgSnap,
+      from: 1,
+      to: 2,
+      snapshot: newSnapshot({ data, metadata: { index: 5, term: 2 } }),
+    });
+    const hf = encodeSnapHeader(m, data.length);
+    expect(hf.length).toBeLessThan(100);
+    const h = decodeSnapHeader(hf);
+    expect(h.size).toBe(1000);
+    expect(h.message).toEqual({ ...m, snapshot: newSnapshot({ metadata: { index: 5, term: 2 } }) });
+    expect(m.snapshot!.data).toBe(data); // the caller's message is untouched
+    expect([...snapChunkData(encodeSnapChunk(data.subarray(10, 20)))]).toEqual([...data.subarray(10, 20)]);
+    const t = { size: 1000, sha256: new Uint8Array(32).fill(9) };
+    expect(decodeSnapTrailer(encodeSnapTrailer(t))).toEqual(t);
+    expect(decodeFails(() => decodeSnapHeader(Uint8Array.of(FrameKind.SnapHeader)))).toBe(true); // no message
+  });
+});

@@ -1,0 +1,223 @@
+/**
+ * Hostile input on an authenticated stream connection: mutated and random frames must never crash
+ * the node, never reach `handler.process` unless they decode cleanly, and always be counted.
+ */
+import { decodeMessage, EntryType, type Message, MessageType, newMessage } from "@tsraft/raft/raftpb";
+import fc from "fast-check";
+import protobuf from "protobufjs/minimal.js";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  app,
+  BareClient,
+  count,
+  fakeAcceptor,
+  hello,
+  RawClient,
+  startNode,
+  stopAll,
+  type TestNode,
+  waitFor,
+} from "../../test/transport/harness.js";
+import { encodeBatch, FrameKind } from "./frame.js";
+
+const SEED = 20240607;
+const runs = (n: number): number => Number(process.env.FC_NUM_RUNS ?? n);
+
+let nodes: TestNode[] = [];
+afterEach(async () => {
+  await stopAll(nodes);
+  nodes = [];
+});
+
+/** Messages node 1 could legitimately send node 2. */
+const arbMessage: fc.Arbitrary<Message> = fc
+  .record({
+    type: fc.constantFrom(
+      MessageType.MsgApp,
+      MessageType.MsgAppResp,
+      MessageType.MsgVote,
+      MessageType.MsgHeartbeat,
+      MessageType.MsgHeartbeatResp,
+      MessageType.MsgProp,
+      MessageType.MsgReadIndex,
+    ),
+    term: fc.nat(1000),
+    index: fc.maxSafeNat(),
+    logTerm: fc.nat(1000),
+    commit: fc.nat(),
+    reject: fc.boolean(),
+    context: fc.uint8Array({ maxLength: 8 }),
+    entries: fc.array(
+      fc.record({
+        term: fc.nat(1000),
+        index: fc.nat(),
+        type: fc.constantFrom(EntryType.EntryNormal, EntryType.EntryConfChange),
+        data: fc.uint8Array({ maxLength: 64 }),
+      }),
+      { maxLength: 4 },
+    ),
+  })
+  .map((m) => newMessage({ ...m, from: 1, to: 2 }));
+
+const arbBatch = fc.array(arbMessage, { minLength: 1, maxLength: 4 }).map((ms) => encodeBatch(ms));
+
+/** A frame to throw at the node: a valid batch mutated, or noise. */
+const arbFrame: fc.Arbitrary<Uint8Array | string> = fc.oneof(
+  // Bit flips.
+  fc.tuple(arbBatch, fc.array(fc.nat(), { minLength: 1, maxLength: 3 })).map(([f, flips]) => {
+    const out = Uint8Array.from(f);
+    for (const x of flips) out[x % out.length]! ^= 1 << (x % 8);
+    return out;
+  }),
+  // Truncations.
+  fc.tuple(arbBatch, fc.nat()).map(([f, n]) => f.slice(0, n % f.length)),
+  // Random bytes behind a batch kind byte, and random bytes outright.
+  fc.uint8Array({ maxLength: 200 }).map((b) => Uint8Array.of(FrameKind.Batch, ...b)),
+  fc.uint8Array({ maxLength: 200 }),
+  // A message field declaring a huge length (varint up to 2^49) with few bytes behind it.
+  fc.tuple(fc.integer({ min: 1, max: 2 ** 49 }), fc.uint8Array({ maxLength: 16 })).map(([len, tail]) => {
+    const w = protobuf.Writer.create();
+    w.uint32(FrameKind.Batch).uint32(10).uint64(len);
+    return Uint8Array.of(...w.finish(), ...tail);
+  }),
+  // Inside a message: entries declaring huge lengths.
+  fc.tuple(arbBatch, fc.integer({ min: 2, max: 60 })).map(([f, at]) => {
+    const out = Uint8Array.from(f);
+    const i = at % out.length;
+    out.set([0x3a, 0xff, 0xff, 0xff, 0xff, 0x0f].slice(0, out.length - i), i);
+    return out;
+  }),
+  // Frames of other kinds, and text.
+  fc
+    .tuple(fc.constantFrom(0, 1, 2, 4, 5, 6, 7, 8, 255), fc.uint8Array({ maxLength: 32 }))
+    .map(([k, b]) => Uint8Array.of(k, ...b)),
+  fc.string({ maxLength: 32 }),
+  // Untouched valid batches, so clean decodes are exercised too.
+  arbBatch,
+);
+
+/**
+ * The oracle, independent of frame.ts: a frame is a batch kind byte followed only by field-1
+ * length-delimited Messages, read with protobufjs's Reader and raftpb's decodeMessage. Returns the
+ * messages, or undefined if the frame does not decode cleanly.
+ */
+function oracle(frame: Uint8Array | string): Message[] | undefined {
+  if (typeof frame === "string" || frame[0] !== FrameKind.Batch) return undefined;
+  const r = protobuf.Reader.create(frame.subarray(1));
+  const out: Message[] = [];
+  try {
+    while (r.pos < r.len) {
+      if (r.uint32() !== 10) return undefined;
+      out.push(decodeMessage(r.bytes()));
+    }
+  } catch {
+    return undefined;
+  }
+  return out;
+}
+
+const DELIVERABLE = (m: Message): boolean =>
+  m.from === 1 && m.to === 2 && MessageType[m.type] !== undefined && !isLocal(m.type);
+
+function isLocal(t: MessageType): boolean {
+  return (
+    t === MessageType.MsgHup ||
+    t === MessageType.MsgBeat ||
+    t === MessageType.MsgUnreachable ||
+    t === MessageType.MsgSnapStatus ||
+    t === MessageType.MsgCheckQuorum ||
+    (t >= MessageType.MsgStorageAppend && t <= MessageType.MsgStorageApplyResp)
+  );
+}
+
+describe("hostile frames on an authenticated connection", () => {
+  it("≥ 10^4 mutated and random frames: no crash, only clean decodes delivered, every drop counted", async () => {
+    const n = await startNode(2);
+    nodes = [n];
+    n.t.addPeer(1, "ws://127.0.0.1:1"); // node 1 dials; we play node 1 by hand
+    const raw = new RawClient(n.url);
+    await raw.handshake(1, 2);
+
+    const frames = fc.sample(arbFrame, { seed: SEED, numRuns: runs(10_000) });
+    let rejected = 0;
+    let filtered = 0;
+    const expected: Message[] = [];
+    for (const f of frames) {
+      const ms = oracle(f);
+      if (ms === undefined) {
+        rejected++;
+      } else {
+        const ok = ms.filter(DELIVERABLE);
+        expected.push(...ok);
+        filtered += ms.length - ok.length;
+      }
+      raw.send(f);
+    }
+    // A last, valid frame: once it is in, everything before it has been handled.
+    const sentinel = app(1, 2, 424242);
+    raw.send(encodeBatch([sentinel]));
+    await waitFor(() => n.rec.processed.at(-1)?.index === 424242, "the sentinel", 30_000);
+
+    expect(raw.closed).toBeUndefined(); // the connection survived all of it
+    expect(n.rec.processed.slice(0, -1)).toEqual(expected);
+    const counted = await count(n.metrics.framesRejected);
+    expect(counted).toBe(rejected);
+    // Clean decodes that are not ours to deliver (misaddressed, local or unknown types) are counted too.
+    expect(await count(n.metrics.messagesDropped)).toBe(filtered);
+    expect(rejected).toBeGreaterThan(frames.length / 2); // the generator does produce mostly garbage
+    expect(expected.length).toBeGreaterThan(100); // ... and some clean frames too
+  });
+
+  it("refuses a frame above maxPayload from its header alone, closing with 1009", async () => {
+    const n = await startNode(2, { maxPayload: 64 * 1024 });
+    nodes = [n];
+    n.t.addPeer(1, "ws://127.0.0.1:1");
+    const bare = await BareClient.connect(n.url);
+    bare.writeFrame(hello({ from: 1, to: 2 }));
+    expect((await bare.readFrame()).payload[0]).toBe(FrameKind.HelloAck);
+    // Declare a 1 TiB payload and send none of it: ws must refuse on the header, not wait to buffer.
+    bare.writeFrame(new Uint8Array(0), 2 ** 40);
+    const close = await bare.readFrame();
+    expect(close.opcode).toBe(0x8);
+    expect(close.payload.readUInt16BE(0)).toBe(1009);
+    await waitFor(() => n.t.peers()[0]!.active === false, "the connection to drop");
+    expect(await count(n.metrics.framesRejected, { reason: "oversize" })).toBe(1);
+    expect(n.rec.processed).toEqual([]);
+    bare.sock.destroy();
+
+    // The node carries on: a well-behaved connection still works.
+    const raw = new RawClient(n.url);
+    await raw.handshake(1, 2);
+    raw.send(encodeBatch([app(1, 2, 1)]));
+    await waitFor(() => n.rec.processed.length === 1, "a message on a fresh connection");
+  });
+
+  it("a dialer refuses an oversized frame from the peer it dialed (maxPayload on client sockets too)", async () => {
+    const fake = await fakeAcceptor(2);
+    const n = await startNode(1, { maxPayload: 8192 });
+    nodes = [n];
+    n.t.addPeer(2, fake.url);
+    await waitFor(() => n.t.peers()[0]!.active, "the connection");
+    fake.send(encodeBatch([app(2, 1, 1, 1, 10_000)]));
+    await waitFor(() => n.rec.unreachable.includes(2), "the connection to drop");
+    expect(await count(n.metrics.framesRejected, { reason: "oversize" })).toBe(1);
+    expect(n.rec.processed).toEqual([]);
+    await fake.close();
+  });
+
+  it("refuses an oversized frame before the handshake too", async () => {
+    const n = await startNode(2, { maxPayload: 8192 });
+    nodes = [n];
+    const raw = new RawClient(n.url);
+    await raw.open();
+    raw.send(new Uint8Array(8193));
+    expect((await raw.waitClosed()).code).toBe(1009);
+    expect(await count(n.metrics.framesRejected, { reason: "oversize" })).toBe(1);
+  });
+
+  it("oracle sanity: it accepts a valid batch and rejects its truncation", () => {
+    const f = encodeBatch([app(1, 2, 1, 2), app(1, 2, 3)]);
+    expect(oracle(f)).toEqual([app(1, 2, 1, 2), app(1, 2, 3)]);
+    expect(oracle(f.subarray(0, f.length - 1))).toBeUndefined();
+  });
+});

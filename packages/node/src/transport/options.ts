@@ -1,0 +1,162 @@
+import { createHash } from "node:crypto";
+import type { Server as HttpServer } from "node:http";
+import type { Server as HttpsServer } from "node:https";
+import { tmpdir } from "node:os";
+import type { Message } from "@tsraft/raft/raftpb";
+import { type Logger, pino } from "pino";
+import { createNodeMetrics, type NodeMetrics } from "../metrics.js";
+
+/**
+ * What the transport hands to the node, and asks of it. Every call is made from the event loop,
+ * never re-entrantly from inside `Transport.send`; a callback that throws is logged, not propagated.
+ */
+export interface TransportHandler {
+  /**
+   * A message from a peer, decoded cleanly, with `to` equal to this node and `from` equal to the
+   * authenticated peer. Step it into the RawNode (a MsgSnap arrives with `snapshot.data` filled in).
+   */
+  process(msg: Message): void;
+  /** Sending to `id` failed or `id` is down: call `RawNode.reportUnreachable(id)`. */
+  reportUnreachable(id: number): void;
+  /** The outcome of a MsgSnap sent to `id`: call `RawNode.reportSnapshot(id, status)`. */
+  reportSnapshot(id: number, status: "finish" | "failure"): void;
+  /**
+   * Extra membership test for incoming connections, e.g. "not removed from the ConfState". A
+   * connection is accepted only from a peer in the transport's peer set for which this returns true.
+   */
+  isMember?(id: number): boolean;
+}
+
+/**
+ * TLS for the peer connections (wss). Both directions verify the other side against `ca`: the
+ * listener requests and checks a client certificate, the dialer checks the server's certificate
+ * (including its host name or IP against the peer URL).
+ */
+export interface TransportTLS {
+  key: string | Buffer;
+  cert: string | Buffer;
+  /** The CA(s) peers' certificates must chain to (a self-signed peer certificate can be its own CA). */
+  ca: string | Buffer | (string | Buffer)[];
+  /** Skip verification of the other side. For tests only; never in production. */
+  insecureSkipVerify?: boolean;
+}
+
+/** Everything `new Transport(...)` takes. Only `id`, `clusterId`, `handler` and a listener are required. */
+export interface TransportOptions {
+  /** This node's id (non-zero). */
+  id: number;
+  /** The cluster id; connections naming another cluster are refused. */
+  clusterId: number;
+  /**
+   * The peer URL to listen on, ws://host:port or wss://host:port (wss needs `tls`); port 0 picks a
+   * free port, see `Transport.url`. Either this or `server`.
+   */
+  listen?: string;
+  /**
+   * An existing http(s) server to attach to instead: the transport takes WebSocket upgrades on
+   * `/raft` and leaves every other request alone. The caller listens and closes it.
+   */
+  server?: HttpServer | HttpsServer;
+  /** The initial peers (other than this node) and their peer URLs. */
+  peers?: ReadonlyMap<number, string>;
+  handler: TransportHandler;
+  /** A pino logger; the transport logs through a child `{ component: "transport" }`. Default: silent. */
+  logger?: Logger;
+  /** The node's metrics (transport series). Default: a private registry. */
+  metrics?: NodeMetrics;
+  /** The largest WebSocket message accepted, in bytes, set on every socket (default 8 MiB). */
+  maxPayload?: number;
+  /** Per-peer send queue limit in messages (default 4096, etcd's streamBufSize). */
+  queueSize?: number;
+  /** Per-peer send queue limit in bytes (default 4 × maxPayload). */
+  queueBytes?: number;
+  /** Largest batch frame, in bytes (default min(1 MiB, maxPayload)); a bigger message travels alone. */
+  maxBatchBytes?: number;
+  /** A shared secret every peer must present in the handshake (compared in constant time). */
+  token?: string | Uint8Array;
+  tls?: TransportTLS;
+  /** Where incoming snapshot data is staged (default: the OS temp directory). */
+  snapshotDir?: string;
+  /** Snapshot chunk size in bytes (default 1 MiB, capped below maxPayload). */
+  snapshotChunkBytes?: number;
+  /** Largest snapshot data accepted (default 1 GiB). */
+  maxSnapshotBytes?: number;
+  /** A snapshot transfer fails after this long without progress (default 30 s). */
+  snapshotTimeoutMs?: number;
+  /** A connection must complete its handshake within this time (default 5 s). */
+  handshakeTimeoutMs?: number;
+  /** First reconnect delay (default 100 ms); doubles per failure, with jitter. */
+  backoffInitialMs?: number;
+  /** Reconnect delay cap (default 5 s). */
+  backoffMaxMs?: number;
+  /** Source of jitter in [0, 1) (default Math.random). */
+  random?: () => number;
+}
+
+/** The options with defaults filled in, shared by the transport's parts. */
+export interface ResolvedOptions {
+  readonly id: number;
+  readonly clusterId: number;
+  readonly maxPayload: number;
+  readonly queueSize: number;
+  readonly queueBytes: number;
+  readonly maxBatchBytes: number;
+  /** Empty when no token is configured. */
+  readonly token: Uint8Array;
+  readonly tls: TransportTLS | undefined;
+  readonly snapshotDir: string;
+  readonly snapshotChunkBytes: number;
+  readonly maxSnapshotBytes: number;
+  readonly snapshotTimeoutMs: number;
+  readonly handshakeTimeoutMs: number;
+  readonly backoffInitialMs: number;
+  readonly backoffMaxMs: number;
+  readonly random: () => number;
+  readonly log: Logger;
+  readonly metrics: NodeMetrics;
+}
+
+const MiB = 1024 * 1024;
+/** Room for a frame's kind byte and length prefixes around the largest chunk or message. */
+const FRAME_HEADROOM = 64;
+
+/** Checks the options and fills in the defaults; throws a RangeError on an invalid id or maxPayload. */
+export function resolveOptions(o: TransportOptions): ResolvedOptions {
+  if (!Number.isSafeInteger(o.id) || o.id <= 0) throw new RangeError(`transport: invalid node id ${o.id}`);
+  if (!Number.isSafeInteger(o.clusterId) || o.clusterId < 0) {
+    throw new RangeError(`transport: invalid cluster id ${o.clusterId}`);
+  }
+  const maxPayload = o.maxPayload ?? 8 * MiB;
+  if (maxPayload < 4096) throw new RangeError("transport: maxPayload must be at least 4096 bytes");
+  const token =
+    typeof o.token === "string" ? new TextEncoder().encode(o.token) : (o.token ?? new Uint8Array(0));
+  const log = (o.logger ?? pino({ level: "silent" })).child({
+    component: "transport",
+    id: o.id.toString(16),
+  });
+  return {
+    id: o.id,
+    clusterId: o.clusterId,
+    maxPayload,
+    queueSize: o.queueSize ?? 4096,
+    queueBytes: o.queueBytes ?? 4 * maxPayload,
+    maxBatchBytes: Math.min(o.maxBatchBytes ?? MiB, maxPayload - FRAME_HEADROOM),
+    token,
+    tls: o.tls,
+    snapshotDir: o.snapshotDir ?? tmpdir(),
+    snapshotChunkBytes: Math.max(1024, Math.min(o.snapshotChunkBytes ?? MiB, maxPayload - FRAME_HEADROOM)),
+    maxSnapshotBytes: o.maxSnapshotBytes ?? 1024 * MiB,
+    snapshotTimeoutMs: o.snapshotTimeoutMs ?? 30_000,
+    handshakeTimeoutMs: o.handshakeTimeoutMs ?? 5_000,
+    backoffInitialMs: o.backoffInitialMs ?? 100,
+    backoffMaxMs: o.backoffMaxMs ?? 5_000,
+    random: o.random ?? Math.random,
+    log,
+    metrics: o.metrics ?? createNodeMetrics(),
+  };
+}
+
+/** SHA-256 of a token, so tokens of any length compare in constant time (see handshake.ts). */
+export function tokenDigest(token: Uint8Array): Buffer {
+  return createHash("sha256").update(token).digest();
+}
