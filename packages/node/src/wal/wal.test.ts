@@ -203,6 +203,8 @@ describe("segments", () => {
     expect(r.entries.map((e) => e.index)).toEqual([41, 42, 43, 44, 45, 46, 47, 48, 49, 50]);
     await w2.close();
     await expect(WAL.open(dir, { index: 0, term: 0 })).rejects.toSatisfy((e) => isWalError(e, "NotFound"));
+    // The markers still on disk: the released segments held the zero snapshot's.
+    expect((await WAL.readSnapshotMarkers(dir)).map((m) => m.index)).toEqual([40]);
   });
 
   it("refuses a segment file name that is not of the exact form", async () => {

@@ -10,14 +10,7 @@
  */
 import { basename, dirname, join } from "node:path";
 import { discardLogger, type Logger } from "@tsraft/raft";
-import {
-  decodeEntry,
-  decodeHardState,
-  type Entry,
-  encodeHardState,
-  type HardState,
-  isEmptyHardState,
-} from "@tsraft/raft/raftpb";
+import { type Entry, encodeHardState, type HardState, isEmptyHardState } from "@tsraft/raft/raftpb";
 import {
   errorCode,
   type FileHandleLike,
@@ -29,14 +22,8 @@ import type { NodeMetrics } from "../metrics.js";
 import { scanSegment } from "./decoder.js";
 import { WalCorruptError, WalError, WalFailedError } from "./errors.js";
 import { FilePipeline, type PreallocateMode, preallocate } from "./file-pipeline.js";
-import {
-  decodeSnapshotMarker,
-  encodeSnapshotMarker,
-  FrameEncoder,
-  frameSize,
-  RecordType,
-  type SnapshotMarker,
-} from "./record.js";
+import { encodeSnapshotMarker, FrameEncoder, frameSize, RecordType, type SnapshotMarker } from "./record.js";
+import { Replay } from "./replay.js";
 import { checkSequence, listWalDir, type SegmentName, segmentFileName, selectSegments } from "./segment.js";
 
 /** Options of {@link WAL.create}, {@link WAL.open} and {@link WAL.readSnapshotMarkers}. */
@@ -229,22 +216,16 @@ export class WAL {
     const fs = opts.fs ?? nodeFileSystem;
     const { segments } = await listWalDir(fs, dir);
     checkSequence(dir, segments);
-    const markers: SnapshotMarker[] = [];
-    let commit = 0;
+    // Starting past every index: keeps no entry, matches no marker.
+    const replay = new Replay({ index: Number.MAX_SAFE_INTEGER, term: 0 });
     let seed: number | undefined;
     for (let i = 0; i < segments.length; i++) {
       const file = join(dir, segments[i]!.name);
-      const scan = scanSegment(
-        await fs.readFile(file),
-        { file, last: i === segments.length - 1, seed },
-        (type, payload) => {
-          if (type === RecordType.Snapshot) markers.push(decodeSnapshotMarker(payload));
-          else if (type === RecordType.HardState) commit = decodeHardState(payload).commit;
-        },
-      );
-      seed = scan.crc;
+      const last = i === segments.length - 1;
+      seed = scanSegment(await fs.readFile(file), { file, last, seed }, replay.visit).crc;
     }
-    return markers.filter((m) => m.index <= commit);
+    const commit = replay.hardState.commit;
+    return replay.snapshots.filter((m) => m.index <= commit);
   }
 
   /** The first error that made this WAL fail-stop, if any. */
@@ -264,57 +245,8 @@ export class WAL {
     return this.run(async () => {
       if (this.mode !== "reading") throw new WalError("Usage", "wal: readAll after the WAL was read");
       const start = this.start;
-      let metadata: Uint8Array | undefined;
-      let hardState = EMPTY_HARD_STATE;
-      const entries: Entry[] = [];
-      const snapshots: SnapshotMarker[] = [];
-      let found = false;
-      let lastIndex = 0;
+      const replay = new Replay(start);
       let seed: number | undefined;
-      const visit = (type: RecordType, payload: Uint8Array): void => {
-        switch (type) {
-          case RecordType.Entry: {
-            const e = decodeEntry(payload);
-            if (e.index > start.index) {
-              const at = e.index - start.index - 1;
-              if (at > entries.length) {
-                throw new Error(`entry ${e.index} leaves a gap after index ${start.index + entries.length}`);
-              }
-              entries.length = at;
-              entries.push(e);
-            }
-            lastIndex = e.index;
-            break;
-          }
-          case RecordType.HardState:
-            hardState = decodeHardState(payload);
-            break;
-          case RecordType.Metadata:
-            if (metadata !== undefined && !bytesEqual(metadata, payload)) {
-              throw new Error("metadata differs from the earlier segments'");
-            }
-            metadata ??= new Uint8Array(payload);
-            break;
-          case RecordType.Snapshot: {
-            const m = decodeSnapshotMarker(payload);
-            snapshots.push(m);
-            if (m.index === start.index) {
-              if (m.term !== start.term) {
-                throw new WalError(
-                  "SnapshotMismatch",
-                  `wal: snapshot at index ${m.index} has term ${m.term} in the WAL, not ${start.term}`,
-                );
-              }
-              found = true;
-            }
-            if (m.index > lastIndex) lastIndex = m.index;
-            break;
-          }
-          case RecordType.CrcSeed:
-            break;
-        }
-      };
-
       let tailBytes: Uint8Array = new Uint8Array(0);
       let tailEnd = 0;
       let torn: string | undefined;
@@ -322,7 +254,7 @@ export class WAL {
         const file = join(this.dir, this.segments[i]!.name);
         const last = i === this.segments.length - 1;
         const buf = await this.fs.readFile(file);
-        const scan = scanSegment(buf, { file, last, seed }, visit);
+        const scan = scanSegment(buf, { file, last, seed }, replay.visit);
         seed = scan.crc;
         if (last) {
           tailBytes = buf;
@@ -330,7 +262,7 @@ export class WAL {
           torn = scan.torn;
         }
       }
-      if (!found) {
+      if (!replay.found) {
         throw new WalError(
           "SnapshotNotFound",
           `wal: snapshot (index ${start.index}, term ${start.term}) not found in ${this.dir}`,
@@ -348,10 +280,11 @@ export class WAL {
       this.tail = await this.io(() => this.fs.open(tailPath, "readWrite"));
       this.tailOffset = tailEnd;
       this.crc = seed ?? 0;
-      this.lastIndex = lastIndex;
-      this.hardState = hardState;
-      this.metadata = metadata ?? new Uint8Array(0);
+      this.lastIndex = replay.lastIndex;
+      this.hardState = replay.hardState;
+      this.metadata = replay.metadata ?? new Uint8Array(0);
       this.mode = "appending";
+      const { hardState, entries, snapshots } = replay;
       return { metadata: this.metadata.slice(), hardState, entries, snapshots, repairedFrom };
     });
   }
@@ -586,10 +519,4 @@ export class WAL {
 
 function emptyConfState() {
   return { voters: [], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
