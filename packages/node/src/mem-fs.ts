@@ -57,53 +57,93 @@ export interface CrashImageOptions {
   torn?: { op: MemFsOp; bytes: number };
 }
 
+/** Page size of the copy-on-write file content. */
+const PAGE = 16 * 1024;
+
+/** A file's content at one moment: pages (undefined = zeros) and a size. Never mutated. */
+interface FileImage {
+  readonly pages: readonly (Uint8Array | undefined)[];
+  readonly size: number;
+}
+
 class MemFile {
   readonly kind = "file";
-  /** Content is data[0..size). Invariant: when `shared`, `data` must be copied before any mutation. */
-  data: Uint8Array;
+  /**
+   * Content: `size` bytes in pages of PAGE bytes; an undefined page reads as zeros. Invariant: bytes
+   * past `size` in the last page are zero. Invariant: a page with `owned[i]` false may be shared with
+   * a snapshot or an image and is copied before it is written.
+   */
+  private pages: (Uint8Array | undefined)[];
+  private owned: boolean[];
   size: number;
-  shared: boolean;
-  /** The content as of the last fsync (never mutated in place). */
-  durable: Uint8Array;
+  /** The content as of the last fsync. */
+  durable: FileImage;
 
-  constructor(data: Uint8Array = new Uint8Array(0), shared = false) {
-    this.data = data;
-    this.size = data.length;
-    this.shared = shared;
-    this.durable = shared ? data : new Uint8Array(0);
+  constructor(from: FileImage = { pages: [], size: 0 }, durable = false) {
+    this.pages = from.pages.slice();
+    this.owned = new Array<boolean>(this.pages.length).fill(false);
+    this.size = from.size;
+    this.durable = durable ? from : { pages: [], size: 0 };
   }
 
-  private own(capacity: number): void {
-    if (!this.shared && capacity <= this.data.length) return;
-    let cap = Math.max(capacity, this.shared ? this.size : 0, 64);
-    if (!this.shared) cap = Math.max(cap, this.data.length * 2);
-    const d = new Uint8Array(cap);
-    d.set(this.data.subarray(0, this.size));
-    this.data = d;
-    this.shared = false;
+  /** The content now, shared copy-on-write (cheap: copies page pointers only). */
+  snapshot(): FileImage {
+    this.owned.fill(false);
+    return { pages: this.pages.slice(), size: this.size };
+  }
+
+  private page(i: number): Uint8Array {
+    let p = this.pages[i];
+    if (p === undefined || !this.owned[i]) {
+      const copy = new Uint8Array(PAGE);
+      if (p !== undefined) copy.set(p);
+      this.pages[i] = p = copy;
+      this.owned[i] = true;
+    }
+    return p;
   }
 
   write(src: Uint8Array, position: number): void {
-    const end = position + src.length;
-    this.own(end);
-    if (position > this.size) this.data.fill(0, this.size, position);
-    this.data.set(src, position);
-    if (end > this.size) this.size = end;
+    for (let done = 0; done < src.length; ) {
+      const at = position + done;
+      const off = at % PAGE;
+      const n = Math.min(PAGE - off, src.length - done);
+      this.page(Math.floor(at / PAGE)).set(src.subarray(done, done + n), off);
+      done += n;
+    }
+    this.size = Math.max(this.size, position + src.length);
   }
 
   truncate(length: number): void {
-    if (length > this.size) {
-      this.own(length);
-      this.data.fill(0, this.size, length);
-    } else if (!this.shared) {
-      this.data.fill(0, length, this.size);
+    if (length < this.size) {
+      const last = Math.floor(length / PAGE);
+      if (length % PAGE !== 0 && this.pages[last] !== undefined) this.page(last).fill(0, length % PAGE);
+      const keep = Math.ceil(length / PAGE);
+      this.pages.length = Math.min(this.pages.length, keep);
+      this.owned.length = this.pages.length;
     }
     this.size = length;
   }
 
+  read(buf: Uint8Array, offset: number, length: number, position: number): number {
+    const n = Math.max(0, Math.min(length, this.size - position));
+    for (let done = 0; done < n; ) {
+      const at = position + done;
+      const off = at % PAGE;
+      const k = Math.min(PAGE - off, n - done);
+      const p = this.pages[Math.floor(at / PAGE)];
+      if (p === undefined) buf.fill(0, offset + done, offset + done + k);
+      else buf.set(p.subarray(off, off + k), offset + done);
+      done += k;
+    }
+    return n;
+  }
+
+  /** The whole content, as a new array. */
   content(): Uint8Array {
-    this.shared = true;
-    return this.data.subarray(0, this.size);
+    const out = new Uint8Array(this.size);
+    this.read(out, 0, this.size, 0);
+    return out;
   }
 }
 
@@ -140,9 +180,7 @@ class MemHandle implements FileHandleLike {
 
   async read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     await this.op("read", { position });
-    const n = Math.max(0, Math.min(length, this.file.size - position));
-    buf.set(this.file.data.subarray(position, position + n), offset);
-    return n;
+    return this.file.read(buf, offset, length, position);
   }
   async write(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     const data = buf.subarray(offset, offset + length);
@@ -153,11 +191,11 @@ class MemHandle implements FileHandleLike {
   }
   async datasync(): Promise<void> {
     await this.op("datasync");
-    this.file.durable = this.file.data.slice(0, this.file.size);
+    this.file.durable = this.file.snapshot();
   }
   async sync(): Promise<void> {
     await this.op("sync");
-    this.file.durable = this.file.data.slice(0, this.file.size);
+    this.file.durable = this.file.snapshot();
   }
   async truncate(length: number): Promise<void> {
     await this.op("truncate", { position: length });
@@ -307,23 +345,15 @@ export class MemFileSystem implements FileSystem {
     const copyFile = (f: MemFile): MemFile => {
       let out = files.get(f);
       if (out !== undefined) return out;
-      let data: Uint8Array;
-      if (opts.data === "durable") {
-        data = f.durable;
-      } else {
-        f.shared = true;
-        data = f.data.subarray(0, f.size);
-      }
+      const content = opts.data === "durable" ? f.durable : f.snapshot();
       if (f === tornFile && opts.torn !== undefined) {
+        const torn = new MemFile(content);
         const { op, bytes } = opts.torn;
-        const pos = op.position ?? 0;
-        const end = Math.max(data.length, pos + bytes);
-        const d = new Uint8Array(end);
-        d.set(data);
-        d.set(op.data!.subarray(0, bytes), pos);
-        data = d;
+        torn.write(op.data!.subarray(0, bytes), op.position ?? 0);
+        out = new MemFile(torn.snapshot(), true);
+      } else {
+        out = new MemFile(content, true);
       }
-      out = new MemFile(data, true);
       files.set(f, out);
       return out;
     };
