@@ -32,7 +32,10 @@ export type MemFsOpKind =
 /** One operation, as the hook sees it before it runs. */
 export interface MemFsOp {
   readonly kind: MemFsOpKind;
-  /** The path operated on; for handle operations, the path the file was opened by. */
+  /**
+   * The path operated on; for handle operations, the file's current path (after any rename), or the
+   * path it was opened by if it has been unlinked.
+   */
   readonly path: string;
   /** rename's destination. */
   readonly to?: string;
@@ -174,7 +177,10 @@ class MemHandle implements FileHandleLike {
   ) {}
 
   private async op(kind: MemFsOpKind, extra: Partial<MemFsOp> = {}): Promise<void> {
-    await this.fs.runHook({ kind, path: this.path, file: this.file, ...extra });
+    if (this.fs.hook !== undefined) {
+      const path = this.fs.pathOf(this.file) ?? this.path;
+      await this.fs.runHook({ kind, path, file: this.file, ...extra });
+    }
     if (this.closed) throw fsError("EBADF", kind, this.path);
   }
 
@@ -225,6 +231,21 @@ export class MemFileSystem implements FileSystem {
   /** @internal */
   async runHook(op: MemFsOp): Promise<void> {
     if (this.hook !== undefined) await this.hook(op);
+  }
+
+  /** @internal The current path of `file` (a search of the tree), or undefined if it is unlinked. */
+  pathOf(file: MemFile): string | undefined {
+    const search = (d: MemDir, prefix: string): string | undefined => {
+      for (const [name, node] of d.entries) {
+        if (node === file) return `${prefix}/${name}`;
+        if (node.kind === "dir") {
+          const found = search(node, `${prefix}/${name}`);
+          if (found !== undefined) return found;
+        }
+      }
+      return undefined;
+    };
+    return search(this.root, "");
   }
 
   private lookup(path: string): MemFile | MemDir | undefined {

@@ -91,6 +91,38 @@ describe("syscalls per save", () => {
   });
 });
 
+describe("a slow disk", () => {
+  it("saves issued without waiting are serialized in call order, and close waits for them", async () => {
+    const writes: [string, number][] = [];
+    const mem = new MemFileSystem(async (op) => {
+      if (op.path.endsWith(".tmp")) return;
+      if (op.kind === "write" || op.kind === "datasync") {
+        await new Promise((r) => setTimeout(r, op.kind === "datasync" ? 3 : 1));
+        if (op.kind === "write") writes.push([op.path, op.position ?? 0]);
+      }
+    });
+    const w = await WAL.create("/wal", META, { fs: mem, segmentSize: 4096 });
+    writes.length = 0;
+    const saves: Promise<void>[] = [];
+    for (let i = 1; i <= 30; i++)
+      saves.push(w.save(hs(1, 1, i - 1), [ent(i, 1, new Uint8Array(200))], i % 3 === 0));
+    const closed = w.close();
+    await Promise.all(saves);
+    await closed;
+    // One write per save (plus one per cut); in each segment, each lands after the previous one.
+    expect(writes.length).toBeGreaterThanOrEqual(30);
+    for (const [i, [path, pos]] of writes.entries()) {
+      const before = writes.slice(0, i).filter(([p]) => p === path);
+      if (before.length > 0) expect(pos).toBeGreaterThan(before.at(-1)![1]);
+    }
+    const w2 = await WAL.open("/wal", { index: 0, term: 0 }, { fs: mem, segmentSize: 4096 });
+    const r = await w2.readAll();
+    expect(r.entries.map((e) => e.index)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    expect(r.hardState).toEqual(hs(1, 1, 29));
+    await w2.close();
+  });
+});
+
 describe("fail-stop", () => {
   const cases = [
     ["write", "ENOSPC"],
