@@ -207,6 +207,28 @@ describe("segments", () => {
     expect((await WAL.readSnapshotMarkers(dir)).map((m) => m.index)).toEqual([40]);
   });
 
+  it("releaseLockTo also deletes older segments this WAL was not opened with", async () => {
+    const w = await WAL.create(dir, META, { segmentSize: 2048 });
+    for (let i = 1; i <= 30; i++) await w.save(hs(1, 1, i), [ent(i, 1, new Uint8Array(300))], true);
+    await w.saveSnapshot({ index: 20, term: 1, confState: EMPTY_CS });
+    await w.close();
+    const before = (await segmentsIn(dir)).map((n) => parseSegmentName(n)!);
+    const { w: w2 } = await reopen({ index: 20, term: 1 }, 2048);
+    for (let i = 31; i <= 60; i++) await w2.save(hs(1, 1, i), [ent(i, 1, new Uint8Array(300))], true);
+    await w2.saveSnapshot({ index: 55, term: 1, confState: EMPTY_CS });
+    await w2.releaseLockTo(55);
+    await w2.close();
+    const after = (await segmentsIn(dir)).map((n) => parseSegmentName(n)!);
+    // w2 held segments from the one covering index 20; those before it went too.
+    const openedAt = before.filter((s) => s.index <= 20).at(-1)!.seq;
+    expect(openedAt).toBeGreaterThan(0);
+    expect(after[0]!.seq).toBeGreaterThan(openedAt);
+    expect(after.map((s) => s.seq)).toEqual(after.map((_, i) => after[0]!.seq + i));
+    const { w: w3, r } = await reopen({ index: 55, term: 1 }, 2048);
+    expect(r.entries.map((e) => e.index)).toEqual([56, 57, 58, 59, 60]);
+    await w3.close();
+  });
+
   it("refuses a segment file name that is not of the exact form", async () => {
     const w = await WAL.create(dir, META);
     await w.close();

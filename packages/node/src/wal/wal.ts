@@ -345,9 +345,10 @@ export class WAL {
   /**
    * Deletes the segments no longer needed to replay from a snapshot at `index`: every segment
    * before the last one whose first index is below `index` (etcd's ReleaseLockTo rule, which keeps
-   * one segment more than strictly needed). The tail is never deleted. Call it only after the
-   * snapshot at `index` and its marker are durable: a restart can then no longer open the WAL at an
-   * older snapshot. A failed unlink is reported but does not make the WAL fail-stop.
+   * one segment more than strictly needed), including older ones this WAL was not opened with. The
+   * tail is never deleted. Call it only after the snapshot at `index` and its marker are durable: a
+   * restart can then no longer open the WAL at an older snapshot. A failed unlink is reported but
+   * does not make the WAL fail-stop.
    */
   releaseLockTo(index: number): Promise<void> {
     return this.run(async () => {
@@ -360,15 +361,16 @@ export class WAL {
         }
       }
       if (keepFrom <= 0) return;
-      // Oldest first, so a crash part-way leaves a consecutive run of segments.
-      while (keepFrom > 0) {
-        const s = this.segments[0]!;
+      const firstKept = this.segments[keepFrom]!.seq;
+      // Also the segments before the ones this WAL opened (left by an earlier run); oldest first, so
+      // a crash part-way leaves a consecutive run of segments.
+      const doomed = (await listWalDir(this.fs, this.dir)).segments.filter((s) => s.seq < firstKept);
+      for (const s of doomed) {
         await this.fs.unlink(join(this.dir, s.name));
-        this.segments.shift();
-        keepFrom--;
         this.logger.info(`wal: released segment ${s.name}`);
       }
-      await this.fs.syncDir(this.dir);
+      this.segments = this.segments.slice(keepFrom);
+      if (doomed.length > 0) await this.fs.syncDir(this.dir);
     });
   }
 
