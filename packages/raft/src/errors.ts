@@ -12,6 +12,7 @@ export type RaftErrorCode =
   | "Unavailable"
   | "SnapshotTemporarilyUnavailable"
   | "ConfChangeInvalid"
+  | "ConfigInvalid"
   | "Decode";
 
 export class RaftError extends Error {

@@ -13,6 +13,16 @@ export interface Logger {
    * an implementation only needs to record the line.
    */
   panic(msg: string): void;
+  /**
+   * Optional: whether debug lines are recorded at all. The core skips building debug lines (some
+   * describe progress or messages) when this returns false; when absent, the core assumes true.
+   */
+  isDebugEnabled?(): boolean;
+}
+
+/** True unless `l` says it drops debug lines (see {@link Logger.isDebugEnabled}). */
+export function debugEnabled(l: Logger): boolean {
+  return l.isDebugEnabled === undefined || l.isDebugEnabled();
 }
 
 /** A logger that drops everything (the default: the core is silent unless given a logger). */
@@ -22,6 +32,7 @@ export const discardLogger: Logger = {
   warn() {},
   error() {},
   panic() {},
+  isDebugEnabled: () => false,
 };
 
 /**

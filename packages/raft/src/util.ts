@@ -1,0 +1,185 @@
+/**
+ * Small helpers shared by the state machine and RawNode: message classification (which types are
+ * local, which are responses), payload sizes for the uncommitted-size quota, and the seeded PRNG
+ * that draws randomized election timeouts.
+ */
+import { LocalAppendThread, LocalApplyThread, None } from "./constants.js";
+import type { ConfChangeI } from "./raftpb/confchange.js";
+import { EMPTY_BYTES, type Entry, type Message, MessageType } from "./raftpb/types.js";
+import { marshalConfChange } from "./raftpb/util.js";
+
+// Indexed by MessageType. A table lookup keeps the classification branch-free on the hot path.
+const LOCAL_MSGS: readonly boolean[] = (() => {
+  const t: boolean[] = [];
+  for (const m of [
+    MessageType.MsgHup,
+    MessageType.MsgBeat,
+    MessageType.MsgUnreachable,
+    MessageType.MsgSnapStatus,
+    MessageType.MsgCheckQuorum,
+    MessageType.MsgStorageAppend,
+    MessageType.MsgStorageAppendResp,
+    MessageType.MsgStorageApply,
+    MessageType.MsgStorageApplyResp,
+  ]) {
+    t[m] = true;
+  }
+  return t;
+})();
+
+const RESPONSE_MSGS: readonly boolean[] = (() => {
+  const t: boolean[] = [];
+  for (const m of [
+    MessageType.MsgAppResp,
+    MessageType.MsgVoteResp,
+    MessageType.MsgHeartbeatResp,
+    MessageType.MsgUnreachable,
+    MessageType.MsgReadIndexResp,
+    MessageType.MsgPreVoteResp,
+    MessageType.MsgStorageAppendResp,
+    MessageType.MsgStorageApplyResp,
+  ]) {
+    t[m] = true;
+  }
+  return t;
+})();
+
+/**
+ * True for message types that only the local node (its driver or its storage threads) may produce:
+ * a peer must never send them, so `RawNode.step` refuses them from anyone but a local thread.
+ */
+export function isLocalMsg(t: MessageType): boolean {
+  return LOCAL_MSGS[t] === true;
+}
+
+/** True for message types that answer an earlier request (they need a known sender). */
+export function isResponseMsg(t: MessageType): boolean {
+  return RESPONSE_MSGS[t] === true;
+}
+
+/** True if `id` addresses one of the asyncStorageWrites local threads rather than a node. */
+export function isLocalMsgTarget(id: number): boolean {
+  return id === LocalAppendThread || id === LocalApplyThread;
+}
+
+/**
+ * The response type for a (pre-)vote request. Throws for any other type: a caller passing one is a
+ * bug in the core.
+ */
+export function voteRespMsgType(t: MessageType): MessageType {
+  switch (t) {
+    case MessageType.MsgVote:
+      return MessageType.MsgVoteResp;
+    case MessageType.MsgPreVote:
+      return MessageType.MsgPreVoteResp;
+    default:
+      throw new Error(`not a vote message: ${MessageType[t] ?? String(t)}`);
+  }
+}
+
+/**
+ * The payload size of an entry: its data length only. This is what the uncommitted-size quota
+ * (maxUncommittedEntriesSize) counts, so an empty entry (a new leader's no-op, the auto-leave of a
+ * joint configuration) is free and can never be refused.
+ */
+export function payloadSize(e: Entry): number {
+  return e.data.length;
+}
+
+/** The sum of {@link payloadSize} over `ents`. */
+export function payloadsSize(ents: readonly Entry[]): number {
+  let s = 0;
+  for (let i = 0; i < ents.length; i++) s += ents[i]!.data.length;
+  return s;
+}
+
+/**
+ * A seeded pseudo-random source returning numbers in [0, 1), the shape of `Config.random`. The core
+ * uses one (seeded from the node id) when the caller gives none, so that a run is reproducible: the
+ * same seed always yields the same election timeouts. Not for cryptography.
+ *
+ * The generator is SplitMix32-style mixing over a 32-bit Weyl sequence (the "mulberry32" family):
+ * tiny, fast, and good enough to spread election timeouts.
+ */
+export function newRandom(seed: number): () => number {
+  // Fold the seed (any safe integer) into 32 bits without losing its high half.
+  let s = (seed >>> 0) ^ Math.floor(seed / 0x100000000) ^ 0x9e3779b9;
+  return () => {
+    s = (s + 0x6d2b79f5) | 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Exhaustiveness check for `switch` statements: reaching it is a compile-time error. */
+export function assertNever(x: never): never {
+  throw new Error(`unexpected value: ${String(x)}`);
+}
+
+/** Node ids print in hex in etcd's log lines (`%x`). */
+export function hex(id: number): string {
+  return id.toString(16);
+}
+
+/** The shared empty entry list of messages without entries. Frozen: never push into it. */
+export const NO_ENTRIES: Entry[] = Object.freeze([]) as unknown as Entry[];
+/** The shared empty response list of messages without responses. Frozen: never push into it. */
+export const NO_MESSAGES: Message[] = Object.freeze([]) as unknown as Message[];
+
+/**
+ * Builds a full Message (every field present, so all messages share one V8 shape) of type `type`
+ * to `to`, with the fields given in `f` and zero values elsewhere.
+ */
+export function message(type: MessageType, to: number, f: Partial<Message>): Message {
+  return {
+    type,
+    to,
+    from: f.from ?? None,
+    term: f.term ?? 0,
+    logTerm: f.logTerm ?? 0,
+    index: f.index ?? 0,
+    entries: f.entries ?? NO_ENTRIES,
+    commit: f.commit ?? 0,
+    vote: f.vote ?? 0,
+    snapshot: f.snapshot,
+    reject: f.reject ?? false,
+    rejectHint: f.rejectHint ?? 0,
+    context: f.context ?? EMPTY_BYTES,
+    responses: f.responses ?? NO_MESSAGES,
+  };
+}
+
+/**
+ * A MsgAppResp acknowledging the log up to `index` (the hottest message: one per append on every
+ * follower, and the leader's own per proposal). A full literal, without {@link message}'s defaults.
+ */
+export function appRespMsg(to: number, index: number): Message {
+  return {
+    type: MessageType.MsgAppResp,
+    to,
+    from: None,
+    term: 0,
+    logTerm: 0,
+    index,
+    entries: NO_ENTRIES,
+    commit: 0,
+    vote: 0,
+    snapshot: undefined,
+    reject: false,
+    rejectHint: 0,
+    context: EMPTY_BYTES,
+    responses: NO_MESSAGES,
+  };
+}
+
+/**
+ * The MsgProp proposing `cc`: a V1 change as an EntryConfChange, anything else as an
+ * EntryConfChangeV2. `undefined` proposes the empty ConfChangeV2 that leaves a joint configuration
+ * (with empty data, so the uncommitted-size quota never refuses it).
+ */
+export function confChangeToMsg(cc: ConfChangeI | undefined): Message {
+  const { type, data } = marshalConfChange(cc);
+  return message(MessageType.MsgProp, None, { entries: [{ term: 0, index: 0, type, data }] });
+}
