@@ -12,6 +12,7 @@ export {
   decodeSnapFile,
   encodeSnapFile,
   parseSnapName,
+  type SnapName,
   Snapshotter,
   type SnapshotterOptions,
   snapFileName,
@@ -22,6 +23,7 @@ export type { TransportHandler, TransportOptions, TransportTLS } from "./transpo
 export type { PeerInfo } from "./transport/peer.js";
 export { Transport } from "./transport/transport.js";
 export { isWalError, WalCorruptError, WalError, type WalErrorCode, WalFailedError } from "./wal/errors.js";
+export type { PreallocateMode } from "./wal/file-pipeline.js";
 export { RecordType, type SnapshotMarker } from "./wal/record.js";
 export { parseSegmentName, segmentFileName } from "./wal/segment.js";
 export { DEFAULT_SEGMENT_SIZE, WAL, type WalOptions, type WalReadResult } from "./wal/wal.js";
