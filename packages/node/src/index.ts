@@ -17,6 +17,7 @@ export {
   type SnapshotterOptions,
   snapFileName,
 } from "./snap/snapshotter.js";
+export type { ApplyEntry, StateMachine } from "./state-machine.js";
 // Transport (WebSocket between peers): see src/transport/transport.ts and README "Wire format".
 export { CloseCode, PROTOCOL_VERSION, RAFT_PATH } from "./transport/frame.js";
 export type { TransportHandler, TransportOptions, TransportTLS } from "./transport/options.js";
