@@ -208,19 +208,21 @@ async function run(caseId: string, opts: { n?: number | undefined }): Promise<Be
   const n = opts.n ?? mc.defaultN;
   const { op, counters } = mc.make();
   const warm = Math.ceil(n / 10);
-  for (let i = 0; i < warm; i++) sink += op(i);
+  // The results are folded in int32 (`| 0`): a growing double sum would box a HeapNumber per op
+  // unless the loop runs optimized, charging the harness's allocations to the case.
+  for (let i = 0; i < warm; i++) sink = (sink + op(i)) | 0;
   const samples = new Samples(Math.ceil(n / BATCH) + 1);
   const m = await measure(() => {
     let s = 0;
     for (let i = 0; i < n; ) {
       const end = Math.min(n, i + BATCH);
       const t = performance.now();
-      for (; i < end; i++) s += op(warm + i);
+      for (; i < end; i++) s = (s + op(warm + i)) | 0;
       samples.add((performance.now() - t) / BATCH);
     }
-    sink += s;
+    sink = (sink + s) | 0;
   });
-  if (sink === Number.NEGATIVE_INFINITY) console.log(sink);
+  if (sink === 0.5) console.log(sink); // never true: keeps `sink` observable
   return result(family.name, { id: mc.id, params: { ...mc.params, n } }, n, m, {
     counters,
     latency: samples.latency("ns", `mean ns/op over batches of ${BATCH} ops`, 1e6),
