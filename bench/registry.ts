@@ -13,6 +13,7 @@ export interface RegistryEntry {
 export const REGISTRY: readonly RegistryEntry[] = [
   { name: "core", load: async () => (await import("./core.js")).family },
   { name: "micro", load: async () => (await import("./micro.js")).family },
+  { name: "wal", load: async () => (await import("./wal.js")).family },
 ];
 
 /** The entry for `name`, or an error listing the known names. */
