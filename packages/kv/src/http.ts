@@ -316,7 +316,8 @@ function parseMember(body: Buffer): NewMember {
       throw new HttpError(400, "InvalidMember", `unknown field ${JSON.stringify(k)}`);
     }
   }
-  const id = parseMemberId(o.id);
+  // The id is a JSON number (a string is only accepted in a path).
+  const id = parseMemberId(typeof o.id === "number" ? o.id : JSON.stringify(o.id));
   if (typeof o.url !== "string" || !isPeerUrl(o.url)) {
     throw new HttpError(400, "InvalidMember", "url must be a ws:// or wss:// peer URL");
   }
