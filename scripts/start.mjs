@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `pnpm start`: builds the tree and runs a 3-node tsraft-kv cluster on raftexample's ports (peers on
-// 12379/22379/32379, HTTP on 12380/22380/32380), data under ./data/node-N. Each node's log lines are
+// 12379/22379/32379, HTTP on 12380/22380/32380), data under ./data/node-N of the current directory. Each node's log lines are
 // printed with a [node-N] prefix. Ctrl-C or SIGTERM stops all three (SIGKILL after 10 s); if this
 // process is killed outright, the nodes see their standard input close and stop by themselves.
 // Extra arguments are passed to every node, e.g. `pnpm start --log-level debug`.
@@ -50,11 +50,11 @@ let stopping = false;
 
 for (const id of ids) {
   const dataDir = join("data", `node-${id}`);
-  mkdirSync(join(root, dataDir), { recursive: true });
+  mkdirSync(dataDir, { recursive: true });
   const args = [cli, "--id", String(id), "--cluster", cluster, "--port", `${id}2380`, "--data-dir", dataDir];
   args.push("--exit-on-stdin-close", ...extra);
   // Own process group: a terminal's Ctrl-C reaches only this supervisor, which stops the nodes in order.
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ["pipe", "pipe", "pipe"], detached: true });
+  const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"], detached: true });
   children.set(id, child);
   const prefix = `[node-${id}]`;
   createInterface({ input: child.stdout }).on("line", (l) => console.log(`${prefix} ${pretty(l)}`));

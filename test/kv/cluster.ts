@@ -42,7 +42,11 @@ export async function freePorts(n: number): Promise<number[]> {
 }
 
 /** Polls `cond` until it returns a truthy value (returned), failing after `ms` with `what`. */
-export async function waitFor<T>(what: string, cond: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  cond: () => Promise<T | undefined | false>,
+  ms = 20_000,
+): Promise<T> {
   const deadline = Date.now() + ms;
   let last: unknown;
   for (;;) {
@@ -52,7 +56,8 @@ export async function waitFor<T>(what: string, cond: () => Promise<T | undefined
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${last})` : ""}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${last})` : ""}`);
     await sleep(100);
   }
 }
@@ -173,10 +178,13 @@ export class Cluster {
 
   /** Creates (not starts) the process for `id` with `clusterArgs` (--cluster, --join). */
   add(id: number, clusterArgs: string[]): KvProcess {
-    const p = new KvProcess(id, this.peerUrls.get(id)!, this.httpPorts.get(id)!, join(this.dir, `node-${id}`), [
-      ...clusterArgs,
-      ...this.args,
-    ]);
+    const p = new KvProcess(
+      id,
+      this.peerUrls.get(id)!,
+      this.httpPorts.get(id)!,
+      join(this.dir, `node-${id}`),
+      [...clusterArgs, ...this.args],
+    );
     this.nodes.set(id, p);
     return p;
   }
@@ -215,10 +223,14 @@ export class Cluster {
 
   /** Waits until node `id` has applied at least `index`. */
   async waitApplied(id: number, index: number, ms = 20_000): Promise<Status> {
-    return waitFor(`node ${id} to apply ${index}`, async () => {
-      const s = await this.status(id);
-      return s.kv.appliedIndex >= index ? s : undefined;
-    }, ms);
+    return waitFor(
+      `node ${id} to apply ${index}`,
+      async () => {
+        const s = await this.status(id);
+        return s.kv.appliedIndex >= index ? s : undefined;
+      },
+      ms,
+    );
   }
 
   /** One metric's value from node `id`'s /metrics (0 when absent); `series` as printed, labels included. */
@@ -272,7 +284,10 @@ export class Cluster {
   /** Every node's recent output, for a failing test's report. */
   dump(): string {
     return [...this.nodes.values()]
-      .map((n) => `---- node ${n.id} (${n.running ? "running" : "stopped"}) ----\n${n.output.slice(-60).join("\n")}`)
+      .map(
+        (n) =>
+          `---- node ${n.id} (${n.running ? "running" : "stopped"}) ----\n${n.output.slice(-60).join("\n")}`,
+      )
       .join("\n");
   }
 }

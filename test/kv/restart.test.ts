@@ -43,7 +43,8 @@ describe.skipIf(CLI_MISSING)("whole-cluster restart", () => {
     const leader = await c.waitForLeader();
     const commit = (await c.status(leader)).commit;
     const before = await Promise.all([1, 2, 3].map((id) => c.waitApplied(id, commit)));
-    for (const s of before) expect(s.kv).toEqual({ appliedIndex: s.kv.appliedIndex, revision: writes, keys: expected.size });
+    for (const s of before)
+      expect(s.kv).toEqual({ appliedIndex: s.kv.appliedIndex, revision: writes, keys: expected.size });
 
     await Promise.all([1, 2, 3].map((id) => c.node(id).kill()));
     for (const id of [1, 2, 3]) c.node(id).start();

@@ -51,7 +51,9 @@ describe("tsraft-kv flags", () => {
   });
 
   it("accepts id=url pairs and takes the peer token from the environment", () => {
-    const p = parseCliArgs(["--id", "5", "--cluster", "1=ws://h:1,5=ws://h:5", "--join"], { TSRAFT_PEER_TOKEN: "s3" });
+    const p = parseCliArgs(["--id", "5", "--cluster", "1=ws://h:1,5=ws://h:5", "--join"], {
+      TSRAFT_PEER_TOKEN: "s3",
+    });
     expect(p.kind).toBe("run");
     if (p.kind !== "run") return;
     expect([...p.config.cluster.keys()]).toEqual([1, 5]);
