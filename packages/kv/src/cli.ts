@@ -5,7 +5,7 @@
  * the server fails, 2 on a usage error.
  */
 import { HELP, parseCliArgs } from "./config.js";
-import { type KvServer, startKvServer } from "./server.js";
+import type { KvServer } from "./server.js";
 
 /** Hard deadline for a clean stop; past it the process exits anyway. */
 const STOP_DEADLINE_MS = 10_000;
@@ -52,6 +52,8 @@ async function main(): Promise<void> {
     process.stdin.resume();
   }
   try {
+    // Loaded only now, so --help and usage errors answer without loading SQLite and the node.
+    const { startKvServer } = await import("./server.js");
     server = await startKvServer(config);
   } catch (err) {
     process.stderr.write(`tsraft-kv: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -165,25 +165,31 @@ export function nodeErrorToHttp(err: unknown): HttpError | undefined {
   if (err instanceof HttpError) return err;
   if (err instanceof ClientGoneError) return undefined;
   const e = err as { code?: unknown; name?: unknown; message?: unknown };
-  if (e?.name === "AbortError") return undefined;
+  if (e?.name === "AbortError" || e?.code === "Aborted") return undefined;
   const message = typeof e?.message === "string" ? e.message : String(err);
   const code = typeof e?.code === "string" ? e.code : "Internal";
   const retry = { "retry-after": String(RETRY_AFTER_SECONDS) };
   switch (code) {
+    // Nothing was proposed (or Raft dropped it): safe to retry.
     case "NoLeader":
     case "Stopped":
     case "ProposalDropped":
-    case "NotReady":
+    case "TooManyRequests":
       return new HttpError(503, code, message, {}, retry);
     case "Timeout":
       return new HttpError(504, code, message);
-    case "MemberExists":
+    case "RequestTooLarge":
+      return new HttpError(413, code, message);
+    case "InvalidArgument":
+      return new HttpError(400, code, message);
     case "MemberNotFound":
+      return new HttpError(404, code, message);
+    case "MemberExists":
+    case "MemberRemoved":
     case "MemberNotLearner":
-    case "ConfChangeInProgress":
-    case "ConfChangeRejected":
-    case "InvalidConfChange":
-      return new HttpError(code === "MemberNotFound" ? 404 : 409, code, message);
+    case "MemberIsLearner":
+    case "UrlExists":
+      return new HttpError(409, code, message);
     default:
       return new HttpError(500, code, message);
   }

@@ -12,6 +12,10 @@ import type { KvServerConfig } from "./config.js";
 import { createKvHttpServer } from "./http.js";
 import { SqliteStateMachine } from "./state-machine.js";
 
+/** Room in a proposal beyond the HTTP body: key (≤ 4 KiB), `prev` (≤ the 16 KiB header limit), framing. */
+const PROPOSAL_OVERHEAD = 64 * 1024;
+/** The transport's default `maxPayload` (8 MiB), raised when the request limit needs more. */
+const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024;
 /** How long `stop` lets in-flight HTTP requests finish before cutting their connections. */
 const HTTP_GRACE_MS = 2000;
 
@@ -33,7 +37,9 @@ export interface KvServer {
  * them fails, after undoing what was started.
  */
 export async function startKvServer(config: KvServerConfig, logger?: Logger): Promise<KvServer> {
-  const log = logger ?? pino({ level: config.logLevel, base: { node: config.id } });
+  // The node's own lines carry `node` (its id in hex) through the node's child logger; ours too.
+  const root = logger ?? pino({ level: config.logLevel, base: null });
+  const log = root.child({ node: config.id.toString(16) });
   const metrics = createNodeMetrics();
   collectDefaultMetrics({ register: metrics.registry });
   const stateMachine = SqliteStateMachine.open(join(config.dataDir, "kv"), {
@@ -73,9 +79,12 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
       snapshotCount: config.snapshotCount,
       snapshotCatchUpEntries: config.snapshotCatchUpEntries,
       requestTimeoutMs: config.requestTimeoutMs,
-      logger: log,
+      // The proposal is the body plus the key, the CAS value and a few bytes of framing.
+      maxRequestBytes: config.maxRequestBytes + PROPOSAL_OVERHEAD,
+      logger: root,
       metrics,
       transport: {
+        maxPayload: Math.max(DEFAULT_MAX_PAYLOAD, config.maxRequestBytes + PROPOSAL_OVERHEAD + 1024 * 1024),
         ...(config.peerToken !== undefined ? { token: config.peerToken } : {}),
         ...(config.peerTls !== undefined ? { tls: config.peerTls } : {}),
       },
