@@ -396,7 +396,23 @@ export class RaftNode {
     rt.kick();
   }
 
-  private async confChange(c: MemberChange, opts: RequestOptions): Promise<void> {
+  /**
+   * Conf changes from this node go one at a time: Raft refuses a second one while the first is
+   * pending (it would silently become an empty entry and its caller time out), and each is
+   * validated against the membership its predecessor left.
+   */
+  private confChange(c: MemberChange, opts: RequestOptions): Promise<void> {
+    const run = this.confQueue.then(() => this.proposeConfChange(c, opts));
+    this.confQueue = run.then(
+      () => {},
+      () => {},
+    );
+    return run;
+  }
+
+  private confQueue: Promise<void> = Promise.resolve();
+
+  private async proposeConfChange(c: MemberChange, opts: RequestOptions): Promise<void> {
     const rt = this.checkRunning();
     const err = rt.membership.check(c);
     if (err !== undefined) throw err;

@@ -256,13 +256,25 @@ export class Runtime implements ApplyHost, ReadHost {
     const self = this.o.id;
     switch (c.kind) {
       case "add":
-        if (c.id !== self) this.transport.addPeer(c.id, c.url);
+        if (c.id !== self) {
+          this.transport.addPeer(c.id, c.url);
+          this.transportPeers.add(c.id);
+        }
         return;
       case "promote":
         return;
-      case "remove":
+      case "remove": {
         if (c.id !== self) {
-          this.transport.removePeer(c.id);
+          // Not at once: the messages that tell the removed member its removal committed (the
+          // leader's MsgApp with the new commit index) may still sit in the transport's queue, and
+          // without them it would never learn it was removed. New connections from it are refused
+          // already (isMember).
+          const grace = 2 * this.o.tickMs * this.o.electionTick;
+          setTimeout(() => {
+            if (this.stopping || !this.membership.isRemoved(c.id)) return;
+            this.transport.removePeer(c.id);
+            this.transportPeers.delete(c.id);
+          }, grace).unref();
           return;
         }
         // etcd stops a removed member after a delay, so that its last acknowledgements get out.
@@ -270,6 +282,7 @@ export class Runtime implements ApplyHost, ReadHost {
         this.emit("removed");
         setTimeout(() => void this.stop(new Error("removed from the cluster")), 10 * this.o.tickMs).unref();
         return;
+      }
     }
   }
 
