@@ -157,7 +157,7 @@ export class RaftNode {
         ...o.transport,
         id: o.id,
         clusterId: o.clusterId,
-        listen: o.listen,
+        ...(o.listen === undefined ? {} : { listen: o.listen }),
         peers,
         handler: rt.transportHandler(),
         logger: log,
