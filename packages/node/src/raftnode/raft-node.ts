@@ -114,7 +114,7 @@ export class RaftNode {
         preVote: o.preVote,
         asyncStorageWrites: o.asyncStorageWrites,
         logger: toRaftLogger(log.child({ component: "raft" })),
-        random: o.random ?? newRandom(o.id * 0x10000 + randomInt(0x10000) + Date.now()),
+        random: o.random ?? newRandom(randomInt(2 ** 47)),
       };
       const rawNode = new RawNode(config);
       if (!opened.restarted && !o.join) {
