@@ -4,10 +4,12 @@
  * linearizable reads sharing one ReadIndex round, leadership transfer, status and events, and
  * fail-stop on a WAL fsync error.
  */
+import { createServer } from "node:net";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   counterValue,
+  freePorts,
   MapStateMachine,
   MemNetwork,
   waitFor,
@@ -97,6 +99,19 @@ describe("propose", () => {
     expect(c.sms.get(follower.id)!.data.get("b")).toBe("2");
     expect(Number((r2 as string).split("@")[1])).toBeGreaterThan(Number((r1 as string).split("@")[1]));
     expect(await counterValue(leader.metrics.proposals, { result: "committed" })).toBe(1);
+    // The series the KV server exposes at /metrics.
+    const text = await follower.metrics.registry.metrics();
+    for (const series of [
+      'tsraft_proposals_total{result="committed"} 1',
+      "tsraft_leader_changes_seen_total 1",
+      "tsraft_has_leader 1",
+      "tsraft_is_leader 0",
+    ]) {
+      expect(text).toContain(series);
+    }
+    expect(text).toMatch(/tsraft_wal_fsync_duration_seconds_count [1-9]/);
+    expect(text).toMatch(/tsraft_proposal_duration_seconds_count 1/);
+    expect(text).toMatch(/tsraft_applied_entries_total [1-9]/);
   });
 
   it("rejects with NoLeader at once when no leader is known", async () => {
@@ -213,6 +228,28 @@ describe("leadership, status, events", () => {
     await waitFor(() => n.isLeader(), "self-election");
     expect(await n.propose(enc.encode("solo=1"))).toMatch(/^solo@/);
     await n.linearizableRead();
+  });
+
+  it("a first start that fails (port taken) can be retried: the empty WAL still bootstraps", async () => {
+    const [port] = await freePorts(1);
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(port, "127.0.0.1", () => r()));
+    const fs = new MemFileSystem();
+    const opts: RaftNodeOptions = {
+      id: 1,
+      clusterId: 1,
+      peers: new Map([[1, `ws://127.0.0.1:${port}`]]),
+      dataDir: "/solo",
+      stateMachine: new MapStateMachine(),
+      fs,
+      tickMs: 10,
+    };
+    await expect(RaftNode.start(opts)).rejects.toThrow(/EADDRINUSE/);
+    await new Promise((r) => blocker.close(r));
+    const n = await RaftNode.start(opts);
+    nodes.push(n);
+    await waitFor(() => n.isLeader(), "self-election after the retry");
+    expect(await n.propose(enc.encode("k=v"))).toMatch(/^k@/);
   });
 
   it("refuses a data directory that belongs to another node", async () => {

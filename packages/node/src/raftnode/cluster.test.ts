@@ -13,6 +13,7 @@
  *    the metrics (snapshots sent by the leader, received and restored by the follower);
  * 5. every node's state machine holds the same data at the same applied index.
  */
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -143,6 +144,11 @@ for (const asyncStorageWrites of [false, true]) {
       expect(new Set(applied).size).toBe(1);
       expect(sms.get(1)!.data.size).toBe(15_000);
       for (let i = 0; i < 15_000; i += 997) expect(sms.get(1)!.data.get(`key-${i}`)).toBe(`value-${i}`);
+      for (const id of IDS) {
+        const dir = join(root.path, `n${id}`);
+        expect((await readdir(join(dir, "wal"))).some((f) => f.endsWith(".wal"))).toBe(true);
+        expect((await readdir(join(dir, "snap"))).some((f) => f.endsWith(".snap"))).toBe(true);
+      }
       console.log(
         `${mode}: 10k entries in ${tReplicated - t0} ms; whole scenario ${Date.now() - t0} ms; applied ${applied[0]}`,
       );

@@ -64,6 +64,8 @@ export class Runtime implements ApplyHost, ReadHost {
   /** asyncStorageWrites: the last HardState written (to tell whether an append must fsync). */
   lastHardState = { term: 0, vote: 0, commit: 0 };
   transport!: RaftTransport;
+  /** The peers the transport was given (at start, by conf changes, by a snapshot's membership). */
+  transportPeers = new Set<number>();
   /** Rejects (with StoppedError) once the node stops: loops race their waits against it. */
   private readonly stopSignal: Deferred<never> = deferred<never>();
   private stopCause: unknown;
@@ -293,9 +295,6 @@ export class Runtime implements ApplyHost, ReadHost {
     for (const m of members) if (m.id !== this.o.id) this.transport.addPeer(m.id, m.url);
     this.transportPeers = new Set(members.map((m) => m.id).filter((id) => id !== this.o.id));
   }
-
-  /** The peer ids last given to the transport by a membership restore or at start. */
-  transportPeers = new Set<number>();
 
   onApplied(index: number): void {
     this.reads.onApplied(index);
