@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { trace, tracing } from "@tsraft/node";
 import type { Logger } from "pino";
 import { Counter, Histogram, type Registry } from "prom-client";
 import { type Command, encodeCommand } from "./command.js";
@@ -89,6 +90,7 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const started = process.hrtime.bigint();
+    if (tracing) trace("http.recv", { m: req.method ?? "" });
     const given = req.headers["x-request-id"];
     const reqId = typeof given === "string" && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
     res.setHeader("x-request-id", reqId);
@@ -103,6 +105,7 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
     const method = req.method ?? "GET";
     const log = o.logger.child({ reqId });
     res.once("finish", () => {
+      if (tracing) trace("http.done", { code: res.statusCode });
       const code = String(res.statusCode);
       requests.inc({ route, method, code });
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -186,6 +189,7 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
     let cmd: Command;
     if (method === "PUT") {
       const value = await readBody(c.req, maxBody);
+      if (tracing) trace("http.body");
       cmd = prev === undefined ? { op: "put", key, value } : { op: "put", key, value, prev };
     } else {
       await drainEmpty(c.req);

@@ -30,6 +30,7 @@ import {
   StoppedError,
   TimeoutError,
 } from "./errors.js";
+import { trace, tracing } from "../trace.js";
 import { toRaftLogger } from "./logger.js";
 import type { Member, MemberChange } from "./membership.js";
 import { openStorage } from "./open-storage.js";
@@ -172,6 +173,7 @@ export class RaftNode {
       rt.metrics.appliedIndex.set(rt.applier.appliedIndex);
       rt.metrics.term.set(opened.hardState.term);
       rt.metrics.commitIndex.set(opened.hardState.commit);
+      if (tracing) trace("node.start", { id: o.id });
       rt.startLoops(() => runReadyLoop(rt), o.asyncStorageWrites ? () => runAppendLoop(rt) : undefined);
       log.info(
         {
@@ -205,6 +207,7 @@ export class RaftNode {
       );
     }
     const seq = this.reserve();
+    if (tracing) trace("propose", { seq });
     const env = encodeProposal(this.requestId(seq), data);
     const t0 = performance.now();
     const p = rt.requests.add(seq, "proposal", opts.timeoutMs ?? rt.o.requestTimeoutMs, opts.signal);

@@ -31,6 +31,7 @@ import {
   type Snapshot,
 } from "@tsraft/raft/raftpb";
 import type { ApplyJob } from "./apply-loop.js";
+import { trace, tracing } from "../trace.js";
 import type { Runtime } from "./runtime.js";
 import { deferred, RESOLVED } from "./sync.js";
 
@@ -57,6 +58,16 @@ function needsDurability(m: Message): boolean {
 }
 
 async function handleReady(rt: Runtime, rd: Ready): Promise<void> {
+  if (tracing) {
+    trace("rd", {
+      e0: rd.entries[0]?.index ?? 0,
+      e1: rd.entries[rd.entries.length - 1]?.index ?? 0,
+      c0: rd.committedEntries[0]?.index ?? 0,
+      c1: rd.committedEntries[rd.committedEntries.length - 1]?.index ?? 0,
+      msgs: rd.messages.length,
+      sync: rd.mustSync,
+    });
+  }
   rt.onSoftState(rd.softState);
   if (rd.readStates.length > 0) rt.reads.onReadStates(rd.readStates);
   const snap = rd.snapshot !== undefined && !isEmptySnap(rd.snapshot) ? rd.snapshot : undefined;
@@ -83,6 +94,7 @@ async function handleReady(rt: Runtime, rd: Ready): Promise<void> {
 
   if (snap !== undefined) await saveSnapshotFiles(rt, snap);
   await rt.untilStopped(rt.wal.save(rd.hardState, rd.entries, rd.mustSync));
+  if (tracing) trace("rd.saved");
   if (snap !== undefined) await installSnapshot(rt, snap);
   if (rd.hardState !== undefined && !isEmptyHardState(rd.hardState)) {
     rt.storage.setHardState(rd.hardState);
@@ -99,6 +111,7 @@ async function handleReady(rt: Runtime, rd: Ready): Promise<void> {
   if (rt.stopping) return;
   rt.rawNode.advance();
   advanced.resolve();
+  if (tracing) trace("rd.end");
 }
 
 async function handleReadyAsync(rt: Runtime, rd: Ready): Promise<void> {

@@ -14,6 +14,7 @@ import { CloseCode, ConnKind, decodeHello, encodeBatch, encodeHello, FrameKind, 
 import { checkHelloAck, localHello, type Refusal, toBuffer } from "./handshake.js";
 import type { ResolvedOptions } from "./options.js";
 import { BoundedQueue } from "./queue.js";
+import { trace, tracing } from "../trace.js";
 import { messageSizeBound } from "./size.js";
 
 /** What a Peer needs from its Transport. */
@@ -288,6 +289,7 @@ export class Peer {
         return;
       }
       const batch = this.queue.shiftBatch(o.maxBatchBytes);
+      if (tracing) traceBatch("tx", this.id, batch);
       ws.send(encodeBatch(batch), { binary: true }, this.onSent);
       o.metrics.messagesSent.inc(batch.length);
     }
@@ -305,6 +307,14 @@ export class Peer {
       this.scheduleFlush();
     }
   };
+}
+
+/** Traces a batch sent or received: its peer, size, and its last message's type, index and commit. */
+export function traceBatch(ev: string, peer: number, batch: readonly Message[]): void {
+  const m = batch[batch.length - 1];
+  if (m === undefined) return;
+  const e = m.entries[m.entries.length - 1];
+  trace(ev, { peer, n: batch.length, type: m.type, idx: e?.index ?? m.index, commit: m.commit, rej: m.reject });
 }
 
 /** Decodes and checks a HelloAck; returns the refusal to close with, if any. */

@@ -31,7 +31,8 @@ import {
   type TransportOptions,
   tokenDigest,
 } from "./options.js";
-import { Peer, type PeerContext, type PeerInfo } from "./peer.js";
+import { tracing } from "../trace.js";
+import { Peer, type PeerContext, type PeerInfo, traceBatch } from "./peer.js";
 import { SnapshotReceiver } from "./snapshot-receiver.js";
 import { type SnapshotSend, sendSnapshot } from "./snapshot-sender.js";
 
@@ -438,6 +439,7 @@ export class Transport {
       );
       return;
     }
+    if (tracing) traceBatch("rx", peer, msgs);
     for (const m of msgs) {
       if (m.to !== this.o.id || m.from !== peer) {
         this.o.metrics.messagesDropped.inc({ reason: "misrouted" });
