@@ -81,31 +81,83 @@ for (const prop of leader.ev.filter((e) => e.ev === "propose")) {
     if (e !== undefined) r.steps.push([name, e.t - recv.t]);
     return e;
   };
-  step("L http.body", after(leader, recv.t, (e) => e.ev === "http.body"));
+  step(
+    "L http.body",
+    after(leader, recv.t, (e) => e.ev === "http.body"),
+  );
   step("L propose", prop);
   step("L ready", rd);
   for (const f of followers) {
-    step(`L tx MsgApp →${f.id}`, after(leader, rd.t, (e) => e.ev === "tx" && e.peer === f.id && e.idx >= idx && e.type === MSG_APP));
+    step(
+      `L tx MsgApp →${f.id}`,
+      after(leader, rd.t, (e) => e.ev === "tx" && e.peer === f.id && e.idx >= idx && e.type === MSG_APP),
+    );
   }
-  step("L wal.write", after(leader, rd.t, (e) => e.ev === "wal.write"));
-  step("L wal.sync", after(leader, rd.t, (e) => e.ev === "wal.sync"));
-  step("L ready end", after(leader, rd.t, (e) => e.ev === "rd.end"));
+  step(
+    "L wal.write",
+    after(leader, rd.t, (e) => e.ev === "wal.write"),
+  );
+  step(
+    "L wal.sync",
+    after(leader, rd.t, (e) => e.ev === "wal.sync"),
+  );
+  step(
+    "L ready end",
+    after(leader, rd.t, (e) => e.ev === "rd.end"),
+  );
   for (const f of followers) {
-    const rx = step(`F${f.id} rx MsgApp`, after(f, rd.t, (e) => e.ev === "rx" && e.type === MSG_APP && e.idx >= idx));
+    const rx = step(
+      `F${f.id} rx MsgApp`,
+      after(f, rd.t, (e) => e.ev === "rx" && e.type === MSG_APP && e.idx >= idx),
+    );
     if (rx === undefined) continue;
-    const frd = step(`F${f.id} ready`, after(f, rx.t, (e) => e.ev === "rd" && e.e1 >= idx));
+    const frd = step(
+      `F${f.id} ready`,
+      after(f, rx.t, (e) => e.ev === "rd" && e.e1 >= idx),
+    );
     if (frd === undefined) continue;
-    step(`F${f.id} wal.write`, after(f, frd.t, (e) => e.ev === "wal.write"));
-    step(`F${f.id} wal.sync`, after(f, frd.t, (e) => e.ev === "wal.sync"));
-    step(`F${f.id} tx MsgAppResp`, after(f, frd.t, (e) => e.ev === "tx" && e.type === MSG_APP_RESP && e.idx >= idx));
-    step(`L rx MsgAppResp ←${f.id}`, after(leader, frd.t, (e) => e.ev === "rx" && e.peer === f.id && e.type === MSG_APP_RESP && e.idx >= idx));
+    step(
+      `F${f.id} wal.write`,
+      after(f, frd.t, (e) => e.ev === "wal.write"),
+    );
+    step(
+      `F${f.id} wal.sync`,
+      after(f, frd.t, (e) => e.ev === "wal.sync"),
+    );
+    step(
+      `F${f.id} tx MsgAppResp`,
+      after(f, frd.t, (e) => e.ev === "tx" && e.type === MSG_APP_RESP && e.idx >= idx),
+    );
+    step(
+      `L rx MsgAppResp ←${f.id}`,
+      after(
+        leader,
+        frd.t,
+        (e) => e.ev === "rx" && e.peer === f.id && e.type === MSG_APP_RESP && e.idx >= idx,
+      ),
+    );
   }
-  const crd = step("L ready (committed)", after(leader, rd.t, (e) => e.ev === "rd" && e.c1 >= idx));
-  const ap = step("L apply", after(leader, rd.t, (e) => e.ev === "apply" && e.i1 >= idx));
+  const crd = step(
+    "L ready (committed)",
+    after(leader, rd.t, (e) => e.ev === "rd" && e.c1 >= idx),
+  );
+  const ap = step(
+    "L apply",
+    after(leader, rd.t, (e) => e.ev === "apply" && e.i1 >= idx),
+  );
   if (ap !== undefined) {
-    step("L apply.done", after(leader, ap.t, (e) => e.ev === "apply.done"));
-    step("L settled", after(leader, ap.t, (e) => e.ev === "settled"));
-    step("L http.done", after(leader, ap.t, (e) => e.ev === "http.done"));
+    step(
+      "L apply.done",
+      after(leader, ap.t, (e) => e.ev === "apply.done"),
+    );
+    step(
+      "L settled",
+      after(leader, ap.t, (e) => e.ev === "settled"),
+    );
+    step(
+      "L http.done",
+      after(leader, ap.t, (e) => e.ev === "http.done"),
+    );
   }
   void crd;
   r.steps.sort((a, b) => a[1] - b[1]);
@@ -113,8 +165,13 @@ for (const prop of leader.ev.filter((e) => e.ev === "propose")) {
 }
 
 const fmt = (us) => (us / 1000).toFixed(3).padStart(8);
-console.log(`leader ${leader.id} (pid ${leader.pid}); followers ${followers.map((f) => f.id).join(", ")}; ${rows.length} writes`);
-const pick = rows.length <= show ? rows : Array.from({ length: show }, (_, i) => rows[Math.floor(((i + 1) * rows.length) / (show + 1))]);
+console.log(
+  `leader ${leader.id} (pid ${leader.pid}); followers ${followers.map((f) => f.id).join(", ")}; ${rows.length} writes`,
+);
+const pick =
+  rows.length <= show
+    ? rows
+    : Array.from({ length: show }, (_, i) => rows[Math.floor(((i + 1) * rows.length) / (show + 1))]);
 for (const r of pick) {
   console.log(`\nwrite at index ${r.idx} (ms after the leader received the PUT):`);
   for (const [name, dt] of r.steps) console.log(`  ${fmt(dt)}  ${name}`);

@@ -23,6 +23,7 @@ import type { Logger } from "pino";
 import type { NodeMetrics } from "../metrics.js";
 import type { Snapshotter } from "../snap/snapshotter.js";
 import type { ApplyEntry, StateMachine } from "../state-machine.js";
+import { trace, tracing } from "../trace.js";
 import type { WAL } from "../wal/wal.js";
 import {
   type ConfChangeContext,
@@ -35,7 +36,6 @@ import {
 import type { RaftNodeError } from "./errors.js";
 import type { MemberChange, Membership } from "./membership.js";
 import type { ResolvedNodeOptions } from "./options.js";
-import { trace, tracing } from "../trace.js";
 import { BoundedQueue, type Deferred } from "./sync.js";
 
 /** One unit of work for the apply loop: a Ready's (or a MsgStorageApply's) committed entries. */

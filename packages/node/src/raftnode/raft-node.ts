@@ -19,6 +19,7 @@ import {
 import { ConfChangeType } from "@tsraft/raft/raftpb";
 import type { Logger } from "pino";
 import type { NodeMetrics } from "../metrics.js";
+import { trace, tracing } from "../trace.js";
 import type { TransportOptions } from "../transport/options.js";
 import { Transport } from "../transport/transport.js";
 import { decodeSnapshotData, encodeConfChangeContext, encodeProposal, type RequestId } from "./envelope.js";
@@ -30,7 +31,6 @@ import {
   StoppedError,
   TimeoutError,
 } from "./errors.js";
-import { trace, tracing } from "../trace.js";
 import { toRaftLogger } from "./logger.js";
 import type { Member, MemberChange } from "./membership.js";
 import { openStorage } from "./open-storage.js";

@@ -30,8 +30,8 @@ import {
   MessageType,
   type Snapshot,
 } from "@tsraft/raft/raftpb";
-import type { ApplyJob } from "./apply-loop.js";
 import { trace, tracing } from "../trace.js";
+import type { ApplyJob } from "./apply-loop.js";
 import type { Runtime } from "./runtime.js";
 import { deferred, RESOLVED } from "./sync.js";
 

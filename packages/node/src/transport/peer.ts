@@ -9,12 +9,12 @@
  */
 import type { Message } from "@tsraft/raft/raftpb";
 import { type ClientOptions, type RawData, WebSocket } from "ws";
+import { trace, tracing } from "../trace.js";
 import { Backoff } from "./backoff.js";
 import { CloseCode, ConnKind, decodeHello, encodeBatch, encodeHello, FrameKind, RAFT_PATH } from "./frame.js";
 import { checkHelloAck, localHello, type Refusal, toBuffer } from "./handshake.js";
 import type { ResolvedOptions } from "./options.js";
 import { BoundedQueue } from "./queue.js";
-import { trace, tracing } from "../trace.js";
 import { messageSizeBound } from "./size.js";
 
 /** What a Peer needs from its Transport. */
@@ -314,7 +314,14 @@ export function traceBatch(ev: string, peer: number, batch: readonly Message[]):
   const m = batch[batch.length - 1];
   if (m === undefined) return;
   const e = m.entries[m.entries.length - 1];
-  trace(ev, { peer, n: batch.length, type: m.type, idx: e?.index ?? m.index, commit: m.commit, rej: m.reject });
+  trace(ev, {
+    peer,
+    n: batch.length,
+    type: m.type,
+    idx: e?.index ?? m.index,
+    commit: m.commit,
+    rej: m.reject,
+  });
 }
 
 /** Decodes and checks a HelloAck; returns the refusal to close with, if any. */

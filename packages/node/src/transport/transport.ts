@@ -22,6 +22,7 @@ import type { Duplex } from "node:stream";
 import { isRaftError } from "@tsraft/raft";
 import { type Message, MessageType } from "@tsraft/raft/raftpb";
 import { type ClientOptions, type RawData, type WebSocket, WebSocketServer } from "ws";
+import { tracing } from "../trace.js";
 import { CloseCode, ConnKind, decodeBatch, decodeHello, encodeHello, FrameKind, RAFT_PATH } from "./frame.js";
 import { checkHello, localHello, type Refusal, toBuffer } from "./handshake.js";
 import {
@@ -31,7 +32,6 @@ import {
   type TransportOptions,
   tokenDigest,
 } from "./options.js";
-import { tracing } from "../trace.js";
 import { Peer, type PeerContext, type PeerInfo, traceBatch } from "./peer.js";
 import { SnapshotReceiver } from "./snapshot-receiver.js";
 import { type SnapshotSend, sendSnapshot } from "./snapshot-sender.js";
