@@ -42,8 +42,14 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
   const log = root.child({ node: config.id.toString(16) });
   const metrics = createNodeMetrics();
   collectDefaultMetrics({ register: metrics.registry });
+  let node: RaftNode | undefined;
   const stateMachine = SqliteStateMachine.open(join(config.dataDir, "kv"), {
     logger: log.child({ component: "kv" }),
+    // A failed background commit: the database no longer holds what reads would be served from.
+    onFailure: (err) => {
+      log.fatal({ err }, "the state machine failed: stopping the node");
+      void node?.stop();
+    },
   });
   new Gauge({
     name: "tsraft_kv_keys",
@@ -61,7 +67,6 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
       this.set(stateMachine.revision());
     },
   });
-  let node: RaftNode;
   try {
     node = await RaftNode.start({
       id: config.id,
