@@ -47,7 +47,7 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
-import type { ApplyEntry, StateMachine } from "@tsraft/node";
+import { type ApplyEntry, type StateMachine, trace, tracing } from "@tsraft/node";
 import Database from "better-sqlite3";
 import type { Logger } from "pino";
 import { type Command, decodeCommand } from "./command.js";
@@ -183,7 +183,9 @@ export class SqliteStateMachine implements StateMachine {
     this.pending = 0;
     if (!this.db.inTransaction) return;
     try {
+      if (tracing) trace("sm.commit");
       this.stmts.commit.run();
+      if (tracing) trace("sm.commit.done");
     } catch (err) {
       this.failure = err;
       this.logger?.error({ err }, "committing the state machine failed: refusing further calls");
