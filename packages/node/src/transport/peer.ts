@@ -103,14 +103,29 @@ export class Peer {
     };
   }
 
-  /** Queues `m` for the next batch. Never blocks; the caller counts drops and reports unreachable. */
+  /**
+   * Queues `m` for the next batch. Never blocks; the caller counts drops and reports unreachable,
+   * and calls {@link flushNow} once it has queued everything it has for this peer.
+   */
   enqueue(m: Message): EnqueueResult {
     if (this.closed || this.status === "inactive") return "down";
     const size = messageSizeBound(m);
     if (size > this.ctx.opts.maxPayload - 1) return "too-large";
     if (!this.queue.push(m, size)) return "full";
-    this.scheduleFlush();
     return "queued";
+  }
+
+  /**
+   * Writes what is queued to the socket now, as batches: the bytes reach the kernel before this
+   * returns (ws writes through to the TCP socket, which libuv tries at once), so a leader's MsgApp
+   * is on its way before the leader starts its own fsync, and a follower's acknowledgement leaves
+   * the moment its fsync returns — no turn of the event loop in between. Without an open
+   * connection, or while the socket is over its high-water mark, it waits as before (attach, or the
+   * drain, flushes).
+   */
+  flushNow(): void {
+    if (this.flushScheduled || this.waitingDrain || this.conn === undefined) return;
+    this.flush();
   }
 
   /**

@@ -164,10 +164,15 @@ export class Transport {
    * Routes each message by `to`. Never blocks and never throws: a message to an unknown peer, to a
    * peer that is down, or beyond a full queue is dropped and counted, and the peer (if known) is
    * reported unreachable once per call. MsgSnap is streamed on its own connection and its outcome
-   * reported with `reportSnapshot`. Callbacks run after this returns, never inside it.
+   * reported with `reportSnapshot`. Each connected peer's messages are written to its socket as one
+   * batch (or a few, by maxBatchBytes) before this returns, unless the socket is in backpressure;
+   * so call it once per Ready with all of the Ready's messages. Callbacks run after this returns,
+   * never inside it.
    */
   send(messages: readonly Message[]): void {
     let unreachable: Set<number> | undefined;
+    // The peers given messages, flushed once each after the loop: one batch per peer per call.
+    const touched: Peer[] = [];
     for (const m of messages) {
       if (m.type === MessageType.MsgSnap) {
         this.sendSnap(m);
@@ -180,7 +185,10 @@ export class Transport {
         continue;
       }
       const r = p.enqueue(m);
-      if (r === "queued") continue;
+      if (r === "queued") {
+        if (touched[touched.length - 1] !== p && !touched.includes(p)) touched.push(p);
+        continue;
+      }
       const reason = r === "full" ? "queue-full" : r === "down" ? "peer-down" : "too-large";
       this.o.metrics.messagesDropped.inc({ reason });
       if (r !== "down") {
@@ -195,6 +203,7 @@ export class Transport {
       unreachable ??= new Set();
       unreachable.add(m.to);
     }
+    for (const p of touched) p.flushNow();
     if (unreachable !== undefined) {
       const ids = [...unreachable].sort((a, b) => a - b);
       queueMicrotask(() => {
