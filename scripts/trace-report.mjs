@@ -5,7 +5,10 @@
  * writes through the leader: for each PUT, when each step happened relative to the leader receiving
  * it, across the three processes; then the median and p90 of each step over all writes.
  *
- *   node scripts/trace-report.mjs <prefix> [--show N]
+ *   node scripts/trace-report.mjs <prefix> [--show N] [--slowest N] [--skip S]
+ *
+ * --show N: N writes spread over the run (default 3); --slowest N: the N slowest instead; --skip S:
+ * ignore the first S seconds of proposals (default 1, the bench's warm-up).
  *
  * Meant for closed-loop runs with one client (bench/README.md, "Tracing a write"), where writes do
  * not overlap; with more clients the per-step figures still hold per batch, roughly.
@@ -19,11 +22,16 @@ const MSG_APP_RESP = 4;
 const args = process.argv.slice(2);
 const prefix = args[0];
 if (prefix === undefined) {
-  process.stderr.write("usage: node scripts/trace-report.mjs <prefix> [--show N]\n");
+  process.stderr.write("usage: node scripts/trace-report.mjs <prefix> [--show N] [--slowest N] [--skip S]\n");
   process.exit(2);
 }
 const showAt = args.indexOf("--show");
 const show = showAt >= 0 ? Number(args[showAt + 1]) : 3;
+const slowAt = args.indexOf("--slowest");
+const slowest = slowAt >= 0 ? Number(args[slowAt + 1]) : 0;
+// The bench's 1 s warm-up (JIT, first connections) is not in its figures: skip it here too.
+const skipAt = args.indexOf("--skip");
+const skipUs = (skipAt >= 0 ? Number(args[skipAt + 1]) : 1) * 1e6;
 
 const dir = dirname(prefix);
 const base = basename(prefix);
@@ -71,7 +79,8 @@ function before(p, t, f) {
 }
 
 const rows = [];
-for (const prop of leader.ev.filter((e) => e.ev === "propose")) {
+const firstPropose = leader.ev.find((e) => e.ev === "propose")?.t ?? 0;
+for (const prop of leader.ev.filter((e) => e.ev === "propose" && e.t >= firstPropose + skipUs)) {
   const recv = before(leader, prop.t, (e) => e.ev === "http.recv");
   const rd = after(leader, prop.t, (e) => e.ev === "rd" && e.e1 > 0);
   if (recv === undefined || rd === undefined) continue;
@@ -168,10 +177,13 @@ const fmt = (us) => (us / 1000).toFixed(3).padStart(8);
 console.log(
   `leader ${leader.id} (pid ${leader.pid}); followers ${followers.map((f) => f.id).join(", ")}; ${rows.length} writes`,
 );
+const total = (r) => r.steps.find(([name]) => name === "L http.done")?.[1] ?? 0;
 const pick =
-  rows.length <= show
-    ? rows
-    : Array.from({ length: show }, (_, i) => rows[Math.floor(((i + 1) * rows.length) / (show + 1))]);
+  slowest > 0
+    ? [...rows].sort((a, b) => total(b) - total(a)).slice(0, slowest)
+    : rows.length <= show
+      ? rows
+      : Array.from({ length: show }, (_, i) => rows[Math.floor(((i + 1) * rows.length) / (show + 1))]);
 for (const r of pick) {
   console.log(`\nwrite at index ${r.idx} (ms after the leader received the PUT):`);
   for (const [name, dt] of r.steps) console.log(`  ${fmt(dt)}  ${name}`);

@@ -42,6 +42,9 @@ export interface KvHttpOptions {
   keepAliveTimeoutMs?: number;
 }
 
+/** Numbers the requests in the trace (TSRAFT_TRACE), to pair their events. */
+let traceSeq = 0;
+
 /** Largest `POST /members` body; a member is a few dozen bytes of JSON. */
 const MAX_MEMBER_BODY = 64 * 1024;
 const KV_PREFIX = "/kv/";
@@ -90,7 +93,8 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const started = process.hrtime.bigint();
-    if (tracing) trace("http.recv", { m: req.method ?? "" });
+    const traceId = tracing ? ++traceSeq : 0;
+    if (tracing) trace("http.recv", { m: req.method ?? "", id: traceId });
     const given = req.headers["x-request-id"];
     const reqId = typeof given === "string" && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
     res.setHeader("x-request-id", reqId);
@@ -105,7 +109,7 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
     const method = req.method ?? "GET";
     const log = o.logger.child({ reqId });
     res.once("finish", () => {
-      if (tracing) trace("http.done", { code: res.statusCode });
+      if (tracing) trace("http.done", { code: res.statusCode, id: traceId });
       const code = String(res.statusCode);
       requests.inc({ route, method, code });
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
