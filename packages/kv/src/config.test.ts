@@ -23,6 +23,7 @@ describe("tsraft-kv flags", () => {
       logLevel: "info",
       peerToken: undefined,
       peerTls: undefined,
+      walIo: "blocking",
     });
     expect([...p.config.cluster]).toEqual([
       [1, "ws://127.0.0.1:12379"],
@@ -45,12 +46,18 @@ describe("tsraft-kv flags", () => {
       [["--cluster", "wss://h:1"], /wss:\/\//],
       [["--peer-cert-file", "c.pem"], /go together/],
       [["--heartbeat-tick", "10"], /below --election-tick/],
+      [["--wal-io", "sideways"], /--wal-io must be blocking or async/],
     ];
     for (const [argv, re] of bad) {
       const p = parseCliArgs(argv, {});
       expect(p.kind, argv.join(" ")).toBe("error");
       if (p.kind === "error") expect(p.message).toMatch(re);
     }
+  });
+
+  it("--wal-io async puts the WAL on libuv's thread pool", () => {
+    const p = parseCliArgs(["--wal-io", "async"], {});
+    expect(p.kind === "run" && p.config.walIo).toBe("async");
   });
 
   it("accepts id=url pairs and takes the peer token from the environment", () => {

@@ -5,7 +5,7 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { createNodeMetrics, RaftNode } from "@tsraft/node";
+import { blockingNodeFileSystem, createNodeMetrics, nodeFileSystem, RaftNode } from "@tsraft/node";
 import { type Logger, pino } from "pino";
 import { collectDefaultMetrics, Gauge } from "prom-client";
 import type { KvServerConfig } from "./config.js";
@@ -75,6 +75,8 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
       join: config.join,
       listen: config.cluster.get(config.id)!,
       dataDir: config.dataDir,
+      // Blocking by default: see packages/kv/README.md, "WAL I/O".
+      fs: config.walIo === "async" ? nodeFileSystem : blockingNodeFileSystem,
       stateMachine,
       tickMs: config.tickMs,
       electionTick: config.electionTick,

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import type { Message } from "@tsraft/raft/raftpb";
 import { type Logger, pino } from "pino";
-import { type FileSystem, nodeFileSystem } from "../file-system.js";
+import { type FileSystem, isNodeFileSystem, nodeFileSystem } from "../file-system.js";
 import { createNodeMetrics, type NodeMetrics } from "../metrics.js";
 import type { StateMachine } from "../state-machine.js";
 import type { TransportOptions } from "../transport/options.js";
@@ -201,7 +201,7 @@ export function resolveNodeOptions(o: RaftNodeOptions): ResolvedNodeOptions {
     logger,
     metrics: o.metrics ?? createNodeMetrics(),
     fs: o.fs ?? nodeFileSystem,
-    realFs: o.fs === undefined || o.fs === nodeFileSystem,
+    realFs: o.fs === undefined || isNodeFileSystem(o.fs),
     walSegmentSize: o.walSegmentSize,
     walPreallocate: o.walPreallocate,
     transport: o.transport ?? {},
