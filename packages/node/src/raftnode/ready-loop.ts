@@ -60,6 +60,25 @@ export async function runReadyLoop(rt: Runtime): Promise<void> {
   }
 }
 
+/**
+ * The peers whose only messages in `msgs` are MsgApps without entries — a new commit index, which
+ * nothing waits for on the follower's side except its own apply — or undefined if there are none.
+ * A leader sends those after answering the requests its Ready commits, rather than spend the
+ * socket writes (and the followers' wake-ups) first. Peers with anything else in the Ready get all
+ * of their messages at once, so a peer's messages keep their order (a later Ready is taken after
+ * the deferred send: both go through setImmediate, which runs callbacks in order).
+ */
+function commitOnlyPeers(msgs: readonly Message[]): Set<number> | undefined {
+  const only = new Set<number>();
+  const other = new Set<number>();
+  for (const m of msgs) {
+    if (m.type === MessageType.MsgApp && m.entries.length === 0) only.add(m.to);
+    else other.add(m.to);
+  }
+  for (const id of other) only.delete(id);
+  return only.size > 0 ? only : undefined;
+}
+
 /** Resolves in the check phase of the current event-loop turn (after its I/O callbacks). */
 function endOfTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -105,7 +124,17 @@ async function handleReady(rt: Runtime, rd: Ready): Promise<void> {
   let later: readonly Message[] = rd.messages;
   const leader = rt.raftState === StateType.StateLeader;
   if (leader) {
-    rt.send(rd.messages.filter((m) => !needsDurability(m)));
+    const now = rd.messages.filter((m) => !needsDurability(m));
+    const commitOnly = toApply ? commitOnlyPeers(now) : undefined;
+    if (commitOnly === undefined) {
+      rt.send(now);
+    } else {
+      // These only tell followers the new commit index: they wait until the entries it commits are
+      // applied here and their requests answered (microtasks, which run before the next immediate).
+      rt.send(now.filter((m) => !commitOnly.has(m.to)));
+      const deferredMsgs = now.filter((m) => commitOnly.has(m.to));
+      setImmediate(() => rt.send(deferredMsgs));
+    }
     later = rd.messages.filter(needsDurability);
   }
 
