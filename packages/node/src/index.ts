@@ -1,4 +1,14 @@
 export { crc32c } from "./crc32c.js";
+export {
+  type CrashFn,
+  FAILPOINTS_ENV,
+  type Failpoint,
+  type FailpointAction,
+  type FailpointName,
+  failpointFileSystem,
+  fileSystemFromEnv,
+  parseFailpoints,
+} from "./failpoints.js";
 export { type FileHandleLike, type FileSystem, nodeFileSystem, type OpenMode } from "./file-system.js";
 export {
   type CrashImageOptions,
