@@ -18,6 +18,27 @@ export {
   type MemFsOpKind,
 } from "./mem-fs.js";
 export { createNodeMetrics, type NodeMetrics } from "./metrics.js";
+// The node: RaftNode (see README "RaftNode").
+export {
+  AbortedError,
+  DroppedError,
+  isRaftNodeError,
+  MembershipError,
+  NoLeaderError,
+  RaftNodeError,
+  type RaftNodeErrorCode,
+  StoppedError,
+  TimeoutError,
+} from "./raftnode/errors.js";
+export type { Member } from "./raftnode/membership.js";
+export type {
+  RaftNodeOptions,
+  RaftNodeTransportOptions,
+  RaftTransport,
+} from "./raftnode/options.js";
+export { type PeerProgress, RaftNode, type RaftNodeStatus } from "./raftnode/raft-node.js";
+export type { RequestOptions } from "./raftnode/requests.js";
+export type { RaftNodeEvents } from "./raftnode/runtime.js";
 export {
   decodeSnapFile,
   encodeSnapFile,
