@@ -20,6 +20,7 @@ describe("tsraft-kv flags", () => {
       logLevel: "info",
       peerToken: undefined,
       peerTls: undefined,
+      listenPeerUrl: undefined,
     });
     expect([...p.config.cluster]).toEqual([
       [1, "ws://127.0.0.1:12379"],
@@ -42,6 +43,8 @@ describe("tsraft-kv flags", () => {
       [["--cluster", "wss://h:1"], /wss:\/\//],
       [["--peer-cert-file", "c.pem"], /go together/],
       [["--heartbeat-tick", "10"], /below --election-tick/],
+      [["--listen-peer-url", "http://h:1"], /--listen-peer-url/],
+      [["--listen-peer-url", "ws://h"], /--listen-peer-url/],
     ];
     for (const [argv, re] of bad) {
       const p = parseCliArgs(argv, {});
@@ -59,6 +62,15 @@ describe("tsraft-kv flags", () => {
     expect([...p.config.cluster.keys()]).toEqual([1, 5]);
     expect(p.config.join).toBe(true);
     expect(p.config.peerToken).toBe("s3");
+  });
+
+  it("--listen-peer-url: listen elsewhere than the URL the peers dial (a proxy in front)", () => {
+    const p = parseCliArgs(
+      ["--id", "2", "--cluster", CLUSTER, "--listen-peer-url", "ws://127.0.0.1:5555"],
+      {},
+    );
+    expect(p.kind === "run" && p.config.listenPeerUrl).toBe("ws://127.0.0.1:5555");
+    expect(p.kind === "run" && p.config.cluster.get(2)).toBe("ws://127.0.0.1:22379");
   });
 
   it("derives one cluster id for the founders and for a node that joins later", () => {
