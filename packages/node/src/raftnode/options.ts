@@ -5,6 +5,7 @@
 import { join } from "node:path";
 import type { Message } from "@tsraft/raft/raftpb";
 import { type Logger, pino } from "pino";
+import { fileSystemFromEnv } from "../failpoints.js";
 import { type FileSystem, nodeFileSystem } from "../file-system.js";
 import { createNodeMetrics, type NodeMetrics } from "../metrics.js";
 import type { StateMachine } from "../state-machine.js";
@@ -91,7 +92,10 @@ export interface RaftNodeOptions {
   logger?: Logger;
   /** The node's metrics (default: a fresh registry); serve `metrics.registry` at /metrics. */
   metrics?: NodeMetrics;
-  /** The file system for WAL and snapshots (default: the real one). */
+  /**
+   * The file system for WAL and snapshots (default: the real one, wrapped with the failpoints of
+   * `TSRAFT_FAILPOINTS` when that is set: see failpoints.ts).
+   */
   fs?: FileSystem;
   /** WAL segment size (default 64 MiB). */
   walSegmentSize?: number;
@@ -192,7 +196,8 @@ export function resolveNodeOptions(o: RaftNodeOptions): ResolvedNodeOptions {
     maxPendingReads: positive("maxPendingReads", o.maxPendingReads, 10_000),
     logger,
     metrics: o.metrics ?? createNodeMetrics(),
-    fs: o.fs ?? nodeFileSystem,
+    // Failpoints (TSRAFT_FAILPOINTS) wrap the real file system only; unset, this is nodeFileSystem.
+    fs: o.fs ?? fileSystemFromEnv(nodeFileSystem),
     realFs: o.fs === undefined || o.fs === nodeFileSystem,
     walSegmentSize: o.walSegmentSize,
     walPreallocate: o.walPreallocate,
