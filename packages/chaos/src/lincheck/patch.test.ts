@@ -66,12 +66,28 @@ describe("patchKvHistory", () => {
     expect(p.ambiguousAfter).toBe(1);
   });
 
-  it("ambiguous deletes go when the log has no more deletes of the key than were acknowledged", () => {
-    const h = [op(del("x"), 0, 1, OK), lost(del("x"), 2), lost(del("y"), 2)];
-    const p = patchKvHistory(h, [logDel(1, "x"), logDel(2, "y")]);
-    // x: one delete committed, one acknowledged: the ambiguous one never applied. y: it may have.
-    expect(p.history.map((o) => o.input.key)).toEqual(["x", "y"]);
-    expect(p.history[1]!.return).toBe(UNKNOWN_RETURN);
+  it("settles ambiguous deletes by counting: none applied, all applied, or unknown", () => {
+    const h = [
+      op(del("x"), 0, 1, OK),
+      lost(del("x"), 2),
+      lost(del("y"), 2),
+      lost(del("z"), 2),
+      lost(del("z"), 3),
+      op(put("w", "a"), 20, 30, OK),
+    ];
+    const p = patchKvHistory(h, [logDel(1, "x"), logDel(2, "y"), logDel(3, "z"), logPut(4, "w", "a")]);
+    // x: one delete committed, one acknowledged: the ambiguous one never applied (removed).
+    // y: one more committed than acknowledged, one ambiguous: it applied, before the put of w returned.
+    // z: one more committed, two ambiguous: which one is unknown, both stay ambiguous.
+    expect(p.history.map((o) => [o.input.key, o.return])).toEqual([
+      ["x", 1],
+      ["y", 30],
+      ["z", UNKNOWN_RETURN],
+      ["z", UNKNOWN_RETURN],
+      ["w", 30],
+    ]);
+    expect(p.history[1]!.output).toEqual(OK);
+    expect([p.removed, p.placed, p.ambiguousAfter]).toEqual([1, 1, 2]);
   });
 
   it("makes a history checkable that a lost-then-found write would otherwise explain wrongly", () => {
@@ -88,7 +104,13 @@ describe("checkAcknowledgedWrites", () => {
   it("passes when every acknowledged write is committed once", () => {
     const h = [op(put("x", "a"), 0, 1, OK), op(cas("x", "a", "b"), 2, 3, OK), op(del("x"), 4, 5, OK)];
     const r = checkAcknowledgedWrites(h, [logPut(1, "x", "a"), logPut(2, "x", "b", "a"), logDel(3, "x")]);
-    expect(r).toEqual({ lostWrites: [], lostDeletes: new Map(), duplicated: [], phantoms: [] });
+    expect(r).toEqual({
+      lostWrites: [],
+      lostDeletes: new Map(),
+      duplicated: [],
+      phantoms: [],
+      phantomDeletes: new Map(),
+    });
   });
 
   it("finds lost writes and deletes, duplicates and phantoms", () => {
@@ -103,5 +125,12 @@ describe("checkAcknowledgedWrites", () => {
     expect(r.lostDeletes).toEqual(new Map([["y", 1]]));
     expect(r.duplicated).toEqual(["a"]);
     expect(r.phantoms).toEqual(["zz"]);
+  });
+
+  it("finds deletes committed beyond what clients sent", () => {
+    const h = [op(del("x"), 0, 1, OK), lost(del("x"), 2)];
+    expect(checkAcknowledgedWrites(h, [logDel(1, "x"), logDel(2, "x")]).phantomDeletes).toEqual(new Map());
+    const r = checkAcknowledgedWrites(h, [logDel(1, "x"), logDel(2, "x"), logDel(3, "x")]);
+    expect(r.phantomDeletes).toEqual(new Map([["x", 1]]));
   });
 });

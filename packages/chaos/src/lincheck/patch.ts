@@ -50,10 +50,11 @@ function writeValue(op: KvOperation): string | undefined {
 /**
  * Settles the ambiguous operations of `history` from the committed log `log` (every committed write,
  * in index order, read after the run from the nodes that were stopped). Reads without an answer are
- * removed (they changed nothing). Deletes carry no unique value: the ambiguous deletes of a key are
- * removed when the log holds no more deletes of it than were acknowledged, and stay ambiguous
- * otherwise. Sound only if a request is proposed at most once, which {@link checkAcknowledgedWrites}
- * checks for puts.
+ * removed (they changed nothing). Deletes carry no unique value, so they are settled by counting,
+ * per key: with no more deletes in the log than were acknowledged, the ambiguous ones never applied
+ * (removed); with exactly one more per ambiguous delete, they all applied, each no later than the
+ * key's last delete in the log (placed); otherwise they stay ambiguous. Sound only if a request is
+ * proposed at most once, which the runner checks by request id.
  */
 export function patchKvHistory(history: readonly KvOperation[], log: readonly CommittedWrite[]): PatchResult {
   const indexOfValue = new Map<string, number>();
@@ -64,15 +65,20 @@ export function patchKvHistory(history: readonly KvOperation[], log: readonly Co
     if (w.type === "delete") deletesInLog.set(w.key, (deletesInLog.get(w.key) ?? 0) + 1);
   }
   const ackedDeletes = new Map<string, number>();
+  const ambiguousDeletes = new Map<string, number>();
+  const lastDeleteIndex = new Map<string, number>();
+  for (const w of log) if (w.type === "delete") lastDeleteIndex.set(w.key, w.index);
   for (const op of history) {
-    if (op.input.type === "delete" && !isUnknown(op) && op.output.type === "ok")
-      ackedDeletes.set(op.input.key, (ackedDeletes.get(op.input.key) ?? 0) + 1);
+    if (op.input.type !== "delete") continue;
+    const counts = isUnknown(op) ? ambiguousDeletes : op.output.type === "ok" ? ackedDeletes : undefined;
+    counts?.set(op.input.key, (counts.get(op.input.key) ?? 0) + 1);
   }
 
   // For a bound on when an ambiguous write took effect: acknowledged writes by log index, with the
   // earliest return among those at or after each position.
+  // A compare-and-swap answered 412 had its entry applied too, so it bounds as well as a success.
   const acked = history
-    .filter((op) => !isUnknown(op) && op.output.type === "ok")
+    .filter((op) => !isUnknown(op) && (op.output.type === "ok" || op.output.type === "mismatch"))
     .map((op) => {
       const v = writeValue(op);
       return { index: v === undefined ? undefined : indexOfValue.get(v), ret: op.return };
@@ -110,7 +116,11 @@ export function patchKvHistory(history: readonly KvOperation[], log: readonly Co
     if (input.type === "delete") {
       const extra = (deletesInLog.get(input.key) ?? 0) - (ackedDeletes.get(input.key) ?? 0);
       if (extra <= 0) removed++;
-      else out.push({ ...op, return: UNKNOWN_RETURN, output: UNKNOWN });
+      else if (extra === ambiguousDeletes.get(input.key)) {
+        placed++;
+        const ret = Math.max(op.call, boundAfter(lastDeleteIndex.get(input.key)!));
+        out.push({ ...op, return: ret, output: OK });
+      } else out.push({ ...op, return: UNKNOWN_RETURN, output: UNKNOWN });
       continue;
     }
     const index = indexOfValue.get(input.value);
@@ -139,11 +149,14 @@ export interface DurabilityReport {
   readonly duplicated: readonly string[];
   /** Values committed that no client ever wrote. */
   readonly phantoms: readonly string[];
+  /** Keys with more deletes committed than clients sent (acknowledged or ambiguous), with the excess. */
+  readonly phantomDeletes: ReadonlyMap<string, number>;
 }
 
 /**
  * Checks, independently of linearizability, that every acknowledged write made it into the committed
- * log exactly once, and that the log holds nothing no client asked for.
+ * log exactly once, and that the log holds nothing no client asked for (a write left out of the
+ * history because the server said it was never proposed counts as not asked for).
  */
 export function checkAcknowledgedWrites(
   history: readonly KvOperation[],
@@ -170,7 +183,18 @@ export function checkAcknowledgedWrites(
     const short = n - (deletesInLog.get(key) ?? 0);
     if (short > 0) lostDeletes.set(key, short);
   }
+  const sentDeletes = new Map<string, number>();
+  for (const op of history) {
+    const ambiguous = isUnknown(op);
+    if (op.input.type === "delete" && (ambiguous || op.output.type === "ok"))
+      sentDeletes.set(op.input.key, (sentDeletes.get(op.input.key) ?? 0) + 1);
+  }
+  const phantomDeletes = new Map<string, number>();
+  for (const [key, n] of deletesInLog) {
+    const excess = n - (sentDeletes.get(key) ?? 0);
+    if (excess > 0) phantomDeletes.set(key, excess);
+  }
   const duplicated = [...count].filter(([, n]) => n > 1).map(([v]) => v);
   const phantoms = [...count.keys()].filter((v) => !asked.has(v));
-  return { lostWrites, lostDeletes, duplicated, phantoms };
+  return { lostWrites, lostDeletes, duplicated, phantoms, phantomDeletes };
 }

@@ -126,7 +126,12 @@ export class ChaosCluster implements WorkloadTarget {
         paused: false,
         exits: [],
       });
-      const proxy = new PeerProxy({ nodeId: id, listenPort: proxyPort, targetPort: peerPort, network: o.network });
+      const proxy = new PeerProxy({
+        nodeId: id,
+        listenPort: proxyPort,
+        targetPort: peerPort,
+        network: o.network,
+      });
       await proxy.start();
       c.proxies.set(id, proxy);
     }
@@ -297,7 +302,12 @@ export class ChaosCluster implements WorkloadTarget {
 
   /** Removes member `id` through node `via` (DELETE /members/<id>); resolves with the HTTP outcome. */
   async removeMember(via: number, id: number): Promise<string> {
-    const r = await httpRequest({ method: "DELETE", port: this.httpPort(via), path: `/members/${id}`, timeoutMs: 10_000 });
+    const r = await httpRequest({
+      method: "DELETE",
+      port: this.httpPort(via),
+      path: `/members/${id}`,
+      timeoutMs: 10_000,
+    });
     if (r.kind === "answer" && r.status === 204) {
       this.memberList = this.memberList.filter((m) => m !== id);
       return "ok";
@@ -317,11 +327,29 @@ export class ChaosCluster implements WorkloadTarget {
     if (r.kind === "answer" && r.status === 201) {
       this.memberList = [...this.memberList, id];
       if (replacing !== undefined) {
-        for (let i = 0; i < this.slotNode.length; i++) if (this.slotNode[i] === replacing) this.slotNode[i] = id;
+        for (let i = 0; i < this.slotNode.length; i++)
+          if (this.slotNode[i] === replacing) this.slotNode[i] = id;
       }
       return "ok";
     }
     return r.kind === "answer" ? `${r.status} ${errorCodeOf(r.body) ?? r.body}` : r.error;
+  }
+
+  /**
+   * Re-reads the membership from node `via` (after a conf change whose answer was lost, the change
+   * may still have happened). Client slots of members that left move to members that joined.
+   */
+  async syncMembers(via: number): Promise<void> {
+    const r = await this.getJson<{ members: { id: number; learner: boolean }[] }>(via, "/members");
+    if (r === undefined) return;
+    const now = r.members.filter((m) => !m.learner && this.slots.has(m.id)).map((m) => m.id);
+    const joined = now.filter((id) => !this.memberList.includes(id));
+    const left = this.memberList.filter((id) => !now.includes(id));
+    this.memberList = [...this.memberList.filter((id) => now.includes(id)), ...joined];
+    for (let i = 0; i < this.slotNode.length; i++) {
+      const k = left.indexOf(this.slotNode[i]!);
+      if (k >= 0) this.slotNode[i] = joined[k] ?? this.memberList[i % this.memberList.length]!;
+    }
   }
 
   /** The network proxy in front of node `id`. */

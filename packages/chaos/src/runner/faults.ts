@@ -15,6 +15,7 @@
  * | enospc | restart a node with `wal-write=enospc@N+` (the disk stays full); 2 s later kill it and restart clean (disk freed) |
  * | replace-member | remove a member (DELETE /members), stop it, add a fresh one (POST /members) that joins with an empty data directory |
  */
+import { readFileSync, statSync } from "node:fs";
 import type { Rng } from "../random.js";
 import type { ChaosCluster } from "./cluster.js";
 import { HEALTHY, type Network } from "./proxy.js";
@@ -142,11 +143,23 @@ async function restartClean(ctx: FaultContext, id: number): Promise<void> {
   ctx.log(`restarted node ${id}`);
 }
 
+/** What {@link injectFault} observed. */
+export interface FaultOutcome {
+  /** For failpoint kinds: whether the failpoint fired (its mark is in the node's log). */
+  readonly fired: boolean | undefined;
+}
+
+/** The line a fired failpoint leaves in the node's log (failpoints.ts, or the node's fatal error). */
+function failpointMark(plan: FaultPlan): string {
+  const point = plan.failpoints!.split("=")[0]!;
+  return plan.kind === "enospc" ? `(failpoint ${point})` : `failpoint ${point}: crash`;
+}
+
 /**
  * Injects `plan` now, and heals it: on return, every member runs without failpoints and every link
  * is healthy.
  */
-export async function injectFault(plan: FaultPlan, ctx: FaultContext): Promise<void> {
+export async function injectFault(plan: FaultPlan, ctx: FaultContext): Promise<FaultOutcome> {
   const { cluster, network, log } = ctx;
   const victim = await chooseVictim(plan, ctx);
   const others = cluster.members().filter((m) => m !== victim);
@@ -158,36 +171,41 @@ export async function injectFault(plan: FaultPlan, ctx: FaultContext): Promise<v
       log(`SIGKILL node ${victim}; down for ${plan.durationMs} ms`);
       await sleep(plan.durationMs);
       await restartClean(ctx, victim);
-      return;
+      return { fired: undefined };
     case "pause":
       cluster.pause(victim);
       log(`SIGSTOP node ${victim} for ${plan.durationMs} ms`);
       await sleep(plan.durationMs);
       cluster.resume(victim);
       log(`SIGCONT node ${victim}`);
-      return;
+      return { fired: undefined };
     case "partition":
     case "one-way-drop": {
       for (const o of others) {
         if (plan.kind === "partition" || plan.outgoing) network.set(victim, o, { ...HEALTHY, drop: true });
         if (plan.kind === "partition" || !plan.outgoing) network.set(o, victim, { ...HEALTHY, drop: true });
       }
-      const what = plan.kind === "partition" ? "isolated" : plan.outgoing ? "outgoing dropped" : "incoming dropped";
+      const what =
+        plan.kind === "partition" ? "isolated" : plan.outgoing ? "outgoing dropped" : "incoming dropped";
       log(`node ${victim} ${what} for ${plan.durationMs} ms`);
       await sleep(plan.durationMs);
       network.heal();
       log("network healed");
-      return;
+      return { fired: undefined };
     }
     case "delay":
     case "loss": {
-      const rule = plan.kind === "delay" ? { ...HEALTHY, delayMs: 75, jitterMs: 50 } : { ...HEALTHY, loss: 0.5 };
-      for (const a of cluster.members()) for (const b of cluster.members()) if (a !== b) network.set(a, b, rule);
-      log(`all peer links: ${plan.kind === "delay" ? "75±50 ms delay" : "50% loss"} for ${plan.durationMs} ms`);
+      const rule =
+        plan.kind === "delay" ? { ...HEALTHY, delayMs: 75, jitterMs: 50 } : { ...HEALTHY, loss: 0.5 };
+      for (const a of cluster.members())
+        for (const b of cluster.members()) if (a !== b) network.set(a, b, rule);
+      log(
+        `all peer links: ${plan.kind === "delay" ? "75±50 ms delay" : "50% loss"} for ${plan.durationMs} ms`,
+      );
       await sleep(plan.durationMs);
       network.heal();
       log("network healed");
-      return;
+      return { fired: undefined };
     }
     case "crash-before-fsync":
     case "crash-after-fsync":
@@ -195,6 +213,8 @@ export async function injectFault(plan: FaultPlan, ctx: FaultContext): Promise<v
     case "crash-after-snapshot":
     case "enospc": {
       await cluster.stop(victim);
+      const logPath = cluster.slots.get(victim)!.logPath;
+      const logFrom = statSync(logPath).size;
       cluster.start(victim, { failpoints: plan.failpoints! });
       log(`restarted node ${victim} with TSRAFT_FAILPOINTS=${plan.failpoints}`);
       const crashed = await cluster.waitExit(victim, plan.kind === "enospc" ? plan.durationMs : 6000);
@@ -204,14 +224,16 @@ export async function injectFault(plan: FaultPlan, ctx: FaultContext): Promise<v
         await cluster.kill(victim);
       }
       await sleep(500);
+      const fired = readFileSync(logPath).subarray(logFrom).toString("utf8").includes(failpointMark(plan));
+      log(`failpoint ${fired ? "fired" : "did NOT fire"}`);
       await restartClean(ctx, victim);
-      return;
+      return { fired };
     }
     case "replace-member": {
       const via = others.find((o) => cluster.isRunning(o)) ?? victim;
       const removed = await cluster.removeMember(via, victim);
       log(`DELETE /members/${victim} via ${via}: ${removed}`);
-      if (removed !== "ok") return;
+      if (removed !== "ok") return { fired: undefined };
       await sleep(500);
       await cluster.stop(victim);
       log(`stopped node ${victim}`);
@@ -219,11 +241,11 @@ export async function injectFault(plan: FaultPlan, ctx: FaultContext): Promise<v
       const via2 = cluster.members().find((m) => cluster.isRunning(m))!;
       const added = await cluster.addMember(via2, id, victim);
       log(`POST /members {id: ${id}} via ${via2}: ${added}`);
-      if (added !== "ok") return;
+      if (added !== "ok") return { fired: undefined };
       cluster.start(id, { join: true });
       log(`started node ${id} with --join and a fresh data directory`);
       await sleep(plan.durationMs);
-      return;
+      return { fired: undefined };
     }
   }
 }

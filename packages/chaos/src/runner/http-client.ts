@@ -3,7 +3,7 @@
  * timeout per request, and errors told apart by whether the request could have reached the server
  * (a refused connection could not; a reset or a timeout could have).
  */
-import { Agent, request } from "node:http";
+import { type Agent, request } from "node:http";
 
 /** An answer from the server. */
 export interface HttpAnswer {

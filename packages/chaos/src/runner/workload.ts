@@ -14,7 +14,14 @@
  * - A read without an answer is left out (it changed nothing).
  */
 import { Agent } from "node:http";
-import { type KvInput, type KvOperation, type KvOutput, MISMATCH, OK, UNKNOWN } from "../lincheck/kv-model.js";
+import {
+  type KvInput,
+  type KvOperation,
+  type KvOutput,
+  MISMATCH,
+  OK,
+  UNKNOWN,
+} from "../lincheck/kv-model.js";
 import { UNKNOWN_RETURN } from "../lincheck/model.js";
 import { Rng } from "../random.js";
 import { errorCodeOf, httpRequest } from "./http-client.js";
@@ -62,7 +69,10 @@ export class KvClient {
    * Runs `input` on node `node`; returns the history entry (undefined when the operation surely did
    * not happen, or is a read without an answer) and how it ended.
    */
-  async execute(node: number, input: KvInput): Promise<{ op: KvOperation | undefined; kind: OutcomeKind; detail: string }> {
+  async execute(
+    node: number,
+    input: KvInput,
+  ): Promise<{ op: KvOperation | undefined; kind: OutcomeKind; detail: string }> {
     const path = `/kv/${encodeURIComponent(input.key)}${input.type === "cas" ? `?prev=${encodeURIComponent(input.prev)}` : ""}`;
     const method = input.type === "get" ? "GET" : input.type === "delete" ? "DELETE" : "PUT";
     const body = input.type === "put" || input.type === "cas" ? input.value : undefined;
@@ -98,11 +108,17 @@ export class KvClient {
     }
     if (r.status === 204) return { op: record(OK), kind: "ok", detail };
     if (r.status === 412 && input.type === "cas") return { op: record(MISMATCH), kind: "mismatch", detail };
-    if (r.status === 503 && code !== undefined && NOT_PROPOSED.has(code)) return { op: undefined, kind: "failed", detail };
-    if (r.status === 503 || r.status === 504) return { op: record(UNKNOWN, false), kind: "ambiguous", detail };
+    if (r.status === 503 && code !== undefined && NOT_PROPOSED.has(code))
+      return { op: undefined, kind: "failed", detail };
+    if (r.status === 503 || r.status === 504)
+      return { op: record(UNKNOWN, false), kind: "ambiguous", detail };
     // Not an answer this API gives to a valid request: keep it ambiguous in the history (it may
     // have applied) and report it.
-    return { op: record(UNKNOWN, false), kind: "unexpected", detail: `${method} ${input.key}: ${detail} ${r.body}` };
+    return {
+      op: record(UNKNOWN, false),
+      kind: "unexpected",
+      detail: `${method} ${input.key}: ${detail} ${r.body}`,
+    };
   }
 
   /** Closes the keep-alive connections. */
@@ -172,7 +188,12 @@ export class Workload {
 
   /** A client for the runner's own operations (its id follows the workload's). */
   extraClient(): KvClient {
-    const c = new KvClient(this.o.clients + this.clients.length, this.target, this.o.now, this.o.requestTimeoutMs);
+    const c = new KvClient(
+      this.o.clients + this.clients.length,
+      this.target,
+      this.o.now,
+      this.o.requestTimeoutMs,
+    );
     this.clients.push(c);
     return c;
   }
@@ -195,7 +216,8 @@ export class Workload {
     let node: number | undefined;
     while (!this.stopped) {
       if (slot !== undefined) node = this.target.nodeOfSlot(slot);
-      else if (node === undefined || !this.target.members().includes(node)) node = rng.pick(this.target.members());
+      else if (node === undefined || !this.target.members().includes(node))
+        node = rng.pick(this.target.members());
       const key = rng.pick(keys);
       const value = `${this.o.tag}-c${client.id}-${seq++}`;
       const p = rng.float();
