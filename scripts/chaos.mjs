@@ -7,7 +7,8 @@
 //   node scripts/chaos.mjs --seed 7                 one run (seed 7's schedule)
 //   node scripts/chaos.mjs --seed 0 --runs 56       seeds 0..55 (every fault kind, both cluster sizes)
 //   node scripts/chaos.mjs --seed 3 --fault pause --nodes 1   override the seed's fault or size
-//   options: --keep (keep every run directory), --json (one JSON line per run), --no-build
+//   options: --keep (keep every run directory), --dir D (where run directories go; default the OS temp
+//   directory), --json (one JSON line per run), --no-build
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -21,6 +22,7 @@ const { values: v } = parseArgs({
     fault: { type: "string" },
     nodes: { type: "string" },
     keep: { type: "boolean", default: false },
+    dir: { type: "string" },
     json: { type: "boolean", default: false },
     "no-build": { type: "boolean", default: false },
     help: { type: "boolean", short: "h" },
@@ -28,7 +30,7 @@ const { values: v } = parseArgs({
 });
 if (v.help) {
   console.log(
-    "usage: node scripts/chaos.mjs [--seed N] [--runs K] [--fault KIND] [--nodes 1|3] [--keep] [--json] [--no-build]",
+    "usage: node scripts/chaos.mjs [--seed N] [--runs K] [--fault KIND] [--nodes 1|3] [--keep] [--dir D] [--json] [--no-build]",
   );
   process.exit(0);
 }
@@ -55,6 +57,7 @@ for (let seed = first; seed < first + runs; seed++) {
   };
   const r = await chaos.runChaos(spec, {
     keep: v.keep ? "always" : "failure",
+    ...(v.dir ? { baseDir: v.dir } : {}),
     log: v.json ? undefined : (line) => console.log(line),
   });
   if (!r.ok) failed++;

@@ -12,7 +12,7 @@
  * | loss | every peer link drops 50% of messages, 3–5 s |
  * | crash-before-fsync / crash-after-fsync | restart a node with `wal-before-fsync` / `wal-after-fsync=crash@N`; it SIGKILLs itself at its N-th WAL fsync; restarted clean |
  * | crash-before-snapshot / crash-after-snapshot | the same with `snap-before-save` / `snap-after-save=crash@1` (snapshots every 50 entries) |
- * | enospc | restart a node with `wal-write=enospc@N+` (the disk stays full); 2 s later kill it and restart clean (disk freed) |
+ * | enospc | restart a node with `wal-write=enospc@N+` (the disk stays full); 1–2.5 s after it fires, kill it and restart clean (disk freed) |
  * | replace-member | remove a member (DELETE /members), stop it, add a fresh one (POST /members) that joins with an empty data directory |
  */
 import { readFileSync, statSync } from "node:fs";
@@ -108,7 +108,7 @@ export function planFault(kind: FaultKind, rng: Rng): FaultPlan {
     case "crash-after-snapshot":
       return { ...base, failpoints: "snap-after-save=crash@1", nodeArgs: ["--snapshot-count", "50"] };
     case "enospc":
-      return { ...base, failpoints: `wal-write=enospc@${rng.int(5, 50)}+`, durationMs: rng.int(1500, 3000) };
+      return { ...base, failpoints: `wal-write=enospc@${rng.int(5, 30)}+`, durationMs: rng.int(1000, 2500) };
     case "replace-member":
       return { ...base, victim: rng.chance(0.5) ? "follower" : "any" };
   }
@@ -217,15 +217,24 @@ export async function injectFault(plan: FaultPlan, ctx: FaultContext): Promise<F
       const logFrom = statSync(logPath).size;
       cluster.start(victim, { failpoints: plan.failpoints! });
       log(`restarted node ${victim} with TSRAFT_FAILPOINTS=${plan.failpoints}`);
-      const crashed = await cluster.waitExit(victim, plan.kind === "enospc" ? plan.durationMs : 6000);
-      if (crashed) log(`node ${victim} exited (${cluster.slots.get(victim)!.exits.at(-1)})`);
+      // Wait for the failpoint to fire (a crash ends the process; ENOSPC leaves a fail-stopped node).
+      const firedIn = () =>
+        readFileSync(logPath).subarray(logFrom).toString("utf8").includes(failpointMark(plan));
+      const deadline = performance.now() + 8000;
+      while (cluster.isRunning(victim) && !firedIn() && performance.now() < deadline) await sleep(50);
+      if (cluster.isRunning(victim) && plan.kind === "enospc" && firedIn()) {
+        log(`node ${victim} hit ENOSPC; disk stays full for ${plan.durationMs} ms`);
+        await sleep(plan.durationMs);
+      }
+      if (await cluster.waitExit(victim, 500))
+        log(`node ${victim} exited (${cluster.slots.get(victim)!.exits.at(-1)})`);
       else {
-        log(`node ${victim} still running after the failpoint window; killing it`);
+        log(`node ${victim} still running; killing it`);
         await cluster.kill(victim);
       }
-      await sleep(500);
-      const fired = readFileSync(logPath).subarray(logFrom).toString("utf8").includes(failpointMark(plan));
+      const fired = firedIn();
       log(`failpoint ${fired ? "fired" : "did NOT fire"}`);
+      await sleep(500);
       await restartClean(ctx, victim);
       return { fired };
     }

@@ -179,7 +179,13 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
     );
   for (const [key, n] of durability.lostDeletes) failures.push(`lost ${n} acknowledged delete(s) of ${key}`);
   for (const v of durability.duplicated) failures.push(`value committed twice: ${v}`);
-  for (const v of durability.phantoms) failures.push(`committed value no recorded write produced: ${v}`);
+  for (const v of durability.phantoms) {
+    const f = workload.failedWrites.find(
+      (w) => (w.input.type === "put" || w.input.type === "cas") && w.input.value === v,
+    );
+    const why = f ? ` (its client was told ${f.detail}: not applied)` : "";
+    failures.push(`committed value no recorded write produced: ${v}${why}`);
+  }
   for (const [key, n] of durability.phantomDeletes)
     failures.push(`${n} committed delete(s) of ${key} no client sent`);
   const patched = patchKvHistory(history, merged.writes);
@@ -193,7 +199,11 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
   if (kept) {
     writeFileSync(
       join(dir, "history.json"),
-      JSON.stringify({ spec, plan, history, patched: patched.history }, null, 1),
+      JSON.stringify(
+        { spec, plan, history, patched: patched.history, failedWrites: workload.failedWrites },
+        null,
+        1,
+      ),
     );
     writeFileSync(join(dir, "committed-log.json"), JSON.stringify(merged, null, 1));
     writeFileSync(

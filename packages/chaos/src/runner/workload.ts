@@ -9,8 +9,10 @@
  *   the write is left out of the history. (If it applied anyway, the checker sees a value no
  *   recorded write produced — the promise is tested, not trusted.)
  * - A refused connection: the request never reached a server; left out.
- * - Anything else without a definite answer — 504, 503 `Stopped`, a reset, a timeout — is
- *   ambiguous: recorded with an unknown outcome, settled later from the committed log.
+ * - Anything else without a definite answer — 504, a reset, a timeout, and 503 `Stopped` (the node
+ *   stopped while the request waited; its entry may already be on its way to commit: chaos seed 40
+ *   caught such a write committing) — is ambiguous: recorded with an unknown outcome, settled later
+ *   from the committed log.
  * - A read without an answer is left out (it changed nothing).
  */
 import { Agent } from "node:http";
@@ -38,6 +40,16 @@ export interface WorkloadTarget {
 
 /** What happened to one request, beyond what goes into the history. */
 export type OutcomeKind = "ok" | "mismatch" | "value" | "ambiguous" | "failed" | "unexpected";
+
+/** One request's outcome: its history entry (if it belongs in the history), how it ended, and why. */
+export interface ClientOutcome {
+  readonly op: KvOperation | undefined;
+  readonly kind: OutcomeKind;
+  /** The HTTP status and error code, or the network error. */
+  readonly detail: string;
+  readonly input: KvInput;
+  readonly clientId: number;
+}
 
 /** 503 codes after which the server guarantees nothing was proposed. */
 const NOT_PROPOSED = new Set(["NoLeader", "ProposalDropped", "NotReady"]);
@@ -69,7 +81,12 @@ export class KvClient {
    * Runs `input` on node `node`; returns the history entry (undefined when the operation surely did
    * not happen, or is a read without an answer) and how it ended.
    */
-  async execute(
+  async execute(node: number, input: KvInput): Promise<ClientOutcome> {
+    const r = await this.send(node, input);
+    return { ...r, input, clientId: this.id };
+  }
+
+  private async send(
     node: number,
     input: KvInput,
   ): Promise<{ op: KvOperation | undefined; kind: OutcomeKind; detail: string }> {
@@ -151,6 +168,8 @@ export function workloadKeys(n: number): string[] {
 /** The running clients of one run. */
 export class Workload {
   readonly history: KvOperation[] = [];
+  /** Writes left out of the history as surely not applied, with the answer that said so. */
+  readonly failedWrites: { clientId: number; input: KvInput; detail: string }[] = [];
   readonly stats: WorkloadStats = { ok: 0, mismatch: 0, values: 0, ambiguous: 0, failed: 0, unexpected: [] };
   private stopped = false;
   private loops: Promise<void>[] = [];
@@ -162,8 +181,10 @@ export class Workload {
   ) {}
 
   /** Records an outcome in the history and the counters (also for the runner's own final operations). */
-  record(result: { op: KvOperation | undefined; kind: OutcomeKind; detail: string }): void {
+  record(result: ClientOutcome): void {
     if (result.op) this.history.push(result.op);
+    if (result.kind === "failed" && result.input.type !== "get")
+      this.failedWrites.push({ clientId: result.clientId, input: result.input, detail: result.detail });
     switch (result.kind) {
       case "ok":
         this.stats.ok++;
