@@ -1,9 +1,7 @@
 /**
  * `@tsraft/chaos`: robustness testing for tsraft-kv, after etcd's robustness suite and Jepsen: a fault
- * runner over real `tsraft-kv` processes. The linearizability checker lives in the `./lincheck`
- * subpath (and is re-exported here for convenience).
+ * runner over real `tsraft-kv` processes. The linearizability checker is the `./lincheck` subpath.
  */
-export * as lincheck from "./lincheck/index.js";
 export { Rng } from "./random.js";
 export {
   ChaosCluster,

@@ -91,6 +91,17 @@ function helloFrom(body: Uint8Array): number | undefined {
   return undefined;
 }
 
+/** A WebSocket frame cut out of the stream. */
+interface Frame {
+  /** The whole frame, header included, as it travels (still masked). */
+  readonly bytes: Buffer;
+  readonly opcode: number;
+  /** The transport's frame kind: the payload's first byte, unmasked (-1 if empty). */
+  readonly kind: number;
+  /** The unmasked payload (a copy). */
+  body(): Uint8Array;
+}
+
 /**
  * One direction of one proxied connection: parses frames out of the byte stream and forwards,
  * drops or delays each one.
@@ -128,8 +139,8 @@ class Relay {
     }
   }
 
-  /** Cuts the next complete frame off the buffer: its bytes, opcode and unmasked first payload bytes. */
-  private nextFrame(): { bytes: Buffer; opcode: number; body: () => Uint8Array } | undefined {
+  /** Cuts the next complete frame off the buffer: its bytes, opcode, first payload byte and payload. */
+  private nextFrame(): Frame | undefined {
     const b = this.buf;
     if (b.length < 2) return undefined;
     const masked = (b[1]! & 0x80) !== 0;
@@ -153,6 +164,7 @@ class Relay {
     return {
       bytes,
       opcode: bytes[0]! & 0x0f,
+      kind: len === 0 ? -1 : bytes[payloadAt]! ^ (masked ? bytes[maskAt]! : 0),
       body: () => {
         const body = Buffer.from(bytes.subarray(payloadAt, payloadAt + len));
         if (masked) for (let i = 0; i < body.length; i++) body[i]! ^= bytes[maskAt + (i & 3)]!;
@@ -161,18 +173,14 @@ class Relay {
     };
   }
 
-  private handle(frame: { bytes: Buffer; opcode: number; body: () => Uint8Array }): void {
+  private handle(frame: Frame): void {
     if (frame.opcode >= 8) {
       // Control frames pass: the connection stays up and can close cleanly; only messages suffer.
       this.forward(frame.bytes, 0);
       return;
     }
-    let kind = -1;
-    if (frame.opcode !== 0) {
-      const body = frame.body();
-      kind = body[0] ?? -1;
-      if (this.onFirstBinary !== undefined && kind === FRAME_HELLO) this.onFirstBinary(body);
-    }
+    const kind = frame.opcode === 0 ? -1 : frame.kind;
+    if (this.onFirstBinary !== undefined && kind === FRAME_HELLO) this.onFirstBinary(frame.body());
     const link = this.link();
     const rule = link === undefined ? HEALTHY : this.network.get(link.from, link.to);
     let drop: boolean;
