@@ -6,6 +6,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { CLI_MISSING, Cluster, waitFor } from "./cluster.js";
 
+/** ReadIndex rounds completed by a node (one per batch of concurrent linearizable reads). */
+const ROUNDS = 'tsraft_read_index_total{result="success"}';
+
 let cluster: Cluster | undefined;
 afterEach(async (ctx) => {
   if (ctx.task.result?.state === "fail" && cluster) console.log(cluster.dump());
@@ -19,17 +22,35 @@ describe.skipIf(CLI_MISSING)("linearizable reads", () => {
     const c = await Cluster.start();
     cluster = c;
     const ids = [1, 2, 3];
+    const rounds = () => Promise.all(ids.map((id) => c.metric(id, ROUNDS)));
+    const before = await rounds();
     for (let i = 0; i < 30; i++) {
       const writer = ids[i % 3]!;
       expect(await c.putRetry(writer, "x", `value-${i}`)).toBe(204);
       const reads = await Promise.all(ids.map((id) => c.get(id, "x")));
       expect(reads, `after write ${i} via node ${writer}`).toEqual(ids.map(() => [200, `value-${i}`]));
     }
+    // On localhost a follower usually has the write by the time the client asks, so a stale read
+    // is rare even without ReadIndex: check the mechanism too. Every one of those reads, followers
+    // included, went through a ReadIndex round of its own (they were issued one at a time per node)...
+    const after = await rounds();
+    for (const i of ids.keys()) expect(after[i]! - before[i]!).toBeGreaterThanOrEqual(30);
+    // ...and a serializable read does not.
+    for (const id of ids) expect(await c.get(id, "x", "serializable")).toEqual([200, "value-29"]);
+    expect(await rounds()).toEqual(after);
 
-    // Many concurrent reads share ReadIndex rounds and all see the write before them.
+    // Many concurrent reads share ReadIndex rounds, and all see the write before them.
     expect(await c.putRetry(1, "burst", "b")).toBe(204);
-    const burst = await Promise.all(Array.from({ length: 60 }, (_, i) => c.get(ids[i % 3]!, "burst")));
+    const PER_NODE = 60;
+    const burst = await Promise.all(
+      Array.from({ length: 3 * PER_NODE }, (_, i) => c.get(ids[i % 3]!, "burst")),
+    );
     expect(burst.every(([s, b]) => s === 200 && b === "b")).toBe(true);
+    const shared = await rounds();
+    ids.forEach((_, i) => {
+      expect(shared[i]! - after[i]!).toBeGreaterThanOrEqual(1);
+      expect(shared[i]! - after[i]!).toBeLessThan(PER_NODE);
+    });
 
     // Freeze the leader; the others elect a new one and take a write the old leader never saw.
     const old = await c.waitForLeader();

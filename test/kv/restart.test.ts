@@ -4,7 +4,7 @@
  * a double apply would push past the number of acknowledged writes.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { CLI_MISSING, Cluster } from "./cluster.js";
+import { CLI_MISSING, Cluster, waitFor } from "./cluster.js";
 
 let cluster: Cluster | undefined;
 afterEach(async (ctx) => {
@@ -60,5 +60,19 @@ describe.skipIf(CLI_MISSING)("whole-cluster restart", () => {
       for (const [k, v] of expected) expect(await c.get(id, k, "serializable")).toEqual([200, v]);
       expect((await c.get(id, "key-15", "serializable"))[0]).toBe(404);
     }
+
+    // Without a quorum a write cannot commit: 503 (with Retry-After) once the survivor knows there
+    // is no leader, or 504 if it still believed in one; a serializable read still answers.
+    const survivor = newLeader === 1 ? 2 : 1;
+    await Promise.all([1, 2, 3].filter((id) => id !== survivor).map((id) => c.node(id).kill()));
+    const res = await fetch(`${c.node(survivor).url}/kv/lonely`, { method: "PUT", body: "x" });
+    expect([503, 504]).toContain(res.status);
+    if (res.status === 503) expect(res.headers.get("retry-after")).toBe("1");
+    const noLeader = await waitFor("the survivor to answer 503 NoLeader", async () => {
+      const r = await fetch(`${c.node(survivor).url}/kv/lonely`, { method: "PUT", body: "x" });
+      return r.status === 503 ? r : undefined;
+    });
+    expect(((await noLeader.json()) as { code: string }).code).toBe("NoLeader");
+    expect(await c.get(survivor, "key-30", "serializable")).toEqual([200, "value-30"]);
   }, 60_000);
 });

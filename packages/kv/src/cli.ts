@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const config = parsed.config;
   let server: KvServer | undefined;
   let exiting = false;
-  const shutdown = (why: string) => {
+  const shutdown = (why: string, code = 0) => {
     if (exiting) {
       // A second signal: the operator insists.
       process.exit(1);
@@ -37,7 +37,7 @@ async function main(): Promise<void> {
     server?.logger.info({ why }, "shutting down");
     const done = server?.stop() ?? Promise.resolve();
     done.then(
-      () => process.exit(0),
+      () => process.exit(code),
       (err: unknown) => {
         process.stderr.write(`tsraft-kv: error while stopping: ${String(err)}\n`);
         process.exit(1);
@@ -55,6 +55,16 @@ async function main(): Promise<void> {
     // Loaded only now, so --help and usage errors answer without loading SQLite and the node.
     const { startKvServer } = await import("./server.js");
     server = await startKvServer(config);
+    // The node stops by itself when it is removed from the cluster (exit 0) or fails (exit 1).
+    let removed = false;
+    server.node.on("removed", () => {
+      removed = true;
+    });
+    server.node.on("stopped", (cause) => {
+      if (exiting) return;
+      if (!removed) server?.logger.error({ err: cause }, "the Raft node failed");
+      shutdown(removed ? "removed from the cluster" : "node failed", removed ? 0 : 1);
+    });
   } catch (err) {
     process.stderr.write(`tsraft-kv: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { deriveClusterId, parseCliArgs, parseCluster } from "./config.js";
 
@@ -71,6 +74,20 @@ describe("tsraft-kv flags", () => {
     );
     expect(p.kind === "run" && p.config.listenPeerUrl).toBe("ws://127.0.0.1:5555");
     expect(p.kind === "run" && p.config.cluster.get(2)).toBe("ws://127.0.0.1:22379");
+  });
+
+  it("reads the peer token from --peer-token-file (trimmed), over the environment", () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsraft-kv-token-"));
+    try {
+      const file = join(dir, "token");
+      writeFileSync(file, "from-file\n");
+      const p = parseCliArgs(["--peer-token-file", file], { TSRAFT_PEER_TOKEN: "from-env" });
+      expect(p.kind === "run" && p.config.peerToken).toBe("from-file");
+      const missing = parseCliArgs(["--peer-token-file", join(dir, "absent")], {});
+      expect(missing.kind).toBe("error");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("derives one cluster id for the founders and for a node that joins later", () => {

@@ -225,7 +225,7 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
       noQuery(c);
       if (method === "GET") return sendJson(c.res, 200, { members: o.node.members() });
       const m = parseMember(await readBody(c.req, Math.min(maxBody, MAX_MEMBER_BODY)));
-      await withTimeout(o.node.addMember(m.id, m.url, { learner: m.learner }), waitMs);
+      await o.node.addMember(m.id, m.url, { learner: m.learner, timeoutMs: waitMs, signal: c.signal });
       return sendJson(c.res, 201, m);
     }
     const parts = rest.slice(1).split("/");
@@ -234,11 +234,11 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
     if (parts.length === 1) {
       allow(c, ["DELETE"]);
       await drainEmpty(c.req);
-      await withTimeout(o.node.removeMember(id), waitMs);
+      await o.node.removeMember(id, { timeoutMs: waitMs, signal: c.signal });
     } else if (parts.length === 2 && parts[1] === "promote") {
       allow(c, ["POST"]);
       await drainEmpty(c.req);
-      await withTimeout(o.node.promoteMember(id), waitMs);
+      await o.node.promoteMember(id, { timeoutMs: waitMs, signal: c.signal });
     } else {
       throw new HttpError(404, "NotFound", `no route ${c.path}`);
     }
@@ -341,16 +341,4 @@ function isPeerUrl(s: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Conf changes: fail with 504 after `ms` (the change may still happen). */
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(Object.assign(new Error(`timed out after ${ms} ms`), { code: "Timeout" })),
-      ms,
-    );
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

@@ -25,9 +25,10 @@ export interface KvNode {
   propose(data: Uint8Array, opts?: WaitOptions): Promise<unknown>;
   /** Resolves once this node has applied everything committed when the call was made (ReadIndex). */
   linearizableRead(opts?: WaitOptions): Promise<void>;
-  addMember(id: number, url: string, opts?: { learner?: boolean }): Promise<void>;
-  removeMember(id: number): Promise<void>;
-  promoteMember(id: number): Promise<void>;
+  /** Conf changes resolve once applied on this node. */
+  addMember(id: number, url: string, opts?: WaitOptions & { learner?: boolean }): Promise<void>;
+  removeMember(id: number, opts?: WaitOptions): Promise<void>;
+  promoteMember(id: number, opts?: WaitOptions): Promise<void>;
   members(): MemberInfo[];
   /** Raft status for `/status`; any JSON-able shape (Maps become objects). */
   status(): object;

@@ -129,7 +129,7 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
       clearTimeout(grace);
       await node.stop();
       stateMachine.close();
-      log.info("stopped");
+      log.info("kv server stopped");
     })();
     return stopping;
   };

@@ -90,6 +90,7 @@ export interface ConfChangeContext {
   readonly req?: RequestId;
 }
 
+/** Encodes a conf change's context (see the file comment). */
 export function encodeConfChangeContext(ctx: ConfChangeContext): Uint8Array {
   const j: Record<string, unknown> = {};
   if (ctx.url !== undefined) j.url = ctx.url;
@@ -174,6 +175,7 @@ export function encodeWalMetadata(id: number, clusterId: number): Uint8Array {
   return new TextEncoder().encode(JSON.stringify({ id, clusterId }));
 }
 
+/** Decodes the WAL's metadata; undefined if it is not ours. */
 export function decodeWalMetadata(b: Uint8Array): { id: number; clusterId: number } | undefined {
   try {
     const j = JSON.parse(new TextDecoder().decode(b)) as { id?: unknown; clusterId?: unknown };

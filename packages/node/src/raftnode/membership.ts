@@ -20,6 +20,7 @@ export type MemberChange =
   | { readonly kind: "promote"; readonly id: number }
   | { readonly kind: "remove"; readonly id: number };
 
+/** The membership at the applied index: members by id, and the ids removed for good. */
 export class Membership {
   /** Invariant: no id is both here and in `removedIds`. */
   private readonly byId = new Map<number, Member>();

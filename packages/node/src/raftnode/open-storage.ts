@@ -4,7 +4,7 @@
  * replayWAL, etcd's bootstrapWALFromSnapshot).
  */
 import { MemoryStorage } from "@tsraft/raft";
-import { type HardState, newHardState, type Snapshot } from "@tsraft/raft/raftpb";
+import { type HardState, isEmptyHardState, newHardState, type Snapshot } from "@tsraft/raft/raftpb";
 import type { Logger } from "pino";
 import { Snapshotter } from "../snap/snapshotter.js";
 import { WAL, type WalOptions } from "../wal/wal.js";
@@ -22,7 +22,7 @@ export interface OpenedStorage {
   readonly snapshot: Snapshot | undefined;
   /** The last HardState the WAL holds (zero on a first start). */
   readonly hardState: HardState;
-  /** True if the data directory held a WAL. */
+  /** True if the data directory held a WAL with something in it. */
   readonly restarted: boolean;
 }
 
@@ -72,7 +72,10 @@ export async function openStorage(o: ResolvedNodeOptions, log: Logger): Promise<
       },
       "restored from WAL and snapshot",
     );
-    return { wal, snapshotter, storage, snapshot, hardState: r.hardState, restarted: true };
+    // A WAL with nothing in it (a first start that failed after creating it, e.g. on a taken port)
+    // is a first start: nothing was ever promised, so the node may still bootstrap.
+    const empty = snapshot === undefined && r.entries.length === 0 && isEmptyHardState(r.hardState);
+    return { wal, snapshotter, storage, snapshot, hardState: r.hardState, restarted: !empty };
   } catch (e) {
     await wal.close().catch(() => {});
     throw e;

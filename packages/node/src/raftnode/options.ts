@@ -48,7 +48,10 @@ export interface RaftNodeOptions {
    * empty log and no configuration, and learn both from the leader. Ignored on restart.
    */
   join?: boolean;
-  /** The peer URL to listen on (default: `peers.get(id)`); port 0 picks a free port. */
+  /**
+   * The peer URL to listen on (default: `peers.get(id)`); port 0 picks a free port. Not used when
+   * `transport.server` is given (the transport then takes `/raft` upgrades on that server).
+   */
   listen?: string;
   /** The node's data directory: the WAL in `wal/`, snapshots in `snap/`. Created if missing. */
   dataDir: string;
@@ -115,7 +118,8 @@ export interface ResolvedNodeOptions {
   readonly clusterId: number;
   readonly peers: ReadonlyMap<number, string>;
   readonly join: boolean;
-  readonly listen: string;
+  /** Undefined when the transport attaches to `transport.server`. */
+  readonly listen: string | undefined;
   readonly dataDir: string;
   readonly walDir: string;
   readonly snapDir: string;
@@ -152,8 +156,12 @@ const MiB = 1024 * 1024;
 /** Validates `o` and fills in the defaults; throws a RangeError/TypeError naming the bad option. */
 export function resolveNodeOptions(o: RaftNodeOptions): ResolvedNodeOptions {
   if (!Number.isSafeInteger(o.id) || o.id <= 0) throw new RangeError(`raftnode: invalid id ${o.id}`);
-  const listen = o.listen ?? o.peers.get(o.id);
-  if (listen === undefined) throw new TypeError("raftnode: no `listen` URL and `peers` has none for this id");
+  const listen = o.transport?.server !== undefined ? undefined : (o.listen ?? o.peers.get(o.id));
+  if (listen === undefined && o.transport?.server === undefined) {
+    throw new TypeError(
+      "raftnode: no `listen` URL, no `transport.server`, and `peers` has no URL for this id",
+    );
+  }
   const positive = (name: string, v: number | undefined, def: number): number => {
     const x = v ?? def;
     if (!Number.isSafeInteger(x) || x <= 0)

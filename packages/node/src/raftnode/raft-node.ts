@@ -33,7 +33,7 @@ import {
 import { toRaftLogger } from "./logger.js";
 import type { Member, MemberChange } from "./membership.js";
 import { openStorage } from "./open-storage.js";
-import { type RaftNodeOptions, resolveNodeOptions } from "./options.js";
+import { type RaftNodeOptions, type RaftTransport, resolveNodeOptions } from "./options.js";
 import { runAppendLoop, runReadyLoop } from "./ready-loop.js";
 import { guard, type RequestOptions } from "./requests.js";
 import { type RaftNodeEvents, Runtime } from "./runtime.js";
@@ -96,6 +96,7 @@ export class RaftNode {
     const log = o.logger;
     checkPeers(o.peers);
     const opened = await openStorage(o, log);
+    let transport: RaftTransport | undefined;
     try {
       const { snapshot } = opened;
       const config: Config = {
@@ -113,7 +114,7 @@ export class RaftNode {
         preVote: o.preVote,
         asyncStorageWrites: o.asyncStorageWrites,
         logger: toRaftLogger(log.child({ component: "raft" })),
-        random: o.random ?? newRandom(o.id * 0x10000 + randomInt(0x10000) + Date.now()),
+        random: o.random ?? newRandom(randomInt(2 ** 47)),
       };
       const rawNode = new RawNode(config);
       if (!opened.restarted && !o.join) {
@@ -157,7 +158,7 @@ export class RaftNode {
         ...o.transport,
         id: o.id,
         clusterId: o.clusterId,
-        listen: o.listen,
+        ...(o.listen === undefined ? {} : { listen: o.listen }),
         peers,
         handler: rt.transportHandler(),
         logger: log,
@@ -165,8 +166,9 @@ export class RaftNode {
       };
       // Incoming snapshots are staged next to the snapshot files (the OS temp dir with an injected fs).
       if (topts.snapshotDir === undefined && o.realFs) topts.snapshotDir = o.snapDir;
-      rt.transport = o.transportFactory?.(topts) ?? new Transport(topts);
-      await rt.transport.start();
+      transport = o.transportFactory?.(topts) ?? new Transport(topts);
+      rt.transport = transport;
+      await transport.start();
       rt.metrics.appliedIndex.set(rt.applier.appliedIndex);
       rt.metrics.term.set(opened.hardState.term);
       rt.metrics.commitIndex.set(opened.hardState.commit);
@@ -183,6 +185,7 @@ export class RaftNode {
       );
       return new RaftNode(rt);
     } catch (e) {
+      await transport?.stop().catch(() => {});
       await opened.wal.close().catch(() => {});
       throw e;
     }
@@ -396,7 +399,23 @@ export class RaftNode {
     rt.kick();
   }
 
-  private async confChange(c: MemberChange, opts: RequestOptions): Promise<void> {
+  /**
+   * Conf changes from this node go one at a time: Raft refuses a second one while the first is
+   * pending (it would silently become an empty entry and its caller time out), and each is
+   * validated against the membership its predecessor left.
+   */
+  private confChange(c: MemberChange, opts: RequestOptions): Promise<void> {
+    const run = this.confQueue.then(() => this.proposeConfChange(c, opts));
+    this.confQueue = run.then(
+      () => {},
+      () => {},
+    );
+    return run;
+  }
+
+  private confQueue: Promise<void> = Promise.resolve();
+
+  private async proposeConfChange(c: MemberChange, opts: RequestOptions): Promise<void> {
     const rt = this.checkRunning();
     const err = rt.membership.check(c);
     if (err !== undefined) throw err;

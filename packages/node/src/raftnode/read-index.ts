@@ -34,6 +34,10 @@ interface Round {
   readonly waiters: ReadWaiter[];
 }
 
+/**
+ * Batches linearizable reads into ReadIndex rounds. Invariant: at most one round is in flight;
+ * `next` holds the callers that arrived after it started.
+ */
 export class ReadIndexBatcher {
   /** Callers for the next round. */
   private next: ReadWaiter[] = [];

@@ -37,11 +37,6 @@ import { deferred, RESOLVED } from "./sync.js";
 /** Runs until the node stops: takes each Ready and handles it. */
 export async function runReadyLoop(rt: Runtime): Promise<void> {
   while (!rt.stopping) {
-    if (rt.o.asyncStorageWrites && rt.appendQueue.length >= rt.appendQueue.capacity) {
-      // The append worker is behind: let it drain before taking more work (backpressure).
-      await rt.untilStopped(new Promise((r) => setTimeout(r, 1)));
-      continue;
-    }
     if (!rt.rawNode.hasReady()) {
       await rt.wakeup.wait();
       continue;
@@ -112,6 +107,7 @@ async function handleReadyAsync(rt: Runtime, rd: Ready): Promise<void> {
   const out: Message[] = [];
   for (const m of rd.messages) {
     if (m.to === LocalAppendThread) {
+      // Waits while the append worker is a full queue behind (backpressure on the Ready loop).
       await rt.untilStopped(rt.appendQueue.push(m));
     } else if (m.to === LocalApplyThread) {
       const job: ApplyJob = {

@@ -64,6 +64,8 @@ export class Runtime implements ApplyHost, ReadHost {
   /** asyncStorageWrites: the last HardState written (to tell whether an append must fsync). */
   lastHardState = { term: 0, vote: 0, commit: 0 };
   transport!: RaftTransport;
+  /** The peers the transport was given (at start, by conf changes, by a snapshot's membership). */
+  transportPeers = new Set<number>();
   /** Rejects (with StoppedError) once the node stops: loops race their waits against it. */
   private readonly stopSignal: Deferred<never> = deferred<never>();
   private stopCause: unknown;
@@ -256,13 +258,25 @@ export class Runtime implements ApplyHost, ReadHost {
     const self = this.o.id;
     switch (c.kind) {
       case "add":
-        if (c.id !== self) this.transport.addPeer(c.id, c.url);
+        if (c.id !== self) {
+          this.transport.addPeer(c.id, c.url);
+          this.transportPeers.add(c.id);
+        }
         return;
       case "promote":
         return;
-      case "remove":
+      case "remove": {
         if (c.id !== self) {
-          this.transport.removePeer(c.id);
+          // Not at once: the messages that tell the removed member its removal committed (the
+          // leader's MsgApp with the new commit index) may still sit in the transport's queue, and
+          // without them it would never learn it was removed. New connections from it are refused
+          // already (isMember).
+          const grace = 2 * this.o.tickMs * this.o.electionTick;
+          setTimeout(() => {
+            if (this.stopping || !this.membership.isRemoved(c.id)) return;
+            this.transport.removePeer(c.id);
+            this.transportPeers.delete(c.id);
+          }, grace).unref();
           return;
         }
         // etcd stops a removed member after a delay, so that its last acknowledgements get out.
@@ -270,6 +284,7 @@ export class Runtime implements ApplyHost, ReadHost {
         this.emit("removed");
         setTimeout(() => void this.stop(new Error("removed from the cluster")), 10 * this.o.tickMs).unref();
         return;
+      }
     }
   }
 
@@ -280,9 +295,6 @@ export class Runtime implements ApplyHost, ReadHost {
     for (const m of members) if (m.id !== this.o.id) this.transport.addPeer(m.id, m.url);
     this.transportPeers = new Set(members.map((m) => m.id).filter((id) => id !== this.o.id));
   }
-
-  /** The peer ids last given to the transport by a membership restore or at start. */
-  transportPeers = new Set<number>();
 
   onApplied(index: number): void {
     this.reads.onApplied(index);
