@@ -12,7 +12,7 @@
  * | loss | every peer link drops 50% of messages, 3–5 s |
  * | crash-before-fsync / crash-after-fsync | restart a node with `wal-before-fsync` / `wal-after-fsync=crash@N`; it SIGKILLs itself at its N-th WAL fsync; restarted clean |
  * | crash-before-snapshot / crash-after-snapshot | the same with `snap-before-save` / `snap-after-save=crash@1` (snapshots every 50 entries) |
- * | enospc | restart a node with `wal-write=enospc@N+` (the disk stays full); 1–2.5 s after it fires, kill it and restart clean (disk freed) |
+ * | enospc | restart a node with `wal-write=enospc@N+` (the disk stays full): it fail-stops and exits 1; 1–2.5 s after it fires, kill it if still running and restart clean (disk freed) |
  * | replace-member | remove a member (DELETE /members), stop it, add a fresh one (POST /members) that joins with an empty data directory |
  */
 import { readFileSync, statSync } from "node:fs";
@@ -234,6 +234,10 @@ export async function injectFault(plan: FaultPlan, ctx: FaultContext): Promise<F
       }
       const fired = firedIn();
       log(`failpoint ${fired ? "fired" : "did NOT fire"}`);
+      // A node whose WAL fails stops its Raft node and exits 1 (fail-stop): what ENOSPC must do.
+      const exits = cluster.slots.get(victim)!.exits;
+      if (plan.kind === "enospc" && fired && exits.at(-1) === "code 1")
+        exits[exits.length - 1] = "code 1 (expected)";
       await sleep(500);
       await restartClean(ctx, victim);
       return { fired };
