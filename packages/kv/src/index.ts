@@ -1,1 +1,27 @@
-export {};
+// @tsraft/kv: a raftexample-style replicated key-value server on @tsraft/node with a SQLite state machine.
+
+export {
+  COMMAND_VERSION,
+  type Command,
+  CommandDecodeError,
+  decodeCommand,
+  encodeCommand,
+} from "./command.js";
+export {
+  deriveClusterId,
+  HELP,
+  type KvServerConfig,
+  type ParsedArgs,
+  parseCliArgs,
+  parseCluster,
+} from "./config.js";
+export { createKvHttpServer, type KvHttpOptions } from "./http.js";
+export { DEFAULT_MAX_REQUEST_BYTES, HttpError, MAX_KEY_BYTES } from "./http-util.js";
+export type { KvNode, KvStore, MemberInfo, WaitOptions } from "./kv-node.js";
+export { type KvServer, startKvServer } from "./server.js";
+export {
+  type ApplyResult,
+  DB_FILE,
+  SqliteStateMachine,
+  type SqliteStateMachineOptions,
+} from "./state-machine.js";

@@ -1,6 +1,51 @@
+export { crc32c } from "./crc32c.js";
+export { type FileHandleLike, type FileSystem, nodeFileSystem, type OpenMode } from "./file-system.js";
+export {
+  type CrashImageOptions,
+  MemFileSystem,
+  type MemFsHook,
+  type MemFsOp,
+  type MemFsOpKind,
+} from "./mem-fs.js";
 export { createNodeMetrics, type NodeMetrics } from "./metrics.js";
+// The node: RaftNode (see README "RaftNode").
+export {
+  AbortedError,
+  DroppedError,
+  isRaftNodeError,
+  MembershipError,
+  NoLeaderError,
+  RaftNodeError,
+  type RaftNodeErrorCode,
+  StoppedError,
+  TimeoutError,
+} from "./raftnode/errors.js";
+export type { Member } from "./raftnode/membership.js";
+export type {
+  RaftNodeOptions,
+  RaftNodeTransportOptions,
+  RaftTransport,
+} from "./raftnode/options.js";
+export { type PeerProgress, RaftNode, type RaftNodeStatus } from "./raftnode/raft-node.js";
+export type { RequestOptions } from "./raftnode/requests.js";
+export type { RaftNodeEvents } from "./raftnode/runtime.js";
+export {
+  decodeSnapFile,
+  encodeSnapFile,
+  parseSnapName,
+  type SnapName,
+  Snapshotter,
+  type SnapshotterOptions,
+  snapFileName,
+} from "./snap/snapshotter.js";
+export type { ApplyEntry, StateMachine } from "./state-machine.js";
 // Transport (WebSocket between peers): see src/transport/transport.ts and README "Wire format".
 export { CloseCode, PROTOCOL_VERSION, RAFT_PATH } from "./transport/frame.js";
 export type { TransportHandler, TransportOptions, TransportTLS } from "./transport/options.js";
 export type { PeerInfo } from "./transport/peer.js";
 export { Transport } from "./transport/transport.js";
+export { isWalError, WalCorruptError, WalError, type WalErrorCode, WalFailedError } from "./wal/errors.js";
+export type { PreallocateMode } from "./wal/file-pipeline.js";
+export { RecordType, type SnapshotMarker } from "./wal/record.js";
+export { parseSegmentName, segmentFileName } from "./wal/segment.js";
+export { DEFAULT_SEGMENT_SIZE, WAL, type WalOptions, type WalReadResult } from "./wal/wal.js";

@@ -15,8 +15,12 @@ export interface NodeMetrics {
   readonly hasLeader: Gauge;
   readonly leaderChanges: Counter;
   readonly proposals: Counter<"result">;
+  readonly proposalsPending: Gauge;
+  readonly proposalDurationSeconds: Histogram;
   readonly appliedEntries: Counter;
+  readonly applyDurationSeconds: Histogram;
   readonly readIndexRequests: Counter<"result">;
+  readonly snapshotsApplied: Counter;
   // Storage.
   readonly walFsyncSeconds: Histogram;
   readonly walWriteBytes: Counter;
@@ -45,6 +49,10 @@ export function createNodeMetrics(registry: Registry = new Registry()): NodeMetr
     new Histogram({ name: `tsraft_${name}`, help, buckets, registers });
   // Disk latencies from 0.1 ms to ~8 s (etcd's wal_fsync_duration_seconds buckets).
   const diskBuckets = [0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256];
+  // Request latencies from 1 ms to ~8 s.
+  const requestBuckets = [
+    0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192,
+  ];
   return {
     registry,
     term: gauge("term", "Current Raft term."),
@@ -53,9 +61,32 @@ export function createNodeMetrics(registry: Registry = new Registry()): NodeMetr
     isLeader: gauge("is_leader", "1 if this node is the leader, else 0."),
     hasLeader: gauge("has_leader", "1 if this node knows a leader, else 0."),
     leaderChanges: counter("leader_changes_seen_total", "Leader changes seen by this node."),
-    proposals: counter("proposals_total", "Proposals by result (committed, failed, dropped).", ["result"]),
+    proposals: counter(
+      "proposals_total",
+      "Proposals and conf changes by result (committed = applied on this node, dropped, timeout, failed).",
+      ["result"],
+    ),
+    proposalsPending: gauge("proposals_pending", "Proposals and conf changes waiting to apply on this node."),
+    proposalDurationSeconds: histogram(
+      "proposal_duration_seconds",
+      "Time from propose to applied on this node.",
+      requestBuckets,
+    ),
     appliedEntries: counter("applied_entries_total", "Log entries applied to the state machine."),
-    readIndexRequests: counter("read_index_total", "ReadIndex requests by result.", ["result"]),
+    applyDurationSeconds: histogram(
+      "apply_duration_seconds",
+      "Time the state machine took to apply one batch of entries.",
+      diskBuckets,
+    ),
+    readIndexRequests: counter(
+      "read_index_total",
+      "ReadIndex rounds (one per batch of linearizable reads) by result.",
+      ["result"],
+    ),
+    snapshotsApplied: counter(
+      "snapshots_applied_total",
+      "Snapshots from the leader restored into the state machine.",
+    ),
     walFsyncSeconds: histogram("wal_fsync_duration_seconds", "Latency of WAL fdatasync calls.", diskBuckets),
     walWriteBytes: counter("wal_write_bytes_total", "Bytes written to the WAL."),
     walRecordsWritten: counter("wal_records_total", "Records written to the WAL."),

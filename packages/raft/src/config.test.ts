@@ -5,6 +5,7 @@ import { LocalAppendThread, LocalApplyThread, NO_LIMIT } from "./constants.js";
 import { isRaftError } from "./errors.js";
 import { RawNode } from "./raw-node.js";
 import { ReadOnlyOption } from "./read-only.js";
+import { MemoryStorage } from "./storage.js";
 
 const base = (): Config => ({
   id: 1,
@@ -73,5 +74,22 @@ describe("Config validation (etcd's messages)", () => {
       validateConfig({ ...base(), checkQuorum: true, readOnlyOption: "lease-based" }).readOnlyOption,
     ).toBe(ReadOnlyOption.ReadOnlyLeaseBased);
     expect(() => validateConfig({ ...base(), readOnlyOption: "fast" as "safe" })).toThrow(ConfigInvalidError);
+  });
+});
+
+describe("maxCommittedSizePerReady default", () => {
+  it("is one entry at a time when maxSizePerMsg is 0 too (etcd would panic at the first commit)", () => {
+    const storage = new MemoryStorage();
+    const c = validateConfig({ id: 1, electionTick: 10, heartbeatTick: 1, storage, maxInflightMsgs: 1 });
+    expect(c.maxCommittedSizePerReady).toBe(1);
+    const c2 = validateConfig({
+      id: 1,
+      electionTick: 10,
+      heartbeatTick: 1,
+      storage,
+      maxInflightMsgs: 1,
+      maxSizePerMsg: 4096,
+    });
+    expect(c2.maxCommittedSizePerReady).toBe(4096);
   });
 });

@@ -44,7 +44,8 @@ export interface Config {
   maxSizePerMsg?: number;
   /**
    * Byte limit of committed entries being applied at once (across Readys, and across unacknowledged
-   * MsgStorageApply messages in async mode). Defaults to `maxSizePerMsg`.
+   * MsgStorageApply messages in async mode). Defaults to `maxSizePerMsg`; if that is 0 too, one entry
+   * at a time (etcd panics on its first commit in that case).
    */
   maxCommittedSizePerReady?: number;
   /**
@@ -163,8 +164,10 @@ export function validateConfig(c: Config): ValidConfig {
 
   const maxSizePerMsg = c.maxSizePerMsg ?? 0;
   const maxUncommittedEntriesSize = c.maxUncommittedEntriesSize || NO_LIMIT;
-  // maxCommittedSizePerReady defaults to maxSizePerMsg: they were one parameter once.
-  const maxCommittedSizePerReady = c.maxCommittedSizePerReady || maxSizePerMsg;
+  // maxCommittedSizePerReady defaults to maxSizePerMsg: they were one parameter once. When both are 0,
+  // etcd panics at the first commit ("applying entry size (0-0)=0 not positive"); we read 0 as
+  // maxSizePerMsg's 0 is read — at most one entry at a time — so a default Config works.
+  const maxCommittedSizePerReady = c.maxCommittedSizePerReady || maxSizePerMsg || 1;
 
   if (!(c.maxInflightMsgs > 0)) fail("max inflight messages must be greater than 0");
   let maxInflightBytes = c.maxInflightBytes ?? 0;

@@ -121,10 +121,12 @@ export class Unstable {
       return;
     }
     const num = id.index + 1 - this.offset;
-    this.entries.splice(0, num);
+    // Usually every entry became stable: drop the array (as shrinkEntriesArray would) rather than
+    // splice it, which would build an array of the removed entries.
+    if (num === this.entries.length) this.entries = [];
+    else this.entries.splice(0, num);
     this.offset = id.index + 1;
     this.offsetInProgress = Math.max(this.offsetInProgress, this.offset);
-    this.shrinkEntriesArray();
   }
 
   /**

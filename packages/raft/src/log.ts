@@ -9,7 +9,7 @@ import { type Logger, panic } from "./logger.js";
 import { entriesSize, entrySize } from "./raftpb/size.js";
 import type { Entry, Snapshot } from "./raftpb/types.js";
 import { cloneSnapshot, limitSizeEnd, type Storage } from "./storage.js";
-import { type EntryID, type LogSlice, pbEntryID } from "./types.js";
+import type { EntryID, LogSlice } from "./types.js";
 
 /** True for the two errors a Storage throws for an index outside its range. */
 function isOutOfBounds(e: unknown): e is RaftError {
@@ -130,16 +130,17 @@ export class RaftLog {
    * index, other term) or is past its end; 0 if the log already holds all of `ents`.
    */
   findConflict(ents: readonly Entry[]): number {
-    for (const e of ents) {
-      const id = pbEntryID(e);
-      if (!this.matchTerm(id)) {
-        if (id.index <= this.lastIndex()) {
+    for (let i = 0; i < ents.length; i++) {
+      // matchTerm(pbEntryID(e)), without an EntryID per entry.
+      const { term, index } = ents[i]!;
+      if (this.termOrErr(index) !== term) {
+        if (index <= this.lastIndex()) {
           this.logger.info(
-            `found conflict at index ${id.index} [existing term: ${this.zeroTermOnOutOfBounds(id.index)}, ` +
-              `conflicting term: ${id.term}]`,
+            `found conflict at index ${index} [existing term: ${this.zeroTermOnOutOfBounds(index)}, ` +
+              `conflicting term: ${term}]`,
           );
         }
-        return id.index;
+        return index;
       }
     }
     return 0;

@@ -233,9 +233,12 @@ export class Raft {
 
   /** Sends appends to every peer that is behind, in id order. */
   bcastAppend(): void {
-    this.trk.visit((id) => {
+    // trk.visit's order, without a closure: this runs for every proposal and commit advance.
+    const ids = this.trk.progress.sortedIds();
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
       if (id !== this.id) sendAppend(this, id);
-    });
+    }
   }
 
   /** Sends heartbeats to every peer, carrying the newest pending read's position. */
@@ -245,9 +248,11 @@ export class Raft {
 
   /** Sends heartbeats carrying `ctx` to every peer, in id order. */
   bcastHeartbeatWithCtx(ctx: Uint8Array): void {
-    this.trk.visit((id) => {
+    const ids = this.trk.progress.sortedIds();
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
       if (id !== this.id) sendHeartbeat(this, id, ctx);
-    });
+    }
   }
 
   /** Tells `to` to campaign at once, skipping PreVote and leases (the end of a leadership transfer). */

@@ -29,6 +29,7 @@ import type { ReadState, Ready, SoftState } from "./ready.js";
 import { type BasicStatus, getBasicStatus, getStatus, type Status } from "./status.js";
 import type { Progress } from "./tracker/index.js";
 import {
+  clearArray,
   confChangeToMsg,
   isLocalMsg,
   isLocalMsgTarget,
@@ -109,12 +110,23 @@ export class RawNode {
    */
   propose(data: Uint8Array): void {
     const r = this.raft;
-    r.step(
-      message(MessageType.MsgProp, 0, {
-        from: r.id,
-        entries: [{ term: 0, index: 0, type: EntryType.EntryNormal, data }],
-      }),
-    );
+    // A full literal (one Message shape, no defaults object): this runs once per proposal.
+    r.step({
+      type: MessageType.MsgProp,
+      to: 0,
+      from: r.id,
+      term: 0,
+      logTerm: 0,
+      index: 0,
+      entries: [{ term: 0, index: 0, type: EntryType.EntryNormal, data }],
+      commit: 0,
+      vote: 0,
+      snapshot: undefined,
+      reject: false,
+      rejectHint: 0,
+      context: EMPTY_BYTES,
+      responses: NO_MESSAGES,
+    });
   }
 
   /**
@@ -161,11 +173,12 @@ export class RawNode {
     const committedEntries = log.nextCommittedEnts(this.applyUnstableEntries());
     const messages = r.msgs;
 
-    const ss = r.softState();
-    const softState =
-      ss.lead === this.prevSoftSt.lead && ss.raftState === this.prevSoftSt.raftState ? undefined : ss;
-    const hs = r.hardState();
-    const hardState = isHardStateEqual(hs, this.prevHardSt) ? undefined : hs;
+    // SoftState and HardState objects only when they changed (most Readys carry neither).
+    const ps = this.prevSoftSt;
+    const softState = r.lead === ps.lead && r.state === ps.raftState ? undefined : r.softState();
+    const ph = this.prevHardSt;
+    const hardState =
+      r.term === ph.term && r.vote === ph.vote && log.committed === ph.commit ? undefined : r.hardState();
     const snapshot = log.hasNextUnstableSnapshot() ? log.nextUnstableSnapshot() : undefined;
     const readStates = r.readStates.length !== 0 ? r.readStates : NO_READ_STATES;
 
@@ -177,7 +190,8 @@ export class RawNode {
       snapshot,
       committedEntries,
       messages,
-      mustSync: mustSync(hs, this.prevHardSt, entries.length),
+      // mustSync(), without building the current HardState.
+      mustSync: entries.length !== 0 || r.vote !== ph.vote || r.term !== ph.term,
     };
 
     if (this.asyncStorageWrites) {
@@ -209,8 +223,11 @@ export class RawNode {
       if (needStorageApplyRespMsg(rd))
         this.stepsOnAdvance.push(newStorageApplyRespMsg(r, rd.committedEntries));
     }
+    // `msgs` went out as the Ready's messages: it is the caller's now. `msgsAfterAppend` was only
+    // copied from (with synchronous storage), so it is emptied in place.
     r.msgs = [];
-    r.msgsAfterAppend = [];
+    if (this.asyncStorageWrites) r.msgsAfterAppend = [];
+    else clearArray(r.msgsAfterAppend);
     r.raftLog.acceptUnstable();
     const ents = rd.committedEntries;
     if (ents.length > 0) {
@@ -266,7 +283,7 @@ export class RawNode {
         if (!isRaftError(e)) throw e;
       }
     }
-    steps.length = 0;
+    clearArray(steps);
   }
 
   /** The full status (with progress copies on a leader). Allocates: prefer basicStatus in loops. */
@@ -352,10 +369,6 @@ export class RawNode {
 /** Test hook: pins `rn`'s randomized election timeout (etcd's SetRandomizedElectionTimeout). */
 export function setRandomizedElectionTimeout(rn: RawNode, v: number): void {
   rn.raft.setRandomizedElectionTimeout(v);
-}
-
-function isHardStateEqual(a: HardState, b: HardState): boolean {
-  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
 }
 
 // -------------------------------------------------------------------------------------------------

@@ -318,8 +318,8 @@ export class MemoryStorage implements Storage {
     if (offset > this.ents.length) {
       panic(this.logger, `missing log entry [last: ${this.lastIndexInternal()}, append at: ${firstNew}]`);
     }
-    // Truncate a conflicting suffix (a no-op for a plain append at the end).
-    this.ents.length = offset;
+    // Truncate a conflicting suffix (nothing to do for a plain append at the end).
+    if (this.ents.length > offset) this.ents.length = offset;
     for (let k = start; k < entries.length; k++) this.ents.push(entries[k]!);
   }
 }

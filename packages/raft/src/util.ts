@@ -113,6 +113,14 @@ export function newRandom(seed: number): () => number {
   };
 }
 
+/**
+ * Empties `a` in place. For the few elements the hot paths hold, popping is several times cheaper
+ * than `a.length = 0` (a runtime call in V8) and allocates nothing, unlike replacing the array.
+ */
+export function clearArray(a: unknown[]): void {
+  while (a.length !== 0) a.pop();
+}
+
 /** Exhaustiveness check for `switch` statements: reaching it is a compile-time error. */
 export function assertNever(x: never): never {
   throw new Error(`unexpected value: ${String(x)}`);

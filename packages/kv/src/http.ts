@@ -1,0 +1,337 @@
+/**
+ * The KV server's HTTP API (DESIGN.md §5) on node:http. Writes answer once their entry is applied on
+ * this node; reads are linearizable (ReadIndex) unless `?consistency=serializable`. See the root
+ * README, "HTTP API", for every route and answer.
+ */
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Logger } from "pino";
+import { Counter, Histogram, type Registry } from "prom-client";
+import { type Command, encodeCommand } from "./command.js";
+import {
+  DEFAULT_MAX_REQUEST_BYTES,
+  discardRest,
+  HttpError,
+  nodeErrorToHttp,
+  parseKey,
+  parseMemberId,
+  readBody,
+  sendError,
+  sendJson,
+} from "./http-util.js";
+import type { KvNode, KvStore } from "./kv-node.js";
+import type { ApplyResult } from "./state-machine.js";
+
+/** Options of {@link createKvHttpServer}. */
+export interface KvHttpOptions {
+  node: KvNode;
+  store: KvStore;
+  logger: Logger;
+  /** Where the HTTP series are registered (the node's registry, so /metrics serves both). */
+  registry: Registry;
+  /** Largest request body, in bytes (default 1.5 MiB); more is refused with 413. */
+  maxRequestBytes?: number;
+  /** How long a write or a linearizable read may wait for the cluster (default 5 s); then 504. */
+  requestTimeoutMs?: number;
+  /** Time allowed to send the request headers (default 10 s): slowloris protection. */
+  headersTimeoutMs?: number;
+  /** Time allowed to send the whole request (default 30 s); a slower client gets 408. */
+  bodyTimeoutMs?: number;
+  /** Idle keep-alive connections are closed after this long (default 5 s). */
+  keepAliveTimeoutMs?: number;
+}
+
+/** Largest `POST /members` body; a member is a few dozen bytes of JSON. */
+const MAX_MEMBER_BODY = 64 * 1024;
+const KV_PREFIX = "/kv/";
+const MEMBERS = "/members";
+
+type Route = "kv" | "members" | "status" | "health" | "metrics" | "other";
+
+interface Ctx {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly log: Logger;
+  /** Aborted when the client goes away before its answer: releases the node's waiters. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Creates the HTTP server (not listening yet). The caller listens, and on shutdown calls `close()`
+ * then `closeAllConnections()` after a grace period.
+ */
+export function createKvHttpServer(o: KvHttpOptions): Server {
+  const maxBody = o.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+  const waitMs = o.requestTimeoutMs ?? 5000;
+  const requests = new Counter({
+    name: "tsraft_kv_http_requests_total",
+    help: "HTTP requests answered, by route, method and status code.",
+    labelNames: ["route", "method", "code"],
+    registers: [o.registry],
+  });
+  const latency = new Histogram({
+    name: "tsraft_kv_http_request_duration_seconds",
+    help: "Time from a request's arrival to its answer, by route and method.",
+    labelNames: ["route", "method"],
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [o.registry],
+  });
+
+  const server = createServer({
+    headersTimeout: o.headersTimeoutMs ?? 10_000,
+    requestTimeout: o.bodyTimeoutMs ?? 30_000,
+    keepAliveTimeout: o.keepAliveTimeoutMs ?? 5_000,
+    // How often the two timeouts above are checked (Node's default, 30 s, would make them coarse).
+    connectionsCheckingInterval: 500,
+  });
+
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const started = process.hrtime.bigint();
+    const given = req.headers["x-request-id"];
+    const reqId = typeof given === "string" && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+    res.setHeader("x-request-id", reqId);
+    const ac = new AbortController();
+    res.once("close", () => {
+      if (!res.writableFinished) ac.abort();
+    });
+    const rawUrl = req.url ?? "/";
+    const q = rawUrl.indexOf("?");
+    const path = q < 0 ? rawUrl : rawUrl.slice(0, q);
+    const route = routeOf(path);
+    const method = req.method ?? "GET";
+    const log = o.logger.child({ reqId });
+    res.once("finish", () => {
+      const code = String(res.statusCode);
+      requests.inc({ route, method, code });
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      latency.observe({ route, method }, seconds);
+      const level = res.statusCode >= 500 ? "warn" : route === "kv" || route === "members" ? "info" : "debug";
+      log[level](
+        { method, url: rawUrl, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 },
+        "request",
+      );
+    });
+    const ctx: Ctx = {
+      req,
+      res,
+      path,
+      query: new URLSearchParams(q < 0 ? "" : rawUrl.slice(q + 1)),
+      log,
+      signal: ac.signal,
+    };
+    dispatch(ctx, route).catch((err: unknown) => {
+      const h = nodeErrorToHttp(err);
+      if (h === undefined) {
+        log.debug({ method, url: rawUrl }, "client went away before the answer");
+        return;
+      }
+      if (h.status === 500) log.error({ err }, "request failed");
+      sendError(res, h);
+      if (h.status === 413) discardRest(req);
+    });
+  };
+
+  const dispatch = async (c: Ctx, route: Route): Promise<void> => {
+    if (!c.path.startsWith("/")) throw new HttpError(400, "BadPath", "request target must be a path");
+    switch (route) {
+      case "kv":
+        return kv(c);
+      case "members":
+        return members(c);
+      case "status":
+        allow(c, ["GET"]);
+        noQuery(c);
+        return sendJson(c.res, 200, {
+          ...o.node.status(),
+          members: o.node.members(),
+          kv: { appliedIndex: o.store.appliedIndex(), revision: o.store.revision(), keys: o.store.count() },
+        });
+      case "health":
+        allow(c, ["GET"]);
+        return sendJson(c.res, 200, { health: true, id: o.node.id, leader: o.node.leader() });
+      case "metrics": {
+        allow(c, ["GET"]);
+        const text = await o.registry.metrics();
+        c.res.writeHead(200, { "content-type": o.registry.contentType });
+        c.res.end(text);
+        return;
+      }
+      case "other":
+        throw new HttpError(404, "NotFound", `no route ${c.path}`);
+    }
+  };
+
+  const kv = async (c: Ctx): Promise<void> => {
+    const key = parseKey(c.path.slice(KV_PREFIX.length));
+    const method = allow(c, ["GET", "PUT", "DELETE"]);
+    if (method === "GET") {
+      onlyParams(c, ["consistency"]);
+      const consistency = c.query.get("consistency") ?? "linearizable";
+      if (consistency !== "linearizable" && consistency !== "serializable") {
+        throw new HttpError(400, "BadQuery", "consistency must be linearizable or serializable");
+      }
+      if (consistency === "linearizable")
+        await o.node.linearizableRead({ timeoutMs: waitMs, signal: c.signal });
+      const value = o.store.get(key);
+      if (value === undefined) throw new HttpError(404, "KeyNotFound", "key not found");
+      c.res.writeHead(200, { "content-type": "application/octet-stream", "content-length": value.length });
+      c.res.end(value);
+      return;
+    }
+    onlyParams(c, ["prev"]);
+    const prevText = c.query.get("prev");
+    const prev = prevText === null ? undefined : Buffer.from(prevText, "utf8");
+    let cmd: Command;
+    if (method === "PUT") {
+      const value = await readBody(c.req, maxBody);
+      cmd = prev === undefined ? { op: "put", key, value } : { op: "put", key, value, prev };
+    } else {
+      await drainEmpty(c.req);
+      cmd = prev === undefined ? { op: "delete", key } : { op: "delete", key, prev };
+    }
+    const result = (await o.node.propose(encodeCommand(cmd), { timeoutMs: waitMs, signal: c.signal })) as
+      | ApplyResult
+      | undefined;
+    answerWrite(c, result);
+  };
+
+  const answerWrite = (c: Ctx, result: ApplyResult | undefined): void => {
+    switch (result?.kind) {
+      case "ok":
+        c.res.writeHead(204);
+        c.res.end();
+        return;
+      case "compare-failed":
+        throw new HttpError(412, "CompareFailed", "the current value is not prev", {
+          current: result.current === undefined ? null : Buffer.from(result.current).toString("utf8"),
+        });
+      default:
+        throw new HttpError(500, "ApplyFailed", `unexpected apply result ${JSON.stringify(result)}`);
+    }
+  };
+
+  const members = async (c: Ctx): Promise<void> => {
+    const rest = c.path.slice(MEMBERS.length);
+    if (rest === "" || rest === "/") {
+      const method = allow(c, ["GET", "POST"]);
+      noQuery(c);
+      if (method === "GET") return sendJson(c.res, 200, { members: o.node.members() });
+      const m = parseMember(await readBody(c.req, Math.min(maxBody, MAX_MEMBER_BODY)));
+      await o.node.addMember(m.id, m.url, { learner: m.learner, timeoutMs: waitMs, signal: c.signal });
+      return sendJson(c.res, 201, m);
+    }
+    const parts = rest.slice(1).split("/");
+    const id = parseMemberId(parts[0]);
+    noQuery(c);
+    if (parts.length === 1) {
+      allow(c, ["DELETE"]);
+      await drainEmpty(c.req);
+      await o.node.removeMember(id, { timeoutMs: waitMs, signal: c.signal });
+    } else if (parts.length === 2 && parts[1] === "promote") {
+      allow(c, ["POST"]);
+      await drainEmpty(c.req);
+      await o.node.promoteMember(id, { timeoutMs: waitMs, signal: c.signal });
+    } else {
+      throw new HttpError(404, "NotFound", `no route ${c.path}`);
+    }
+    c.res.writeHead(204);
+    c.res.end();
+  };
+
+  server.on("request", handle);
+  // `Expect: 100-continue`: refuse an oversized body before the client sends it.
+  server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+    if (Number(req.headers["content-length"] ?? 0) > maxBody) {
+      res.setHeader("connection", "close");
+      sendError(res, new HttpError(413, "RequestTooLarge", `request body larger than ${maxBody} bytes`));
+      return;
+    }
+    res.writeContinue();
+    handle(req, res);
+  });
+  return server;
+}
+
+function routeOf(path: string): Route {
+  if (path.startsWith(KV_PREFIX)) return "kv";
+  if (path === MEMBERS || path.startsWith(`${MEMBERS}/`)) return "members";
+  if (path === "/status") return "status";
+  if (path === "/health") return "health";
+  if (path === "/metrics") return "metrics";
+  return "other";
+}
+
+/** Checks the method, answering 405 (with Allow) for another; returns it. */
+function allow(c: Ctx, methods: string[]): string {
+  const m = c.req.method ?? "";
+  if (methods.includes(m) || (m === "HEAD" && methods.includes("GET"))) return m === "HEAD" ? "GET" : m;
+  throw new HttpError(
+    405,
+    "MethodNotAllowed",
+    `${m} not allowed on ${c.path}`,
+    {},
+    { allow: methods.join(", ") },
+  );
+}
+
+/** Refuses query parameters other than `names` (a typo must not silently change a request's meaning). */
+function onlyParams(c: Ctx, names: string[]): void {
+  for (const k of c.query.keys()) {
+    if (!names.includes(k))
+      throw new HttpError(400, "BadQuery", `unknown query parameter ${JSON.stringify(k)}`);
+  }
+}
+
+function noQuery(c: Ctx): void {
+  onlyParams(c, []);
+}
+
+/** Reads and ignores a body that should be empty (DELETE, promote), within a small limit. */
+async function drainEmpty(req: IncomingMessage): Promise<void> {
+  await readBody(req, MAX_MEMBER_BODY);
+}
+
+interface NewMember {
+  id: number;
+  url: string;
+  learner: boolean;
+}
+
+/** Parses `{id, url, learner?}`; 400 on bad JSON, a bad id or URL, or unknown fields. */
+function parseMember(body: Buffer): NewMember {
+  let v: unknown;
+  try {
+    v = JSON.parse(body.toString("utf8"));
+  } catch {
+    throw new HttpError(400, "InvalidJSON", "body is not valid JSON");
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw new HttpError(400, "InvalidMember", "body must be a JSON object {id, url, learner?}");
+  }
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (k !== "id" && k !== "url" && k !== "learner") {
+      throw new HttpError(400, "InvalidMember", `unknown field ${JSON.stringify(k)}`);
+    }
+  }
+  // The id is a JSON number (a string is only accepted in a path).
+  const id = parseMemberId(typeof o.id === "number" ? o.id : JSON.stringify(o.id));
+  if (typeof o.url !== "string" || !isPeerUrl(o.url)) {
+    throw new HttpError(400, "InvalidMember", "url must be a ws:// or wss:// peer URL");
+  }
+  if (o.learner !== undefined && typeof o.learner !== "boolean") {
+    throw new HttpError(400, "InvalidMember", "learner must be a boolean");
+  }
+  return { id, url: o.url, learner: o.learner ?? false };
+}
+
+function isPeerUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return (u.protocol === "ws:" || u.protocol === "wss:") && u.port !== "";
+  } catch {
+    return false;
+  }
+}

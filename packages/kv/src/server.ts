@@ -1,0 +1,137 @@
+/**
+ * One KV server process: the SQLite state machine, the RaftNode replicating it, and the HTTP API in
+ * front, started and stopped together.
+ */
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { createNodeMetrics, RaftNode } from "@tsraft/node";
+import { type Logger, pino } from "pino";
+import { collectDefaultMetrics, Gauge } from "prom-client";
+import type { KvServerConfig } from "./config.js";
+import { createKvHttpServer } from "./http.js";
+import { SqliteStateMachine } from "./state-machine.js";
+
+/** Room in a proposal beyond the HTTP body: key (≤ 4 KiB), `prev` (≤ the 16 KiB header limit), framing. */
+const PROPOSAL_OVERHEAD = 64 * 1024;
+/** The transport's default `maxPayload` (8 MiB), raised when the request limit needs more. */
+const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024;
+/** How long `stop` lets in-flight HTTP requests finish before cutting their connections. */
+const HTTP_GRACE_MS = 2000;
+
+/** A running KV server. */
+export interface KvServer {
+  readonly node: RaftNode;
+  readonly stateMachine: SqliteStateMachine;
+  readonly http: Server;
+  /** The HTTP base URL, e.g. http://127.0.0.1:12380. */
+  readonly url: string;
+  readonly logger: Logger;
+  /** Stops HTTP (letting in-flight requests finish briefly), then the node, then closes SQLite. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a KV server from `config`: opens the state machine under `<dataDir>/kv`, starts the node
+ * (bootstrapping, restarting from the WAL, or joining), then listens for HTTP. Throws if any of
+ * them fails, after undoing what was started.
+ */
+export async function startKvServer(config: KvServerConfig, logger?: Logger): Promise<KvServer> {
+  // The node's own lines carry `node` (its id in hex) through the node's child logger; ours too.
+  const root = logger ?? pino({ level: config.logLevel, base: null });
+  const log = root.child({ node: config.id.toString(16) });
+  const metrics = createNodeMetrics();
+  collectDefaultMetrics({ register: metrics.registry });
+  const stateMachine = SqliteStateMachine.open(join(config.dataDir, "kv"), {
+    logger: log.child({ component: "kv" }),
+  });
+  new Gauge({
+    name: "tsraft_kv_keys",
+    help: "Keys in the store.",
+    registers: [metrics.registry],
+    collect() {
+      this.set(stateMachine.count());
+    },
+  });
+  new Gauge({
+    name: "tsraft_kv_revision",
+    help: "Writes applied to the store (puts, and deletes of present keys).",
+    registers: [metrics.registry],
+    collect() {
+      this.set(stateMachine.revision());
+    },
+  });
+  let node: RaftNode;
+  try {
+    node = await RaftNode.start({
+      id: config.id,
+      clusterId: config.clusterId,
+      peers: config.cluster,
+      join: config.join,
+      listen: config.cluster.get(config.id)!,
+      dataDir: config.dataDir,
+      stateMachine,
+      tickMs: config.tickMs,
+      electionTick: config.electionTick,
+      heartbeatTick: config.heartbeatTick,
+      preVote: true,
+      checkQuorum: true,
+      snapshotCount: config.snapshotCount,
+      snapshotCatchUpEntries: config.snapshotCatchUpEntries,
+      requestTimeoutMs: config.requestTimeoutMs,
+      // The proposal is the body plus the key, the CAS value and a few bytes of framing.
+      maxRequestBytes: config.maxRequestBytes + PROPOSAL_OVERHEAD,
+      logger: root,
+      metrics,
+      transport: {
+        maxPayload: Math.max(DEFAULT_MAX_PAYLOAD, config.maxRequestBytes + PROPOSAL_OVERHEAD + 1024 * 1024),
+        ...(config.peerToken !== undefined ? { token: config.peerToken } : {}),
+        ...(config.peerTls !== undefined ? { tls: config.peerTls } : {}),
+      },
+    });
+  } catch (err) {
+    stateMachine.close();
+    throw err;
+  }
+  const http = createKvHttpServer({
+    node,
+    store: stateMachine,
+    logger: log.child({ component: "http" }),
+    registry: metrics.registry,
+    maxRequestBytes: config.maxRequestBytes,
+    requestTimeoutMs: config.requestTimeoutMs,
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      http.once("error", reject);
+      http.listen(config.port, config.host, () => {
+        http.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await node.stop();
+    stateMachine.close();
+    throw err;
+  }
+  const addr = http.address() as AddressInfo;
+  const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+  const url = `http://${host}:${addr.port}`;
+  log.info({ url, peerUrl: config.cluster.get(config.id), dataDir: config.dataDir }, "serving the KV API");
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+      http.closeIdleConnections();
+      const grace = setTimeout(() => http.closeAllConnections(), HTTP_GRACE_MS);
+      await closed;
+      clearTimeout(grace);
+      await node.stop();
+      stateMachine.close();
+      log.info("kv server stopped");
+    })();
+    return stopping;
+  };
+  return { node, stateMachine, http, url, logger: log, stop };
+}

@@ -1,0 +1,161 @@
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ApplyEntry } from "@tsraft/node";
+import { afterEach, describe, expect, it } from "vitest";
+import { type Command, encodeCommand } from "./command.js";
+import { type ApplyResult, DB_FILE, SqliteStateMachine } from "./state-machine.js";
+
+const dirs: string[] = [];
+const open: SqliteStateMachine[] = [];
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), "tsraft-kv-sm-"));
+  dirs.push(d);
+  return d;
+}
+function openSm(dir: string): SqliteStateMachine {
+  const sm = SqliteStateMachine.open(dir);
+  open.push(sm);
+  return sm;
+}
+afterEach(() => {
+  for (const sm of open.splice(0)) sm.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const b = (s: string) => new TextEncoder().encode(s);
+const text = (v: Uint8Array | undefined) => (v === undefined ? undefined : new TextDecoder().decode(v));
+const normal = (index: number, cmd: Command): ApplyEntry => ({
+  index,
+  term: 1,
+  kind: "normal",
+  data: encodeCommand(cmd),
+});
+const put = (index: number, k: string, v: string, prev?: string) =>
+  normal(
+    index,
+    prev === undefined
+      ? { op: "put", key: b(k), value: b(v) }
+      : { op: "put", key: b(k), value: b(v), prev: b(prev) },
+  );
+const del = (index: number, k: string, prev?: string) =>
+  normal(
+    index,
+    prev === undefined ? { op: "delete", key: b(k) } : { op: "delete", key: b(k), prev: b(prev) },
+  );
+
+describe("SqliteStateMachine", () => {
+  it("applies puts, deletes and compare-and-swaps, with one result per entry", () => {
+    const sm = openSm(tempDir());
+    expect(sm.appliedIndex()).toBe(0);
+    const results = sm.apply([
+      { index: 1, term: 1, kind: "empty", data: new Uint8Array(0) },
+      put(2, "a", "1"),
+      put(3, "a", "2", "1"), // CAS that matches
+      put(4, "a", "3", "1"), // CAS that does not
+      put(5, "b", "x", ""), // CAS on an absent key fails
+      del(6, "a", "nope"), // compare-and-delete that does not match
+      del(7, "zz"), // delete of an absent key: ok, no revision
+      { index: 8, term: 1, kind: "conf-change", data: new Uint8Array(0) },
+    ]) as (ApplyResult | undefined)[];
+    expect(results).toEqual([
+      undefined,
+      { kind: "ok" },
+      { kind: "ok" },
+      { kind: "compare-failed", current: Buffer.from("2") },
+      { kind: "compare-failed", current: undefined },
+      { kind: "compare-failed", current: Buffer.from("2") },
+      { kind: "ok" },
+      undefined,
+    ]);
+    expect(text(sm.get(b("a")))).toBe("2");
+    expect(sm.get(b("b"))).toBeUndefined();
+    expect(sm.appliedIndex()).toBe(8);
+    expect(sm.revision()).toBe(2);
+    sm.apply([del(9, "a", "2")]);
+    expect(sm.get(b("a"))).toBeUndefined();
+    expect(sm.revision()).toBe(3);
+    expect(sm.count()).toBe(0);
+  });
+
+  it("stores values as opaque bytes and keys byte for byte", () => {
+    const sm = openSm(tempDir());
+    const value = Uint8Array.from({ length: 256 }, (_, i) => i);
+    sm.apply([normal(1, { op: "put", key: Uint8Array.of(0, 0xff), value })]);
+    expect(Buffer.from(sm.get(Uint8Array.of(0, 0xff))!)).toEqual(Buffer.from(value));
+    expect(sm.get(Uint8Array.of(0))).toBeUndefined();
+  });
+
+  it("keeps data and applied index across a reopen, and skips entries it already has", () => {
+    const dir = tempDir();
+    const sm = openSm(dir);
+    sm.apply([put(1, "a", "1"), put(2, "b", "2")]);
+    sm.close();
+    const again = openSm(dir);
+    expect(again.appliedIndex()).toBe(2);
+    expect(again.revision()).toBe(2);
+    // A replay overlapping what is applied: only index 3 takes effect.
+    const results = again.apply([put(1, "a", "X"), put(2, "b", "Y"), put(3, "c", "3")]);
+    expect(results).toEqual([undefined, undefined, { kind: "ok" }]);
+    expect(text(again.get(b("a")))).toBe("1");
+    expect(text(again.get(b("c")))).toBe("3");
+    expect(again.appliedIndex()).toBe(3);
+    expect(again.revision()).toBe(3);
+  });
+
+  it("answers a non-command entry with `invalid` and still advances the applied index", () => {
+    const sm = openSm(tempDir());
+    const results = sm.apply([{ index: 1, term: 1, kind: "normal", data: Uint8Array.of(7, 7, 7) }]);
+    expect(results[0]).toMatchObject({ kind: "invalid" });
+    expect(sm.appliedIndex()).toBe(1);
+    expect(sm.revision()).toBe(0);
+  });
+
+  it("a failing batch changes nothing (data and applied index move together)", () => {
+    const sm = openSm(tempDir());
+    sm.apply([put(1, "a", "1")]);
+    // Force a failure half way through the transaction (as a full disk would).
+    const bad = {
+      index: 3,
+      term: 1,
+      data: new Uint8Array(0),
+      get kind(): "normal" {
+        throw new Error("boom");
+      },
+    } as ApplyEntry;
+    expect(() => sm.apply([put(2, "a", "2"), bad])).toThrow("boom");
+    expect(sm.appliedIndex()).toBe(1);
+    expect(text(sm.get(b("a")))).toBe("1");
+  });
+
+  it("snapshots and restores into another state machine, replacing its data", () => {
+    const src = openSm(tempDir());
+    src.apply([put(1, "a", "1"), put(2, "b", "2"), del(3, "a")]);
+    const image = src.snapshot();
+    const dir = tempDir();
+    const dst = openSm(dir);
+    dst.apply([put(1, "stale", "x"), put(2, "stale2", "y"), put(3, "stale3", "z"), put(4, "stale4", "w")]);
+    dst.restore(image, 3);
+    expect(dst.appliedIndex()).toBe(3);
+    expect(dst.revision()).toBe(3);
+    expect(dst.count()).toBe(1);
+    expect(text(dst.get(b("b")))).toBe("2");
+    expect(dst.get(b("stale"))).toBeUndefined();
+    // It keeps working after the swap, and the restored state survives a reopen.
+    dst.apply([put(4, "c", "3")]);
+    dst.close();
+    expect(existsSync(join(dir, `${DB_FILE}.restore`))).toBe(false);
+    const reopened = openSm(dir);
+    expect(reopened.appliedIndex()).toBe(4);
+    expect(text(reopened.get(b("c")))).toBe("3");
+    expect(reopened.get(b("stale4"))).toBeUndefined();
+  });
+
+  it("refuses to restore bytes that are not a KV database, keeping its data", () => {
+    const sm = openSm(tempDir());
+    sm.apply([put(1, "a", "1")]);
+    expect(() => sm.restore(b("not a database"), 5)).toThrow();
+    expect(sm.appliedIndex()).toBe(1);
+    expect(text(sm.get(b("a")))).toBe("1");
+  });
+});

@@ -1,0 +1,99 @@
+/**
+ * What a {@link RaftNode}'s promises reject with. Every error has a stable `code` so that callers
+ * (the KV server maps them to HTTP statuses) branch without matching text, and
+ * {@link isRaftNodeError} tells them apart from bugs.
+ */
+
+/** The codes of {@link RaftNodeError}. */
+export type RaftNodeErrorCode =
+  /** No leader is known: the request was not accepted (retry later; HTTP 503). */
+  | "NoLeader"
+  /** The request was dropped by Raft (leadership transfer in progress, uncommitted-size quota...). */
+  | "ProposalDropped"
+  /** No answer within the timeout. A proposal or conf change **may still apply** (HTTP 504). */
+  | "Timeout"
+  /** The node stopped (or failed, see `cause`) before the request settled. */
+  | "Stopped"
+  /** The caller's AbortSignal fired; `cause` is the signal's reason. */
+  | "Aborted"
+  /** Too many requests are pending on this node (the bound is `maxPendingProposals`/`maxPendingReads`). */
+  | "TooManyRequests"
+  /** The proposal is larger than `maxRequestBytes`. */
+  | "RequestTooLarge"
+  /** A conf change adds an id that is already a member. */
+  | "MemberExists"
+  /** A conf change names an id that is not a member. */
+  | "MemberNotFound"
+  /** A conf change adds an id that was removed before: ids are never reused (etcd's rule). */
+  | "MemberRemoved"
+  /** A promotion of a member that is not a learner. */
+  | "MemberNotLearner"
+  /** Leadership transfer to a learner. */
+  | "MemberIsLearner"
+  /** A conf change adds a member with a peer URL another member has. */
+  | "UrlExists"
+  /** A malformed argument (id, URL). */
+  | "InvalidArgument";
+
+/** Base class of the node's request errors. */
+export class RaftNodeError extends Error {
+  override name = "RaftNodeError";
+  constructor(
+    readonly code: RaftNodeErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** No leader is known, so the request could not be handed to one. Safe to retry. */
+export class NoLeaderError extends RaftNodeError {
+  override name = "NoLeaderError";
+  constructor(what = "request") {
+    super("NoLeader", `raftnode: ${what} dropped: no leader`);
+  }
+}
+
+/** Raft dropped the proposal though a leader is known (e.g. a leadership transfer is under way). */
+export class DroppedError extends RaftNodeError {
+  override name = "DroppedError";
+  constructor(what = "proposal", cause?: unknown) {
+    super("ProposalDropped", `raftnode: ${what} dropped by raft`, { cause });
+  }
+}
+
+/** The request timed out. A proposal or conf change may still be applied later. */
+export class TimeoutError extends RaftNodeError {
+  override name = "TimeoutError";
+  constructor(what: string, ms: number) {
+    super("Timeout", `raftnode: ${what} timed out after ${ms} ms (it may still be applied)`);
+  }
+}
+
+/** The node stopped before the request settled; `cause` is why, when it was not a plain `stop()`. */
+export class StoppedError extends RaftNodeError {
+  override name = "StoppedError";
+  constructor(cause?: unknown) {
+    const why = cause === undefined ? "" : `: ${cause instanceof Error ? cause.message : String(cause)}`;
+    super("Stopped", `raftnode: stopped${why}`, cause === undefined ? undefined : { cause });
+  }
+}
+
+/** The caller aborted the wait; `cause` is the AbortSignal's reason. */
+export class AbortedError extends RaftNodeError {
+  override name = "AbortedError";
+  constructor(reason: unknown) {
+    super("Aborted", "raftnode: request aborted", { cause: reason });
+  }
+}
+
+/** A membership change that is invalid against the current membership. */
+export class MembershipError extends RaftNodeError {
+  override name = "MembershipError";
+}
+
+/** True if `e` is a {@link RaftNodeError} (of the given code, if one is given). */
+export function isRaftNodeError(e: unknown, code?: RaftNodeErrorCode): e is RaftNodeError {
+  return e instanceof RaftNodeError && (code === undefined || e.code === code);
+}

@@ -1,0 +1,211 @@
+/**
+ * The options of {@link RaftNode.start}, their defaults (etcd's where etcd has one), and the
+ * transport seam the node talks through.
+ */
+import { join } from "node:path";
+import type { Message } from "@tsraft/raft/raftpb";
+import { type Logger, pino } from "pino";
+import { type FileSystem, nodeFileSystem } from "../file-system.js";
+import { createNodeMetrics, type NodeMetrics } from "../metrics.js";
+import type { StateMachine } from "../state-machine.js";
+import type { TransportOptions } from "../transport/options.js";
+import type { PreallocateMode } from "../wal/file-pipeline.js";
+
+/**
+ * What the node needs from a transport. {@link Transport} is the real one; tests may wrap it (to
+ * record sends) or replace it with an in-memory network through `RaftNodeOptions.transportFactory`.
+ */
+export interface RaftTransport {
+  start(): Promise<void>;
+  /** Never blocks or throws; failures come back through the handler's reportUnreachable/reportSnapshot. */
+  send(messages: readonly Message[]): void;
+  addPeer(id: number, url: string): void;
+  removePeer(id: number): void;
+  stop(): Promise<void>;
+}
+
+/** Transport settings passed through to {@link TransportOptions} (the node fills in the rest). */
+export type RaftNodeTransportOptions = Omit<
+  TransportOptions,
+  "id" | "clusterId" | "listen" | "peers" | "handler" | "logger" | "metrics"
+>;
+
+/** Everything {@link RaftNode.start} takes. Only `id`, `clusterId`, `peers`, `dataDir` and `stateMachine` are required. */
+export interface RaftNodeOptions {
+  /** This node's id: non-zero, unique in the cluster, never reused after a removal. */
+  id: number;
+  /** The cluster id; peers of another cluster are refused by the transport. */
+  clusterId: number;
+  /**
+   * Peer URLs by id. For a new cluster: every initial member, this node included (they become the
+   * bootstrap conf changes). With `join`: the existing members to talk to. On restart the log and
+   * snapshot are authoritative; these only seed the transport.
+   */
+  peers: ReadonlyMap<number, string>;
+  /**
+   * Join an existing cluster (the leader has already added this id with `addMember`): start with an
+   * empty log and no configuration, and learn both from the leader. Ignored on restart.
+   */
+  join?: boolean;
+  /**
+   * The peer URL to listen on (default: `peers.get(id)`); port 0 picks a free port. Not used when
+   * `transport.server` is given (the transport then takes `/raft` upgrades on that server).
+   */
+  listen?: string;
+  /** The node's data directory: the WAL in `wal/`, snapshots in `snap/`. Created if missing. */
+  dataDir: string;
+  stateMachine: StateMachine;
+  /** Milliseconds per Raft tick (default 100, etcd's heartbeat interval). */
+  tickMs?: number;
+  /** Ticks without a leader before a campaign (default 10). */
+  electionTick?: number;
+  /** Ticks between heartbeats (default 1). */
+  heartbeatTick?: number;
+  /** Pre-vote (thesis §9.6; default true). */
+  preVote?: boolean;
+  /** A leader steps down without quorum contact for an election timeout (default true). */
+  checkQuorum?: boolean;
+  /** Applied entries between snapshots (default 10000, etcd's --snapshot-count). */
+  snapshotCount?: number;
+  /** Entries kept in memory behind a snapshot for slow followers (default 5000, etcd's). */
+  snapshotCatchUpEntries?: number;
+  /** Snapshot files kept on disk (default 5, etcd's --max-snapshots). */
+  maxSnapshotFiles?: number;
+  /** Largest append message, in bytes (default 1 MiB). */
+  maxSizePerMsg?: number;
+  /** Append messages in flight per follower (default 256). */
+  maxInflightMsgs?: number;
+  /**
+   * Bytes of uncommitted entries a leader accepts before it drops proposals (default
+   * maxSizePerMsg × maxInflightMsgs: what can be in flight to one follower).
+   */
+  maxUncommittedEntriesSize?: number;
+  /** Drive the core's MsgStorageAppend/MsgStorageApply messages instead of Ready/advance (default false). */
+  asyncStorageWrites?: boolean;
+  /** Default timeout of propose, reads, conf changes and transfers (default 5000 ms). */
+  requestTimeoutMs?: number;
+  /** Largest proposal payload (default 1.5 MiB, etcd's --max-request-bytes). */
+  maxRequestBytes?: number;
+  /** Proposals and conf changes waiting on this node before new ones are refused (default 10000). */
+  maxPendingProposals?: number;
+  /** Linearizable reads waiting on this node before new ones are refused (default 10000). */
+  maxPendingReads?: number;
+  /** A pino logger; the node logs through a child `{ node: <hex id> }`. Default: silent. */
+  logger?: Logger;
+  /** The node's metrics (default: a fresh registry); serve `metrics.registry` at /metrics. */
+  metrics?: NodeMetrics;
+  /** The file system for WAL and snapshots (default: the real one). */
+  fs?: FileSystem;
+  /** WAL segment size (default 64 MiB). */
+  walSegmentSize?: number;
+  /** WAL preallocation (default sparse). */
+  walPreallocate?: PreallocateMode;
+  /** Transport settings: token, tls, maxPayload, queueSize, backoff... */
+  transport?: RaftNodeTransportOptions;
+  /** Replaces the WebSocket transport (tests: record sends, or an in-memory network). */
+  transportFactory?: (options: TransportOptions) => RaftTransport;
+  /** Randomness for election timeouts (default: a PRNG seeded from the id and the clock). */
+  random?: () => number;
+}
+
+/** The options with their defaults. */
+export interface ResolvedNodeOptions {
+  readonly id: number;
+  readonly clusterId: number;
+  readonly peers: ReadonlyMap<number, string>;
+  readonly join: boolean;
+  /** Undefined when the transport attaches to `transport.server`. */
+  readonly listen: string | undefined;
+  readonly dataDir: string;
+  readonly walDir: string;
+  readonly snapDir: string;
+  readonly stateMachine: StateMachine;
+  readonly tickMs: number;
+  readonly electionTick: number;
+  readonly heartbeatTick: number;
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
+  readonly snapshotCount: number;
+  readonly snapshotCatchUpEntries: number;
+  readonly maxSnapshotFiles: number;
+  readonly maxSizePerMsg: number;
+  readonly maxInflightMsgs: number;
+  readonly maxUncommittedEntriesSize: number;
+  readonly asyncStorageWrites: boolean;
+  readonly requestTimeoutMs: number;
+  readonly maxRequestBytes: number;
+  readonly maxPendingProposals: number;
+  readonly maxPendingReads: number;
+  readonly logger: Logger;
+  readonly metrics: NodeMetrics;
+  readonly fs: FileSystem;
+  readonly realFs: boolean;
+  readonly walSegmentSize: number | undefined;
+  readonly walPreallocate: PreallocateMode | undefined;
+  readonly transport: RaftNodeTransportOptions;
+  readonly transportFactory: ((options: TransportOptions) => RaftTransport) | undefined;
+  readonly random: (() => number) | undefined;
+}
+
+const MiB = 1024 * 1024;
+
+/** Validates `o` and fills in the defaults; throws a RangeError/TypeError naming the bad option. */
+export function resolveNodeOptions(o: RaftNodeOptions): ResolvedNodeOptions {
+  if (!Number.isSafeInteger(o.id) || o.id <= 0) throw new RangeError(`raftnode: invalid id ${o.id}`);
+  const listen = o.transport?.server !== undefined ? undefined : (o.listen ?? o.peers.get(o.id));
+  if (listen === undefined && o.transport?.server === undefined) {
+    throw new TypeError(
+      "raftnode: no `listen` URL, no `transport.server`, and `peers` has no URL for this id",
+    );
+  }
+  const positive = (name: string, v: number | undefined, def: number): number => {
+    const x = v ?? def;
+    if (!Number.isSafeInteger(x) || x <= 0)
+      throw new RangeError(`raftnode: ${name} must be a positive integer`);
+    return x;
+  };
+  const maxSizePerMsg = positive("maxSizePerMsg", o.maxSizePerMsg, MiB);
+  const maxInflightMsgs = positive("maxInflightMsgs", o.maxInflightMsgs, 256);
+  const maxRequestBytes = positive("maxRequestBytes", o.maxRequestBytes, 1.5 * MiB);
+  const maxPayload = o.transport?.maxPayload ?? 8 * MiB;
+  if (maxRequestBytes + 64 * 1024 > maxPayload) {
+    throw new RangeError("raftnode: maxRequestBytes must be at least 64 KiB below transport.maxPayload");
+  }
+  const logger = (o.logger ?? pino({ level: "silent" })).child({ node: o.id.toString(16) });
+  return {
+    id: o.id,
+    clusterId: o.clusterId,
+    peers: o.peers,
+    join: o.join ?? false,
+    listen,
+    dataDir: o.dataDir,
+    walDir: join(o.dataDir, "wal"),
+    snapDir: join(o.dataDir, "snap"),
+    stateMachine: o.stateMachine,
+    tickMs: positive("tickMs", o.tickMs, 100),
+    electionTick: positive("electionTick", o.electionTick, 10),
+    heartbeatTick: positive("heartbeatTick", o.heartbeatTick, 1),
+    preVote: o.preVote ?? true,
+    checkQuorum: o.checkQuorum ?? true,
+    snapshotCount: positive("snapshotCount", o.snapshotCount, 10_000),
+    snapshotCatchUpEntries: o.snapshotCatchUpEntries ?? 5_000,
+    maxSnapshotFiles: positive("maxSnapshotFiles", o.maxSnapshotFiles, 5),
+    maxSizePerMsg,
+    maxInflightMsgs,
+    maxUncommittedEntriesSize: o.maxUncommittedEntriesSize ?? maxSizePerMsg * maxInflightMsgs,
+    asyncStorageWrites: o.asyncStorageWrites ?? false,
+    requestTimeoutMs: positive("requestTimeoutMs", o.requestTimeoutMs, 5_000),
+    maxRequestBytes,
+    maxPendingProposals: positive("maxPendingProposals", o.maxPendingProposals, 10_000),
+    maxPendingReads: positive("maxPendingReads", o.maxPendingReads, 10_000),
+    logger,
+    metrics: o.metrics ?? createNodeMetrics(),
+    fs: o.fs ?? nodeFileSystem,
+    realFs: o.fs === undefined || o.fs === nodeFileSystem,
+    walSegmentSize: o.walSegmentSize,
+    walPreallocate: o.walPreallocate,
+    transport: o.transport ?? {},
+    transportFactory: o.transportFactory,
+    random: o.random,
+  };
+}

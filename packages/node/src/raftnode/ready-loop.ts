@@ -1,0 +1,198 @@
+/**
+ * The Ready loop (etcd's raftNode.start), in both of the core's modes.
+ *
+ * **Advance mode**, per Ready, in this order:
+ * 1. SoftState (leader, role) and ReadStates are recorded;
+ * 2. committed entries and the snapshot go to the apply queue (applied concurrently, in order);
+ * 3. a **leader sends its messages at once**, in parallel with its own disk write (thesis §10.2.1),
+ *    except the responses that promise durability (MsgAppResp, MsgVoteResp, MsgPreVoteResp);
+ * 4. an incoming snapshot is saved (snapshot file, then its WAL marker) before anything else;
+ * 5. HardState and entries are written to the WAL with one write, fsynced only when `mustSync`;
+ * 6. with a snapshot, the WAL is fsynced, the snapshot applied to MemoryStorage, older segments released;
+ * 7. the entries are appended to MemoryStorage (what the core reads);
+ * 8. a **follower or candidate sends its messages only now**, after the write is durable; if the
+ *    Ready committed a conf change, it first waits until the apply loop has applied it (etcd: so
+ *    that votes are never counted against a stale configuration);
+ * 9. `advance()`.
+ *
+ * **asyncStorageWrites mode**: the Ready's network messages are sent at once (nothing in them
+ * depends on local durability), MsgStorageAppend goes to the append worker, which writes (with the
+ * same snapshot-first order) and then delivers its responses — to peers, or stepped back into the
+ * core; MsgStorageApply goes to the apply loop, which steps its responses back once applied.
+ */
+import { LocalAppendThread, LocalApplyThread, type Ready, StateType } from "@tsraft/raft";
+import {
+  EntryType,
+  type HardState,
+  isEmptyHardState,
+  isEmptySnap,
+  type Message,
+  MessageType,
+  type Snapshot,
+} from "@tsraft/raft/raftpb";
+import type { ApplyJob } from "./apply-loop.js";
+import type { Runtime } from "./runtime.js";
+import { deferred, RESOLVED } from "./sync.js";
+
+/** Runs until the node stops: takes each Ready and handles it. */
+export async function runReadyLoop(rt: Runtime): Promise<void> {
+  while (!rt.stopping) {
+    if (!rt.rawNode.hasReady()) {
+      await rt.wakeup.wait();
+      continue;
+    }
+    const rd = rt.rawNode.ready();
+    if (rt.o.asyncStorageWrites) await handleReadyAsync(rt, rd);
+    else await handleReady(rt, rd);
+  }
+}
+
+/** Messages that promise the sender's log or vote is durable: never sent before the write. */
+function needsDurability(m: Message): boolean {
+  return (
+    m.type === MessageType.MsgAppResp ||
+    m.type === MessageType.MsgVoteResp ||
+    m.type === MessageType.MsgPreVoteResp
+  );
+}
+
+async function handleReady(rt: Runtime, rd: Ready): Promise<void> {
+  rt.onSoftState(rd.softState);
+  if (rd.readStates.length > 0) rt.reads.onReadStates(rd.readStates);
+  const snap = rd.snapshot !== undefined && !isEmptySnap(rd.snapshot) ? rd.snapshot : undefined;
+
+  const persisted = deferred();
+  const advanced = deferred();
+  const job: ApplyJob = {
+    entries: rd.committedEntries,
+    snapshot: snap,
+    persisted: persisted.promise,
+    advanced: advanced.promise,
+    applied: deferred(),
+    responses: [],
+  };
+  const toApply = rd.committedEntries.length > 0 || snap !== undefined;
+  if (toApply) await rt.untilStopped(rt.applier.queue.push(job));
+
+  let later: readonly Message[] = rd.messages;
+  const leader = rt.raftState === StateType.StateLeader;
+  if (leader) {
+    rt.send(rd.messages.filter((m) => !needsDurability(m)));
+    later = rd.messages.filter(needsDurability);
+  }
+
+  if (snap !== undefined) await saveSnapshotFiles(rt, snap);
+  await rt.untilStopped(rt.wal.save(rd.hardState, rd.entries, rd.mustSync));
+  if (snap !== undefined) await installSnapshot(rt, snap);
+  if (rd.hardState !== undefined && !isEmptyHardState(rd.hardState)) {
+    rt.storage.setHardState(rd.hardState);
+    rt.metrics.term.set(rd.hardState.term);
+    rt.metrics.commitIndex.set(rd.hardState.commit);
+  }
+  rt.storage.append(rd.entries);
+  persisted.resolve();
+
+  if (!leader && rd.committedEntries.some((e) => e.type !== EntryType.EntryNormal)) {
+    await rt.untilStopped(job.applied.promise);
+  }
+  rt.send(later);
+  if (rt.stopping) return;
+  rt.rawNode.advance();
+  advanced.resolve();
+}
+
+async function handleReadyAsync(rt: Runtime, rd: Ready): Promise<void> {
+  rt.onSoftState(rd.softState);
+  if (rd.readStates.length > 0) rt.reads.onReadStates(rd.readStates);
+  const out: Message[] = [];
+  for (const m of rd.messages) {
+    if (m.to === LocalAppendThread) {
+      // Waits while the append worker is a full queue behind (backpressure on the Ready loop).
+      await rt.untilStopped(rt.appendQueue.push(m));
+    } else if (m.to === LocalApplyThread) {
+      const job: ApplyJob = {
+        entries: m.entries,
+        snapshot: undefined,
+        persisted: RESOLVED, // async mode hands out only entries that are durable already
+        advanced: RESOLVED,
+        applied: deferred(),
+        responses: m.responses,
+      };
+      await rt.untilStopped(rt.applier.queue.push(job));
+    } else {
+      out.push(m);
+    }
+  }
+  rt.send(out);
+}
+
+/** asyncStorageWrites: the append worker, one MsgStorageAppend at a time, in order. */
+export async function runAppendLoop(rt: Runtime): Promise<void> {
+  for (;;) {
+    const m = await rt.untilStopped(rt.appendQueue.shift());
+    if (m === undefined) return;
+    await processAppend(rt, m);
+  }
+}
+
+async function processAppend(rt: Runtime, m: Message): Promise<void> {
+  const hs: HardState = { term: m.term, vote: m.vote, commit: m.commit };
+  const hasHs = !isEmptyHardState(hs);
+  const snap = m.snapshot !== undefined && !isEmptySnap(m.snapshot) ? m.snapshot : undefined;
+  // The same rule as Ready.mustSync: new entries, or a new term or vote.
+  const prev = rt.lastHardState;
+  const mustSync = m.entries.length > 0 || (hasHs && (hs.term !== prev.term || hs.vote !== prev.vote));
+
+  if (snap !== undefined) await saveSnapshotFiles(rt, snap);
+  await rt.untilStopped(rt.wal.save(hasHs ? hs : undefined, m.entries, mustSync));
+  if (hasHs) rt.lastHardState = hs;
+  if (snap !== undefined) {
+    await installSnapshot(rt, snap);
+    // The state machine restores it before any entry after it can be handed out for applying:
+    // those come only after the core has stepped this append's response, below.
+    const job: ApplyJob = {
+      entries: [],
+      snapshot: snap,
+      persisted: RESOLVED,
+      advanced: RESOLVED,
+      applied: deferred(),
+      responses: [],
+    };
+    await rt.untilStopped(rt.applier.queue.push(job));
+  }
+  if (hasHs) {
+    rt.storage.setHardState(hs);
+    rt.metrics.term.set(hs.term);
+    rt.metrics.commitIndex.set(hs.commit);
+  }
+  rt.storage.append(m.entries);
+
+  const out: Message[] = [];
+  for (const r of m.responses) {
+    if (r.to === rt.o.id) rt.stepLocal(r);
+    else out.push(r);
+  }
+  rt.send(out);
+}
+
+/**
+ * Saves an incoming snapshot before the entries and HardState that follow it (etcd, raftexample):
+ * the file first (fsynced), then its WAL marker, so a marker never names a missing file.
+ */
+async function saveSnapshotFiles(rt: Runtime, snap: Snapshot): Promise<void> {
+  const { index, term, confState } = snap.metadata;
+  rt.log.info({ index, term, bytes: snap.data.length }, "saving incoming snapshot");
+  await rt.untilStopped(rt.snapshotter.save(snap));
+  await rt.untilStopped(rt.wal.saveSnapshot({ index, term, confState }));
+}
+
+/**
+ * After the write: fsync the WAL (etcd-io/etcd#10219: the HardState must be durable before older
+ * segments go), hand the snapshot to MemoryStorage, and release the segments it covers.
+ */
+async function installSnapshot(rt: Runtime, snap: Snapshot): Promise<void> {
+  await rt.untilStopped(rt.wal.sync());
+  rt.storage.applySnapshot(snap);
+  await rt.untilStopped(rt.wal.releaseLockTo(snap.metadata.index));
+  rt.log.info({ index: snap.metadata.index }, "applied incoming snapshot to raft storage");
+}

@@ -1,0 +1,108 @@
+/**
+ * Waiting requests (etcd's wait.Wait): a promise per request id that the apply loop settles when
+ * the entry is applied, with a timeout and an optional AbortSignal, bounded in number.
+ */
+import { AbortedError, TimeoutError } from "./errors.js";
+
+/** Per-call options of the node's request methods. */
+export interface RequestOptions {
+  /** How long to wait (default: the node's requestTimeoutMs). */
+  timeoutMs?: number;
+  /** Aborting stops the wait (rejects with AbortedError); it does not withdraw a proposal. */
+  signal?: AbortSignal;
+}
+
+interface Waiter {
+  resolve(v: unknown): void;
+  reject(e: unknown): void;
+  cleanup(): void;
+}
+
+/** Settles a promise at most once, clearing its timer and abort listener. */
+export function guard(
+  what: string,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  onSettle: () => void,
+): { promise: Promise<unknown>; waiter: Waiter } {
+  let resolve!: (v: unknown) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<unknown>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  let done = false;
+  const onAbort = (): void => settle(() => reject(new AbortedError(signal?.reason)));
+  const timer = setTimeout(() => settle(() => reject(new TimeoutError(what, timeoutMs))), timeoutMs);
+  timer.unref();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const cleanup = (): void => {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+  };
+  function settle(f: () => void): void {
+    if (done) return;
+    done = true;
+    cleanup();
+    onSettle();
+    f();
+  }
+  // Deferred, so that the caller has registered the waiter before it settles.
+  if (signal?.aborted) queueMicrotask(onAbort);
+  return {
+    promise,
+    waiter: {
+      resolve: (v) => settle(() => resolve(v)),
+      reject: (e) => settle(() => reject(e)),
+      cleanup,
+    },
+  };
+}
+
+/** Requests waiting for their entry to apply, keyed by the request's sequence number. */
+export class PendingRequests {
+  private readonly waiters = new Map<number, Waiter>();
+
+  constructor(private readonly onChange: (size: number) => void = () => {}) {}
+
+  get size(): number {
+    return this.waiters.size;
+  }
+
+  /** Registers request `seq`; its promise settles by {@link resolve}/{@link reject}, timeout or abort. */
+  add(seq: number, what: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
+    const { promise, waiter } = guard(what, timeoutMs, signal, () => {
+      if (this.waiters.get(seq) === waiter) {
+        this.waiters.delete(seq);
+        this.onChange(this.waiters.size);
+      }
+    });
+    this.waiters.set(seq, waiter);
+    this.onChange(this.waiters.size);
+    return promise;
+  }
+
+  has(seq: number): boolean {
+    return this.waiters.has(seq);
+  }
+
+  /** Settles `seq` with `value`; false if nobody waits for it (any more). */
+  resolve(seq: number, value: unknown): boolean {
+    const w = this.waiters.get(seq);
+    if (w === undefined) return false;
+    w.resolve(value);
+    return true;
+  }
+
+  reject(seq: number, err: unknown): boolean {
+    const w = this.waiters.get(seq);
+    if (w === undefined) return false;
+    w.reject(err);
+    return true;
+  }
+
+  /** Rejects every waiter with `err` (the node stopped). */
+  rejectAll(err: unknown): void {
+    for (const w of [...this.waiters.values()]) w.reject(err);
+  }
+}

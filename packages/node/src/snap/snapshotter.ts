@@ -1,0 +1,254 @@
+/**
+ * Snapshot files: etcd's etcdserver/api/snap. One file per snapshot, `<term:016x>-<index:016x>.snap`,
+ * holding etcd's snappb.Snapshot protobuf: `crc` (field 1, uint32: CRC-32C of `data`) and `data`
+ * (field 2: the encoded raftpb Snapshot). Layout in packages/node/README.md, "Snapshot files".
+ *
+ * Saving is atomic (temp file, fsync, rename, fsync of the directory): a crash leaves the old set of
+ * snapshots or the new one, never a half-written `.snap`. Loading takes the newest snapshot the WAL
+ * knows (so the WAL can replay from it) and skips, with a warning, any that fails its checksum,
+ * renaming it `<name>.broken` so it is looked at once and not again.
+ */
+import { join } from "node:path";
+import { discardLogger, type Logger } from "@tsraft/raft";
+import { decodeSnapshot, encodeSnapshot, isEmptySnap, type Snapshot } from "@tsraft/raft/raftpb";
+import { crc32c } from "../crc32c.js";
+import { errorCode, type FileSystem, nodeFileSystem, writeFully } from "../file-system.js";
+import type { NodeMetrics } from "../metrics.js";
+import { WalCorruptError, WalError } from "../wal/errors.js";
+
+/** Options of {@link Snapshotter}. */
+export interface SnapshotterOptions {
+  fs?: FileSystem;
+  logger?: Logger;
+  /** Snapshot series to update (snapshots saved, save latency). */
+  metrics?: NodeMetrics;
+}
+
+const SNAP_RE = /^([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
+const TMP_SUFFIX = ".tmp";
+
+/** A snapshot file name, parsed. */
+export interface SnapName {
+  readonly name: string;
+  readonly term: number;
+  readonly index: number;
+}
+
+/** The file name of the snapshot at (term, index). */
+export function snapFileName(term: number, index: number): string {
+  return `${term.toString(16).padStart(16, "0")}-${index.toString(16).padStart(16, "0")}.snap`;
+}
+
+/** Parses a snapshot file name of the exact form `<16 hex>-<16 hex>.snap`; undefined otherwise. */
+export function parseSnapName(name: string): SnapName | undefined {
+  const m = SNAP_RE.exec(name);
+  if (m === null) return undefined;
+  const term = Number.parseInt(m[1]!, 16);
+  const index = Number.parseInt(m[2]!, 16);
+  if (!Number.isSafeInteger(term) || !Number.isSafeInteger(index)) return undefined;
+  return { name, term, index };
+}
+
+function putUvarint(out: number[], v: number): void {
+  while (v >= 128) {
+    out.push((v & 0x7f) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  out.push(v);
+}
+
+/** Encodes a snapshot file's bytes: snappb.Snapshot{crc: CRC-32C(data), data: encodeSnapshot(s)}. */
+export function encodeSnapFile(s: Snapshot): Uint8Array {
+  const data = encodeSnapshot(s);
+  const head: number[] = [0x08];
+  putUvarint(head, crc32c(0, data));
+  head.push(0x12);
+  putUvarint(head, data.length);
+  const out = new Uint8Array(head.length + data.length);
+  out.set(head);
+  out.set(data, head.length);
+  return out;
+}
+
+/** Decodes a snapshot file's bytes, checking the crc; throws an Error saying what is wrong. */
+export function decodeSnapFile(b: Uint8Array): Snapshot {
+  let p = 0;
+  const varint = (): number => {
+    let v = 0;
+    let mul = 1;
+    for (;;) {
+      if (p >= b.length) throw new Error("truncated");
+      const c = b[p++]!;
+      v += (c & 0x7f) * mul;
+      if (c < 0x80) return v;
+      mul *= 128;
+      if (mul > 2 ** 49) throw new Error("varint too long");
+    }
+  };
+  let crc: number | undefined;
+  let data: Uint8Array | undefined;
+  while (p < b.length) {
+    const tag = varint();
+    if (tag === 0x08) {
+      crc = varint();
+    } else if (tag === 0x12) {
+      const len = varint();
+      if (p + len > b.length) throw new Error("data runs past the end of the file");
+      data = b.subarray(p, p + len);
+      p += len;
+    } else {
+      throw new Error(`unexpected field tag ${tag} at offset ${p}`);
+    }
+  }
+  if (crc === undefined || data === undefined || data.length === 0) throw new Error("empty snapshot file");
+  const actual = crc32c(0, data);
+  if (actual !== crc)
+    throw new Error(`crc mismatch: file says ${crc.toString(16)}, data has ${actual.toString(16)}`);
+  return decodeSnapshot(data);
+}
+
+/**
+ * The snapshot directory of a node. The node saves a snapshot here before it records the snapshot's
+ * marker in the WAL (`WAL.saveSnapshot`), and at restart loads the newest snapshot the WAL knows.
+ */
+export class Snapshotter {
+  private readonly fs: FileSystem;
+  private readonly logger: Logger;
+  private readonly metrics: NodeMetrics | undefined;
+
+  constructor(
+    readonly dir: string,
+    opts: SnapshotterOptions = {},
+  ) {
+    this.fs = opts.fs ?? nodeFileSystem;
+    this.logger = opts.logger ?? discardLogger;
+    this.metrics = opts.metrics;
+  }
+
+  /**
+   * Saves `snapshot` as `<term>-<index>.snap`: written to `<name>.tmp`, fsynced, renamed, and the
+   * directory fsynced, so once this resolves the file survives a crash. An empty snapshot (index 0)
+   * is not saved. Creates the directory if needed.
+   */
+  async save(snapshot: Snapshot): Promise<void> {
+    if (isEmptySnap(snapshot)) return;
+    const t0 = performance.now();
+    const { term, index } = snapshot.metadata;
+    const name = snapFileName(term, index);
+    const bytes = encodeSnapFile(snapshot);
+    const tmp = join(this.dir, name + TMP_SUFFIX);
+    await this.fs.mkdir(this.dir);
+    const fh = await this.fs.open(tmp, "overwrite");
+    try {
+      await writeFully(fh, bytes, 0, bytes.length, 0);
+      await fh.sync();
+    } catch (e) {
+      await fh.close().catch(() => {});
+      await this.fs.unlink(tmp).catch(() => {});
+      throw e;
+    }
+    await fh.close();
+    await this.fs.rename(tmp, join(this.dir, name));
+    await this.fs.syncDir(this.dir);
+    this.metrics?.snapshotsSaved.inc();
+    this.metrics?.snapshotSaveSeconds.observe((performance.now() - t0) / 1000);
+  }
+
+  /**
+   * Reads and verifies the snapshot file `name`, which must be of the exact form
+   * `<16 hex>-<16 hex>.snap` (anything else, e.g. with `../`, is refused with WalError `InvalidName`).
+   * Throws WalCorruptError if the file fails its checksum, does not decode, or holds a snapshot other
+   * than the one its name says.
+   */
+  async read(name: string): Promise<Snapshot> {
+    const parsed = parseSnapName(name);
+    if (parsed === undefined) {
+      throw new WalError("InvalidName", `snap: ${JSON.stringify(name)} is not a snapshot file name`);
+    }
+    const path = join(this.dir, parsed.name);
+    const bytes = await this.fs.readFile(path);
+    let snap: Snapshot;
+    try {
+      snap = decodeSnapFile(bytes);
+    } catch (e) {
+      throw new WalCorruptError(path, 0, e instanceof Error ? e.message : String(e));
+    }
+    if (snap.metadata.term !== parsed.term || snap.metadata.index !== parsed.index) {
+      throw new WalCorruptError(
+        path,
+        0,
+        `holds the snapshot at (term ${snap.metadata.term}, index ${snap.metadata.index}), not the one its name says`,
+      );
+    }
+    return snap;
+  }
+
+  /**
+   * The newest snapshot whose (term, index) is among `walMarkers` (from `WAL.readSnapshotMarkers`),
+   * or undefined if there is none. A candidate that fails verification is renamed `<name>.broken`
+   * with a warning and the next older one is tried (etcd's LoadNewestAvailable).
+   */
+  async loadNewestAvailable(
+    walMarkers: readonly { readonly term: number; readonly index: number }[],
+  ): Promise<Snapshot | undefined> {
+    const known = new Set(walMarkers.map((m) => `${m.term}/${m.index}`));
+    return this.loadMatching((s) => known.has(`${s.term}/${s.index}`));
+  }
+
+  /** The newest readable snapshot, whatever the WAL knows (broken ones renamed as above). */
+  load(): Promise<Snapshot | undefined> {
+    return this.loadMatching(() => true);
+  }
+
+  /**
+   * Deletes all but the newest `keep` snapshot files (by term, then index), and leftover temp files.
+   * Returns the names deleted.
+   */
+  async releaseSnapshots(keep: number): Promise<string[]> {
+    if (!Number.isSafeInteger(keep) || keep < 1) throw new RangeError(`snap: keep must be ≥ 1, got ${keep}`);
+    const names = await this.snapNames();
+    const doomed = names.slice(keep).map((s) => s.name);
+    for (const name of doomed) await this.fs.unlink(join(this.dir, name));
+    if (doomed.length > 0) await this.fs.syncDir(this.dir);
+    return doomed;
+  }
+
+  private async loadMatching(match: (s: SnapName) => boolean): Promise<Snapshot | undefined> {
+    for (const s of await this.snapNames()) {
+      if (!match(s)) continue;
+      try {
+        return await this.read(s.name);
+      } catch (e) {
+        if (!(e instanceof WalCorruptError)) throw e;
+        const path = join(this.dir, s.name);
+        this.logger.warn(`snap: skipping ${path}: ${e.reason}; renaming it to ${path}.broken`);
+        await this.fs.rename(path, `${path}.broken`);
+        await this.fs.syncDir(this.dir);
+      }
+    }
+    return undefined;
+  }
+
+  /** The snapshot files, newest first (term, then index, descending); deletes leftover temp files. */
+  private async snapNames(): Promise<SnapName[]> {
+    let names: string[];
+    try {
+      names = await this.fs.readdir(this.dir);
+    } catch (e) {
+      if (errorCode(e) === "ENOENT") return [];
+      throw e;
+    }
+    const snaps: SnapName[] = [];
+    for (const name of names) {
+      const s = parseSnapName(name);
+      if (s !== undefined) {
+        snaps.push(s);
+      } else if (name.endsWith(`.snap${TMP_SUFFIX}`)) {
+        await this.fs.unlink(join(this.dir, name));
+      } else if (name.endsWith(".snap")) {
+        this.logger.warn(`snap: ignoring ${join(this.dir, name)}: not a snapshot file name`);
+      }
+    }
+    return snaps.sort((a, b) => b.term - a.term || b.index - a.index);
+  }
+}

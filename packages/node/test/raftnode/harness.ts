@@ -1,0 +1,231 @@
+/**
+ * Test helpers for RaftNode: a Map state machine that refuses re-applied or skipped entries, an
+ * in-memory network (a RaftTransport), free ports, temp data directories, and batched proposals.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Message, MessageType } from "@tsraft/raft/raftpb";
+import type { RaftTransport } from "../../src/raftnode/options.js";
+import type { RaftNode } from "../../src/raftnode/raft-node.js";
+import type { ApplyEntry, StateMachine } from "../../src/state-machine.js";
+import type { TransportHandler, TransportOptions } from "../../src/transport/options.js";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/**
+ * A deterministic key-value state machine (in memory; keeping the object across a node restart
+ * stands for a durable one). `apply` throws on any entry that is not exactly the next index: the
+ * node must never re-apply or skip an entry. Normal entries are `key=value`; the result is
+ * `"<key>@<index>"`.
+ */
+export class MapStateMachine implements StateMachine {
+  readonly data = new Map<string, string>();
+  applied = 0;
+  restores = 0;
+  normalApplied = 0;
+  confChanges = 0;
+
+  appliedIndex(): number {
+    return this.applied;
+  }
+
+  apply(entries: readonly ApplyEntry[]): unknown[] {
+    return entries.map((e) => {
+      if (e.index !== this.applied + 1) {
+        throw new Error(`MapStateMachine: entry ${e.index} after applied ${this.applied}`);
+      }
+      this.applied = e.index;
+      if (e.kind === "conf-change") this.confChanges++;
+      if (e.kind !== "normal") return undefined;
+      this.normalApplied++;
+      const s = dec.decode(e.data);
+      const eq = s.indexOf("=");
+      const key = eq < 0 ? s : s.slice(0, eq);
+      this.data.set(key, eq < 0 ? "" : s.slice(eq + 1));
+      return `${key}@${e.index}`;
+    });
+  }
+
+  snapshot(): Uint8Array {
+    return enc.encode(JSON.stringify({ applied: this.applied, data: [...this.data] }));
+  }
+
+  restore(data: Uint8Array, index: number): void {
+    const j = JSON.parse(dec.decode(data)) as { applied: number; data: [string, string][] };
+    if (j.applied !== index)
+      throw new Error(`MapStateMachine: snapshot of ${j.applied} restored as ${index}`);
+    this.data.clear();
+    for (const [k, v] of j.data) this.data.set(k, v);
+    this.applied = index;
+    this.restores++;
+  }
+
+  /** The content, sorted, for comparing state machines. */
+  dump(): string {
+    return JSON.stringify([...this.data].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
+  }
+}
+
+/** `count` free TCP ports on 127.0.0.1 (bound and released; reused at once by the nodes). */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<import("node:net").Server>((resolve, reject) => {
+          const s = createServer();
+          s.once("error", reject);
+          s.listen(0, "127.0.0.1", () => resolve(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as import("node:net").AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+/** A fresh temp directory and its cleanup. */
+export async function tempDir(
+  prefix = "tsraft-node-",
+): Promise<{ path: string; cleanup: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `cond` until it holds; fails with `what` after `ms`. */
+export async function waitFor(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/** Waits until exactly one running node leads and every running node agrees; returns it. */
+export async function waitForLeader(nodes: readonly RaftNode[], ms = 15_000): Promise<RaftNode> {
+  let leader: RaftNode | undefined;
+  await waitFor(
+    () => {
+      const running = nodes.filter((n) => !n.stopped);
+      const leaders = running.filter((n) => n.isLeader());
+      if (leaders.length !== 1) return false;
+      leader = leaders[0];
+      return running.every((n) => n.leader() === leader!.id);
+    },
+    "a leader all nodes agree on",
+    ms,
+  );
+  return leader!;
+}
+
+/**
+ * Proposes `key-<from+i>=value-<from+i>` for i in [0, count) through `node`, `concurrency` at a
+ * time. A proposal that fails with NoLeader/ProposalDropped is retried (it was not proposed); the
+ * test fails on any other error.
+ */
+export async function proposeRange(
+  node: () => RaftNode,
+  from: number,
+  count: number,
+  concurrency = 200,
+): Promise<void> {
+  let next = from;
+  const end = from + count;
+  const worker = async (): Promise<void> => {
+    while (next < end) {
+      const i = next++;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await node().propose(enc.encode(`key-${i}=value-${i}`), { timeoutMs: 10_000 });
+          break;
+        } catch (e) {
+          const code = (e as { code?: string }).code;
+          if ((code === "NoLeader" || code === "ProposalDropped") && attempt < 200) {
+            await sleep(20);
+            continue;
+          }
+          throw e;
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+/**
+ * An in-memory network of RaftTransports: messages are delivered on a later macrotask, in order
+ * per link. `cut(a, b)` drops both directions of a link (reported unreachable, as the real
+ * transport does). `sends` records every `send` call, for ordering assertions.
+ */
+export class MemNetwork {
+  private readonly nodes = new Map<number, TransportHandler>();
+  private readonly cutLinks = new Set<string>();
+  /** Observes every send (node, messages) as it happens. */
+  onSend: ((from: number, msgs: readonly Message[]) => void) | undefined;
+
+  cut(a: number, b: number): void {
+    this.cutLinks.add(`${a}-${b}`).add(`${b}-${a}`);
+  }
+
+  heal(): void {
+    this.cutLinks.clear();
+  }
+
+  /** Isolates `id` from every other node. */
+  isolate(id: number, others: readonly number[]): void {
+    for (const o of others) if (o !== id) this.cut(id, o);
+  }
+
+  factory = (o: TransportOptions): RaftTransport => {
+    const id = o.id;
+    const handler = o.handler;
+    return {
+      start: async () => {
+        this.nodes.set(id, handler);
+      },
+      stop: async () => {
+        if (this.nodes.get(id) === handler) this.nodes.delete(id);
+      },
+      addPeer: () => {},
+      removePeer: () => {},
+      send: (msgs) => {
+        this.onSend?.(id, msgs);
+        for (const m of msgs) this.deliver(id, handler, m);
+      },
+    };
+  };
+
+  private deliver(from: number, sender: TransportHandler, m: Message): void {
+    const to = this.nodes.get(m.to);
+    if (to === undefined || this.cutLinks.has(`${from}-${m.to}`)) {
+      setImmediate(() => {
+        if (this.nodes.get(from) !== sender) return;
+        sender.reportUnreachable(m.to);
+        if (m.type === MessageType.MsgSnap) sender.reportSnapshot(m.to, "failure");
+      });
+      return;
+    }
+    setImmediate(() => {
+      if (this.nodes.get(m.to) !== to) return;
+      to.process(m);
+      if (m.type === MessageType.MsgSnap && this.nodes.get(from) === sender)
+        sender.reportSnapshot(m.to, "finish");
+    });
+  }
+}
+
+/** The value of a prom-client counter (with labels). */
+export async function counterValue(
+  c: { get(): Promise<{ values: { value: number; labels: Record<string, unknown> }[] }> },
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const v = await c.get();
+  return v.values
+    .filter((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val))
+    .reduce((a, x) => a + x.value, 0);
+}

@@ -1,0 +1,269 @@
+#!/usr/bin/env node
+// `pnpm bench [name...] [--json] [--runs N] [--n N] [--cpu-prof DIR] [--list]`
+//
+// Builds the packages and the bench programs (bench/, compiled to bench/dist, run on the packages'
+// dist/ — what users get), then runs every case of every selected bench family once per run, each
+// run in a fresh `node --expose-gc` child process so that neither JIT state nor heap carries over
+// from one measurement to the next. With several runs it reports the median of each figure, with
+// the min and max of the throughputs. A table by default; with --json one JSON line per case.
+//
+// A name is a family (`core`, `micro`), or one case of it (`core/3v-b64-step`). No name: all
+// families. Exits 1 if a run fails or a case's work counters differ from its reference's, 2 on
+// bad arguments. `TSRAFT_NO_BUILD=1` skips the build.
+import { spawnSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const dist = join(root, "bench", "dist");
+
+function usage(msg) {
+  if (msg) console.error(`bench: ${msg}`);
+  console.error(
+    "usage: pnpm bench [name...] [--json] [--runs N] [--n N] [--cpu-prof DIR] [--list]\n" +
+      "  name      a family (core, micro, ...) or one case of it (core/3v-b64-step); default: all\n" +
+      "  --json    one JSON line per case instead of a table\n" +
+      "  --runs N  runs per case, each in a fresh process; medians with min/max (default 1)\n" +
+      "  --n N     operations per run (the core's N; each family has its default)\n" +
+      "  --cpu-prof DIR  write a V8 CPU profile of every run into DIR (node --cpu-prof)\n" +
+      "  --list    list the families and their cases",
+  );
+  process.exit(2);
+}
+
+// --- arguments
+const args = process.argv.slice(2);
+const opts = { json: false, runs: 1, n: undefined, cpuProf: undefined, list: false, names: [] };
+for (let i = 0; i < args.length; i++) {
+  const a = args[i];
+  const value = () => {
+    const v = args[++i];
+    if (v === undefined) usage(`${a} needs a value`);
+    return v;
+  };
+  const count = (v) => {
+    const x = Number(v.replaceAll("_", ""));
+    if (!Number.isSafeInteger(x) || x <= 0) usage(`${a} wants a positive integer, not ${v}`);
+    return x;
+  };
+  if (a === "--json") opts.json = true;
+  else if (a === "--runs") opts.runs = count(value());
+  else if (a === "--n") opts.n = count(value());
+  else if (a === "--cpu-prof") opts.cpuProf = resolve(value());
+  else if (a === "--list") opts.list = true;
+  else if (a === "--help" || a === "-h") usage();
+  else if (a.startsWith("-")) usage(`unknown option ${a}`);
+  else opts.names.push(a);
+}
+
+// --- build
+if (!process.env.TSRAFT_NO_BUILD) {
+  const tsc = spawnSync(join(root, "node_modules", ".bin", "tsc"), ["-b", "bench"], {
+    cwd: root,
+    stdio: "inherit",
+  });
+  if (tsc.status !== 0) {
+    console.error("bench: build failed");
+    process.exit(1);
+  }
+}
+
+const { REGISTRY } = await import(pathToFileURL(join(dist, "registry.js")).href);
+const families = [];
+for (const entry of REGISTRY) {
+  const fam = await entry.load();
+  families.push({ name: fam.name, summary: fam.summary, cases: fam.cases() });
+}
+
+if (opts.list) {
+  for (const f of families) {
+    console.log(`${f.name}: ${f.summary}`);
+    for (const c of f.cases) console.log(`  ${f.name}/${c.id}  ${JSON.stringify(c.params)}`);
+  }
+  process.exit(0);
+}
+
+// --- selection: [{family, case}] in registry order, without duplicates
+const selected = [];
+const want = opts.names.length === 0 ? families.map((f) => f.name) : opts.names;
+for (const name of want) {
+  const [fname, cid] = name.split("/", 2);
+  const fam = families.find((f) => f.name === fname);
+  if (fam === undefined) {
+    usage(`unknown bench ${JSON.stringify(name)}; known: ${families.map((f) => f.name).join(", ")}`);
+  }
+  const cases = cid === undefined ? fam.cases : fam.cases.filter((c) => c.id === cid);
+  if (cases.length === 0) {
+    usage(`unknown case ${JSON.stringify(name)}; ${fam.name} has: ${fam.cases.map((c) => c.id).join(", ")}`);
+  }
+  for (const c of cases) {
+    if (!selected.some((s) => s.family === fam.name && s.case === c.id)) {
+      selected.push({ family: fam.name, case: c.id });
+    }
+  }
+}
+selected.sort(
+  (a, b) => families.findIndex((f) => f.name === a.family) - families.findIndex((f) => f.name === b.family),
+);
+
+// --- running
+function runOnce(family, caseId, run) {
+  const nodeArgs = ["--expose-gc"];
+  if (opts.cpuProf !== undefined) {
+    mkdirSync(opts.cpuProf, { recursive: true });
+    nodeArgs.push(
+      "--cpu-prof",
+      `--cpu-prof-dir=${opts.cpuProf}`,
+      `--cpu-prof-name=${family}-${caseId}-run${run}.cpuprofile`,
+    );
+  }
+  const childArgs = [...nodeArgs, join(dist, "child.js"), family, caseId];
+  if (opts.n !== undefined) childArgs.push("--n", String(opts.n));
+  const p = spawnSync(process.execPath, childArgs, { cwd: root, encoding: "utf8", maxBuffer: 1 << 26 });
+  if (p.status !== 0) {
+    return { error: `${family}/${caseId} run ${run} failed (exit ${p.status}):\n${p.stderr}` };
+  }
+  const line = p.stdout.trim().split("\n").pop();
+  try {
+    return { result: JSON.parse(line) };
+  } catch {
+    return { error: `${family}/${caseId} run ${run}: no JSON result in ${JSON.stringify(p.stdout)}` };
+  }
+}
+
+function median(xs) {
+  const s = xs.slice().sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+const r3 = (x) => Math.round(x * 1000) / 1000;
+
+/** Medians over runs of every numeric figure; min/max of the throughputs; counters must agree. */
+function aggregate(results) {
+  const first = results[0];
+  const med = (get) => median(results.map(get));
+  const pick = (obj, get) =>
+    obj === undefined
+      ? undefined
+      : Object.fromEntries(Object.keys(obj).map((k) => [k, r3(med((r) => get(r)[k]))]));
+  const countersVaried = results.some((r) => JSON.stringify(r.counters) !== JSON.stringify(first.counters));
+  const ops = results.map((r) => r.opsPerSec);
+  const cpuOps = results.map((r) => r.cpuOpsPerSec);
+  const agg = {
+    bench: first.bench,
+    case: first.case,
+    params: first.params,
+    runs: results.length,
+    ops: first.ops,
+    wallMs: r3(med((r) => r.wallMs)),
+    cpuMs: r3(med((r) => r.cpuMs)),
+    opsPerSec: Math.round(median(ops)),
+    opsPerSecMin: Math.min(...ops),
+    opsPerSecMax: Math.max(...ops),
+    cpuOpsPerSec: Math.round(median(cpuOps)),
+    cpuOpsPerSecMin: Math.min(...cpuOps),
+    cpuOpsPerSecMax: Math.max(...cpuOps),
+  };
+  if (first.latency !== undefined) {
+    agg.latency = {
+      unit: first.latency.unit,
+      of: first.latency.of,
+      samples: first.latency.samples,
+      p50: r3(med((r) => r.latency.p50)),
+      p90: r3(med((r) => r.latency.p90)),
+      p99: r3(med((r) => r.latency.p99)),
+      max: r3(med((r) => r.latency.max)),
+    };
+  }
+  agg.counters = first.counters;
+  if (countersVaried) agg.countersVaried = results.map((r) => r.counters);
+  agg.gc = pick(first.gc, (r) => r.gc);
+  agg.heap = pick(first.heap, (r) => r.heap);
+  if (first.reference !== undefined) {
+    agg.reference = first.reference;
+    if (first.reference.cpuOpsPerSec) agg.targetRatio = r3(agg.cpuOpsPerSec / first.reference.cpuOpsPerSec);
+  }
+  if (first.counterDiffs !== undefined) agg.counterDiffs = first.counterDiffs;
+  if (first.notes !== undefined) agg.notes = first.notes;
+  return agg;
+}
+
+// --- output
+const fmt = (x) => (x === undefined ? "" : Math.round(x).toLocaleString("en-US"));
+const columns = [
+  ["case", (a) => `${a.bench}/${a.case}`],
+  ["ops", (a) => fmt(a.ops)],
+  ["ops/s", (a) => fmt(a.opsPerSec)],
+  ["ops/CPU-s", (a) => fmt(a.cpuOpsPerSec)],
+  ["min..max ops/CPU-s", (a) => (a.runs > 1 ? `${fmt(a.cpuOpsPerSecMin)}..${fmt(a.cpuOpsPerSecMax)}` : "")],
+  ["target", (a) => fmt(a.reference?.cpuOpsPerSec)],
+  ["ratio", (a) => (a.targetRatio === undefined ? "" : `${a.targetRatio.toFixed(2)}x`)],
+  ["p50/p99", (a) => (a.latency ? `${a.latency.p50}/${a.latency.p99} ${a.latency.unit}` : "")],
+  ["gc minor/major", (a) => `${a.gc.minor}/${a.gc.major + a.gc.incremental}`],
+  ["counters", (a) => counterText(a)],
+];
+
+function counterText(a) {
+  const c = a.counters;
+  const base =
+    a.bench === "core"
+      ? `rounds=${c.rounds} readys=${c.readys} msgs=${c.messages}`
+      : Object.entries(c)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(" ");
+  if (a.countersVaried) return `${base} VARIED ACROSS RUNS`;
+  if (a.counterDiffs === undefined) return base;
+  const diffs = Object.entries(a.counterDiffs);
+  const against = a.reference?.cpuOpsPerSec !== undefined ? "reference" : "formula";
+  if (diffs.length === 0) return `${base} (= ${against})`;
+  return `${base} DIFFERS: ${diffs.map(([k, [o, r]]) => `${k} ${o} vs ${r}`).join(", ")}`;
+}
+
+function printTable(rows) {
+  const cells = [columns.map(([h]) => h), ...rows.map((a) => columns.map(([, f]) => f(a)))];
+  const widths = columns.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
+  for (const r of cells) {
+    console.log(
+      r
+        .map((c, i) => (i === 0 || i === r.length - 1 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+        .join("  ")
+        .trimEnd(),
+    );
+  }
+}
+
+let failed = false;
+const rows = [];
+for (const s of selected) {
+  const results = [];
+  for (let run = 1; run <= opts.runs; run++) {
+    if (!opts.json) process.stderr.write(`bench: ${s.family}/${s.case} run ${run}/${opts.runs}\n`);
+    const r = runOnce(s.family, s.case, run);
+    if (r.error !== undefined) {
+      console.error(r.error);
+      failed = true;
+      break;
+    }
+    results.push(r.result);
+  }
+  if (results.length !== opts.runs) continue;
+  const a = aggregate(results);
+  if (a.countersVaried || (a.counterDiffs !== undefined && Object.keys(a.counterDiffs).length > 0)) {
+    failed = true;
+  }
+  if (opts.json) console.log(JSON.stringify(a));
+  else rows.push(a);
+}
+if (!opts.json && rows.length > 0) {
+  console.log(
+    `node ${process.version}, ${opts.runs} run(s) per case, medians; ratio = ops/CPU-s / reference target`,
+  );
+  printTable(rows);
+  for (const a of rows) {
+    for (const note of a.notes ?? [])
+      if (!note.startsWith("post-conditions")) console.log(`note ${a.case}: ${note}`);
+  }
+}
+process.exit(failed ? 1 : 0);

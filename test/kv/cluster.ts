@@ -1,0 +1,303 @@
+/**
+ * Multi-process test helpers: real `tsraft-kv` processes (packages/kv/dist/cli.js, built by
+ * `pnpm test`'s `tsc -b`) on free ports of 127.0.0.1 with temporary data directories, and an HTTP
+ * client that retries what a real client would retry.
+ *
+ * Every process is started with `--exit-on-stdin-close`, so even if the test runner dies the nodes
+ * follow it; `Cluster.destroy` kills whatever is left and removes the data.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const CLI = join(ROOT, "packages", "kv", "dist", "cli.js");
+/** Why the cluster tests would not run (the CLI is not built); undefined when they can. */
+export const CLI_MISSING = existsSync(CLI) ? undefined : `${CLI} not built (run tsc -b)`;
+
+/** Raft timing for tests: 50 ms ticks, elections after 1-2 s, heartbeats every 50 ms. */
+export const FAST_RAFT = ["--tick-ms", "50", "--election-tick", "20", "--heartbeat-tick", "1"];
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** `n` distinct ports that were free a moment ago (bound to port 0, then released). */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<import("node:net").Server>((resolve, reject) => {
+          const s = createServer();
+          s.once("error", reject);
+          s.listen(0, "127.0.0.1", () => resolve(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as import("node:net").AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+/** Polls `cond` until it returns a truthy value (returned), failing after `ms` with `what`. */
+export async function waitFor<T>(
+  what: string,
+  cond: () => Promise<T | undefined | false>,
+  ms = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await cond();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${last})` : ""}`);
+    await sleep(100);
+  }
+}
+
+/** One `tsraft-kv` process (restartable with the same identity and data). */
+export class KvProcess {
+  proc: ChildProcess | undefined;
+  /** The last lines it printed (stdout and stderr), for failure reports. */
+  readonly output: string[] = [];
+  private exited: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly id: number,
+    readonly peerUrl: string,
+    readonly httpPort: number,
+    readonly dataDir: string,
+    /** Every argument but --id, --port, --data-dir (i.e. --cluster, --join, tuning). */
+    public args: string[],
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.httpPort}`;
+  }
+
+  get running(): boolean {
+    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  start(): void {
+    const argv = [CLI, "--id", String(this.id), "--port", String(this.httpPort), "--data-dir", this.dataDir];
+    argv.push("--exit-on-stdin-close", ...this.args);
+    const proc = spawn(process.execPath, argv, { stdio: ["pipe", "pipe", "pipe"] });
+    this.proc = proc;
+    const keep = (d: Buffer) => {
+      for (const line of d.toString().split("\n")) {
+        if (line === "") continue;
+        this.output.push(line);
+        if (this.output.length > 300) this.output.shift();
+      }
+    };
+    proc.stdout?.on("data", keep);
+    proc.stderr?.on("data", keep);
+    this.exited = new Promise((resolve) => proc.once("exit", () => resolve()));
+  }
+
+  /** Sends `signal` and waits for the process to exit (SIGKILL after `ms`). */
+  async stop(signal: NodeJS.Signals = "SIGTERM", ms = 10_000): Promise<void> {
+    if (!this.running) return;
+    this.proc!.kill(signal);
+    const timer = setTimeout(() => this.proc?.kill("SIGKILL"), ms);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  /** kill -9. */
+  kill(): Promise<void> {
+    return this.stop("SIGKILL");
+  }
+
+  /** The exit code once exited. */
+  async exitCode(): Promise<number | null> {
+    await this.exited;
+    return this.proc?.exitCode ?? null;
+  }
+}
+
+/** The `/status` JSON, as far as the tests read it. */
+export interface Status {
+  id: number;
+  term: number;
+  lead: number;
+  state: string;
+  commit: number;
+  applied: number;
+  kv: { appliedIndex: number; revision: number; keys: number };
+  members: { id: number; url: string; learner: boolean }[];
+}
+
+/** Options of {@link Cluster.start}. */
+export interface ClusterOptions {
+  size?: number;
+  /** Extra flags for every node (e.g. --snapshot-count). */
+  args?: string[];
+  /** Spare identities (ports, data dirs) to add nodes later. */
+  spare?: number;
+}
+
+/** A local cluster of `tsraft-kv` processes. */
+export class Cluster {
+  readonly nodes = new Map<number, KvProcess>();
+  private constructor(
+    readonly dir: string,
+    readonly peerUrls: Map<number, string>,
+    readonly httpPorts: Map<number, number>,
+    readonly args: string[],
+  ) {}
+
+  /** Starts `size` nodes (ids 1..size) bootstrapping one cluster, and waits for a leader. */
+  static async start(o: ClusterOptions = {}): Promise<Cluster> {
+    const size = o.size ?? 3;
+    const total = size + (o.spare ?? 0);
+    const ports = await freePorts(total * 2);
+    const peerUrls = new Map<number, string>();
+    const httpPorts = new Map<number, number>();
+    for (let id = 1; id <= total; id++) {
+      peerUrls.set(id, `ws://127.0.0.1:${ports[2 * (id - 1)]}`);
+      httpPorts.set(id, ports[2 * (id - 1) + 1]!);
+    }
+    const c = new Cluster(mkdtempSync(join(tmpdir(), "tsraft-kv-cluster-")), peerUrls, httpPorts, [
+      ...FAST_RAFT,
+      ...(o.args ?? []),
+    ]);
+    const cluster = [...Array(size).keys()].map((i) => peerUrls.get(i + 1)).join(",");
+    for (let id = 1; id <= size; id++) c.add(id, ["--cluster", cluster]).start();
+    await c.waitForLeader();
+    return c;
+  }
+
+  /** Creates (not starts) the process for `id` with `clusterArgs` (--cluster, --join). */
+  add(id: number, clusterArgs: string[]): KvProcess {
+    const p = new KvProcess(
+      id,
+      this.peerUrls.get(id)!,
+      this.httpPorts.get(id)!,
+      join(this.dir, `node-${id}`),
+      [...clusterArgs, ...this.args],
+    );
+    this.nodes.set(id, p);
+    return p;
+  }
+
+  node(id: number): KvProcess {
+    const p = this.nodes.get(id);
+    if (p === undefined) throw new Error(`no node ${id}`);
+    return p;
+  }
+
+  running(): KvProcess[] {
+    return [...this.nodes.values()].filter((n) => n.running);
+  }
+
+  async status(id: number): Promise<Status> {
+    const res = await fetch(`${this.node(id).url}/status`, { signal: AbortSignal.timeout(2000) });
+    if (res.status !== 200) throw new Error(`status ${res.status}`);
+    return (await res.json()) as Status;
+  }
+
+  /** Waits until every running node names the same leader, itself running; returns its id. */
+  async waitForLeader(ms = 20_000): Promise<number> {
+    return waitFor(
+      "a leader known to every running node",
+      async () => {
+        const nodes = this.running();
+        const leads = await Promise.all(nodes.map((n) => this.status(n.id).then((s) => s.lead)));
+        const lead = leads[0];
+        if (!lead || !leads.every((l) => l === lead) || !this.nodes.get(lead)?.running) return undefined;
+        const s = await this.status(lead);
+        return s.state === "StateLeader" ? lead : undefined;
+      },
+      ms,
+    );
+  }
+
+  /** Waits until node `id` has applied at least `index`. */
+  async waitApplied(id: number, index: number, ms = 20_000): Promise<Status> {
+    return waitFor(
+      `node ${id} to apply ${index}`,
+      async () => {
+        const s = await this.status(id);
+        return s.kv.appliedIndex >= index ? s : undefined;
+      },
+      ms,
+    );
+  }
+
+  /** One metric's value from node `id`'s /metrics (0 when absent); `series` as printed, labels included. */
+  async metric(id: number, series: string): Promise<number> {
+    const text = await (await fetch(`${this.node(id).url}/metrics`)).text();
+    for (const line of text.split("\n")) {
+      if (line.startsWith(`${series} `)) return Number(line.slice(series.length + 1));
+    }
+    return 0;
+  }
+
+  /** PUT without retries: the HTTP status, or 0 when the request failed (node down, reset). */
+  async put(id: number, key: string, value: string, query = ""): Promise<number> {
+    return attempt(() =>
+      fetch(`${this.node(id).url}/kv/${encodeURIComponent(key)}${query}`, { method: "PUT", body: value }),
+    );
+  }
+
+  /**
+   * PUT that retries what is safe to retry on the same node, until `ms`: a refused connection and
+   * 503 (no leader: nothing was proposed). Returns the final status.
+   */
+  async putRetry(id: number, key: string, value: string, ms = 15_000): Promise<number> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const s = await this.put(id, key, value);
+      if ((s !== 503 && s !== 0) || Date.now() > deadline) return s;
+      await sleep(100);
+    }
+  }
+
+  /** GET: [status, body] ([0, ""] when the request failed). */
+  async get(id: number, key: string, consistency?: "serializable"): Promise<[number, string]> {
+    const q = consistency ? `?consistency=${consistency}` : "";
+    try {
+      const res = await fetch(`${this.node(id).url}/kv/${encodeURIComponent(key)}${q}`, {
+        signal: AbortSignal.timeout(10_000),
+      });
+      return [res.status, await res.text()];
+    } catch {
+      return [0, ""];
+    }
+  }
+
+  /** Kills every process and removes the data directory. */
+  async destroy(): Promise<void> {
+    await Promise.all([...this.nodes.values()].map((n) => n.kill()));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Every node's recent output, for a failing test's report. */
+  dump(): string {
+    return [...this.nodes.values()]
+      .map(
+        (n) =>
+          `---- node ${n.id} (${n.running ? "running" : "stopped"}) ----\n${n.output.slice(-60).join("\n")}`,
+      )
+      .join("\n");
+  }
+}
+
+async function attempt(f: () => Promise<Response>): Promise<number> {
+  try {
+    const res = await f();
+    await res.arrayBuffer();
+    return res.status;
+  } catch {
+    return 0;
+  }
+}

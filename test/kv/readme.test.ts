@@ -1,0 +1,192 @@
+/**
+ * The README's "Run the cluster" transcript, executed: `scripts/start.mjs` (what `pnpm start` runs)
+ * on the documented ports, then every documented request, compared with the documented answer; the
+ * `node packages/kv/dist/cli.js … --join` line starts the 4th node. Then the supervisor's shutdown:
+ * SIGTERM stops all three nodes, and after a kill -9 of the supervisor the nodes stop by themselves.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { CLI, CLI_MISSING, ROOT, sleep, waitFor } from "./cluster.js";
+
+interface Step {
+  command: string;
+  expected: string[];
+}
+
+/** The console block after the test marker in README.md, as commands and their expected output. */
+function readmeSteps(): Step[] {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const marker = readme.indexOf("test/kv/readme.test.ts");
+  const start = readme.indexOf("```console\n", marker);
+  const end = readme.indexOf("```\n", start + 11);
+  const steps: Step[] = [];
+  for (const line of readme.slice(start + 11, end).split("\n")) {
+    if (line.startsWith("$ ")) steps.push({ command: line.slice(2), expected: [] });
+    else if (line !== "") steps.at(-1)?.expected.push(line);
+  }
+  return steps;
+}
+
+/** Splits a command line into words: whitespace-separated, with '…' and "…" quoting. */
+function words(command: string): string[] {
+  const out: string[] = [];
+  const re = /'([^']*)'|"([^"]*)"|(\S+)/g;
+  for (let m = re.exec(command); m !== null; m = re.exec(command)) out.push(m[1] ?? m[2] ?? m[3]!);
+  return out;
+}
+
+interface Curl {
+  url: string;
+  method: string;
+  body: string | undefined;
+  showStatus: boolean;
+}
+
+function parseCurl(argv: string[]): Curl {
+  let url = "";
+  let method: string | undefined;
+  let body: string | undefined;
+  let showStatus = false;
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "-i") showStatus = true;
+    else if (a === "-X") method = argv[++i];
+    else if (a === "-d") body = argv[++i];
+    else if (a.startsWith("-")) throw new Error(`README curl option ${a} not understood by this test`);
+    else url = a;
+  }
+  return { url, method: method ?? (body !== undefined ? "POST" : "GET"), body, showStatus };
+}
+
+const PORTS = [12379, 22379, 32379, 42379, 12380, 22380, 32380, 42380];
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+  });
+}
+
+async function httpDown(port: number): Promise<boolean> {
+  try {
+    await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(1000) });
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), "tsraft-kv-readme-"));
+const procs: ChildProcess[] = [];
+afterAll(async () => {
+  for (const p of procs) p.kill("SIGKILL");
+  await sleep(200);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Runs scripts/start.mjs in `dir` and waits for its "nodes up" announcement. */
+async function startCluster(output: string[]): Promise<ChildProcess> {
+  const sup = spawn(process.execPath, [join(ROOT, "scripts", "start.mjs")], {
+    cwd: dir,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  procs.push(sup);
+  sup.stdout?.on("data", (d: Buffer) => output.push(d.toString()));
+  sup.stderr?.on("data", (d: Buffer) => output.push(d.toString()));
+  await waitFor(
+    "pnpm start to announce its cluster",
+    async () => output.join("").includes("3 nodes up"),
+    60_000,
+  );
+  return sup;
+}
+
+const exited = (p: ChildProcess) =>
+  new Promise<number | null>((resolve) =>
+    p.exitCode !== null || p.signalCode !== null
+      ? resolve(p.exitCode)
+      : p.once("exit", (code) => resolve(code)),
+  );
+
+describe.skipIf(CLI_MISSING)("README quick start", async () => {
+  const busy = (await Promise.all(PORTS.map(portFree))).some((free) => !free);
+  const output: string[] = [];
+
+  it.skipIf(busy)(
+    "runs as documented: put, get, CAS, delete, add a 4th node, remove it",
+    async () => {
+      const steps = readmeSteps();
+      expect(steps.length).toBeGreaterThanOrEqual(10);
+      const sup = await startCluster(output);
+      try {
+        for (const step of steps) {
+          const argv = words(step.command);
+          if (argv[0] === "node") {
+            // The documented command, with the CLI path made absolute (the test runs in a temp dir)
+            // and a lifeline so the node cannot outlive the test.
+            const args = argv.slice(1).map((a) => (a === "packages/kv/dist/cli.js" ? CLI : a));
+            const p = spawn(process.execPath, [...args, "--exit-on-stdin-close"], {
+              cwd: dir,
+              stdio: "pipe",
+            });
+            procs.push(p);
+            continue;
+          }
+          expect(argv[0], step.command).toBe("curl");
+          const curl = parseCurl(argv);
+          // Retry only what a person would: a node not listening yet, or 503 (no leader yet).
+          const res = await waitFor(
+            step.command,
+            async () => {
+              const r = await fetch(curl.url, {
+                method: curl.method,
+                ...(curl.body !== undefined ? { body: curl.body } : {}),
+              });
+              return r.status === 503 ? undefined : r;
+            },
+            30_000,
+          );
+          const body = (await res.text()).replace(/\n$/, "");
+          const got = curl.showStatus ? [`HTTP/1.1 ${res.status} ${res.statusText}`] : [];
+          if (body !== "") got.push(...body.split("\n"));
+          expect(got, step.command).toEqual(step.expected);
+        }
+      } catch (err) {
+        console.log(output.join(""));
+        throw err;
+      }
+      // Ctrl-C / SIGTERM: the supervisor stops its three nodes and exits; none is left behind.
+      for (const p of procs.slice(1)) p.kill("SIGTERM");
+      sup.kill("SIGTERM");
+      expect(await exited(sup)).toBe(0);
+      for (const port of [12380, 22380, 32380]) expect(await httpDown(port)).toBe(true);
+    },
+    120_000,
+  );
+
+  it.skipIf(busy)(
+    "restarts on its data, and its nodes stop by themselves when it is killed",
+    async () => {
+      const sup = await startCluster(output);
+      // The data survived the restart (with the README's `other` = 42).
+      const res = await waitFor("a read after restart", async () => {
+        const r = await fetch("http://127.0.0.1:12380/kv/other");
+        return r.status === 503 ? undefined : r;
+      });
+      expect(await res.text()).toBe("42");
+      sup.kill("SIGKILL");
+      await exited(sup);
+      await waitFor(
+        "the orphaned nodes to exit",
+        async () => (await Promise.all([12380, 22380, 32380].map(httpDown))).every(Boolean),
+        15_000,
+      );
+    },
+    120_000,
+  );
+});

@@ -1,0 +1,48 @@
+/**
+ * A follower stopped while the others write past a compaction catches up by snapshot: the leader
+ * streams the SQLite image, the follower restores it, and then takes the rest from the log.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { CLI_MISSING, Cluster } from "./cluster.js";
+
+let cluster: Cluster | undefined;
+afterEach(async (ctx) => {
+  if (ctx.task.result?.state === "fail" && cluster) console.log(cluster.dump());
+  await cluster?.destroy();
+  cluster = undefined;
+});
+
+const SENT = 'tsraft_snapshots_sent_total{result="success"}';
+const RECEIVED = 'tsraft_snapshots_received_total{result="success"}';
+
+describe.skipIf(CLI_MISSING)("catch-up by snapshot", () => {
+  it("a follower stopped across a compaction receives and restores a snapshot", async () => {
+    const c = await Cluster.start({ args: ["--snapshot-count", "20", "--snapshot-catchup-entries", "5"] });
+    cluster = c;
+    const leader = await c.waitForLeader();
+    const follower = [1, 2, 3].find((id) => id !== leader)!;
+    expect(await c.putRetry(leader, "before", "stop")).toBe(204);
+    await c.node(follower).stop();
+
+    // Far more than snapshot-count + catch-up entries: the leader's log no longer reaches back.
+    for (let i = 0; i < 150; i += 10) {
+      const statuses = await Promise.all(
+        Array.from({ length: 10 }, (_, j) => c.putRetry(leader, `k${i + j}`, `v${i + j}`)),
+      );
+      expect(statuses.every((s) => s === 204)).toBe(true);
+    }
+    const target = (await c.status(leader)).commit;
+
+    c.node(follower).start();
+    await c.waitApplied(follower, target);
+    expect(await c.metric(follower, RECEIVED)).toBeGreaterThanOrEqual(1);
+    expect(await c.metric(leader, SENT)).toBeGreaterThanOrEqual(1);
+    for (let i = 0; i < 150; i++) {
+      expect(await c.get(follower, `k${i}`, "serializable")).toEqual([200, `v${i}`]);
+    }
+    expect(await c.get(follower, "before", "serializable")).toEqual([200, "stop"]);
+    // And it keeps up by log afterwards.
+    expect(await c.putRetry(follower, "after", "restore")).toBe(204);
+    expect(await c.get(follower, "after", "serializable")).toEqual([200, "restore"]);
+  }, 60_000);
+});
