@@ -31,7 +31,10 @@ export function simRuns(dflt: number, files: number): number {
   return total > 0 ? Math.ceil(total / files) : dflt;
 }
 
-/** What a suite run exercised: sums of the cases' counters, and how many cases had each option. */
+/**
+ * What a suite run exercised: sums of the cases' counters (the highest term: the highest of all),
+ * and how many cases had each option.
+ */
 export interface Tally {
   cases: number;
   steps: number;
@@ -55,7 +58,9 @@ function tallyCase(t: Tally, c: SimCase, s: SimStats): void {
     spares: c.cluster.voters.length + c.cluster.learners.length < c.cluster.nodes,
   };
   for (const [k, v] of Object.entries(flags)) if (v) t.options[k] = (t.options[k] ?? 0) + 1;
-  for (const [k, v] of Object.entries(s)) t.stats[k] = (t.stats[k] ?? 0) + v;
+  for (const [k, v] of Object.entries(s)) {
+    t.stats[k] = k === "maxTerm" ? Math.max(t.stats[k] ?? 0, v) : (t.stats[k] ?? 0) + v;
+  }
 }
 
 /**
@@ -91,7 +96,7 @@ export function describeTally(name: string, t: Tally): string {
   return (
     `${name}: ${t.cases} seeds, ${t.steps} steps, ${t.violations} violations, ${(t.ms / 1000).toFixed(1)} s\n` +
     `  options: ${opts}\n` +
-    `  exercised: ${s.elections} elections (max term ${s.maxTerm}), ${s.maxCommit} entries committed, ` +
+    `  exercised: ${s.elections} elections (highest term ${s.maxTerm}), ${s.maxCommit} entries committed, ` +
     `${s.messagesDelivered} messages delivered, ${s.messagesLost} lost, ${s.messagesDuplicated} duplicated, ` +
     `${s.crashes} crashes (${s.tornWrites} torn writes), ${s.snapshotsTaken} snapshots taken, ${s.snapshotsSent} sent, ` +
     `${s.confChangesApplied} conf changes applied, ${s.transfers} transfers, ${s.readsAnswered} reads answered, ` +

@@ -31,12 +31,13 @@ import {
   newConfState,
   type Snapshot,
 } from "../../raftpb/types.js";
-import { isEmptyHardState, isEmptySnap } from "../../raftpb/util.js";
+import { isEmptySnap } from "../../raftpb/util.js";
 import { RawNode, type SnapshotStatus } from "../../raw-node.js";
 import { ReadOnlyOption } from "../../read-only.js";
 import type { Ready } from "../../ready.js";
 import { StateType } from "../../ready.js";
-import { cloneConfState, MemoryStorage } from "../../storage.js";
+import { cloneConfState, type MemoryStorage } from "../../storage.js";
+import { Disk, describeWrite } from "./disk.js";
 import { type CheckedNode, type Checker, InvariantViolation } from "./invariants.js";
 import { mixSeed, Prng } from "./prng.js";
 import type { BrokenVariant, SimOptions } from "./schedule.js";
@@ -66,8 +67,8 @@ export const BOOTSTRAP_TERM = 1;
 /** A simulated node: its core, its storage (durable and in flight) and its state machine. */
 export class NodeHost implements CheckedNode {
   readonly id: number;
-  /** What survives a crash. The core reads it; writes land in it when they complete. */
-  readonly durable = new MemoryStorage();
+  /** What survives a crash. The core reads its log there; writes land there when they complete. */
+  readonly disk: Disk;
   /** The running core; undefined while down. */
   rn: RawNode | undefined;
   /** False while crashed. */
@@ -84,8 +85,6 @@ export class NodeHost implements CheckedNode {
   appliedIndex = 0;
   /** The configuration as of `appliedIndex` (what a snapshot taken now records). */
   confState: ConfState = newConfState();
-  /** The index of the durable snapshot. */
-  private snapIndex = 0;
   /** Set once the node applied its own removal (or, leading, its demotion): to be shut down. */
   retiring = false;
   /** Removed from the cluster and shut down for good: never restarts (etcd never reuses an id). */
@@ -99,6 +98,15 @@ export class NodeHost implements CheckedNode {
   // asyncStorageWrites mode: work for the append and apply threads.
   private appendWork: Message[] = [];
   private applyWork: Message[] = [];
+  /**
+   * asyncStorageWrites: vote requests for a term not yet on disk. etcd hands them out at once, but
+   * a candidate may then win on the others' votes alone, lead, crash before its new term is
+   * durable, restart in the previous term, and win the same term again — its voters already voted
+   * for it — leading one term twice with different entries at the same index and term (found by
+   * the simulator). The driver sends them once the HardState holding their term is written.
+   */
+  private heldVotes: Message[] = [];
+  private readonly voteEarly: boolean;
 
   private readonly env: HostEnv;
   private readonly async: boolean;
@@ -111,7 +119,12 @@ export class NodeHost implements CheckedNode {
     this.id = id;
     this.env = env;
     this.async = env.options.asyncStorageWrites;
+    this.voteEarly = env.broken.has("vote-before-persist");
     this.sm = env.makeStateMachine(id);
+    this.disk = new Disk({
+      onDurableWrite: (hs) => env.checker.onDurableWrite(id, hs),
+      onTornWrite: () => env.stats.tornWrites++,
+    });
     if (cs !== undefined) {
       this.durable.applySnapshot({
         data: EMPTY_BYTES,
@@ -119,6 +132,11 @@ export class NodeHost implements CheckedNode {
       });
       this.durable.setHardState({ term: BOOTSTRAP_TERM, vote: 0, commit: BOOTSTRAP_INDEX });
     }
+  }
+
+  /** The durable storage (what the core reads; what survives a crash). */
+  get durable(): MemoryStorage {
+    return this.disk.storage;
   }
 
   /** True if the node is up and not paused. */
@@ -136,7 +154,7 @@ export class NodeHost implements CheckedNode {
     if (this.removed) throw new Error(`node ${this.id} was removed from the cluster: it never restarts`);
     const d = this.durable;
     const snap = d.snapshot();
-    this.snapIndex = snap.metadata.index;
+    this.disk.reload();
     this.sm = this.env.makeStateMachine(this.id);
     if (snap.metadata.index > 0) this.sm.restore(snap.data);
     this.appliedIndex = snap.metadata.index;
@@ -189,11 +207,11 @@ export class NodeHost implements CheckedNode {
     let lost = 0;
     if (this.pending !== undefined) {
       const rd = this.pending;
-      this.tornWrite(rd.snapshot, rd.entries, rd.hardState, torn);
+      this.disk.writeTorn(rd.snapshot, rd.entries, rd.hardState, torn);
       lost = 1;
     } else if (this.appendWork.length > 0) {
       const m = this.appendWork[0]!;
-      this.tornWrite(m.snapshot, m.entries, hardStateOf(m), torn);
+      this.disk.writeTorn(m.snapshot, m.entries, hardStateOf(m), torn);
       lost = this.appendWork.length;
     }
     this.env.checker.onCrash(this);
@@ -221,63 +239,24 @@ export class NodeHost implements CheckedNode {
     this.pending = undefined;
     this.held = [];
     this.deferred = [];
+    this.heldVotes = [];
     this.appendWork = [];
     this.applyWork = [];
     this.incarnation++;
   }
 
-  /** Writes the first `torn` records of a write to disk. */
-  private tornWrite(
-    snap: Snapshot | undefined,
-    ents: readonly Entry[],
-    hs: HardState | undefined,
-    torn: number,
-  ) {
+  /** Completes a write; a snapshot also replaces the state machine. */
+  private writeDurable(snap: Snapshot | undefined, ents: readonly Entry[], hs: HardState | undefined): void {
+    this.disk.write(snap, ents, hs);
     if (snap !== undefined && !isEmptySnap(snap)) {
-      if (torn > 0) this.writeDurable(snap, ents, hs, false);
-      return;
-    }
-    const k = Math.min(torn, ents.length);
-    if (k > 0) {
-      this.durable.append(ents.slice(0, k));
-      if (k < ents.length) this.env.stats.tornWrites++;
-    }
-    if (torn > ents.length && hs !== undefined && !isEmptyHardState(hs)) {
-      this.env.checker.onDurableWrite(this.id, hs);
-      this.durable.setHardState(hs);
-    }
-  }
-
-  /** Persists a write; a snapshot also replaces the state machine (unless `restoreSm` is false). */
-  private writeDurable(
-    snap: Snapshot | undefined,
-    ents: readonly Entry[],
-    hs: HardState | undefined,
-    restoreSm = true,
-  ): void {
-    if (snap !== undefined && !isEmptySnap(snap)) {
-      this.durable.applySnapshot(snap);
-      this.snapIndex = snap.metadata.index;
-      if (restoreSm) {
-        this.sm.restore(snap.data);
-        this.appliedIndex = snap.metadata.index;
-        this.confState = cloneConfState(snap.metadata.confState);
-        this.env.checker.onApplySnapshot(this.id, snap.metadata);
-      }
-    }
-    if (ents.length > 0) this.durable.append(ents);
-    if (hs !== undefined && !isEmptyHardState(hs)) {
-      this.env.checker.onDurableWrite(this.id, hs);
-      this.durable.setHardState(hs);
+      this.sm.restore(snap.data);
+      this.appliedIndex = snap.metadata.index;
+      this.confState = cloneConfState(snap.metadata.confState);
+      this.env.checker.onApplySnapshot(this.id, snap.metadata);
     }
     if (this.env.trace !== undefined) {
-      const parts: string[] = [];
-      if (snap !== undefined && !isEmptySnap(snap))
-        parts.push(`snapshot ${snap.metadata.index}/${snap.metadata.term}`);
-      if (ents.length > 0) parts.push(`entries ${ents[0]!.index}..${ents[ents.length - 1]!.index}`);
-      if (hs !== undefined && !isEmptyHardState(hs))
-        parts.push(`hardstate t${hs.term} v${hs.vote} c${hs.commit}`);
-      if (parts.length > 0) this.env.trace(`${this.id} wrote ${parts.join(", ")}`);
+      const what = describeWrite(snap, ents, hs);
+      if (what !== "") this.env.trace(`${this.id} wrote ${what}`);
     }
   }
 
@@ -386,16 +365,13 @@ export class NodeHost implements CheckedNode {
   snapshot(keep: number): string | undefined {
     if (!this.running) return "not running";
     const i = this.appliedIndex;
-    if (i <= this.snapIndex) return "nothing applied since the last snapshot";
+    if (i <= this.disk.snapIndex) return "nothing applied since the last snapshot";
     // On restart the core requires the durable commit index to cover the snapshot (loadState);
     // with asyncStorageWrites the apply thread may be ahead of the HardState on disk.
     const commit = this.durable.initialState().hardState.commit;
     if (i > commit) return `applied ${i} is beyond the durable commit index ${commit}`;
-    this.durable.createSnapshot(i, this.confState, this.sm.snapshot());
-    this.snapIndex = i;
+    this.disk.snapshot(i, this.confState, this.sm.snapshot(), keep);
     this.env.stats.snapshotsTaken++;
-    const compactTo = i - keep;
-    if (compactTo >= this.durable.firstIndex()) this.durable.compact(compactTo);
     this.env.trace?.(
       `${this.id} snapshot at ${i}, log now ${this.durable.firstIndex()}..${this.durable.lastIndex()}`,
     );
@@ -458,6 +434,8 @@ export class NodeHost implements CheckedNode {
         }
       } else if (m.to === LocalApplyThread) {
         this.applyWork.push(m);
+      } else if (m.type === MessageType.MsgVote && m.term > this.disk.term && !this.voteEarly) {
+        this.heldVotes.push(m);
       } else {
         this.env.send(m);
       }
@@ -473,6 +451,7 @@ export class NodeHost implements CheckedNode {
       if (m === undefined) return false;
       this.writeDurable(m.snapshot, m.entries, hardStateOf(m));
       this.deliverResponses(m.responses);
+      this.releaseVotes();
     } else {
       const rd = this.pending;
       if (rd === undefined) return false;
@@ -480,6 +459,17 @@ export class NodeHost implements CheckedNode {
     }
     this.processReadies();
     return true;
+  }
+
+  /** Sends the vote requests held back until their term is durable (see heldVotes). */
+  private releaseVotes(): void {
+    if (this.heldVotes.length === 0) return;
+    const keep: Message[] = [];
+    for (const m of this.heldVotes) {
+      if (m.term <= this.disk.term) this.env.send(m);
+      else keep.push(m);
+    }
+    this.heldVotes = keep;
   }
 
   /** Runs the oldest apply batch (asyncStorageWrites; an `apply` action). Returns false if none. */

@@ -117,7 +117,8 @@ export type BrokenVariant =
   | "vote-without-log-check"
   | "commit-by-counting"
   | "send-before-persist"
-  | "apply-before-commit";
+  | "apply-before-commit"
+  | "vote-before-persist";
 
 /** Every {@link BrokenVariant}. */
 export const BROKEN_VARIANTS: readonly BrokenVariant[] = [
@@ -125,6 +126,7 @@ export const BROKEN_VARIANTS: readonly BrokenVariant[] = [
   "commit-by-counting",
   "send-before-persist",
   "apply-before-commit",
+  "vote-before-persist",
 ];
 
 /** A complete, replayable description of a run. */

@@ -177,6 +177,17 @@ export class Simulation {
     return best;
   }
 
+  /**
+   * The members (voters, both halves if joint, and learners) of the current leader's configuration,
+   * in id order; empty without a leader. After {@link Simulation.awaitLiveness} they all applied
+   * the same entries. (A node removed while cut off may still run, unaware: it is not a member.)
+   */
+  members(): number[] {
+    const cfg = this.leader()?.rn?.raft.trk.config;
+    if (cfg === undefined) return [];
+    return [...new Set([...cfg.voters.ids(), ...cfg.learners, ...cfg.learnersNext])].sort((a, b) => a - b);
+  }
+
   /** Runs every action of `schedule` in turn (see {@link Simulation.step}). */
   run(schedule: readonly Action[]): void {
     for (const a of schedule) this.step(a);
