@@ -1,5 +1,13 @@
 export { crc32c } from "./crc32c.js";
-export { type FileHandleLike, type FileSystem, nodeFileSystem, type OpenMode } from "./file-system.js";
+export {
+  blockingNodeFileSystem,
+  createNodeFileSystem,
+  type FileHandleLike,
+  type FileSystem,
+  type NodeFileSystemOptions,
+  nodeFileSystem,
+  type OpenMode,
+} from "./file-system.js";
 export {
   type CrashImageOptions,
   MemFileSystem,
