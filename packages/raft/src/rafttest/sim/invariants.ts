@@ -296,10 +296,12 @@ export class Checker {
   /**
    * A client issued a ReadIndex request with context `ctx` at a node whose commit index was
    * `nodeCommit`. The answer must be at least the highest index committed anywhere at that moment
-   * (linearizability), except with `lease`-based reads: etcd's leader checks its quorum once per
-   * election timeout, so a deposed leader may serve from its lease for up to one more election
-   * timeout after the others elected a new leader (the simulator finds such stale reads, see
-   * test/sim). Lease reads are only checked against the issuing node's own commit index.
+   * (linearizability), except with `lease`-based reads, which etcd does not make linearizable even
+   * with clocks ticking at one rate: its leader checks its quorum once per election timeout, so a
+   * deposed leader may serve from its lease for up to one more election timeout after the others
+   * elected a new leader; and a leader that handed leadership over (MsgTimeoutNow) keeps serving
+   * from its lease until it hears of the new term (the simulator finds both, see test/sim). Lease
+   * reads are only checked against the issuing node's own commit index.
    */
   registerRead(ctx: string, nodeCommit: number, lease: boolean): void {
     this.reads.set(ctx, lease ? nodeCommit : this.maxCommit);

@@ -68,6 +68,7 @@ export function awaitLiveness(sim: Simulation): number {
       `${sim.livenessTicks} ticks (${marker === undefined ? "nothing proposed" : `proposed ${marker.index} in term ${marker.term}`}); ` +
       describeNodes(sim),
   );
+  v.step = sim.steps;
   sim.transcript?.note(`VIOLATION ${v.message}`);
   throw v;
 }

@@ -14,6 +14,10 @@
  *   loses everything else: the core, unsent messages, queued work and the state machine. A restart
  *   builds a new RawNode from the durable storage, with `applied` = the durable snapshot's index,
  *   and restores the state machine from that snapshot.
+ * - Rules etcd's API leaves to the application, which the simulator showed to be necessary: a node
+ *   that applies its own removal shuts down for good (ids are never reused); a snapshot received
+ *   while committed entries are being applied waits for them (see deliver); with
+ *   asyncStorageWrites, vote requests wait until their term is on disk (see heldVotes).
  */
 import { LocalAppendThread, LocalApplyThread } from "../../constants.js";
 import { isRaftError } from "../../errors.js";

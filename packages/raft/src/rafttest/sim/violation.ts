@@ -35,7 +35,10 @@ export type InvariantName =
 /** A broken property. `step` is the schedule step it was detected at (set by the simulation). */
 export class InvariantViolation extends Error {
   override name = "InvariantViolation";
-  /** The step (1-based) of the schedule during which it was detected; 0 for the liveness phase. */
+  /**
+   * The step (1-based) of the schedule during which it was detected; in the liveness phase, after
+   * the schedule, the number of its last step.
+   */
   step = 0;
 
   constructor(
