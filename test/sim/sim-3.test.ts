@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { describeTally, runSuite, SIM_STEPS, simRuns } from "./suite.js";
 
-const RUNS = simRuns(300, 2);
+const RUNS = simRuns(500, 2);
 
 describe("simulation, 3 nodes", () => {
   it(
