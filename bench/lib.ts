@@ -21,6 +21,10 @@ export interface BenchCase {
 export interface RunOptions {
   /** Operations to time (the core's N); each family has its own default. */
   readonly n?: number | undefined;
+  /** Where a disk-bound family puts its files (`--dir`); default: a temp directory on a real disk. */
+  readonly dir?: string | undefined;
+  /** Seconds per timed phase for families that run for a time rather than N ops (`--duration`). */
+  readonly durationSec?: number | undefined;
 }
 
 /** Percentiles of a latency distribution, in `unit`, over `samples` samples of `of`. */
@@ -32,6 +36,8 @@ export interface Latency {
   readonly p50: number;
   readonly p90: number;
   readonly p99: number;
+  /** The 99.9th percentile, for families whose samples are requests (cluster, wal). */
+  readonly p999?: number | undefined;
   readonly max: number;
 }
 
@@ -78,6 +84,11 @@ export interface BenchResult {
   readonly latency?: Latency | undefined;
   /** Work counters: deterministic for a given case and N. */
   readonly counters: Readonly<Record<string, number>>;
+  /**
+   * Measured figures other than ops/s (MB/s, the raw fdatasync rate, a ratio to etcd...): they vary
+   * from run to run, unlike counters, so the runner reports their medians with min and max.
+   */
+  readonly figures?: Readonly<Record<string, number>> | undefined;
   readonly gc: GcStats;
   readonly heap: HeapStats;
   readonly reference?: Reference | undefined;
@@ -107,10 +118,11 @@ export interface Measurement {
 const MiB = 1024 * 1024;
 
 /**
- * Runs `fn` (synchronous: the whole timed section) and measures it. Runs a full GC first when the
- * process has `--expose-gc`, so that garbage from the setup is not charged to the section.
+ * Runs `fn` (the whole timed section: synchronous, or async for I/O-bound families) and measures
+ * it. Runs a full GC first when the process has `--expose-gc`, so that garbage from the setup is
+ * not charged to the section.
  */
-export async function measure(fn: () => void): Promise<Measurement> {
+export async function measure(fn: () => void | Promise<void>): Promise<Measurement> {
   const entries: PerformanceEntry[] = [];
   const obs = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) entries.push(e);
@@ -124,7 +136,8 @@ export async function measure(fn: () => void): Promise<Measurement> {
 
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  fn();
+  const pending = fn();
+  if (pending !== undefined) await pending;
   const t1 = performance.now();
   const cpu = process.cpuUsage(cpu0);
 
@@ -160,6 +173,29 @@ export async function measure(fn: () => void): Promise<Measurement> {
 }
 
 /**
+ * Sums measurements of several timed slices of one run (interleaved with untimed work, e.g. the raw
+ * fdatasync loop between slices of WAL saves): times and GC counts add up, the heap is the first
+ * slice's before and the last one's after.
+ */
+export function sumMeasurements(ms: readonly Measurement[]): Measurement {
+  if (ms.length === 0) throw new Error("sumMeasurements: no measurement");
+  const sum = (f: (m: Measurement) => number) => ms.reduce((a, m) => a + f(m), 0);
+  const last = ms[ms.length - 1]!;
+  return {
+    wallMs: sum((m) => m.wallMs),
+    cpuMs: sum((m) => m.cpuMs),
+    gc: {
+      minor: sum((m) => m.gc.minor),
+      major: sum((m) => m.gc.major),
+      incremental: sum((m) => m.gc.incremental),
+      weakcb: sum((m) => m.gc.weakcb),
+      pauseMs: round3(sum((m) => m.gc.pauseMs)),
+    },
+    heap: { ...last.heap, usedBeforeMiB: ms[0]!.heap.usedBeforeMiB },
+  };
+}
+
+/**
  * Collects latency samples into a preallocated buffer (no allocation while timing). Samples past
  * the capacity are dropped, so size it for the run.
  */
@@ -179,19 +215,34 @@ export class Samples {
     return this.#n;
   }
 
-  /** The nearest-rank percentiles of the samples, scaled by `scale` (e.g. 1e3 for ms → us). */
-  latency(unit: Latency["unit"], of: string, scale = 1): Latency {
-    const s = this.#buf.slice(0, this.#n).sort();
-    return {
-      unit,
-      of,
-      samples: this.#n,
-      p50: round3(percentile(s, 50) * scale),
-      p90: round3(percentile(s, 90) * scale),
-      p99: round3(percentile(s, 99) * scale),
-      max: round3((s.length > 0 ? s[s.length - 1]! : 0) * scale),
-    };
+  /**
+   * The nearest-rank percentiles of the samples, scaled by `scale` (e.g. 1e3 for ms → us); with
+   * `p999`, the 99.9th too.
+   */
+  latency(unit: Latency["unit"], of: string, scale = 1, p999 = false): Latency {
+    return latencyOf(this.#buf.slice(0, this.#n), unit, of, scale, p999);
   }
+}
+
+/** Percentiles of `samples` (sorted in place), as {@link Samples.latency}. */
+export function latencyOf(
+  samples: Float64Array,
+  unit: Latency["unit"],
+  of: string,
+  scale = 1,
+  p999 = false,
+): Latency {
+  const s = samples.sort();
+  return {
+    unit,
+    of,
+    samples: s.length,
+    p50: round3(percentile(s, 50) * scale),
+    p90: round3(percentile(s, 90) * scale),
+    p99: round3(percentile(s, 99) * scale),
+    ...(p999 ? { p999: round3(percentile(s, 99.9) * scale) } : {}),
+    max: round3((s.length > 0 ? s[s.length - 1]! : 0) * scale),
+  };
 }
 
 /** The nearest-rank `p`th percentile of `sorted` (ascending); 0 for no samples. */
@@ -231,6 +282,7 @@ export function result(
   m: Measurement,
   extra: {
     counters: Record<string, number>;
+    figures?: Record<string, number> | undefined;
     latency?: Latency | undefined;
     reference?: Reference | undefined;
     notes?: string[] | undefined;
@@ -248,6 +300,7 @@ export function result(
     cpuOpsPerSec: Math.round(ops / (m.cpuMs / 1000)),
     latency: extra.latency,
     counters: extra.counters,
+    figures: extra.figures,
     gc: m.gc,
     heap: m.heap,
     reference: ref,

@@ -13,6 +13,9 @@ export interface RegistryEntry {
 export const REGISTRY: readonly RegistryEntry[] = [
   { name: "core", load: async () => (await import("./core.js")).family },
   { name: "micro", load: async () => (await import("./micro.js")).family },
+  { name: "wal", load: async () => (await import("./wal.js")).family },
+  { name: "transport", load: async () => (await import("./transport.js")).family },
+  { name: "cluster", load: async () => (await import("./cluster.js")).family },
 ];
 
 /** The entry for `name`, or an error listing the known names. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `pnpm bench [name...] [--json] [--runs N] [--n N] [--cpu-prof DIR] [--list]`
+// `pnpm bench [name...] [--json] [--runs N] [--n N] [--dir DIR] [--duration S] [--cpu-prof DIR] [--list]`
 //
 // Builds the packages and the bench programs (bench/, compiled to bench/dist, run on the packages'
 // dist/ — what users get), then runs every case of every selected bench family once per run, each
@@ -21,11 +21,13 @@ const dist = join(root, "bench", "dist");
 function usage(msg) {
   if (msg) console.error(`bench: ${msg}`);
   console.error(
-    "usage: pnpm bench [name...] [--json] [--runs N] [--n N] [--cpu-prof DIR] [--list]\n" +
-      "  name      a family (core, micro, ...) or one case of it (core/3v-b64-step); default: all\n" +
+    "usage: pnpm bench [name...] [--json] [--runs N] [--n N] [--dir DIR] [--duration S] [--cpu-prof DIR] [--list]\n" +
+      "  name      a family (core, micro, wal, ...) or one case of it (core/3v-b64-step); default: all\n" +
       "  --json    one JSON line per case instead of a table\n" +
       "  --runs N  runs per case, each in a fresh process; medians with min/max (default 1)\n" +
       "  --n N     operations per run (the core's N; each family has its default)\n" +
+      "  --dir DIR where disk-bound families (wal, cluster) put their files; default: the temp dir\n" +
+      "  --duration S  seconds per timed phase of time-bound families (cluster; default 10)\n" +
       "  --cpu-prof DIR  write a V8 CPU profile of every run into DIR (node --cpu-prof)\n" +
       "  --list    list the families and their cases",
   );
@@ -34,7 +36,16 @@ function usage(msg) {
 
 // --- arguments
 const args = process.argv.slice(2);
-const opts = { json: false, runs: 1, n: undefined, cpuProf: undefined, list: false, names: [] };
+const opts = {
+  json: false,
+  runs: 1,
+  n: undefined,
+  dir: undefined,
+  duration: undefined,
+  cpuProf: undefined,
+  list: false,
+  names: [],
+};
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
   const value = () => {
@@ -50,7 +61,13 @@ for (let i = 0; i < args.length; i++) {
   if (a === "--json") opts.json = true;
   else if (a === "--runs") opts.runs = count(value());
   else if (a === "--n") opts.n = count(value());
-  else if (a === "--cpu-prof") opts.cpuProf = resolve(value());
+  else if (a === "--dir") opts.dir = resolve(value());
+  else if (a === "--duration") {
+    const v = value();
+    opts.duration = Number(v);
+    if (!(opts.duration > 0 && Number.isFinite(opts.duration)))
+      usage(`--duration wants seconds > 0, not ${v}`);
+  } else if (a === "--cpu-prof") opts.cpuProf = resolve(value());
   else if (a === "--list") opts.list = true;
   else if (a === "--help" || a === "-h") usage();
   else if (a.startsWith("-")) usage(`unknown option ${a}`);
@@ -120,6 +137,8 @@ function runOnce(family, caseId, run) {
   }
   const childArgs = [...nodeArgs, join(dist, "child.js"), family, caseId];
   if (opts.n !== undefined) childArgs.push("--n", String(opts.n));
+  if (opts.dir !== undefined) childArgs.push("--dir", opts.dir);
+  if (opts.duration !== undefined) childArgs.push("--duration", String(opts.duration));
   const p = spawnSync(process.execPath, childArgs, { cwd: root, encoding: "utf8", maxBuffer: 1 << 26 });
   if (p.status !== 0) {
     return { error: `${family}/${caseId} run ${run} failed (exit ${p.status}):\n${p.stderr}` };
@@ -174,10 +193,22 @@ function aggregate(results) {
       p50: r3(med((r) => r.latency.p50)),
       p90: r3(med((r) => r.latency.p90)),
       p99: r3(med((r) => r.latency.p99)),
+      ...(first.latency.p999 !== undefined ? { p999: r3(med((r) => r.latency.p999)) } : {}),
       max: r3(med((r) => r.latency.max)),
     };
   }
   agg.counters = first.counters;
+  if (first.figures !== undefined) {
+    agg.figures = pick(first.figures, (r) => r.figures);
+    if (results.length > 1) {
+      const over = (f) =>
+        Object.fromEntries(
+          Object.keys(first.figures).map((k) => [k, r3(f(...results.map((r) => r.figures[k])))]),
+        );
+      agg.figuresMin = over(Math.min);
+      agg.figuresMax = over(Math.max);
+    }
+  }
   if (countersVaried) agg.countersVaried = results.map((r) => r.counters);
   agg.gc = pick(first.gc, (r) => r.gc);
   agg.heap = pick(first.heap, (r) => r.heap);
@@ -203,7 +234,16 @@ const columns = [
   ["p50/p99", (a) => (a.latency ? `${a.latency.p50}/${a.latency.p99} ${a.latency.unit}` : "")],
   ["gc minor/major", (a) => `${a.gc.minor}/${a.gc.major + a.gc.incremental}`],
   ["counters", (a) => counterText(a)],
+  ["figures", (a) => figureText(a)],
 ];
+
+/** A family's own figures (MB/s, the raw fdatasync rate, ratios), medians; up to 4 significant digits. */
+function figureText(a) {
+  if (a.figures === undefined) return "";
+  return Object.entries(a.figures)
+    .map(([k, v]) => `${k}=${Math.abs(v) >= 1000 ? fmt(v) : Number(v.toPrecision(4))}`)
+    .join(" ");
+}
 
 function counterText(a) {
   const c = a.counters;
@@ -227,7 +267,7 @@ function printTable(rows) {
   for (const r of cells) {
     console.log(
       r
-        .map((c, i) => (i === 0 || i === r.length - 1 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+        .map((c, i) => (i === 0 || i >= r.length - 2 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
         .join("  ")
         .trimEnd(),
     );

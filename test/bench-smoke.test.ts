@@ -5,7 +5,14 @@
  *
  * The work counters must follow `expectedCounters` (derived in bench/core.ts from how entries flow
  * through the rounds), and that formula must give the reference's own counters at N = 10⁶.
+ *
+ * The wal, transport and cluster families run for real (disk, sockets, processes) with tiny
+ * parameters, checking that each starts and prints one well-formed JSON line.
  */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
 import {
   CORE_CONFIGS,
@@ -67,4 +74,84 @@ describe("core bench workload", () => {
       });
     }
   }
+});
+
+// ---------------------------------------------------------------------------------------------------
+// The disk, network and cluster families (pnpm bench wal|transport|cluster) with tiny parameters: each
+// starts in a fresh process as `pnpm bench` runs it (bench/dist/child.js, built by `tsc -b`) and prints
+// one JSON line with the fields the runner and the README rely on.
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const CHILD = join(ROOT, "bench", "dist", "child.js");
+const KV_CLI = join(ROOT, "packages", "kv", "dist", "cli.js");
+const NOT_BUILT = existsSync(CHILD) ? undefined : `${CHILD} not built (run tsc -b)`;
+
+/** Runs one case as the runner does and returns its JSON line, parsed. */
+function runChild(args: string[], env: Record<string, string> = {}): Record<string, unknown> {
+  const p = spawnSync(process.execPath, ["--expose-gc", CHILD, ...args], {
+    cwd: ROOT,
+    encoding: "utf8",
+    timeout: 60_000,
+    env: { ...process.env, ...env },
+  });
+  expect(p.status, `${args.join(" ")} failed:\n${p.stderr}`).toBe(0);
+  const lines = p.stdout.trim().split("\n");
+  expect(lines).toHaveLength(1);
+  return JSON.parse(lines[0]!) as Record<string, unknown>;
+}
+
+/** The fields every result line has, with sane values. */
+function expectWellFormed(r: Record<string, unknown>, bench: string, caseId: string): void {
+  expect(r.bench).toBe(bench);
+  expect(r.case).toBe(caseId);
+  expect(typeof r.params).toBe("object");
+  for (const k of ["ops", "opsPerSec", "cpuOpsPerSec", "wallMs", "cpuMs"]) {
+    expect(typeof r[k], k).toBe("number");
+    expect(r[k] as number, k).toBeGreaterThan(0);
+  }
+  const lat = r.latency as { p50: number; p99: number; p999?: number; max: number; samples: number };
+  expect(lat.p50).toBeLessThanOrEqual(lat.p99);
+  expect(lat.p99).toBeLessThanOrEqual(lat.p999 ?? lat.max);
+  expect(lat.samples).toBeGreaterThan(0);
+  expect(typeof r.counters).toBe("object");
+  for (const v of Object.values(r.figures as Record<string, number>)) expect(Number.isFinite(v)).toBe(true);
+}
+
+describe.skipIf(NOT_BUILT !== undefined)("disk, network and cluster benches (tiny parameters)", () => {
+  test("wal: synced appends next to the raw fdatasync rate, and replay", () => {
+    for (const c of ["append-e1-128B", "append-e16-4KiB-blocking"]) {
+      const r = runChild(["wal", c, "--n", "60"]);
+      expectWellFormed(r, "wal", c);
+      const f = r.figures as Record<string, number>;
+      expect(f.rawSyncPerSec).toBeGreaterThan(0);
+      expect(f.ratioToRaw).toBeCloseTo((r.opsPerSec as number) / f.rawSyncPerSec!, 1);
+      expect((r.counters as Record<string, number>).readys).toBe(60);
+    }
+    const r = runChild(["wal", "replay-128B", "--n", "3000"]);
+    expect(r.ops).toBe(3000);
+    expect((r.figures as Record<string, number>).walMBps).toBeGreaterThan(0);
+  });
+
+  test("transport: two processes, MsgApps delivered, nothing dropped", () => {
+    for (const c of ["msgapp-1x128B", "msgapp-64x128B"]) {
+      const r = runChild(["transport", c, "--n", "1000"]);
+      expectWellFormed(r, "transport", c);
+      expect(r.counters).toMatchObject({ messages: 1000, dropped: 0 });
+    }
+  });
+
+  test.skipIf(!existsSync(KV_CLI))(
+    "cluster: three tsraft-kv processes, PUTs and GETs; etcd skipped with a note when absent",
+    () => {
+      const r = runChild(["cluster", "put-c16", "--duration", "0.4"], {
+        ETCD_BIN: join(ROOT, "no-such-etcd"),
+      });
+      expectWellFormed(r, "cluster", "put-c16");
+      const f = r.figures as Record<string, number>;
+      expect(f.getsPerSec).toBeGreaterThan(0);
+      expect(f.putErrors).toBe(0);
+      expect(f.etcdWritesPerSec).toBeUndefined();
+      expect((r.notes as string[]).some((n) => n.includes("apt-get install etcd-server"))).toBe(true);
+    },
+  );
 });

@@ -9,7 +9,15 @@ export {
   fileSystemFromEnv,
   parseFailpoints,
 } from "./failpoints.js";
-export { type FileHandleLike, type FileSystem, nodeFileSystem, type OpenMode } from "./file-system.js";
+export {
+  blockingNodeFileSystem,
+  createNodeFileSystem,
+  type FileHandleLike,
+  type FileSystem,
+  type NodeFileSystemOptions,
+  nodeFileSystem,
+  type OpenMode,
+} from "./file-system.js";
 export {
   type CrashImageOptions,
   MemFileSystem,

@@ -1,0 +1,309 @@
+/**
+ * The cluster bench's systems under test: three `tsraft-kv` processes, or three etcd members, on
+ * 127.0.0.1 with fresh data directories, started, waited for until they have a leader, measured
+ * (CPU time from /proc) and stopped. Every process started is killed when this process exits, even
+ * on an error.
+ */
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { Agent, request } from "node:http";
+import { createServer, type Server } from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type RequestSpec, send } from "./loadgen.js";
+
+/** The tsraft-kv command line, built by `pnpm bench` (bench/tsconfig.json references packages/kv). */
+export const KV_CLI = join(
+  dirname(fileURLToPath(import.meta.url)),
+  "..",
+  "..",
+  "packages",
+  "kv",
+  "dist",
+  "cli.js",
+);
+
+const live = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const p of live) p.kill("SIGKILL");
+});
+
+/** A started server process, with the tail of what it printed (for error messages). */
+class Proc {
+  readonly output: string[] = [];
+  readonly exited: Promise<void>;
+
+  constructor(
+    readonly name: string,
+    readonly proc: ChildProcess,
+  ) {
+    live.add(proc);
+    const keep = (d: Buffer) => {
+      for (const line of d.toString().split("\n")) {
+        if (line === "") continue;
+        this.output.push(line);
+        if (this.output.length > 40) this.output.shift();
+      }
+    };
+    proc.stdout?.on("data", keep);
+    proc.stderr?.on("data", keep);
+    this.exited = new Promise((resolve) => proc.once("exit", () => resolve()));
+    void this.exited.then(() => live.delete(proc));
+  }
+
+  get running(): boolean {
+    return this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.proc.kill("SIGTERM");
+    const timer = setTimeout(() => this.proc.kill("SIGKILL"), 10_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+let clockTicks: number | undefined;
+
+/** User + system CPU time of process `pid` so far, ms (Linux /proc; NaN elsewhere). */
+export function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    clockTicks ??= Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the ")" that closes the command name: state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** `n` distinct ports of 127.0.0.1 that were free a moment ago. */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers: Server[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = createServer();
+    await new Promise<void>((resolve, reject) => {
+      s.once("error", reject);
+      s.listen(0, "127.0.0.1", () => resolve());
+    });
+    servers.push(s);
+  }
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** GET or POST `spec` once, returning the status and the JSON body (undefined if none). */
+async function askJson(port: number, spec: RequestSpec): Promise<{ status: number; json: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        method: spec.method,
+        path: spec.path,
+        headers: { "content-type": spec.contentType },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          let json: unknown;
+          try {
+            json = JSON.parse(Buffer.concat(chunks).toString());
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, json });
+        });
+      },
+    );
+    req.on("error", reject);
+    req.setTimeout(2000, () => req.destroy(new Error("timeout")));
+    req.end(spec.body);
+  });
+}
+
+/**
+ * When the bench itself is profiled (`pnpm bench --cpu-prof DIR`), the node flags that profile a
+ * server too, into the same directory, named after the bench's profile with `.<tag>` added.
+ */
+function profileArgs(tag: string): string[] {
+  const dir = process.execArgv.find((a) => a.startsWith("--cpu-prof-dir="));
+  if (dir === undefined) return [];
+  const name = process.execArgv
+    .find((a) => a.startsWith("--cpu-prof-name="))
+    ?.slice("--cpu-prof-name=".length);
+  const base = (name ?? "cluster.cpuprofile").replace(/\.cpuprofile$/, "");
+  return ["--cpu-prof", dir, `--cpu-prof-name=${base}.${tag}.cpuprofile`];
+}
+
+/** A running 3-node cluster of either kind. */
+export interface Cluster {
+  readonly kind: "tsraft" | "etcd";
+  /** The client port of the current leader (the load goes there, as etcd's `benchmark --target-leader`). */
+  readonly leaderPort: number;
+  /** CPU ms used so far by all the server processes. */
+  cpuMs(): number;
+  stop(): Promise<void>;
+}
+
+/** Polls every `intervalMs` until `f` returns a value, or throws after `ms` with the processes' output. */
+async function until<T>(
+  what: string,
+  procs: Proc[],
+  f: () => Promise<T | undefined>,
+  ms = 30_000,
+): Promise<T> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    for (const p of procs) {
+      if (!p.running) throw new Error(`${p.name} exited while waiting for ${what}:\n${p.output.join("\n")}`);
+    }
+    const v = await f().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (performance.now() > deadline) {
+      throw new Error(
+        `timed out waiting for ${what}:\n${procs.map((p) => p.output.join("\n")).join("\n---\n")}`,
+      );
+    }
+    await sleep(100);
+  }
+}
+
+/** Three tsraft-kv processes (fsync on: the WAL always syncs), logging at warn like etcd below. */
+export async function startTsraft(dataDir: string): Promise<Cluster> {
+  const [p1, p2, p3, h1, h2, h3] = await freePorts(6);
+  const peers = [p1, p2, p3].map((p) => `ws://127.0.0.1:${p}`).join(",");
+  const http = [h1!, h2!, h3!];
+  const procs = http.map((port, i) => {
+    const args = [KV_CLI, "--id", String(i + 1), "--cluster", peers, "--port", String(port)];
+    args.push("--data-dir", join(dataDir, `node-${i + 1}`), "--log-level", "warn", "--exit-on-stdin-close");
+    return new Proc(
+      `tsraft-kv ${i + 1}`,
+      spawn(process.execPath, [...profileArgs(`kv${i + 1}`), ...args], { stdio: ["pipe", "pipe", "pipe"] }),
+    );
+  });
+  const stop = async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+  };
+  try {
+    const leader = await until("a tsraft-kv leader", procs, async () => {
+      const st = await Promise.all(
+        http.map((port) =>
+          askJson(port, { method: "GET", path: "/status", body: undefined, contentType: "text/plain" }),
+        ),
+      );
+      const leads = st.map((s) => (s.json as { lead?: number } | undefined)?.lead ?? 0);
+      const lead = leads[0]!;
+      return lead !== 0 && leads.every((l) => l === lead) ? lead : undefined;
+    });
+    const leaderPort = http[leader - 1]!;
+    // A first write through the leader: the cluster serves requests (applied entries, not just a lead).
+    await until("a first write", procs, async () => {
+      const agent = new Agent();
+      const body = Buffer.from("x");
+      const s = await send(agent, "127.0.0.1", leaderPort, {
+        method: "PUT",
+        path: "/kv/bench-ready",
+        body,
+        contentType: "application/octet-stream",
+      });
+      agent.destroy();
+      return s === 204 ? true : undefined;
+    });
+    return {
+      kind: "tsraft",
+      leaderPort,
+      cpuMs: () => procs.reduce((a, p) => a + processCpuMs(p.proc.pid), 0),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** The etcd binary (`ETCD_BIN`, else `etcd` on the PATH) and its version, or undefined if absent. */
+export function findEtcd(): { bin: string; version: string } | undefined {
+  const bin = process.env.ETCD_BIN ?? "etcd";
+  const r = spawnSync(bin, ["--version"], { encoding: "utf8" });
+  if (r.status !== 0 || typeof r.stdout !== "string") return undefined;
+  const version = /etcd Version: (\S+)/.exec(r.stdout)?.[1] ?? "unknown";
+  return { bin, version };
+}
+
+/**
+ * A 3-member etcd on 127.0.0.1 with its defaults (fsync on: `--unsafe-no-fsync` is not given;
+ * heartbeat 100 ms, election 1 s, as tsraft-kv's 100 ms ticks and 10-tick elections), logging at warn.
+ */
+export async function startEtcd(bin: string, dataDir: string): Promise<Cluster> {
+  const [p1, p2, p3, c1, c2, c3] = await freePorts(6);
+  const peer = [p1!, p2!, p3!];
+  const client = [c1!, c2!, c3!];
+  const initial = peer.map((p, i) => `m${i + 1}=http://127.0.0.1:${p}`).join(",");
+  const procs = peer.map((p, i) => {
+    const c = client[i]!;
+    const args = ["--name", `m${i + 1}`, "--data-dir", join(dataDir, `etcd-${i + 1}`)];
+    args.push(
+      "--listen-peer-urls",
+      `http://127.0.0.1:${p}`,
+      "--initial-advertise-peer-urls",
+      `http://127.0.0.1:${p}`,
+    );
+    args.push(
+      "--listen-client-urls",
+      `http://127.0.0.1:${c}`,
+      "--advertise-client-urls",
+      `http://127.0.0.1:${c}`,
+    );
+    args.push(
+      "--initial-cluster",
+      initial,
+      "--initial-cluster-state",
+      "new",
+      "--initial-cluster-token",
+      "bench",
+    );
+    args.push("--logger", "zap", "--log-level", "warn");
+    return new Proc(`etcd m${i + 1}`, spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] }));
+  });
+  const stop = async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+  };
+  try {
+    const leaderPort = await until("an etcd leader", procs, async () => {
+      const st = await Promise.all(
+        client.map((port) =>
+          askJson(port, {
+            method: "POST",
+            path: "/v3/maintenance/status",
+            body: Buffer.from("{}"),
+            contentType: "application/json",
+          }),
+        ),
+      );
+      const bodies = st.map(
+        (s) => s.json as { leader?: string; header?: { member_id?: string } } | undefined,
+      );
+      const lead = bodies[0]?.leader;
+      if (lead === undefined || lead === "0" || !bodies.every((b) => b?.leader === lead)) return undefined;
+      const i = bodies.findIndex((b) => b?.header?.member_id === lead);
+      return i < 0 ? undefined : client[i];
+    });
+    return {
+      kind: "etcd",
+      leaderPort,
+      cpuMs: () => procs.reduce((a, p) => a + processCpuMs(p.proc.pid), 0),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * The cluster bench's closed-loop HTTP load generator: `clients` independent clients, each sending
+ * its next request as soon as the previous answer has arrived, over node:http keep-alive
+ * connections (one per client), for a fixed time. The same generator drives tsraft-kv and etcd, so
+ * the two see the same load; only the request shape differs ({@link RequestShape}).
+ */
+import { Agent, request } from "node:http";
+
+/** One HTTP request to send. */
+export interface RequestSpec {
+  readonly method: string;
+  readonly path: string;
+  readonly body: Buffer | undefined;
+  readonly contentType: string;
+}
+
+/** How a system under test spells a PUT and a linearizable GET of a key, and what it answers. */
+export interface RequestShape {
+  put(key: string, value: Buffer): RequestSpec;
+  get(key: string): RequestSpec;
+  /** The status code of a successful PUT (204 for tsraft-kv, 200 for etcd's gateway). */
+  readonly putOk: number;
+  readonly getOk: number;
+}
+
+/** What a closed-loop phase did. */
+export interface PhaseResult {
+  /** Requests answered with the expected status. */
+  readonly ok: number;
+  /** Requests answered otherwise, or failed (connection errors); not in `ok` nor in the latencies. */
+  readonly errors: number;
+  /** Latency of every successful request, ms, in completion order. */
+  readonly latenciesMs: Float64Array;
+  readonly wallMs: number;
+  /** The first few error descriptions, for the notes. */
+  readonly errorSamples: string[];
+}
+
+/** The bytes of a 128-byte value unique to (client, seq): its id, then filler. */
+export function uniqueValue(client: number, seq: number, bytes = 128): Buffer {
+  const v = Buffer.alloc(bytes, 0x2e); // '.'
+  v.write(`c${client}:s${seq}:`, 0, "latin1");
+  return v;
+}
+
+/** The key client `client` writes at its `seq`th request: each client cycles over 1000 keys of its own. */
+export function keyOf(client: number, seq: number): string {
+  return `bench/c${client}/k${seq % 1000}`;
+}
+
+/** Sends one request on `agent`; resolves with the status code once the whole answer is read. */
+export function send(agent: Agent, host: string, port: number, spec: RequestSpec): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = { "content-type": spec.contentType };
+    if (spec.body !== undefined) headers["content-length"] = spec.body.length;
+    const req = request({ agent, host, port, method: spec.method, path: spec.path, headers }, (res) => {
+      res.on("data", () => {});
+      res.on("end", () => resolve(res.statusCode ?? 0));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(spec.body);
+  });
+}
+
+/**
+ * Runs `clients` closed-loop clients against host:port for `durationMs`: client c sends
+ * `make(c, seq)` for seq = 0, 1, ... and counts an answer with status `okStatus` as a success. A
+ * request in flight when the time is up is awaited, and counted (the phase lasts until the last
+ * answer). `counts[c]` is set to the number of requests client c sent.
+ */
+export async function closedLoop(opts: {
+  host: string;
+  port: number;
+  clients: number;
+  durationMs: number;
+  make: (client: number, seq: number) => RequestSpec;
+  okStatus: number;
+  counts?: number[];
+}): Promise<PhaseResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: opts.clients, maxFreeSockets: opts.clients });
+  const lat: number[] = [];
+  let errors = 0;
+  const errorSamples: string[] = [];
+  const t0 = performance.now();
+  const end = t0 + opts.durationMs;
+  const client = async (c: number): Promise<void> => {
+    let seq = 0;
+    while (performance.now() < end) {
+      const spec = opts.make(c, seq++);
+      const start = performance.now();
+      try {
+        const status = await send(agent, opts.host, opts.port, spec);
+        if (status === opts.okStatus) lat.push(performance.now() - start);
+        else {
+          errors++;
+          if (errorSamples.length < 5) errorSamples.push(`${spec.method} ${spec.path}: HTTP ${status}`);
+        }
+      } catch (err) {
+        errors++;
+        if (errorSamples.length < 5) errorSamples.push(`${spec.method} ${spec.path}: ${String(err)}`);
+      }
+    }
+    if (opts.counts !== undefined) opts.counts[c] = seq;
+  };
+  await Promise.all(Array.from({ length: opts.clients }, (_, c) => client(c)));
+  const wallMs = performance.now() - t0;
+  agent.destroy();
+  return { ok: lat.length, errors, latenciesMs: Float64Array.from(lat), wallMs, errorSamples };
+}
+
+/** tsraft-kv's HTTP API (DESIGN.md §5): `PUT /kv/<key>` → 204, `GET /kv/<key>` (linearizable) → 200. */
+export const TSRAFT_SHAPE: RequestShape = {
+  put: (key, value) => ({
+    method: "PUT",
+    path: `/kv/${encodeURIComponent(key)}`,
+    body: value,
+    contentType: "application/octet-stream",
+  }),
+  get: (key) => ({
+    method: "GET",
+    path: `/kv/${encodeURIComponent(key)}`,
+    body: undefined,
+    contentType: "text/plain",
+  }),
+  putOk: 204,
+  getOk: 200,
+};
+
+/**
+ * etcd v3's JSON gateway (grpc-gateway in front of its own gRPC API): `POST /v3/kv/put` and a
+ * linearizable `POST /v3/kv/range` (serializable is false by default), keys and values in base64.
+ */
+export const ETCD_SHAPE: RequestShape = {
+  put: (key, value) => ({
+    method: "POST",
+    path: "/v3/kv/put",
+    body: Buffer.from(
+      JSON.stringify({ key: Buffer.from(key).toString("base64"), value: value.toString("base64") }),
+    ),
+    contentType: "application/json",
+  }),
+  get: (key) => ({
+    method: "POST",
+    path: "/v3/kv/range",
+    body: Buffer.from(JSON.stringify({ key: Buffer.from(key).toString("base64") })),
+    contentType: "application/json",
+  }),
+  putOk: 200,
+  getOk: 200,
+};

@@ -1,0 +1,114 @@
+/**
+ * The receiving node of the transport bench (bench/transport.ts), in a process of its own as a real
+ * peer would be: node 2's Transport, answering every MsgApp from node 1 with a MsgAppResp for its
+ * last index, as a Raft follower does. Forked by the bench with node 1's URL; talks to it over IPC:
+ *
+ *   → {url}                         once listening (node 1 then adds it as a peer and dials)
+ *   ← {cmd: "stats"}  → {stats}     process CPU time so far and what was received and dropped
+ *   ← {cmd: "stop"}                 stops the transport and exits
+ */
+import { createNodeMetrics, type NodeMetrics, Transport } from "@tsraft/node";
+import { EMPTY_BYTES, type Message, MessageType } from "@tsraft/raft/raftpb";
+
+/** What the receiver reports to the bench. */
+export interface PeerStats {
+  cpuMs: number;
+  messages: number;
+  entries: number;
+  payloadBytes: number;
+  dropped: number;
+  rejected: number;
+}
+
+/** The sum of a labelled counter's values. */
+export async function counterSum(
+  metrics: NodeMetrics,
+  name: "messagesDropped" | "framesRejected",
+): Promise<number> {
+  return (await metrics[name].get()).values.reduce((a, v) => a + v.value, 0);
+}
+
+async function main(): Promise<void> {
+  const leaderUrl = process.argv[2];
+  if (leaderUrl === undefined || process.send === undefined) {
+    throw new Error("transport-peer: run by bench/transport.ts (fork, with the leader's URL)");
+  }
+  const metrics = createNodeMetrics();
+  let messages = 0;
+  let entries = 0;
+  let payloadBytes = 0;
+  // The answers of one turn of the event loop go out in one send call, as a Ready's messages would.
+  let replies: Message[] = [];
+  const flush = (): void => {
+    const out = replies;
+    replies = [];
+    t.send(out);
+  };
+  const t: Transport = new Transport({
+    id: 2,
+    clusterId: 0x7,
+    listen: "ws://127.0.0.1:0",
+    peers: new Map([[1, leaderUrl]]),
+    metrics,
+    handler: {
+      process: (m) => {
+        if (m.type !== MessageType.MsgApp) return;
+        messages++;
+        entries += m.entries.length;
+        for (const e of m.entries) payloadBytes += e.data.length;
+        if (replies.length === 0) setImmediate(flush);
+        replies.push(appResp(m));
+      },
+      reportUnreachable: () => {},
+      reportSnapshot: () => {},
+    },
+  });
+  await t.start();
+  process.on("message", (msg: { cmd: string }) => {
+    if (msg.cmd === "stats") {
+      void (async () => {
+        const cpu = process.cpuUsage();
+        const stats: PeerStats = {
+          cpuMs: (cpu.user + cpu.system) / 1000,
+          messages,
+          entries,
+          payloadBytes,
+          dropped: await counterSum(metrics, "messagesDropped"),
+          rejected: await counterSum(metrics, "framesRejected"),
+        };
+        process.send!({ stats });
+      })();
+    } else if (msg.cmd === "stop") {
+      void t.stop().then(() => process.exit(0));
+    }
+  });
+  process.send({ url: t.url });
+}
+
+/** The follower's acknowledgement of `m`: it now holds everything up to m's last entry. */
+function appResp(m: Message): Message {
+  const last = m.entries.length > 0 ? m.entries[m.entries.length - 1]!.index : m.index;
+  return {
+    type: MessageType.MsgAppResp,
+    to: m.from,
+    from: m.to,
+    term: m.term,
+    logTerm: 0,
+    index: last,
+    entries: [],
+    commit: 0,
+    vote: 0,
+    snapshot: undefined,
+    reject: false,
+    rejectHint: 0,
+    context: EMPTY_BYTES,
+    responses: [],
+  };
+}
+
+if (process.argv[1]?.endsWith("transport-peer.js")) {
+  main().catch((e: unknown) => {
+    process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exit(1);
+  });
+}

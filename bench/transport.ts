@@ -1,0 +1,263 @@
+/**
+ * The transport benchmark (issue 7, item 4): messages/s and MB/s between two nodes over ws, for
+ * MsgApps of 1 and of 64 entries of 128 bytes.
+ *
+ * Node 1 (this process) and node 2 (bench/transport-peer.ts, a process of its own, as a real peer)
+ * run `@tsraft/node`'s Transport on 127.0.0.1, one ws connection between them. Node 1 replicates as
+ * a Raft leader would under flow control: at most {@link WINDOW} MsgApps in flight (Raft's
+ * maxInflightMsgs, 256 by default in etcd); node 2 answers each MsgApp with a MsgAppResp; every turn
+ * of node 1's event loop in which acknowledgements arrived tops the window up with one `send` call,
+ * as one Ready's messages. The loop is closed, so nothing should be dropped: the drops and refused
+ * frames of both sides are counted and a run with any fails.
+ *
+ * Untimed first: the connection, and N/10 messages (JIT warm-up). Timed: N MsgApps, from the first
+ * send to the last acknowledgement. One op = one MsgApp delivered to node 2's handler.
+ * `cpuOpsPerSec` counts the CPU time of both processes; the latency is the MsgApp → MsgAppResp round
+ * trip of every 64th message (with a full window, mostly the wait behind the messages before it).
+ */
+import { type ChildProcess, fork } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createNodeMetrics, Transport } from "@tsraft/node";
+import {
+  EMPTY_BYTES,
+  type Entry,
+  EntryType,
+  encodeMessage,
+  type Message,
+  MessageType,
+} from "@tsraft/raft/raftpb";
+import {
+  type BenchCase,
+  type BenchFamily,
+  type BenchResult,
+  findCase,
+  latencyOf,
+  measure,
+  result,
+  round3,
+} from "./lib.js";
+import { counterSum, type PeerStats } from "./transport-peer.js";
+
+/** MsgApps in flight at most (etcd's default MaxInflightMsgs). */
+const WINDOW = 256;
+/** Every SAMPLE-th message's round trip is timed. */
+const SAMPLE = 64;
+const MB = 1e6;
+const PAYLOAD_BYTES = 128;
+
+interface TransportCase extends BenchCase {
+  readonly entries: number;
+  readonly defaultN: number;
+}
+
+const CASES: readonly TransportCase[] = [
+  {
+    id: "msgapp-1x128B",
+    params: { op: "MsgApp over ws", entriesPerMsg: 1, entryBytes: PAYLOAD_BYTES, window: WINDOW },
+    entries: 1,
+    defaultN: 300_000,
+  },
+  {
+    id: "msgapp-64x128B",
+    params: { op: "MsgApp over ws", entriesPerMsg: 64, entryBytes: PAYLOAD_BYTES, window: WINDOW },
+    entries: 64,
+    defaultN: 30_000,
+  },
+];
+
+/** A MsgApp from 1 to 2 at term 7 carrying entries (i·k, (i+1)·k] of `data`. */
+function msgApp(i: number, k: number, data: Uint8Array): Message {
+  const entries: Entry[] = new Array(k);
+  const first = i * k + 1;
+  for (let j = 0; j < k; j++) entries[j] = { term: 7, index: first + j, type: EntryType.EntryNormal, data };
+  return {
+    type: MessageType.MsgApp,
+    to: 2,
+    from: 1,
+    term: 7,
+    logTerm: 7,
+    index: first - 1,
+    entries,
+    commit: first - 1,
+    vote: 0,
+    snapshot: undefined,
+    reject: false,
+    rejectHint: 0,
+    context: EMPTY_BYTES,
+    responses: [],
+  };
+}
+
+/** The receiving process, with a request/response helper over IPC. */
+class PeerProcess {
+  private constructor(
+    readonly child: ChildProcess,
+    readonly url: string,
+  ) {}
+
+  static async start(leaderUrl: string): Promise<PeerProcess> {
+    const script = join(dirname(fileURLToPath(import.meta.url)), "transport-peer.js");
+    // A CPU profile of the receiver too when the bench profiles (its own file name).
+    const execArgv = process.execArgv.map((a) =>
+      a.startsWith("--cpu-prof-name=") ? a.replace(/(\.cpuprofile)?$/, ".receiver.cpuprofile") : a,
+    );
+    const child = fork(script, [leaderUrl], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const url = await new Promise<string>((resolve, reject) => {
+      child.once("message", (m: { url?: string }) =>
+        m.url ? resolve(m.url) : reject(new Error("no url from the peer")),
+      );
+      child.once("exit", (code) => reject(new Error(`transport peer exited with ${code}`)));
+    });
+    return new PeerProcess(child, url);
+  }
+
+  stats(): Promise<PeerStats> {
+    return new Promise((resolve) => {
+      const on = (m: { stats?: PeerStats }) => {
+        if (m.stats === undefined) return;
+        this.child.off("message", on);
+        resolve(m.stats);
+      };
+      this.child.on("message", on);
+      this.child.send({ cmd: "stats" });
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((r) => this.child.once("exit", r));
+    this.child.send({ cmd: "stop" });
+    await exited;
+  }
+}
+
+async function run(caseId: string, opts: { n?: number | undefined }): Promise<BenchResult> {
+  findCase(family, caseId);
+  const c = CASES.find((x) => x.id === caseId)!;
+  const n = opts.n ?? c.defaultN;
+  const k = c.entries;
+  const data = new Uint8Array(PAYLOAD_BYTES).map((_, i) => i);
+  const warm = Math.ceil(n / 10);
+  const total = warm + n;
+
+  const metrics = createNodeMetrics();
+  let acked = 0; // messages acknowledged (the acks come in order on the one connection)
+  let sent = 0;
+  let topUpScheduled = false;
+  let goal = 0;
+  let done: (() => void) | undefined;
+  const sendTimes = new Float64Array(Math.ceil(total / SAMPLE) + 1);
+  const rtts = new Float64Array(Math.ceil(n / SAMPLE) + 1);
+  let rttCount = 0;
+
+  const topUp = (): void => {
+    topUpScheduled = false;
+    const upTo = Math.min(goal, acked + WINDOW);
+    if (sent >= upTo) return;
+    const batch: Message[] = [];
+    const now = performance.now();
+    for (; sent < upTo; sent++) {
+      if (sent % SAMPLE === 0) sendTimes[sent / SAMPLE] = now;
+      batch.push(msgApp(sent, k, data));
+    }
+    a.send(batch);
+  };
+  const a: Transport = new Transport({
+    id: 1,
+    clusterId: 0x7,
+    listen: "ws://127.0.0.1:0",
+    metrics,
+    handler: {
+      process: (m) => {
+        if (m.type !== MessageType.MsgAppResp) return;
+        const nowAcked = m.index / k;
+        const now = performance.now();
+        for (let i = acked; i < nowAcked; i++) {
+          if (i % SAMPLE === 0 && i >= warm) rtts[rttCount++] = now - sendTimes[i / SAMPLE]!;
+        }
+        acked = nowAcked;
+        if (acked >= goal) {
+          done?.();
+          return;
+        }
+        if (!topUpScheduled) {
+          topUpScheduled = true;
+          setImmediate(topUp);
+        }
+      },
+      reportUnreachable: (id) => {
+        throw new Error(`transport bench: peer ${id} reported unreachable`);
+      },
+      reportSnapshot: () => {},
+    },
+  });
+  await a.start();
+  const peer = await PeerProcess.start(a.url!);
+  try {
+    a.addPeer(2, peer.url);
+    while (!a.peers()[0]!.active) await new Promise((r) => setTimeout(r, 5));
+
+    const phase = (to: number) =>
+      new Promise<void>((resolve) => {
+        goal = to;
+        done = resolve;
+        topUp();
+      });
+    await phase(warm);
+    const cpu0 = await peer.stats();
+    const m = await measure(() => phase(total));
+    const cpu1 = await peer.stats();
+
+    const dropped = (await counterSum(metrics, "messagesDropped")) + cpu1.dropped;
+    const rejected = (await counterSum(metrics, "framesRejected")) + cpu1.rejected;
+    if (cpu1.messages !== total) throw new Error(`node 2 received ${cpu1.messages} MsgApps, sent ${total}`);
+    if (dropped + rejected > 0) throw new Error(`${dropped} messages dropped, ${rejected} frames refused`);
+
+    const secs = m.wallMs / 1000;
+    const receiverCpuMs = cpu1.cpuMs - cpu0.cpuMs;
+    const entries = n * k;
+    const wireBytes = encodeMessage(msgApp(n, k, data)).length;
+    return result(
+      family.name,
+      { id: c.id, params: { ...c.params, n } },
+      n,
+      { ...m, cpuMs: m.cpuMs + receiverCpuMs },
+      {
+        counters: {
+          messages: n,
+          entries,
+          payloadBytes: entries * PAYLOAD_BYTES,
+          msgBytes: wireBytes,
+          dropped,
+        },
+        figures: {
+          entriesPerSec: Math.round(entries / secs),
+          payloadMBps: round3((entries * PAYLOAD_BYTES) / MB / secs),
+          msgMBps: round3((n * wireBytes) / MB / secs),
+          senderCpuUsPerMsg: round3((m.cpuMs * 1000) / n),
+          receiverCpuUsPerMsg: round3((receiverCpuMs * 1000) / n),
+        },
+        latency: latencyOf(
+          rtts.subarray(0, rttCount),
+          "us",
+          `MsgApp → MsgAppResp, every ${SAMPLE}th`,
+          1e3,
+          true,
+        ),
+        notes: ["cpuOpsPerSec: CPU time of both processes (sender + receiver)"],
+      },
+    );
+  } finally {
+    await peer.stop();
+    await a.stop();
+  }
+}
+
+/** The transport family: two nodes over ws. */
+export const family: BenchFamily = {
+  name: "transport",
+  summary: "MsgApps/s and MB/s between two node processes over the ws Transport (closed loop, 256 in flight)",
+  cases: () => CASES.map((c) => ({ id: c.id, params: c.params })),
+  run,
+};
