@@ -5,7 +5,7 @@
  *
  * How an HTTP outcome becomes history (DESIGN.md §5 answers):
  * - 204 → `ok`; 412 → `mismatch`; GET 200 → the value, GET 404 `KeyNotFound` → absent.
- * - 503 `NoLeader` / `ProposalDropped` / `NotReady`: the server promises nothing was proposed, so
+ * - 503 `NoLeader` / `ProposalDropped` / `TooManyRequests`: the server promises nothing was proposed, so
  *   the write is left out of the history. (If it applied anyway, the checker sees a value no
  *   recorded write produced — the promise is tested, not trusted.)
  * - A refused connection: the request never reached a server; left out.
@@ -52,7 +52,7 @@ export interface ClientOutcome {
 }
 
 /** 503 codes after which the server guarantees nothing was proposed. */
-const NOT_PROPOSED = new Set(["NoLeader", "ProposalDropped", "NotReady"]);
+const NOT_PROPOSED = new Set(["NoLeader", "ProposalDropped", "TooManyRequests"]);
 
 /** Counts of outcomes, for the run's report. */
 export interface WorkloadStats {
