@@ -1,0 +1,217 @@
+/**
+ * Interactive play on a live {@link Simulation}: every step runs one schedule action, either one the
+ * user asked for (crash a node, cut a link, propose...) or one of a seeded background workload that
+ * keeps the cluster moving (ticks, storage syncs, deliveries in send order, a few client writes).
+ *
+ * Everything executed is recorded as a schedule, so a session is itself a {@link SimCase}: its
+ * text replays in Node (`TSRAFT_SIM_REPLAY=... pnpm test test/sim/replay`) to the same transcript.
+ */
+import {
+  type Action,
+  DEFAULT_SIM_OPTIONS,
+  formatAction,
+  formatCase,
+  InvariantViolation,
+  Prng,
+  type SimCase,
+  type SimSetup,
+  Simulation,
+} from "@tsraft/raft/rafttest";
+
+/** What the user picks before a run: the cluster and the options that need a new one to change. */
+export interface PlaySetup {
+  readonly seed: number;
+  /** Initial voters 1..voters. */
+  readonly voters: number;
+  /** Empty nodes after them that "add node" may bring in. */
+  readonly spares: number;
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
+  readonly electionTick: number;
+  readonly heartbeatTick: number;
+}
+
+/** RaftScope's cluster: five voters, plus one spare to add. */
+export const DEFAULT_PLAY: PlaySetup = {
+  seed: 1,
+  voters: 5,
+  spares: 1,
+  preVote: false,
+  checkQuorum: false,
+  electionTick: DEFAULT_SIM_OPTIONS.electionTick,
+  heartbeatTick: DEFAULT_SIM_OPTIONS.heartbeatTick,
+};
+
+/** The simulator setup (a case without its schedule) of `p`. */
+export function setupOf(p: PlaySetup): SimSetup {
+  const voters = Array.from({ length: p.voters }, (_, i) => i + 1);
+  return {
+    seed: p.seed,
+    cluster: { nodes: p.voters + p.spares, voters, learners: [] },
+    options: {
+      ...DEFAULT_SIM_OPTIONS,
+      electionTick: p.electionTick,
+      heartbeatTick: p.heartbeatTick,
+      preVote: p.preVote,
+      checkQuorum: p.checkQuorum,
+    },
+    broken: [],
+  };
+}
+
+/** Options of the background workload (changeable while running: they only shape future steps). */
+export interface Workload {
+  /** Client writes now and then at a random running node. */
+  writes: boolean;
+  /** Lose about one message in ten. */
+  lossy: boolean;
+}
+
+/** A simulation driven step by step by the user and a seeded background workload. */
+export class InteractiveSim {
+  readonly setup: SimSetup;
+  readonly sim: Simulation;
+  /** Every action run so far, in order: with `setup`, a case that replays this session. */
+  readonly schedule: Action[] = [];
+  readonly workload: Workload = { writes: true, lossy: false };
+  /** The first property broken (the simulation stops there), or a simulator error. */
+  failure: InvariantViolation | Error | undefined;
+  /** Clock ticks so far. */
+  ticks = 0;
+  /** The background actions planned for the current round. */
+  private plan: Action[] = [];
+  private readonly rng: Prng;
+  private proposals = 0;
+
+  constructor(play: PlaySetup) {
+    this.setup = setupOf(play);
+    this.sim = new Simulation(this.setup, { trace: true });
+    // A stream of its own, so the workload never draws from the nodes' election randomness.
+    this.rng = new Prng(play.seed, 7);
+  }
+
+  /** The next background action (see {@link InteractiveSim.planRound}). */
+  nextAction(): Action {
+    if (this.plan.length === 0) this.plan = this.planRound();
+    return this.plan.shift()!;
+  }
+
+  /** Runs the next background action. Returns it, or undefined once the run has failed. */
+  step(): Action | undefined {
+    return this.run(this.nextAction());
+  }
+
+  /**
+   * Runs `a` now (a user action, or one of the workload's). Returns it, or undefined once the run
+   * has failed (see {@link InteractiveSim.failure}).
+   */
+  run(a: Action): Action | undefined {
+    if (this.failure !== undefined) return undefined;
+    this.schedule.push(a);
+    if (a.kind === "tick") this.ticks++;
+    try {
+      this.sim.step(a);
+    } catch (e) {
+      this.failure = e instanceof Error ? e : new Error(String(e));
+    }
+    return a;
+  }
+
+  /** Runs the user's actions in order (stopping if one breaks a property). */
+  runAll(actions: readonly Action[]): void {
+    for (const a of actions) this.run(a);
+  }
+
+  /**
+   * One round of the background workload: a clock tick, a storage sync of every node (followers
+   * send what waited for their writes), then each message that was in flight before the round
+   * delivered in send order (or, when lossy, sometimes lost). Messages sent during the round wait
+   * for the next one, so they are seen in flight. Now and then a client write at a random node.
+   */
+  private planRound(): Action[] {
+    const plan: Action[] = [{ kind: "tick" }, { kind: "sync", node: 0 }];
+    let inFlight = 0;
+    for (const m of this.sim.network.inFlight()) {
+      if (m.to < 1 || m.to > this.sim.hosts.length || !this.sim.node(m.to).paused) inFlight++;
+    }
+    for (let i = 0; i < inFlight; i++) {
+      plan.push(
+        this.workload.lossy && this.rng.chance(0.1)
+          ? { kind: "drop", pick: 0 }
+          : { kind: "deliver", pick: 0 },
+      );
+    }
+    if (this.workload.writes && this.rng.chance(0.12)) {
+      const up = this.sim.hosts.filter((h) => h.running && h.rn!.raft.trk.config.voters.ids().size > 0);
+      if (up.length > 0) {
+        this.proposals++;
+        plan.push({ kind: "propose", node: this.rng.pick(up).id, data: `v${this.proposals}` });
+      }
+    }
+    return plan;
+  }
+
+  /** The session as a case (header and every action run). */
+  toCase(): SimCase {
+    return { ...this.setup, schedule: [...this.schedule] };
+  }
+
+  /** The session as case text, for the replay tab or `TSRAFT_SIM_REPLAY=@file`. */
+  caseText(): string {
+    return formatCase(this.toCase());
+  }
+
+  /** The transcript so far. */
+  transcript(): string {
+    return this.sim.transcript?.toString() ?? "";
+  }
+
+  /** The transcript lines of the last step (its header and what happened). */
+  lastStepLines(): string[] {
+    const lines = this.sim.transcript?.lines ?? [];
+    let i = lines.length - 1;
+    while (i > 0 && !/^\d{4,} /.test(lines[i]!)) i--;
+    return lines.slice(Math.max(0, i));
+  }
+
+  /** The last action run, as text. */
+  lastAction(): string {
+    const a = this.schedule[this.schedule.length - 1];
+    return a === undefined ? "" : formatAction(a);
+  }
+}
+
+// -------------------------------------------------------------------------------------------------
+// User actions, as schedule actions
+
+/** The actions that cut both ways of the link a–b. */
+export function cutLink(a: number, b: number): Action[] {
+  return [
+    { kind: "cut", from: a, to: b },
+    { kind: "cut", from: b, to: a },
+  ];
+}
+
+/**
+ * The actions that restore the links in `restore` (each one-way [from, to]) and keep every other
+ * cut of `cuts`: the schedule language heals all links at once, so the others are cut again.
+ */
+export function restoreLinks(
+  cuts: readonly (readonly [number, number])[],
+  restore: (from: number, to: number) => boolean,
+): Action[] {
+  const out: Action[] = [{ kind: "heal" }];
+  for (const [from, to] of cuts) if (!restore(from, to)) out.push({ kind: "cut", from, to });
+  return out;
+}
+
+/** Cuts node `id` off from every other node of `n` (both ways). */
+export function isolate(id: number, n: number): Action {
+  const others = Array.from({ length: n }, (_, i) => i + 1).filter((x) => x !== id);
+  return { kind: "partition", groups: [[id], others] };
+}
+
+/** True if `err` is an invariant violation (rather than an error of the simulator itself). */
+export function isViolation(err: unknown): err is InvariantViolation {
+  return err instanceof InvariantViolation;
+}
