@@ -234,8 +234,8 @@ export class ClusterRenderer {
         "data-term": n.term,
         "data-vote": n.vote,
         "data-lead": n.lead,
-        "data-paused": n.paused,
-        "data-member": n.member,
+        "data-paused": String(n.paused),
+        "data-member": String(n.member),
       });
       const q = (sel: string) => e!.querySelector(sel)!;
       q(".nterm").textContent = n.role === "removed" ? "removed" : `term ${n.term}`;

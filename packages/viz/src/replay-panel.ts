@@ -187,7 +187,9 @@ export class ReplayPanel {
     const lines = s.sim.transcript?.lines ?? [];
     let i = lines.length - 1;
     while (i > 0 && !/^\d{4,} /.test(lines[i]!)) i--;
-    byId("replay-events").textContent = lines.slice(Math.max(0, i - 40)).join("\n");
+    const events = byId("replay-events");
+    events.textContent = lines.slice(Math.max(0, i - 40)).join("\n");
+    events.scrollTop = events.scrollHeight;
   }
 
   private markSchedule(s: ReplaySession): void {

@@ -78,6 +78,8 @@ export class InteractiveSim {
   failure: InvariantViolation | Error | undefined;
   /** Clock ticks so far. */
   ticks = 0;
+  /** The current leader (0: none) and the tick it was first seen leading in its term. */
+  leader = { id: 0, term: 0, since: 0 };
   /** The background actions planned for the current round. */
   private plan: Action[] = [];
   private readonly rng: Prng;
@@ -114,6 +116,10 @@ export class InteractiveSim {
     } catch (e) {
       this.failure = e instanceof Error ? e : new Error(String(e));
     }
+    const l = this.sim.leader();
+    const id = l?.id ?? 0;
+    const term = l?.rn?.raft.term ?? 0;
+    if (id !== this.leader.id || term !== this.leader.term) this.leader = { id, term, since: this.ticks };
     return a;
   }
 

@@ -244,7 +244,13 @@ export class SimPanel {
     clock.dataset.step = String(v.step);
     clock.dataset.ticks = String(v.ticks);
     clock.dataset.leader = String(v.leader);
-    clock.textContent = `step ${v.step} · tick ${v.ticks} · ${lead === undefined ? "no leader" : `leader ${lead.id}, term ${lead.term}`} · ${v.messages.length} in flight`;
+    clock.dataset.leaderSince = String(d.leader.since);
+    clock.textContent =
+      `step ${v.step} · tick ${v.ticks} · ` +
+      (lead === undefined
+        ? `no leader since tick ${d.leader.since}`
+        : `leader ${lead.id}, term ${lead.term}, since tick ${d.leader.since}`) +
+      ` · ${v.messages.length} in flight`;
     const banner = byId("sim-banner");
     banner.hidden = failure === undefined;
     if (failure !== undefined) {

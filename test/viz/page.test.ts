@@ -1,0 +1,196 @@
+/**
+ * The visualizer in real headless Chromium: the page loads cleanly, a five-node simulation elects
+ * a leader, crashing the leader through the node menu leads to a new leader within the expected
+ * ticks, a failing schedule pasted into the Replay tab stops at the broken invariant, and the page
+ * produces exactly the transcripts Node produces for the same cases.
+ */
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  DEFAULT_SIM_OPTIONS,
+  formatFailure,
+  formatSeedSpec,
+  type GenerateOptions,
+  generateCase,
+  parseCase,
+  parseReplaySpec,
+  runCase,
+} from "../../packages/raft/src/rafttest/index.js";
+import { DEFAULT_PLAY, InteractiveSim } from "../../packages/viz/src/sim-driver.js";
+import { CHROMIUM_MISSING, pngSize, startVizEnv, type VizEnv, visibleBoxes } from "./harness.js";
+
+const ELECTION = DEFAULT_SIM_OPTIONS.electionTick;
+
+/** What the page exposes as `window.__viz` (see packages/viz/src/main.ts), as far as read here. */
+interface PageHooks {
+  __viz: {
+    sim: { driver: { caseText(): string; transcript(): string } };
+    replay: { session: { transcript(): string } | undefined };
+  };
+}
+
+/** Reads a numeric data attribute. */
+async function data(page: Page, selector: string, key: string): Promise<number> {
+  return Number(await page.locator(selector).first().getAttribute(`data-${key}`));
+}
+
+/** Takes a screenshot (kept under the OS temp dir for a look after a failure) and checks it is a real PNG. */
+async function screenshot(page: Page, name: string): Promise<void> {
+  const png = await page.screenshot();
+  const size = pngSize(png);
+  expect(size).toEqual(page.viewportSize());
+  // A blank page compresses to a few KB; a drawn cluster does not.
+  expect(png.length).toBeGreaterThan(20_000);
+  writeFileSync(join(tmpdir(), `tsraft-viz-${name}.png`), png);
+}
+
+/** Compares two transcripts, reporting the first line that differs. */
+function expectSameTranscript(page: string, node: string): void {
+  if (page === node) return;
+  const a = page.split("\n");
+  const b = node.split("\n");
+  let i = 0;
+  while (i < a.length && a[i] === b[i]) i++;
+  expect(`line ${i + 1}: ${a[i]}`).toBe(`line ${i + 1}: ${b[i]}`);
+}
+
+describe.skipIf(CHROMIUM_MISSING)("the visualizer in Chromium", () => {
+  let env: VizEnv;
+  beforeAll(async () => {
+    env = await startVizEnv();
+  }, 60_000);
+  afterAll(async () => {
+    await env?.close();
+  });
+
+  it("loads with no console errors and draws the cluster", async () => {
+    const { page, errors } = await env.open();
+    expect(await page.locator("#sim-cluster .node").count()).toBe(6); // five voters and a spare
+    expect(await page.locator("#sim-cluster .node[data-member=true]").count()).toBe(5);
+    expect(await page.locator("#sim-logs .log-row[data-id]").count()).toBe(6);
+    await visibleBoxes(page, "#sim-cluster svg.cluster");
+    expect(await visibleBoxes(page, "#sim-cluster .node")).toHaveLength(6);
+    await visibleBoxes(page, "#sim-play");
+    await screenshot(page, "load");
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it("a five-node simulation elects a leader; crashing it from the node menu leads to a new one", async () => {
+    const { page, errors } = await env.open();
+    await page.selectOption("#sim-speed", "400");
+    await page.click("#sim-play");
+    await page.waitForSelector('#sim-clock:not([data-leader="0"])');
+    await page.click("#sim-play"); // pause
+    // Election timeouts are randomized in [election, 2 × election): the first one to fire wins
+    // unless votes split. The page runs the same seeded session Node does: the same tick.
+    const electedAt = await data(page, "#sim-clock", "leader-since");
+    expect(electedAt).toBeGreaterThanOrEqual(ELECTION);
+    expect(electedAt).toBeLessThanOrEqual(2 * ELECTION);
+    const inNode = new InteractiveSim(DEFAULT_PLAY);
+    while (inNode.leader.id === 0) inNode.step();
+    expect(electedAt).toBe(inNode.leader.since);
+    expect(await page.locator(".node[data-role=leader]").count()).toBe(1);
+    const leader = await data(page, ".node[data-role=leader]", "id");
+    const term = await data(page, ".node[data-role=leader]", "term");
+    await visibleBoxes(page, ".node[data-role=leader]");
+    await screenshot(page, "elected");
+
+    await page.click(`.node[data-id="${leader}"]`);
+    await visibleBoxes(page, "#node-menu [data-action=crash]");
+    await page.click("#node-menu [data-action=crash]");
+    expect(await page.getAttribute(`.node[data-id="${leader}"]`, "data-role")).toBe("down");
+    expect(await page.locator("#node-menu").isHidden()).toBe(true);
+
+    // Step tick by tick until a new leader is drawn: one randomized timeout, plus one more if the
+    // first vote splits.
+    const crashedAt = await data(page, "#sim-clock", "ticks");
+    let newLeader = 0;
+    while (newLeader === 0 || newLeader === leader) {
+      await page.click("#sim-tick");
+      newLeader = await data(page, "#sim-clock", "leader");
+      expect(await data(page, "#sim-clock", "ticks")).toBeLessThanOrEqual(crashedAt + 4 * ELECTION);
+    }
+    const took = (await data(page, "#sim-clock", "ticks")) - crashedAt;
+    expect(took).toBeGreaterThanOrEqual(ELECTION);
+    const drawn = `.node[data-id="${newLeader}"]`;
+    expect(await page.getAttribute(drawn, "data-role")).toBe("leader");
+    expect(Number(await page.getAttribute(drawn, "data-term"))).toBeGreaterThan(term);
+    await visibleBoxes(page, drawn);
+    await visibleBoxes(page, `.node[data-id="${leader}"].role-down`);
+    await screenshot(page, "new-leader");
+    console.log(
+      `viz: elected at tick ${electedAt}; leader ${leader} crashed; ${newLeader} led ${took} ticks later`,
+    );
+
+    // The session is a case: Node replays it to the page's transcript, character for character.
+    const { text, transcript } = await page.evaluate(() => {
+      const d = (globalThis as unknown as PageHooks).__viz.sim.driver;
+      return { text: d.caseText(), transcript: d.transcript() };
+    });
+    expect(text).toContain(`crash ${leader} torn=0`);
+    expectSameTranscript(transcript, runCase(parseCase(text), { trace: true, liveness: false }).transcript!);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it("a failing schedule pasted into the Replay tab stops at the broken invariant", async () => {
+    const gen: GenerateOptions = { nodes: 5, steps: 600, broken: ["apply-before-commit"] };
+    let seed = 1;
+    while (runCase(generateCase(seed, gen), { liveness: false }).violation === undefined) seed++;
+    const run = runCase(generateCase(seed, gen), { liveness: false });
+    const v = run.violation!;
+    // Exactly what the failing property test prints.
+    const report = formatFailure(run, { seedSpec: formatSeedSpec(seed, gen), transcriptLines: 30 });
+
+    const { page, errors } = await env.open();
+    await page.click("#tabbtn-replay");
+    await page.fill("#replay-input", report);
+    await page.click("#replay-load");
+    expect(await page.textContent("#replay-info")).toContain(`breaks ${v.invariant} at step ${v.step}`);
+    expect(await page.locator("#replay-schedule li").count()).toBe(600);
+    await page.selectOption("#replay-speed", "0");
+    await page.click("#replay-play");
+    await page.waitForSelector("#replay-banner:not([hidden])");
+    expect(await page.getAttribute("#replay-banner", "data-invariant")).toBe(v.invariant);
+    expect(await data(page, "#replay-banner", "step")).toBe(v.step);
+    expect(await data(page, "#replay-clock", "step")).toBe(v.step);
+    expect(await page.textContent("#replay-banner")).toContain(v.detail);
+    expect(await page.locator("#replay-schedule li.violated").count()).toBe(1);
+    expect(await data(page, "#replay-schedule li.violated", "step")).toBe(v.step);
+    expect(await page.locator("#replay-schedule li.done").count()).toBe(v.step);
+    expect(await page.textContent("#replay-play")).toContain("Play"); // it stopped by itself
+    await visibleBoxes(page, "#replay-banner");
+    await visibleBoxes(page, "#replay-schedule li.violated");
+    await screenshot(page, "replay-violation");
+
+    // One step back and forward again: the same violation at the same step.
+    await page.click("#replay-back");
+    expect(await page.locator("#replay-banner").isHidden()).toBe(true);
+    expect(await data(page, "#replay-clock", "step")).toBe(v.step - 1);
+    await page.click("#replay-step");
+    expect(await page.getAttribute("#replay-banner", "data-invariant")).toBe(v.invariant);
+    expect(await data(page, "#replay-clock", "step")).toBe(v.step);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it("the page's simulation gives exactly Node's transcript for the same seed", async () => {
+    for (const spec of ["seed:4242,nodes=5,steps=800", "seed:7,nodes=3,steps=800"]) {
+      const { page, errors } = await env.open(`?replay=${encodeURIComponent(spec)}`);
+      await page.click("#replay-end");
+      const transcript = await page.evaluate(() =>
+        (globalThis as unknown as PageHooks).__viz.replay.session!.transcript(),
+      );
+      const node = runCase(parseReplaySpec(spec), { trace: true }).transcript!;
+      expect(transcript.split("\n").length).toBeGreaterThan(800);
+      expect(transcript).toContain("liveness: every fault heals");
+      expectSameTranscript(transcript, node);
+      expect(errors).toEqual([]);
+      await page.close();
+    }
+  });
+});
