@@ -4,7 +4,7 @@
 // to the server: --port N (default 5380), --host H, --no-build.
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 console.log("building (tsc -b)...");
@@ -13,7 +13,6 @@ if (tsc.status !== 0) {
   console.error("build failed");
   process.exit(1);
 }
-const args = process.argv.slice(2).filter((a) => a !== "--");
-const cli = join(root, "packages", "viz", "dist", "server", "cli.js");
-const r = spawnSync(process.execPath, [cli, ...args], { cwd: root, stdio: "inherit" });
-process.exit(r.status ?? 1);
+// The server runs in this process (one process to stop with Ctrl-C); it reads its own arguments.
+process.argv = [process.argv[0], process.argv[1], ...process.argv.slice(2).filter((a) => a !== "--")];
+await import(pathToFileURL(join(root, "packages", "viz", "dist", "server", "cli.js")).href);
