@@ -65,6 +65,26 @@ describe("InteractiveSim", () => {
   });
 });
 
+describe("InteractiveSim.act", () => {
+  it("tells a configuration change the leader did not take, and a skipped action", () => {
+    const d = new InteractiveSim(DEFAULT_PLAY);
+    runUntil(d, () => d.sim.leader() !== undefined, 40);
+    runUntil(d, () => d.sim.leader()!.appliedIndex >= d.sim.leader()!.rn!.raft.raftLog.lastIndex(), 20);
+    const cc = (op: "v" | "l", node: number) =>
+      ({ kind: "confChange", change: { mode: "simple", ops: [{ op, node }] } }) as const;
+    expect(d.act([cc("v", 6)])).toEqual([]);
+    // etcd's leader takes one change at a time: the next waits until the first is applied.
+    const [refused] = d.act([cc("l", 5)]);
+    expect(refused).toMatch(
+      /^confchange l5: the leader did not take it: the entry at index \d+ .* not applied yet/,
+    );
+    // The workload snapshots at the leader so that the new node can catch up, and it joins.
+    runUntil(d, () => viewOf(d.sim, new MessageKeys(), 0).nodes[5]!.member, 60);
+    expect(d.caseText()).toMatch(/snapshot \d keep=0/);
+    expect(d.act([{ kind: "restart", node: 2 }])).toEqual(["restart 2: skipped: node 2 is up"]);
+  });
+});
+
 describe("link actions", () => {
   it("restoring one link heals all and cuts the others again", () => {
     expect(

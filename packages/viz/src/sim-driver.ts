@@ -6,6 +6,7 @@
  * Everything executed is recorded as a schedule, so a session is itself a {@link SimCase}: its
  * text replays in Node (`TSRAFT_SIM_REPLAY=... pnpm test test/sim/replay`) to the same transcript.
  */
+import { StateType } from "@tsraft/raft";
 import {
   type Action,
   DEFAULT_SIM_OPTIONS,
@@ -129,13 +130,53 @@ export class InteractiveSim {
   }
 
   /**
+   * Runs the user's actions (as {@link InteractiveSim.runAll}) and returns what a user should be
+   * told about them: actions the simulator skipped and why, and configuration changes the leader
+   * did not take (etcd's leader takes one at a time: none while an earlier one — or, just after an
+   * election, its first entry — is not applied, and none during a leadership transfer; it logs that
+   * and appends an empty entry instead).
+   */
+  act(actions: readonly Action[]): string[] {
+    const notes: string[] = [];
+    const lines = this.sim.transcript?.lines ?? [];
+    for (const a of actions) {
+      const l = a.kind === "confChange" ? this.sim.leader()?.rn?.raft : undefined;
+      const pending = l?.pendingConfIndex ?? 0;
+      const why =
+        l === undefined
+          ? ""
+          : l.leadTransferee !== 0
+            ? `a leadership transfer to ${l.leadTransferee} is under way`
+            : l.pendingConfIndex > l.raftLog.applied
+              ? `the entry at index ${l.pendingConfIndex} (a configuration change, or its first entry as leader) is not applied yet`
+              : "it is not valid in the current configuration";
+      const from = lines.length;
+      this.run(a);
+      const said = lines.slice(from);
+      const skipped = said.find((x) => x.trim().startsWith("(skipped: "));
+      if (skipped !== undefined) notes.push(`${formatAction(a)}: ${skipped.trim().slice(1, -1)}`);
+      else if (l !== undefined && l.pendingConfIndex === pending && l.state === StateType.StateLeader) {
+        notes.push(`${formatAction(a)}: the leader did not take it: ${why}; try again`);
+      }
+    }
+    return notes;
+  }
+
+  /**
    * One round of the background workload: a clock tick, a storage sync of every node (followers
    * send what waited for their writes), then each message that was in flight before the round
    * delivered in send order (or, when lossy, sometimes lost). Messages sent during the round wait
    * for the next one, so they are seen in flight. Now and then a client write at a random node.
+   *
+   * And what an application does when a node joins: the leader takes a snapshot once the change is
+   * applied. A new node starts empty and the bootstrap snapshot does not list it, so it refuses that
+   * one (etcd's restore ignores a snapshot whose ConfState lacks the node); it can only catch up from
+   * a snapshot taken after it was added.
    */
   private planRound(): Action[] {
     const plan: Action[] = [{ kind: "tick" }, { kind: "sync", node: 0 }];
+    const joiner = this.snapshotForJoiner();
+    if (joiner !== undefined) plan.push(joiner);
     let inFlight = 0;
     for (const m of this.sim.network.inFlight()) {
       if (m.to < 1 || m.to > this.sim.hosts.length || !this.sim.node(m.to).paused) inFlight++;
@@ -155,6 +196,24 @@ export class InteractiveSim {
       }
     }
     return plan;
+  }
+
+  /** A snapshot at the leader if a node waits to join and the leader applied entries since its last one. */
+  private snapshotForJoiner(): Action | undefined {
+    const l = this.sim.leader();
+    if (l === undefined || l.appliedIndex <= l.disk.snapIndex) return undefined;
+    const cfg = l.rn!.raft.trk.config;
+    const members = [...cfg.voters.ids(), ...cfg.learners, ...cfg.learnersNext];
+    const waiting = members.some((id) => {
+      const r = this.sim.node(id).rn?.raft;
+      return (
+        r !== undefined &&
+        !r.trk.config.voters.ids().has(id) &&
+        !r.trk.config.learners.has(id) &&
+        !r.trk.config.learnersNext.has(id)
+      );
+    });
+    return waiting ? { kind: "snapshot", node: l.id, keep: 0 } : undefined;
   }
 
   /** The session as a case (header and every action run). */

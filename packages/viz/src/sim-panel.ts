@@ -118,6 +118,7 @@ export class SimPanel {
     this.driver.workload.lossy = byId<HTMLInputElement>("sim-lossy").checked;
     this.keys = new MessageKeys();
     this.selected = 0;
+    byId("sim-notice").hidden = true;
     this.render();
   }
 
@@ -147,7 +148,10 @@ export class SimPanel {
   /** Runs user actions now (paused or not) and redraws. */
   act(...actions: Action[]): void {
     this.closeMenu();
-    this.driver.runAll(actions);
+    const notes = this.driver.act(actions);
+    const notice = byId("sim-notice");
+    notice.textContent = notes.join("\n");
+    notice.hidden = notes.length === 0;
     this.render();
   }
 
