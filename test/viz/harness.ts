@@ -3,7 +3,7 @@
  * server on a free port of 127.0.0.1, and Debian's Chromium driven by playwright-core (Playwright's
  * browser download is not reachable here; `apt-get install -y chromium` is, and `.ci/run` does it).
  */
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
@@ -99,4 +99,21 @@ export async function visibleBoxes(
     boxes.push(b);
   }
   return boxes;
+}
+
+/**
+ * Takes a screenshot of `page`, checks it is a PNG of the viewport's size with something drawn on it
+ * (a blank page compresses to a few KB), and keeps it as `tsraft-viz-<name>.png` in the OS temp
+ * directory for a look after a failure.
+ */
+export async function screenshot(page: Page, name: string): Promise<Buffer> {
+  const png = await page.screenshot();
+  const size = pngSize(png);
+  const vp = page.viewportSize()!;
+  if (size.width !== vp.width || size.height !== vp.height) {
+    throw new Error(`screenshot ${size.width}x${size.height}, viewport ${vp.width}x${vp.height}`);
+  }
+  if (png.length < 20_000) throw new Error(`screenshot of ${png.length} bytes: nothing drawn?`);
+  writeFileSync(join(tmpdir(), `tsraft-viz-${name}.png`), png);
+  return png;
 }

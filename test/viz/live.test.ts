@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLI_MISSING, Cluster, waitFor } from "../kv/cluster.js";
-import { CHROMIUM_MISSING, startVizEnv, type VizEnv, visibleBoxes } from "./harness.js";
+import { CHROMIUM_MISSING, screenshot, startVizEnv, type VizEnv, visibleBoxes } from "./harness.js";
 
 const SKIP = CHROMIUM_MISSING ?? CLI_MISSING;
 
@@ -64,7 +64,7 @@ describe.skipIf(SKIP)(
         );
         return applied.every((a) => a > before);
       });
-      await page.screenshot();
+      await screenshot(page, "live");
       expect(errors).toEqual([]);
       await page.close();
     });

@@ -4,9 +4,6 @@
  * ticks, a failing schedule pasted into the Replay tab stops at the broken invariant, and the page
  * produces exactly the transcripts Node produces for the same cases.
  */
-import { writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -20,7 +17,7 @@ import {
   runCase,
 } from "../../packages/raft/src/rafttest/index.js";
 import { DEFAULT_PLAY, InteractiveSim } from "../../packages/viz/src/sim-driver.js";
-import { CHROMIUM_MISSING, pngSize, startVizEnv, type VizEnv, visibleBoxes } from "./harness.js";
+import { CHROMIUM_MISSING, screenshot, startVizEnv, type VizEnv, visibleBoxes } from "./harness.js";
 
 const ELECTION = DEFAULT_SIM_OPTIONS.electionTick;
 
@@ -35,16 +32,6 @@ interface PageHooks {
 /** Reads a numeric data attribute. */
 async function data(page: Page, selector: string, key: string): Promise<number> {
   return Number(await page.locator(selector).first().getAttribute(`data-${key}`));
-}
-
-/** Takes a screenshot (kept under the OS temp dir for a look after a failure) and checks it is a real PNG. */
-async function screenshot(page: Page, name: string): Promise<void> {
-  const png = await page.screenshot();
-  const size = pngSize(png);
-  expect(size).toEqual(page.viewportSize());
-  // A blank page compresses to a few KB; a drawn cluster does not.
-  expect(png.length).toBeGreaterThan(20_000);
-  writeFileSync(join(tmpdir(), `tsraft-viz-${name}.png`), png);
 }
 
 /** Compares two transcripts, reporting the first line that differs. */

@@ -37,12 +37,10 @@ export function drawNodeOf(n: NodeView): DrawNode {
   };
 }
 
-/** Renders node `n` (or a hint when none is selected) into `container`. */
-export function renderInspector(container: HTMLElement, n: NodeView | undefined): void {
+/** Renders node `n` (or `hint` when none is selected) into `container`. */
+export function renderInspector(container: HTMLElement, n: NodeView | undefined, hint: string): void {
   if (n === undefined) {
-    container.replaceChildren(
-      h("p", { class: "hint" }, "Click a node to act on it; click a link to cut it."),
-    );
+    container.replaceChildren(h("p", { class: "hint" }, hint));
     return;
   }
   const up = n.role !== "down" && n.role !== "removed";

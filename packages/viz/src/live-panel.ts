@@ -21,6 +21,8 @@ export class LivePanel {
   private readonly renderer: ClusterRenderer;
   /** Bumped on every (re)connect, so that answers to an older poll are ignored. */
   private generation = 0;
+  /** The id each URL last answered with (a node that is down is still drawn as itself). */
+  private readonly knownIds = new Map<string, number>();
 
   constructor() {
     this.renderer = new ClusterRenderer(byId("live-cluster"));
@@ -53,6 +55,7 @@ export class LivePanel {
     const results = await Promise.all(this.urls.map((url) => fetchStatus(url)));
     if (gen !== this.generation) return;
     this.nodes = results;
+    for (const n of results) if (n.status !== undefined) this.knownIds.set(n.url, n.status.id);
     byId("live-state").textContent = `polled ${new Date().toLocaleTimeString()}`;
     this.render();
     this.timer = setTimeout(() => void this.poll(gen), POLL_MS);
@@ -95,7 +98,8 @@ export class LivePanel {
     const draw: DrawNode[] = this.nodes.map((n, i) => {
       const st = n.status;
       return {
-        id: st?.id ?? i + 1,
+        // Never heard from: a placeholder id past any real one, so that it gets a place of its own.
+        id: st?.id ?? this.knownIds.get(n.url) ?? 1000 + i,
         role: liveRole(n),
         paused: false,
         member: true,

@@ -161,6 +161,7 @@ export class ReplayPanel {
     renderInspector(
       byId("replay-inspector"),
       v.nodes.find((n) => n.id === this.selected),
+      "Click a node to see its state.",
     );
     clock.dataset.step = String(s.index);
     clock.dataset.ticks = String(s.ticks);

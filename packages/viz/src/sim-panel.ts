@@ -242,7 +242,11 @@ export class SimPanel {
       flagged,
     });
     renderLogs(byId("sim-logs"), v.nodes, flagged);
-    renderInspector(byId("sim-inspector"), this.node(this.selected));
+    renderInspector(
+      byId("sim-inspector"),
+      this.node(this.selected),
+      "Click a node to act on it; click a link to cut it.",
+    );
     const lead = this.node(v.leader);
     const clock = byId("sim-clock");
     clock.dataset.step = String(v.step);
