@@ -125,7 +125,7 @@ export class LivePanel {
       h(
         "tr",
         {},
-        ...["node", "url", "state", "term", "vote", "lead", "commit", "applied", "kv keys", "error"].map(
+        ...["node", "address", "state", "term", "vote", "lead", "commit", "applied", "keys", "error"].map(
           (t) => h("th", {}, t),
         ),
       ),
@@ -133,7 +133,7 @@ export class LivePanel {
         const s = n.status;
         const cells = [
           s?.id ?? "?",
-          n.url,
+          n.url.replace(/^https?:\/\//, ""),
           s?.state.replace(/^State/, "") ?? "unreachable",
           s?.term,
           s?.vote,
