@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { fcRuns as runs } from "../../../../../test/fc.js";
 import { NO_LIMIT } from "../../constants.js";
 import { faultActionArbitrary, workloadActionArbitrary } from "./arbitraries.js";
 import {
@@ -15,7 +16,6 @@ import {
 } from "./schedule.js";
 
 const SEED = 20250607;
-const runs = (n: number): number => Number(process.env.FC_NUM_RUNS ?? n);
 
 const EVERY_KIND: Action[] = [
   { kind: "tick" },
