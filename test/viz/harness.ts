@@ -6,6 +6,7 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { inflateSync } from "node:zlib";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { buildViz, startVizServer, type VizServer } from "../../packages/viz/server/serve.js";
 
@@ -116,4 +117,69 @@ export async function screenshot(page: Page, name: string): Promise<Buffer> {
   if (png.length < 20_000) throw new Error(`screenshot of ${png.length} bytes: nothing drawn?`);
   writeFileSync(join(tmpdir(), `tsraft-viz-${name}.png`), png);
   return png;
+}
+
+/**
+ * The colour of pixel (x, y) of a PNG as Chromium writes screenshots (8-bit RGB or RGBA, not
+ * interlaced): enough of a decoder to check that a screenshot shows what the DOM says is drawn.
+ */
+export function pixelAt(png: Buffer, x: number, y: number): [number, number, number] {
+  const { width, height } = pngSize(png);
+  const depth = png[24];
+  const colorType = png[25];
+  const bpp = colorType === 6 ? 4 : colorType === 2 ? 3 : 0;
+  if (depth !== 8 || bpp === 0 || png[28] !== 0) throw new Error("unsupported PNG");
+  const idat: Buffer[] = [];
+  for (let off = 8; off < png.length; ) {
+    const len = png.readUInt32BE(off);
+    const type = png.toString("latin1", off + 4, off + 8);
+    if (type === "IDAT") idat.push(png.subarray(off + 8, off + 8 + len));
+    off += 12 + len;
+  }
+  const raw = inflateSync(Buffer.concat(idat));
+  const stride = width * bpp;
+  let prev = Buffer.alloc(stride);
+  let row = Buffer.alloc(stride);
+  for (let r = 0; r <= Math.min(y, height - 1); r++) {
+    const filter = raw[r * (stride + 1)]!;
+    const line = raw.subarray(r * (stride + 1) + 1, (r + 1) * (stride + 1));
+    row = Buffer.alloc(stride);
+    for (let i = 0; i < stride; i++) {
+      const a = i >= bpp ? row[i - bpp]! : 0;
+      const b = prev[i]!;
+      const c = i >= bpp ? prev[i - bpp]! : 0;
+      let v = line[i]!;
+      if (filter === 1) v += a;
+      else if (filter === 2) v += b;
+      else if (filter === 3) v += (a + b) >> 1;
+      else if (filter === 4) {
+        const p = a + b - c;
+        const pa = Math.abs(p - a);
+        const pb = Math.abs(p - b);
+        const pc = Math.abs(p - c);
+        v += pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      }
+      row[i] = v & 0xff;
+    }
+    prev = row;
+  }
+  const i = x * bpp;
+  return [row[i]!, row[i + 1]!, row[i + 2]!];
+}
+
+/** The colour a screenshot shows inside node `selector`'s circle (left of its centre, off the text). */
+export async function nodeColor(
+  page: Page,
+  png: Buffer,
+  selector: string,
+): Promise<[number, number, number]> {
+  const b = await page.locator(`${selector} .body`).boundingBox();
+  if (b === null) throw new Error(`${selector}: not drawn`);
+  return pixelAt(png, Math.round(b.x + b.width * 0.2), Math.round(b.y + b.height / 2));
+}
+
+/** True if colour `c` is within `tol` of `hex` on every channel. */
+export function near(c: readonly number[], hex: string, tol = 24): boolean {
+  const want = [1, 3, 5].map((i) => Number.parseInt(hex.slice(i, i + 2), 16));
+  return want.every((w, i) => Math.abs(w - c[i]!) <= tol);
 }

@@ -17,9 +17,22 @@ import {
   runCase,
 } from "../../packages/raft/src/rafttest/index.js";
 import { DEFAULT_PLAY, InteractiveSim } from "../../packages/viz/src/sim-driver.js";
-import { CHROMIUM_MISSING, screenshot, startVizEnv, type VizEnv, visibleBoxes } from "./harness.js";
+import {
+  CHROMIUM_MISSING,
+  near,
+  nodeColor,
+  pixelAt,
+  screenshot,
+  startVizEnv,
+  type VizEnv,
+  visibleBoxes,
+} from "./harness.js";
 
 const ELECTION = DEFAULT_SIM_OPTIONS.electionTick;
+/** The page's colours (packages/viz/src/style.css). */
+const LEADER_COLOR = "#f2a93b";
+const FOLLOWER_COLOR = "#6aa6d8";
+const DOWN_COLOR = "#9a9a9a";
 
 /** What the page exposes as `window.__viz` (see packages/viz/src/main.ts), as far as read here. */
 interface PageHooks {
@@ -86,7 +99,11 @@ describe.skipIf(CHROMIUM_MISSING)(
       const leader = await data(page, ".node[data-role=leader]", "id");
       const term = await data(page, ".node[data-role=leader]", "term");
       await visibleBoxes(page, ".node[data-role=leader]");
-      await screenshot(page, "elected");
+      const elected = await screenshot(page, "elected");
+      // The screenshot shows it: the leader's circle in the leader's colour, the others not.
+      expect(near(await nodeColor(page, elected, `.node[data-id="${leader}"]`), LEADER_COLOR)).toBe(true);
+      const other = leader === 1 ? 2 : 1;
+      expect(near(await nodeColor(page, elected, `.node[data-id="${other}"]`), FOLLOWER_COLOR)).toBe(true);
 
       await page.click(`.node[data-id="${leader}"]`);
       await visibleBoxes(page, "#node-menu [data-action=crash]");
@@ -110,7 +127,9 @@ describe.skipIf(CHROMIUM_MISSING)(
       expect(Number(await page.getAttribute(drawn, "data-term"))).toBeGreaterThan(term);
       await visibleBoxes(page, drawn);
       await visibleBoxes(page, `.node[data-id="${leader}"].role-down`);
-      await screenshot(page, "new-leader");
+      const after = await screenshot(page, "new-leader");
+      expect(near(await nodeColor(page, after, drawn), LEADER_COLOR)).toBe(true);
+      expect(near(await nodeColor(page, after, `.node[data-id="${leader}"]`), DOWN_COLOR)).toBe(true);
       console.log(
         `viz: elected at tick ${electedAt}; leader ${leader} crashed; ${newLeader} led ${took} ticks later`,
       );
@@ -238,8 +257,11 @@ describe.skipIf(CHROMIUM_MISSING)(
       expect(await page.locator("#replay-schedule li.done").count()).toBe(v.step);
       expect(await page.textContent("#replay-play")).toContain("Play"); // it stopped by itself
       await visibleBoxes(page, "#replay-banner");
-      await visibleBoxes(page, "#replay-schedule li.violated");
-      await screenshot(page, "replay-violation");
+      const violated = (await visibleBoxes(page, "#replay-schedule li.violated"))[0]!;
+      const shot = await screenshot(page, "replay-violation");
+      // The violated step is drawn highlighted (the left edge of its line, off the text).
+      const px = pixelAt(shot, Math.round(violated.x + 4), Math.round(violated.y + violated.height / 2));
+      expect(near(px, "#dd3333", 30)).toBe(true);
 
       // One step back and forward again: the same violation at the same step.
       await page.click("#replay-back");
