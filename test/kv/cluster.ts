@@ -250,14 +250,16 @@ export class Cluster {
   }
 
   /**
-   * PUT that retries what is safe to retry on the same node, until `ms`: a refused connection and
-   * 503 (no leader: nothing was proposed). Returns the final status.
+   * PUT that retries what is safe to retry on the same node, until `ms`: a connection that was
+   * refused (nothing was sent) and the 503s that mean nothing was proposed (NoLeader,
+   * ProposalDropped, TooManyRequests). A 503 Stopped, a 504 or a reset may still apply, so they are
+   * returned, never retried: retrying them could apply the write twice. Returns the final status.
    */
   async putRetry(id: number, key: string, value: string, ms = 15_000): Promise<number> {
     const deadline = Date.now() + ms;
     for (;;) {
-      const s = await this.put(id, key, value);
-      if ((s !== 503 && s !== 0) || Date.now() > deadline) return s;
+      const r = await putOnce(`${this.node(id).url}/kv/${encodeURIComponent(key)}`, value);
+      if (!r.retryable || Date.now() > deadline) return r.status;
       await sleep(100);
     }
   }
@@ -290,6 +292,28 @@ export class Cluster {
       )
       .join("\n");
   }
+}
+
+/** Error codes of a 503 that promise the request was not proposed (see the README's status codes). */
+const NOT_PROPOSED = new Set(["NoLeader", "ProposalDropped", "TooManyRequests"]);
+
+/** One PUT: its status (0 if no answer) and whether retrying it cannot apply it twice. */
+async function putOnce(url: string, value: string): Promise<{ status: number; retryable: boolean }> {
+  let res: Response;
+  try {
+    res = await fetch(url, { method: "PUT", body: value });
+  } catch (e) {
+    // Only a refused connection is known to have sent nothing.
+    const code = (e as { cause?: { code?: string } }).cause?.code;
+    return { status: 0, retryable: code === "ECONNREFUSED" };
+  }
+  const body = await res.text();
+  if (res.status !== 503) return { status: res.status, retryable: false };
+  let code = "";
+  try {
+    code = (JSON.parse(body) as { code?: string }).code ?? "";
+  } catch {}
+  return { status: 503, retryable: NOT_PROPOSED.has(code) };
 }
 
 async function attempt(f: () => Promise<Response>): Promise<number> {

@@ -1,9 +1,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { fcRuns as runs } from "../../../test/fc.js";
 import { type Command, CommandDecodeError, decodeCommand, encodeCommand } from "./command.js";
 
 const SEED = 0x6b76;
-const runs = (n: number) => Number(process.env.FC_NUM_RUNS ?? n);
 const bytes = (s: string) => new TextEncoder().encode(s);
 
 describe("command encoding", () => {

@@ -24,6 +24,7 @@ describe("tsraft-kv flags", () => {
       peerToken: undefined,
       peerTls: undefined,
       walIo: "blocking",
+      listenPeerUrl: undefined,
     });
     expect([...p.config.cluster]).toEqual([
       [1, "ws://127.0.0.1:12379"],
@@ -47,6 +48,8 @@ describe("tsraft-kv flags", () => {
       [["--peer-cert-file", "c.pem"], /go together/],
       [["--heartbeat-tick", "10"], /below --election-tick/],
       [["--wal-io", "sideways"], /--wal-io must be blocking or async/],
+      [["--listen-peer-url", "http://h:1"], /--listen-peer-url/],
+      [["--listen-peer-url", "ws://h"], /--listen-peer-url/],
     ];
     for (const [argv, re] of bad) {
       const p = parseCliArgs(argv, {});
@@ -69,6 +72,15 @@ describe("tsraft-kv flags", () => {
     expect([...p.config.cluster.keys()]).toEqual([1, 5]);
     expect(p.config.join).toBe(true);
     expect(p.config.peerToken).toBe("s3");
+  });
+
+  it("--listen-peer-url: listen elsewhere than the URL the peers dial (a proxy in front)", () => {
+    const p = parseCliArgs(
+      ["--id", "2", "--cluster", CLUSTER, "--listen-peer-url", "ws://127.0.0.1:5555"],
+      {},
+    );
+    expect(p.kind === "run" && p.config.listenPeerUrl).toBe("ws://127.0.0.1:5555");
+    expect(p.kind === "run" && p.config.cluster.get(2)).toBe("ws://127.0.0.1:22379");
   });
 
   it("reads the peer token from --peer-token-file (trimmed), over the environment", () => {

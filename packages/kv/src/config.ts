@@ -13,6 +13,11 @@ export interface KvServerConfig {
   /** Every initial member (this node included): id → peer URL. */
   cluster: ReadonlyMap<number, string>;
   clusterId: number;
+  /**
+   * Where this node's transport listens, when that differs from its URL in `cluster` (behind a proxy
+   * or NAT: etcd's --listen-peer-urls vs --initial-advertise-peer-urls); undefined: its `cluster` URL.
+   */
+  listenPeerUrl: string | undefined;
   /** Join an existing cluster (after `POST /members`) instead of bootstrapping a new one. */
   join: boolean;
   /** HTTP listen address. */
@@ -53,6 +58,8 @@ Cluster:
   --cluster-id N               cluster id; default: derived from the lowest id's peer URL, so members
                                listing the same first member agree
   --data-dir DIR               WAL, snapshots and the SQLite database (default ./data/node-<id>)
+  --listen-peer-url URL        where this node's transport listens, if not at its --cluster URL (the
+                               peers dial the --cluster URL: e.g. a proxy in front of this address)
 HTTP:
   --host ADDR                  HTTP listen address (default 127.0.0.1)
   --port N                     HTTP port (default 12380)
@@ -107,6 +114,7 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
       join: { type: "boolean" },
       "cluster-id": str,
       "data-dir": str,
+      "listen-peer-url": str,
       host: str,
       port: str,
       "max-request-bytes": str,
@@ -131,6 +139,13 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
   const id = int("--id", v.id ?? "1", 1);
   const cluster = parseCluster(v.cluster ?? "ws://127.0.0.1:12379");
   if (!cluster.has(id)) throw new Error(`--id ${id} is not in --cluster`);
+  const listenPeerUrl = v["listen-peer-url"];
+  if (listenPeerUrl !== undefined) {
+    const ok = URL.canParse(listenPeerUrl) && /^wss?:$/.test(new URL(listenPeerUrl).protocol);
+    if (!ok || new URL(listenPeerUrl).port === "") {
+      throw new Error(`--listen-peer-url: ${listenPeerUrl} must be ws://host:port or wss://host:port`);
+    }
+  }
   const logLevel = v["log-level"] ?? "info";
   if (!LOG_LEVELS.includes(logLevel)) throw new Error(`--log-level must be one of ${LOG_LEVELS.join(", ")}`);
   const tlsFiles = [v["peer-cert-file"], v["peer-key-file"], v["peer-trusted-ca-file"]];
@@ -151,6 +166,7 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
     cluster,
     clusterId:
       v["cluster-id"] !== undefined ? int("--cluster-id", v["cluster-id"], 1) : deriveClusterId(cluster),
+    listenPeerUrl,
     join: v.join ?? false,
     host: v.host ?? "127.0.0.1",
     port: int("--port", v.port ?? "12380", 0, 65535),

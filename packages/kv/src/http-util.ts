@@ -157,8 +157,10 @@ export function parseMemberId(v: unknown): number {
 export const RETRY_AFTER_SECONDS = 1;
 
 /**
- * The HTTP answer for an error from the node: no leader / not ready → 503 with Retry-After,
- * timed out → 504 (the write may still apply), invalid conf changes → 400 or 409. Anything
+ * The HTTP answer for an error from the node: no leader / dropped / too many requests → 503 with
+ * Retry-After (nothing was proposed); stopped → 503 too, but a write may still apply (the node can
+ * stop after handing the entry to Raft: a follower's forwarded proposal commits without it);
+ * timed out → 504 (the write may still apply); invalid conf changes → 400 or 409. Anything
  * unexpected → 500. A client that went away gets nothing (`undefined`).
  */
 export function nodeErrorToHttp(err: unknown): HttpError | undefined {
@@ -170,7 +172,8 @@ export function nodeErrorToHttp(err: unknown): HttpError | undefined {
   const code = typeof e?.code === "string" ? e.code : "Internal";
   const retry = { "retry-after": String(RETRY_AFTER_SECONDS) };
   switch (code) {
-    // Nothing was proposed (or Raft dropped it): safe to retry.
+    // NoLeader, ProposalDropped, TooManyRequests: nothing was proposed, safe to retry. Stopped: the
+    // node is going away, possibly after proposing — a write may still apply (chaos seed 40).
     case "NoLeader":
     case "Stopped":
     case "ProposalDropped":

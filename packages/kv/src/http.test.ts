@@ -406,6 +406,10 @@ describe("operator surface", () => {
     expect(status).toMatchObject({ id: 1, lead: 1, progress: { 1: { match: 3 } } });
     expect(status.kv).toEqual({ appliedIndex: sm.appliedIndex(), revision: sm.revision(), keys: sm.count() });
     expect(await json(await fetch(`${base}/health`))).toEqual({ health: true, id: 1, leader: 1 });
+    const hash = await json(await fetch(`${base}/debug/hash`));
+    expect(hash).toEqual(sm.stateHash());
+    expect(hash.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect((await fetch(`${base}/debug/nothing`)).status).toBe(404);
     const metrics = await fetch(`${base}/metrics`);
     expect(metrics.headers.get("content-type")).toMatch(/^text\/plain/);
     const text = await metrics.text();

@@ -73,7 +73,7 @@ const MAX_MEMBER_BODY = 64 * 1024;
 const KV_PREFIX = "/kv/";
 const MEMBERS = "/members";
 
-type Route = "kv" | "members" | "status" | "health" | "metrics" | "other";
+type Route = "kv" | "members" | "status" | "health" | "metrics" | "debug" | "other";
 
 interface Ctx {
   readonly req: IncomingMessage;
@@ -188,6 +188,12 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
         c.res.end(text);
         return;
       }
+      case "debug":
+        // Read-only diagnostics for tests and operators: the state digest at the applied index.
+        if (c.path !== "/debug/hash") throw new HttpError(404, "NotFound", `no route ${c.path}`);
+        allow(c, ["GET"]);
+        noQuery(c);
+        return sendJson(c.res, 200, o.store.stateHash());
       case "other":
         throw new HttpError(404, "NotFound", `no route ${c.path}`);
     }
@@ -291,6 +297,7 @@ function routeOf(path: string): Route {
   if (path === "/status") return "status";
   if (path === "/health") return "health";
   if (path === "/metrics") return "metrics";
+  if (path.startsWith("/debug/")) return "debug";
   return "other";
 }
 

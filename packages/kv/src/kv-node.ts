@@ -42,4 +42,6 @@ export interface KvStore {
   appliedIndex(): number;
   revision(): number;
   count(): number;
+  /** A digest of the whole store at its applied index (see SqliteStateMachine.stateHash). */
+  stateHash(): { appliedIndex: number; revision: number; keys: number; hash: string };
 }

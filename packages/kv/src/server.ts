@@ -73,7 +73,7 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
       clusterId: config.clusterId,
       peers: config.cluster,
       join: config.join,
-      listen: config.cluster.get(config.id)!,
+      listen: config.listenPeerUrl ?? config.cluster.get(config.id)!,
       dataDir: config.dataDir,
       // Blocking by default: see packages/kv/README.md, "WAL I/O".
       fs: config.walIo === "async" ? nodeFileSystem : blockingNodeFileSystem,

@@ -156,6 +156,36 @@ describe("SqliteStateMachine", () => {
     expect(reopened.get(b("stale4"))).toBeUndefined();
   });
 
+  it("stateHash: equal for the same log however it was reached, different for a different state", () => {
+    const log = [put(1, "a", "1"), put(2, "b", "2"), del(3, "a"), put(4, "c", "3", "x")];
+    const one = openSm(tempDir());
+    one.apply(log);
+    const two = openSm(tempDir());
+    two.apply(log.slice(0, 2));
+    two.apply(log.slice(2));
+    const three = openSm(tempDir());
+    three.restore(one.snapshot(), 4);
+    expect(one.stateHash()).toEqual({
+      appliedIndex: 4,
+      revision: 3,
+      keys: 1,
+      hash: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
+    expect(two.stateHash()).toEqual(one.stateHash());
+    expect(three.stateHash()).toEqual(one.stateHash());
+    // Same keys and values with another revision, or one value changed: another digest.
+    const other = openSm(tempDir());
+    other.apply([put(1, "b", "2"), put(2, "c", "3")]);
+    expect(other.stateHash().hash).not.toBe(one.stateHash().hash);
+    other.apply([put(3, "b", "3")]);
+    const four = openSm(tempDir());
+    four.apply([put(1, "b", "2"), put(2, "b", "3"), put(3, "c", "3")]);
+    expect(four.stateHash().revision).toBe(other.stateHash().revision);
+    expect(four.stateHash().hash).toBe(other.stateHash().hash);
+    four.apply([put(4, "b", "4")]);
+    expect(four.stateHash().hash).not.toBe(other.stateHash().hash);
+  });
+
   it("refuses to restore bytes that are not a KV database, keeping its data", () => {
     const sm = openSm(tempDir());
     sm.apply([put(1, "a", "1")]);

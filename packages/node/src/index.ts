@@ -1,5 +1,15 @@
 export { crc32c } from "./crc32c.js";
 export {
+  type CrashFn,
+  FAILPOINTS_ENV,
+  type Failpoint,
+  type FailpointAction,
+  type FailpointName,
+  failpointFileSystem,
+  fileSystemFromEnv,
+  parseFailpoints,
+} from "./failpoints.js";
+export {
   blockingNodeFileSystem,
   createNodeFileSystem,
   type FileHandleLike,

@@ -2,11 +2,13 @@
  * Helpers for the WAL and snapshotter tests: real temp directories, entry factories, and a wrapper
  * around any FileSystem that counts syscalls and injects errors.
  */
+
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Entry, HardState } from "../../raft/src/raftpb/index.js";
 import type { FileHandleLike, FileSystem, OpenMode } from "../src/file-system.js";
+import type { MemFsOpKind } from "../src/mem-fs.js";
 
 /** A fresh directory under os.tmpdir(); `cleanup()` removes it. */
 export async function tempDir(
@@ -38,22 +40,7 @@ export function rng(seed: number): () => number {
 }
 
 /** The operations {@link InstrumentedFileSystem} counts. */
-export type FsCallKind =
-  | "open"
-  | "read"
-  | "write"
-  | "datasync"
-  | "sync"
-  | "truncate"
-  | "size"
-  | "close"
-  | "readFile"
-  | "readdir"
-  | "mkdir"
-  | "rename"
-  | "unlink"
-  | "removeAll"
-  | "syncDir";
+export type FsCallKind = MemFsOpKind;
 
 /** One call seen by {@link InstrumentedFileSystem}. */
 export interface FsCall {

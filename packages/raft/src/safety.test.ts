@@ -5,13 +5,13 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { fcRuns as runs } from "../../../test/fc.js";
 import { Network } from "../test/network.js";
 import { isRaftError } from "./errors.js";
 import type { Entry } from "./raftpb/types.js";
 import { StateType } from "./ready.js";
 
 const SEED = 20240607;
-const runs = (n: number): number => Number(process.env.FC_NUM_RUNS ?? n);
 
 type Action =
   | { t: "tick"; id: number }

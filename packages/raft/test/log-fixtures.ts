@@ -11,7 +11,7 @@ import type { EntryID } from "../src/types.js";
 
 /** fast-check's seed for these tests, and the run count (raised by FC_NUM_RUNS for long runs). */
 export const SEED = 0x10c;
-export const runs = (n: number): number => Number(process.env.FC_NUM_RUNS ?? n);
+export { fcRuns as runs } from "../../../test/fc.js";
 
 /** Entries at consecutive indexes from `first`, with the given terms. */
 export function ents(first: number, ...terms: number[]): Entry[] {

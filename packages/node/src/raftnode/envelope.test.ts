@@ -4,6 +4,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { fcRuns as runs } from "../../../../test/fc.js";
 import {
   decodeConfChangeContext,
   decodeProposal,
@@ -17,7 +18,6 @@ import {
 import { Membership } from "./membership.js";
 
 const SEED = 0x5eed;
-const runs = (n: number) => Number(process.env.FC_NUM_RUNS ?? n);
 
 describe("proposal envelope", () => {
   it("round-trips any request id and payload", () => {

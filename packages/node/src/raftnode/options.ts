@@ -5,6 +5,7 @@
 import { join } from "node:path";
 import type { Message } from "@tsraft/raft/raftpb";
 import { type Logger, pino } from "pino";
+import { fileSystemFromEnv } from "../failpoints.js";
 import { type FileSystem, isNodeFileSystem, nodeFileSystem } from "../file-system.js";
 import { createNodeMetrics, type NodeMetrics } from "../metrics.js";
 import type { StateMachine } from "../state-machine.js";
@@ -94,7 +95,10 @@ export interface RaftNodeOptions {
   logger?: Logger;
   /** The node's metrics (default: a fresh registry); serve `metrics.registry` at /metrics. */
   metrics?: NodeMetrics;
-  /** The file system for WAL and snapshots (default: the real one). */
+  /**
+   * The file system for WAL and snapshots (default: the real one, wrapped with the failpoints of
+   * `TSRAFT_FAILPOINTS` when that is set: see failpoints.ts).
+   */
   fs?: FileSystem;
   /** WAL segment size (default 64 MiB). */
   walSegmentSize?: number;
@@ -164,6 +168,7 @@ export function resolveNodeOptions(o: RaftNodeOptions): ResolvedNodeOptions {
       throw new RangeError(`raftnode: ${name} must be a positive integer`);
     return x;
   };
+  const realFs = o.fs === undefined || isNodeFileSystem(o.fs);
   const maxSizePerMsg = positive("maxSizePerMsg", o.maxSizePerMsg, MiB);
   const maxInflightMsgs = positive("maxInflightMsgs", o.maxInflightMsgs, 256);
   const maxRequestBytes = positive("maxRequestBytes", o.maxRequestBytes, 1.5 * MiB);
@@ -200,8 +205,10 @@ export function resolveNodeOptions(o: RaftNodeOptions): ResolvedNodeOptions {
     maxPendingReads: positive("maxPendingReads", o.maxPendingReads, 10_000),
     logger,
     metrics: o.metrics ?? createNodeMetrics(),
-    fs: o.fs ?? nodeFileSystem,
-    realFs: o.fs === undefined || isNodeFileSystem(o.fs),
+    // Failpoints (TSRAFT_FAILPOINTS) wrap the real file system only (either way of calling it);
+    // unset, this is `o.fs`, or nodeFileSystem.
+    fs: realFs || o.fs === undefined ? fileSystemFromEnv(o.fs ?? nodeFileSystem) : o.fs,
+    realFs,
     walSegmentSize: o.walSegmentSize,
     walPreallocate: o.walPreallocate,
     transport: o.transport ?? {},

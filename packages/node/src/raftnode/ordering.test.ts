@@ -7,6 +7,8 @@
  *   completes (thesis §10.2.1: the leader writes in parallel with replication);
  * - each follower's MsgAppResp acknowledging the probe is sent only after its own fdatasync of it
  *   completed;
+ * - no node sends a vote request, append or heartbeat of a term before that term is durable on it
+ *   (in asyncStorageWrites mode too, where etcd's order would allow it);
  * - a write is followed by an fdatasync exactly when it must be (new entries, or a new term or
  *   vote): commit-only HardState writes (MustSync=false Readys) get none, and the number of
  *   fdatasyncs equals the number of writes that needed one.
@@ -166,6 +168,44 @@ for (const asyncStorageWrites of [false, true]) {
         expect(commitOnly, `node ${node} had commit-only (MustSync=false) writes`).toBeGreaterThan(0);
         expect(ops.filter((e) => e.kind === "fsync-start").length).toBe(needed);
       }
+
+      // A node's term is on its disk before it speaks in that term: no vote request, append,
+      // heartbeat or TimeoutNow of term T leaves a node before a HardState of term ≥ T was fsynced
+      // there. (Otherwise a candidate could win T, crash, come back in T-1 and win T again with
+      // different entries — in async mode etcd's own order allows it.)
+      const speaks = new Set([
+        MessageType.MsgVote,
+        MessageType.MsgApp,
+        MessageType.MsgHeartbeat,
+        MessageType.MsgTimeoutNow,
+        MessageType.MsgSnap,
+      ]);
+      let checked = 0;
+      for (const node of IDS) {
+        let written = 0; // highest term written (not yet known durable)
+        let durable = 0;
+        for (const e of log) {
+          if (e.node !== node) continue;
+          if (e.kind === "write") {
+            for (const r of e.records) {
+              if (r.type === RecordType.HardState)
+                written = Math.max(written, decodeHardState(r.payload).term);
+            }
+          } else if (e.kind === "fsync-end") {
+            durable = Math.max(durable, written);
+          } else if (e.kind === "send") {
+            for (const m of e.msgs) {
+              if (!speaks.has(m.type)) continue;
+              checked++;
+              expect(
+                m.term,
+                `node ${node} sent ${MessageType[m.type]} of term ${m.term}`,
+              ).toBeLessThanOrEqual(durable);
+            }
+          }
+        }
+      }
+      expect(checked).toBeGreaterThan(0);
     });
   });
 }

@@ -146,6 +146,7 @@ export class RaftNode {
         randomInt(2 ** 47),
       );
       rt.lastHardState = opened.hardState;
+      rt.lastQueuedHardState = opened.hardState;
       // The transport starts from the snapshot's membership if there is one, else from `peers`;
       // replaying the log's conf changes then adds and removes peers as they happened.
       let initial: [number, string][] = [...o.peers];

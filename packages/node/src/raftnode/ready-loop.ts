@@ -15,8 +15,9 @@
  *    that votes are never counted against a stale configuration);
  * 9. `advance()`.
  *
- * **asyncStorageWrites mode**: the Ready's network messages are sent at once (nothing in them
- * depends on local durability), MsgStorageAppend goes to the append worker, which writes (with the
+ * **asyncStorageWrites mode**: the Ready's network messages are sent at once — unless the Ready
+ * changes term or vote: then they wait until that is durable (see handleReadyAsync) — MsgStorageAppend
+ * goes to the append worker, which writes (with the
  * same snapshot-first order) and then delivers its responses — to peers, or stepped back into the
  * core; MsgStorageApply goes to the apply loop, which steps its responses back once applied.
  */
@@ -163,7 +164,22 @@ async function handleReady(rt: Runtime, rd: Ready): Promise<void> {
 async function handleReadyAsync(rt: Runtime, rd: Ready): Promise<void> {
   rt.onSoftState(rd.softState);
   if (rd.readStates.length > 0) rt.reads.onReadStates(rd.readStates);
-  const out: Message[] = [];
+  const out = rd.messages.filter((m) => m.to !== LocalAppendThread && m.to !== LocalApplyThread);
+  // A Ready that changes term or vote holds its network messages until that change is durable:
+  // they ride on the MsgStorageAppend as responses, which the append worker sends after its write.
+  // etcd sends them at once, but then a candidate can win term T before T is on its disk, crash,
+  // come back in T-1, win T again and write different entries at the same (index, term) — a Log
+  // Matching violation our simulator found (packages/raft/src/rafttest/sim, "vote-before-persist").
+  const append = rd.messages.find((m) => m.to === LocalAppendThread);
+  const queued = rt.lastQueuedHardState;
+  const holdUntilDurable =
+    append !== undefined &&
+    (append.term !== 0 || append.vote !== 0) &&
+    (append.term !== queued.term || append.vote !== queued.vote);
+  if (holdUntilDurable) {
+    rt.lastQueuedHardState = { term: append.term, vote: append.vote, commit: append.commit };
+    append.responses.push(...out);
+  }
   for (const m of rd.messages) {
     if (m.to === LocalAppendThread) {
       // Waits while the append worker is a full queue behind (backpressure on the Ready loop).
@@ -178,11 +194,9 @@ async function handleReadyAsync(rt: Runtime, rd: Ready): Promise<void> {
         responses: m.responses,
       };
       await rt.untilStopped(rt.applier.queue.push(job));
-    } else {
-      out.push(m);
     }
   }
-  rt.send(out);
+  if (!holdUntilDurable) rt.send(out);
 }
 
 /** asyncStorageWrites: the append worker, one MsgStorageAppend at a time, in order. */

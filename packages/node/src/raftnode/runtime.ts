@@ -63,6 +63,8 @@ export class Runtime implements ApplyHost, ReadHost {
   raftState = StateType.StateFollower;
   /** asyncStorageWrites: the last HardState written (to tell whether an append must fsync). */
   lastHardState = { term: 0, vote: 0, commit: 0 };
+  /** asyncStorageWrites: the term and vote of the last HardState handed to the append worker. */
+  lastQueuedHardState = { term: 0, vote: 0, commit: 0 };
   transport!: RaftTransport;
   /** The peers the transport was given (at start, by conf changes, by a snapshot's membership). */
   transportPeers = new Set<number>();

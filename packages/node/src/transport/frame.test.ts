@@ -3,6 +3,7 @@ import { encodeMessage, type Message, MessageType, newMessage, newSnapshot } fro
 import fc from "fast-check";
 import protobuf from "protobufjs/minimal.js";
 import { describe, expect, it } from "vitest";
+import { fcRuns as runs } from "../../../../test/fc.js";
 import { app } from "../../test/transport/harness.js";
 import {
   ConnKind,
@@ -20,7 +21,6 @@ import {
 } from "./frame.js";
 
 const SEED = 777;
-const runs = (n: number): number => Number(process.env.FC_NUM_RUNS ?? n);
 
 const decodeFails = (f: () => unknown): boolean => {
   try {

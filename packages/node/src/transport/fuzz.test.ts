@@ -6,6 +6,7 @@ import { decodeMessage, EntryType, type Message, MessageType, newMessage } from 
 import fc from "fast-check";
 import protobuf from "protobufjs/minimal.js";
 import { afterEach, describe, expect, it } from "vitest";
+import { fcRuns as runs } from "../../../../test/fc.js";
 import {
   app,
   BareClient,
@@ -21,7 +22,6 @@ import {
 import { encodeBatch, FrameKind } from "./frame.js";
 
 const SEED = 20240607;
-const runs = (n: number): number => Number(process.env.FC_NUM_RUNS ?? n);
 
 let nodes: TestNode[] = [];
 afterEach(async () => {

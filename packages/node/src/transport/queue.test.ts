@@ -8,6 +8,7 @@ import {
 } from "@tsraft/raft/raftpb";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
+import { fcRuns as runs } from "../../../../test/fc.js";
 import {
   app,
   count,
@@ -23,7 +24,6 @@ import { BoundedQueue } from "./queue.js";
 import { messageSizeBound } from "./size.js";
 
 const SEED = 4242;
-const runs = (n: number): number => Number(process.env.FC_NUM_RUNS ?? n);
 
 let nodes: TestNode[] = [];
 afterEach(async () => {

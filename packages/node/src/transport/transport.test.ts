@@ -176,8 +176,10 @@ describe("Transport across restarts and membership changes", () => {
       burst(n, c, 1, 4);
       burst(c, n, 1, 4);
     }
+    // Node 3 hears from both; each of the others from node 3 (waiting for all of it: under load
+    // node 2's burst may land after node 1's).
     await waitFor(
-      () => nodes.every((n) => n.rec.from(n.id === 3 ? 1 : 3).length === 4),
+      () => nodes.every((n) => n.rec.from(n.id === 3 ? 1 : 3).length === 4) && c.rec.from(2).length >= 4,
       "traffic with the new peer",
     );
     expect(c.rec.from(2).length).toBe(4);

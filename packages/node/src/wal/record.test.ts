@@ -1,6 +1,7 @@
 import { decodeEntry, encodeEntry, entrySize } from "@tsraft/raft/raftpb";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { fcRuns as runs } from "../../../../test/fc.js";
 import { arbConfState, arbEntry } from "../../../../test/raftpb-arbitraries.js";
 import { crc32c } from "../crc32c.js";
 import {
@@ -14,7 +15,6 @@ import {
 } from "./record.js";
 
 const SEED = 20240611;
-const runs = (n: number): number => Number(process.env.FC_NUM_RUNS ?? n);
 
 describe("crc32c", () => {
   it("matches the standard check value and chains like Go's crc32.Update", () => {

@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { fcRuns as runs } from "../../../../test/fc.js";
 import { isRaftError } from "../errors.js";
 import { confChangesFromString, confChangesToString } from "../raftpb/confchange.js";
 import { type ConfChangeSingle, ConfChangeType } from "../raftpb/types.js";
@@ -7,7 +8,6 @@ import { ProgressTracker } from "../tracker/tracker.js";
 import { Changer, ConfChangeError, type ConfChangeResult } from "./confchange.js";
 
 const SEED = 0x5eed_0003;
-const runs = (n: number): number => Number(process.env.FC_NUM_RUNS ?? n);
 
 /** Everything a result holds, as text (configs and progress maps are classes with private caches). */
 function dump(r: { config: ConfChangeResult["config"]; progress: ConfChangeResult["progress"] }): string {

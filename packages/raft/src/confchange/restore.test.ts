@@ -1,12 +1,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { fcRuns as runs } from "../../../../test/fc.js";
 import { type ConfState, newConfState } from "../raftpb/types.js";
 import { ProgressTracker } from "../tracker/tracker.js";
 import { Changer, ConfChangeError } from "./confchange.js";
 import { restore } from "./restore.js";
 
 const SEED = 0x5eed_0004;
-const runs = (n: number): number => Number(process.env.FC_NUM_RUNS ?? n);
 
 const sorted = (ids: readonly number[]) => [...ids].sort((a, b) => a - b);
 const normalize = (cs: ConfState): ConfState => ({

@@ -1,12 +1,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { fcRuns as runs } from "../../../../test/fc.js";
 import { alternativeMajorityCommittedIndex } from "../rafttest/quorum-datadriven.js";
 import { JointConfig } from "./joint.js";
 import { MajorityConfig } from "./majority.js";
 import { type AckedIndexer, formatIndex, INDEX_UNBOUNDED, VoteResult } from "./quorum.js";
 
 const SEED = 0x5eed_0001;
-const runs = (n: number): number => Number(process.env.FC_NUM_RUNS ?? n);
 
 const lookup =
   (m: Record<number, number>): AckedIndexer =>

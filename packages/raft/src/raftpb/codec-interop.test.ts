@@ -7,6 +7,7 @@
 import fc from "fast-check";
 import protobuf from "protobufjs";
 import { describe, expect, it } from "vitest";
+import { fcRuns as runs } from "../../../../test/fc.js";
 import {
   arbConfChange,
   arbConfChangeV2,
@@ -34,7 +35,6 @@ import {
 } from "./codec.js";
 
 const SEED = 20240603;
-const runs = (n: number): number => Number(process.env.FC_NUM_RUNS ?? n);
 
 /** raft.proto's messages: same field numbers, types and labels. `packed` marks ConfState's ids packed. */
 function schema(packed: boolean): string {

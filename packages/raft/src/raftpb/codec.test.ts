@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { fcRuns as runs } from "../../../../test/fc.js";
 import {
   arbConfChange,
   arbConfChangeV2,
@@ -41,7 +42,6 @@ import {
 } from "./types.js";
 
 const SEED = 20240601;
-const runs = (n: number): number => Number(process.env.FC_NUM_RUNS ?? n);
 const bytes = (...b: number[]): Uint8Array => Uint8Array.from(b);
 const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
 /** The varint of 2^53 − 1: seven 0xff groups, then the top four bits. */

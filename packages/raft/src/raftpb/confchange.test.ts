@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { fcRuns as runs } from "../../../../test/fc.js";
 import {
   asV1,
   asV2,
@@ -21,7 +22,6 @@ import {
 } from "./types.js";
 
 const SEED = 20240604;
-const runs = (n: number): number => Number(process.env.FC_NUM_RUNS ?? n);
 const { ConfChangeAddNode, ConfChangeRemoveNode, ConfChangeUpdateNode, ConfChangeAddLearnerNode } =
   ConfChangeType;
 const { ConfChangeTransitionAuto: Auto, ConfChangeTransitionJointImplicit: Implicit } = ConfChangeTransition;

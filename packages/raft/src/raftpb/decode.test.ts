@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { fcRuns as runs } from "../../../../test/fc.js";
 import { arbConfChangeV2, arbMessage } from "../../../../test/raftpb-arbitraries.js";
 import { isRaftError, RaftError } from "../errors.js";
 import {
@@ -24,7 +25,6 @@ import {
 } from "./types.js";
 
 const SEED = 20240602;
-const runs = (n: number): number => Number(process.env.FC_NUM_RUNS ?? n);
 const bytes = (...b: number[]): Uint8Array => Uint8Array.from(b);
 /** MaxUint64 as a varint: nine 0xff groups and a final 0x01 (the 64th bit). */
 const MAX_UINT64_VARINT = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];

@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { fcRuns as runs } from "../../../../test/fc.js";
 import { decodeConfChange, decodeConfChangeV2 } from "./codec.js";
 import {
   ConfChangeTransition,
@@ -26,7 +27,6 @@ import {
 } from "./util.js";
 
 const SEED = 20240605;
-const runs = (n: number): number => Number(process.env.FC_NUM_RUNS ?? n);
 
 describe("confStateEquivalent", () => {
   // etcd's TestConfState_Equivalent.

@@ -1,27 +1,6 @@
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { CORPUS_MISSING, corpusFiles, etcdTestdataDir } from "../../../../test/corpus.js";
 import { confchangeDatadrivenHandler } from "./confchange-datadriven.js";
-import { describeFailure, runTestData } from "./datadriven.js";
-
-const dir = etcdTestdataDir();
-
-describe.skipIf(dir === undefined)(
-  `etcd corpus: confchange/ (${dir === undefined ? CORPUS_MISSING : "present"})`,
-  () => {
-    const files = corpusFiles("confchange");
-    it("has the nine confchange scripts", () => {
-      expect(files).toHaveLength(9);
-    });
-    it.each(files)("%s matches byte for byte", (f) => {
-      const text = readFileSync(join(dir as string, "confchange", f), "utf8");
-      const r = runTestData(text, confchangeDatadrivenHandler(), `confchange/${f}`);
-      expect(r.cases).toBeGreaterThan(0);
-      expect(r.passed, describeFailure(r)).toBe(r.cases);
-    });
-  },
-);
+import { runTestData } from "./datadriven.js";
 
 describe("confchangeDatadrivenHandler", () => {
   const run = (script: string) =>

@@ -1,7 +1,4 @@
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { etcdTestdataDir } from "../../../../test/corpus.js";
 import { parseLine, parseTestData, runTestData } from "./datadriven.js";
 
 describe("parseLine", () => {
@@ -73,23 +70,5 @@ describe("parseTestData", () => {
     const r = runTestData("a\n----\nold\n\nb\n----\nz\n", (d) => (d.cmd === "a" ? "new\n\nlines" : "z"));
     expect(r.passed).toBe(1);
     expect(r.rewritten).toBe("a\n----\n----\nnew\n\nlines\n----\n----\n\nb\n----\nz\n");
-  });
-});
-
-const dir = etcdTestdataDir();
-describe.skipIf(dir === undefined)("the etcd corpus", () => {
-  // Every corpus file must parse, and rewriting it with its own expected outputs must give the file
-  // back byte for byte: the reader loses nothing of the format.
-  const files: string[] = [];
-  if (dir !== undefined) {
-    for (const sub of ["", "quorum", "confchange"]) {
-      for (const f of readdirSync(join(dir, sub))) if (f.endsWith(".txt")) files.push(join(sub, f));
-    }
-  }
-  it.each(files)("%s round-trips through the reader", (f) => {
-    const text = readFileSync(join(dir as string, f), "utf8");
-    const r = runTestData(text, (d) => d.expected, f);
-    expect(r.cases).toBeGreaterThan(0);
-    expect(r.rewritten).toBe(text);
   });
 });

@@ -30,3 +30,58 @@ export { InteractionEnv, type InteractionOpts, type Node } from "./interaction-e
 export { handle, INTERACTION_COMMANDS } from "./interaction-env-handler.js";
 export { LOG_LEVEL_NAMES, RedirectLogger } from "./interaction-env-logger.js";
 export { alternativeMajorityCommittedIndex, quorumDatadrivenHandler } from "./quorum-datadriven.js";
+// The cluster simulator (sim/): see the package README, "Property-testing your state machine".
+export {
+  type ActionArbitraryOptions,
+  type FastCheckModule,
+  faultActionArbitrary,
+  type SimArbitraryOptions,
+  simCaseArbitrary,
+  workloadActionArbitrary,
+} from "./sim/arbitraries.js";
+export { bytesEqual, utf8Decode, utf8Encode } from "./sim/bytes.js";
+export { type GenerateOptions, generateCase } from "./sim/generator.js";
+export { type CheckedNode, Checker, type InvariantName, InvariantViolation } from "./sim/invariants.js";
+export { SimNetwork } from "./sim/network.js";
+export { NodeHost } from "./sim/node-host.js";
+export { mixSeed, Prng } from "./sim/prng.js";
+export {
+  type FailureReportOptions,
+  formatFailure,
+  formatSeedSpec,
+  parseReplaySpec,
+  REPLAY_TEST,
+  type RunOptions,
+  replayCommand,
+  runCase,
+  type SimRun,
+} from "./sim/runner.js";
+export {
+  type Action,
+  type ActionKind,
+  BROKEN_VARIANTS,
+  type BrokenVariant,
+  type ClusterSpec,
+  type ConfChangeOp,
+  type ConfChangeSpec,
+  DEFAULT_SIM_OPTIONS,
+  formatAction,
+  formatCase,
+  formatCaseOneLine,
+  formatHeader,
+  type NodeId,
+  parseAction,
+  parseCase,
+  ScheduleSyntaxError,
+  type SimCase,
+  type SimOptions,
+} from "./sim/schedule.js";
+export { shrinkCase } from "./sim/shrink.js";
+export { type SimSetup, type SimStats, Simulation, type SimulationOptions } from "./sim/simulation.js";
+export {
+  ChecksumStateMachine,
+  KvStateMachine,
+  type StateMachine,
+  type StateMachineFactory,
+} from "./sim/state-machine.js";
+export { summarizeMessage, Transcript } from "./sim/transcript.js";

@@ -1,32 +1,6 @@
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { CORPUS_MISSING, corpusFiles, etcdTestdataDir } from "../../../../test/corpus.js";
-import { describeFailure, runTestData } from "./datadriven.js";
+import { runTestData } from "./datadriven.js";
 import { quorumDatadrivenHandler } from "./quorum-datadriven.js";
-
-const dir = etcdTestdataDir();
-
-describe.skipIf(dir === undefined)(
-  `etcd corpus: quorum/ (${dir === undefined ? CORPUS_MISSING : "present"})`,
-  () => {
-    const files = corpusFiles("quorum");
-    it("has the four quorum scripts", () => {
-      expect(files).toEqual([
-        "joint_commit.txt",
-        "joint_vote.txt",
-        "majority_commit.txt",
-        "majority_vote.txt",
-      ]);
-    });
-    it.each(files)("%s matches byte for byte", (f) => {
-      const text = readFileSync(join(dir as string, "quorum", f), "utf8");
-      const r = runTestData(text, quorumDatadrivenHandler(), `quorum/${f}`);
-      expect(r.cases).toBeGreaterThan(0);
-      expect(r.passed, describeFailure(r)).toBe(r.cases);
-    });
-  },
-);
 
 describe("quorumDatadrivenHandler", () => {
   const run = (script: string) => runTestData(script, quorumDatadrivenHandler()).results.map((r) => r.actual);

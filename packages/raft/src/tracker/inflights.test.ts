@@ -1,10 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { fcRuns as runs } from "../../../../test/fc.js";
 import { RaftPanic } from "../logger.js";
 import { Inflights } from "./inflights.js";
 
 const SEED = 0x5eed_0002;
-const runs = (n: number): number => Number(process.env.FC_NUM_RUNS ?? n);
 
 const state = (in_: Inflights) => ({ count: in_.count(), bytes: in_.bytes(), full: in_.full() });
 

@@ -1,0 +1,274 @@
+/**
+ * The clients of a chaos run: closed-loop workers issuing puts, linearizable gets, deletes and
+ * compare-and-swaps over a few keys, with unique values, recording every operation with its
+ * invocation and response times into one history for the linearizability checker.
+ *
+ * How an HTTP outcome becomes history (DESIGN.md §5 answers):
+ * - 204 → `ok`; 412 → `mismatch`; GET 200 → the value, GET 404 `KeyNotFound` → absent.
+ * - 503 `NoLeader` / `ProposalDropped` / `TooManyRequests`: the server promises nothing was proposed, so
+ *   the write is left out of the history. (If it applied anyway, the checker sees a value no
+ *   recorded write produced — the promise is tested, not trusted.)
+ * - A refused connection: the request never reached a server; left out.
+ * - Anything else without a definite answer — 504, a reset, a timeout, and 503 `Stopped` (the node
+ *   stopped while the request waited; its entry may already be on its way to commit: chaos seed 40
+ *   caught such a write committing) — is ambiguous: recorded with an unknown outcome, settled later
+ *   from the committed log.
+ * - A read without an answer is left out (it changed nothing).
+ */
+import { Agent } from "node:http";
+import {
+  type KvInput,
+  type KvOperation,
+  type KvOutput,
+  MISMATCH,
+  OK,
+  UNKNOWN,
+} from "../lincheck/kv-model.js";
+import { UNKNOWN_RETURN } from "../lincheck/model.js";
+import { Rng } from "../random.js";
+import { errorCodeOf, httpRequest } from "./http-client.js";
+
+/** Where clients send their requests; the runner's cluster implements it. */
+export interface WorkloadTarget {
+  /** The node a client pinned to `slot` talks to now (a replaced member's slot moves to its successor). */
+  nodeOfSlot(slot: number): number;
+  /** The current members, for clients that may use any node. */
+  members(): readonly number[];
+  /** The HTTP port of node `id`. */
+  httpPort(id: number): number;
+}
+
+/** What happened to one request, beyond what goes into the history. */
+export type OutcomeKind = "ok" | "mismatch" | "value" | "ambiguous" | "failed" | "unexpected";
+
+/** One request's outcome: its history entry (if it belongs in the history), how it ended, and why. */
+export interface ClientOutcome {
+  readonly op: KvOperation | undefined;
+  readonly kind: OutcomeKind;
+  /** The HTTP status and error code, or the network error. */
+  readonly detail: string;
+  readonly input: KvInput;
+  readonly clientId: number;
+}
+
+/** 503 codes after which the server guarantees nothing was proposed. */
+const NOT_PROPOSED = new Set(["NoLeader", "ProposalDropped", "TooManyRequests"]);
+
+/** Counts of outcomes, for the run's report. */
+export interface WorkloadStats {
+  ok: number;
+  mismatch: number;
+  values: number;
+  ambiguous: number;
+  failed: number;
+  /** Answers the API does not allow here (e.g. a 500, or a 412 to a plain put): listed in the report. */
+  unexpected: string[];
+}
+
+/** A KV client: one keep-alive connection per node, one request at a time. */
+export class KvClient {
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 1 });
+
+  constructor(
+    readonly id: number,
+    private readonly target: WorkloadTarget,
+    /** The clock all history times come from (ms, monotonic). */
+    private readonly now: () => number,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /**
+   * Runs `input` on node `node`; returns the history entry (undefined when the operation surely did
+   * not happen, or is a read without an answer) and how it ended.
+   */
+  async execute(node: number, input: KvInput): Promise<ClientOutcome> {
+    const r = await this.send(node, input);
+    return { ...r, input, clientId: this.id };
+  }
+
+  private async send(
+    node: number,
+    input: KvInput,
+  ): Promise<{ op: KvOperation | undefined; kind: OutcomeKind; detail: string }> {
+    const path = `/kv/${encodeURIComponent(input.key)}${input.type === "cas" ? `?prev=${encodeURIComponent(input.prev)}` : ""}`;
+    const method = input.type === "get" ? "GET" : input.type === "delete" ? "DELETE" : "PUT";
+    const body = input.type === "put" || input.type === "cas" ? input.value : undefined;
+    const call = this.now();
+    const r = await httpRequest({
+      method,
+      port: this.target.httpPort(node),
+      path,
+      ...(body !== undefined ? { body } : {}),
+      timeoutMs: this.timeoutMs,
+      agent: this.agent,
+    });
+    const ret = this.now();
+    const record = (output: KvOutput, known = true): KvOperation => ({
+      clientId: this.id,
+      input,
+      call,
+      return: known ? ret : UNKNOWN_RETURN,
+      output,
+    });
+    if (r.kind === "failure") {
+      if (r.refused || input.type === "get") return { op: undefined, kind: "failed", detail: r.error };
+      return { op: record(UNKNOWN, false), kind: "ambiguous", detail: r.error };
+    }
+    const code = r.status >= 400 ? errorCodeOf(r.body) : undefined;
+    const detail = `${r.status}${code ? ` ${code}` : ""}`;
+    if (input.type === "get") {
+      if (r.status === 200) return { op: record({ type: "value", value: r.body }), kind: "value", detail };
+      if (r.status === 404 && code === "KeyNotFound")
+        return { op: record({ type: "value", value: null }), kind: "value", detail };
+      if (r.status === 503 || r.status === 504) return { op: undefined, kind: "failed", detail };
+      return { op: undefined, kind: "unexpected", detail: `GET ${input.key}: ${detail} ${r.body}` };
+    }
+    if (r.status === 204) return { op: record(OK), kind: "ok", detail };
+    if (r.status === 412 && input.type === "cas") return { op: record(MISMATCH), kind: "mismatch", detail };
+    if (r.status === 503 && code !== undefined && NOT_PROPOSED.has(code))
+      return { op: undefined, kind: "failed", detail };
+    if (r.status === 503 || r.status === 504)
+      return { op: record(UNKNOWN, false), kind: "ambiguous", detail };
+    // Not an answer this API gives to a valid request: keep it ambiguous in the history (it may
+    // have applied) and report it.
+    return {
+      op: record(UNKNOWN, false),
+      kind: "unexpected",
+      detail: `${method} ${input.key}: ${detail} ${r.body}`,
+    };
+  }
+
+  /** Closes the keep-alive connections. */
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+/** Options of {@link Workload}. */
+export interface WorkloadOptions {
+  readonly seed: number;
+  /** Prefix making this run's values unique (e.g. the seed). */
+  readonly tag: string;
+  /** Number of clients; the first `pinned` stick to a node (slot = index mod `slots`), the rest use any. */
+  readonly clients: number;
+  readonly pinned: number;
+  readonly slots: number;
+  readonly keys: number;
+  readonly requestTimeoutMs: number;
+  /** Pause between a client's operations, uniform in [min, max] ms (sets the offered load). */
+  readonly thinkMs: readonly [number, number];
+  readonly now: () => number;
+}
+
+/** The keys a run uses: `k0` .. `k<n-1>`. */
+export function workloadKeys(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `k${i}`);
+}
+
+/** The running clients of one run. */
+export class Workload {
+  readonly history: KvOperation[] = [];
+  /** Writes left out of the history as surely not applied, with the answer that said so. */
+  readonly failedWrites: { clientId: number; input: KvInput; detail: string }[] = [];
+  readonly stats: WorkloadStats = { ok: 0, mismatch: 0, values: 0, ambiguous: 0, failed: 0, unexpected: [] };
+  private stopped = false;
+  private loops: Promise<void>[] = [];
+  private readonly clients: KvClient[] = [];
+
+  constructor(
+    private readonly o: WorkloadOptions,
+    private readonly target: WorkloadTarget,
+  ) {}
+
+  /** Records an outcome in the history and the counters (also for the runner's own final operations). */
+  record(result: ClientOutcome): void {
+    if (result.op) this.history.push(result.op);
+    if (result.kind === "failed" && result.input.type !== "get")
+      this.failedWrites.push({ clientId: result.clientId, input: result.input, detail: result.detail });
+    switch (result.kind) {
+      case "ok":
+        this.stats.ok++;
+        break;
+      case "mismatch":
+        this.stats.mismatch++;
+        break;
+      case "value":
+        this.stats.values++;
+        break;
+      case "ambiguous":
+        this.stats.ambiguous++;
+        break;
+      case "failed":
+        this.stats.failed++;
+        break;
+      case "unexpected":
+        this.stats.unexpected.push(result.detail);
+        break;
+    }
+  }
+
+  /** A client for the runner's own operations (its id follows the workload's). */
+  extraClient(): KvClient {
+    const c = new KvClient(
+      this.o.clients + this.clients.length,
+      this.target,
+      this.o.now,
+      this.o.requestTimeoutMs,
+    );
+    this.clients.push(c);
+    return c;
+  }
+
+  /** Starts every client loop. */
+  start(): void {
+    const root = new Rng(this.o.seed);
+    const keys = workloadKeys(this.o.keys);
+    for (let c = 0; c < this.o.clients; c++) {
+      const client = new KvClient(c, this.target, this.o.now, this.o.requestTimeoutMs);
+      this.clients.push(client);
+      this.loops.push(this.loop(client, c < this.o.pinned ? c % this.o.slots : undefined, root.fork(), keys));
+    }
+  }
+
+  private async loop(client: KvClient, slot: number | undefined, rng: Rng, keys: string[]): Promise<void> {
+    /** The last value this client saw per key: the usual `prev` of its compare-and-swaps. */
+    const seen = new Map<string, string>();
+    let seq = 0;
+    let node: number | undefined;
+    while (!this.stopped) {
+      if (slot !== undefined) node = this.target.nodeOfSlot(slot);
+      else if (node === undefined || !this.target.members().includes(node))
+        node = rng.pick(this.target.members());
+      const key = rng.pick(keys);
+      const value = `${this.o.tag}-c${client.id}-${seq++}`;
+      const p = rng.float();
+      let input: KvInput;
+      if (p < 0.45) input = { type: "get", key };
+      else if (p < 0.75) input = { type: "put", key, value };
+      else if (p < 0.9) input = { type: "cas", key, prev: seen.get(key) ?? `${this.o.tag}-none`, value };
+      else input = { type: "delete", key };
+      const result = await client.execute(node, input);
+      this.record(result);
+      const out = result.op?.output;
+      if (out?.type === "value" && out.value !== null) seen.set(key, out.value);
+      if (out?.type === "ok" && (input.type === "put" || input.type === "cas")) seen.set(key, input.value);
+      if (result.kind === "failed" || result.kind === "ambiguous" || result.kind === "unexpected") {
+        // Back off a little, and let a roaming client try another node.
+        if (slot === undefined) node = undefined;
+        await sleep(rng.int(20, 80));
+      } else await sleep(rng.int(this.o.thinkMs[0], this.o.thinkMs[1]));
+    }
+  }
+
+  /** Stops the loops and waits for every client's last request to finish. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all(this.loops);
+    for (const c of this.clients) c.close();
+  }
+}
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

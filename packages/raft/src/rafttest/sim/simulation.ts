@@ -1,0 +1,527 @@
+/**
+ * A whole simulated cluster: N nodes (see node-host.ts), the network between them, a logical clock,
+ * and the invariant checker, driven one schedule action at a time. Everything is deterministic: a
+ * run is a function of its {@link SimCase}, so a failure replays exactly.
+ *
+ * ```ts
+ * const sim = new Simulation(simCase, { trace: true });
+ * sim.run(simCase.schedule);   // throws an InvariantViolation at the first broken property
+ * sim.awaitLiveness();          // heals every fault; throws unless a new proposal commits everywhere
+ * ```
+ */
+import { type Message, MessageType, newConfState } from "../../raftpb/types.js";
+import { SnapshotStatus } from "../../raw-node.js";
+import { StateType } from "../../ready.js";
+import { utf8Encode } from "./bytes.js";
+import { buildConfChange } from "./conf-change.js";
+import { Checker, InvariantViolation } from "./invariants.js";
+import { awaitLiveness } from "./liveness.js";
+import { SimNetwork } from "./network.js";
+import { BOOTSTRAP_INDEX, BOOTSTRAP_TERM, type HostEnv, NodeHost } from "./node-host.js";
+import type { Action, BrokenVariant, SimCase, SimOptions } from "./schedule.js";
+import { ChecksumStateMachine, type StateMachine, type StateMachineFactory } from "./state-machine.js";
+import { summarizeMessage, Transcript } from "./transcript.js";
+
+/** A case without its schedule: what a {@link Simulation} is built from. */
+export type SimSetup = Omit<SimCase, "schedule">;
+
+/** Options of a {@link Simulation}. */
+export interface SimulationOptions {
+  /** Builds each node's application state machine (default: {@link ChecksumStateMachine}). */
+  stateMachine?: StateMachineFactory;
+  /** Record a {@link Transcript} of the run (slower; for failures and replays). */
+  trace?: boolean;
+  /** Clock ticks the liveness phase may take (default: 50 election timeouts). */
+  livenessTicks?: number;
+  /**
+   * Hold lease-based reads to linearizability too. Off by default: etcd's leases do not give it
+   * (a deposed leader may serve from its lease for up to an election timeout after a new leader
+   * was elected; see Checker.registerRead), so only safe reads are checked that strictly.
+   */
+  strictLeaseReads?: boolean;
+}
+
+/** Counters describing what a run exercised. */
+export interface SimStats {
+  steps: number;
+  ticks: number;
+  elections: number;
+  maxTerm: number;
+  /** The highest commit index reached. */
+  maxCommit: number;
+  messagesDelivered: number;
+  messagesLost: number;
+  messagesDuplicated: number;
+  snapshotsSent: number;
+  /** Snapshots nodes took of their state machine (and compacted their log after). */
+  snapshotsTaken: number;
+  crashes: number;
+  /** Crashes that kept part of a write in progress. */
+  tornWrites: number;
+  confChangesProposed: number;
+  /** Configuration changes applied (on any node; each node counts). */
+  confChangesApplied: number;
+  transfers: number;
+  readsAnswered: number;
+  skipped: number;
+  /** Clock ticks the liveness phase took (0 if it did not run). */
+  livenessTicks: number;
+}
+
+/** A simulated cluster. */
+export class Simulation {
+  readonly setup: SimSetup;
+  readonly options: SimOptions;
+  /** Node `id` is `hosts[id - 1]`. */
+  readonly hosts: readonly NodeHost[];
+  readonly network: SimNetwork;
+  readonly checker: Checker;
+  /** The transcript, if tracing. */
+  readonly transcript: Transcript | undefined;
+  readonly livenessTicks: number;
+  private readonly strictLeaseReads: boolean;
+  /** Steps run so far. */
+  steps = 0;
+  readonly stats: SimStats = {
+    steps: 0,
+    ticks: 0,
+    elections: 0,
+    maxTerm: 0,
+    maxCommit: 0,
+    messagesDelivered: 0,
+    messagesLost: 0,
+    messagesDuplicated: 0,
+    snapshotsSent: 0,
+    snapshotsTaken: 0,
+    crashes: 0,
+    tornWrites: 0,
+    confChangesProposed: 0,
+    confChangesApplied: 0,
+    transfers: 0,
+    readsAnswered: 0,
+    skipped: 0,
+    livenessTicks: 0,
+  };
+  private readonly env: HostEnv;
+  /** Indexed by id (0 unused): the checker's view of the nodes. */
+  private readonly byId: (NodeHost | undefined)[];
+
+  constructor(setup: SimSetup, opts: SimulationOptions = {}) {
+    this.setup = setup;
+    this.options = setup.options;
+    const n = setup.cluster.nodes;
+    if (n < 1) throw new Error("a simulation needs at least one node");
+    if (setup.options.leaseReads && !setup.options.checkQuorum) {
+      throw new Error("lease reads require checkQuorum");
+    }
+    this.transcript = opts.trace === true ? new Transcript() : undefined;
+    this.livenessTicks = opts.livenessTicks ?? 50 * setup.options.electionTick;
+    this.strictLeaseReads = opts.strictLeaseReads === true;
+    this.network = new SimNetwork(n);
+    this.network.onLost = this.lost;
+    const members = new Set([...setup.cluster.voters, ...setup.cluster.learners]);
+    const boot = { term: BOOTSTRAP_TERM, vote: 0, commit: BOOTSTRAP_INDEX };
+    const initial = [
+      undefined,
+      ...Array.from({ length: n }, (_, i) => (members.has(i + 1) ? boot : undefined)),
+    ];
+    this.checker = new Checker(initial);
+    this.checker.bootstrapCommitted(BOOTSTRAP_INDEX, BOOTSTRAP_TERM);
+    const t = this.transcript;
+    if (t !== undefined) this.checker.event = (line) => t.note(line);
+    const makeSm: StateMachineFactory = opts.stateMachine ?? (() => new ChecksumStateMachine());
+    this.env = {
+      seed: setup.seed,
+      options: setup.options,
+      broken: new Set<BrokenVariant>(setup.broken),
+      checker: this.checker,
+      makeStateMachine: makeSm,
+      stats: this.stats,
+      send: (m) => this.send(m),
+      onMembersRemoved: (ids) => {
+        for (const id of ids) this.removedIds.add(id);
+      },
+      trace: t === undefined ? undefined : (line) => t.note(line),
+    };
+    const cs = newConfState({ voters: [...setup.cluster.voters], learners: [...setup.cluster.learners] });
+    const hosts: NodeHost[] = [];
+    for (let id = 1; id <= n; id++) hosts.push(new NodeHost(id, this.env, members.has(id) ? cs : undefined));
+    this.hosts = hosts;
+    this.byId = [undefined, ...hosts];
+    t?.banner(`start ${n} nodes: ${describeMembers(setup)}`);
+    this.guard(() => {
+      for (const h of hosts) h.start();
+    });
+  }
+
+  /** Node `id`. */
+  node(id: number): NodeHost {
+    const h = this.byId[id];
+    if (h === undefined) throw new Error(`no node ${id}`);
+    return h;
+  }
+
+  /** The state machine of node `id` (cast to the type your factory builds). */
+  stateMachine<T extends StateMachine = StateMachine>(id: number): T {
+    return this.node(id).sm as T;
+  }
+
+  /** The running leader of the highest term, if any. */
+  leader(): NodeHost | undefined {
+    let best: NodeHost | undefined;
+    for (const h of this.hosts) {
+      const r = h.running ? h.rn!.raft : undefined;
+      if (r === undefined || r.state !== StateType.StateLeader) continue;
+      if (best === undefined || r.term > best.rn!.raft.term) best = h;
+    }
+    return best;
+  }
+
+  /**
+   * The members (voters, both halves if joint, and learners) of the current leader's configuration,
+   * in id order; empty without a leader. After {@link Simulation.awaitLiveness} they all applied
+   * the same entries. (A node removed while cut off may still run, unaware: it is not a member.)
+   */
+  members(): number[] {
+    const cfg = this.leader()?.rn?.raft.trk.config;
+    if (cfg === undefined) return [];
+    return [...new Set([...cfg.voters.ids(), ...cfg.learners, ...cfg.learnersNext])].sort((a, b) => a - b);
+  }
+
+  /** Runs every action of `schedule` in turn (see {@link Simulation.step}). */
+  run(schedule: readonly Action[]): void {
+    for (const a of schedule) this.step(a);
+  }
+
+  /**
+   * Runs one action, lets every node handle its Readys, and checks the invariants. Throws an
+   * {@link InvariantViolation} (with its `step`) at the first broken property.
+   */
+  step(a: Action): void {
+    this.steps++;
+    this.stats.steps++;
+    this.transcript?.step(this.steps, a);
+    this.guard(() => {
+      this.exec(a);
+      this.settleReadies();
+      this.retireRemoved();
+      this.checkLeaders();
+    });
+  }
+
+  /** Runs `f`, stamping a violation with the current step and recording it in the transcript. */
+  guard(f: () => void): void {
+    try {
+      f();
+    } catch (e) {
+      if (e instanceof InvariantViolation) {
+        if (e.step === 0) e.step = this.steps;
+        this.transcript?.note(`VIOLATION ${e.message}`);
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * Heals every fault (see liveness.ts), then runs the cluster on a reliable network until a leader
+   * has committed a new proposal and every member applied it. Throws a liveness InvariantViolation if
+   * that takes longer than `livenessTicks`. Returns the ticks it took.
+   */
+  awaitLiveness(): number {
+    const ticks = awaitLiveness(this);
+    this.stats.livenessTicks = ticks;
+    return ticks;
+  }
+
+  /** Final counters (call after the run). */
+  finalStats(): SimStats {
+    const s = this.stats;
+    const c = this.checker.stats;
+    s.elections = c.elections;
+    s.maxTerm = c.maxTerm;
+    s.readsAnswered = c.readsAnswered;
+    s.maxCommit = this.checker.maxCommit;
+    s.messagesDelivered = this.network.stats.delivered;
+    s.messagesLost = this.network.stats.lost;
+    s.messagesDuplicated = this.network.stats.duplicated;
+    return s;
+  }
+
+  private skip(why: string): void {
+    this.stats.skipped++;
+    this.transcript?.note(`(skipped: ${why})`);
+  }
+
+  private exec(a: Action): void {
+    switch (a.kind) {
+      case "tick":
+        this.stats.ticks++;
+        for (const h of this.hosts) h.tick();
+        return;
+      case "deliver":
+      case "drop":
+      case "dup": {
+        const i = this.network.find(a.pick, this.deliverable);
+        if (i < 0) {
+          this.skip("no message in flight");
+          return;
+        }
+        if (a.kind === "dup") {
+          this.network.stats.duplicated++;
+          this.deliver(this.network.at(i));
+        } else if (a.kind === "drop") {
+          this.network.lose(this.network.take(i), "dropped");
+        } else {
+          this.deliver(this.network.take(i));
+        }
+        return;
+      }
+      case "flush": {
+        const all = this.network.takeAll();
+        for (const m of all) {
+          if (this.deliverable(m)) this.deliver(m);
+          else this.network.send(m); // to a paused node: it stays in flight
+        }
+        return;
+      }
+      case "sync":
+      case "apply":
+        if (a.node === 0) {
+          for (const h of this.hosts) h.syncAndApplyAll();
+          return;
+        }
+        if (!this.host(a.node)?.running) {
+          this.skip(`node ${a.node} is not running`);
+          return;
+        }
+        if (!(a.kind === "sync" ? this.node(a.node).syncOne() : this.node(a.node).applyOne())) {
+          this.skip("nothing to do");
+        }
+        return;
+      case "cut":
+        this.network.setCut(a.from, a.to, true);
+        return;
+      case "partition":
+        for (let x = 0; x < a.groups.length; x++) {
+          for (let y = 0; y < a.groups.length; y++) {
+            if (x === y) continue;
+            for (const p of a.groups[x]!) for (const q of a.groups[y]!) this.network.setCut(p, q, true);
+          }
+        }
+        return;
+      case "heal":
+        this.network.healAll();
+        return;
+      case "crash": {
+        const h = this.host(a.node);
+        if (h === undefined || !h.up) {
+          this.skip(`node ${a.node} is down`);
+          return;
+        }
+        this.stats.crashes++;
+        h.crash(a.torn);
+        return;
+      }
+      case "crashLeader": {
+        const l = this.leader();
+        if (l === undefined) {
+          this.skip("no leader");
+          return;
+        }
+        this.transcript?.note(`the leader is ${l.id}`);
+        this.stats.crashes++;
+        l.crash(a.torn);
+        return;
+      }
+      case "isolateLeader": {
+        const l = this.leader();
+        if (l === undefined) {
+          this.skip("no leader");
+          return;
+        }
+        this.transcript?.note(`the leader is ${l.id}`);
+        for (const h of this.hosts) {
+          if (h.id === l.id) continue;
+          this.network.setCut(l.id, h.id, true);
+          this.network.setCut(h.id, l.id, true);
+        }
+        return;
+      }
+      case "restart": {
+        if (a.node === 0) {
+          for (const h of this.hosts) if (!h.up && !h.removed) h.start();
+          return;
+        }
+        const h = this.host(a.node);
+        if (h === undefined || h.up || h.removed) {
+          this.skip(h?.removed === true ? `node ${a.node} was removed for good` : `node ${a.node} is up`);
+          return;
+        }
+        h.start();
+        return;
+      }
+      case "pause":
+      case "resume": {
+        const h = this.host(a.node);
+        if (h === undefined || !h.up) {
+          this.skip(`node ${a.node} is down`);
+          return;
+        }
+        h.paused = a.kind === "pause";
+        return;
+      }
+      case "skew":
+        this.host(a.node)?.setRate(a.rate);
+        return;
+      case "propose": {
+        const h = this.host(a.node);
+        if (!h?.running) {
+          this.skip(`node ${a.node} is not running`);
+          return;
+        }
+        h.propose(utf8Encode(a.data));
+        return;
+      }
+      case "confChange": {
+        const l = this.leader();
+        if (l === undefined) {
+          this.skip("no leader");
+          return;
+        }
+        const cc = buildConfChange(a.change, l.rn!.raft.trk.config, this.hosts.length, l.id, this.removedIds);
+        if (typeof cc === "string") {
+          this.skip(cc);
+          return;
+        }
+        this.stats.confChangesProposed++;
+        this.transcript?.note(`leader ${l.id} proposes it`);
+        l.proposeConfChange(cc);
+        return;
+      }
+      case "transfer": {
+        const l = this.leader();
+        if (l === undefined) {
+          this.skip("no leader");
+          return;
+        }
+        this.stats.transfers++;
+        l.transferLeader(a.to);
+        return;
+      }
+      case "read": {
+        const h = this.host(a.node);
+        if (!h?.running) {
+          this.skip(`node ${a.node} is not running`);
+          return;
+        }
+        const ctx = `read-${this.steps}`;
+        this.checker.registerRead(
+          ctx,
+          h.rn!.raft.raftLog.committed,
+          this.options.leaseReads && !this.strictLeaseReads,
+        );
+        h.readIndex(utf8Encode(ctx));
+        return;
+      }
+      case "snapshot": {
+        const h = this.host(a.node);
+        const why = h === undefined ? "no such node" : h.snapshot(a.keep);
+        if (why !== undefined) this.skip(why);
+        return;
+      }
+      case "campaign": {
+        const h = this.host(a.node);
+        if (!h?.running) {
+          this.skip(`node ${a.node} is not running`);
+          return;
+        }
+        h.campaign();
+        return;
+      }
+    }
+  }
+
+  private host(id: number): NodeHost | undefined {
+    return this.byId[id];
+  }
+
+  /** A message can be delivered unless its recipient is paused (then it waits in flight). */
+  private readonly deliverable = (m: Message): boolean => {
+    const h = this.byId[m.to];
+    return h === undefined || !h.paused;
+  };
+
+  /** Delivers `m` (lost if its link is cut or its recipient is down). */
+  deliver(m: Message): void {
+    const h = this.byId[m.to];
+    if (h === undefined || !h.up || this.network.isCut(m.from, m.to)) {
+      this.network.lose(m, h?.up === true ? "link cut" : "node down");
+      return;
+    }
+    this.network.stats.delivered++;
+    this.transcript?.note(summarizeMessage(m));
+    h.deliver(m);
+    h.processReadies();
+    this.retireRemoved();
+    if (m.type === MessageType.MsgSnap) {
+      this.stats.snapshotsSent++;
+      this.node(m.from).reportSnapshot(m.to, SnapshotStatus.SnapshotFinish);
+    }
+  }
+
+  /**
+   * A message was lost. Like a real transport, tell the sender when it can know: a snapshot that
+   * did not make it (the leader must hear about it, or it waits for that snapshot forever), and a
+   * peer that is unreachable (link cut, node down).
+   */
+  private readonly lost = (m: Message, why: string): void => {
+    this.transcript?.note(`lost ${summarizeMessage(m)} (${why})`);
+    const sender = this.byId[m.from];
+    if (sender === undefined) return;
+    if (m.type === MessageType.MsgSnap) sender.reportSnapshot(m.to, SnapshotStatus.SnapshotFailure);
+    if (why === "link cut" || why === "node down") sender.reportUnreachable(m.to);
+  };
+
+  private send(m: Message): void {
+    this.checker.onSend(m.from, m);
+    this.network.send(m);
+  }
+
+  /**
+   * Nodes that applied their own removal are shut down (see NodeHost.checkRetired) while this is
+   * true; the liveness phase manages membership itself.
+   */
+  retiring = true;
+  /** Every node a committed configuration change removed: never added again (ids are not reused). */
+  readonly removedIds = new Set<number>();
+
+  /** Shuts down the nodes that applied their own removal (see NodeHost.checkRetired). */
+  retireRemoved(): void {
+    for (const h of this.hosts) {
+      if (h.retiring && (this.retiring || h.removed)) {
+        this.transcript?.note(
+          `${h.id} applied its own ${h.removed ? "removal" : "demotion while leading"}: shutting it down`,
+        );
+        h.stop();
+      }
+    }
+  }
+
+  /** Lets every running node hand out its Readys. */
+  settleReadies(): void {
+    for (const h of this.hosts) h.processReadies();
+  }
+
+  /** The checks of the whole cluster's state: each leader's Progress, and who could be elected. */
+  checkLeaders(): void {
+    for (const h of this.hosts) {
+      if (h.running && h.rn!.raft.state === StateType.StateLeader) this.checker.checkProgress(h, this.byId);
+    }
+    this.checker.checkElectable(this.byId);
+  }
+}
+
+function describeMembers(s: SimSetup): string {
+  const l = s.cluster.learners.length > 0 ? ` learners ${s.cluster.learners.join(",")}` : "";
+  return `voters ${s.cluster.voters.join(",")}${l}`;
+}
