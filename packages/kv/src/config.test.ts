@@ -23,6 +23,7 @@ describe("tsraft-kv flags", () => {
       logLevel: "info",
       peerToken: undefined,
       peerTls: undefined,
+      walIo: "blocking",
       listenPeerUrl: undefined,
     });
     expect([...p.config.cluster]).toEqual([
@@ -46,6 +47,7 @@ describe("tsraft-kv flags", () => {
       [["--cluster", "wss://h:1"], /wss:\/\//],
       [["--peer-cert-file", "c.pem"], /go together/],
       [["--heartbeat-tick", "10"], /below --election-tick/],
+      [["--wal-io", "sideways"], /--wal-io must be blocking or async/],
       [["--listen-peer-url", "http://h:1"], /--listen-peer-url/],
       [["--listen-peer-url", "ws://h"], /--listen-peer-url/],
     ];
@@ -54,6 +56,11 @@ describe("tsraft-kv flags", () => {
       expect(p.kind, argv.join(" ")).toBe("error");
       if (p.kind === "error") expect(p.message).toMatch(re);
     }
+  });
+
+  it("--wal-io async puts the WAL on libuv's thread pool", () => {
+    const p = parseCliArgs(["--wal-io", "async"], {});
+    expect(p.kind === "run" && p.config.walIo).toBe("async");
   });
 
   it("accepts id=url pairs and takes the peer token from the environment", () => {

@@ -36,6 +36,11 @@ export interface KvServerConfig {
   peerTls: { cert: Buffer; key: Buffer; ca: Buffer } | undefined;
   /** Exit when standard input closes (a supervisor's lifeline: its death ends this process too). */
   exitOnStdinClose: boolean;
+  /**
+   * How the WAL writes and fsyncs: `blocking` (on the event loop's thread: no thread-pool round
+   * trips, the loop waits for the disk) or `async` (node:fs/promises, libuv's thread pool).
+   */
+  walIo: "blocking" | "async";
 }
 
 export const HELP = `tsraft-kv: a replicated key-value server (Raft + SQLite), raftexample's shape.
@@ -63,6 +68,9 @@ HTTP:
 Raft:
   --snapshot-count N           applied entries between snapshots (default 10000)
   --snapshot-catchup-entries N entries kept after a compaction for slow followers (default 5000)
+  --wal-io blocking|async      WAL writes and fsyncs as blocking calls on the event loop (default:
+                               no thread-pool round trips; the loop waits for the disk) or on
+                               libuv's thread pool (the loop keeps serving meanwhile)
   --tick-ms N                  Raft tick interval (default 100)
   --election-tick N            ticks without a leader before an election (default 10)
   --heartbeat-tick N           ticks between heartbeats (default 1)
@@ -121,6 +129,7 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
       "peer-key-file": str,
       "peer-trusted-ca-file": str,
       "log-level": str,
+      "wal-io": str,
       "exit-on-stdin-close": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -148,6 +157,8 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
   if (secure.includes(true) !== someTls || (someTls && secure.includes(false))) {
     throw new Error("use wss:// peer URLs exactly when the --peer-*-file TLS flags are given");
   }
+  const walIo = v["wal-io"] ?? "blocking";
+  if (walIo !== "blocking" && walIo !== "async") throw new Error("--wal-io must be blocking or async");
   const tokenFile = v["peer-token-file"];
   const peerToken = tokenFile !== undefined ? readFileSync(tokenFile, "utf8").trim() : env.TSRAFT_PEER_TOKEN;
   const config: KvServerConfig = {
@@ -181,6 +192,7 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
         }
       : undefined,
     exitOnStdinClose: v["exit-on-stdin-close"] ?? false,
+    walIo,
   };
   if (config.heartbeatTick >= config.electionTick)
     throw new Error("--heartbeat-tick must be below --election-tick");

@@ -4,7 +4,9 @@
  * README, "HTTP API", for every route and answer.
  */
 import { randomUUID } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { trace, tracing } from "@tsraft/node";
 import type { Logger } from "pino";
 import { Counter, Histogram, type Registry } from "prom-client";
 import { type Command, encodeCommand } from "./command.js";
@@ -41,6 +43,31 @@ export interface KvHttpOptions {
   keepAliveTimeoutMs?: number;
 }
 
+/** Per connection: aborted when it closes. */
+const connectionAborts = new WeakMap<object, AbortController>();
+
+/**
+ * The signal that aborts when the request's connection closes (the client went away; a request
+ * still waiting then has no one to answer). One AbortController per connection rather than per
+ * request: creating one costs more than the rest of a small request's handling in JavaScript.
+ */
+function connectionSignal(req: IncomingMessage): AbortSignal {
+  const socket = req.socket;
+  let ac = connectionAborts.get(socket);
+  if (ac === undefined) {
+    const created = new AbortController();
+    // Pipelined requests on one connection each listen; no warning past the default ten.
+    setMaxListeners(0, created.signal);
+    socket.once("close", () => created.abort());
+    connectionAborts.set(socket, created);
+    ac = created;
+  }
+  return ac.signal;
+}
+
+/** Numbers the requests in the trace (TSRAFT_TRACE), to pair their events. */
+let traceSeq = 0;
+
 /** Largest `POST /members` body; a member is a few dozen bytes of JSON. */
 const MAX_MEMBER_BODY = 64 * 1024;
 const KV_PREFIX = "/kv/";
@@ -54,7 +81,10 @@ interface Ctx {
   readonly path: string;
   readonly query: URLSearchParams;
   readonly log: Logger;
-  /** Aborted when the client goes away before its answer: releases the node's waiters. */
+  /**
+   * Aborted when the client goes away (its connection closes) before its answer: releases the
+   * node's waiters. One per connection: a keep-alive connection carries one request at a time.
+   */
   readonly signal: AbortSignal;
 }
 
@@ -89,13 +119,12 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const started = process.hrtime.bigint();
+    const traceId = tracing ? ++traceSeq : 0;
+    if (tracing) trace("http.recv", { m: req.method ?? "", id: traceId });
     const given = req.headers["x-request-id"];
     const reqId = typeof given === "string" && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
     res.setHeader("x-request-id", reqId);
-    const ac = new AbortController();
-    res.once("close", () => {
-      if (!res.writableFinished) ac.abort();
-    });
+    const signal = connectionSignal(req);
     const rawUrl = req.url ?? "/";
     const q = rawUrl.indexOf("?");
     const path = q < 0 ? rawUrl : rawUrl.slice(0, q);
@@ -103,6 +132,7 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
     const method = req.method ?? "GET";
     const log = o.logger.child({ reqId });
     res.once("finish", () => {
+      if (tracing) trace("http.done", { code: res.statusCode, id: traceId });
       const code = String(res.statusCode);
       requests.inc({ route, method, code });
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -119,7 +149,7 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
       path,
       query: new URLSearchParams(q < 0 ? "" : rawUrl.slice(q + 1)),
       log,
-      signal: ac.signal,
+      signal,
     };
     dispatch(ctx, route).catch((err: unknown) => {
       const h = nodeErrorToHttp(err);
@@ -192,6 +222,7 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
     let cmd: Command;
     if (method === "PUT") {
       const value = await readBody(c.req, maxBody);
+      if (tracing) trace("http.body");
       cmd = prev === undefined ? { op: "put", key, value } : { op: "put", key, value, prev };
     } else {
       await drainEmpty(c.req);

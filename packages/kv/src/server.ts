@@ -5,7 +5,7 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { createNodeMetrics, RaftNode } from "@tsraft/node";
+import { blockingNodeFileSystem, createNodeMetrics, nodeFileSystem, RaftNode } from "@tsraft/node";
 import { type Logger, pino } from "pino";
 import { collectDefaultMetrics, Gauge } from "prom-client";
 import type { KvServerConfig } from "./config.js";
@@ -42,8 +42,14 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
   const log = root.child({ node: config.id.toString(16) });
   const metrics = createNodeMetrics();
   collectDefaultMetrics({ register: metrics.registry });
+  let node: RaftNode | undefined;
   const stateMachine = SqliteStateMachine.open(join(config.dataDir, "kv"), {
     logger: log.child({ component: "kv" }),
+    // A failed background commit: the database no longer holds what reads would be served from.
+    onFailure: (err) => {
+      log.fatal({ err }, "the state machine failed: stopping the node");
+      void node?.stop();
+    },
   });
   new Gauge({
     name: "tsraft_kv_keys",
@@ -61,7 +67,6 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
       this.set(stateMachine.revision());
     },
   });
-  let node: RaftNode;
   try {
     node = await RaftNode.start({
       id: config.id,
@@ -70,6 +75,8 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
       join: config.join,
       listen: config.listenPeerUrl ?? config.cluster.get(config.id)!,
       dataDir: config.dataDir,
+      // Blocking by default: see packages/kv/README.md, "WAL I/O".
+      fs: config.walIo === "async" ? nodeFileSystem : blockingNodeFileSystem,
       stateMachine,
       tickMs: config.tickMs,
       electionTick: config.electionTick,

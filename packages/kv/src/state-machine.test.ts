@@ -1,10 +1,15 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ApplyEntry } from "@tsraft/node";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Command, encodeCommand } from "./command.js";
-import { type ApplyResult, DB_FILE, SqliteStateMachine } from "./state-machine.js";
+import {
+  type ApplyResult,
+  DB_FILE,
+  SqliteStateMachine,
+  type SqliteStateMachineOptions,
+} from "./state-machine.js";
 
 const dirs: string[] = [];
 const open: SqliteStateMachine[] = [];
@@ -13,8 +18,8 @@ function tempDir(): string {
   dirs.push(d);
   return d;
 }
-function openSm(dir: string): SqliteStateMachine {
-  const sm = SqliteStateMachine.open(dir);
+function openSm(dir: string, options: SqliteStateMachineOptions = {}): SqliteStateMachine {
+  const sm = SqliteStateMachine.open(dir, options);
   open.push(sm);
   return sm;
 }
@@ -187,5 +192,112 @@ describe("SqliteStateMachine", () => {
     expect(() => sm.restore(b("not a database"), 5)).toThrow();
     expect(sm.appliedIndex()).toBe(1);
     expect(text(sm.get(b("a")))).toBe("1");
+  });
+});
+
+/** What a process crash right now would leave: the database files as they are (no close, no commit). */
+function crashCopy(dir: string): string {
+  const to = tempDir();
+  for (const f of [DB_FILE, `${DB_FILE}-wal`]) {
+    if (existsSync(join(dir, f))) copyFileSync(join(dir, f), join(to, f));
+  }
+  return to;
+}
+
+describe("SqliteStateMachine batched commits", () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it("applies at once (reads see it) but commits once per interval", async () => {
+    const dir = tempDir();
+    const sm = openSm(dir, { commitIntervalMs: 50 });
+    sm.apply([put(1, "a", "1")]);
+    sm.apply([put(2, "b", "2")]);
+    expect(text(sm.get(b("b")))).toBe("2");
+    expect(sm.appliedIndex()).toBe(2);
+    // Not committed yet: a crash now leaves the database as it was before them.
+    const early = openSm(crashCopy(dir));
+    expect(early.appliedIndex()).toBe(0);
+    expect(early.get(b("a"))).toBeUndefined();
+    // The interval commits both batches together.
+    let later = openSm(crashCopy(dir));
+    for (let waited = 0; later.appliedIndex() === 0 && waited < 5000; waited += 20) {
+      await sleep(20);
+      later = openSm(crashCopy(dir));
+    }
+    expect(later.appliedIndex()).toBe(2);
+    expect(text(later.get(b("b")))).toBe("2");
+    expect(later.revision()).toBe(2);
+  });
+
+  it("commits at once after commitEntries entries, before a snapshot, and at close", () => {
+    const dir = tempDir();
+    const sm = openSm(dir, { commitIntervalMs: 60_000, commitEntries: 3 });
+    sm.apply([put(1, "a", "1"), put(2, "a", "2")]);
+    expect(openSm(crashCopy(dir)).appliedIndex()).toBe(0);
+    sm.apply([put(3, "a", "3")]);
+    expect(openSm(crashCopy(dir)).appliedIndex()).toBe(3);
+    sm.apply([put(4, "a", "4")]);
+    expect(openSm(crashCopy(dir)).appliedIndex()).toBe(3);
+    const image = sm.snapshot();
+    expect(openSm(crashCopy(dir)).appliedIndex()).toBe(4);
+    const restored = openSm(tempDir());
+    restored.restore(image, 4);
+    expect(text(restored.get(b("a")))).toBe("4");
+    sm.apply([put(5, "a", "5")]);
+    sm.close();
+    const reopened = openSm(dir);
+    expect(reopened.appliedIndex()).toBe(5);
+    expect(text(reopened.get(b("a")))).toBe("5");
+  });
+
+  it("a crash loses only whole batches from the end, never part of one", () => {
+    const dir = tempDir();
+    const sm = openSm(dir, { commitIntervalMs: 60_000, commitEntries: 4 });
+    sm.apply([put(1, "a", "1"), put(2, "b", "1")]);
+    sm.apply([put(3, "a", "2"), put(4, "b", "2")]); // 4 entries: committed
+    sm.apply([put(5, "a", "3"), put(6, "b", "3")]); // pending
+    const crashed = openSm(crashCopy(dir));
+    expect(crashed.appliedIndex()).toBe(4);
+    expect([text(crashed.get(b("a"))), text(crashed.get(b("b")))]).toEqual(["2", "2"]);
+    expect(crashed.revision()).toBe(4);
+    // The node replays from there: 5 and 6 again, once.
+    crashed.apply([put(4, "b", "X"), put(5, "a", "3"), put(6, "b", "3")]);
+    expect([text(crashed.get(b("a"))), text(crashed.get(b("b")))]).toEqual(["3", "3"]);
+    expect(crashed.revision()).toBe(6);
+  });
+
+  it("a failing batch in the open transaction leaves the batches before it", () => {
+    const dir = tempDir();
+    const sm = openSm(dir, { commitIntervalMs: 60_000 });
+    sm.apply([put(1, "a", "1")]);
+    const bad = {
+      index: 3,
+      term: 1,
+      data: new Uint8Array(0),
+      get kind(): "normal" {
+        throw new Error("boom");
+      },
+    } as ApplyEntry;
+    expect(() => sm.apply([put(2, "a", "2"), bad])).toThrow("boom");
+    expect(sm.appliedIndex()).toBe(1);
+    expect(text(sm.get(b("a")))).toBe("1");
+    sm.commit();
+    const after = openSm(crashCopy(dir));
+    expect(after.appliedIndex()).toBe(1);
+    expect(text(after.get(b("a")))).toBe("1");
+  });
+
+  it("restore drops what was applied but not committed", () => {
+    const src = openSm(tempDir());
+    src.apply([put(1, "a", "1")]);
+    const image = src.snapshot();
+    const dir = tempDir();
+    const dst = openSm(dir, { commitIntervalMs: 60_000 });
+    dst.apply([put(1, "x", "1"), put(2, "y", "2")]);
+    dst.restore(image, 1);
+    expect(dst.appliedIndex()).toBe(1);
+    expect(dst.get(b("x"))).toBeUndefined();
+    dst.close();
+    expect(openSm(dir).appliedIndex()).toBe(1);
   });
 });

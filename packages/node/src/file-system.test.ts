@@ -12,8 +12,10 @@ import {
   blockingNodeFileSystem,
   createNodeFileSystem,
   type FileSystem,
+  isNodeFileSystem,
   nodeFileSystem,
 } from "./file-system.js";
+import { MemFileSystem } from "./mem-fs.js";
 import { WAL } from "./wal/wal.js";
 
 let tmp: { path: string; cleanup: () => Promise<void> };
@@ -82,6 +84,16 @@ describe.each(systems)("%s", (_name, fs) => {
     expect(r.hardState).toEqual(hs(1, 1, 39));
     await w2.close();
     expect((await fs.readdir(dir)).filter((n) => n.endsWith(".wal")).length).toBeGreaterThan(3);
+  });
+});
+
+describe("isNodeFileSystem", () => {
+  it("tells the real disk, called either way, from an injected file system", () => {
+    for (const fs of [nodeFileSystem, blockingNodeFileSystem, createNodeFileSystem({ blocking: true })]) {
+      expect(isNodeFileSystem(fs)).toBe(true);
+    }
+    expect(isNodeFileSystem(new MemFileSystem())).toBe(false);
+    expect(isNodeFileSystem({ ...nodeFileSystem })).toBe(false);
   });
 });
 

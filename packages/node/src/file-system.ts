@@ -134,12 +134,26 @@ export interface NodeFileSystemOptions {
  */
 export function createNodeFileSystem(opts: NodeFileSystemOptions = {}): FileSystem {
   const Handle = opts.blocking === true ? BlockingNodeFileHandle : NodeFileHandle;
-  return {
+  const fs: FileSystem = {
     ...asyncNodeFileSystem,
     async open(path, mode) {
       return new Handle(await open(path, OPEN_FLAGS[mode], 0o600));
     },
   };
+  realFileSystems.add(fs);
+  return fs;
+}
+
+/** The file systems that are the real disk (node:fs), whichever way they call it. */
+const realFileSystems = new WeakSet<FileSystem>();
+
+/**
+ * True if `fs` is the real file system ({@link nodeFileSystem}, {@link blockingNodeFileSystem}, or
+ * one from {@link createNodeFileSystem}), false for an injected one such as MemFileSystem: the node
+ * then also uses real paths for what does not go through the interface (snapshot transfers).
+ */
+export function isNodeFileSystem(fs: FileSystem): boolean {
+  return realFileSystems.has(fs);
 }
 
 const asyncNodeFileSystem: FileSystem = {
@@ -168,6 +182,7 @@ const asyncNodeFileSystem: FileSystem = {
 
 /** The real file system, every call asynchronous (node:fs/promises): the default of the WAL and snapshotter. */
 export const nodeFileSystem: FileSystem = asyncNodeFileSystem;
+realFileSystems.add(nodeFileSystem);
 
 /** The real file system with blocking writes and syncs: {@link NodeFileSystemOptions.blocking}. */
 export const blockingNodeFileSystem: FileSystem = createNodeFileSystem({ blocking: true });

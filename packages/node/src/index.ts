@@ -57,6 +57,8 @@ export {
   snapFileName,
 } from "./snap/snapshotter.js";
 export type { ApplyEntry, StateMachine } from "./state-machine.js";
+// Opt-in write-path trace (TSRAFT_TRACE): bench/README.md, "Tracing a write".
+export { trace, tracing } from "./trace.js";
 // Transport (WebSocket between peers): see src/transport/transport.ts and README "Wire format".
 export { CloseCode, PROTOCOL_VERSION, RAFT_PATH } from "./transport/frame.js";
 export type { TransportHandler, TransportOptions, TransportTLS } from "./transport/options.js";

@@ -23,6 +23,7 @@ import type { Logger } from "pino";
 import type { NodeMetrics } from "../metrics.js";
 import type { Snapshotter } from "../snap/snapshotter.js";
 import type { ApplyEntry, StateMachine } from "../state-machine.js";
+import { trace, tracing } from "../trace.js";
 import type { WAL } from "../wal/wal.js";
 import {
   type ConfChangeContext,
@@ -148,6 +149,7 @@ export class Applier {
     for (const m of job.responses) h.stepLocal(m);
     h.onApplied(this.appliedIndex);
     for (const s of settles) if (!s.conf) h.settle(s.seq, s.result);
+    if (tracing && settles.length > 0) trace("settled", { n: settles.length });
     // Conf-change requests settle once Raft has also advanced past the entry, so that a caller's
     // next conf change is not refused as "pending" (etcd's raftAdvancedC).
     const conf = settles.filter((s) => s.conf);
@@ -202,7 +204,9 @@ export class Applier {
     }
     if (smEntries.length > 0) {
       const t0 = performance.now();
+      if (tracing) trace("apply", { i0: smEntries[0]!.index, i1: smEntries[smEntries.length - 1]!.index });
       const results = await h.sm.apply(smEntries);
+      if (tracing) trace("apply.done");
       h.metrics.applyDurationSeconds.observe((performance.now() - t0) / 1000);
       this.smApplied = smEntries[smEntries.length - 1]!.index;
       for (let i = 0; i < smSeqs.length; i++) {

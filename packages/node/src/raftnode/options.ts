@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { Message } from "@tsraft/raft/raftpb";
 import { type Logger, pino } from "pino";
 import { fileSystemFromEnv } from "../failpoints.js";
-import { type FileSystem, nodeFileSystem } from "../file-system.js";
+import { type FileSystem, isNodeFileSystem, nodeFileSystem } from "../file-system.js";
 import { createNodeMetrics, type NodeMetrics } from "../metrics.js";
 import type { StateMachine } from "../state-machine.js";
 import type { TransportOptions } from "../transport/options.js";
@@ -168,6 +168,7 @@ export function resolveNodeOptions(o: RaftNodeOptions): ResolvedNodeOptions {
       throw new RangeError(`raftnode: ${name} must be a positive integer`);
     return x;
   };
+  const realFs = o.fs === undefined || isNodeFileSystem(o.fs);
   const maxSizePerMsg = positive("maxSizePerMsg", o.maxSizePerMsg, MiB);
   const maxInflightMsgs = positive("maxInflightMsgs", o.maxInflightMsgs, 256);
   const maxRequestBytes = positive("maxRequestBytes", o.maxRequestBytes, 1.5 * MiB);
@@ -204,9 +205,10 @@ export function resolveNodeOptions(o: RaftNodeOptions): ResolvedNodeOptions {
     maxPendingReads: positive("maxPendingReads", o.maxPendingReads, 10_000),
     logger,
     metrics: o.metrics ?? createNodeMetrics(),
-    // Failpoints (TSRAFT_FAILPOINTS) wrap the real file system only; unset, this is nodeFileSystem.
-    fs: o.fs ?? fileSystemFromEnv(nodeFileSystem),
-    realFs: o.fs === undefined || o.fs === nodeFileSystem,
+    // Failpoints (TSRAFT_FAILPOINTS) wrap the real file system only (either way of calling it);
+    // unset, this is `o.fs`, or nodeFileSystem.
+    fs: realFs || o.fs === undefined ? fileSystemFromEnv(o.fs ?? nodeFileSystem) : o.fs,
+    realFs,
     walSegmentSize: o.walSegmentSize,
     walPreallocate: o.walPreallocate,
     transport: o.transport ?? {},

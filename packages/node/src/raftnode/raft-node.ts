@@ -19,6 +19,7 @@ import {
 import { ConfChangeType } from "@tsraft/raft/raftpb";
 import type { Logger } from "pino";
 import type { NodeMetrics } from "../metrics.js";
+import { trace, tracing } from "../trace.js";
 import type { TransportOptions } from "../transport/options.js";
 import { Transport } from "../transport/transport.js";
 import { decodeSnapshotData, encodeConfChangeContext, encodeProposal, type RequestId } from "./envelope.js";
@@ -173,6 +174,7 @@ export class RaftNode {
       rt.metrics.appliedIndex.set(rt.applier.appliedIndex);
       rt.metrics.term.set(opened.hardState.term);
       rt.metrics.commitIndex.set(opened.hardState.commit);
+      if (tracing) trace("node.start", { id: o.id });
       rt.startLoops(() => runReadyLoop(rt), o.asyncStorageWrites ? () => runAppendLoop(rt) : undefined);
       log.info(
         {
@@ -206,6 +208,7 @@ export class RaftNode {
       );
     }
     const seq = this.reserve();
+    if (tracing) trace("propose", { seq });
     const env = encodeProposal(this.requestId(seq), data);
     const t0 = performance.now();
     const p = rt.requests.add(seq, "proposal", opts.timeoutMs ?? rt.o.requestTimeoutMs, opts.signal);

@@ -9,6 +9,7 @@
  */
 import type { Message } from "@tsraft/raft/raftpb";
 import { type ClientOptions, type RawData, WebSocket } from "ws";
+import { trace, tracing } from "../trace.js";
 import { Backoff } from "./backoff.js";
 import { CloseCode, ConnKind, decodeHello, encodeBatch, encodeHello, FrameKind, RAFT_PATH } from "./frame.js";
 import { checkHelloAck, localHello, type Refusal, toBuffer } from "./handshake.js";
@@ -102,14 +103,29 @@ export class Peer {
     };
   }
 
-  /** Queues `m` for the next batch. Never blocks; the caller counts drops and reports unreachable. */
+  /**
+   * Queues `m` for the next batch. Never blocks; the caller counts drops and reports unreachable,
+   * and calls {@link flushNow} once it has queued everything it has for this peer.
+   */
   enqueue(m: Message): EnqueueResult {
     if (this.closed || this.status === "inactive") return "down";
     const size = messageSizeBound(m);
     if (size > this.ctx.opts.maxPayload - 1) return "too-large";
     if (!this.queue.push(m, size)) return "full";
-    this.scheduleFlush();
     return "queued";
+  }
+
+  /**
+   * Writes what is queued to the socket now, as batches: the bytes reach the kernel before this
+   * returns (ws writes through to the TCP socket, which libuv tries at once), so a leader's MsgApp
+   * is on its way before the leader starts its own fsync, and a follower's acknowledgement leaves
+   * the moment its fsync returns — no turn of the event loop in between. Without an open
+   * connection, or while the socket is over its high-water mark, it waits as before (attach, or the
+   * drain, flushes).
+   */
+  flushNow(): void {
+    if (this.flushScheduled || this.waitingDrain || this.conn === undefined) return;
+    this.flush();
   }
 
   /**
@@ -288,6 +304,7 @@ export class Peer {
         return;
       }
       const batch = this.queue.shiftBatch(o.maxBatchBytes);
+      if (tracing) traceBatch("tx", this.id, batch);
       ws.send(encodeBatch(batch), { binary: true }, this.onSent);
       o.metrics.messagesSent.inc(batch.length);
     }
@@ -305,6 +322,21 @@ export class Peer {
       this.scheduleFlush();
     }
   };
+}
+
+/** Traces a batch sent or received: its peer, size, and its last message's type, index and commit. */
+export function traceBatch(ev: string, peer: number, batch: readonly Message[]): void {
+  const m = batch[batch.length - 1];
+  if (m === undefined) return;
+  const e = m.entries[m.entries.length - 1];
+  trace(ev, {
+    peer,
+    n: batch.length,
+    type: m.type,
+    idx: e?.index ?? m.index,
+    commit: m.commit,
+    rej: m.reject,
+  });
 }
 
 /** Decodes and checks a HelloAck; returns the refusal to close with, if any. */

@@ -22,6 +22,7 @@ import type { Duplex } from "node:stream";
 import { isRaftError } from "@tsraft/raft";
 import { type Message, MessageType } from "@tsraft/raft/raftpb";
 import { type ClientOptions, type RawData, type WebSocket, WebSocketServer } from "ws";
+import { tracing } from "../trace.js";
 import { CloseCode, ConnKind, decodeBatch, decodeHello, encodeHello, FrameKind, RAFT_PATH } from "./frame.js";
 import { checkHello, localHello, type Refusal, toBuffer } from "./handshake.js";
 import {
@@ -31,7 +32,7 @@ import {
   type TransportOptions,
   tokenDigest,
 } from "./options.js";
-import { Peer, type PeerContext, type PeerInfo } from "./peer.js";
+import { Peer, type PeerContext, type PeerInfo, traceBatch } from "./peer.js";
 import { SnapshotReceiver } from "./snapshot-receiver.js";
 import { type SnapshotSend, sendSnapshot } from "./snapshot-sender.js";
 
@@ -163,10 +164,15 @@ export class Transport {
    * Routes each message by `to`. Never blocks and never throws: a message to an unknown peer, to a
    * peer that is down, or beyond a full queue is dropped and counted, and the peer (if known) is
    * reported unreachable once per call. MsgSnap is streamed on its own connection and its outcome
-   * reported with `reportSnapshot`. Callbacks run after this returns, never inside it.
+   * reported with `reportSnapshot`. Each connected peer's messages are written to its socket as one
+   * batch (or a few, by maxBatchBytes) before this returns, unless the socket is in backpressure;
+   * so call it once per Ready with all of the Ready's messages. Callbacks run after this returns,
+   * never inside it.
    */
   send(messages: readonly Message[]): void {
     let unreachable: Set<number> | undefined;
+    // The peers given messages, flushed once each after the loop: one batch per peer per call.
+    const touched: Peer[] = [];
     for (const m of messages) {
       if (m.type === MessageType.MsgSnap) {
         this.sendSnap(m);
@@ -179,7 +185,10 @@ export class Transport {
         continue;
       }
       const r = p.enqueue(m);
-      if (r === "queued") continue;
+      if (r === "queued") {
+        if (touched[touched.length - 1] !== p && !touched.includes(p)) touched.push(p);
+        continue;
+      }
       const reason = r === "full" ? "queue-full" : r === "down" ? "peer-down" : "too-large";
       this.o.metrics.messagesDropped.inc({ reason });
       if (r !== "down") {
@@ -194,6 +203,7 @@ export class Transport {
       unreachable ??= new Set();
       unreachable.add(m.to);
     }
+    for (const p of touched) p.flushNow();
     if (unreachable !== undefined) {
       const ids = [...unreachable].sort((a, b) => a - b);
       queueMicrotask(() => {
@@ -438,6 +448,7 @@ export class Transport {
       );
       return;
     }
+    if (tracing) traceBatch("rx", peer, msgs);
     for (const m of msgs) {
       if (m.to !== this.o.id || m.from !== peer) {
         this.o.metrics.messagesDropped.inc({ reason: "misrouted" });

@@ -19,6 +19,7 @@ import {
   writeFully,
 } from "../file-system.js";
 import type { NodeMetrics } from "../metrics.js";
+import { trace, tracing } from "../trace.js";
 import { scanSegment } from "./decoder.js";
 import { WalCorruptError, WalError, WalFailedError } from "./errors.js";
 import { FilePipeline, type PreallocateMode, preallocate } from "./file-pipeline.js";
@@ -439,6 +440,7 @@ export class WAL {
     await this.io(() => writeFully(tail, bytes, 0, bytes.length, this.tailOffset));
     this.tailOffset += bytes.length;
     this.crc = this.encoder.crc;
+    if (tracing) trace("wal.write", { bytes: bytes.length });
     if (this.metrics !== undefined) {
       this.metrics.walWriteBytes.inc(bytes.length);
       this.metrics.walRecordsWritten.inc(this.encoder.frames);
@@ -453,6 +455,7 @@ export class WAL {
     const t0 = performance.now();
     await (full ? fh.sync() : fh.datasync());
     if (fh === this.tail) this.unsynced = false;
+    if (tracing) trace("wal.sync");
     const seconds = (performance.now() - t0) / 1000;
     this.metrics?.walFsyncSeconds.observe(seconds);
     if (seconds > SLOW_FSYNC_SECONDS) this.logger.warn(`wal: slow fdatasync: took ${seconds.toFixed(3)}s`);
