@@ -68,6 +68,9 @@ function connectionSignal(req: IncomingMessage): AbortSignal {
 /** Numbers the requests in the trace (TSRAFT_TRACE), to pair their events. */
 let traceSeq = 0;
 
+/** The query of a request without one (never modified). */
+const NO_QUERY = new URLSearchParams();
+
 /** Largest `POST /members` body; a member is a few dozen bytes of JSON. */
 const MAX_MEMBER_BODY = 64 * 1024;
 const KV_PREFIX = "/kv/";
@@ -80,7 +83,6 @@ interface Ctx {
   readonly res: ServerResponse;
   readonly path: string;
   readonly query: URLSearchParams;
-  readonly log: Logger;
   /**
    * Aborted when the client goes away (its connection closes) before its answer: releases the
    * node's waiters. One per connection: a keep-alive connection carries one request at a time.
@@ -118,7 +120,7 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
   });
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     const traceId = tracing ? ++traceSeq : 0;
     if (tracing) trace("http.recv", { m: req.method ?? "", id: traceId });
     const given = req.headers["x-request-id"];
@@ -130,34 +132,36 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
     const path = q < 0 ? rawUrl : rawUrl.slice(0, q);
     const route = routeOf(path);
     const method = req.method ?? "GET";
-    const log = o.logger.child({ reqId });
+    // The request's child logger, made only when a line is logged (most are below the level).
+    const log = (): Logger => o.logger.child({ reqId });
     res.once("finish", () => {
       if (tracing) trace("http.done", { code: res.statusCode, id: traceId });
       const code = String(res.statusCode);
       requests.inc({ route, method, code });
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const seconds = (performance.now() - started) / 1000;
       latency.observe({ route, method }, seconds);
       const level = res.statusCode >= 500 ? "warn" : route === "kv" || route === "members" ? "info" : "debug";
-      log[level](
-        { method, url: rawUrl, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 },
-        "request",
-      );
+      if (o.logger.isLevelEnabled(level)) {
+        log()[level](
+          { method, url: rawUrl, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 },
+          "request",
+        );
+      }
     });
     const ctx: Ctx = {
       req,
       res,
       path,
-      query: new URLSearchParams(q < 0 ? "" : rawUrl.slice(q + 1)),
-      log,
+      query: q < 0 ? NO_QUERY : new URLSearchParams(rawUrl.slice(q + 1)),
       signal,
     };
     dispatch(ctx, route).catch((err: unknown) => {
       const h = nodeErrorToHttp(err);
       if (h === undefined) {
-        log.debug({ method, url: rawUrl }, "client went away before the answer");
+        log().debug({ method, url: rawUrl }, "client went away before the answer");
         return;
       }
-      if (h.status === 500) log.error({ err }, "request failed");
+      if (h.status === 500) log().error({ err }, "request failed");
       sendError(res, h);
       if (h.status === 413) discardRest(req);
     });

@@ -293,7 +293,9 @@ export class Applier {
     // would not describe the state at `applied`. Wait until the replay has caught up.
     if (this.smApplied > applied) return;
     h.log.info({ applied, lastSnapshot: this.snapshotIndex }, "triggering snapshot");
+    if (tracing) trace("snap", { i: applied });
     const app = await h.sm.snapshot();
+    if (tracing) trace("snap.sm", { bytes: app.length });
     const data = encodeSnapshotData({ members: h.membership.list(), removed: h.membership.removed() }, app);
     let snap: Snapshot;
     try {
@@ -304,10 +306,12 @@ export class Applier {
       throw e;
     }
     await h.snapshotter.save(snap);
+    if (tracing) trace("snap.file");
     await h.wal.saveSnapshot({ index: applied, term: snap.metadata.term, confState: this.confState });
     this.snapshotIndex = applied;
     await h.wal.releaseLockTo(applied);
     await h.snapshotter.releaseSnapshots(h.o.maxSnapshotFiles);
+    if (tracing) trace("snap.done");
     h.log.info({ index: applied, bytes: data.length }, "saved snapshot");
     this.compact(applied);
   }

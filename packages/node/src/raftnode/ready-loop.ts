@@ -3,7 +3,8 @@
  *
  * **Advance mode**, per Ready, in this order:
  * 1. SoftState (leader, role) and ReadStates are recorded;
- * 2. committed entries and the snapshot go to the apply queue (applied concurrently, in order);
+ * 2. on a leader, committed entries and the snapshot go to the apply queue (applied concurrently,
+ *    in order; requests are answered before the WAL write below);
  * 3. a **leader sends its messages at once**, in parallel with its own disk write (thesis §10.2.1),
  *    except the responses that promise durability (MsgAppResp, MsgVoteResp, MsgPreVoteResp);
  * 4. an incoming snapshot is saved (snapshot file, then its WAL marker) before anything else;
@@ -13,7 +14,9 @@
  * 8. a **follower or candidate sends its messages only now**, after the write is durable; if the
  *    Ready committed a conf change, it first waits until the apply loop has applied it (etcd: so
  *    that votes are never counted against a stale configuration);
- * 9. `advance()`.
+ * 9. a follower or candidate hands its committed entries to the apply queue only now (unless a conf
+ *    change made it do so at 2), so that applying them does not delay its acknowledgement;
+ * 10. `advance()`.
  *
  * **asyncStorageWrites mode**: the Ready's network messages are sent at once — unless the Ready
  * changes term or vote: then they wait until that is durable (see handleReadyAsync) — MsgStorageAppend
@@ -120,10 +123,17 @@ async function handleReady(rt: Runtime, rd: Ready): Promise<void> {
     responses: [],
   };
   const toApply = rd.committedEntries.length > 0 || snap !== undefined;
-  if (toApply) await rt.untilStopped(rt.applier.queue.push(job));
+  const leader = rt.raftState === StateType.StateLeader;
+  // A follower with a committed conf change applies it before it sends (see below).
+  const confChange = !leader && rd.committedEntries.some((e) => e.type !== EntryType.EntryNormal);
+  // The leader hands its committed entries to the apply loop first, which applies them (and
+  // answers their requests) at the Ready loop's next await, before the WAL write. A follower hands
+  // them over only after its acknowledgement is out: the leader waits for that, and nothing waits
+  // for a follower's apply, which runs at the same point and would delay it (~50 µs of SQLite).
+  const applyFirst = leader || confChange;
+  if (toApply && applyFirst) await rt.untilStopped(rt.applier.queue.push(job));
 
   let later: readonly Message[] = rd.messages;
-  const leader = rt.raftState === StateType.StateLeader;
   if (leader) {
     const now = rd.messages.filter((m) => !needsDurability(m));
     const commitOnly = toApply ? commitOnlyPeers(now) : undefined;
@@ -151,10 +161,9 @@ async function handleReady(rt: Runtime, rd: Ready): Promise<void> {
   rt.storage.append(rd.entries);
   persisted.resolve();
 
-  if (!leader && rd.committedEntries.some((e) => e.type !== EntryType.EntryNormal)) {
-    await rt.untilStopped(job.applied.promise);
-  }
+  if (confChange) await rt.untilStopped(job.applied.promise);
   rt.send(later);
+  if (toApply && !applyFirst) await rt.untilStopped(rt.applier.queue.push(job));
   if (rt.stopping) return;
   rt.rawNode.advance();
   advanced.resolve();
