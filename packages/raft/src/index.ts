@@ -52,6 +52,15 @@ export { mustSync, ProgressType, RawNode, SnapshotStatus, setRandomizedElectionT
 export { ReadOnlyOption } from "./read-only.js";
 export { type ReadState, type Ready, type SoftState, StateType } from "./ready.js";
 export { type BasicStatus, type Status, statusToJSON } from "./status.js";
+// The application's state machine, as RaftNode and the simulator drive it.
+export {
+  type ApplyEntry,
+  type ApplyEntryKind,
+  isDurableStateMachine,
+  type MaybePromise,
+  type StateMachine,
+  type StateMachineSnapshot,
+} from "./state-machine.js";
 // Storage.
 export { type InitialState, MemoryStorage, type Storage, type StorageCallStats } from "./storage.js";
 export { Inflights, Progress, ProgressState, ProgressTracker, TrackerConfig } from "./tracker/index.js";
