@@ -3,6 +3,7 @@
  * transport seam the node talks through.
  */
 import { join } from "node:path";
+import type { StateMachineSnapshot } from "@tsraft/raft";
 import type { Message } from "@tsraft/raft/raftpb";
 import { type Logger, pino } from "pino";
 import { fileSystemFromEnv } from "../failpoints.js";
@@ -18,12 +19,26 @@ import type { PreallocateMode } from "../wal/file-pipeline.js";
  */
 export interface RaftTransport {
   start(): Promise<void>;
-  /** Never blocks or throws; failures come back through the handler's reportUnreachable/reportSnapshot. */
+  /**
+   * Sends messages other than MsgSnap. Never blocks or throws; failures come back through the
+   * handler's reportUnreachable.
+   */
   send(messages: readonly Message[]): void;
+  /**
+   * Streams a MsgSnap and its state machine image to `m.to` (on a connection of its own), pulling
+   * chunks from `image.read()` only as fast as the peer takes them, with a SHA-256 over the image.
+   * Reports the outcome with the handler's reportSnapshot (`finish` once the peer acknowledged,
+   * `failure` otherwise) and calls `image.release()` exactly once when the transfer is over.
+   * `m.snapshot.data` is the node's small metadata (membership), not the image. Never throws.
+   */
+  sendSnapshot(m: Message, image: SnapshotImageSource): void;
   addPeer(id: number, url: string): void;
   removePeer(id: number): void;
   stop(): Promise<void>;
 }
+
+/** A state machine image as the transport reads it: chunks, then release. */
+export type SnapshotImageSource = Pick<StateMachineSnapshot, "read" | "release">;
 
 /** Transport settings passed through to {@link TransportOptions} (the node fills in the rest). */
 export type RaftNodeTransportOptions = Omit<

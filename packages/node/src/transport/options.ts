@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Server as HttpServer } from "node:http";
 import type { Server as HttpsServer } from "node:https";
-import { tmpdir } from "node:os";
 import type { Message } from "@tsraft/raft/raftpb";
 import { type Logger, pino } from "pino";
 import { createNodeMetrics, type NodeMetrics } from "../metrics.js";
@@ -13,9 +12,20 @@ import { createNodeMetrics, type NodeMetrics } from "../metrics.js";
 export interface TransportHandler {
   /**
    * A message from a peer, decoded cleanly, with `to` equal to this node and `from` equal to the
-   * authenticated peer. Step it into the RawNode (a MsgSnap arrives with `snapshot.data` filled in).
+   * authenticated peer. Step it into the RawNode. (A MsgSnap comes through {@link processSnapshot}.)
    */
   process(msg: Message): void;
+  /**
+   * A MsgSnap from a peer and its state machine image, streamed: `image` yields the image's chunks
+   * as they arrive (a few chunks are buffered at most; the socket is paused while the consumer is
+   * behind) and throws if the transfer breaks: the connection closes, it stalls for
+   * `snapshotTimeoutMs`, it exceeds `maxSnapshotBytes`, or its length or SHA-256 does not match the
+   * sender's trailer (checked after the last chunk, before the iteration ends). `msg.snapshot.data`
+   * is the sender's small metadata, not the image. The handler stores the image durably, then
+   * steps `msg`; once the returned promise resolves the transport acknowledges, and the sender
+   * reports the snapshot finished. A rejection (or an image not read to its end) fails the transfer.
+   */
+  processSnapshot(msg: Message, image: AsyncIterable<Uint8Array>): Promise<void>;
   /** Sending to `id` failed or `id` is down: call `RawNode.reportUnreachable(id)`. */
   reportUnreachable(id: number): void;
   /** The outcome of a MsgSnap sent to `id`: call `RawNode.reportSnapshot(id, status)`. */
@@ -75,11 +85,9 @@ export interface TransportOptions {
   /** A shared secret every peer must present in the handshake (compared in constant time). */
   token?: string | Uint8Array;
   tls?: TransportTLS;
-  /** Where incoming snapshot data is staged (default: the OS temp directory). */
-  snapshotDir?: string;
   /** Snapshot chunk size in bytes (default 1 MiB, capped below maxPayload). */
   snapshotChunkBytes?: number;
-  /** Largest snapshot data accepted (default 1 GiB). */
+  /** Largest snapshot image accepted, in bytes (default 64 GiB). */
   maxSnapshotBytes?: number;
   /** A snapshot transfer fails after this long without progress (default 30 s). */
   snapshotTimeoutMs?: number;
@@ -104,7 +112,6 @@ export interface ResolvedOptions {
   /** Empty when no token is configured. */
   readonly token: Uint8Array;
   readonly tls: TransportTLS | undefined;
-  readonly snapshotDir: string;
   readonly snapshotChunkBytes: number;
   readonly maxSnapshotBytes: number;
   readonly snapshotTimeoutMs: number;
@@ -143,9 +150,8 @@ export function resolveOptions(o: TransportOptions): ResolvedOptions {
     maxBatchBytes: Math.min(o.maxBatchBytes ?? MiB, maxPayload - FRAME_HEADROOM),
     token,
     tls: o.tls,
-    snapshotDir: o.snapshotDir ?? tmpdir(),
     snapshotChunkBytes: Math.max(1024, Math.min(o.snapshotChunkBytes ?? MiB, maxPayload - FRAME_HEADROOM)),
-    maxSnapshotBytes: o.maxSnapshotBytes ?? 1024 * MiB,
+    maxSnapshotBytes: o.maxSnapshotBytes ?? 64 * 1024 * MiB,
     snapshotTimeoutMs: o.snapshotTimeoutMs ?? 30_000,
     handshakeTimeoutMs: o.handshakeTimeoutMs ?? 5_000,
     backoffInitialMs: o.backoffInitialMs ?? 100,
