@@ -8,7 +8,9 @@
  * Set `TSRAFT_FAILPOINTS` to a `;`-separated list of `point=action[@N][+]`:
  * - points: `wal-write` (before a write to a WAL segment), `wal-before-fsync` / `wal-after-fsync`
  *   (around the fdatasync or fsync of a WAL segment), `snap-before-save` / `snap-after-save` (around
- *   the rename that publishes a `.snap` file: before it the snapshot does not exist, after it it does);
+ *   the rename that publishes a `.snap` file: before it the snapshot does not exist, after it it does),
+ *   `image-write` (before a write to a state machine image being stored: one per chunk received or
+ *   produced);
  * - actions: `crash` (SIGKILL the process itself: no cleanup, no flush, like a power cut that keeps the
  *   OS page cache), `enospc` / `eio` (the operation fails with that errno and does not happen);
  * - `@N`: fire on the N-th time the point is reached (default 1); a trailing `+` fires every time from
@@ -25,7 +27,8 @@ export type FailpointName =
   | "wal-before-fsync"
   | "wal-after-fsync"
   | "snap-before-save"
-  | "snap-after-save";
+  | "snap-after-save"
+  | "image-write";
 
 /** What a failpoint does when it fires. */
 export type FailpointAction = "crash" | "enospc" | "eio";
@@ -46,6 +49,7 @@ const NAMES: readonly FailpointName[] = [
   "wal-after-fsync",
   "snap-before-save",
   "snap-after-save",
+  "image-write",
 ];
 const ACTIONS: readonly FailpointAction[] = ["crash", "enospc", "eio"];
 
@@ -85,6 +89,10 @@ const crashProcess: CrashFn = (point) => {
 
 const isWalFile = (path: string): boolean => /\.wal(\.tmp)?$/.test(path);
 const isSnapTmp = (path: string): boolean => /\.snap\.tmp$/.test(path);
+const isImageTmp = (path: string): boolean => /\.image\.tmp-[0-9a-f]+$/.test(path);
+
+/** Which failpoints a file's writes reach. */
+type FileKind = "wal" | "image" | "other";
 
 class Trigger {
   private readonly hits = new Map<FailpointName, number>();
@@ -112,13 +120,14 @@ class FailpointHandle implements FileHandleLike {
   constructor(
     private readonly inner: FileHandleLike,
     private readonly trigger: Trigger,
-    private readonly wal: boolean,
+    private readonly kind: FileKind,
   ) {}
   read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     return this.inner.read(buf, offset, length, position);
   }
   async write(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    if (this.wal) this.trigger.hit("wal-write");
+    if (this.kind === "wal") this.trigger.hit("wal-write");
+    else if (this.kind === "image") this.trigger.hit("image-write");
     return this.inner.write(buf, offset, length, position);
   }
   datasync(): Promise<void> {
@@ -137,7 +146,7 @@ class FailpointHandle implements FileHandleLike {
     return this.inner.close();
   }
   private async synced(op: () => Promise<void>): Promise<void> {
-    if (!this.wal) return op();
+    if (this.kind !== "wal") return op();
     this.trigger.hit("wal-before-fsync");
     await op();
     this.trigger.hit("wal-after-fsync");
@@ -156,7 +165,8 @@ export function failpointFileSystem(
   const trigger = new Trigger(points, crash);
   return {
     async open(path: string, mode: OpenMode) {
-      return new FailpointHandle(await base.open(path, mode), trigger, isWalFile(path));
+      const kind: FileKind = isWalFile(path) ? "wal" : isImageTmp(path) ? "image" : "other";
+      return new FailpointHandle(await base.open(path, mode), trigger, kind);
     },
     readFile: (path) => base.readFile(path),
     readdir: (dir) => base.readdir(dir),

@@ -1,3 +1,33 @@
+/**
+ * @tsraft/node: runs the @tsraft/raft core for real. Start with {@link RaftNode}: give it a data
+ * directory, peers and your {@link StateMachine}; propose, read, change membership. The building
+ * blocks (transport, WAL, snapshot files, file systems, metrics) follow for tools and tests.
+ */
+
+// The node: RaftNode and what it takes and gives (packages/node/README.md, "RaftNode").
+export { RaftNode } from "./raftnode/raft-node.js";
+export type {
+  RaftNodeOptions,
+  RaftNodeTransportOptions,
+  RaftTransport,
+  SnapshotImageSource,
+} from "./raftnode/options.js";
+export type { RequestOptions } from "./raftnode/requests.js";
+export { isRaftNodeError, RaftNodeError, type RaftNodeErrorCode } from "./raftnode/errors.js";
+export type { Member } from "./raftnode/membership.js";
+export type { RaftNodeEvents } from "./raftnode/node-events.js";
+export type { PeerProgress, RaftNodeStatus } from "./raftnode/status.js";
+// The state machine contract, from @tsraft/raft (the simulator drives the same one).
+export {
+  type ApplyEntry,
+  type ApplyEntryKind,
+  isDurableStateMachine,
+  type MaybePromise,
+  type StateMachine,
+  type StateMachineSnapshot,
+} from "@tsraft/raft";
+
+// Building blocks.
 export { crc32c } from "./crc32c.js";
 export {
   type CrashFn,
@@ -26,37 +56,17 @@ export {
   type MemFsOpKind,
 } from "./mem-fs.js";
 export { createNodeMetrics, type NodeMetrics } from "./metrics.js";
-// The node: RaftNode (see README "RaftNode").
-export {
-  AbortedError,
-  DroppedError,
-  isRaftNodeError,
-  MembershipError,
-  NoLeaderError,
-  RaftNodeError,
-  type RaftNodeErrorCode,
-  StoppedError,
-  TimeoutError,
-} from "./raftnode/errors.js";
-export type { Member } from "./raftnode/membership.js";
-export type {
-  RaftNodeOptions,
-  RaftNodeTransportOptions,
-  RaftTransport,
-} from "./raftnode/options.js";
-export { type PeerProgress, RaftNode, type RaftNodeStatus } from "./raftnode/raft-node.js";
-export type { RequestOptions } from "./raftnode/requests.js";
-export type { RaftNodeEvents } from "./raftnode/runtime.js";
 export {
   decodeSnapFile,
   encodeSnapFile,
+  type ImageDigest,
+  imageFileName,
   parseSnapName,
   type SnapName,
   Snapshotter,
   type SnapshotterOptions,
   snapFileName,
 } from "./snap/snapshotter.js";
-export type { ApplyEntry, StateMachine } from "./state-machine.js";
 // Opt-in write-path trace (TSRAFT_TRACE): bench/README.md, "Tracing a write".
 export { trace, tracing } from "./trace.js";
 // Transport (WebSocket between peers): see src/transport/transport.ts and README "Wire format".

@@ -99,8 +99,9 @@ export interface StateMachine<R = unknown> {
   /**
    * Replaces the whole state with an image made by `snapshot()` (on this node or another), read from
    * `image`; the applied index becomes `index`. Throws if the image is not a valid one, leaving the
-   * state as it was. A durable implementation must replace its storage atomically: a crash during
-   * `restore` leaves the old state or the new one, never a mix.
+   * state as it was. A durable implementation must replace its storage atomically — a crash during
+   * `restore` leaves the old state or the new one, never a mix — and durably: once `restore`
+   * resolves, a restart finds the new state (the driver then deletes its copy of the image).
    */
   restore(index: number, image: AsyncIterable<Uint8Array>): MaybePromise<void>;
 }

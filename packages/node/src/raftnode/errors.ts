@@ -35,7 +35,10 @@ export type RaftNodeErrorCode =
   /** A malformed argument (id, URL). */
   | "InvalidArgument";
 
-/** Base class of the node's request errors. */
+/**
+ * The one error type of the node layer: every rejection of a {@link RaftNode} request is one, with a
+ * stable `code`. Match it with {@link isRaftNodeError}, never by message or class identity.
+ */
 export class RaftNodeError extends Error {
   override name = "RaftNodeError";
   constructor(
@@ -47,53 +50,33 @@ export class RaftNodeError extends Error {
   }
 }
 
-/** No leader is known, so the request could not be handed to one. Safe to retry. */
-export class NoLeaderError extends RaftNodeError {
-  override name = "NoLeaderError";
-  constructor(what = "request") {
-    super("NoLeader", `raftnode: ${what} dropped: no leader`);
-  }
-}
-
-/** Raft dropped the proposal though a leader is known (e.g. a leadership transfer is under way). */
-export class DroppedError extends RaftNodeError {
-  override name = "DroppedError";
-  constructor(what = "proposal", cause?: unknown) {
-    super("ProposalDropped", `raftnode: ${what} dropped by raft`, { cause });
-  }
-}
-
-/** The request timed out. A proposal or conf change may still be applied later. */
-export class TimeoutError extends RaftNodeError {
-  override name = "TimeoutError";
-  constructor(what: string, ms: number) {
-    super("Timeout", `raftnode: ${what} timed out after ${ms} ms (it may still be applied)`);
-  }
-}
-
-/** The node stopped before the request settled; `cause` is why, when it was not a plain `stop()`. */
-export class StoppedError extends RaftNodeError {
-  override name = "StoppedError";
-  constructor(cause?: unknown) {
-    const why = cause === undefined ? "" : `: ${cause instanceof Error ? cause.message : String(cause)}`;
-    super("Stopped", `raftnode: stopped${why}`, cause === undefined ? undefined : { cause });
-  }
-}
-
-/** The caller aborted the wait; `cause` is the AbortSignal's reason. */
-export class AbortedError extends RaftNodeError {
-  override name = "AbortedError";
-  constructor(reason: unknown) {
-    super("Aborted", "raftnode: request aborted", { cause: reason });
-  }
-}
-
-/** A membership change that is invalid against the current membership. */
-export class MembershipError extends RaftNodeError {
-  override name = "MembershipError";
-}
-
 /** True if `e` is a {@link RaftNodeError} (of the given code, if one is given). */
 export function isRaftNodeError(e: unknown, code?: RaftNodeErrorCode): e is RaftNodeError {
   return e instanceof RaftNodeError && (code === undefined || e.code === code);
+}
+
+/** No leader is known, so the request could not be handed to one. Safe to retry. */
+export function noLeaderError(what = "request"): RaftNodeError {
+  return new RaftNodeError("NoLeader", `raftnode: ${what} dropped: no leader`);
+}
+
+/** Raft dropped the proposal though a leader is known (e.g. a leadership transfer is under way). */
+export function droppedError(what = "proposal", cause?: unknown): RaftNodeError {
+  return new RaftNodeError("ProposalDropped", `raftnode: ${what} dropped by raft`, { cause });
+}
+
+/** The request timed out. A proposal or conf change may still be applied later. */
+export function timeoutError(what: string, ms: number): RaftNodeError {
+  return new RaftNodeError("Timeout", `raftnode: ${what} timed out after ${ms} ms (it may still be applied)`);
+}
+
+/** The node stopped before the request settled; `cause` is why, when it was not a plain `stop()`. */
+export function stoppedError(cause?: unknown): RaftNodeError {
+  const why = cause === undefined ? "" : `: ${cause instanceof Error ? cause.message : String(cause)}`;
+  return new RaftNodeError("Stopped", `raftnode: stopped${why}`, cause === undefined ? undefined : { cause });
+}
+
+/** The caller aborted the wait; `cause` is the AbortSignal's reason. */
+export function abortedError(reason: unknown): RaftNodeError {
+  return new RaftNodeError("Aborted", "raftnode: request aborted", { cause: reason });
 }

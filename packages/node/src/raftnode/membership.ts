@@ -4,7 +4,7 @@
  * (and restores it from snapshots), so every node holds the same membership at the same index and
  * validates each conf change identically when it applies (etcd's RaftCluster).
  */
-import { MembershipError } from "./errors.js";
+import { RaftNodeError } from "./errors.js";
 
 /** A member of the cluster. */
 export interface Member {
@@ -51,39 +51,34 @@ export class Membership {
    * Why `c` cannot apply to the current membership (etcd's ValidateConfigurationChange), or
    * undefined if it can. Deterministic: every node gets the same answer at the same log index.
    */
-  check(c: MemberChange): MembershipError | undefined {
-    const hex = c.id.toString(16);
+  check(c: MemberChange): RaftNodeError | undefined {
+    const id = c.id;
     const m = this.byId.get(c.id);
     switch (c.kind) {
       case "add": {
         if (this.removedIds.has(c.id)) {
-          return new MembershipError(
-            "MemberRemoved",
-            `raftnode: member ${hex} was removed; ids are not reused`,
-          );
+          return new RaftNodeError("MemberRemoved", `raftnode: member ${id} was removed; ids are not reused`);
         }
         if (m !== undefined)
-          return new MembershipError("MemberExists", `raftnode: member ${hex} already exists`);
+          return new RaftNodeError("MemberExists", `raftnode: member ${id} already exists`);
         for (const o of this.byId.values()) {
           if (o.url === c.url) {
-            return new MembershipError(
+            return new RaftNodeError(
               "UrlExists",
-              `raftnode: peer URL ${c.url} is already used by member ${o.id.toString(16)}`,
+              `raftnode: peer URL ${c.url} is already used by member ${o.id}`,
             );
           }
         }
         return undefined;
       }
       case "promote":
-        if (m === undefined)
-          return new MembershipError("MemberNotFound", `raftnode: member ${hex} not found`);
+        if (m === undefined) return new RaftNodeError("MemberNotFound", `raftnode: member ${id} not found`);
         if (!m.learner) {
-          return new MembershipError("MemberNotLearner", `raftnode: member ${hex} is not a learner`);
+          return new RaftNodeError("MemberNotLearner", `raftnode: member ${id} is not a learner`);
         }
         return undefined;
       case "remove":
-        if (m === undefined)
-          return new MembershipError("MemberNotFound", `raftnode: member ${hex} not found`);
+        if (m === undefined) return new RaftNodeError("MemberNotFound", `raftnode: member ${id} not found`);
         return undefined;
     }
   }

@@ -3,13 +3,12 @@
  * transport seam the node talks through.
  */
 import { join } from "node:path";
-import type { StateMachineSnapshot } from "@tsraft/raft";
+import type { StateMachine, StateMachineSnapshot } from "@tsraft/raft";
 import type { Message } from "@tsraft/raft/raftpb";
 import { type Logger, pino } from "pino";
 import { fileSystemFromEnv } from "../failpoints.js";
 import { type FileSystem, isNodeFileSystem, nodeFileSystem } from "../file-system.js";
 import { createNodeMetrics, type NodeMetrics } from "../metrics.js";
-import type { StateMachine } from "../state-machine.js";
 import type { TransportOptions } from "../transport/options.js";
 import type { PreallocateMode } from "../wal/file-pipeline.js";
 
@@ -46,8 +45,11 @@ export type RaftNodeTransportOptions = Omit<
   "id" | "clusterId" | "listen" | "peers" | "handler" | "logger" | "metrics"
 >;
 
-/** Everything {@link RaftNode.start} takes. Only `id`, `clusterId`, `peers`, `dataDir` and `stateMachine` are required. */
-export interface RaftNodeOptions {
+/**
+ * Everything {@link RaftNode.start} takes. Only `id`, `clusterId`, `peers`, `dataDir` and
+ * `stateMachine` are required. `R` is what the state machine's `apply` returns per entry.
+ */
+export interface RaftNodeOptions<R = unknown> {
   /** This node's id: non-zero, unique in the cluster, never reused after a removal. */
   id: number;
   /** The cluster id; peers of another cluster are refused by the transport. */
@@ -70,7 +72,12 @@ export interface RaftNodeOptions {
   listen?: string;
   /** The node's data directory: the WAL in `wal/`, snapshots in `snap/`. Created if missing. */
   dataDir: string;
-  stateMachine: StateMachine;
+  /**
+   * The application's state machine (the contract is `StateMachine` in `@tsraft/raft`). A durable
+   * one (with `sync`) is compacted without copying its state; a volatile one is persisted by
+   * streaming its image into the snapshot directory every `snapshotCount` entries.
+   */
+  stateMachine: StateMachine<R>;
   /** Milliseconds per Raft tick (default 100, etcd's heartbeat interval). */
   tickMs?: number;
   /** Ticks without a leader before a campaign (default 10). */
@@ -81,7 +88,7 @@ export interface RaftNodeOptions {
   preVote?: boolean;
   /** A leader steps down without quorum contact for an election timeout (default true). */
   checkQuorum?: boolean;
-  /** Applied entries between snapshots (default 10000, etcd's --snapshot-count). */
+  /** Applied entries between log compactions (default 10000, etcd's --snapshot-count). */
   snapshotCount?: number;
   /** Entries kept in memory behind a snapshot for slow followers (default 5000, etcd's). */
   snapshotCatchUpEntries?: number;
@@ -112,7 +119,9 @@ export interface RaftNodeOptions {
   metrics?: NodeMetrics;
   /**
    * The file system for WAL and snapshots (default: the real one, wrapped with the failpoints of
-   * `TSRAFT_FAILPOINTS` when that is set: see failpoints.ts).
+   * `TSRAFT_FAILPOINTS` when that is set: see failpoints.ts). A real one with blocking calls
+   * (`blockingNodeFileSystem`) is used for the WAL only: snapshot files and images, which may be
+   * GiBs, always go through the thread pool.
    */
   fs?: FileSystem;
   /** WAL segment size (default 64 MiB). */
@@ -128,7 +137,7 @@ export interface RaftNodeOptions {
 }
 
 /** The options with their defaults. */
-export interface ResolvedNodeOptions {
+export interface ResolvedNodeOptions<R = unknown> {
   readonly id: number;
   readonly clusterId: number;
   readonly peers: ReadonlyMap<number, string>;
@@ -138,7 +147,7 @@ export interface ResolvedNodeOptions {
   readonly dataDir: string;
   readonly walDir: string;
   readonly snapDir: string;
-  readonly stateMachine: StateMachine;
+  readonly stateMachine: StateMachine<R>;
   readonly tickMs: number;
   readonly electionTick: number;
   readonly heartbeatTick: number;
@@ -157,8 +166,10 @@ export interface ResolvedNodeOptions {
   readonly maxPendingReads: number;
   readonly logger: Logger;
   readonly metrics: NodeMetrics;
+  /** The WAL's file system. */
   readonly fs: FileSystem;
-  readonly realFs: boolean;
+  /** The snapshot directory's: never blocking. */
+  readonly snapFs: FileSystem;
   readonly walSegmentSize: number | undefined;
   readonly walPreallocate: PreallocateMode | undefined;
   readonly transport: RaftNodeTransportOptions;
@@ -169,7 +180,7 @@ export interface ResolvedNodeOptions {
 const MiB = 1024 * 1024;
 
 /** Validates `o` and fills in the defaults; throws a RangeError/TypeError naming the bad option. */
-export function resolveNodeOptions(o: RaftNodeOptions): ResolvedNodeOptions {
+export function resolveNodeOptions<R>(o: RaftNodeOptions<R>): ResolvedNodeOptions<R> {
   if (!Number.isSafeInteger(o.id) || o.id <= 0) throw new RangeError(`raftnode: invalid id ${o.id}`);
   const listen = o.transport?.server !== undefined ? undefined : (o.listen ?? o.peers.get(o.id));
   if (listen === undefined && o.transport?.server === undefined) {
@@ -222,8 +233,8 @@ export function resolveNodeOptions(o: RaftNodeOptions): ResolvedNodeOptions {
     metrics: o.metrics ?? createNodeMetrics(),
     // Failpoints (TSRAFT_FAILPOINTS) wrap the real file system only (either way of calling it);
     // unset, this is `o.fs`, or nodeFileSystem.
-    fs: realFs || o.fs === undefined ? fileSystemFromEnv(o.fs ?? nodeFileSystem) : o.fs,
-    realFs,
+    fs: realFs ? fileSystemFromEnv(o.fs ?? nodeFileSystem) : o.fs!,
+    snapFs: realFs ? fileSystemFromEnv(nodeFileSystem) : o.fs!,
     walSegmentSize: o.walSegmentSize,
     walPreallocate: o.walPreallocate,
     transport: o.transport ?? {},

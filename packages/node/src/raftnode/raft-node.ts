@@ -1,224 +1,293 @@
 /**
- * RaftNode: one member of a Raft cluster, running for real — the `@tsraft/raft` core driven by a
- * tick timer and a Ready loop, a WAL and snapshot directory on disk, a WebSocket transport to the
- * peers, and an apply loop feeding the application's {@link StateMachine}. Requests are promises:
- * a proposal settles when its entry is applied on this node, a linearizable read when a read index
- * confirmed by the leader is applied. See the package README, "RaftNode", for the loop's order.
+ * RaftNode: one member of a Raft cluster, running for real. One object owns the `@tsraft/raft`
+ * core, the node's storage (WAL, snapshot files, MemoryStorage), the transport and every waiting
+ * request, and runs two loops over them, as etcd's server does:
+ *
+ * - the **Ready loop** (etcd's raftNode.start), {@link RaftNode.handleReady}: hand committed entries
+ *   to the apply loop, send (a leader first), write the WAL, install a snapshot, append to
+ *   MemoryStorage, send (a follower now), advance — in that order, read top-down;
+ * - the **apply loop** (etcd's applyAll), {@link RaftNode.applyLoop}: apply committed entries to
+ *   the state machine and act on what that did (settle requests, follow membership changes), take
+ *   state machine images for followers that need them, and compact the log now and then.
+ *
+ * Requests are promises: a proposal settles with the state machine's result once its entry applies
+ * on this node; a linearizable read once a read index confirmed by the leader applies here.
+ * docs/architecture.md walks a client write through this file.
  */
 import { randomInt } from "node:crypto";
 import {
   type Config,
+  isDurableStateMachine,
   isRaftError,
+  LocalAppendThread,
+  LocalApplyThread,
   newRandom,
   type Peer,
-  ProgressState,
   RaftPanic,
   RawNode,
+  type Ready,
+  SnapshotStatus,
+  type StateMachine,
   StateType,
 } from "@tsraft/raft";
-import { ConfChangeType } from "@tsraft/raft/raftpb";
+import {
+  ConfChangeType,
+  type Entry,
+  EntryType,
+  type HardState,
+  isEmptyHardState,
+  isEmptySnap,
+  type Message,
+  MessageType,
+  type Snapshot,
+} from "@tsraft/raft/raftpb";
 import type { Logger } from "pino";
 import type { NodeMetrics } from "../metrics.js";
+import type { ImageDigest } from "../snap/snapshotter.js";
 import { trace, tracing } from "../trace.js";
-import type { TransportOptions } from "../transport/options.js";
+import type { TransportHandler, TransportOptions } from "../transport/options.js";
 import { Transport } from "../transport/transport.js";
-import { decodeSnapshotData, encodeConfChangeContext, encodeProposal, type RequestId } from "./envelope.js";
-import {
-  DroppedError,
-  MembershipError,
-  NoLeaderError,
-  RaftNodeError,
-  StoppedError,
-  TimeoutError,
-} from "./errors.js";
+import { Applier, type ApplyOutcome, type ApplyTask } from "./applier.js";
+import { type Deferred, deferred, IndexWaiters, TaskQueue, Wakeup } from "./channels.js";
+import { droppedError, isRaftNodeError, noLeaderError, RaftNodeError, stoppedError } from "./errors.js";
 import { toRaftLogger } from "./logger.js";
-import type { Member, MemberChange } from "./membership.js";
-import { openStorage } from "./open-storage.js";
-import { type RaftNodeOptions, type RaftTransport, resolveNodeOptions } from "./options.js";
-import { runAppendLoop, runReadyLoop } from "./ready-loop.js";
-import { guard, type RequestOptions } from "./requests.js";
-import { type RaftNodeEvents, Runtime } from "./runtime.js";
+import { type Member, type MemberChange, Membership } from "./membership.js";
+import { decodeSnapshotMetadata, encodeSnapshotMetadata } from "./metadata.js";
+import { NodeEvents, type RaftNodeEvents } from "./node-events.js";
+import { type CompactionPoint, NodeStorage } from "./node-storage.js";
+import {
+  type RaftNodeOptions,
+  type RaftTransport,
+  type ResolvedNodeOptions,
+  resolveNodeOptions,
+} from "./options.js";
+import { encodeConfChangeContext, encodeProposal } from "./proposal.js";
+import { ReadIndexBatcher } from "./read-index.js";
+import { guard, PendingRequests, type RequestOptions } from "./requests.js";
+import { nodeStatus, type RaftNodeStatus } from "./status.js";
+import { TransportPeers } from "./transport-peers.js";
 
-/** A peer's replication progress, as the leader tracks it. */
-export interface PeerProgress {
-  readonly match: number;
-  readonly next: number;
-  /** "StateProbe" | "StateReplicate" | "StateSnapshot". */
-  readonly state: string;
-  readonly learner: boolean;
-  readonly recentActive: boolean;
-  /** Appends to it are paused (too many in flight, or probing). */
-  readonly paused: boolean;
-}
+/** Work for the apply loop, in the order it must happen. */
+type LoopTask =
+  /** Committed entries (and a snapshot) to apply; `responses`: asyncStorageWrites' MsgStorageApplyResp. */
+  | { readonly kind: "apply"; readonly task: ApplyTask; readonly responses: readonly Message[] }
+  /** A MsgSnap the core wants sent: take the state machine's image between two applies. */
+  | { readonly kind: "send-snapshot"; readonly msg: Message };
 
-/** {@link RaftNode.status}: JSON-friendly (ids are numbers; keys of `progress` are decimal ids). */
-export interface RaftNodeStatus {
-  readonly id: number;
-  readonly term: number;
-  readonly vote: number;
-  readonly commit: number;
-  /** The index applied to the state machine on this node. */
-  readonly applied: number;
-  readonly lead: number;
-  /** "StateFollower" | "StateCandidate" | "StateLeader" | "StatePreCandidate". */
-  readonly state: string;
-  readonly leadTransferee: number;
-  /** The index of the last snapshot this node saved or restored. */
-  readonly snapshotIndex: number;
-  /** On the leader only: every member's progress. */
-  readonly progress?: Readonly<Record<string, PeerProgress>>;
-  readonly members: Member[];
-}
+/** Tasks the apply loop may be behind before the Ready loop stops taking Readys (etcd's applyc). */
+const APPLY_BACKLOG = 64;
+/** asyncStorageWrites: MsgStorageAppends the append worker may be behind. */
+const APPEND_BACKLOG = 256;
 
 /**
  * A running Raft node. Create it with {@link RaftNode.start}; stop it with {@link RaftNode.stop}.
- * All methods may be called from any async context; none blocks the event loop.
+ * `R` is what the state machine's `apply` returns for an entry: {@link RaftNode.propose} resolves
+ * with it. All methods may be called from any async context; none blocks the event loop.
  */
-export class RaftNode {
+export class RaftNode<R = unknown> {
   readonly id: number;
   readonly metrics: NodeMetrics;
-  /** The node's pino logger (a child with `node: <hex id>`). */
+  /** The node's pino logger (a child with `node: <id>`). */
   readonly logger: Logger;
 
-  private constructor(private readonly rt: Runtime) {
-    this.id = rt.o.id;
-    this.metrics = rt.metrics;
-    this.logger = rt.log;
+  private readonly sm: StateMachine<R>;
+  private readonly rawNode: RawNode;
+  private readonly transport: RaftTransport;
+  private readonly membership = new Membership();
+  private readonly applier: Applier<R>;
+  private readonly peers: TransportPeers;
+  private readonly events: NodeEvents;
+  private readonly proposals: PendingRequests<R>;
+  private readonly confChanges: PendingRequests<undefined>;
+  private readonly reads: ReadIndexBatcher;
+  /** From the Ready loop to the apply loop. */
+  private readonly applyQueue = new TaskQueue<LoopTask>();
+  /** asyncStorageWrites: from the Ready loop to the append worker. */
+  private readonly appendQueue = new TaskQueue<Message>();
+  /** Wakes the Ready loop: something may have made the core ready. */
+  private readonly wakeup = new Wakeup();
+  /** The index applied to the state machine (reads and followers' conf changes wait on it). */
+  private readonly applied = new IndexWaiters();
+  /** The index Raft knows is applied (advanced): conf-change requests settle after it. */
+  private readonly raftApplied = new IndexWaiters();
+  /** Boot nonce: this run's part of every request id. */
+  private readonly nonce = randomInt(2 ** 47);
+  /** The last request sequence number handed out. */
+  private seq = 0;
+  /** The leader and role as of the last Ready's SoftState. */
+  private lead = 0;
+  private raftState = StateType.StateFollower;
+  /** asyncStorageWrites: the last HardState written, and the last one handed to the append worker. */
+  private lastHardState: HardState;
+  private lastQueuedHardState: HardState;
+  /** MsgSnap sends not yet reported: while any is in flight, compaction keeps MemoryStorage entries. */
+  private snapsInFlight = 0;
+  /** The index the log was last compacted (or a snapshot restored) at. */
+  private snapshotIndex: number;
+  private compacting = false;
+  /** Background storage work (compactions, image removals) that `stop` waits for. */
+  private readonly background = new Set<Promise<void>>();
+  private readonly loops: Promise<void>[] = [];
+  private tickTimer: NodeJS.Timeout | undefined;
+  /** Conf changes from this node go one at a time (see {@link confChange}). */
+  private confQueue: Promise<void> = Promise.resolve();
+  /** Rejects once the node stops: loops race their waits against it. */
+  private readonly stopSignal: Deferred<never> = deferred<never>();
+  private stopPromise: Promise<void> | undefined;
+  private stopCause: unknown;
+  private stopping = false;
+
+  private constructor(
+    private readonly o: ResolvedNodeOptions<R>,
+    private readonly disk: NodeStorage,
+    smApplied: number,
+  ) {
+    this.id = o.id;
+    this.metrics = o.metrics;
+    this.logger = o.logger;
+    this.sm = o.stateMachine;
+    this.events = new NodeEvents(o.logger);
+    this.lastHardState = disk.hardState;
+    this.lastQueuedHardState = disk.hardState;
+    const snapshot = disk.snapshot;
+    this.snapshotIndex = snapshot?.metadata.index ?? 0;
+
+    this.rawNode = new RawNode(this.raftConfig());
+    if (!disk.restarted && !o.join) this.rawNode.bootstrap(this.bootstrapPeers());
+    this.applier = new Applier<R>(
+      {
+        sm: this.sm,
+        membership: this.membership,
+        applyConfChange: (cc) => this.rawNode.applyConfChange(cc),
+        isOwnRequest: (id) => id.node === this.id && id.nonce === this.nonce,
+        log: o.logger,
+        metrics: o.metrics,
+      },
+      { snapshot, smApplied },
+    );
+    this.applied.trigger(this.applier.appliedIndex);
+    this.raftApplied.trigger(this.applier.appliedIndex);
+    const onPending = (): void => o.metrics.proposalsPending.set(this.proposals.size + this.confChanges.size);
+    this.proposals = new PendingRequests<R>(onPending);
+    this.confChanges = new PendingRequests<undefined>(onPending);
+    this.reads = new ReadIndexBatcher(
+      {
+        log: o.logger,
+        metrics: o.metrics,
+        readIndex: (ctx) => this.guardCore(() => this.rawNode.readIndex(ctx)),
+        leader: () => this.leader(),
+        whenApplied: (index, fn) => this.applied.wait(index, fn),
+      },
+      this.nonce,
+      {
+        requestTimeoutMs: o.requestTimeoutMs,
+        maxPendingReads: o.maxPendingReads,
+        retryMs: Math.max(o.tickMs, Math.min(500, o.tickMs * o.electionTick)),
+      },
+    );
+
+    // The transport starts from the snapshot's membership if there is one, else from `peers`;
+    // applying the log's conf changes then adds and removes peers as they happened.
+    let initial: [number, string][] = [...o.peers];
+    if (snapshot !== undefined) {
+      const meta = decodeSnapshotMetadata(snapshot.data);
+      this.membership.restore(meta.members, meta.removed);
+      initial = meta.members.map((m) => [m.id, m.url]);
+    }
+    const transportPeers = new Map(initial.filter(([id]) => id !== o.id));
+    const topts: TransportOptions = {
+      ...o.transport,
+      id: o.id,
+      clusterId: o.clusterId,
+      ...(o.listen === undefined ? {} : { listen: o.listen }),
+      peers: transportPeers,
+      handler: this.transportHandler(),
+      logger: o.logger,
+      metrics: o.metrics,
+    };
+    this.transport = o.transportFactory?.(topts) ?? new Transport(topts);
+    this.peers = new TransportPeers(
+      this.transport,
+      o.id,
+      2 * o.tickMs * o.electionTick,
+      (id) => this.membership.isRemoved(id),
+      transportPeers.keys(),
+    );
   }
 
   /**
-   * Opens (or creates) the data directory, restores the state (newest snapshot the WAL knows, then
-   * the WAL; the state machine is restored from the snapshot if it is behind it and then only sees
-   * entries after its own applied index), starts the transport, the tick timer and the loops.
-   * Throws if the directory holds another node's WAL, the WAL is corrupt, or the port is taken.
+   * Opens (or creates) the data directory and restores the state: the newest snapshot the WAL
+   * knows, then the WAL after it. A state machine behind that snapshot (a volatile one always is)
+   * is restored from the snapshot's image first, then only sees the entries after its applied
+   * index. Starts the transport, the tick timer and the loops. Throws if the directory holds
+   * another node's WAL, the WAL is corrupt, or the port is taken.
    */
-  static async start(opts: RaftNodeOptions): Promise<RaftNode> {
+  static async start<R>(opts: RaftNodeOptions<R>): Promise<RaftNode<R>> {
     const o = resolveNodeOptions(opts);
-    const log = o.logger;
     checkPeers(o.peers);
-    const opened = await openStorage(o, log);
-    let transport: RaftTransport | undefined;
+    const disk = await NodeStorage.open(o, o.logger);
+    let node: RaftNode<R> | undefined;
     try {
-      const { snapshot } = opened;
-      const config: Config = {
-        id: o.id,
-        electionTick: o.electionTick,
-        heartbeatTick: o.heartbeatTick,
-        storage: opened.storage,
-        // etcd: every entry after the snapshot is delivered again, so that conf changes rebuild
-        // Raft's configuration and the membership; the state machine skips what it already has.
-        applied: snapshot?.metadata.index ?? 0,
-        maxSizePerMsg: o.maxSizePerMsg,
-        maxInflightMsgs: o.maxInflightMsgs,
-        maxUncommittedEntriesSize: o.maxUncommittedEntriesSize,
-        checkQuorum: o.checkQuorum,
-        preVote: o.preVote,
-        asyncStorageWrites: o.asyncStorageWrites,
-        logger: toRaftLogger(log.child({ component: "raft" })),
-        random: o.random ?? newRandom(randomInt(2 ** 47)),
-      };
-      const rawNode = new RawNode(config);
-      if (!opened.restarted && !o.join) {
-        const peers: Peer[] = [...o.peers.keys()]
-          .sort((a, b) => a - b)
-          .map((id) => ({ id, context: encodeConfChangeContext({ url: o.peers.get(id)! }) }));
-        rawNode.bootstrap(peers);
-      }
-
-      let smApplied = await o.stateMachine.appliedIndex();
-      const snapData = snapshot === undefined ? undefined : decodeSnapshotData(snapshot.data);
-      if (snapshot !== undefined && snapData !== undefined && smApplied < snapshot.metadata.index) {
-        log.info(
-          { smApplied, snapshotIndex: snapshot.metadata.index },
-          "restoring the state machine from snapshot",
+      const sm = o.stateMachine;
+      let smApplied = sm.appliedIndex();
+      const snap = disk.snapshot;
+      if (snap !== undefined && smApplied < snap.metadata.index) {
+        o.logger.info(
+          { smApplied, snapshotIndex: snap.metadata.index },
+          "restoring the state machine from the snapshot",
         );
-        await o.stateMachine.restore(snapData.app, snapshot.metadata.index);
-        smApplied = snapshot.metadata.index;
+        await sm.restore(snap.metadata.index, disk.openImage(snap));
+        smApplied = snap.metadata.index;
       }
-
-      const rt = new Runtime(
-        o,
-        rawNode,
-        opened.storage,
-        opened.wal,
-        opened.snapshotter,
-        { snapshot, smApplied },
-        randomInt(2 ** 47),
-      );
-      rt.lastHardState = opened.hardState;
-      rt.lastQueuedHardState = opened.hardState;
-      // The transport starts from the snapshot's membership if there is one, else from `peers`;
-      // replaying the log's conf changes then adds and removes peers as they happened.
-      let initial: [number, string][] = [...o.peers];
-      if (snapData !== undefined) {
-        rt.membership.restore(snapData.members, snapData.removed);
-        initial = snapData.members.map((m) => [m.id, m.url]);
-      }
-      const peers = new Map(initial.filter(([id]) => id !== o.id));
-      rt.transportPeers = new Set(peers.keys());
-      const topts: TransportOptions = {
-        ...o.transport,
-        id: o.id,
-        clusterId: o.clusterId,
-        ...(o.listen === undefined ? {} : { listen: o.listen }),
-        peers,
-        handler: rt.transportHandler(),
-        logger: log,
-        metrics: o.metrics,
-      };
-      // Incoming snapshots are staged next to the snapshot files (the OS temp dir with an injected fs).
-      if (topts.snapshotDir === undefined && o.realFs) topts.snapshotDir = o.snapDir;
-      transport = o.transportFactory?.(topts) ?? new Transport(topts);
-      rt.transport = transport;
-      await transport.start();
-      rt.metrics.appliedIndex.set(rt.applier.appliedIndex);
-      rt.metrics.term.set(opened.hardState.term);
-      rt.metrics.commitIndex.set(opened.hardState.commit);
-      if (tracing) trace("node.start", { id: o.id });
-      rt.startLoops(() => runReadyLoop(rt), o.asyncStorageWrites ? () => runAppendLoop(rt) : undefined);
-      log.info(
+      node = new RaftNode(o, disk, smApplied);
+      await node.transport.start();
+      node.run();
+      o.logger.info(
         {
-          restarted: opened.restarted,
+          restarted: disk.restarted,
           join: o.join,
-          applied: rt.applier.appliedIndex,
+          applied: node.applier.appliedIndex,
           smApplied,
+          durable: isDurableStateMachine(sm),
           asyncStorageWrites: o.asyncStorageWrites,
         },
         "raft node started",
       );
-      return new RaftNode(rt);
+      return node;
     } catch (e) {
-      await transport?.stop().catch(() => {});
-      await opened.wal.close().catch(() => {});
+      await node?.transport.stop().catch(() => {});
+      await disk.close().catch(() => {});
       throw e;
     }
   }
 
+  // --- requests -----------------------------------------------------------------------------------
+
   /**
    * Proposes `data` and resolves with the state machine's `apply` result for its entry once it is
-   * applied on this node. Rejects with NoLeader (no leader known: not proposed), ProposalDropped,
+   * applied on this node. Rejects (RaftNodeError) with NoLeader (not proposed), ProposalDropped,
    * TooManyRequests, RequestTooLarge, Timeout (it may still apply!), Aborted or Stopped.
    */
-  async propose(data: Uint8Array, opts: RequestOptions = {}): Promise<unknown> {
-    const rt = this.checkRunning();
-    if (data.length > rt.o.maxRequestBytes) {
+  async propose(data: Uint8Array, opts: RequestOptions = {}): Promise<R> {
+    this.checkRunning();
+    if (data.length > this.o.maxRequestBytes) {
       throw new RaftNodeError(
         "RequestTooLarge",
-        `raftnode: proposal of ${data.length} bytes exceeds maxRequestBytes (${rt.o.maxRequestBytes})`,
+        `raftnode: proposal of ${data.length} bytes exceeds maxRequestBytes (${this.o.maxRequestBytes})`,
       );
     }
     const seq = this.reserve();
     if (tracing) trace("propose", { seq });
-    const env = encodeProposal(this.requestId(seq), data);
+    const env = encodeProposal({ node: this.id, nonce: this.nonce, seq }, data);
     const t0 = performance.now();
-    const p = rt.requests.add(seq, "proposal", opts.timeoutMs ?? rt.o.requestTimeoutMs, opts.signal);
-    this.submit(seq, "proposal", () => rt.rawNode.propose(env));
+    const p = this.proposals.add(seq, "proposal", opts.timeoutMs ?? this.o.requestTimeoutMs, opts.signal);
+    this.submit(seq, "proposal", () => this.rawNode.propose(env));
     try {
       const v = await p;
-      rt.metrics.proposalDurationSeconds.observe((performance.now() - t0) / 1000);
+      this.metrics.proposalDurationSeconds.observe((performance.now() - t0) / 1000);
       return v;
     } catch (e) {
-      if (e instanceof TimeoutError) rt.metrics.proposals.inc({ result: "timeout" });
+      if (isRaftNodeError(e, "Timeout")) this.metrics.proposals.inc({ result: "timeout" });
       throw e;
     }
   }
@@ -229,7 +298,7 @@ export class RaftNode {
    * round. Rejects with NoLeader, Timeout, TooManyRequests, Aborted or Stopped.
    */
   linearizableRead(opts: RequestOptions = {}): Promise<void> {
-    return this.rt.reads.read(opts);
+    return this.reads.read(opts);
   }
 
   /**
@@ -243,8 +312,7 @@ export class RaftNode {
       throw new RaftNodeError("InvalidArgument", `raftnode: bad member id ${id}`);
     if (!/^wss?:\/\/[^/]+/.test(url))
       throw new RaftNodeError("InvalidArgument", `raftnode: bad peer URL ${url}`);
-    const learner = opts.learner === true;
-    await this.confChange({ kind: "add", id, url, learner }, opts);
+    await this.confChange({ kind: "add", id, url, learner: opts.learner === true }, opts);
   }
 
   /** Removes a member. A removed id can never be added again. Rejects with MemberNotFound... */
@@ -262,145 +330,477 @@ export class RaftNode {
    * Rejects with MemberNotFound, MemberIsLearner, NoLeader, Timeout...
    */
   async transferLeadership(to: number, opts: RequestOptions = {}): Promise<void> {
-    const rt = this.checkRunning();
-    const m = rt.membership.get(to);
-    if (m === undefined)
-      throw new MembershipError("MemberNotFound", `raftnode: member ${to.toString(16)} not found`);
-    if (m.learner)
-      throw new MembershipError("MemberIsLearner", `raftnode: member ${to.toString(16)} is a learner`);
+    this.checkRunning();
+    const m = this.membership.get(to);
+    if (m === undefined) throw new RaftNodeError("MemberNotFound", `raftnode: member ${to} not found`);
+    if (m.learner) throw new RaftNodeError("MemberIsLearner", `raftnode: member ${to} is a learner`);
     if (this.leader() === to) return;
-    if (this.leader() === 0) throw new NoLeaderError("leadership transfer");
-    const { promise, waiter } = guard(
+    if (this.leader() === 0) throw noLeaderError("leadership transfer");
+    const { promise, waiter } = guard<undefined>(
       "leadership transfer",
-      opts.timeoutMs ?? rt.o.requestTimeoutMs,
+      opts.timeoutMs ?? this.o.requestTimeoutMs,
       opts.signal,
       () => {
-        rt.off("leader-change", onChange);
-        rt.off("stopped", onStop);
+        this.events.off("leader-change", onChange);
+        this.events.off("stopped", onStop);
       },
     );
     const onChange = (e: { lead: number }): void => {
       if (e.lead === to) waiter.resolve(undefined);
     };
-    const onStop = (cause: unknown): void => waiter.reject(new StoppedError(cause));
-    rt.on("leader-change", onChange);
-    rt.on("stopped", onStop);
-    rt.guardCore(() => rt.rawNode.transferLeader(to));
+    const onStop = (cause: unknown): void => waiter.reject(stoppedError(cause));
+    this.events.on("leader-change", onChange);
+    this.events.on("stopped", onStop);
+    this.guardCore(() => this.rawNode.transferLeader(to));
     await promise;
   }
+
+  // --- state ----------------------------------------------------------------------------------------
 
   /**
    * The members as the applied log says (id order). Before this node has applied its first conf
    * change (a fresh or joining node), the initial `peers` it was started with.
    */
   members(): Member[] {
-    const rt = this.rt;
-    if (rt.membership.size > 0 || rt.applier.appliedIndex > 0) return rt.membership.list();
-    return [...rt.o.peers].sort((a, b) => a[0] - b[0]).map(([id, url]) => ({ id, url, learner: false }));
+    if (this.membership.size > 0 || this.applier.appliedIndex > 0) return this.membership.list();
+    return [...this.o.peers].sort((a, b) => a[0] - b[0]).map(([id, url]) => ({ id, url, learner: false }));
   }
 
   /** A JSON-friendly status: Raft's HardState and role, applied index, members, progress on a leader. */
   status(): RaftNodeStatus {
-    const rt = this.rt;
-    const s = rt.rawNode.status();
-    let progress: Record<string, PeerProgress> | undefined;
-    if (s.raftState === StateType.StateLeader) {
-      progress = {};
-      for (const [id, pr] of s.progress) {
-        progress[String(id)] = {
-          match: pr.match,
-          next: pr.next,
-          state: ProgressState[pr.state],
-          learner: pr.isLearner,
-          recentActive: pr.recentActive,
-          paused: pr.isPaused(),
-        };
-      }
-    }
-    const base = {
-      id: s.id,
-      term: s.term,
-      vote: s.vote,
-      commit: s.commit,
-      applied: rt.applier.appliedIndex,
-      lead: s.lead,
-      state: StateType[s.raftState],
-      leadTransferee: s.leadTransferee,
-      snapshotIndex: rt.applier.snapshotIndex,
-      members: this.members(),
-    };
-    return progress === undefined ? base : { ...base, progress };
+    return nodeStatus(this.rawNode.status(), this.applier.appliedIndex, this.snapshotIndex, this.members());
   }
 
   isLeader(): boolean {
-    return this.rt.rawNode.basicStatus().raftState === StateType.StateLeader;
+    return this.rawNode.basicStatus().raftState === StateType.StateLeader;
   }
 
   /** The leader's id as this node knows it; 0 if none. */
   leader(): number {
-    return this.rt.leader();
+    return this.rawNode.basicStatus().lead;
   }
 
   /** Subscribes to an event: "leader-change", "removed", "stopped". */
   on<E extends keyof RaftNodeEvents>(event: E, fn: (...args: RaftNodeEvents[E]) => void): this {
-    this.rt.on(event, fn);
+    this.events.on(event, fn);
     return this;
   }
 
   off<E extends keyof RaftNodeEvents>(event: E, fn: (...args: RaftNodeEvents[E]) => void): this {
-    this.rt.off(event, fn);
+    this.events.off(event, fn);
     return this;
   }
 
   /** True once the node has stopped or is stopping (after `stop`, a removal, or a fatal error). */
   get stopped(): boolean {
-    return this.rt.stopping;
+    return this.stopping;
   }
 
   /**
-   * Stops timers and transport, lets the loops finish their current step, flushes and closes the
-   * WAL. Waiting requests reject with StoppedError. Idempotent.
+   * Stops timers and transport, lets the loops finish their current step and background storage
+   * work end, then closes the WAL. Waiting requests reject with Stopped. Idempotent.
    */
   stop(): Promise<void> {
-    return this.rt.stop();
+    return this.shutdown(undefined);
   }
 
-  // -------------------------------------------------------------------------------------------------
+  // --- the Ready loop ---------------------------------------------------------------------------------
 
-  private checkRunning(): Runtime {
-    if (this.rt.stopping) throw new StoppedError();
-    return this.rt;
+  /** Starts the tick timer (the only clock) and the loops. */
+  private run(): void {
+    this.tickTimer = setInterval(() => {
+      if (!this.stopping) this.guardCore(() => this.rawNode.tick());
+    }, this.o.tickMs);
+    const loop = (name: string, f: () => Promise<void>): void => {
+      this.loops.push(
+        f().catch((e) => {
+          if (!this.stopping || !isRaftNodeError(e, "Stopped")) this.fatal(e, name);
+        }),
+      );
+    };
+    loop("ready loop", () => this.readyLoop());
+    loop("apply loop", () => this.applyLoop());
+    if (this.o.asyncStorageWrites) loop("append worker", () => this.appendLoop());
   }
 
-  private requestId(seq: number): RequestId {
-    return { node: this.id, nonce: this.rt.nonce, seq };
+  /**
+   * Takes each Ready and handles it, until the node stops. Before taking one it lets the event loop
+   * finish the turn it is in (setImmediate: after the I/O callbacks of the current poll phase), so
+   * every request, peer frame and disk completion that arrived together is stepped in first and
+   * they share one Ready: one WAL write and fsync, one MsgApp per peer (group commit).
+   */
+  private async readyLoop(): Promise<void> {
+    while (!this.stopping) {
+      if (!this.rawNode.hasReady()) {
+        await this.wakeup.wait();
+        continue;
+      }
+      await endOfTurn();
+      await this.untilStopped(this.applyQueue.drainedTo(APPLY_BACKLOG));
+      if (this.stopping) return;
+      const rd = this.rawNode.ready();
+      if (this.o.asyncStorageWrites) await this.handleReadyAsync(rd);
+      else await this.handleReady(rd);
+    }
+  }
+
+  /** One Ready, in etcd's order (docs/architecture.md, "The Ready loop"). */
+  private async handleReady(rd: Ready): Promise<void> {
+    if (tracing) traceReady(rd);
+    this.onSoftState(rd.softState);
+    this.reads.onReadStates(rd.readStates);
+    const snap = rd.snapshot !== undefined && !isEmptySnap(rd.snapshot) ? rd.snapshot : undefined;
+    const task = this.applyTaskOf(rd.committedEntries, snap);
+    const leader = this.raftState === StateType.StateLeader;
+
+    // 1. A leader hands its committed entries to the apply loop first: they apply, and their
+    //    requests are answered, while it writes (etcd applies concurrently too).
+    if (leader && task !== undefined) this.applyQueue.push({ kind: "apply", task, responses: [] });
+    // 2. A leader sends at once, in parallel with its own write (Raft thesis §10.2.1), all but
+    //    what promises that its log or vote is durable.
+    if (leader) this.sendLeaderMessages(rd.messages, task !== undefined);
+    // 3. Save: an incoming snapshot first (its image is on disk already), then HardState and
+    //    entries in one write, fsynced when mustSync.
+    if (snap !== undefined) await this.untilStopped(this.disk.saveSnapshot(snap));
+    await this.untilStopped(this.disk.save(rd.hardState, rd.entries, rd.mustSync));
+    if (tracing) trace("rd.saved");
+    // 4. Install the snapshot in MemoryStorage (after a WAL sync), then append the entries.
+    if (snap !== undefined) await this.untilStopped(this.disk.applySnapshot(snap));
+    this.disk.append(rd.hardState, rd.entries);
+    this.recordHardState(rd.hardState);
+    // 5. A follower applies a committed conf change before it sends, so that it never votes or
+    //    acknowledges under a stale configuration (etcd).
+    const confChange = !leader && rd.committedEntries.some((e) => e.type !== EntryType.EntryNormal);
+    if (!leader && task !== undefined && confChange) {
+      this.applyQueue.push({ kind: "apply", task, responses: [] });
+      await this.untilApplied(lastIndexOf(task));
+    }
+    // 6. A follower or candidate sends now that its write is durable.
+    this.send(leader ? rd.messages.filter(needsDurability) : rd.messages);
+    // 7. Then it hands over its committed entries: nothing waits for a follower's apply, which
+    //    would only delay its acknowledgement.
+    if (!leader && task !== undefined && !confChange)
+      this.applyQueue.push({ kind: "apply", task, responses: [] });
+    if (this.stopping) return;
+    this.rawNode.advance();
+    if (task !== undefined) this.raftApplied.trigger(lastIndexOf(task));
+    if (tracing) trace("rd.end");
+  }
+
+  /**
+   * asyncStorageWrites: the Ready's MsgStorageAppend goes to the append worker (which writes, with
+   * the same snapshot-first order, then delivers its responses), MsgStorageApply to the apply loop
+   * (which steps its responses back once applied), and the network messages out at once — unless
+   * the Ready changes term or vote: then they wait until that is durable, riding on the append as
+   * responses. (etcd sends them at once; then a candidate can win term T before T is on its disk,
+   * crash, come back in T-1, win T again and write different entries at the same index and term —
+   * a Log Matching violation the simulator found: "vote-before-persist" in rafttest/sim.)
+   */
+  private async handleReadyAsync(rd: Ready): Promise<void> {
+    this.onSoftState(rd.softState);
+    this.reads.onReadStates(rd.readStates);
+    const out = rd.messages.filter((m) => m.to !== LocalAppendThread && m.to !== LocalApplyThread);
+    const append = rd.messages.find((m) => m.to === LocalAppendThread);
+    const queued = this.lastQueuedHardState;
+    const holdUntilDurable =
+      append !== undefined &&
+      (append.term !== 0 || append.vote !== 0) &&
+      (append.term !== queued.term || append.vote !== queued.vote);
+    if (holdUntilDurable) {
+      this.lastQueuedHardState = { term: append.term, vote: append.vote, commit: append.commit };
+      append.responses.push(...out);
+    }
+    for (const m of rd.messages) {
+      if (m.to === LocalAppendThread) {
+        await this.untilStopped(this.appendQueue.drainedTo(APPEND_BACKLOG));
+        this.appendQueue.push(m);
+      } else if (m.to === LocalApplyThread) {
+        this.applyQueue.push({ kind: "apply", task: { entries: m.entries }, responses: m.responses });
+      }
+    }
+    if (!holdUntilDurable) this.send(out);
+  }
+
+  /** asyncStorageWrites: the append worker, one MsgStorageAppend at a time, in order. */
+  private async appendLoop(): Promise<void> {
+    for (;;) {
+      const m = await this.untilStopped(this.appendQueue.shift());
+      if (m === undefined) return;
+      const hs: HardState = { term: m.term, vote: m.vote, commit: m.commit };
+      const hasHs = !isEmptyHardState(hs);
+      const snap = m.snapshot !== undefined && !isEmptySnap(m.snapshot) ? m.snapshot : undefined;
+      // The same rule as Ready.mustSync: new entries, or a new term or vote.
+      const prev = this.lastHardState;
+      const mustSync = m.entries.length > 0 || (hasHs && (hs.term !== prev.term || hs.vote !== prev.vote));
+      if (snap !== undefined) await this.untilStopped(this.disk.saveSnapshot(snap));
+      await this.untilStopped(this.disk.save(hasHs ? hs : undefined, m.entries, mustSync));
+      if (hasHs) this.lastHardState = hs;
+      if (snap !== undefined) {
+        await this.untilStopped(this.disk.applySnapshot(snap));
+        // Restored before any entry after it is handed out for applying: those come only after the
+        // core has stepped this append's response, below.
+        const task = this.applyTaskOf([], snap)!;
+        this.applyQueue.push({ kind: "apply", task, responses: [] });
+      }
+      this.disk.append(hasHs ? hs : undefined, m.entries);
+      this.recordHardState(hasHs ? hs : undefined);
+      const out: Message[] = [];
+      for (const r of m.responses) {
+        if (r.to === this.id) this.step(r);
+        else out.push(r);
+      }
+      this.send(out);
+    }
+  }
+
+  /**
+   * A leader's messages, sent before its write. MsgApps that only carry a new commit index (to
+   * peers with nothing else in this Ready) go after the requests this Ready commits are answered
+   * (microtasks, which run before the next immediate): nothing on the follower's side waits for
+   * them but its own apply. Other peers get all their messages at once, in order.
+   */
+  private sendLeaderMessages(msgs: readonly Message[], commits: boolean): void {
+    const now = msgs.filter((m) => !needsDurability(m));
+    const commitOnly = commits ? commitOnlyPeers(now) : undefined;
+    if (commitOnly === undefined) {
+      this.send(now);
+      return;
+    }
+    this.send(now.filter((m) => !commitOnly.has(m.to)));
+    const later = now.filter((m) => commitOnly.has(m.to));
+    setImmediate(() => this.send(later));
+  }
+
+  /** Hands messages to the transport; a MsgSnap first gets its image from the apply loop. */
+  private send(msgs: readonly Message[]): void {
+    if (msgs.length === 0 || this.stopping) return;
+    let plain = msgs;
+    if (msgs.some((m) => m.type === MessageType.MsgSnap)) {
+      plain = msgs.filter((m) => m.type !== MessageType.MsgSnap);
+      for (const m of msgs) {
+        if (m.type !== MessageType.MsgSnap) continue;
+        this.snapsInFlight++;
+        this.applyQueue.push({ kind: "send-snapshot", msg: m });
+      }
+    }
+    if (plain.length > 0) this.transport.send(plain);
+  }
+
+  // --- the apply loop ---------------------------------------------------------------------------------
+
+  /** Applies, sends snapshots and compacts, in the order the Ready loop queued the work. */
+  private async applyLoop(): Promise<void> {
+    for (;;) {
+      const t = await this.untilStopped(this.applyQueue.shift());
+      if (t === undefined) return;
+      if (t.kind === "apply") this.afterApply(await this.applier.apply(t.task), t.responses);
+      else await this.sendSnapshot(t.msg);
+      await this.maybeCompact();
+    }
+  }
+
+  /** Acts on what applying did: settle requests, follow the membership, wake waiting readers. */
+  private afterApply(out: ApplyOutcome<R>, responses: readonly Message[]): void {
+    for (const p of out.proposals) {
+      if (this.proposals.resolve(p.seq, p.result)) this.metrics.proposals.inc({ result: "committed" });
+    }
+    // Conf-change requests settle once Raft has advanced past the entry too, so that a caller's
+    // next conf change is not refused as "pending" (etcd's raftAdvancedC).
+    for (const c of out.confChanges) {
+      this.raftApplied.wait(c.index, () => {
+        if (c.error === undefined) this.confChanges.resolve(c.seq, undefined);
+        else this.confChanges.reject(c.seq, c.error);
+      });
+    }
+    for (const c of out.memberChanges) {
+      if (c.kind === "remove" && c.id === this.id) this.onRemoved();
+      else this.peers.apply(c);
+    }
+    if (out.restored !== undefined) this.onSnapshotRestored(out.restored);
+    for (const m of responses) this.step(m);
+    if (responses.length > 0) this.raftApplied.trigger(out.appliedIndex);
+    this.applied.trigger(out.appliedIndex);
+    if (tracing && out.proposals.length > 0) trace("settled", { n: out.proposals.length });
+  }
+
+  /**
+   * A MsgSnap for a follower whose entries were compacted: the state machine's image at the index
+   * applied now (etcd's merged snapshot: newer than the compaction point the core named, which the
+   * follower then acknowledges), streamed by the transport, which reports the outcome.
+   */
+  private async sendSnapshot(m: Message): Promise<void> {
+    const point = this.applier.point();
+    const image = await this.sm.snapshot();
+    if (image.index !== point.index) {
+      image.release();
+      throw new Error(
+        `raftnode: the state machine's image is at index ${image.index}, not the applied ${point.index}`,
+      );
+    }
+    const data = encodeSnapshotMetadata({
+      members: this.membership.list(),
+      removed: this.membership.removed(),
+    });
+    const metadata = { index: point.index, term: point.term, confState: point.confState };
+    this.logger.info({ peer: m.to, index: point.index }, "sending a snapshot");
+    this.transport.sendSnapshot({ ...m, snapshot: { data, metadata } }, image);
+  }
+
+  /**
+   * Every `snapshotCount` applied entries, compacts the log up to the applied index (etcd's
+   * snapshotIfNeededAndCompactRaftLog) without copying the state: a durable state machine is asked
+   * to sync; a volatile one's image is written to the snapshot directory. The point is captured
+   * here, between two applies; the slow part runs in the background while applying goes on.
+   */
+  private async maybeCompact(): Promise<void> {
+    const a = this.applier;
+    if (this.compacting || a.appliedIndex - this.snapshotIndex <= this.o.snapshotCount) return;
+    // After a restart a durable state machine may be ahead while the log replays; and a leader may
+    // have applied entries that are not in its MemoryStorage yet. Both pass in a moment.
+    if (a.smApplied > a.appliedIndex || a.appliedIndex > this.disk.memory.lastIndex()) return;
+    this.compacting = true;
+    const point: CompactionPoint = {
+      ...a.point(),
+      members: this.membership.list(),
+      removed: this.membership.removed(),
+    };
+    const t0 = performance.now();
+    if (tracing) trace("snap", { i: point.index });
+    let durable: Promise<ImageDigest | undefined>;
+    if (isDurableStateMachine(this.sm)) {
+      durable = this.sm.sync().then((index) => {
+        if (index < point.index) throw new Error(`the state machine synced ${index}, not ${point.index}`);
+        return undefined;
+      });
+    } else {
+      const image = await this.sm.snapshot();
+      durable = this.disk.snapshotter
+        .saveImage(point.term, point.index, image.read())
+        .finally(() => image.release());
+    }
+    this.inBackground("compaction", async () => {
+      try {
+        const digest = await durable;
+        if (tracing) trace("snap.sm");
+        if (!(await this.disk.compact(point, digest, this.snapsInFlight > 0))) return;
+        this.snapshotIndex = point.index;
+        const seconds = (performance.now() - t0) / 1000;
+        this.metrics.compactions.inc();
+        this.metrics.compactionSeconds.observe(seconds);
+        if (tracing) trace("snap.done");
+        this.logger.info({ index: point.index, seconds, image: digest?.size }, "compacted the log");
+      } finally {
+        this.compacting = false;
+      }
+    });
+  }
+
+  /** A snapshot from the leader was restored: follow its membership; a durable state machine no longer needs its image. */
+  private onSnapshotRestored(snap: Snapshot): void {
+    const { index, term } = snap.metadata;
+    this.snapshotIndex = Math.max(this.snapshotIndex, index);
+    this.peers.reset(this.membership.list());
+    if (isDurableStateMachine(this.sm)) {
+      this.inBackground("image removal", () => this.disk.snapshotter.removeImage(term, index));
+    }
+  }
+
+  /** The apply work of a Ready: its committed entries and snapshot, or undefined if none. */
+  private applyTaskOf(entries: readonly Entry[], snap: Snapshot | undefined): ApplyTask | undefined {
+    if (snap === undefined) return entries.length > 0 ? { entries } : undefined;
+    return { entries, snapshot: { snap, image: () => this.disk.openImage(snap) } };
+  }
+
+  // --- the transport's handler -----------------------------------------------------------------------
+
+  private transportHandler(): TransportHandler {
+    return {
+      process: (m) => this.step(m),
+      processSnapshot: (m, image) => this.receiveSnapshot(m, image),
+      reportUnreachable: (id) => {
+        if (!this.stopping) this.guardCore(() => this.rawNode.reportUnreachable(id));
+      },
+      reportSnapshot: (id, status) => {
+        this.snapsInFlight = Math.max(0, this.snapsInFlight - 1);
+        if (this.stopping) return;
+        this.logger.info({ peer: id, status }, "snapshot send finished");
+        const st = status === "finish" ? SnapshotStatus.SnapshotFinish : SnapshotStatus.SnapshotFailure;
+        this.guardCore(() => this.rawNode.reportSnapshot(id, st));
+      },
+      // Removed members may not connect (they would disrupt the cluster with their elections).
+      isMember: (id) => !this.membership.isRemoved(id),
+    };
+  }
+
+  /**
+   * A MsgSnap from the leader: its image is stored durably next to the snapshot files (the stream
+   * throws if the transfer breaks, and nothing is left), then the message is stepped with the
+   * image's digest in its metadata. One at or below the commit index changes nothing in Raft: its
+   * image is read and dropped rather than written.
+   */
+  private async receiveSnapshot(m: Message, image: AsyncIterable<Uint8Array>): Promise<void> {
+    if (this.stopping) throw stoppedError();
+    const snap = m.snapshot;
+    if (snap === undefined) throw new Error("MsgSnap without a snapshot");
+    let stepped = snap;
+    if (snap.metadata.index > this.rawNode.basicStatus().commit) {
+      stepped = await this.disk.receiveImage(snap, image);
+    } else {
+      for await (const _ of image) {
+        // stale: drained, not stored
+      }
+    }
+    if (this.stopping) throw stoppedError();
+    this.step({ ...m, snapshot: stepped });
+  }
+
+  // --- stepping the core -----------------------------------------------------------------------------
+
+  /** Steps a message into the core (a peer's, or a local response). */
+  private step(m: Message): void {
+    if (!this.stopping) this.guardCore(() => this.rawNode.step(m));
+  }
+
+  /** Runs `f` on the core; a RaftPanic or unexpected error stops the node. Wakes the Ready loop. */
+  private guardCore(f: () => void): void {
+    try {
+      f();
+    } catch (e) {
+      if (e instanceof RaftPanic || !isRaftError(e)) {
+        this.fatal(e, "raft");
+        return;
+      }
+      this.logger.debug({ err: e.message }, "raft refused a step");
+    }
+    this.wakeup.kick();
   }
 
   /** Takes a request sequence number, refusing beyond maxPendingProposals. */
   private reserve(): number {
-    const rt = this.rt;
-    if (rt.requests.size >= rt.o.maxPendingProposals) {
-      rt.metrics.proposals.inc({ result: "dropped" });
-      throw new RaftNodeError("TooManyRequests", `raftnode: ${rt.requests.size} proposals already pending`);
+    const pending = this.proposals.size + this.confChanges.size;
+    if (pending >= this.o.maxPendingProposals) {
+      this.metrics.proposals.inc({ result: "dropped" });
+      throw new RaftNodeError("TooManyRequests", `raftnode: ${pending} proposals already pending`);
     }
-    return ++rt.seq;
+    return ++this.seq;
   }
 
   /** Steps a proposal into the core; a drop rejects request `seq` at once (NoLeader or ProposalDropped). */
   private submit(seq: number, what: string, step: () => void): void {
-    const rt = this.rt;
     try {
       step();
     } catch (e) {
       if (e instanceof RaftPanic || !isRaftError(e, "ProposalDropped")) {
-        rt.fatal(e, what);
+        this.fatal(e, what);
         return;
       }
-      rt.metrics.proposals.inc({ result: "dropped" });
-      rt.requests.reject(seq, rt.leader() === 0 ? new NoLeaderError(what) : new DroppedError(what, e));
+      this.metrics.proposals.inc({ result: "dropped" });
+      const err = this.leader() === 0 ? noLeaderError(what) : droppedError(what, e);
+      this.proposals.reject(seq, err);
+      this.confChanges.reject(seq, err);
       return;
     }
-    rt.kick();
+    this.wakeup.kick();
   }
 
   /**
@@ -417,15 +817,12 @@ export class RaftNode {
     return run;
   }
 
-  private confQueue: Promise<void> = Promise.resolve();
-
   private async proposeConfChange(c: MemberChange, opts: RequestOptions): Promise<void> {
-    const rt = this.checkRunning();
-    const err = rt.membership.check(c);
+    this.checkRunning();
+    const err = this.membership.check(c);
     if (err !== undefined) throw err;
     const seq = this.reserve();
-    const req = this.requestId(seq);
-    const url = c.kind === "add" ? c.url : c.kind === "promote" ? rt.membership.get(c.id)?.url : undefined;
+    const url = c.kind === "add" ? c.url : c.kind === "promote" ? this.membership.get(c.id)?.url : undefined;
     const cc = {
       id: 0,
       type:
@@ -438,18 +835,152 @@ export class RaftNode {
       context: encodeConfChangeContext({
         ...(url === undefined ? {} : { url }),
         ...(c.kind === "promote" ? { promote: true } : {}),
-        req,
+        req: { node: this.id, nonce: this.nonce, seq },
       }),
     };
-    const p = rt.requests.add(seq, "conf change", opts.timeoutMs ?? rt.o.requestTimeoutMs, opts.signal);
-    rt.log.info({ change: c.kind, member: c.id.toString(16) }, "proposing conf change");
-    this.submit(seq, "conf change", () => rt.rawNode.proposeConfChange(cc));
+    const p = this.confChanges.add(
+      seq,
+      "conf change",
+      opts.timeoutMs ?? this.o.requestTimeoutMs,
+      opts.signal,
+    );
+    this.logger.info({ change: c.kind, member: c.id }, "proposing conf change");
+    this.submit(seq, "conf change", () => this.rawNode.proposeConfChange(cc));
     try {
       await p;
     } catch (e) {
-      if (e instanceof TimeoutError) rt.metrics.proposals.inc({ result: "timeout" });
+      if (isRaftNodeError(e, "Timeout")) this.metrics.proposals.inc({ result: "timeout" });
       throw e;
     }
+  }
+
+  // --- bookkeeping ------------------------------------------------------------------------------------
+
+  /** Records a Ready's SoftState: leader, role, metrics, events. */
+  private onSoftState(ss: { lead: number; raftState: StateType } | undefined): void {
+    if (ss === undefined) return;
+    const prev = this.lead;
+    this.lead = ss.lead;
+    this.raftState = ss.raftState;
+    this.metrics.hasLeader.set(ss.lead === 0 ? 0 : 1);
+    this.metrics.isLeader.set(ss.raftState === StateType.StateLeader ? 1 : 0);
+    if (ss.lead === prev) return;
+    if (ss.lead !== 0) this.metrics.leaderChanges.inc();
+    const term = this.rawNode.basicStatus().term;
+    this.logger.info({ lead: ss.lead, term, state: StateType[ss.raftState] }, "leader changed");
+    this.events.emit("leader-change", { lead: ss.lead, term });
+  }
+
+  private recordHardState(hs: HardState | undefined): void {
+    if (hs === undefined || isEmptyHardState(hs)) return;
+    this.metrics.term.set(hs.term);
+    this.metrics.commitIndex.set(hs.commit);
+  }
+
+  /** This node was removed: etcd stops a removed member after a delay, so that its last acknowledgements get out. */
+  private onRemoved(): void {
+    this.logger.warn("this node was removed from the cluster: stopping");
+    this.events.emit("removed");
+    setTimeout(() => void this.shutdown(new Error("removed from the cluster")), 10 * this.o.tickMs).unref();
+  }
+
+  private raftConfig(): Config {
+    const o = this.o;
+    return {
+      id: o.id,
+      electionTick: o.electionTick,
+      heartbeatTick: o.heartbeatTick,
+      storage: this.disk.memory,
+      // etcd: every entry after the snapshot is delivered again, so that conf changes rebuild
+      // Raft's configuration and the membership; the state machine skips what it already has.
+      applied: this.disk.snapshot?.metadata.index ?? 0,
+      maxSizePerMsg: o.maxSizePerMsg,
+      maxInflightMsgs: o.maxInflightMsgs,
+      maxUncommittedEntriesSize: o.maxUncommittedEntriesSize,
+      checkQuorum: o.checkQuorum,
+      preVote: o.preVote,
+      asyncStorageWrites: o.asyncStorageWrites,
+      logger: toRaftLogger(o.logger.child({ component: "raft" })),
+      random: o.random ?? newRandom(randomInt(2 ** 47)),
+    };
+  }
+
+  private bootstrapPeers(): Peer[] {
+    const peers = this.o.peers;
+    return [...peers.keys()]
+      .sort((a, b) => a - b)
+      .map((id) => ({ id, context: encodeConfChangeContext({ url: peers.get(id)! }) }));
+  }
+
+  // --- lifecycle ----------------------------------------------------------------------------------------
+
+  private checkRunning(): void {
+    if (this.stopping) throw stoppedError();
+  }
+
+  private untilStopped<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([p, this.stopSignal.promise]);
+  }
+
+  /** Resolves once the state machine has applied `index` (rejects if the node stops first). */
+  private untilApplied(index: number): Promise<void> {
+    return this.untilStopped(new Promise<void>((resolve) => this.applied.wait(index, resolve)));
+  }
+
+  /** Runs storage work off the loops; `stop` waits for it; a failure stops the node. */
+  private inBackground(what: string, f: () => Promise<void>): void {
+    const p = f().catch((e) => this.fatal(e, what));
+    this.background.add(p);
+    void p.finally(() => this.background.delete(p));
+  }
+
+  /** Fail-stop: a WAL or state machine error, a Raft panic. Logs at fatal and stops the node. */
+  private fatal(err: unknown, where: string): void {
+    if (this.stopping) {
+      if (this.stopCause === undefined && !isRaftNodeError(err, "Stopped")) {
+        this.logger.error({ err, where }, "error while stopping");
+      }
+      return;
+    }
+    this.logger.fatal({ err, where }, "fatal error: stopping the node (it never runs without durability)");
+    void this.shutdown(err);
+  }
+
+  /**
+   * Stops the node: timers, transport, loops (each finishes the step it is in), background
+   * storage work, then closes the WAL. Every waiting request and read rejects with Stopped (with
+   * `cause` when failing).
+   */
+  private shutdown(cause: unknown): Promise<void> {
+    if (this.stopPromise !== undefined) return this.stopPromise;
+    this.stopping = true;
+    this.stopCause = cause;
+    if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
+    const err = stoppedError(cause);
+    this.stopSignal.reject(err);
+    this.proposals.rejectAll(err);
+    this.confChanges.rejectAll(err);
+    this.reads.stop(err);
+    this.applyQueue.close();
+    this.appendQueue.close();
+    this.peers.stop();
+    this.wakeup.kick();
+    const transportStopped = this.transport
+      .stop()
+      .catch((e) => this.logger.warn({ err: e }, "transport stop failed"));
+    this.stopPromise = (async () => {
+      await transportStopped;
+      await Promise.all(this.loops);
+      await Promise.all([...this.background]);
+      try {
+        await this.disk.close();
+      } catch (e) {
+        if (cause === undefined) this.logger.error({ err: e }, "closing the WAL failed");
+      }
+      this.logger.info({ cause: cause instanceof Error ? cause.message : cause }, "stopped");
+      this.events.emit("stopped", cause);
+    })();
+    return this.stopPromise;
   }
 }
 
@@ -461,4 +992,47 @@ function checkPeers(peers: ReadonlyMap<number, string>): void {
     if (urls.has(url)) throw new RangeError(`raftnode: peer URL ${url} is given twice`);
     urls.add(url);
   }
+}
+
+/** Resolves in the check phase of the current event-loop turn (after its I/O callbacks). */
+function endOfTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Messages that promise the sender's log or vote is durable: never sent before the write. */
+function needsDurability(m: Message): boolean {
+  return (
+    m.type === MessageType.MsgAppResp ||
+    m.type === MessageType.MsgVoteResp ||
+    m.type === MessageType.MsgPreVoteResp
+  );
+}
+
+/** The peers whose only messages in `msgs` are MsgApps without entries, or undefined if none. */
+function commitOnlyPeers(msgs: readonly Message[]): Set<number> | undefined {
+  const only = new Set<number>();
+  const other = new Set<number>();
+  for (const m of msgs) {
+    if (m.type === MessageType.MsgApp && m.entries.length === 0) only.add(m.to);
+    else other.add(m.to);
+  }
+  for (const id of other) only.delete(id);
+  return only.size > 0 ? only : undefined;
+}
+
+/** The last index an apply task covers. */
+function lastIndexOf(task: ApplyTask): number {
+  const last = task.entries[task.entries.length - 1];
+  return last?.index ?? task.snapshot?.snap.metadata.index ?? 0;
+}
+
+function traceReady(rd: Ready): void {
+  trace("rd", {
+    e0: rd.entries[0]?.index ?? 0,
+    e1: rd.entries[rd.entries.length - 1]?.index ?? 0,
+    c0: rd.committedEntries[0]?.index ?? 0,
+    c1: rd.committedEntries[rd.committedEntries.length - 1]?.index ?? 0,
+    msgs: rd.messages.length,
+    sync: rd.mustSync,
+  });
 }

@@ -4,27 +4,26 @@
  * A round ends when Raft hands back its ReadState (the commit index the leader confirmed with a
  * quorum); its callers resolve once the applied index reaches that index.
  */
-import type { RawNode, ReadState } from "@tsraft/raft";
+import type { ReadState } from "@tsraft/raft";
 import type { Logger } from "pino";
 import type { NodeMetrics } from "../metrics.js";
-import { NoLeaderError, RaftNodeError } from "./errors.js";
+import { noLeaderError, RaftNodeError } from "./errors.js";
 import { guard, type RequestOptions } from "./requests.js";
 
-/** What the read batcher needs from its node. */
-export interface ReadHost {
+/** What the read batcher needs, given once. */
+export interface ReadIndexDeps {
   readonly log: Logger;
   readonly metrics: NodeMetrics;
-  readonly rawNode: RawNode;
+  /** Asks the core for a read index (RawNode.readIndex) and wakes the Ready loop. */
+  readonly readIndex: (ctx: Uint8Array) => void;
   /** The current leader (0 = none). */
-  leader(): number;
-  /** The apply loop's applied index. */
-  applied(): number;
-  /** Wakes the Ready loop after stepping the core. */
-  kick(): void;
+  readonly leader: () => number;
+  /** Runs `fn` once the applied index reaches `index`. */
+  readonly whenApplied: (index: number, fn: () => void) => void;
 }
 
 interface ReadWaiter {
-  resolve(v: unknown): void;
+  resolve(v: undefined): void;
   reject(e: unknown): void;
 }
 
@@ -42,8 +41,8 @@ export class ReadIndexBatcher {
   /** Callers for the next round. */
   private next: ReadWaiter[] = [];
   private round: Round | undefined;
-  /** Rounds whose read index is known, waiting for the applied index to reach it. */
-  private waitingApply: { index: number; waiters: ReadWaiter[] }[] = [];
+  /** Callers of rounds whose read index is known, waiting for the applied index to reach it. */
+  private readonly waitingApply = new Set<ReadWaiter>();
   private scheduled = false;
   private seq = 0;
   private pending = 0;
@@ -51,7 +50,7 @@ export class ReadIndexBatcher {
   private stopped: Error | undefined;
 
   constructor(
-    private readonly h: ReadHost,
+    private readonly h: ReadIndexDeps,
     private readonly nonce: number,
     private readonly o: {
       readonly requestTimeoutMs: number;
@@ -75,8 +74,9 @@ export class ReadIndexBatcher {
     }
     const timeoutMs = opts.timeoutMs ?? this.o.requestTimeoutMs;
     this.pending++;
-    const { promise, waiter } = guard("linearizable read", timeoutMs, opts.signal, () => {
+    const { promise, waiter } = guard<undefined>("linearizable read", timeoutMs, opts.signal, () => {
       this.pending--;
+      this.waitingApply.delete(waiter);
     });
     this.next.push(waiter);
     // Start the round once the current burst of callers has queued: they all share it.
@@ -87,7 +87,7 @@ export class ReadIndexBatcher {
         this.startRound();
       });
     }
-    return promise as Promise<void>;
+    return promise;
   }
 
   /** Hands the Ready's read states in: completes the round they answer. */
@@ -98,39 +98,23 @@ export class ReadIndexBatcher {
       if (keyOf(rs.requestCtx) !== r.key) continue;
       this.endRound();
       this.h.metrics.readIndexRequests.inc({ result: "success" });
-      if (this.h.applied() >= rs.index) {
+      for (const w of r.waiters) this.waitingApply.add(w);
+      this.h.whenApplied(rs.index, () => {
         for (const w of r.waiters) w.resolve(undefined);
-      } else {
-        this.waitingApply.push({ index: rs.index, waiters: r.waiters });
-      }
+      });
       this.startRound();
       return;
     }
-  }
-
-  /** The applied index moved: resolves the reads it satisfies. */
-  onApplied(index: number): void {
-    if (this.waitingApply.length === 0) return;
-    const keep: { index: number; waiters: ReadWaiter[] }[] = [];
-    for (const w of this.waitingApply) {
-      if (w.index <= index) for (const x of w.waiters) x.resolve(undefined);
-      else keep.push(w);
-    }
-    this.waitingApply = keep;
   }
 
   /** Rejects every read with `err` and refuses new ones. */
   stop(err: Error): void {
     this.stopped = err;
     this.endRound();
-    const all = [
-      ...this.next,
-      ...(this.round?.waiters ?? []),
-      ...this.waitingApply.flatMap((w) => w.waiters),
-    ];
+    const all = [...this.next, ...(this.round?.waiters ?? []), ...this.waitingApply];
     this.next = [];
     this.round = undefined;
-    this.waitingApply = [];
+    this.waitingApply.clear();
     for (const w of all) w.reject(err);
   }
 
@@ -140,14 +124,13 @@ export class ReadIndexBatcher {
     this.next = [];
     if (this.h.leader() === 0) {
       this.h.metrics.readIndexRequests.inc({ result: "no-leader" });
-      for (const w of waiters) w.reject(new NoLeaderError("read"));
+      for (const w of waiters) w.reject(noLeaderError("read"));
       return;
     }
     const key = `${this.nonce.toString(16)}:${(++this.seq).toString(16)}`;
     const r: Round = { key, ctx: new TextEncoder().encode(key), waiters };
     this.round = r;
-    this.h.rawNode.readIndex(r.ctx);
-    this.h.kick();
+    this.h.readIndex(r.ctx);
     // The request (or its answer) may be lost on the way to the leader: ask again.
     this.retryTimer = setInterval(() => this.retry(), this.o.retryMs);
     this.retryTimer.unref();
@@ -159,14 +142,13 @@ export class ReadIndexBatcher {
     if (this.h.leader() === 0) {
       this.endRound();
       this.h.metrics.readIndexRequests.inc({ result: "no-leader" });
-      for (const w of r.waiters) w.reject(new NoLeaderError("read"));
+      for (const w of r.waiters) w.reject(noLeaderError("read"));
       this.startRound();
       return;
     }
     this.h.metrics.readIndexRequests.inc({ result: "retry" });
     this.h.log.debug({ ctx: r.key }, "no ReadState yet: asking for the read index again");
-    this.h.rawNode.readIndex(r.ctx);
-    this.h.kick();
+    this.h.readIndex(r.ctx);
   }
 
   private endRound(): void {

@@ -2,7 +2,7 @@
  * Waiting requests (etcd's wait.Wait): a promise per request id that the apply loop settles when
  * the entry is applied, with a timeout and an optional AbortSignal, bounded in number.
  */
-import { AbortedError, TimeoutError } from "./errors.js";
+import { abortedError, timeoutError } from "./errors.js";
 
 /** Per-call options of the node's request methods. */
 export interface RequestOptions {
@@ -12,8 +12,8 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
-interface Waiter {
-  resolve(v: unknown): void;
+interface Waiter<T> {
+  resolve(v: T): void;
   reject(e: unknown): void;
   cleanup(): void;
 }
@@ -49,21 +49,21 @@ function onAbort(signal: AbortSignal, fn: () => void): () => void {
 }
 
 /** Settles a promise at most once, clearing its timer and abort registration. */
-export function guard(
+export function guard<T>(
   what: string,
   timeoutMs: number,
   signal: AbortSignal | undefined,
   onSettle: () => void,
-): { promise: Promise<unknown>; waiter: Waiter } {
-  let resolve!: (v: unknown) => void;
+): { promise: Promise<T>; waiter: Waiter<T> } {
+  let resolve!: (v: T) => void;
   let reject!: (e: unknown) => void;
-  const promise = new Promise<unknown>((res, rej) => {
+  const promise = new Promise<T>((res, rej) => {
     resolve = res;
     reject = rej;
   });
   let done = false;
-  const abort = (): void => settle(() => reject(new AbortedError(signal?.reason)));
-  const timer = setTimeout(() => settle(() => reject(new TimeoutError(what, timeoutMs))), timeoutMs);
+  const abort = (): void => settle(() => reject(abortedError(signal?.reason)));
+  const timer = setTimeout(() => settle(() => reject(timeoutError(what, timeoutMs))), timeoutMs);
   timer.unref();
   const unregister = signal === undefined || signal.aborted ? undefined : onAbort(signal, abort);
   const cleanup = (): void => {
@@ -90,8 +90,8 @@ export function guard(
 }
 
 /** Requests waiting for their entry to apply, keyed by the request's sequence number. */
-export class PendingRequests {
-  private readonly waiters = new Map<number, Waiter>();
+export class PendingRequests<T> {
+  private readonly waiters = new Map<number, Waiter<T>>();
 
   constructor(private readonly onChange: (size: number) => void = () => {}) {}
 
@@ -100,8 +100,8 @@ export class PendingRequests {
   }
 
   /** Registers request `seq`; its promise settles by {@link resolve}/{@link reject}, timeout or abort. */
-  add(seq: number, what: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
-    const { promise, waiter } = guard(what, timeoutMs, signal, () => {
+  add(seq: number, what: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<T> {
+    const { promise, waiter } = guard<T>(what, timeoutMs, signal, () => {
       if (this.waiters.get(seq) === waiter) {
         this.waiters.delete(seq);
         this.onChange(this.waiters.size);
@@ -112,12 +112,8 @@ export class PendingRequests {
     return promise;
   }
 
-  has(seq: number): boolean {
-    return this.waiters.has(seq);
-  }
-
   /** Settles `seq` with `value`; false if nobody waits for it (any more). */
-  resolve(seq: number, value: unknown): boolean {
+  resolve(seq: number, value: T): boolean {
     const w = this.waiters.get(seq);
     if (w === undefined) return false;
     w.resolve(value);

@@ -1,13 +1,17 @@
 /**
  * Snapshot files: etcd's etcdserver/api/snap. One file per snapshot, `<term:016x>-<index:016x>.snap`,
  * holding etcd's snappb.Snapshot protobuf: `crc` (field 1, uint32: CRC-32C of `data`) and `data`
- * (field 2: the encoded raftpb Snapshot). Layout in packages/node/README.md, "Snapshot files".
+ * (field 2: the encoded raftpb Snapshot, whose own `data` is the node's small metadata). Beside it,
+ * when the state machine needs one, `<term:016x>-<index:016x>.image`: the state machine's image,
+ * written and read as a stream (never whole in memory) and checked against the size and SHA-256 the
+ * `.snap` file's metadata records. Layout in packages/node/README.md, "Snapshot files".
  *
  * Saving is atomic (temp file, fsync, rename, fsync of the directory): a crash leaves the old set of
  * snapshots or the new one, never a half-written `.snap`. Loading takes the newest snapshot the WAL
  * knows (so the WAL can replay from it) and skips, with a warning, any that fails its checksum,
  * renaming it `<name>.broken` so it is looked at once and not again.
  */
+import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { discardLogger, type Logger } from "@tsraft/raft";
 import { decodeSnapshot, encodeSnapshot, isEmptySnap, type Snapshot } from "@tsraft/raft/raftpb";
@@ -25,7 +29,24 @@ export interface SnapshotterOptions {
 }
 
 const SNAP_RE = /^([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
+/** An image file, or an image being written (`<name>.image.tmp-<random>`). */
+const IMAGE_RE = /^([0-9a-f]{16})-([0-9a-f]{16})\.image(\.tmp-[0-9a-f]+)?$/;
 const TMP_SUFFIX = ".tmp";
+/** Images are read back in chunks of this size. */
+const IMAGE_READ_CHUNK = 1024 * 1024;
+/**
+ * While an image is written, it is fdatasynced every this many bytes, so the kernel never holds
+ * more than this much of it dirty: the final sync stays short, and the WAL's own fdatasyncs do not
+ * queue behind a GiB of writeback.
+ */
+const IMAGE_SYNC_EVERY = 64 * 1024 * 1024;
+
+/** What an image file holds, as the `.snap` metadata records it. */
+export interface ImageDigest {
+  readonly size: number;
+  /** SHA-256 of the content, lower-case hex. */
+  readonly sha256: string;
+}
 
 /** A snapshot file name, parsed. */
 export interface SnapName {
@@ -37,6 +58,11 @@ export interface SnapName {
 /** The file name of the snapshot at (term, index). */
 export function snapFileName(term: number, index: number): string {
   return `${term.toString(16).padStart(16, "0")}-${index.toString(16).padStart(16, "0")}.snap`;
+}
+
+/** The file name of the state machine image that goes with the snapshot at (term, index). */
+export function imageFileName(term: number, index: number): string {
+  return snapFileName(term, index).replace(/\.snap$/, ".image");
 }
 
 /** Parses a snapshot file name of the exact form `<16 hex>-<16 hex>.snap`; undefined otherwise. */
@@ -208,6 +234,136 @@ export class Snapshotter {
     if (!Number.isSafeInteger(keep) || keep < 1) throw new RangeError(`snap: keep must be ≥ 1, got ${keep}`);
     const names = await this.snapNames();
     const doomed = names.slice(keep).map((s) => s.name);
+    for (const name of doomed) await this.fs.unlink(join(this.dir, name));
+    if (doomed.length > 0) await this.fs.syncDir(this.dir);
+    return doomed;
+  }
+
+  /**
+   * Writes the image of the snapshot at (term, index) from `chunks`, as a stream: to a temp file,
+   * fdatasynced every 64 MiB and at the end, then renamed into place and the directory fsynced.
+   * Resolves with its size and SHA-256 once it is durable. If `chunks` throws (a broken transfer)
+   * or a write fails, the temp file is removed and the error rethrown; nothing is left behind.
+   */
+  async saveImage(
+    term: number,
+    index: number,
+    chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  ): Promise<ImageDigest> {
+    const name = imageFileName(term, index);
+    // A name of its own: two transfers of the same snapshot (a retry) may overlap.
+    const tmp = join(this.dir, `${name}.tmp-${randomBytes(6).toString("hex")}`);
+    await this.fs.mkdir(this.dir);
+    const fh = await this.fs.open(tmp, "overwrite");
+    const hash = createHash("sha256");
+    let size = 0;
+    try {
+      let unsynced = 0;
+      for await (const chunk of chunks) {
+        if (chunk.length === 0) continue;
+        await writeFully(fh, chunk, 0, chunk.length, size);
+        hash.update(chunk);
+        size += chunk.length;
+        unsynced += chunk.length;
+        if (unsynced >= IMAGE_SYNC_EVERY) {
+          await fh.datasync();
+          unsynced = 0;
+        }
+      }
+      await fh.sync();
+      await fh.close();
+    } catch (e) {
+      await fh.close().catch(() => {});
+      await this.fs.unlink(tmp).catch(() => {});
+      throw e;
+    }
+    await this.fs.rename(tmp, join(this.dir, name));
+    await this.fs.syncDir(this.dir);
+    return { size, sha256: hash.digest("hex") };
+  }
+
+  /**
+   * Reads the image of the snapshot at (term, index) in 1 MiB chunks. Throws WalCorruptError (before
+   * the iteration ends, so a consumer never takes a damaged image for a whole one) if the file is
+   * missing, or its size or SHA-256 differs from `digest`.
+   */
+  async *readImage(term: number, index: number, digest: ImageDigest): AsyncGenerator<Uint8Array> {
+    const path = join(this.dir, imageFileName(term, index));
+    let fh: Awaited<ReturnType<FileSystem["open"]>>;
+    try {
+      fh = await this.fs.open(path, "read");
+    } catch (e) {
+      if (errorCode(e) === "ENOENT")
+        throw new WalCorruptError(path, 0, "the snapshot's image file is missing");
+      throw e;
+    }
+    try {
+      const hash = createHash("sha256");
+      let at = 0;
+      for (;;) {
+        const buf = new Uint8Array(Math.min(IMAGE_READ_CHUNK, Math.max(1, digest.size - at)));
+        const n = await fh.read(buf, 0, buf.length, at);
+        if (n === 0) break;
+        at += n;
+        if (at > digest.size) throw new WalCorruptError(path, digest.size, "image longer than recorded");
+        const chunk = n === buf.length ? buf : buf.subarray(0, n);
+        hash.update(chunk);
+        if (at === digest.size) {
+          // Verified before the last chunk is handed out.
+          const sha = hash.digest("hex");
+          if (sha !== digest.sha256) throw new WalCorruptError(path, 0, "image SHA-256 mismatch");
+          yield chunk;
+          const extra = await fh.read(new Uint8Array(1), 0, 1, at);
+          if (extra !== 0) throw new WalCorruptError(path, digest.size, "image longer than recorded");
+          return;
+        }
+        yield chunk;
+      }
+      if (digest.size === 0) {
+        if (createHash("sha256").digest("hex") !== digest.sha256) {
+          throw new WalCorruptError(path, 0, "image SHA-256 mismatch");
+        }
+        return;
+      }
+      throw new WalCorruptError(path, at, `image ends at ${at} of ${digest.size} bytes`);
+    } finally {
+      await fh.close().catch(() => {});
+    }
+  }
+
+  /** Deletes the image of the snapshot at (term, index), if there is one. */
+  async removeImage(term: number, index: number): Promise<void> {
+    try {
+      await this.fs.unlink(join(this.dir, imageFileName(term, index)));
+    } catch (e) {
+      if (errorCode(e) !== "ENOENT") throw e;
+      return;
+    }
+    await this.fs.syncDir(this.dir);
+  }
+
+  /**
+   * Deletes image files (and temp files of images) whose `.snap` file is gone and whose index is
+   * below `belowIndex`: images of released snapshots, and received ones Raft did not take. An image
+   * at or above `belowIndex` may be one whose `.snap` is about to be written; it stays.
+   */
+  async releaseImages(belowIndex: number): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await this.fs.readdir(this.dir);
+    } catch (e) {
+      if (errorCode(e) === "ENOENT") return [];
+      throw e;
+    }
+    const snaps = new Set(names.filter((n) => SNAP_RE.test(n)));
+    const doomed: string[] = [];
+    for (const name of names) {
+      const m = IMAGE_RE.exec(name);
+      if (m === null) continue;
+      const index = Number.parseInt(m[2]!, 16);
+      const temp = m[3] !== undefined;
+      if (index < belowIndex && (temp || !snaps.has(`${m[1]}-${m[2]}.snap`))) doomed.push(name);
+    }
     for (const name of doomed) await this.fs.unlink(join(this.dir, name));
     if (doomed.length > 0) await this.fs.syncDir(this.dir);
     return doomed;

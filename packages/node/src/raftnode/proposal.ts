@@ -1,5 +1,6 @@
 /**
- * What the RaftNode adds around the application's bytes, in the log and in snapshots:
+ * What the RaftNode adds around the application's bytes in log entries (docs/architecture.md,
+ * "Formats"):
  *
  * - **Proposal envelope** (EntryNormal data): `0x01`, then uvarints `node`, `nonce`, `seq`, then the
  *   payload. (node, nonce, seq) is the request id: the proposing node (`node`, in the run started
@@ -7,12 +8,7 @@
  *   only sees the payload. An empty entry is a new leader's no-op.
  * - **Conf-change context** (ConfChange.context): UTF-8 JSON `{"url"?, "promote"?, "req"?}`: the
  *   member's peer URL (etcd carries it the same way), a promotion flag, and the request id.
- * - **Snapshot data** (raftpb Snapshot.data): `"TSRN"`, version byte 1, a u32 big-endian length, that
- *   many bytes of JSON `{"members": [{id, url, learner}], "removed": [ids]}`, then the state
- *   machine's snapshot bytes. Membership thus survives log compaction and restarts.
- * - **WAL metadata**: UTF-8 JSON `{"id", "clusterId"}`, checked at restart.
  */
-import type { Member } from "./membership.js";
 
 /** The first byte of a proposal envelope (any other first byte is not one of ours). */
 const PROPOSAL_VERSION = 0x01;
@@ -118,72 +114,4 @@ export function decodeConfChangeContext(b: Uint8Array): ConfChangeContext {
     ctx.req = { node: r[0] as number, nonce: r[1] as number, seq: r[2] as number };
   }
   return ctx;
-}
-
-/** The membership part of a snapshot. */
-export interface MembershipState {
-  readonly members: readonly Member[];
-  readonly removed: readonly number[];
-}
-
-const SNAP_MAGIC = [0x54, 0x53, 0x52, 0x4e]; // "TSRN"
-const SNAP_VERSION = 1;
-const SNAP_HEAD = SNAP_MAGIC.length + 1 + 4;
-
-/** Builds a snapshot's data from the membership and the state machine's snapshot. */
-export function encodeSnapshotData(m: MembershipState, app: Uint8Array): Uint8Array {
-  const header = new TextEncoder().encode(
-    JSON.stringify({
-      members: m.members.map((x) => ({ id: x.id, url: x.url, learner: x.learner })),
-      removed: [...m.removed],
-    }),
-  );
-  const out = new Uint8Array(SNAP_HEAD + header.length + app.length);
-  out.set(SNAP_MAGIC, 0);
-  out[4] = SNAP_VERSION;
-  new DataView(out.buffer).setUint32(5, header.length);
-  out.set(header, SNAP_HEAD);
-  out.set(app, SNAP_HEAD + header.length);
-  return out;
-}
-
-/** Splits a snapshot's data; throws an Error saying what is wrong if it is not one of ours. */
-export function decodeSnapshotData(data: Uint8Array): MembershipState & { app: Uint8Array } {
-  if (data.length < SNAP_HEAD || SNAP_MAGIC.some((c, i) => data[i] !== c)) {
-    throw new Error("snapshot data is not a RaftNode snapshot (bad magic)");
-  }
-  if (data[4] !== SNAP_VERSION) throw new Error(`unsupported RaftNode snapshot version ${data[4]}`);
-  const len = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(5);
-  if (SNAP_HEAD + len > data.length) throw new Error("RaftNode snapshot header runs past the data");
-  const j = JSON.parse(new TextDecoder().decode(data.subarray(SNAP_HEAD, SNAP_HEAD + len))) as {
-    members?: unknown;
-    removed?: unknown;
-  };
-  if (!Array.isArray(j.members) || !Array.isArray(j.removed)) {
-    throw new Error("RaftNode snapshot header lacks members or removed");
-  }
-  const members: Member[] = j.members.map((x: { id: unknown; url: unknown; learner: unknown }) => {
-    if (!Number.isSafeInteger(x.id) || typeof x.url !== "string") throw new Error("bad member in snapshot");
-    return { id: x.id as number, url: x.url, learner: x.learner === true };
-  });
-  const removed = j.removed.filter((x): x is number => Number.isSafeInteger(x));
-  return { members, removed, app: data.subarray(SNAP_HEAD + len) };
-}
-
-/** The WAL's metadata: which node and cluster the log belongs to. */
-export function encodeWalMetadata(id: number, clusterId: number): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify({ id, clusterId }));
-}
-
-/** Decodes the WAL's metadata; undefined if it is not ours. */
-export function decodeWalMetadata(b: Uint8Array): { id: number; clusterId: number } | undefined {
-  try {
-    const j = JSON.parse(new TextDecoder().decode(b)) as { id?: unknown; clusterId?: unknown };
-    if (Number.isSafeInteger(j.id) && Number.isSafeInteger(j.clusterId)) {
-      return { id: j.id as number, clusterId: j.clusterId as number };
-    }
-  } catch {
-    // fall through
-  }
-  return undefined;
 }
