@@ -9,6 +9,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePorts, MapStateMachine, tempDir, waitFor, waitForLeader } from "../../test/raftnode/harness.js";
 import { isRaftNodeError } from "./errors.js";
+import { Membership } from "./membership.js";
 import { RaftNode } from "./raft-node.js";
 
 const enc = new TextEncoder();
@@ -120,4 +121,27 @@ describe("membership changes (real transport)", () => {
       ),
     ).toBe(true);
   }, 60_000);
+});
+
+describe("Membership (the rules conf changes are validated by)", () => {
+  it("validates changes as etcd does and never reuses a removed id", () => {
+    const m = new Membership();
+    expect(m.check({ kind: "add", id: 1, url: "ws://a:1", learner: false })).toBeUndefined();
+    m.apply({ kind: "add", id: 1, url: "ws://a:1", learner: false });
+    m.apply({ kind: "add", id: 2, url: "ws://b:1", learner: true });
+    expect(m.check({ kind: "add", id: 1, url: "ws://z:1", learner: false })?.code).toBe("MemberExists");
+    expect(m.check({ kind: "add", id: 3, url: "ws://a:1", learner: false })?.code).toBe("UrlExists");
+    expect(m.check({ kind: "promote", id: 1 })?.code).toBe("MemberNotLearner");
+    expect(m.check({ kind: "promote", id: 3 })?.code).toBe("MemberNotFound");
+    expect(m.check({ kind: "remove", id: 3 })?.code).toBe("MemberNotFound");
+    expect(m.check({ kind: "promote", id: 2 })).toBeUndefined();
+    m.apply({ kind: "promote", id: 2 });
+    m.apply({ kind: "remove", id: 1 });
+    expect(m.list()).toEqual([{ id: 2, url: "ws://b:1", learner: false }]);
+    expect(m.check({ kind: "add", id: 1, url: "ws://a:1", learner: false })?.code).toBe("MemberRemoved");
+    const copy = new Membership();
+    copy.restore(m.list(), m.removed());
+    expect(copy.list()).toEqual(m.list());
+    expect(copy.isRemoved(1)).toBe(true);
+  });
 });

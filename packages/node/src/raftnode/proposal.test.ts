@@ -1,21 +1,8 @@
-/**
- * The node's encodings (proposal envelope, conf-change context, snapshot data, WAL metadata) and
- * the membership rules conf changes are validated by when they apply.
- */
+/** What the node puts in log entries: the proposal envelope and the conf-change context. */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { fcRuns as runs } from "../../../../test/fc.js";
-import {
-  decodeConfChangeContext,
-  decodeProposal,
-  decodeSnapshotData,
-  decodeWalMetadata,
-  encodeConfChangeContext,
-  encodeProposal,
-  encodeSnapshotData,
-  encodeWalMetadata,
-} from "./envelope.js";
-import { Membership } from "./membership.js";
+import { decodeConfChangeContext, decodeProposal, encodeConfChangeContext, encodeProposal } from "./proposal.js";
 
 const SEED = 0x5eed;
 
@@ -40,7 +27,7 @@ describe("proposal envelope", () => {
   });
 });
 
-describe("conf-change context and snapshot data", () => {
+describe("conf-change context", () => {
   it("round-trips the context; anything else decodes to {}", () => {
     const ctx = { url: "ws://10.0.0.1:2380", promote: true, req: { node: 3, nonce: 99, seq: 7 } };
     expect(decodeConfChangeContext(encodeConfChangeContext(ctx))).toEqual(ctx);
@@ -49,48 +36,5 @@ describe("conf-change context and snapshot data", () => {
     });
     expect(decodeConfChangeContext(new TextEncoder().encode("not json"))).toEqual({});
     expect(decodeConfChangeContext(new Uint8Array(0))).toEqual({});
-  });
-
-  it("round-trips membership and the application snapshot; refuses foreign data", () => {
-    const members = [
-      { id: 1, url: "ws://a:1", learner: false },
-      { id: 4, url: "ws://d:1", learner: true },
-    ];
-    const app = Uint8Array.of(0, 1, 2, 255);
-    const d = decodeSnapshotData(encodeSnapshotData({ members, removed: [3] }, app));
-    expect(d.members).toEqual(members);
-    expect(d.removed).toEqual([3]);
-    expect([...d.app]).toEqual([...app]);
-    expect(() => decodeSnapshotData(app)).toThrow(/bad magic/);
-    const truncated = encodeSnapshotData({ members, removed: [] }, app).slice(0, 20);
-    expect(() => decodeSnapshotData(truncated)).toThrow(/runs past/);
-  });
-
-  it("round-trips WAL metadata", () => {
-    expect(decodeWalMetadata(encodeWalMetadata(0xabc, 7))).toEqual({ id: 0xabc, clusterId: 7 });
-    expect(decodeWalMetadata(new Uint8Array(0))).toBeUndefined();
-  });
-});
-
-describe("Membership", () => {
-  it("validates changes as etcd does and never reuses a removed id", () => {
-    const m = new Membership();
-    expect(m.check({ kind: "add", id: 1, url: "ws://a:1", learner: false })).toBeUndefined();
-    m.apply({ kind: "add", id: 1, url: "ws://a:1", learner: false });
-    m.apply({ kind: "add", id: 2, url: "ws://b:1", learner: true });
-    expect(m.check({ kind: "add", id: 1, url: "ws://z:1", learner: false })?.code).toBe("MemberExists");
-    expect(m.check({ kind: "add", id: 3, url: "ws://a:1", learner: false })?.code).toBe("UrlExists");
-    expect(m.check({ kind: "promote", id: 1 })?.code).toBe("MemberNotLearner");
-    expect(m.check({ kind: "promote", id: 3 })?.code).toBe("MemberNotFound");
-    expect(m.check({ kind: "remove", id: 3 })?.code).toBe("MemberNotFound");
-    expect(m.check({ kind: "promote", id: 2 })).toBeUndefined();
-    m.apply({ kind: "promote", id: 2 });
-    m.apply({ kind: "remove", id: 1 });
-    expect(m.list()).toEqual([{ id: 2, url: "ws://b:1", learner: false }]);
-    expect(m.check({ kind: "add", id: 1, url: "ws://a:1", learner: false })?.code).toBe("MemberRemoved");
-    const copy = new Membership();
-    copy.restore(m.list(), m.removed());
-    expect(copy.list()).toEqual(m.list());
-    expect(copy.isRemoved(1)).toBe(true);
   });
 });

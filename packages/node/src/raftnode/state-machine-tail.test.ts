@@ -1,14 +1,21 @@
 /**
- * The contract that lets a state machine skip its own fsync (the KV's SQLite runs with
- * `synchronous=NORMAL` and commits in batches, as etcd's backend does): after a crash, a state
- * machine that lost any tail of what it had applied — back to some earlier applied index, however
- * far — is brought back by the node to every committed entry, each applied exactly once and in
- * order: from the WAL when the entries after its applied index are still there, from the latest
- * snapshot (then the WAL) when they were compacted away.
+ * The contract that lets a durable state machine skip its own fsync on every apply (the KV's
+ * SQLite runs with `synchronous=NORMAL` and commits in batches, as etcd's backend does) and lets
+ * the node compact its log without copying the state: after a crash, a durable state machine that
+ * lost any tail of what it applied — back to any point at or after its last `sync()` — is brought
+ * back by the node to every committed entry, each applied exactly once and in order, from the WAL
+ * (which keeps every entry after the last index `sync()` made durable). A volatile one (a fresh
+ * instance after the crash) is restored from the snapshot's image, then the WAL. A durable one
+ * that lost state it had reported durable is refused with a clear error instead of being served.
  */
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { MapStateMachine, MemNetwork, waitFor } from "../../test/raftnode/harness.js";
+import {
+  DurableMapStateMachine,
+  MapStateMachine,
+  MemNetwork,
+  waitFor,
+} from "../../test/raftnode/harness.js";
 import { MemFileSystem } from "../mem-fs.js";
 import { parseSegmentName } from "../wal/segment.js";
 import { RaftNode } from "./raft-node.js";
@@ -46,37 +53,33 @@ async function start(fs: MemFileSystem, sm: MapStateMachine): Promise<RaftNode> 
   return n;
 }
 
-/** What the state machine would still hold after losing everything it applied past `sm.applied`. */
-function copy(sm: MapStateMachine): MapStateMachine {
-  const c = new MapStateMachine();
-  for (const [k, v] of sm.data) c.data.set(k, v);
-  c.applied = sm.applied;
-  return c;
-}
-
-describe("a state machine that lost the tail of what it applied", () => {
-  it("is caught up from the WAL or the latest snapshot, each entry applied once, none lost", async () => {
+describe("a durable state machine that lost the tail of what it applied", () => {
+  it("is caught up from the WAL, each entry applied once, none lost; a volatile one from the image", async () => {
     const fs = new MemFileSystem();
     // The data directory exists (durably) before the node's first start, as an operator makes it.
     await fs.mkdir("/n1");
     await fs.syncDir("/");
-    const sm = new MapStateMachine();
+    const sm = new DurableMapStateMachine();
     const n = await start(fs, sm);
     await waitFor(() => n.isLeader(), "a single-node leader");
-    // The states the state machine passes through, some of which a crash will take it back to.
-    const past: MapStateMachine[] = [copy(sm)];
+    // The states the state machine passes through; a crash may take it back to any of them that is
+    // at or after its last sync.
+    const past: MapStateMachine[] = [sm.copy()];
     for (let i = 1; i <= WRITES; i++) {
       // Acknowledged: applied on this node, so committed, so durable in its WAL.
       await n.propose(enc.encode(`k${i % 17}=v${i}`));
-      if (i % 10 === 3 || i > WRITES - 3) past.push(copy(sm));
+      if (i % 10 === 3 || i > WRITES - 3) past.push(sm.copy());
     }
     const final = sm.dump();
     const lastApplied = sm.applied;
     const snapshotIndex = n.status().snapshotIndex;
     expect(snapshotIndex).toBeGreaterThan(WRITES - 2 * SNAPSHOT_COUNT);
+    expect(sm.syncs, "compactions asked the state machine to sync").toBeGreaterThan(3);
+    const durable = sm.durableCopy();
+    expect(durable.applied).toBeGreaterThanOrEqual(snapshotIndex);
 
     // A power loss now: the WAL and snapshot files as of their last fsync (every write above was
-    // acknowledged, so all of it is there); the state machine goes back to one of its past states.
+    // acknowledged, so all of it is there); the state machine goes back to a past state.
     const image = fs.crashImage({ data: "durable", dirs: "durable" });
     await n.stop();
     const firstInWal = Math.min(
@@ -85,23 +88,57 @@ describe("a state machine that lost the tail of what it applied", () => {
         .filter((s) => s !== undefined)
         .map((s) => s.index),
     );
-    // The WAL no longer holds the early entries: those states can only come back through the snapshot.
+    // The WAL no longer holds the early entries: those states could only come back from an image.
     expect(past.filter((p) => p.applied < firstInWal).length).toBeGreaterThan(2);
-    expect(past.filter((p) => p.applied > snapshotIndex).length).toBeGreaterThan(0);
+    // No image was written: compaction copied nothing (the state machine is durable on its own).
+    expect((await image.readdir("/n1/snap")).filter((f) => f.endsWith(".image"))).toEqual([]);
 
-    for (const lost of [...past, copy(sm)]) {
+    const recoverable = [...past.filter((p) => p.applied >= durable.applied), sm.copy(), durable];
+    expect(recoverable.length).toBeGreaterThan(2);
+    for (const state of recoverable) {
+      const lost = DurableMapStateMachine.from(state);
       const from = lost.applied;
       const restarted = await start(image.clone(), lost);
       await waitFor(() => lost.applied >= lastApplied || restarted.stopped, `catching up from ${from}`);
       // MapStateMachine throws on a re-applied or skipped entry, which would have stopped the node.
       expect(restarted.stopped, `restart from ${from}`).toBe(false);
       expect(lost.dump(), `restart from ${from}`).toBe(final);
-      // Restored from the snapshot exactly when it was behind it.
-      expect(lost.restores, `restart from ${from}`).toBe(from < snapshotIndex ? 1 : 0);
+      expect(lost.restores, `restart from ${from}: no image needed`).toBe(0);
       // And the node works on: a new write applies on top.
       await waitFor(() => restarted.isLeader(), "the leader again");
       expect(await restarted.propose(enc.encode("after=crash"))).toMatch(/^after@\d+$/);
       await restarted.stop();
     }
+
+    // Behind what it reported durable (its data deleted, say): refused, with the reason.
+    const behind = DurableMapStateMachine.from(past.find((p) => p.applied < snapshotIndex)!);
+    await expect(start(image.clone(), behind)).rejects.toThrow(/lost state it reported durable/);
+  });
+});
+
+describe("a volatile state machine after a crash", () => {
+  it("starts empty, is restored from the newest image, then replays the WAL", async () => {
+    const fs = new MemFileSystem();
+    await fs.mkdir("/n1");
+    await fs.syncDir("/");
+    const sm = new MapStateMachine();
+    const n = await start(fs, sm);
+    await waitFor(() => n.isLeader(), "a single-node leader");
+    for (let i = 1; i <= WRITES; i++) await n.propose(enc.encode(`k${i % 17}=v${i}`));
+    const final = sm.dump();
+    const lastApplied = sm.applied;
+    const snapshotIndex = n.status().snapshotIndex;
+    expect(snapshotIndex).toBeGreaterThan(WRITES - 2 * SNAPSHOT_COUNT);
+    await waitFor(() => sm.imagesHeld === 0, "images released");
+    const image = fs.crashImage({ data: "durable", dirs: "durable" });
+    await n.stop();
+    expect((await image.readdir("/n1/snap")).some((f) => f.endsWith(".image"))).toBe(true);
+
+    const fresh = new MapStateMachine();
+    const restarted = await start(image.clone(), fresh);
+    await waitFor(() => fresh.applied >= lastApplied || restarted.stopped, "catching up");
+    expect(restarted.stopped).toBe(false);
+    expect(fresh.restores).toBe(1);
+    expect(fresh.dump()).toBe(final);
   });
 });

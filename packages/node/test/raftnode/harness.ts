@@ -9,30 +9,33 @@ import { join } from "node:path";
 import { type Message, MessageType } from "@tsraft/raft/raftpb";
 import type { RaftTransport } from "../../src/raftnode/options.js";
 import type { RaftNode } from "../../src/raftnode/raft-node.js";
-import type { ApplyEntry, StateMachine } from "../../src/state-machine.js";
+import type { ApplyEntry, StateMachine, StateMachineSnapshot } from "@tsraft/raft";
 import type { TransportHandler, TransportOptions } from "../../src/transport/options.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 /**
- * A deterministic key-value state machine (in memory; keeping the object across a node restart
- * stands for a durable one). `apply` throws on any entry that is not exactly the next index: the
+ * A deterministic key-value state machine, in memory (volatile: a new instance after a restart
+ * starts empty and is restored from the node's snapshot; keeping the object across a restart stands
+ * for a state that survived). `apply` throws on any entry that is not exactly the next index: the
  * node must never re-apply or skip an entry. Normal entries are `key=value`; the result is
- * `"<key>@<index>"`.
+ * `"<key>@<index>"`. Its image is JSON, handed out in small chunks so that transfers span several.
  */
-export class MapStateMachine implements StateMachine {
+export class MapStateMachine implements StateMachine<string> {
   readonly data = new Map<string, string>();
   applied = 0;
   restores = 0;
   normalApplied = 0;
   confChanges = 0;
+  /** Images taken and not yet released. */
+  imagesHeld = 0;
 
   appliedIndex(): number {
     return this.applied;
   }
 
-  apply(entries: readonly ApplyEntry[]): unknown[] {
+  apply(entries: readonly ApplyEntry[]): (string | undefined)[] {
     return entries.map((e) => {
       if (e.index !== this.applied + 1) {
         throw new Error(`MapStateMachine: entry ${e.index} after applied ${this.applied}`);
@@ -49,14 +52,28 @@ export class MapStateMachine implements StateMachine {
     });
   }
 
-  snapshot(): Uint8Array {
-    return enc.encode(JSON.stringify({ applied: this.applied, data: [...this.data] }));
+  snapshot(): StateMachineSnapshot {
+    const bytes = enc.encode(JSON.stringify({ applied: this.applied, data: [...this.data] }));
+    this.imagesHeld++;
+    let released = false;
+    return {
+      index: this.applied,
+      *read() {
+        for (let at = 0; at < bytes.length; at += 4096) yield bytes.subarray(at, at + 4096);
+      },
+      release: () => {
+        if (released) throw new Error("MapStateMachine: image released twice");
+        released = true;
+        this.imagesHeld--;
+      },
+    };
   }
 
-  restore(data: Uint8Array, index: number): void {
-    const j = JSON.parse(dec.decode(data)) as { applied: number; data: [string, string][] };
-    if (j.applied !== index)
-      throw new Error(`MapStateMachine: snapshot of ${j.applied} restored as ${index}`);
+  async restore(index: number, image: AsyncIterable<Uint8Array>): Promise<void> {
+    const parts: Uint8Array[] = [];
+    for await (const c of image) parts.push(c);
+    const j = JSON.parse(dec.decode(Buffer.concat(parts))) as { applied: number; data: [string, string][] };
+    if (j.applied !== index) throw new Error(`MapStateMachine: snapshot of ${j.applied} restored as ${index}`);
     this.data.clear();
     for (const [k, v] of j.data) this.data.set(k, v);
     this.applied = index;
@@ -66,6 +83,50 @@ export class MapStateMachine implements StateMachine {
   /** The content, sorted, for comparing state machines. */
   dump(): string {
     return JSON.stringify([...this.data].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
+  }
+
+  /** A copy of the current state (what a durable state machine would find after a crash here). */
+  copy(): MapStateMachine {
+    const c = new MapStateMachine();
+    for (const [k, v] of this.data) c.data.set(k, v);
+    c.applied = this.applied;
+    return c;
+  }
+}
+
+/**
+ * The same state machine, durable: `sync()` records the state it makes durable (after a turn of
+ * the event loop, as an fsync in the thread pool would), and {@link durableCopy} is what a crash
+ * would leave at least. The node compacts its log only up to what `sync()` resolved with.
+ */
+export class DurableMapStateMachine extends MapStateMachine {
+  syncs = 0;
+  /** The state as of the last completed sync. */
+  private durable: MapStateMachine = new MapStateMachine();
+
+  sync(): Promise<number> {
+    const at = this.copy();
+    return new Promise((resolve) =>
+      setImmediate(() => {
+        this.durable = at;
+        this.syncs++;
+        resolve(at.applied);
+      }),
+    );
+  }
+
+  /** What survives a crash now, at the least: the state at the last sync. */
+  durableCopy(): DurableMapStateMachine {
+    return DurableMapStateMachine.from(this.durable);
+  }
+
+  /** A durable state machine holding `sm`'s state (as recovered from its storage). */
+  static from(sm: MapStateMachine): DurableMapStateMachine {
+    const c = new DurableMapStateMachine();
+    for (const [k, v] of sm.data) c.data.set(k, v);
+    c.applied = sm.applied;
+    c.durable = sm.copy();
+    return c;
   }
 }
 
