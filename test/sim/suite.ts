@@ -41,7 +41,9 @@ export interface Tally {
   violations: number;
   options: Record<string, number>;
   stats: Record<string, number>;
+  /** Wall-clock and CPU time (this process: user + system) of the run, in milliseconds. */
   ms: number;
+  cpuMs: number;
 }
 
 function tallyCase(t: Tally, c: SimCase, s: SimStats): void {
@@ -68,8 +70,9 @@ function tallyCase(t: Tally, c: SimCase, s: SimStats): void {
  * report (with the shrunk case's own report inside) at the first violation.
  */
 export function runSuite(gen: GenerateOptions, runs: number, seed = SIM_SEED): Tally {
-  const t: Tally = { cases: 0, steps: 0, violations: 0, options: {}, stats: {}, ms: 0 };
+  const t: Tally = { cases: 0, steps: 0, violations: 0, options: {}, stats: {}, ms: 0, cpuMs: 0 };
   const start = performance.now();
+  const cpu = process.cpuUsage();
   let failing = false;
   fc.assert(
     fc.property(simCaseArbitrary(fc, { ...gen, steps: gen.steps ?? SIM_STEPS }), (c) => {
@@ -84,6 +87,8 @@ export function runSuite(gen: GenerateOptions, runs: number, seed = SIM_SEED): T
     { seed, numRuns: runs },
   );
   t.ms = performance.now() - start;
+  const used = process.cpuUsage(cpu);
+  t.cpuMs = (used.user + used.system) / 1000;
   return t;
 }
 
@@ -94,7 +99,7 @@ export function describeTally(name: string, t: Tally): string {
     .map(([k, v]) => `${k} ${v}`)
     .join(", ");
   return (
-    `${name}: ${t.cases} seeds, ${t.steps} steps, ${t.violations} violations, ${(t.ms / 1000).toFixed(1)} s\n` +
+    `${name}: ${t.cases} seeds, ${t.steps} steps, ${t.violations} violations, ${(t.ms / 1000).toFixed(1)} s (cpu ${(t.cpuMs / 1000).toFixed(1)} s)\n` +
     `  options: ${opts}\n` +
     `  exercised: ${s.elections} elections (highest term ${s.maxTerm}), ${s.maxCommit} entries committed, ` +
     `${s.messagesDelivered} messages delivered, ${s.messagesLost} lost, ${s.messagesDuplicated} duplicated, ` +

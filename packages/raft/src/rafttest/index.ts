@@ -40,6 +40,7 @@ export {
   workloadActionArbitrary,
 } from "./sim/arbitraries.js";
 export { bytesEqual, utf8Decode, utf8Encode } from "./sim/bytes.js";
+export { ChecksumStateMachine, KvStateMachine } from "./sim/example-state-machines.js";
 export { type GenerateOptions, generateCase } from "./sim/generator.js";
 export { type CheckedNode, Checker, type InvariantName, InvariantViolation } from "./sim/invariants.js";
 export { SimNetwork } from "./sim/network.js";
@@ -49,11 +50,13 @@ export {
   type FailureReportOptions,
   formatFailure,
   formatSeedSpec,
+  lastFailedStep,
   parseReplaySpec,
   REPLAY_TEST,
   type RunOptions,
   replayCommand,
   runCase,
+  runCaseAsync,
   type SimRun,
 } from "./sim/runner.js";
 export {
@@ -78,10 +81,11 @@ export {
 } from "./sim/schedule.js";
 export { shrinkCase } from "./sim/shrink.js";
 export { type SimSetup, type SimStats, Simulation, type SimulationOptions } from "./sim/simulation.js";
+export { collectImage } from "./sim/snapshot-image.js";
 export {
-  ChecksumStateMachine,
-  KvStateMachine,
-  type StateMachine,
+  AsyncStateMachineError,
+  applyEntryKind,
   type StateMachineFactory,
-} from "./sim/state-machine.js";
+  toApplyEntry,
+} from "./sim/state-machine-driver.js";
 export { summarizeMessage, Transcript } from "./sim/transcript.js";

@@ -11,7 +11,7 @@
  */
 import type * as FastCheck from "fast-check";
 import { type GenerateOptions, generateCase } from "./generator.js";
-import { type RunOptions, runCase } from "./runner.js";
+import { lastFailedStep } from "./runner.js";
 import { type Action, formatCaseOneLine, type SimCase } from "./schedule.js";
 import { shrinkCase } from "./shrink.js";
 
@@ -25,8 +25,6 @@ export interface SimArbitraryOptions extends GenerateOptions {
    * run of the property).
    */
   readonly maxShrinkRuns?: number;
-  /** How the shrinker runs a candidate to find the step it fails at (the same as your property). */
-  readonly runOptions?: RunOptions;
 }
 
 /**
@@ -58,7 +56,8 @@ export function simCaseArbitrary(
     shrink(c: SimCase): FastCheck.Stream<FastCheck.Value<SimCase>> {
       const self = this;
       function* candidates(): Generator<FastCheck.Value<SimCase>> {
-        const failedAt = runCase(c, opts.runOptions).violation?.step;
+        // Where the property's own run of `c` failed (no second run of the case).
+        const failedAt = lastFailedStep(c);
         for (const cand of shrinkCase(c, failedAt)) {
           if (self.tried++ >= maxShrinkRuns) return;
           yield new fc.Value(named(cand), undefined);

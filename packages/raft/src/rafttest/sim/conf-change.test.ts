@@ -1,14 +1,10 @@
-/**
- * The application's side of membership changes in the simulation, and the example state machines.
- */
+/** The application's side of membership changes in the simulation. */
 import { describe, expect, it } from "vitest";
 import { JointConfig, MajorityConfig } from "../../quorum/index.js";
 import { ConfChangeTransition, ConfChangeType } from "../../raftpb/types.js";
 import { TrackerConfig } from "../../tracker/index.js";
-import { utf8Encode } from "./bytes.js";
 import { buildConfChange } from "./conf-change.js";
 import type { ConfChangeSpec } from "./schedule.js";
-import { ChecksumStateMachine, KvStateMachine } from "./state-machine.js";
 
 const cfg = (voters: number[], learners: number[] = [], outgoing: number[] = []) =>
   new TrackerConfig(
@@ -53,35 +49,5 @@ describe("buildConfChange", () => {
     expect(typeof buildConfChange(spec("joint", "r2", "r3"), cfg([1, 2, 3], [], [1, 2, 3]), 5, 1, none)).toBe(
       "object",
     );
-  });
-});
-
-describe("state machines", () => {
-  it("KvStateMachine applies put and del, and round-trips through a snapshot", () => {
-    const kv = new KvStateMachine();
-    kv.apply(utf8Encode("put a 1"), 2);
-    kv.apply(utf8Encode("put b two words"), 3);
-    kv.apply(utf8Encode("del a"), 4);
-    kv.apply(utf8Encode("nonsense"), 5);
-    expect(kv.toJSON()).toEqual({ b: "two words" });
-    const copy = new KvStateMachine();
-    copy.restore(kv.snapshot());
-    expect(copy.toJSON()).toEqual(kv.toJSON());
-    expect(copy.appliedIndex).toBe(5);
-    copy.restore(new Uint8Array(0));
-    expect(copy.toJSON()).toEqual({});
-  });
-
-  it("ChecksumStateMachine depends on the commands and their order", () => {
-    const a = new ChecksumStateMachine();
-    const b = new ChecksumStateMachine();
-    a.apply(utf8Encode("x"));
-    a.apply(utf8Encode("y"));
-    b.apply(utf8Encode("y"));
-    b.apply(utf8Encode("x"));
-    expect(a.hash).not.toBe(b.hash);
-    const c = new ChecksumStateMachine();
-    c.restore(a.snapshot());
-    expect([c.hash, c.count]).toEqual([a.hash, 2]);
   });
 });

@@ -3,16 +3,20 @@
  * does): every fault heals — paused nodes resume, crashed ones restart, links come back, clocks run
  * at the same rate — and nodes removed from the configuration are shut down, as an operator would.
  * Then, on a reliable network, a leader must be elected and a new proposal must commit and apply on
- * every member within a bounded number of ticks.
+ * every member within a bounded number of ticks. The proposal is an empty entry (the state machine
+ * sees an ApplyEntry of kind "empty", as for a new leader's), so the application's state machine
+ * never receives a command it did not propose.
  */
 import { ConfChangeTransition, EMPTY_BYTES } from "../../raftpb/types.js";
-import { utf8Encode } from "./bytes.js";
 import { InvariantViolation } from "./invariants.js";
 import type { NodeHost } from "./node-host.js";
 import type { Simulation } from "./simulation.js";
 
-/** Runs the liveness phase of `sim`; returns the clock ticks it took. See the module comment. */
-export function awaitLiveness(sim: Simulation): number {
+/**
+ * The liveness phase of `sim` (see the module comment), as a loop that pauses (yields) once per
+ * tick, where the caller settles the state machines; it returns the clock ticks it took.
+ */
+export function* livenessLoop(sim: Simulation): Generator<void, number> {
   const t = sim.transcript;
   t?.banner("liveness: every fault heals");
   sim.retiring = false;
@@ -42,7 +46,8 @@ export function awaitLiveness(sim: Simulation): number {
       }
       if (marker === undefined || marker.term !== r.term) {
         const before = r.raftLog.lastIndex();
-        l.propose(utf8Encode(`liveness-${tick}`));
+        // An empty entry: the state machine sees it as kind "empty", like a new leader's own.
+        l.propose(EMPTY_BYTES);
         if (r.raftLog.lastIndex() > before) {
           marker = { term: r.term, index: r.raftLog.lastIndex() };
           t?.note(`leader ${l.id} proposed entry ${marker.index} in term ${marker.term}`);
@@ -56,6 +61,7 @@ export function awaitLiveness(sim: Simulation): number {
         marker.term === now.rn!.raft.term &&
         converged(sim, now, marker.index);
     });
+    yield;
     if (done) return tick;
     sim.stats.ticks++;
     sim.guard(() => {

@@ -40,12 +40,13 @@ import { RawNode, type SnapshotStatus } from "../../raw-node.js";
 import { ReadOnlyOption } from "../../read-only.js";
 import type { Ready } from "../../ready.js";
 import { StateType } from "../../ready.js";
+import type { StateMachine } from "../../state-machine.js";
 import { cloneConfState, type MemoryStorage } from "../../storage.js";
 import { Disk, describeWrite } from "./disk.js";
 import { type CheckedNode, type Checker, InvariantViolation } from "./invariants.js";
 import { mixSeed, Prng } from "./prng.js";
 import type { BrokenVariant, SimOptions } from "./schedule.js";
-import type { StateMachine, StateMachineFactory } from "./state-machine.js";
+import { StateMachineDriver, type StateMachineFactory } from "./state-machine-driver.js";
 
 /** What a node needs from the simulation around it. */
 export interface HostEnv {
@@ -84,8 +85,9 @@ export class NodeHost implements CheckedNode {
   private tickAcc = 0;
   /** Restarts so far (seeds each incarnation's election timeouts differently). */
   incarnation = 0;
-  sm: StateMachine;
-  /** The last index applied to `sm`. */
+  /** Drives this incarnation's state machine (see state-machine-driver.ts). */
+  smd: StateMachineDriver;
+  /** The last index applied (handed to the state machine, or restored from a snapshot). */
   appliedIndex = 0;
   /** The configuration as of `appliedIndex` (what a snapshot taken now records). */
   confState: ConfState = newConfState();
@@ -124,7 +126,7 @@ export class NodeHost implements CheckedNode {
     this.env = env;
     this.async = env.options.asyncStorageWrites;
     this.voteEarly = env.broken.has("vote-before-persist");
-    this.sm = env.makeStateMachine(id);
+    this.smd = new StateMachineDriver(id, env.makeStateMachine);
     this.disk = new Disk({
       onDurableWrite: (hs) => env.checker.onDurableWrite(id, hs),
       onTornWrite: () => env.stats.tornWrites++,
@@ -136,6 +138,11 @@ export class NodeHost implements CheckedNode {
       });
       this.durable.setHardState({ term: BOOTSTRAP_TERM, vote: 0, commit: BOOTSTRAP_INDEX });
     }
+  }
+
+  /** This incarnation's state machine. */
+  get sm(): StateMachine<unknown> {
+    return this.smd.sm;
   }
 
   /** The durable storage (what the core reads; what survives a crash). */
@@ -159,8 +166,10 @@ export class NodeHost implements CheckedNode {
     const d = this.durable;
     const snap = d.snapshot();
     this.disk.reload();
-    this.sm = this.env.makeStateMachine(this.id);
-    if (snap.metadata.index > 0) this.sm.restore(snap.data);
+    // A fresh (volatile) state machine, restored from the durable snapshot; the core then hands
+    // out the committed entries after it again. The bootstrap snapshot holds no state.
+    this.smd = new StateMachineDriver(this.id, this.env.makeStateMachine);
+    if (snap.metadata.index > 0 && snap.data.length > 0) this.smd.restore(snap.metadata.index, snap.data);
     this.appliedIndex = snap.metadata.index;
     this.confState = cloneConfState(snap.metadata.confState);
     const o = this.env.options;
@@ -236,6 +245,7 @@ export class NodeHost implements CheckedNode {
   }
 
   private down(): void {
+    this.smd.abandon();
     this.retiring = false;
     this.rn = undefined;
     this.up = false;
@@ -253,7 +263,8 @@ export class NodeHost implements CheckedNode {
   private writeDurable(snap: Snapshot | undefined, ents: readonly Entry[], hs: HardState | undefined): void {
     this.disk.write(snap, ents, hs);
     if (snap !== undefined && !isEmptySnap(snap)) {
-      this.sm.restore(snap.data);
+      if (snap.data.length > 0) this.smd.restore(snap.metadata.index, snap.data);
+      else this.smd.reset();
       this.appliedIndex = snap.metadata.index;
       this.confState = cloneConfState(snap.metadata.confState);
       this.env.checker.onApplySnapshot(this.id, snap.metadata);
@@ -374,11 +385,18 @@ export class NodeHost implements CheckedNode {
     // with asyncStorageWrites the apply thread may be ahead of the HardState on disk.
     const commit = this.durable.initialState().hardState.commit;
     if (i > commit) return `applied ${i} is beyond the durable commit index ${commit}`;
-    this.disk.snapshot(i, this.confState, this.sm.snapshot(), keep);
-    this.env.stats.snapshotsTaken++;
-    this.env.trace?.(
-      `${this.id} snapshot at ${i}, log now ${this.durable.firstIndex()}..${this.durable.lastIndex()}`,
-    );
+    const cs = cloneConfState(this.confState);
+    const incarnation = this.incarnation;
+    this.smd.snapshot((_, image) => {
+      // An asynchronous image may come after a crash (lost with the node's memory) or after a
+      // newer snapshot from the leader was written.
+      if (this.incarnation !== incarnation || i <= this.disk.snapIndex) return;
+      this.disk.snapshot(i, cs, image, keep);
+      this.env.stats.snapshotsTaken++;
+      this.env.trace?.(
+        `${this.id} snapshot at ${i}, log now ${this.durable.firstIndex()}..${this.durable.lastIndex()}`,
+      );
+    });
     return undefined;
   }
 
@@ -507,11 +525,16 @@ export class NodeHost implements CheckedNode {
   /** Applies committed entries to the state machine and configuration changes to the core. */
   private applyEntries(ents: readonly Entry[]): void {
     const from = this.appliedIndex;
+    let batch: Entry[] = [];
     for (const e of ents) {
       // Covered by a snapshot restored meanwhile (asyncStorageWrites).
       if (e.index <= this.appliedIndex) continue;
       this.env.checker.onApply(this, e);
       if (e.type === EntryType.EntryConfChange || e.type === EntryType.EntryConfChangeV2) {
+        // The entries before the change go to the state machine under the old configuration; the
+        // change itself once Raft applied it (the contract's "conf-change" kind).
+        this.smd.apply(batch);
+        batch = [e];
         const cc =
           e.type === EntryType.EntryConfChange ? decodeConfChange(e.data) : decodeConfChangeV2(e.data);
         const before = this.confState;
@@ -519,11 +542,12 @@ export class NodeHost implements CheckedNode {
         this.confState = this.core(() => this.rn!.applyConfChange(cc), false);
         this.env.trace?.(`${this.id} applied conf change at ${e.index}: ${formatConfState(this.confState)}`);
         this.checkRetired(before);
-      } else if (e.data.length > 0) {
-        this.sm.apply(e.data, e.index);
+      } else {
+        batch.push(e);
       }
       this.appliedIndex = e.index;
     }
+    this.smd.apply(batch);
     if (this.env.trace !== undefined && this.appliedIndex > from) {
       this.env.trace(`${this.id} applied ${from + 1}..${this.appliedIndex}`);
     }

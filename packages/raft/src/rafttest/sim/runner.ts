@@ -15,6 +15,7 @@ import {
   type SimCase,
 } from "./schedule.js";
 import { type SimStats, Simulation, type SimulationOptions } from "./simulation.js";
+import { AsyncStateMachineError } from "./state-machine-driver.js";
 
 /** Options of {@link runCase}. */
 export interface RunOptions extends SimulationOptions {
@@ -36,19 +37,58 @@ export interface SimRun {
 
 /**
  * Runs `c`'s schedule, then (unless `liveness: false`) the liveness phase, stopping at the first
- * violation. Errors other than an {@link InvariantViolation} (bugs of the simulator) propagate.
+ * violation. Errors other than an {@link InvariantViolation} (bugs of the simulator) propagate. For
+ * state machines that answer synchronously (the examples do): one that returns a promise makes it
+ * throw an AsyncStateMachineError; use {@link runCaseAsync} for those.
  */
 export function runCase(c: SimCase, opts: RunOptions = {}): SimRun {
   let violation: InvariantViolation | undefined;
   let sim: Simulation | undefined;
   try {
     sim = new Simulation(c, opts);
+    sim.assertSynchronous();
     sim.run(c.schedule);
     if (opts.liveness !== false) sim.awaitLiveness();
   } catch (e) {
     if (!(e instanceof InvariantViolation) || sim === undefined) throw e;
     violation = e;
   }
+  return finish(c, sim, violation);
+}
+
+/**
+ * {@link runCase} for any implementation of the state machine contract: a state machine's promises
+ * are awaited between two steps, so the run is the same every time.
+ */
+export async function runCaseAsync(c: SimCase, opts: RunOptions = {}): Promise<SimRun> {
+  let violation: InvariantViolation | undefined;
+  let sim: Simulation | undefined;
+  try {
+    sim = new Simulation(c, opts);
+    await sim.settle();
+    await sim.runAsync(c.schedule);
+    if (opts.liveness !== false) await sim.awaitLivenessAsync();
+  } catch (e) {
+    if (!(e instanceof InvariantViolation) || sim === undefined) throw e;
+    violation = e;
+  }
+  return finish(c, sim, violation);
+}
+
+/**
+ * The step at which each case object last failed in {@link runCase} / {@link runCaseAsync}: the
+ * shrinker cuts the schedule there first, without running the case again.
+ */
+const failedAtStep = new WeakMap<SimCase, number>();
+
+/** The step at which `c` (this very object) failed when it was last run, if it did. */
+export function lastFailedStep(c: SimCase): number | undefined {
+  return failedAtStep.get(c);
+}
+
+function finish(c: SimCase, sim: Simulation, violation: InvariantViolation | undefined): SimRun {
+  if (violation !== undefined) failedAtStep.set(c, violation.step);
+  else failedAtStep.delete(c);
   return {
     case: c,
     violation,
@@ -104,6 +144,16 @@ export function parseReplaySpec(spec: string): SimCase {
   return generateCase(Number(head), g);
 }
 
+/** The transcript of `c`, run again with tracing (a note instead, if it needs runCaseAsync). */
+function retrace(c: SimCase, opts: RunOptions | undefined): string {
+  try {
+    return runCase(c, { ...opts, trace: true }).transcript ?? "";
+  } catch (e) {
+    if (!(e instanceof AsyncStateMachineError)) throw e;
+    return "(the state machine is asynchronous: run the case with runCaseAsync and trace: true for its transcript)\n";
+  }
+}
+
 /** Options of {@link formatFailure}. */
 export interface FailureReportOptions {
   /** The seed spec of the unshrunk case, if it came from the generator. */
@@ -143,7 +193,7 @@ export function formatFailure(run: SimRun, opts: FailureReportOptions = {}): str
   }
   const max = opts.transcriptLines ?? 200;
   if (max > 0) {
-    const transcript = run.transcript ?? runCase(c, { ...opts.runOptions, trace: true }).transcript ?? "";
+    const transcript = run.transcript ?? retrace(c, opts.runOptions);
     const lines = transcript.split("\n").filter((l) => l !== "");
     out.push(`transcript${lines.length > max ? ` (last ${max} of ${lines.length} lines)` : ""}:`);
     for (const l of lines.slice(-max)) out.push(`  ${l}`);

@@ -6,9 +6,9 @@
 import { describe, expect, it } from "vitest";
 import { type Message, MessageType } from "../../raftpb/types.js";
 import { StateType } from "../../ready.js";
+import type { ChecksumStateMachine } from "./example-state-machines.js";
 import { parseAction, parseCase } from "./schedule.js";
 import { Simulation } from "./simulation.js";
-import type { ChecksumStateMachine } from "./state-machine.js";
 
 /** A simulation of the case header `head`, and a function running `;`-separated actions. */
 function sim(head: string) {

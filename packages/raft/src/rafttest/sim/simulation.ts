@@ -8,18 +8,24 @@
  * sim.run(simCase.schedule);   // throws an InvariantViolation at the first broken property
  * sim.awaitLiveness();          // heals every fault; throws unless a new proposal commits everywhere
  * ```
+ *
+ * `run` and `awaitLiveness` are for state machines that answer synchronously (the examples do);
+ * `runAsync` and `awaitLivenessAsync` drive any implementation of the contract, awaiting a state
+ * machine's promises between two steps (see state-machine-driver.ts).
  */
 import { type Message, MessageType, newConfState } from "../../raftpb/types.js";
 import { SnapshotStatus } from "../../raw-node.js";
 import { StateType } from "../../ready.js";
+import type { StateMachine } from "../../state-machine.js";
 import { utf8Encode } from "./bytes.js";
 import { buildConfChange } from "./conf-change.js";
+import { ChecksumStateMachine } from "./example-state-machines.js";
 import { Checker, InvariantViolation } from "./invariants.js";
-import { awaitLiveness } from "./liveness.js";
+import { livenessLoop } from "./liveness.js";
 import { SimNetwork } from "./network.js";
 import { BOOTSTRAP_INDEX, BOOTSTRAP_TERM, type HostEnv, NodeHost } from "./node-host.js";
 import type { Action, BrokenVariant, SimCase, SimOptions } from "./schedule.js";
-import { ChecksumStateMachine, type StateMachine, type StateMachineFactory } from "./state-machine.js";
+import type { StateMachineFactory } from "./state-machine-driver.js";
 import { summarizeMessage, Transcript } from "./transcript.js";
 
 /** A case without its schedule: what a {@link Simulation} is built from. */
@@ -161,8 +167,8 @@ export class Simulation {
     return h;
   }
 
-  /** The state machine of node `id` (cast to the type your factory builds). */
-  stateMachine<T extends StateMachine = StateMachine>(id: number): T {
+  /** The state machine of node `id`'s current incarnation (cast to the type your factory builds). */
+  stateMachine<T extends StateMachine<unknown> = StateMachine<unknown>>(id: number): T {
     return this.node(id).sm as T;
   }
 
@@ -188,9 +194,55 @@ export class Simulation {
     return [...new Set([...cfg.voters.ids(), ...cfg.learners, ...cfg.learnersNext])].sort((a, b) => a - b);
   }
 
-  /** Runs every action of `schedule` in turn (see {@link Simulation.step}). */
+  /**
+   * Runs every action of `schedule` in turn (see {@link Simulation.step}). For state machines that
+   * answer synchronously: throws an AsyncStateMachineError if one returns a promise.
+   */
   run(schedule: readonly Action[]): void {
-    for (const a of schedule) this.step(a);
+    for (const a of schedule) {
+      this.step(a);
+      this.assertSynchronous();
+    }
+  }
+
+  /**
+   * Runs every action of `schedule` in turn, awaiting the state machines' promises (if any) after
+   * each step: any implementation of the contract, same result for the same case every time.
+   */
+  async runAsync(schedule: readonly Action[]): Promise<void> {
+    for (const a of schedule) {
+      this.step(a);
+      if (this.stateMachinesPending()) await this.settle();
+    }
+  }
+
+  /** True while a node's state machine calls wait behind a promise (see {@link Simulation.settle}). */
+  stateMachinesPending(): boolean {
+    for (const h of this.hosts) if (h.smd.pending) return true;
+    return false;
+  }
+
+  /**
+   * Waits for every node's pending state machine calls and applies their outcomes, node by node in
+   * id order (a deterministic point: the run does not depend on when the promises resolve). Throws
+   * the state-machine InvariantViolation one of them met.
+   */
+  async settle(): Promise<void> {
+    for (const h of this.hosts) {
+      if (!h.smd.pending) continue;
+      try {
+        await h.smd.settle();
+      } catch (e) {
+        this.guard(() => {
+          throw e;
+        });
+      }
+    }
+  }
+
+  /** Throws an AsyncStateMachineError if a state machine call is waiting behind a promise. */
+  assertSynchronous(): void {
+    for (const h of this.hosts) h.smd.assertSynchronous();
   }
 
   /**
@@ -228,9 +280,28 @@ export class Simulation {
    * that takes longer than `livenessTicks`. Returns the ticks it took.
    */
   awaitLiveness(): number {
-    const ticks = awaitLiveness(this);
-    this.stats.livenessTicks = ticks;
-    return ticks;
+    const loop = livenessLoop(this);
+    for (;;) {
+      const r = loop.next();
+      if (r.done === true) {
+        this.stats.livenessTicks = r.value;
+        return r.value;
+      }
+      this.assertSynchronous();
+    }
+  }
+
+  /** {@link Simulation.awaitLiveness} for any state machine (awaiting its promises, as runAsync). */
+  async awaitLivenessAsync(): Promise<number> {
+    const loop = livenessLoop(this);
+    for (;;) {
+      const r = loop.next();
+      if (r.done === true) {
+        this.stats.livenessTicks = r.value;
+        return r.value;
+      }
+      if (this.stateMachinesPending()) await this.settle();
+    }
   }
 
   /** Final counters (call after the run). */

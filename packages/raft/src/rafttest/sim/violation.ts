@@ -27,6 +27,11 @@ export type InvariantName =
   | "read-index"
   /** A leader's Progress bookkeeping is consistent and truthful (match < next, match held...). */
   | "progress"
+  /**
+   * The application's state machine broke its contract (packages/raft/src/state-machine.ts): it
+   * threw, reported an applied index other than what it was handed, or returned the wrong results.
+   */
+  | "state-machine"
   /** The core threw (a RaftPanic: one of etcd's own assertions, or a crash of the code). */
   | "core-panic"
   /** After every fault healed, the cluster did not elect a leader and commit within the bound. */
