@@ -60,6 +60,7 @@ async function main(): Promise<void> {
         replies.push(appResp(m));
       },
       reportUnreachable: () => {},
+      processSnapshot: () => Promise.reject(new Error("bench: no snapshots here")),
       reportSnapshot: () => {},
     },
   });

@@ -189,6 +189,7 @@ async function run(caseId: string, opts: { n?: number | undefined }): Promise<Be
       reportUnreachable: (id) => {
         throw new Error(`transport bench: peer ${id} reported unreachable`);
       },
+      processSnapshot: () => Promise.reject(new Error("bench: no snapshots here")),
       reportSnapshot: () => {},
     },
   });

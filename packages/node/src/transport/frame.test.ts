@@ -113,23 +113,37 @@ describe("frames", () => {
     expect(decodeBatch(Uint8Array.of(FrameKind.Batch))).toEqual([]);
   });
 
-  it("snapshot header leaves the data out; chunk and trailer round-trip", () => {
-    const data = Uint8Array.from({ length: 1000 }, (_, i) => i & 0xff);
+  it("snapshot header carries the MsgSnap whole (its metadata bytes too); chunk and trailer round-trip", () => {
+    const meta = Uint8Array.from({ length: 40 }, (_, i) => i);
     const m = newMessage({
       type: MessageType.MsgSnap,
       from: 1,
       to: 2,
-      snapshot: newSnapshot({ data, metadata: { index: 5, term: 2 } }),
+      snapshot: newSnapshot({ data: meta, metadata: { index: 5, term: 2 } }),
     });
-    const hf = encodeSnapHeader(m, data.length);
-    expect(hf.length).toBeLessThan(100);
-    const h = decodeSnapHeader(hf);
-    expect(h.size).toBe(1000);
-    expect(h.message).toEqual({ ...m, snapshot: newSnapshot({ metadata: { index: 5, term: 2 } }) });
-    expect(m.snapshot!.data).toBe(data); // the caller's message is untouched
-    expect([...snapChunkData(encodeSnapChunk(data.subarray(10, 20)))]).toEqual([...data.subarray(10, 20)]);
-    const t = { size: 1000, sha256: new Uint8Array(32).fill(9) };
-    expect(decodeSnapTrailer(encodeSnapTrailer(t))).toEqual(t);
+    const hf = encodeSnapHeader(m);
+    expect(hf[0]).toBe(FrameKind.SnapHeader);
+    expect(decodeSnapHeader(hf)).toEqual(m);
+    // protobuf `message SnapHeader { bytes message = 1; }` behind the kind byte.
+    const w = protobuf.Writer.create();
+    w.uint32(FrameKind.SnapHeader).uint32(10).bytes(encodeMessage(m));
+    expect(Buffer.from(hf).equals(Buffer.from(w.finish()))).toBe(true);
+    // Unknown fields (version 1's `size = 2`) are skipped.
+    expect(decodeSnapHeader(Uint8Array.of(...hf, 0x10, 0x80, 0x01))).toEqual(m);
     expect(decodeFails(() => decodeSnapHeader(Uint8Array.of(FrameKind.SnapHeader)))).toBe(true); // no message
+    expect(decodeFails(() => decodeSnapHeader(hf.subarray(0, hf.length - 1)))).toBe(true);
+
+    const data = Uint8Array.from({ length: 1000 }, (_, i) => i & 0xff);
+    expect([...snapChunkData(encodeSnapChunk(data.subarray(10, 20)))]).toEqual([...data.subarray(10, 20)]);
+    const t = { size: 2 ** 40, sha256: new Uint8Array(32).fill(9) };
+    expect(decodeSnapTrailer(encodeSnapTrailer(t))).toEqual(t);
+    // A digest must be 32 bytes.
+    for (const n of [0, 31, 33]) {
+      const bad = encodeSnapTrailer({ size: 1, sha256: new Uint8Array(n) });
+      expect(
+        decodeFails(() => decodeSnapTrailer(bad)),
+        `${n}-byte digest`,
+      ).toBe(true);
+    }
   });
 });

@@ -14,8 +14,12 @@ import { RaftError } from "@tsraft/raft";
 import { decodeMessage, EMPTY_BYTES, encodeMessage, type Message, varintSize } from "@tsraft/raft/raftpb";
 import protobuf from "protobufjs/minimal.js";
 
-/** The protocol version this code speaks; a peer offering another one is refused (close 4005). */
-export const PROTOCOL_VERSION = 1;
+/**
+ * The protocol version this code speaks; a peer offering another one is refused (close 4005).
+ * 2: snapshot streams carry the state machine image after a header without a size (version 1 sent
+ * the whole `snapshot.data` in chunks after a header that declared its length).
+ */
+export const PROTOCOL_VERSION = 2;
 
 /** The HTTP path of the WebSocket endpoint, appended to a peer's URL. */
 export const RAFT_PATH = "/raft";
@@ -28,13 +32,13 @@ export enum FrameKind {
   HelloAck = 2,
   /** A batch of raft messages (stream connections only, both directions). */
   Batch = 3,
-  /** Snapshot connection: the MsgSnap without its data, and the data's length. */
+  /** Snapshot connection: the MsgSnap (its `snapshot.data` is the node's metadata, not the image). */
   SnapHeader = 4,
-  /** Snapshot connection: the next slice of `snapshot.data`, raw. */
+  /** Snapshot connection: the next piece of the state machine image, raw (never empty). */
   SnapChunk = 5,
-  /** Snapshot connection: total length and SHA-256 of the data. */
+  /** Snapshot connection: total length and SHA-256 of the image. */
   SnapTrailer = 6,
-  /** Snapshot connection, receiver → sender: the snapshot was verified and handed to raft. */
+  /** Snapshot connection, receiver → sender: the image was verified and the node has stored it. */
   SnapAck = 7,
 }
 
@@ -42,7 +46,7 @@ export enum FrameKind {
 export enum ConnKind {
   /** The one long-lived connection per peer pair carrying message batches both ways. */
   Stream = 1,
-  /** A short-lived connection carrying one MsgSnap and its data, sender → receiver. */
+  /** A short-lived connection carrying one MsgSnap and its image, sender → receiver. */
   Snapshot = 2,
 }
 
@@ -67,7 +71,10 @@ export const CloseCode = {
   WrongDirection: 4008,
   /** The peer was removed or its URL changed. */
   PeerRemoved: 4009,
-  /** A snapshot stream failed verification (length, checksum, size limit, timeout). */
+  /**
+   * A snapshot stream failed: verification (length, checksum, size limit), a stall, a malformed
+   * frame, or the receiving node refused or failed to store the image.
+   */
   SnapshotRejected: 4010,
   /** Normal shutdown of the transport. */
   GoingAway: 1001,
@@ -86,19 +93,16 @@ export interface Hello {
   token: Uint8Array;
 }
 
-/** The header of a snapshot stream. */
-export interface SnapHeader {
-  /** The MsgSnap, with `snapshot.data` empty. */
-  message: Message;
-  /** The length of `snapshot.data` that the chunks carry. */
-  size: number;
-}
-
-/** The trailer of a snapshot stream. */
+/** The trailer of a snapshot stream: what the receiver checks the image it got against. */
 export interface SnapTrailer {
+  /** The image's length in bytes (the sum of the chunks' lengths). */
   size: number;
+  /** SHA-256 of the image (32 bytes). */
   sha256: Uint8Array;
 }
+
+/** Bytes in a SHA-256 digest; a trailer carrying another length is malformed. */
+export const SHA256_BYTES = 32;
 
 const { Writer } = protobuf;
 
@@ -203,34 +207,38 @@ export function decodeBatch(frame: Uint8Array): Message[] {
   return out;
 }
 
-/** Encodes the header of a snapshot stream: `m` with its snapshot data left out, and that data's length. */
-export function encodeSnapHeader(m: Message, size: number): Uint8Array {
-  const snap = m.snapshot;
-  const bare: Message =
-    snap === undefined ? m : { ...m, snapshot: { data: EMPTY_BYTES, metadata: snap.metadata } };
+/**
+ * Encodes the header of a snapshot stream: the MsgSnap as it is, `snapshot.data` included (the
+ * sending node's small metadata; the image follows in chunks, its size unknown until the trailer).
+ */
+export function encodeSnapHeader(m: Message): Uint8Array {
   const w = Writer.create();
   w.uint32(FrameKind.SnapHeader);
-  w.uint32(tag(1, 2)).bytes(encodeMessage(bare));
-  w.uint32(tag(2, 0)).uint64(size);
+  w.uint32(tag(1, 2)).bytes(encodeMessage(m));
   return w.finish();
 }
 
-/** Decodes a snapshot header; throws a "Decode" RaftError if it is malformed or carries no message. */
-export function decodeSnapHeader(frame: Uint8Array): SnapHeader {
+/**
+ * Decodes a snapshot header into its message; throws a "Decode" RaftError if it is malformed or
+ * carries no message. Unknown fields are skipped; the receiver checks that the message is a MsgSnap
+ * addressed to it.
+ */
+export function decodeSnapHeader(frame: Uint8Array): Message {
   const r = new FrameReader(frame, FrameKind.SnapHeader);
   let message: Message | undefined;
-  let size = 0;
   while (r.more()) {
     const t = r.tag();
     if (t === tag(1, 2)) message = decodeMessage(r.bytes());
-    else if (t === tag(2, 0)) size = r.varint("size");
     else r.skip(t);
   }
   if (message === undefined) throw decodeFailure("snapshot header: no message");
-  return { message, size };
+  return message;
 }
 
-/** Encodes a chunk frame. Copies `data` once (behind the kind byte). */
+/**
+ * Encodes a chunk frame. Copies `data` once (behind the kind byte). The sender builds its frames in
+ * place instead (snapshot-sender.ts); this is for tests and tools.
+ */
 export function encodeSnapChunk(data: Uint8Array): Uint8Array {
   const out = Buffer.allocUnsafe(data.length + 1);
   out[0] = FrameKind.SnapChunk;
@@ -238,12 +246,15 @@ export function encodeSnapChunk(data: Uint8Array): Uint8Array {
   return out;
 }
 
-/** The data of a chunk frame (a view, not a copy). */
+/**
+ * The data of a chunk frame: a plain Uint8Array view (not a copy, and not a Buffer, whose `slice`
+ * would alias where Uint8Array's copies).
+ */
 export function snapChunkData(frame: Uint8Array): Uint8Array {
-  return frame.subarray(1);
+  return new Uint8Array(frame.buffer, frame.byteOffset + 1, frame.byteLength - 1);
 }
 
-/** Encodes the trailer that closes a snapshot stream: the data length again, and its SHA-256. */
+/** Encodes the trailer that closes a snapshot stream: the image's length and its SHA-256. */
 export function encodeSnapTrailer(t: SnapTrailer): Uint8Array {
   const w = Writer.create();
   w.uint32(FrameKind.SnapTrailer);
@@ -252,7 +263,10 @@ export function encodeSnapTrailer(t: SnapTrailer): Uint8Array {
   return w.finish();
 }
 
-/** Decodes a snapshot trailer; the receiver compares both fields with what it received. */
+/**
+ * Decodes a snapshot trailer; the receiver compares both fields with what it received. A digest that
+ * is not 32 bytes long is malformed.
+ */
 export function decodeSnapTrailer(frame: Uint8Array): SnapTrailer {
   const r = new FrameReader(frame, FrameKind.SnapTrailer);
   const t: SnapTrailer = { size: 0, sha256: EMPTY_BYTES };
@@ -262,10 +276,13 @@ export function decodeSnapTrailer(frame: Uint8Array): SnapTrailer {
     else if (f === tag(2, 2)) t.sha256 = r.bytes();
     else r.skip(f);
   }
+  if (t.sha256.length !== SHA256_BYTES) {
+    throw decodeFailure(`snapshot trailer: SHA-256 of ${t.sha256.length} bytes`);
+  }
   return t;
 }
 
-/** The one-byte acknowledgement of a verified snapshot. */
+/** The one-byte acknowledgement of a verified and stored snapshot. */
 export const SNAP_ACK: Uint8Array = Uint8Array.of(FrameKind.SnapAck);
 
 function decodeFailure(message: string): RaftError {

@@ -1,14 +1,19 @@
 /**
- * Receives one snapshot stream (the far end of snapshot-sender.ts) after its handshake: stages the
- * chunks in a temp file (memory stays at a few chunks however large the snapshot), verifies length
- * and SHA-256 against the trailer, reads the data back into the MsgSnap and hands it to raft, then
- * acknowledges. Anything else — a bad header, too much or too little data, a checksum mismatch, a
- * stall, a closed connection — rejects the stream: close 4010, a log line, a counter, the temp file
- * removed, and nothing reaches the handler.
+ * Receives one snapshot stream (the far end of snapshot-sender.ts) after its handshake. On the
+ * header it hands the MsgSnap to the node with the image as an async iterable, then feeds that
+ * iterable chunk by chunk as frames arrive: at most a few chunks wait for the node (the socket is
+ * paused above {@link HIGH_WATER_CHUNKS} chunks, so TCP holds back the sender), the SHA-256 and the
+ * size limit are checked as bytes arrive, and the trailer's length and digest are verified before
+ * the iteration ends. Once the node's promise resolves (it has stored the image and stepped the
+ * message) the receiver acknowledges.
+ *
+ * Anything else fails the transfer: a bad frame, too much or too little data, a checksum mismatch,
+ * a stall, a closed connection, the transport stopping, or the node rejecting (or not reading the
+ * image to its end). Failing closes the connection with 4010, logs a line, counts
+ * `frames_rejected_total{reason}` and `snapshots_received_total{result="failure"}`, and makes the
+ * image's iteration throw, so the node discards what it wrote.
  */
-import { createHash, type Hash, randomBytes, timingSafeEqual } from "node:crypto";
-import { type FileHandle, open, unlink } from "node:fs/promises";
-import { join } from "node:path";
+import { createHash, type Hash, timingSafeEqual } from "node:crypto";
 import { isRaftError } from "@tsraft/raft";
 import { type Message, MessageType } from "@tsraft/raft/raftpb";
 import { type RawData, WebSocket } from "ws";
@@ -18,87 +23,91 @@ import {
   decodeSnapTrailer,
   FrameKind,
   SNAP_ACK,
-  type SnapHeader,
+  type SnapTrailer,
   snapChunkData,
 } from "./frame.js";
 import { toBuffer } from "./handshake.js";
+import { IncomingImage, SnapshotTransferError } from "./incoming-image.js";
 import type { ResolvedOptions } from "./options.js";
 
-/** Where the receiver hands a verified MsgSnap. */
-export type SnapshotSink = (m: Message) => void;
+/** Where the receiver hands a MsgSnap and its image: `TransportHandler.processSnapshot`. */
+export type SnapshotSink = (m: Message, image: AsyncIterable<Uint8Array>) => Promise<void>;
 
-/** Writes queued ahead of the disk beyond this many chunks pause the socket. */
-const MAX_PENDING_CHUNKS = 4;
+/** Chunks (of `snapshotChunkBytes`) waiting for the node beyond which the socket is paused. */
+export const HIGH_WATER_CHUNKS = 4;
+
+type State =
+  /** Handshake done; waiting for the header. */
+  | "header"
+  /** The node has the image; chunks are arriving. */
+  | "streaming"
+  /** The trailer verified the image; waiting for the node to finish with it. */
+  | "verified"
+  /** Acknowledged. */
+  | "done"
+  | "failed";
 
 /**
  * One incoming snapshot transfer, from the first frame after the handshake to the acknowledgement
- * (or rejection). Created by the transport per snapshot connection.
+ * (or the failure). Created by the transport per snapshot connection.
  */
 export class SnapshotReceiver {
-  private header: SnapHeader | undefined;
-  private file: FileHandle | undefined;
-  private path: string | undefined;
-  /** The chain of file operations, in order; each write starts after the previous one. */
-  private io: Promise<void> = Promise.resolve();
-  private ioError: Error | undefined;
+  private state: State = "header";
+  private image: IncomingImage | undefined;
+  private index = 0;
   private readonly hash: Hash = createHash("sha256");
-  /** Bytes of data received so far. Invariant: received ≤ header.size. */
+  /** Image bytes received so far. Invariant: received ≤ maxSnapshotBytes. */
   private received = 0;
-  private pending = 0;
   private idle: NodeJS.Timeout | undefined;
-  private finished = false;
-  /** The trailer has arrived; the data is being verified and read back. Nothing more may come. */
-  private verifying = false;
   private readonly peer: string;
+  private readonly highWater: number;
 
   constructor(
     private readonly o: ResolvedOptions,
     private readonly ws: WebSocket,
-    private readonly from: number,
+    /** The authenticated sender. */
+    readonly from: number,
     private readonly sink: SnapshotSink,
   ) {
     this.peer = from.toString(16);
+    this.highWater = HIGH_WATER_CHUNKS * o.snapshotChunkBytes;
   }
 
   /** Takes over the (authenticated) connection. */
   start(): void {
     this.touch();
     this.ws.on("message", (raw: RawData, isBinary: boolean) => this.onFrame(toBuffer(raw), isBinary));
-    this.ws.on("close", (code) => {
-      if (this.header === undefined) this.fail("closed before the snapshot header", "snapshot-truncated");
-      else
-        this.fail(
-          `connection closed (${code}) after ${this.received} of ${this.header.size} bytes`,
-          "snapshot-truncated",
-        );
+    this.ws.on("close", (code, reason) => {
+      const r = reason.toString();
+      this.fail(
+        this.state === "header"
+          ? `connection closed (${code}${r ? ` ${r}` : ""}) before the snapshot header`
+          : `connection closed (${code}${r ? ` ${r}` : ""}) after ${this.received} bytes`,
+        "snapshot-truncated",
+      );
     });
   }
 
-  /** Fails the transfer (the transport is stopping). */
-  abort(): void {
-    this.fail("transport stopping", "snapshot-aborted");
+  /** Fails the transfer: the transport is stopping, or a newer transfer from the same peer began. */
+  abort(why: string, metric: string): void {
+    this.fail(why, metric);
   }
 
-  /** Resolves once the transfer is over and its temp file closed and removed. */
-  settled(): Promise<void> {
-    return this.io;
-  }
-
+  /** The node's stall timer: runs while the receiver waits for the network (not while paused). */
   private touch(): void {
     clearTimeout(this.idle);
     this.idle = setTimeout(
-      () => this.fail(`no progress for ${this.o.snapshotTimeoutMs} ms`, "snapshot-timeout"),
+      () => this.fail(`no frame for ${this.o.snapshotTimeoutMs} ms`, "snapshot-timeout"),
       this.o.snapshotTimeoutMs,
     );
   }
 
   private onFrame(frame: Buffer, isBinary: boolean): void {
-    if (this.finished) return;
-    if (this.verifying) {
+    if (this.state === "done" || this.state === "failed") return;
+    if (this.state === "verified") {
       this.fail("frame after the trailer", "snapshot-malformed");
       return;
     }
-    this.touch();
     if (!isBinary) {
       this.fail("text frame", "snapshot-malformed");
       return;
@@ -107,16 +116,13 @@ export class SnapshotReceiver {
       switch (frame[0]) {
         case FrameKind.SnapHeader:
           this.onHeader(decodeSnapHeader(frame));
-          return;
+          break;
         case FrameKind.SnapChunk:
-          this.onChunk(snapChunkData(frame));
-          return;
-        case FrameKind.SnapTrailer: {
-          const t = decodeSnapTrailer(frame);
-          this.verifying = true;
-          this.onTrailer(t.size, t.sha256).catch((err: Error) => this.fail(err.message, "snapshot-io"));
-          return;
-        }
+          this.onChunk(snapChunkData(frame)); // a view the node may keep: ws never reuses it
+          break;
+        case FrameKind.SnapTrailer:
+          this.onTrailer(decodeSnapTrailer(frame));
+          break;
         default:
           this.fail(`unexpected frame kind ${frame[0]}`, "snapshot-malformed");
           return;
@@ -124,12 +130,13 @@ export class SnapshotReceiver {
     } catch (err) {
       if (!isRaftError(err, "Decode")) throw err;
       this.fail(err.message, "snapshot-malformed");
+      return;
     }
+    if (this.state === "header" || (this.state === "streaming" && !this.ws.isPaused)) this.touch();
   }
 
-  private onHeader(h: SnapHeader): void {
-    const m = h.message;
-    if (this.header !== undefined) {
+  private onHeader(m: Message): void {
+    if (this.state !== "header") {
       this.fail("second snapshot header", "snapshot-malformed");
       return;
     }
@@ -141,141 +148,122 @@ export class SnapshotReceiver {
       this.fail(`header addressed ${m.from.toString(16)}→${m.to.toString(16)}`, "snapshot-malformed");
       return;
     }
-    if (h.size > this.o.maxSnapshotBytes) {
+    this.state = "streaming";
+    this.index = m.snapshot.metadata.index;
+    const image = new IncomingImage({
+      drained: () => this.onDrained(),
+      abandoned: () => this.fail("the node stopped reading the image before its end", "snapshot-handler"),
+    });
+    this.image = image;
+    this.o.log.info(
+      { peer: this.peer, index: this.index, term: m.snapshot.metadata.term },
+      "receiving snapshot",
+    );
+    let handled: Promise<void>;
+    try {
+      handled = Promise.resolve(this.sink(m, image));
+    } catch (err) {
+      handled = Promise.reject(err);
+    }
+    handled.then(
+      () => this.onHandled(),
+      (err: unknown) =>
+        this.fail(
+          `the node failed to take the snapshot: ${err instanceof Error ? err.message : String(err)}`,
+          "snapshot-handler",
+        ),
+    );
+  }
+
+  private onChunk(data: Uint8Array): void {
+    const image = this.image;
+    if (this.state !== "streaming" || image === undefined) {
+      this.fail("chunk before the header", "snapshot-malformed");
+      return;
+    }
+    if (data.length === 0) {
+      this.fail("empty chunk", "snapshot-malformed");
+      return;
+    }
+    if (this.received + data.length > this.o.maxSnapshotBytes) {
       this.fail(
-        `snapshot of ${h.size} bytes exceeds the limit of ${this.o.maxSnapshotBytes}`,
+        `image exceeds the limit of ${this.o.maxSnapshotBytes} bytes (maxSnapshotBytes)`,
         "snapshot-too-large",
       );
       return;
     }
-    this.header = h;
-    this.path = join(
-      this.o.snapshotDir,
-      `tsraft-snap-${this.peer}-${m.snapshot.metadata.index}-${randomBytes(6).toString("hex")}.part`,
-    );
-    const path = this.path;
-    this.o.log.info(
-      { peer: this.peer, index: m.snapshot.metadata.index, bytes: h.size },
-      "receiving snapshot",
-    );
-    this.chain(async () => {
-      this.file = await open(path, "wx+", 0o600);
-    });
-  }
-
-  private onChunk(data: Uint8Array): void {
-    const h = this.header;
-    if (h === undefined) {
-      this.fail("chunk before the header", "snapshot-malformed");
-      return;
-    }
-    if (this.received + data.length > h.size) {
-      this.fail(`more data than the declared ${h.size} bytes`, "snapshot-length");
-      return;
-    }
-    const position = this.received;
     this.received += data.length;
     this.hash.update(data);
     this.o.metrics.snapshotBytesReceived.inc(data.length);
-    this.pending++;
-    if (this.pending > MAX_PENDING_CHUNKS && !this.ws.isPaused) this.ws.pause();
-    this.chain(async () => {
-      let off = 0;
-      while (off < data.length) {
-        const { bytesWritten } = await this.file!.write(data, off, data.length - off, position + off);
-        off += bytesWritten;
-      }
-      this.pending--;
-      if (this.pending <= 1 && this.ws.isPaused) this.ws.resume();
-    });
+    image.push(data);
+    if (image.bytes >= this.highWater && !this.ws.isPaused) {
+      this.ws.pause();
+      clearTimeout(this.idle); // the node is behind, not the sender
+    }
   }
 
-  private async onTrailer(size: number, sha256: Uint8Array): Promise<void> {
-    const h = this.header;
-    if (h === undefined) {
+  private onTrailer(t: SnapTrailer): void {
+    const image = this.image;
+    if (this.state !== "streaming" || image === undefined) {
       this.fail("trailer before the header", "snapshot-malformed");
       return;
     }
-    if (size !== h.size || this.received !== h.size) {
+    if (t.size !== this.received) {
       this.fail(
-        `length mismatch: header ${h.size}, trailer ${size}, received ${this.received}`,
+        `length mismatch: trailer says ${t.size} bytes, received ${this.received}`,
         "snapshot-length",
       );
       return;
     }
     const digest = this.hash.digest();
-    if (sha256.length !== digest.length || !timingSafeEqual(digest, sha256)) {
+    if (!timingSafeEqual(digest, t.sha256)) {
       this.fail("SHA-256 mismatch", "snapshot-checksum");
       return;
     }
-    let data: Buffer | undefined;
-    this.chain(async () => {
-      data = Buffer.allocUnsafe(h.size);
-      let off = 0;
-      while (off < h.size) {
-        const { bytesRead } = await this.file!.read(data, off, h.size - off, off);
-        if (bytesRead === 0) throw new Error(`temp file ended at ${off} of ${h.size} bytes`);
-        off += bytesRead;
-      }
-    });
-    await this.io;
-    if (this.finished) return;
-    if (this.ioError !== undefined || data === undefined) {
-      this.fail(`staging file: ${this.ioError?.message}`, "snapshot-io");
-      return;
-    }
-    this.finished = true;
+    this.state = "verified";
     clearTimeout(this.idle);
-    // The staging file is gone before raft sees the snapshot or the sender hears of it.
-    this.cleanup();
-    await this.io;
-    const m = h.message;
-    const snap = m.snapshot!;
-    // A plain Uint8Array view of the buffer: raftpb bytes are Uint8Array, whose slice() copies
-    // (a Buffer's would alias).
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    const msg: Message = { ...m, snapshot: { data: bytes, metadata: snap.metadata } };
-    this.o.log.info({ peer: this.peer, index: snap.metadata.index, bytes: h.size }, "received snapshot");
-    this.o.metrics.snapshotsReceived.inc({ result: "success" });
-    this.sink(msg);
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(SNAP_ACK);
+    if (this.ws.isPaused) this.ws.resume(); // only a close (or a stray frame) can come now
+    image.end();
   }
 
-  /** Appends a file operation to the chain; the first failure fails the transfer and skips the rest. */
-  private chain(op: () => Promise<void>): void {
-    this.io = this.io.then(async () => {
-      if (this.ioError !== undefined || this.finished) return;
-      try {
-        await op();
-      } catch (err) {
-        this.ioError = err as Error;
-        this.fail(`staging file: ${(err as Error).message}`, "snapshot-io");
-      }
-    });
+  /** The node took a chunk: below one chunk's worth queued, read the socket again. */
+  private onDrained(): void {
+    const image = this.image;
+    if (image === undefined || !this.ws.isPaused || image.bytes > this.o.snapshotChunkBytes) return;
+    if (this.state !== "streaming") return;
+    this.ws.resume();
+    this.touch();
+  }
+
+  /** The node's promise resolved: acknowledge if it read the whole (verified) image. */
+  private onHandled(): void {
+    if (this.state === "failed" || this.state === "done") return;
+    if (this.image?.consumed !== true) {
+      this.fail("the node returned before reading the image to its end", "snapshot-handler");
+      return;
+    }
+    this.state = "done";
+    clearTimeout(this.idle);
+    this.o.log.info({ peer: this.peer, index: this.index, bytes: this.received }, "received snapshot");
+    this.o.metrics.snapshotsReceived.inc({ result: "success" });
+    this.o.metrics.messagesReceived.inc();
+    if (this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(SNAP_ACK);
+      this.ws.close(1000, "snapshot stored");
+    }
   }
 
   private fail(why: string, metric: string): void {
-    if (this.finished) return;
-    this.finished = true;
+    if (this.state === "done" || this.state === "failed") return;
+    this.state = "failed";
     clearTimeout(this.idle);
-    this.o.log.warn({ peer: this.peer, reason: why }, "rejected snapshot stream");
+    this.o.log.warn({ peer: this.peer, index: this.index, reason: why }, "rejected snapshot stream");
     this.o.metrics.snapshotsReceived.inc({ result: "failure" });
     this.o.metrics.framesRejected.inc({ reason: metric });
+    this.image?.fail(new SnapshotTransferError(metric, `snapshot from ${this.peer}: ${why}`));
     if (this.ws.readyState === WebSocket.OPEN) {
       this.ws.close(CloseCode.SnapshotRejected, `snapshot rejected: ${why}`.slice(0, 120));
     }
-    if (this.ws.isPaused) this.ws.resume();
-    this.cleanup();
-  }
-
-  /** Closes and removes the temp file once the file operations queued so far have run. */
-  private cleanup(): void {
-    const path = this.path;
-    this.io = this.io.then(async () => {
-      const f = this.file;
-      this.file = undefined;
-      await f?.close().catch(() => {});
-      if (path !== undefined) await unlink(path).catch(() => {});
-    });
+    if (this.ws.isPaused) this.ws.resume(); // let the close handshake through
   }
 }

@@ -11,6 +11,7 @@ import {
   startNode,
   stopAll,
   type TestNode,
+  testImage,
   waitFor,
 } from "../../test/transport/harness.js";
 import type { TransportTLS } from "./options.js";
@@ -76,17 +77,22 @@ describe("TLS (wss)", () => {
     b.t.send([app(2, 1, 7)]);
     await waitFor(() => b.rec.processed.length === 2 && a.rec.processed.length === 1, "traffic over TLS");
     const data = new Uint8Array(3 * 1024 * 1024).map((_, i) => i & 0xff);
-    b.t.send([
+    const image = testImage((i) =>
+      i < 3 ? data.subarray(i * 1024 * 1024, (i + 1) * 1024 * 1024) : undefined,
+    );
+    b.t.sendSnapshot(
       newMessage({
         type: MessageType.MsgSnap,
         from: 2,
         to: 1,
-        snapshot: newSnapshot({ data, metadata: { index: 9 } }),
+        snapshot: newSnapshot({ data: Uint8Array.of(1), metadata: { index: 9 } }),
       }),
-    ]);
+      image.source,
+    );
     await waitFor(() => b.rec.snapshots.length === 1, "the snapshot report");
     expect(b.rec.snapshots).toEqual([{ id: 1, status: "finish" }]);
-    expect(Buffer.from(a.rec.processed[1]!.snapshot!.data).equals(Buffer.from(data))).toBe(true);
+    expect(a.rec.received[0]!.image!.equals(Buffer.from(data))).toBe(true);
+    expect(image.releases()).toBe(1);
   });
 
   it("a node whose certificate the cluster CA did not sign cannot connect, in either role", async () => {
@@ -104,16 +110,14 @@ describe("TLS (wss)", () => {
     expect(b.t.peers()[0]!.active).toBe(false);
     expect(b.rec.processed).toEqual([]);
     // b refuses to talk to the rogue's server too (its certificate is not from the cluster CA).
-    b.t.send([
-      newMessage({
-        type: MessageType.MsgSnap,
-        from: 2,
-        to: 1,
-        snapshot: newSnapshot({ data: Uint8Array.of(1) }),
-      }),
-    ]);
+    const image = testImage((i) => (i < 1 ? Uint8Array.of(1) : undefined));
+    b.t.sendSnapshot(
+      newMessage({ type: MessageType.MsgSnap, from: 2, to: 1, snapshot: newSnapshot({}) }),
+      image.source,
+    );
     await waitFor(() => b.rec.snapshots.length === 1, "the snapshot report");
     expect(b.rec.snapshots).toEqual([{ id: 1, status: "failure" }]);
+    expect(image.releases()).toBe(1);
     expect(r.rec.processed).toEqual([]);
   });
 

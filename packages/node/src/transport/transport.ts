@@ -6,7 +6,9 @@
  * - A handshake (cluster id, sender, receiver, protocol version, optional shared token) before
  *   anything else; a failing connection is closed with a 4xxx code and reason, logged and counted.
  * - Per-peer bounded send queues; a full queue or a down peer drops the message and reports the peer
- *   unreachable. MsgSnap travels on a connection of its own, chunked and checksummed.
+ *   unreachable. A MsgSnap and its state machine image travel on a connection of their own
+ *   (`sendSnapshot`), streamed in chunks with flow control and a SHA-256, and reach the receiving
+ *   node through `handler.processSnapshot` as an async iterable.
  * - Malformed frames are dropped, logged (throttled) and counted; only messages that decoded cleanly,
  *   are addressed to this node and come from the authenticated peer reach `handler.process`.
  */
@@ -22,6 +24,7 @@ import type { Duplex } from "node:stream";
 import { isRaftError } from "@tsraft/raft";
 import { type Message, MessageType } from "@tsraft/raft/raftpb";
 import { type ClientOptions, type RawData, type WebSocket, WebSocketServer } from "ws";
+import type { SnapshotImageSource } from "../raftnode/options.js";
 import { tracing } from "../trace.js";
 import { CloseCode, ConnKind, decodeBatch, decodeHello, encodeHello, FrameKind, RAFT_PATH } from "./frame.js";
 import { checkHello, localHello, type Refusal, toBuffer } from "./handshake.js";
@@ -34,7 +37,7 @@ import {
 } from "./options.js";
 import { Peer, type PeerContext, type PeerInfo, traceBatch } from "./peer.js";
 import { SnapshotReceiver } from "./snapshot-receiver.js";
-import { type SnapshotSend, sendSnapshot } from "./snapshot-sender.js";
+import { type SnapshotSend, sendSnapshot as startSnapshotSend } from "./snapshot-sender.js";
 
 /**
  * Message types only a node generates for itself (etcd's IsLocalMsg). One arriving from the network
@@ -71,9 +74,10 @@ const LOG_INTERVAL_MS = 1000;
 
 /**
  * The transport of one node. Construct it with the node's id, cluster id, peer URL (or server) and a
- * handler wired to the RawNode; `start` it; hand every Ready's messages to `send`; mirror conf
- * changes with `addPeer`/`removePeer`/`updatePeer`; `stop` it on shutdown. See the package README
- * for the connection model and the wire format.
+ * handler wired to the RawNode; `start` it; hand every Ready's messages to `send`, except MsgSnap,
+ * which goes to `sendSnapshot` with the state machine's image; mirror conf changes with
+ * `addPeer`/`removePeer`/`updatePeer`; `stop` it on shutdown. See the package README for the
+ * connection model and the wire format.
  */
 export class Transport {
   private readonly o: ResolvedOptions;
@@ -163,8 +167,9 @@ export class Transport {
   /**
    * Routes each message by `to`. Never blocks and never throws: a message to an unknown peer, to a
    * peer that is down, or beyond a full queue is dropped and counted, and the peer (if known) is
-   * reported unreachable once per call. MsgSnap is streamed on its own connection and its outcome
-   * reported with `reportSnapshot`. Each connected peer's messages are written to its socket as one
+   * reported unreachable once per call. A MsgSnap here is a caller error (it needs its image: see
+   * {@link sendSnapshot}): it is logged, dropped, and reported with `reportSnapshot(to, "failure")`.
+   * Each connected peer's messages are written to its socket as one
    * batch (or a few, by maxBatchBytes) before this returns, unless the socket is in backpressure;
    * so call it once per Ready with all of the Ready's messages. Callbacks run after this returns,
    * never inside it.
@@ -175,7 +180,14 @@ export class Transport {
     const touched: Peer[] = [];
     for (const m of messages) {
       if (m.type === MessageType.MsgSnap) {
-        this.sendSnap(m);
+        this.o.log.error(
+          { to: m.to.toString(16) },
+          "MsgSnap passed to send(): it needs its image, use sendSnapshot(); reported as failed",
+        );
+        this.o.metrics.messagesDropped.inc({ reason: "msgsnap-without-image" });
+        this.o.metrics.snapshotsSent.inc({ result: "failure" });
+        const to = m.to;
+        queueMicrotask(() => this.reportSnapshotOutcome(to, "failure"));
         continue;
       }
       const p = this.stopped ? undefined : this.peerMap.get(m.to);
@@ -245,16 +257,20 @@ export class Transport {
   }
 
   /**
-   * Closes every connection (1001), aborts snapshot transfers (without reporting them) and, when it
-   * owns the server, stops listening. No handler callback runs once this has been called.
+   * Closes every connection (1001), fails the snapshot transfers in flight and, when it owns the
+   * server, stops listening. Outgoing transfers release their image and are reported with
+   * `reportSnapshot(to, "failure")` before the returned promise resolves; incoming ones make their
+   * image's iteration throw (the handler's promise is not awaited). Apart from those reports (and
+   * the one owed to a `sendSnapshot` called later), no handler callback runs once this has been
+   * called.
    */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     for (const p of this.peerMap.values()) p.close(CloseCode.GoingAway, "transport stopping");
-    for (const s of this.sends) s.abort("transport stopping");
-    const receivers = [...this.receivers];
-    for (const r of receivers) r.abort();
+    const sends = [...this.sends];
+    for (const s of sends) s.abort("transport stopping");
+    for (const r of [...this.receivers]) r.abort("transport stopping", "snapshot-aborted");
     const open = [...this.sockets];
     for (const ws of open) ws.close(CloseCode.GoingAway, "transport stopping");
     await Promise.race([
@@ -266,7 +282,8 @@ export class Transport {
       new Promise((r) => setTimeout(r, STOP_GRACE_MS).unref()),
     ]);
     for (const ws of this.sockets) ws.terminate();
-    await Promise.all(receivers.map((r) => r.settled()));
+    // Every aborted send has been reported by now (its `done` rejected before the first await).
+    await Promise.allSettled(sends.map((s) => s.done));
     const server = this.server;
     if (server === undefined) return;
     server.off("upgrade", this.onUpgrade);
@@ -377,7 +394,14 @@ export class Transport {
         this.peerMap.get(hello.from)!.attach(ws);
         return;
       }
-      const r = new SnapshotReceiver(this.o, ws, hello.from, (m) => this.deliver(m));
+      // A peer has one snapshot stream to us at a time: a newer connection means it gave up on the
+      // older one (it reported it failed), which may sit half-open.
+      for (const old of this.receivers) {
+        if (old.from === hello.from) {
+          old.abort("superseded by a newer snapshot connection from the peer", "snapshot-superseded");
+        }
+      }
+      const r = new SnapshotReceiver(this.o, ws, hello.from, (m, image) => this.processSnapshot(m, image));
       this.receivers.add(r);
       ws.on("close", () => this.receivers.delete(r));
       r.start();
@@ -480,46 +504,88 @@ export class Transport {
     }
   }
 
-  private sendSnap(m: Message): void {
+  /**
+   * Streams a MsgSnap and its state machine image to `m.to` on a connection of its own (see
+   * snapshot-sender.ts), pulling chunks from `image.read()` only as fast as the peer takes them.
+   * Never throws. Reports the outcome exactly once with `reportSnapshot` (`finish` once the peer
+   * acknowledged it stored the image; `failure` otherwise, with `reportUnreachable` too unless the
+   * transport is stopping) and calls `image.release()` exactly once: as soon as the image has been
+   * read to its end, or when the transfer fails (a refusal, a close, `snapshotTimeoutMs` without
+   * progress, the iterator throwing, `stop`). `m.snapshot.data` (the node's metadata) travels in the
+   * header. The producer must yield a chunk at least every `snapshotTimeoutMs` (both ends fail a
+   * stalled transfer).
+   */
+  sendSnapshot(m: Message, image: SnapshotImageSource): void {
     const to = m.to;
-    const url = this.stopped ? undefined : this.peerMap.get(to)?.info().url;
-    if (url === undefined) {
-      this.o.metrics.messagesDropped.inc({ reason: this.stopped ? "stopped" : "unknown-peer" });
+    const peer = to.toString(16);
+    const refuse = (why: string, reason: string): void => {
+      this.o.metrics.messagesDropped.inc({ reason });
       this.o.metrics.snapshotsSent.inc({ result: "failure" });
-      queueMicrotask(() => this.reportSnapshot(to, "failure"));
+      this.releaseImage(image, to);
+      queueMicrotask(() => this.reportSnapshotOutcome(to, "failure"));
+      if (reason === "not-msgsnap") this.o.log.error({ peer, type: m.type }, why);
+    };
+    if (m.type !== MessageType.MsgSnap || m.snapshot === undefined) {
+      refuse("sendSnapshot() given a message that is not a MsgSnap; reported as failed", "not-msgsnap");
       return;
     }
-    const index = m.snapshot?.metadata.index ?? 0;
-    const bytes = m.snapshot?.data.length ?? 0;
-    const peer = to.toString(16);
-    this.o.log.info({ peer, index, bytes }, "sending snapshot");
+    const url = this.stopped ? undefined : this.peerMap.get(to)?.info().url;
+    if (url === undefined) {
+      refuse("no such peer", this.stopped ? "stopped" : "unknown-peer");
+      return;
+    }
+    const index = m.snapshot.metadata.index;
+    this.o.log.info({ peer, index }, "sending snapshot");
     let s: SnapshotSend;
     try {
-      s = sendSnapshot(this.o, this.digest, this.clientOptions(), (ws) => this.track(ws, to), to, url, m);
+      s = startSnapshotSend({
+        o: this.o,
+        digest: this.digest,
+        clientOptions: this.clientOptions(),
+        track: (ws) => this.track(ws, to),
+        to,
+        url,
+        m,
+        image,
+      });
     } catch (err) {
       // Only a malformed peer URL makes the WebSocket constructor throw.
       this.o.log.error({ peer, url, err }, "cannot dial peer for snapshot");
-      this.o.metrics.snapshotsSent.inc({ result: "failure" });
-      queueMicrotask(() => this.reportSnapshot(to, "failure"));
+      refuse("cannot dial peer", "bad-url");
       return;
     }
     this.sends.add(s);
+    const started = Date.now();
     s.done.then(
       () => {
         this.sends.delete(s);
         this.o.metrics.snapshotsSent.inc({ result: "success" });
         this.o.metrics.messagesSent.inc();
-        this.o.log.info({ peer, index, bytes }, "sent snapshot");
-        this.reportSnapshot(to, "finish");
+        this.o.log.info({ peer, index, ms: Date.now() - started }, "sent snapshot");
+        this.reportSnapshotOutcome(to, "finish");
       },
       (err: Error) => {
         this.sends.delete(s);
         this.o.metrics.snapshotsSent.inc({ result: "failure" });
-        this.o.log.warn({ peer, index, bytes, err: err.message }, "failed to send snapshot");
+        this.o.log.warn({ peer, index, err: err.message }, "failed to send snapshot");
         this.reportUnreachable(to);
-        this.reportSnapshot(to, "failure");
+        this.reportSnapshotOutcome(to, "failure");
       },
     );
+  }
+
+  /** Hands an incoming MsgSnap and its image to the node (never once the transport is stopping). */
+  private processSnapshot(m: Message, image: AsyncIterable<Uint8Array>): Promise<void> {
+    if (this.stopped) return Promise.reject(new Error("transport stopping"));
+    return this.handler.processSnapshot(m, image);
+  }
+
+  private releaseImage(image: SnapshotImageSource, to: number): void {
+    try {
+      image.release();
+    } catch (err) {
+      this.o.log.error({ peer: to.toString(16), err }, "snapshot image release() threw");
+    }
   }
 
   private reportUnreachable(id: number): void {
@@ -532,8 +598,11 @@ export class Transport {
     }
   }
 
-  private reportSnapshot(id: number, status: "finish" | "failure"): void {
-    if (this.stopped) return;
+  /**
+   * Every `sendSnapshot` (and MsgSnap given to `send`) is reported exactly once, even when `stop`
+   * ended it: the node may count its transfers in flight.
+   */
+  private reportSnapshotOutcome(id: number, status: "finish" | "failure"): void {
     try {
       this.handler.reportSnapshot(id, status);
     } catch (err) {

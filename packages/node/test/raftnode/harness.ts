@@ -7,7 +7,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Message, MessageType } from "@tsraft/raft/raftpb";
-import type { RaftTransport } from "../../src/raftnode/options.js";
+import type { RaftTransport, SnapshotImageSource } from "../../src/raftnode/options.js";
 import type { RaftNode } from "../../src/raftnode/raft-node.js";
 import type { ApplyEntry, StateMachine, StateMachineSnapshot } from "@tsraft/raft";
 import type { TransportHandler, TransportOptions } from "../../src/transport/options.js";
@@ -222,11 +222,21 @@ export async function proposeRange(
  * An in-memory network of RaftTransports: messages are delivered on a later macrotask, in order
  * per link. `cut(a, b)` drops both directions of a link (reported unreachable, as the real
  * transport does). `sends` records every `send` call, for ordering assertions.
+ *
+ * Snapshots (`sendSnapshot`) behave as the real transport's: the receiving node's
+ * `processSnapshot` gets an async iterable over copies of the image's chunks, pulled from the
+ * sender's image as it reads them; the transfer fails (the iteration throws, the sender gets
+ * `failure`) if either node stops or the link is cut before it ends, or if the handler rejects or
+ * returns without reading the image to its end; `finish` is reported once the handler's promise
+ * resolved. Every transfer is reported exactly once (a sender stopping reports its transfers in
+ * flight as failed) and releases its image exactly once.
  */
 export class MemNetwork {
   private readonly nodes = new Map<number, TransportHandler>();
   private readonly cutLinks = new Set<string>();
-  /** Observes every send (node, messages) as it happens. */
+  /** Snapshot transfers in flight, by sending node: `stop` fails them. */
+  private readonly transfers = new Map<TransportHandler, Set<(why: string) => void>>();
+  /** Observes every send (node, messages) as it happens; `sendSnapshot` shows up as one MsgSnap. */
   onSend: ((from: number, msgs: readonly Message[]) => void) | undefined;
 
   cut(a: number, b: number): void {
@@ -251,6 +261,7 @@ export class MemNetwork {
       },
       stop: async () => {
         if (this.nodes.get(id) === handler) this.nodes.delete(id);
+        for (const abort of [...(this.transfers.get(handler) ?? [])]) abort("sender stopped");
       },
       addPeer: () => {},
       removePeer: () => {},
@@ -258,24 +269,109 @@ export class MemNetwork {
         this.onSend?.(id, msgs);
         for (const m of msgs) this.deliver(id, handler, m);
       },
+      sendSnapshot: (m, image) => {
+        this.onSend?.(id, [m]);
+        this.deliverSnapshot(id, handler, m, image);
+      },
     };
   };
 
   private deliver(from: number, sender: TransportHandler, m: Message): void {
+    if (m.type === MessageType.MsgSnap) {
+      // As the real transport: a MsgSnap needs its image (sendSnapshot).
+      setImmediate(() => {
+        if (this.nodes.get(from) === sender) sender.reportSnapshot(m.to, "failure");
+      });
+      return;
+    }
     const to = this.nodes.get(m.to);
     if (to === undefined || this.cutLinks.has(`${from}-${m.to}`)) {
       setImmediate(() => {
         if (this.nodes.get(from) !== sender) return;
         sender.reportUnreachable(m.to);
-        if (m.type === MessageType.MsgSnap) sender.reportSnapshot(m.to, "failure");
       });
       return;
     }
     setImmediate(() => {
       if (this.nodes.get(m.to) !== to) return;
       to.process(m);
-      if (m.type === MessageType.MsgSnap && this.nodes.get(from) === sender)
-        sender.reportSnapshot(m.to, "finish");
+    });
+  }
+
+  private deliverSnapshot(
+    from: number,
+    sender: TransportHandler,
+    m: Message,
+    image: SnapshotImageSource,
+  ): void {
+    const receiver = this.nodes.get(m.to);
+    const up = (): boolean =>
+      this.nodes.get(from) === sender &&
+      receiver !== undefined &&
+      this.nodes.get(m.to) === receiver &&
+      !this.cutLinks.has(`${from}-${m.to}`);
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      image.release();
+    };
+    let failed: string | undefined;
+    let reported = false;
+    const aborts = this.transfers.get(sender) ?? new Set();
+    this.transfers.set(sender, aborts);
+    const settle = (status: "finish" | "failure"): void => {
+      if (reported) return;
+      reported = true;
+      aborts.delete(abort);
+      release();
+      if (status === "failure" && this.nodes.get(from) === sender) sender.reportUnreachable(m.to);
+      sender.reportSnapshot(m.to, status);
+    };
+    function abort(why: string): void {
+      failed ??= why;
+      settle("failure");
+    }
+    aborts.add(abort);
+    if (!up()) {
+      setImmediate(() => abort("peer down or link cut"));
+      return;
+    }
+    let readToEnd = false;
+    const chunks = async function* (): AsyncGenerator<Uint8Array> {
+      try {
+        if (failed !== undefined) throw new Error(`snapshot transfer failed: ${failed}`);
+        for await (const c of image.read()) {
+          if (failed === undefined && !up()) abort("peer down or link cut");
+          if (failed !== undefined) throw new Error(`snapshot transfer failed: ${failed}`);
+          yield new Uint8Array(c); // a copy: the sender may reuse its buffer
+        }
+        if (failed === undefined && !up()) abort("peer down or link cut");
+        if (failed !== undefined) throw new Error(`snapshot transfer failed: ${failed}`);
+        readToEnd = true;
+      } finally {
+        release();
+      }
+    };
+    setImmediate(() => {
+      if (!up()) {
+        abort("peer down or link cut");
+        return;
+      }
+      let handled: Promise<void>;
+      try {
+        handled = receiver!.processSnapshot(m, chunks());
+      } catch (err) {
+        handled = Promise.reject(err);
+      }
+      handled.then(
+        () => {
+          if (!readToEnd) abort("the receiver did not read the image to its end");
+          else if (!up()) abort("peer down or link cut");
+          else settle("finish");
+        },
+        (err: unknown) => abort(`the receiver failed: ${String(err)}`),
+      );
     });
   }
 }

@@ -2,12 +2,14 @@
  * Test helpers for the transport: transports on ephemeral ports wired into a cluster, a recording
  * handler, metric readers, and a raw WebSocket client that speaks the handshake (or breaks it).
  */
-import { randomBytes } from "node:crypto";
-import { connect, type Socket } from "node:net";
+import { createHash, randomBytes } from "node:crypto";
+import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
+import { type AddressInfo, connect, type Socket } from "node:net";
 import { type Entry, EntryType, type Message, MessageType, newMessage } from "@tsraft/raft/raftpb";
 import type { Counter } from "prom-client";
 import { type ClientOptions, type RawData, WebSocket } from "ws";
 import { createNodeMetrics, type NodeMetrics } from "../../src/metrics.js";
+import type { SnapshotImageSource } from "../../src/raftnode/options.js";
 import {
   ConnKind,
   encodeHello,
@@ -19,16 +21,38 @@ import {
 import type { TransportOptions } from "../../src/transport/options.js";
 import { Transport } from "../../src/transport/transport.js";
 
+/** An incoming snapshot as the recording handler saw it. */
+export interface ReceivedSnapshot {
+  msg: Message;
+  /** The image, once read to its end without error. */
+  image?: Buffer;
+  /** What the image's iteration threw. */
+  error?: Error;
+  /** The handler's promise settled. */
+  settled: boolean;
+}
+
+/** A processSnapshot implementation (the node's role): read the image, store it, resolve. */
+export type SnapshotHandlerFn = (msg: Message, image: AsyncIterable<Uint8Array>) => Promise<void>;
+
 /** A handler that records everything the transport hands it. */
 export class Recorder {
   readonly processed: Message[] = [];
   readonly unreachable: number[] = [];
   readonly snapshots: { id: number; status: "finish" | "failure" }[] = [];
+  /** Incoming snapshots, in the order their headers arrived. */
+  readonly received: ReceivedSnapshot[] = [];
   member: (id: number) => boolean = () => true;
+  /** Replaces the default processSnapshot (which collects the image in memory and records it). */
+  onSnapshot: SnapshotHandlerFn | undefined;
 
   readonly handler = {
     process: (m: Message) => {
       this.processed.push(m);
+    },
+    processSnapshot: (m: Message, image: AsyncIterable<Uint8Array>): Promise<void> => {
+      if (this.onSnapshot !== undefined) return this.onSnapshot(m, image);
+      return this.collect(m, image);
     },
     reportUnreachable: (id: number) => {
       this.unreachable.push(id);
@@ -42,6 +66,23 @@ export class Recorder {
   /** Messages processed that came from `from`. */
   from(from: number): Message[] {
     return this.processed.filter((m) => m.from === from);
+  }
+
+  /** The default processSnapshot: reads the whole image (small test images only), then "steps" `m`. */
+  private async collect(m: Message, image: AsyncIterable<Uint8Array>): Promise<void> {
+    const r: ReceivedSnapshot = { msg: m, settled: false };
+    this.received.push(r);
+    const parts: Uint8Array[] = [];
+    try {
+      for await (const c of image) parts.push(c);
+    } catch (err) {
+      r.error = err as Error;
+      r.settled = true;
+      throw err;
+    }
+    r.image = Buffer.concat(parts);
+    r.settled = true;
+    this.processed.push(m);
   }
 }
 
@@ -105,6 +146,44 @@ export async function startNode(
   } as TransportOptions);
   await t.start();
   return { id, t, rec, metrics, url: t.url! };
+}
+
+/**
+ * Starts one transport attached to an http server of the test's own, which records every socket it
+ * upgrades (`upgraded`, newest last): the test can kill the receiving end of a connection.
+ */
+export async function startNodeOnServer(
+  id: number,
+  opts: Partial<TransportOptions> = {},
+): Promise<TestNode & { upgraded: Socket[]; server: HttpServer }> {
+  const server = createHttpServer((_req, res) => {
+    res.statusCode = 404;
+    res.end();
+  });
+  const upgraded: Socket[] = [];
+  server.on("upgrade", (_req, socket: Socket) => upgraded.push(socket));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const rec = new Recorder();
+  const metrics = createNodeMetrics();
+  const t = new Transport({
+    clusterId: 0x1234,
+    ...FAST,
+    ...opts,
+    server,
+    id,
+    handler: rec.handler,
+    metrics,
+  } as TransportOptions);
+  await t.start();
+  const stop = t.stop.bind(t);
+  // Stopping the node closes the server too (the transport leaves a server it was given alone).
+  t.stop = async () => {
+    await stop();
+    server.closeAllConnections();
+    if (server.listening) await new Promise((r) => server.close(r));
+  };
+  const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { id, t, rec, metrics, url, upgraded, server };
 }
 
 /** Starts `ids.length` transports and introduces every pair. */
@@ -284,19 +363,23 @@ export class BareClient {
 /**
  * A TCP proxy in front of `target` that corrupts or cuts the client → server byte stream in flight:
  * `flipAt` inverts the byte at that stream offset, `cutAt` forwards exactly that many bytes and then
- * drops both connections. Server → client passes as is.
+ * drops both connections. Server → client passes as is. `kill()` resets the connections of the
+ * newest client (the dialer's socket gets ECONNRESET, as if the far side vanished) and closes its
+ * upstream (the acceptor sees the dialer go away).
  */
 export async function tamperingProxy(
   target: string,
-  how: { flipAt?: number; cutAt?: number },
-): Promise<{ url: string; close: () => Promise<void> }> {
+  how: { flipAt?: number; cutAt?: number } = {},
+): Promise<{ url: string; close: () => Promise<void>; kill: () => void }> {
   const { createServer } = await import("node:net");
   const t = new URL(target);
   const sockets = new Set<Socket>();
+  let newest: [Socket, Socket] | undefined;
   const server = createServer((client) => {
     const upstream = connect(Number(t.port), t.hostname);
     sockets.add(client);
     sockets.add(upstream);
+    newest = [client, upstream];
     let offset = 0;
     client.on("data", (d: Buffer) => {
       const start = offset;
@@ -332,7 +415,107 @@ export async function tamperingProxy(
       for (const s of sockets) s.destroy();
       await new Promise((r) => server.close(r));
     },
+    kill: () => {
+      if (newest === undefined) return;
+      const [client, upstream] = newest;
+      client.resetAndDestroy();
+      upstream.resetAndDestroy();
+    },
   };
+}
+
+/** What a test image records about how the transport used it. */
+export interface TestImage {
+  readonly source: SnapshotImageSource;
+  /** Calls of read(), release(), and of the iterator's return(). */
+  readonly reads: () => number;
+  readonly releases: () => number;
+  /** Chunks (pieces) the transport pulled, and their bytes. */
+  readonly pulled: () => { chunks: number; bytes: number };
+  /** The generator's `finally` ran (the transport closed an abandoned iteration). */
+  readonly closed: () => boolean;
+}
+
+/**
+ * An image whose pieces come from `produce(i)` on demand (undefined ends it), through an async
+ * generator (`sync: false`) or a sync one. The test sees how it was read and released.
+ */
+export function testImage(
+  produce: (i: number) => Uint8Array | undefined | Promise<Uint8Array | undefined>,
+  opts: { sync?: boolean } = {},
+): TestImage {
+  let reads = 0;
+  let releases = 0;
+  let chunks = 0;
+  let bytes = 0;
+  let closed = false;
+  const count = (c: Uint8Array): Uint8Array => {
+    chunks++;
+    bytes += c.length;
+    return c;
+  };
+  async function* asyncGen(): AsyncGenerator<Uint8Array> {
+    try {
+      for (let i = 0; ; i++) {
+        const c = await produce(i);
+        if (c === undefined) return;
+        yield count(c);
+      }
+    } finally {
+      closed = true;
+    }
+  }
+  function* syncGen(): Generator<Uint8Array> {
+    try {
+      for (let i = 0; ; i++) {
+        const c = produce(i);
+        if (c instanceof Promise) throw new Error("testImage: a sync image cannot produce promises");
+        if (c === undefined) return;
+        yield count(c);
+      }
+    } finally {
+      closed = true;
+    }
+  }
+  return {
+    source: {
+      read: () => {
+        reads++;
+        return opts.sync ? syncGen() : asyncGen();
+      },
+      release: () => {
+        releases++;
+      },
+    },
+    reads: () => reads,
+    releases: () => releases,
+    pulled: () => ({ chunks, bytes }),
+    closed: () => closed,
+  };
+}
+
+/** Deterministic image content: piece `i` of `size` bytes, seeded (a cheap xorshift, not crypto). */
+export function pieceOf(seed: number, i: number, size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let x = (seed * 0x9e3779b1 + i * 0x85ebca6b + 1) >>> 0 || 1;
+  for (let k = 0; k < size; k += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[k] = x & 0xff;
+    if (k + 1 < size) out[k + 1] = (x >>> 8) & 0xff;
+    if (k + 2 < size) out[k + 2] = (x >>> 16) & 0xff;
+    if (k + 3 < size) out[k + 3] = x >>> 24;
+  }
+  return out;
+}
+
+/** SHA-256 (hex) of the concatenation of `parts`. */
+export function sha256Hex(parts: Iterable<Uint8Array>): string {
+  const h = createHash("sha256");
+  for (const p of parts) h.update(p);
+  return h.digest("hex");
 }
 
 /** A WebSocket server posing as an acceptor peer, scripted by the test. */
