@@ -206,6 +206,9 @@ export function sendSnapshot(p: SnapshotSendParams): SnapshotSend {
       wakeWriter?.();
     });
     o.metrics.snapshotBytesSent.inc(n);
+    // Let timers and I/O run between frames even when the kernel takes every write at once and the
+    // producer answers from memory: a long image must not hold the event loop (Raft ticks, appends).
+    await new Promise<void>((r) => setImmediate(r));
   };
 
   /** The next value from the producer, or ABORTED if the transfer fails while it is pending. */
