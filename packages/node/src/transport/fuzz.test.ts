@@ -1,8 +1,18 @@
 /**
- * Hostile input on an authenticated stream connection: mutated and random frames must never crash
- * the node, never reach `handler.process` unless they decode cleanly, and always be counted.
+ * Hostile input on authenticated connections: mutated and random frames must never crash the node,
+ * never reach `handler.process` unless they decode cleanly, and always be counted; a mutated
+ * snapshot stream is acknowledged only if it is a well-formed one, and then the node got exactly
+ * the bytes its trailer vouches for.
  */
-import { decodeMessage, EntryType, type Message, MessageType, newMessage } from "@tsraft/raft/raftpb";
+import { createHash } from "node:crypto";
+import {
+  decodeMessage,
+  EntryType,
+  type Message,
+  MessageType,
+  newMessage,
+  newSnapshot,
+} from "@tsraft/raft/raftpb";
 import fc from "fast-check";
 import protobuf from "protobufjs/minimal.js";
 import { afterEach, describe, expect, it } from "vitest";
@@ -13,13 +23,22 @@ import {
   count,
   fakeAcceptor,
   hello,
+  pieceOf,
   RawClient,
   startNode,
   stopAll,
   type TestNode,
   waitFor,
 } from "../../test/transport/harness.js";
-import { encodeBatch, FrameKind } from "./frame.js";
+import {
+  CloseCode,
+  ConnKind,
+  encodeBatch,
+  encodeSnapChunk,
+  encodeSnapHeader,
+  encodeSnapTrailer,
+  FrameKind,
+} from "./frame.js";
 
 const SEED = 20240607;
 
@@ -220,4 +239,176 @@ describe("hostile frames on an authenticated connection", () => {
     expect(oracle(f)).toEqual([app(1, 2, 1, 2), app(1, 2, 3)]);
     expect(oracle(f.subarray(0, f.length - 1))).toBeUndefined();
   });
+});
+
+describe("hostile snapshot streams", () => {
+  // A valid stream: header, 4 chunks of 10,000 bytes, trailer.
+  const image = pieceOf(77, 0, 40_000);
+  const header = encodeSnapHeader(
+    newMessage({
+      type: MessageType.MsgSnap,
+      from: 2,
+      to: 1,
+      term: 4,
+      snapshot: newSnapshot({ data: Uint8Array.of(1, 2, 3), metadata: { index: 9, term: 4 } }),
+    }),
+  );
+  const valid: Uint8Array[] = [
+    header,
+    ...[0, 1, 2, 3].map((i) => encodeSnapChunk(image.subarray(i * 10_000, (i + 1) * 10_000))),
+    encodeSnapTrailer({ size: image.length, sha256: createHash("sha256").update(image).digest() }),
+  ];
+
+  type Mutation =
+    | { kind: "flip"; at: number; pos: number; bit: number }
+    | { kind: "truncate"; at: number; len: number }
+    | { kind: "drop"; at: number }
+    | { kind: "duplicate"; at: number }
+    | { kind: "swap"; at: number }
+    | { kind: "replace"; at: number; with: Uint8Array | string }
+    | { kind: "none" };
+  const at = fc.nat(valid.length - 1);
+  const arbMutation: fc.Arbitrary<Mutation> = fc.oneof(
+    {
+      arbitrary: fc.record({ kind: fc.constant("flip" as const), at, pos: fc.nat(), bit: fc.nat(7) }),
+      weight: 4,
+    },
+    fc.record({ kind: fc.constant("truncate" as const), at, len: fc.nat() }),
+    fc.record({ kind: fc.constant("drop" as const), at }),
+    fc.record({ kind: fc.constant("duplicate" as const), at }),
+    fc.record({ kind: fc.constant("swap" as const), at: fc.nat(valid.length - 2) }),
+    fc.record({
+      kind: fc.constant("replace" as const),
+      at,
+      with: fc.oneof(
+        fc.uint8Array({ maxLength: 40 }),
+        fc
+          .tuple(fc.constantFrom(3, 4, 5, 6, 7), fc.uint8Array({ maxLength: 40 }))
+          .map(([k, b]) => Uint8Array.of(k, ...b)),
+        fc.string({ maxLength: 8 }),
+      ),
+    }),
+    fc.constant({ kind: "none" as const }),
+  );
+
+  function mutate(m: Mutation): (Uint8Array | string)[] {
+    const f: (Uint8Array | string)[] = valid.map((x) => Uint8Array.from(x));
+    switch (m.kind) {
+      case "flip": {
+        const b = Uint8Array.from(f[m.at] as Uint8Array);
+        b[m.pos % b.length]! ^= 1 << m.bit;
+        f[m.at] = b;
+        break;
+      }
+      case "truncate":
+        f[m.at] = (f[m.at] as Uint8Array).subarray(0, m.len % (f[m.at] as Uint8Array).length);
+        break;
+      case "drop":
+        f.splice(m.at, 1);
+        break;
+      case "duplicate":
+        f.splice(m.at, 0, f[m.at]!);
+        break;
+      case "swap":
+        [f[m.at], f[m.at + 1]] = [f[m.at + 1]!, f[m.at]!];
+        break;
+      case "replace":
+        f[m.at] = m.with;
+        break;
+      case "none":
+        break;
+    }
+    return f;
+  }
+
+  /** Fields of a protobuf body read with protobufjs, or undefined if it does not parse. */
+  function fields(body: Uint8Array): { tag: number; value: number | Uint8Array }[] | undefined {
+    const r = protobuf.Reader.create(body);
+    const out: { tag: number; value: number | Uint8Array }[] = [];
+    try {
+      while (r.pos < r.len) {
+        const tag = r.uint32();
+        if (tag === 10 || tag === 18) out.push({ tag, value: r.bytes() });
+        else if (tag === 8) out.push({ tag, value: Number(r.uint64()) });
+        else return undefined;
+      }
+    } catch {
+      return undefined;
+    }
+    return out;
+  }
+
+  /**
+   * The oracle, independent of the receiver: "valid" for a canonical well-formed stream (header
+   * with one message, a MsgSnap 2 → 1; non-empty chunks; a trailer with size and a 32-byte digest
+   * matching the chunks), "invalid" when its shape or its digest is plainly wrong, "unsure" for
+   * the odd encodings (unknown fields, repeated fields) where the receiver may go either way.
+   */
+  function oracle(frames: (Uint8Array | string)[]): "valid" | "invalid" | "unsure" {
+    const [h, ...rest] = frames;
+    const t = rest.pop();
+    if (typeof h !== "object" || h[0] !== FrameKind.SnapHeader) return "invalid";
+    if (typeof t !== "object" || t[0] !== FrameKind.SnapTrailer) return "invalid";
+    if (rest.some((c) => typeof c !== "object" || c[0] !== FrameKind.SnapChunk || c.length < 2))
+      return "invalid";
+    const data = Buffer.concat(rest.map((c) => (c as Uint8Array).subarray(1)));
+    const hf = fields(h.subarray(1));
+    const tf = fields(t.subarray(1));
+    if (hf === undefined || tf === undefined) return "unsure";
+    if (hf.length !== 1 || hf[0]!.tag !== 10) return "unsure";
+    if (tf.length !== 2 || tf[0]!.tag !== 8 || tf[1]!.tag !== 18) return "unsure";
+    let m: Message;
+    try {
+      m = decodeMessage(hf[0]!.value as Uint8Array);
+    } catch {
+      return "invalid";
+    }
+    if (m.type !== MessageType.MsgSnap || m.snapshot === undefined || m.from !== 2 || m.to !== 1)
+      return "invalid";
+    const sha = tf[1]!.value as Uint8Array;
+    if (sha.length !== 32 || tf[0]!.value !== data.length) return "invalid";
+    return Buffer.from(sha).equals(createHash("sha256").update(data).digest()) ? "valid" : "invalid";
+  }
+
+  it("mutated streams: acknowledged only when well-formed, with exactly the vouched bytes; every other one closed 4010", async () => {
+    const SNAP_SEED = 4242;
+    const n = await startNode(1, { snapshotTimeoutMs: 500 });
+    nodes = [n];
+    n.t.addPeer(2, "ws://127.0.0.1:1");
+    const mutations = fc.sample(arbMutation, { seed: SNAP_SEED, numRuns: runs(150) });
+    const tally = { valid: 0, invalid: 0, unsure: 0, acked: 0 };
+    for (const [i, m] of mutations.entries()) {
+      const ctx = `seed ${SNAP_SEED}, sample ${i}: ${JSON.stringify(m)}`;
+      const frames = mutate(m);
+      const expect_ = oracle(frames);
+      tally[expect_]++;
+      const received = n.rec.received.length;
+      const raw = new RawClient(n.url);
+      await raw.handshake(2, 1, { kind: ConnKind.Snapshot });
+      for (const f of frames) raw.send(f);
+      const closed = await raw.waitClosed(10_000);
+      const acked = raw.frames.length === 1 && raw.frames[0]![0] === FrameKind.SnapAck;
+      expect([1000, CloseCode.SnapshotRejected], ctx).toContain(closed.code);
+      expect(acked, ctx).toBe(closed.code === 1000);
+      if (expect_ !== "unsure") expect(acked, ctx).toBe(expect_ === "valid");
+      const r = n.rec.received[received];
+      if (acked) {
+        tally.acked++;
+        // The node read exactly the chunks' bytes, and the trailer vouched for them.
+        const chunks = frames.slice(1, -1).map((c) => (c as Uint8Array).subarray(1));
+        expect(r?.image?.equals(Buffer.concat(chunks)), ctx).toBe(true);
+      } else if (r !== undefined) {
+        await waitFor(() => r.settled, `${ctx}: the handler`);
+        expect(r.error, ctx).toBeDefined();
+      }
+    }
+    expect(await count(n.metrics.snapshotsReceived, { result: "failure" })).toBe(
+      mutations.length - tally.acked,
+    );
+    expect(await count(n.metrics.snapshotsReceived, { result: "success" })).toBe(tally.acked);
+    console.log(JSON.stringify({ test: "snapshot-stream-fuzz", runs: mutations.length, ...tally }));
+    // The generator exercises both sides.
+    expect(tally.valid).toBeGreaterThan(5);
+    expect(tally.invalid).toBeGreaterThan(mutations.length / 2);
+  }, 120_000);
 });

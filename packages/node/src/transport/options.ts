@@ -24,6 +24,18 @@ export interface TransportHandler {
    * is the sender's small metadata, not the image. The handler stores the image durably, then
    * steps `msg`; once the returned promise resolves the transport acknowledges, and the sender
    * reports the snapshot finished. A rejection (or an image not read to its end) fails the transfer.
+   *
+   * What the caller must know: the error thrown is a `SnapshotTransferError` (its `reason` is the
+   * `frames_rejected_total` label). Chunks are views the handler may keep (never reused). The
+   * snapshot connection is not ordered with the stream connection: `process` keeps delivering the
+   * same peer's other messages (heartbeats, appends) while the image streams, and the sender does
+   * not wait for this call before sending more. A peer streams one image at a time (a newer snapshot
+   * connection from it fails the older one), but the handler of a failed transfer may still be
+   * cleaning up when the next call begins. The connection may also die after the iteration ended and
+   * before this promise resolves: the sender then reports failure although the node keeps the
+   * image, which raft tolerates (the follower answers the MsgSnap it stepped). A stale snapshot
+   * should still be read to the end (and discarded) and `msg` stepped: raft answers it and the
+   * sender reports finish.
    */
   processSnapshot(msg: Message, image: AsyncIterable<Uint8Array>): Promise<void>;
   /** Sending to `id` failed or `id` is down: call `RawNode.reportUnreachable(id)`. */
@@ -85,11 +97,21 @@ export interface TransportOptions {
   /** A shared secret every peer must present in the handshake (compared in constant time). */
   token?: string | Uint8Array;
   tls?: TransportTLS;
-  /** Snapshot chunk size in bytes (default 1 MiB, capped below maxPayload). */
+  /**
+   * Snapshot chunk size in bytes (default 1 MiB, at least 1 KiB, capped below maxPayload): the frame
+   * size the sender cuts images into, and the unit of both ends' buffers (the sender pulls while
+   * under 2 chunks are unsent, the receiver pauses above 4 chunks waiting for the node).
+   */
   snapshotChunkBytes?: number;
-  /** Largest snapshot image accepted, in bytes (default 64 GiB). */
+  /** Largest snapshot image accepted, in bytes (default 64 GiB), enforced as the bytes arrive. */
   maxSnapshotBytes?: number;
-  /** A snapshot transfer fails after this long without progress (default 30 s). */
+  /**
+   * A snapshot transfer fails after this long without progress (default 30 s). The sender counts from
+   * the last write that completed (so from the trailer to the acknowledgement too: the receiving
+   * node's storing the image, fsync included, must fit in it); the receiver from the last frame,
+   * while it waits for one (not while the node is behind). The image's producer must yield a piece
+   * at least this often.
+   */
   snapshotTimeoutMs?: number;
   /** A connection must complete its handshake within this time (default 5 s). */
   handshakeTimeoutMs?: number;

@@ -64,12 +64,17 @@ const ABORTED = Symbol("aborted");
 /**
  * Starts sending `p.m` and `p.image` to `p.to` at `p.url`. The caller reports the outcome to raft
  * (`finish` when `done` resolves, `failure` when it rejects). The image is released exactly once:
- * as soon as its iteration ended (before the acknowledgement), or when the transfer fails. Throws
- * only if the URL is malformed (then nothing was read and nothing released).
+ * as soon as its iteration ended (before the acknowledgement), or when the transfer fails. Pieces
+ * are copied into frames at once, so a producer may reuse its buffer once asked for the next piece.
+ * Throws (having read and released nothing) if the URL is malformed or the header (the MsgSnap
+ * with its metadata) does not fit in maxPayload.
  */
 export function sendSnapshot(p: SnapshotSendParams): SnapshotSend {
   const { o, to, m, image } = p;
   const header = encodeSnapHeader(m);
+  if (header.length > o.maxPayload) {
+    throw new RangeError(`snapshot header of ${header.length} bytes exceeds maxPayload (${o.maxPayload})`);
+  }
   const ws = new WebSocket(p.url + RAFT_PATH, p.clientOptions);
   p.track(ws);
   const chunkBytes = o.snapshotChunkBytes;
@@ -129,13 +134,6 @@ export function sendSnapshot(p: SnapshotSendParams): SnapshotSend {
     }
   };
   progress();
-
-  if (header.length > o.maxPayload) {
-    queueMicrotask(() =>
-      fail(`snapshot header of ${header.length} bytes exceeds maxPayload (${o.maxPayload})`),
-    );
-    return { done, abort: fail };
-  }
 
   ws.on("close", (code, reason) => fail(`connection closed (${code} ${reason.toString()})`));
   ws.on("open", () => {
@@ -208,6 +206,9 @@ export function sendSnapshot(p: SnapshotSendParams): SnapshotSend {
       wakeWriter?.();
     });
     o.metrics.snapshotBytesSent.inc(n);
+    // Let timers and I/O run between frames even when the kernel takes every write at once and the
+    // producer answers from memory: a long image must not hold the event loop (Raft ticks, appends).
+    await new Promise<void>((r) => setImmediate(r));
   };
 
   /** The next value from the producer, or ABORTED if the transfer fails while it is pending. */

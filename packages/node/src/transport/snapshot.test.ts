@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { type Message, MessageType, newMessage, newSnapshot } from "@tsraft/raft/raftpb";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -234,8 +235,11 @@ describe("flow control and memory", () => {
       }
     };
     const t0 = Date.now();
+    const loop = monitorEventLoopDelay({ resolution: 5 });
+    loop.enable();
     two.t.sendSnapshot(msgSnap(2, 1), img.source);
     await waitFor(() => two.rec.snapshots.length === 1, "the report", 120_000);
+    loop.disable();
     const ms = Date.now() - t0;
     expect(two.rec.snapshots).toEqual([{ id: 1, status: "finish" }]);
     expect(consumed).toBe(n * chunk);
@@ -245,6 +249,9 @@ describe("flow control and memory", () => {
       maxLeadMiB: +(maxLead / MiB).toFixed(1),
       maxQueuedInReceiverMiB: +(maxInReceiver / MiB).toFixed(1),
       rssGrowthMiB: +((maxRss - rss0) / MiB).toFixed(1),
+      // Both ends and the test in one process: how long the event loop was held at worst (a figure).
+      eventLoopDelayMaxMs: +(loop.max / 1e6).toFixed(1),
+      eventLoopDelayP99Ms: +(loop.percentile(99) / 1e6).toFixed(1),
     };
     console.log(JSON.stringify({ test: "snapshot-stream-memory", ...figures }));
     // In the receiver: its queue (4 chunks) plus what ws parsed after the pause (one socket read).

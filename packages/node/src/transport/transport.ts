@@ -549,9 +549,9 @@ export class Transport {
         image,
       });
     } catch (err) {
-      // Only a malformed peer URL makes the WebSocket constructor throw.
-      this.o.log.error({ peer, url, err }, "cannot dial peer for snapshot");
-      refuse("cannot dial peer", "bad-url");
+      // A malformed peer URL (the WebSocket constructor), or metadata too big for one frame.
+      this.o.log.error({ peer, url, err }, "cannot send snapshot");
+      refuse("cannot send snapshot", "snapshot-unsendable");
       return;
     }
     this.sends.add(s);
