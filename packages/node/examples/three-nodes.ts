@@ -5,12 +5,21 @@ import { isRaftNodeError, RaftNode } from "@tsraft/node";
 import { LongestWords } from "./longest-words.js";
 
 /** Returns the three longest words as node 1 answered the last proposal, and as node 3 reads them. */
-export async function threeNodes(dataDir: string, ports: number[]): Promise<{ node1: string[]; node3: string[] }> {
+export async function threeNodes(
+  dataDir: string,
+  ports: number[],
+): Promise<{ node1: string[]; node3: string[] }> {
   const peers = new Map(ports.map((port, i) => [i + 1, `ws://127.0.0.1:${port}`]));
   const machines = [new LongestWords(), new LongestWords(), new LongestWords()];
   const nodes = await Promise.all(
     machines.map((stateMachine, i) =>
-      RaftNode.start({ id: i + 1, clusterId: 1, peers, dataDir: join(dataDir, `node-${i + 1}`), stateMachine }),
+      RaftNode.start({
+        id: i + 1,
+        clusterId: 1,
+        peers,
+        dataDir: join(dataDir, `node-${i + 1}`),
+        stateMachine,
+      }),
     ),
   );
   try {

@@ -73,6 +73,7 @@ export { trace, tracing } from "./trace.js";
 export { CloseCode, PROTOCOL_VERSION, RAFT_PATH } from "./transport/frame.js";
 export type { TransportHandler, TransportOptions, TransportTLS } from "./transport/options.js";
 export type { PeerInfo } from "./transport/peer.js";
+export { SnapshotTransferError } from "./transport/incoming-image.js";
 export { Transport } from "./transport/transport.js";
 export { isWalError, WalCorruptError, WalError, type WalErrorCode, WalFailedError } from "./wal/errors.js";
 export type { PreallocateMode } from "./wal/file-pipeline.js";

@@ -9,6 +9,7 @@
  * in a durable state machine; a volatile one's image, and an image received from the leader, sit
  * in a `.image` file beside the `.snap`, written and read as streams.
  */
+import { dirname } from "node:path";
 import { MemoryStorage } from "@tsraft/raft";
 import {
   type ConfState,
@@ -60,8 +61,12 @@ export class NodeStorage {
   /** Opens (or creates) the WAL and snapshot directories of `o.dataDir`. */
   static async open(o: ResolvedNodeOptions, log: Logger): Promise<NodeStorage> {
     const raftLog = toRaftLogger(log.child({ component: "storage" }));
+    // The directories themselves must survive a crash: a snapshot file in a snap/ whose entry was
+    // never synced would vanish while the WAL's marker still names it.
     await o.fs.mkdir(o.dataDir);
+    await o.fs.syncDir(dirname(o.dataDir));
     await o.snapFs.mkdir(o.snapDir);
+    await o.snapFs.syncDir(o.dataDir);
     const walOpts: WalOptions = { fs: o.fs, logger: raftLog, metrics: o.metrics };
     if (o.walSegmentSize !== undefined) walOpts.segmentSize = o.walSegmentSize;
     if (o.walPreallocate !== undefined) walOpts.preallocate = o.walPreallocate;

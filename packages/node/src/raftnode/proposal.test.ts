@@ -2,7 +2,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { fcRuns as runs } from "../../../../test/fc.js";
-import { decodeConfChangeContext, decodeProposal, encodeConfChangeContext, encodeProposal } from "./proposal.js";
+import {
+  decodeConfChangeContext,
+  decodeProposal,
+  encodeConfChangeContext,
+  encodeProposal,
+} from "./proposal.js";
 
 const SEED = 0x5eed;
 

@@ -10,12 +10,7 @@
  */
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  DurableMapStateMachine,
-  MapStateMachine,
-  MemNetwork,
-  waitFor,
-} from "../../test/raftnode/harness.js";
+import { DurableMapStateMachine, MapStateMachine, MemNetwork, waitFor } from "../../test/raftnode/harness.js";
 import { MemFileSystem } from "../mem-fs.js";
 import { parseSegmentName } from "../wal/segment.js";
 import { RaftNode } from "./raft-node.js";

@@ -6,10 +6,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { ApplyEntry, StateMachine, StateMachineSnapshot } from "@tsraft/raft";
 import { type Message, MessageType } from "@tsraft/raft/raftpb";
 import type { RaftTransport, SnapshotImageSource } from "../../src/raftnode/options.js";
 import type { RaftNode } from "../../src/raftnode/raft-node.js";
-import type { ApplyEntry, StateMachine, StateMachineSnapshot } from "@tsraft/raft";
 import type { TransportHandler, TransportOptions } from "../../src/transport/options.js";
 
 const enc = new TextEncoder();
@@ -25,6 +25,11 @@ const dec = new TextDecoder();
 export class MapStateMachine implements StateMachine<string> {
   readonly data = new Map<string, string>();
   applied = 0;
+  /**
+   * Optional, shared by the nodes of a cluster: every normal entry applied anywhere, by index. A
+   * node applying a different entry at a recorded index throws (two nodes disagree on the log).
+   */
+  history: Map<number, string> | undefined;
   restores = 0;
   normalApplied = 0;
   confChanges = 0;
@@ -45,6 +50,12 @@ export class MapStateMachine implements StateMachine<string> {
       if (e.kind !== "normal") return undefined;
       this.normalApplied++;
       const s = dec.decode(e.data);
+      if (this.history !== undefined) {
+        const seen = this.history.get(e.index);
+        if (seen !== undefined && seen !== s)
+          throw new Error(`MapStateMachine: ${s} at ${e.index}, elsewhere ${seen}`);
+        this.history.set(e.index, s);
+      }
       const eq = s.indexOf("=");
       const key = eq < 0 ? s : s.slice(0, eq);
       this.data.set(key, eq < 0 ? "" : s.slice(eq + 1));
@@ -73,7 +84,8 @@ export class MapStateMachine implements StateMachine<string> {
     const parts: Uint8Array[] = [];
     for await (const c of image) parts.push(c);
     const j = JSON.parse(dec.decode(Buffer.concat(parts))) as { applied: number; data: [string, string][] };
-    if (j.applied !== index) throw new Error(`MapStateMachine: snapshot of ${j.applied} restored as ${index}`);
+    if (j.applied !== index)
+      throw new Error(`MapStateMachine: snapshot of ${j.applied} restored as ${index}`);
     this.data.clear();
     for (const [k, v] of j.data) this.data.set(k, v);
     this.applied = index;
@@ -83,6 +95,17 @@ export class MapStateMachine implements StateMachine<string> {
   /** The content, sorted, for comparing state machines. */
   dump(): string {
     return JSON.stringify([...this.data].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
+  }
+
+  /** The state after applying the entries of `history` up to `index` (what a node at `index` must hold). */
+  static expectedAt(history: ReadonlyMap<number, string>, index: number): string {
+    const sm = new MapStateMachine();
+    for (const i of [...history.keys()].filter((i) => i <= index).sort((a, b) => a - b)) {
+      const s = history.get(i)!;
+      const eq = s.indexOf("=");
+      sm.data.set(eq < 0 ? s : s.slice(0, eq), eq < 0 ? "" : s.slice(eq + 1));
+    }
+    return sm.dump();
   }
 
   /** A copy of the current state (what a durable state machine would find after a crash here). */

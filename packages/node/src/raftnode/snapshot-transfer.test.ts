@@ -1,0 +1,172 @@
+/**
+ * A snapshot transfer cut at every chunk boundary, on the receiving side (the follower crashes:
+ * power loss, its files as of their last fsync) and on the sending side (the leader crashes): the
+ * follower comes back with its old state or the new one, never a mix, applies every entry exactly
+ * once (MapStateMachine throws otherwise), and catches up once the transfer is retried.
+ */
+import type { Message } from "@tsraft/raft/raftpb";
+import { pino } from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { MapStateMachine, MemNetwork, waitFor } from "../../test/raftnode/harness.js";
+import { MemFileSystem } from "../mem-fs.js";
+import type { TransportOptions } from "../transport/options.js";
+import type { RaftTransport, SnapshotImageSource } from "./options.js";
+import { RaftNode } from "./raft-node.js";
+
+const enc = new TextEncoder();
+const IDS = [1, 2, 3];
+const PEERS = new Map(IDS.map((id) => [id, `ws://node-${id}`]));
+const VALUE = "x".repeat(600);
+const KEYS = 40; // 40 keys of ~600 bytes: an image of ~25 KB, 4 KiB chunks (MapStateMachine)
+
+let running: RaftNode<string>[] = [];
+afterEach(async () => {
+  await Promise.all(running.map((n) => n.stop()));
+  running = [];
+});
+
+/** Calls `onChunk(k)` before the k-th chunk (0-based) of each snapshot image a node sends. */
+function countingChunks(
+  factory: (o: TransportOptions) => RaftTransport,
+  onChunk: (k: number, m: Message) => void,
+): (o: TransportOptions) => RaftTransport {
+  return (o) => {
+    const t = factory(o);
+    return {
+      ...t,
+      sendSnapshot: (m: Message, image: SnapshotImageSource) =>
+        t.sendSnapshot(m, {
+          async *read() {
+            let k = 0;
+            for await (const chunk of image.read()) {
+              onChunk(k++, m);
+              yield chunk;
+            }
+            onChunk(k, m); // after the last chunk
+          },
+          release: () => image.release(),
+        }),
+    };
+  };
+}
+
+describe("a snapshot transfer interrupted at every chunk boundary", () => {
+  for (const victim of ["receiver", "sender"] as const) {
+    // Budget: ~8 rounds of a follower restart, ~80 writes and a snapshot transfer each.
+    it(`recovers when the ${victim} crashes at each chunk`, { timeout: 120_000 }, async () => {
+      const history = new Map<number, string>();
+      const net = new MemNetwork();
+      const fss = new Map(IDS.map((id) => [id, new MemFileSystem()]));
+      const nodes = new Map<number, RaftNode<string>>();
+      const sms = new Map<number, MapStateMachine>();
+      let armed: { at: number; to: number; fired: boolean } | undefined;
+      let interrupted: (() => void) | undefined;
+      const factory = countingChunks(net.factory, (k, m) => {
+        if (armed === undefined || armed.fired || m.to !== armed.to || k !== armed.at) return;
+        armed.fired = true;
+        interrupted?.();
+      });
+      const start = async (id: number): Promise<RaftNode<string>> => {
+        const sm = new MapStateMachine(); // volatile: a restart starts empty
+        sm.history = history;
+        sms.set(id, sm);
+        const n = await RaftNode.start({
+          id,
+          clusterId: 9,
+          peers: PEERS,
+          dataDir: `/n${id}`,
+          stateMachine: sm,
+          fs: fss.get(id)!,
+          transportFactory: factory,
+          tickMs: 10,
+          electionTick: 10,
+          snapshotCount: 30,
+          snapshotCatchUpEntries: 5,
+          // Small segments: reopening a 64 MiB segment (the default) reads all of it.
+          walSegmentSize: 256 * 1024,
+          logger: pino({ level: process.env.TSRAFT_LOG ?? "silent" }),
+        });
+        nodes.set(id, n);
+        running.push(n);
+        return n;
+      };
+      /** Power loss: the node's files as of their last fsync, and a stop. */
+      const crash = async (id: number): Promise<void> => {
+        fss.set(id, fss.get(id)!.crashImage({ data: "durable", dirs: "durable" }));
+        await nodes.get(id)!.stop();
+      };
+      const leader = (): RaftNode<string> | undefined =>
+        [...nodes.values()].find((n) => !n.stopped && n.isLeader());
+      let written = 0;
+      /** Writes `count` entries, 20 at a time; a write that fails (no leader yet) is retried. */
+      const write = async (count: number): Promise<void> => {
+        const one = async (i: number): Promise<void> => {
+          for (;;) {
+            const l = leader();
+            try {
+              if (l === undefined) throw new Error("no leader yet");
+              await l.propose(enc.encode(`k${i % KEYS}=${i}:${VALUE}`), { timeoutMs: 2000 });
+              return;
+            } catch {
+              await new Promise((r) => setTimeout(r, 10));
+            }
+          }
+        };
+        for (let done = 0; done < count; done += 20) {
+          const n = Math.min(20, count - done);
+          await Promise.all(Array.from({ length: n }, (_, j) => one(written + j)));
+          written += n;
+        }
+      };
+      const converged = (what: string) =>
+        waitFor(() => {
+          const up = [...nodes.values()].filter((n) => !n.stopped);
+          const l = leader();
+          if (l === undefined || up.length !== IDS.length) return false;
+          const commit = l.status().commit;
+          return IDS.every(
+            (id) => sms.get(id)!.applied >= commit && sms.get(id)!.dump() === sms.get(l.id)!.dump(),
+          );
+        }, what);
+
+      for (const id of IDS) await start(id);
+      await write(KEYS + 10);
+      await converged("the first writes everywhere");
+
+      let k = 0;
+      for (; ; k++) {
+        const l = leader()!;
+        const follower = IDS.find((id) => id !== l.id)!;
+        // The follower falls behind the leader's compaction point: it will need a snapshot.
+        await nodes.get(follower)!.stop();
+        const before = l.status().snapshotIndex;
+        await write(80);
+        await waitFor(() => l.status().snapshotIndex > before + 40, "the leader compacted past the follower");
+        const cut = new Promise<void>((resolve) => {
+          interrupted = resolve;
+        });
+        armed = { at: k, to: follower, fired: false };
+        await start(follower);
+        const finished = waitFor(
+          () => sms.get(follower)!.applied >= l.status().commit && sms.get(follower)!.restores > 0,
+          "the follower caught up",
+        ).then(() => "finished" as const);
+        const outcome = await Promise.race([cut.then(() => "cut" as const), finished]);
+        armed = undefined;
+        if (outcome === "finished") break; // k is past the last chunk: every boundary was cut
+        const restarted = victim === "receiver" ? follower : l.id;
+        await crash(restarted);
+        const n = await start(restarted);
+        // Old state or new, never a mix: what it holds is exactly the log up to its applied index.
+        const sm = sms.get(restarted)!;
+        expect(sm.dump(), `${victim} crashed at chunk ${k}`).toBe(
+          MapStateMachine.expectedAt(history, sm.applied),
+        );
+        expect(n.stopped).toBe(false);
+        await converged(`caught up after the ${victim} crashed at chunk ${k}`);
+      }
+      expect(k, "the image spanned several chunks").toBeGreaterThan(3);
+      await converged("all converged");
+    });
+  }
+});
