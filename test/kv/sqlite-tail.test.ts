@@ -1,6 +1,6 @@
 /**
  * The KV's SQLite database does not fsync its commits and commits in batches (see
- * packages/kv/src/state-machine.ts): after a power loss it may come back as of an earlier commit.
+ * packages/kv/src/sqlite-state-machine.ts): after a power loss it may come back as of an earlier commit.
  * Here every node's database files are replaced by copies taken many acknowledged writes earlier —
  * exactly what such a loss leaves — and the cluster restarted: every acknowledged write is there on
  * every node, none applied twice (the store's revision counts applied writes), both when the lost

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createKvHttpServer } from "./http.js";
 import { MAX_KEY_BYTES } from "./http-util.js";
 import type { KvNode, MemberInfo, WaitOptions } from "./kv-node.js";
-import { SqliteStateMachine } from "./state-machine.js";
+import { SqliteStateMachine } from "./sqlite-state-machine.js";
 
 /**
  * A stand-in for RaftNode: proposals apply at once to a real SQLite state machine, unless `mode`

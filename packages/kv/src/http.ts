@@ -22,7 +22,7 @@ import {
   sendJson,
 } from "./http-util.js";
 import type { KvNode, KvStore } from "./kv-node.js";
-import type { ApplyResult } from "./state-machine.js";
+import type { ApplyResult } from "./sqlite-state-machine.js";
 
 /** Options of {@link createKvHttpServer}. */
 export interface KvHttpOptions {

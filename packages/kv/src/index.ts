@@ -24,4 +24,4 @@ export {
   DB_FILE,
   SqliteStateMachine,
   type SqliteStateMachineOptions,
-} from "./state-machine.js";
+} from "./sqlite-state-machine.js";

@@ -10,7 +10,7 @@ import { type Logger, pino } from "pino";
 import { collectDefaultMetrics, Gauge } from "prom-client";
 import type { KvServerConfig } from "./config.js";
 import { createKvHttpServer } from "./http.js";
-import { SqliteStateMachine } from "./state-machine.js";
+import { SqliteStateMachine } from "./sqlite-state-machine.js";
 
 /** Room in a proposal beyond the HTTP body: key (≤ 4 KiB), `prev` (≤ the 16 KiB header limit), framing. */
 const PROPOSAL_OVERHEAD = 64 * 1024;

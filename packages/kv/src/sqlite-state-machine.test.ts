@@ -9,7 +9,7 @@ import {
   DB_FILE,
   SqliteStateMachine,
   type SqliteStateMachineOptions,
-} from "./state-machine.js";
+} from "./sqlite-state-machine.js";
 
 const dirs: string[] = [];
 const open: SqliteStateMachine[] = [];
