@@ -4,13 +4,13 @@ import type { AddressInfo } from "node:net";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Member, RaftNodeStatus, RequestOptions as WaitOptions } from "@tsraft/node";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createKvHttpServer } from "./http.js";
+import { createKvHttpServer, type KvNode } from "./http.js";
 import { MAX_KEY_BYTES } from "./http-util.js";
-import type { KvNode, MemberInfo, WaitOptions } from "./kv-node.js";
-import { SqliteStateMachine } from "./sqlite-state-machine.js";
+import { type ApplyResult, SqliteStateMachine } from "./sqlite-state-machine.js";
 
 /**
  * A stand-in for RaftNode: proposals apply at once to a real SQLite state machine, unless `mode`
@@ -23,7 +23,7 @@ class FakeNode implements KvNode {
   index = 0;
   readonly aborted: string[] = [];
   readonly calls: string[] = [];
-  memberList: MemberInfo[] = [{ id: 1, url: "ws://127.0.0.1:1", learner: false }];
+  memberList: Member[] = [{ id: 1, url: "ws://127.0.0.1:1", learner: false }];
   constructor(private readonly sm: SqliteStateMachine) {}
 
   private async wait(what: string, opts?: WaitOptions): Promise<void> {
@@ -43,9 +43,11 @@ class FakeNode implements KvNode {
         });
     }
   }
-  async propose(data: Uint8Array, opts?: WaitOptions): Promise<unknown> {
+  async propose(data: Uint8Array, opts?: WaitOptions): Promise<ApplyResult> {
     await this.wait("propose", opts);
-    return this.sm.apply([{ index: ++this.index, term: 1, kind: "normal", data }])[0];
+    const [result] = await this.sm.apply([{ index: ++this.index, term: 1, kind: "normal", data }]);
+    if (result === undefined) throw new Error("a normal entry has a result");
+    return result;
   }
   async linearizableRead(opts?: WaitOptions): Promise<void> {
     await this.wait("read", opts);
@@ -60,11 +62,31 @@ class FakeNode implements KvNode {
   async promoteMember(id: number): Promise<void> {
     this.calls.push(`promote ${id}`);
   }
-  members(): MemberInfo[] {
+  members(): Member[] {
     return this.memberList;
   }
-  status(): object {
-    return { id: 1, term: 2, lead: 1, state: "StateLeader", progress: new Map([[1, { match: 3 }]]) };
+  status(): RaftNodeStatus {
+    const self = {
+      match: 3,
+      next: 4,
+      state: "StateReplicate",
+      learner: false,
+      recentActive: true,
+      paused: false,
+    };
+    return {
+      id: 1,
+      term: 2,
+      vote: 1,
+      commit: 3,
+      applied: 3,
+      lead: 1,
+      state: "StateLeader",
+      leadTransferee: 0,
+      snapshotIndex: 0,
+      progress: { "1": self },
+      members: this.memberList,
+    };
   }
   leader(): number {
     return 1;

@@ -1,12 +1,12 @@
 /**
- * The KV server's HTTP API (DESIGN.md §5) on node:http. Writes answer once their entry is applied on
+ * The KV server's HTTP API on node:http. Writes answer once their entry is applied on
  * this node; reads are linearizable (ReadIndex) unless `?consistency=serializable`. See the root
  * README, "HTTP API", for every route and answer.
  */
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { trace, tracing } from "@tsraft/node";
+import { type RaftNode, trace, tracing } from "@tsraft/node";
 import type { Logger } from "pino";
 import { Counter, Histogram, type Registry } from "prom-client";
 import { type Command, encodeCommand } from "./command.js";
@@ -21,8 +21,24 @@ import {
   sendError,
   sendJson,
 } from "./http-util.js";
-import type { KvNode, KvStore } from "./kv-node.js";
-import type { ApplyResult } from "./sqlite-state-machine.js";
+import type { ApplyResult, SqliteStateMachine } from "./sqlite-state-machine.js";
+
+/** The part of a RaftNode the HTTP layer uses (the tests put a fake one behind it). */
+export type KvNode = Pick<
+  RaftNode<ApplyResult>,
+  | "id"
+  | "propose"
+  | "linearizableRead"
+  | "addMember"
+  | "removeMember"
+  | "promoteMember"
+  | "members"
+  | "status"
+  | "leader"
+>;
+
+/** The read side of the state machine the HTTP layer uses. */
+export type KvStore = Pick<SqliteStateMachine, "get" | "appliedIndex" | "revision" | "count" | "stateHash">;
 
 /** Options of {@link createKvHttpServer}. */
 export interface KvHttpOptions {
@@ -232,14 +248,12 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
       await drainEmpty(c.req);
       cmd = prev === undefined ? { op: "delete", key } : { op: "delete", key, prev };
     }
-    const result = (await o.node.propose(encodeCommand(cmd), { timeoutMs: waitMs, signal: c.signal })) as
-      | ApplyResult
-      | undefined;
+    const result = await o.node.propose(encodeCommand(cmd), { timeoutMs: waitMs, signal: c.signal });
     answerWrite(c, result);
   };
 
-  const answerWrite = (c: Ctx, result: ApplyResult | undefined): void => {
-    switch (result?.kind) {
+  const answerWrite = (c: Ctx, result: ApplyResult): void => {
+    switch (result.kind) {
       case "ok":
         c.res.writeHead(204);
         c.res.end();

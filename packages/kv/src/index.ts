@@ -1,12 +1,11 @@
-// @tsraft/kv: a raftexample-style replicated key-value server on @tsraft/node with a SQLite state machine.
+/**
+ * @tsraft/kv: a raftexample-style replicated key-value server on @tsraft/node with a SQLite state
+ * machine. Start a server with {@link startKvServer} (or the `tsraft-kv` command); the pieces it is
+ * made of follow.
+ */
 
-export {
-  COMMAND_VERSION,
-  type Command,
-  CommandDecodeError,
-  decodeCommand,
-  encodeCommand,
-} from "./command.js";
+// The server.
+export { type KvServer, startKvServer } from "./server.js";
 export {
   deriveClusterId,
   HELP,
@@ -15,13 +14,20 @@ export {
   parseCliArgs,
   parseCluster,
 } from "./config.js";
-export { createKvHttpServer, type KvHttpOptions } from "./http.js";
-export { DEFAULT_MAX_REQUEST_BYTES, HttpError, MAX_KEY_BYTES } from "./http-util.js";
-export type { KvNode, KvStore, MemberInfo, WaitOptions } from "./kv-node.js";
-export { type KvServer, startKvServer } from "./server.js";
+// The state machine and what goes through it.
 export {
   type ApplyResult,
   DB_FILE,
   SqliteStateMachine,
   type SqliteStateMachineOptions,
 } from "./sqlite-state-machine.js";
+export {
+  COMMAND_VERSION,
+  type Command,
+  CommandDecodeError,
+  decodeCommand,
+  encodeCommand,
+} from "./command.js";
+// The HTTP API.
+export { createKvHttpServer, type KvHttpOptions, type KvNode, type KvStore } from "./http.js";
+export { DEFAULT_MAX_REQUEST_BYTES, HttpError, MAX_KEY_BYTES } from "./http-util.js";

@@ -10,7 +10,7 @@ import { type Logger, pino } from "pino";
 import { collectDefaultMetrics, Gauge } from "prom-client";
 import type { KvServerConfig } from "./config.js";
 import { createKvHttpServer } from "./http.js";
-import { SqliteStateMachine } from "./sqlite-state-machine.js";
+import { type ApplyResult, SqliteStateMachine } from "./sqlite-state-machine.js";
 
 /** Room in a proposal beyond the HTTP body: key (≤ 4 KiB), `prev` (≤ the 16 KiB header limit), framing. */
 const PROPOSAL_OVERHEAD = 64 * 1024;
@@ -21,7 +21,7 @@ const HTTP_GRACE_MS = 2000;
 
 /** A running KV server. */
 export interface KvServer {
-  readonly node: RaftNode;
+  readonly node: RaftNode<ApplyResult>;
   readonly stateMachine: SqliteStateMachine;
   readonly http: Server;
   /** The HTTP base URL, e.g. http://127.0.0.1:12380. */
@@ -37,12 +37,12 @@ export interface KvServer {
  * them fails, after undoing what was started.
  */
 export async function startKvServer(config: KvServerConfig, logger?: Logger): Promise<KvServer> {
-  // The node's own lines carry `node` (its id in hex) through the node's child logger; ours too.
+  // The node's own lines carry `node` (its id) through the node's child logger; ours too.
   const root = logger ?? pino({ level: config.logLevel, base: null });
-  const log = root.child({ node: config.id.toString(16) });
+  const log = root.child({ node: config.id });
   const metrics = createNodeMetrics();
   collectDefaultMetrics({ register: metrics.registry });
-  let node: RaftNode | undefined;
+  let node: RaftNode<ApplyResult> | undefined;
   const stateMachine = SqliteStateMachine.open(join(config.dataDir, "kv"), {
     logger: log.child({ component: "kv" }),
     // A failed background commit: the database no longer holds what reads would be served from.

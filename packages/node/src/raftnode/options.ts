@@ -113,7 +113,7 @@ export interface RaftNodeOptions<R = unknown> {
   maxPendingProposals?: number;
   /** Linearizable reads waiting on this node before new ones are refused (default 10000). */
   maxPendingReads?: number;
-  /** A pino logger; the node logs through a child `{ node: <hex id> }`. Default: silent. */
+  /** A pino logger; the node logs through a child `{ node: <id> }`. Default: silent. */
   logger?: Logger;
   /** The node's metrics (default: a fresh registry); serve `metrics.registry` at /metrics. */
   metrics?: NodeMetrics;
@@ -202,7 +202,7 @@ export function resolveNodeOptions<R>(o: RaftNodeOptions<R>): ResolvedNodeOption
   if (maxRequestBytes + 64 * 1024 > maxPayload) {
     throw new RangeError("raftnode: maxRequestBytes must be at least 64 KiB below transport.maxPayload");
   }
-  const logger = (o.logger ?? pino({ level: "silent" })).child({ node: o.id.toString(16) });
+  const logger = (o.logger ?? pino({ level: "silent" })).child({ node: o.id });
   return {
     id: o.id,
     clusterId: o.clusterId,
