@@ -43,14 +43,25 @@ export interface WindowLine {
   readonly durSec: number;
   /** Shorter than `--window`: the last window of a phase. Not used for medians. */
   readonly partial: boolean;
+  /** PUTs acknowledged in the window. */
   readonly writes: number;
   readonly writesPerSec: number;
+  /**
+   * Latencies of the writes acknowledged in the window, from their first attempt: a client retries
+   * a failed attempt (503, 504, no answer in 30 s) with the same write after 100 ms, so a write
+   * held up by a stall counts all of it. Null if none was acknowledged.
+   */
   readonly p50Ms: number | null;
   readonly p99Ms: number | null;
   readonly maxMs: number | null;
+  /** How long the oldest write not yet acknowledged at the window's end had been waiting, ms (null: none). */
+  readonly oldestInFlightMs: number | null;
+  /** Attempts answered with another status than success, or failed (each then retried). */
   readonly errors: number;
   /** Value bytes acknowledged so far (what every member stores), GiB. */
   readonly writtenGiB: number;
+  /** The machine's 1-minute load average at the window's end (the bench shares it with anything else running). */
+  readonly loadAvg1m: number;
   readonly nodes: readonly NodeWindow[];
   /** The load moved to a new leader at the end of this window. */
   readonly leaderChange?: boolean;
@@ -84,7 +95,7 @@ export interface CatchUpFigures {
   readonly leaderMinWindowWritesPerSec: number;
   /** `leaderMinWindowWritesPerSec` ÷ the growth phase's median writes/s. */
   readonly writesRatio: number | null;
-  /** p99 of the writes answered during the catch-up phase, ms, and ÷ the growth phase's median window p99. */
+  /** p99 of the writes acknowledged during the catch-up phase, ms, and ÷ the growth phase's median window p99. */
   readonly leaderP99Ms: number | null;
   readonly p99Ratio: number | null;
 }
@@ -155,11 +166,19 @@ export function latencyFigures(lat: Float64Array): {
   };
 }
 
+/**
+ * A window's p99 for the checks: that of its answers; when nothing was answered at all (a stall),
+ * at least the wait of its oldest request still in flight, which is then a lower bound.
+ */
+export function windowP99(w: WindowLine): number | null {
+  return w.p99Ms ?? w.oldestInFlightMs;
+}
+
 /** The growth phase's figures from its window lines (full windows only). */
 export function growthFigures(windows: readonly WindowLine[]): GrowthFigures {
   const full = windows.filter((w) => w.phase === "growth" && !w.partial);
   const rates = full.map((w) => w.writesPerSec);
-  const p99s = full.map((w) => w.p99Ms).filter((x): x is number => x !== null);
+  const p99s = full.map(windowP99).filter((x): x is number => x !== null);
   const med = median(rates);
   const minRate = rates.length === 0 ? null : Math.min(...rates);
   const medP99 = median(p99s);
@@ -262,7 +281,7 @@ export function formatLine(line: Readonly<Record<string, unknown>>): string {
     const ev = eventText(w.nodes);
     return [
       `${w.system.padEnd(9)} ${w.phase.padEnd(13)} #${String(w.window).padStart(3)} t=${fmt(w.tSec)}s${w.partial ? ` (${fmt(w.durSec, 1)} s)` : ""}`,
-      `${fmt(w.writesPerSec).padStart(5)} w/s  p50 ${fmt(w.p50Ms, 1)} p99 ${fmt(w.p99Ms, 1)} ms  err ${w.errors}`,
+      `${fmt(w.writesPerSec).padStart(5)} w/s  p50 ${fmt(w.p50Ms, 1)} p99 ${w.p99Ms === null ? `>${fmt(w.oldestInFlightMs)}` : fmt(w.p99Ms, 1)} ms  err ${w.errors}`,
       `written ${fmt(w.writtenGiB, 3)} GiB  RSS ${per((n) => fmt(n.rssMiB))} MiB  disk ${per((n) => fmt(n.diskMiB))} MiB  roles ${per((n) => n.role[0]!.toUpperCase())}`,
       ev === "" ? "" : `| ${ev}`,
     ]

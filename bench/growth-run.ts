@@ -5,6 +5,7 @@
  * cluster stopped and its directory removed.
  */
 import { randomBytes } from "node:crypto";
+import { loadavg } from "node:os";
 import { type Cluster, type Member, processCpuMs, withFlag } from "./cluster-procs.js";
 import { benchDir } from "./disk.js";
 import {
@@ -58,22 +59,23 @@ export interface GrowthParams {
   readonly extraArgs: readonly string[];
 }
 
-/** An accumulator of answers over a time span (a window, or a whole phase). */
+/** An accumulator of acknowledged writes and failed attempts over a time span (a window, or a whole phase). */
 class Span {
   ok = 0;
   errors = 0;
+  /** Latency of each write acknowledged in the span: first attempt → acknowledged, retries included. */
   readonly lat: number[] = [];
   readonly errorSamples: string[] = [];
   constructor(readonly startMs: number) {}
 
-  add(ok: boolean, ms: number, error: string | undefined): void {
-    if (ok) {
-      this.ok++;
-      this.lat.push(ms);
-    } else {
-      this.errors++;
-      if (error !== undefined && this.errorSamples.length < 3) this.errorSamples.push(error);
-    }
+  acked(latencyMs: number): void {
+    this.ok++;
+    this.lat.push(latencyMs);
+  }
+
+  failed(error: string | undefined): void {
+    this.errors++;
+    if (error !== undefined && this.errorSamples.length < 3) this.errorSamples.push(error);
   }
 }
 
@@ -139,6 +141,13 @@ class GrowthDriver {
   #leaderChanges = 0;
   #stopLoad = false;
   #t0 = performance.now();
+  /**
+   * Per client, the write it is trying to get acknowledged: its sequence number and when it was
+   * first sent. A failed attempt (503, 504, a timeout) is retried with the same key and value
+   * (a PUT is idempotent), so a write's latency spans its retries, as a user waiting for it sees.
+   */
+  readonly #pending: ({ seq: number; firstSentMs: number } | undefined)[] = [];
+  readonly #nextSeq: number[] = [];
 
   constructor(
     private readonly sys: SystemAdapter,
@@ -354,9 +363,7 @@ class GrowthDriver {
       await sleep(100);
     }
     const span = this.#phaseSpan;
-    if (this.#window.ok + this.#window.errors > 0 || performance.now() - this.#window.startMs >= 1000) {
-      await this.#closeWindow();
-    }
+    await this.#closeWindow(); // every phase ends with a window, partial or not
     return span;
   }
 
@@ -368,22 +375,38 @@ class GrowthDriver {
       port: () => this.#members[this.#target]!.clientPort,
       clients: this.p.clients,
       durationMs: Number.POSITIVE_INFINITY,
-      make: (c, seq) => {
+      // make() is called right before each attempt goes out: a new write, or the pending one again.
+      make: (c) => {
+        let w = this.#pending[c];
+        if (w === undefined) {
+          const seq = this.#nextSeq[c] ?? 0;
+          this.#nextSeq[c] = seq + 1;
+          w = { seq, firstSentMs: performance.now() };
+          this.#pending[c] = w;
+        }
         const v = Buffer.allocUnsafe(vb);
         this.#value.copy(v);
-        v.write(`c${c}:s${seq}:`, 0, "latin1");
-        return shape.put(`growth/c${c}/k${seq}`, v);
+        v.write(`c${c}:s${w.seq}:`, 0, "latin1");
+        return shape.put(`growth/c${c}/k${w.seq}`, v);
       },
       okStatus: shape.putOk,
-      onAnswer: (ok, ms, error) => {
-        this.#window.add(ok, ms, error);
-        this.#phaseSpan.add(ok, ms, error);
-        if (ok) this.#okTotal++;
-        else this.#errorsTotal++;
+      onAnswer: (ok, _ms, error, c) => {
+        if (ok) {
+          const latency = performance.now() - this.#pending[c]!.firstSentMs;
+          this.#pending[c] = undefined;
+          this.#window.acked(latency);
+          this.#phaseSpan.acked(latency);
+          this.#okTotal++;
+        } else {
+          this.#window.failed(error);
+          this.#phaseSpan.failed(error);
+          this.#errorsTotal++;
+        }
       },
       until: () => this.#stopLoad,
       errorPauseMs: 100,
-      timeoutMs: 120_000,
+      // A client gives up on an attempt after 30 s and retries the write at the leader of the moment.
+      timeoutMs: 30_000,
       keepLatencies: false,
     });
   }
@@ -393,6 +416,8 @@ class GrowthDriver {
     const w = this.#window;
     const end = performance.now();
     this.#window = new Span(end);
+    const waiting = this.#pending.filter((w) => w !== undefined).map((w) => w!.firstSentMs);
+    const oldestInFlightMs = waiting.length === 0 ? null : round1(end - Math.min(...waiting));
     const durSec = (end - w.startMs) / 1000;
     const rss = this.#sampler.takeWindow();
     const cpu = this.#members.map((m, i) => {
@@ -441,8 +466,10 @@ class GrowthDriver {
       writes: w.ok,
       writesPerSec: round1(w.ok / durSec),
       ...latencyFigures(Float64Array.from(w.lat)),
+      oldestInFlightMs,
       errors: w.errors,
       writtenGiB,
+      loadAvg1m: round1(loadavg()[0]!),
       nodes,
       ...(leaderChange ? { leaderChange } : {}),
       ...(w.errorSamples.length > 0 ? { errorSamples: w.errorSamples } : {}),

@@ -77,7 +77,8 @@ export function send(
 
 /**
  * Runs `clients` closed-loop clients against host:port for `durationMs`: client c sends
- * `make(c, seq)` for seq = 0, 1, ... and counts an answer with status `okStatus` as a success. A
+ * `make(c, seq)` (called right before the request goes out) for seq = 0, 1, ... and counts an
+ * answer with status `okStatus` as a success. A
  * request in flight when the time is up is awaited, and counted (the phase lasts until the last
  * answer). `counts[c]` is set to the number of requests client c sent.
  *
@@ -95,7 +96,7 @@ export async function closedLoop(opts: {
   make: (client: number, seq: number) => RequestSpec;
   okStatus: number;
   counts?: number[];
-  onAnswer?: (ok: boolean, latencyMs: number, error: string | undefined) => void;
+  onAnswer?: (ok: boolean, latencyMs: number, error: string | undefined, client: number) => void;
   until?: () => boolean;
   errorPauseMs?: number;
   timeoutMs?: number;
@@ -123,7 +124,7 @@ export async function closedLoop(opts: {
         error = `${spec.method} ${spec.path}: ${String(err)}`;
       }
       const ms = performance.now() - start;
-      opts.onAnswer?.(error === undefined, ms, error);
+      opts.onAnswer?.(error === undefined, ms, error, c);
       if (error === undefined) {
         ok++;
         if (keep) lat.push(ms);

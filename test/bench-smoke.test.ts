@@ -214,10 +214,10 @@ describe.skipIf(NOT_BUILT !== undefined || !existsSync(KV_CLI))("growth bench (t
         new Set(["growth", "follower-down", "catch-up"]),
       );
       for (const w of windows) {
-        for (const k of ["tSec", "durSec", "writes", "writesPerSec", "errors", "writtenGiB"]) {
+        for (const k of ["tSec", "durSec", "writes", "writesPerSec", "errors", "writtenGiB", "loadAvg1m"]) {
           expect(typeof w[k], `${system} ${k}`).toBe("number");
         }
-        expect(w.errors).toBe(0);
+        for (const k of ["p50Ms", "p99Ms", "oldestInFlightMs"]) expect(k in w, `${system} ${k}`).toBe(true);
         const nodes = w.nodes as Record<string, unknown>[];
         expect(nodes.map((n) => n.node)).toEqual([1, 2, 3]);
         for (const n of nodes) {
