@@ -280,7 +280,7 @@ export function formatLine(line: Readonly<Record<string, unknown>>): string {
     const per = (f: (n: NodeWindow) => string) => w.nodes.map(f).join("/");
     const ev = eventText(w.nodes);
     return [
-      `${w.system.padEnd(9)} ${w.phase.padEnd(13)} #${String(w.window).padStart(3)} t=${fmt(w.tSec)}s${w.partial ? ` (${fmt(w.durSec, 1)} s)` : ""}`,
+      `${w.system.padEnd(9)} ${w.phase.padEnd(13)} #${String(w.window).padStart(3)} t=${fmt(w.tSec, 1)}s${w.partial ? ` (${fmt(w.durSec, 1)} s)` : ""}`,
       `${fmt(w.writesPerSec).padStart(5)} w/s  p50 ${fmt(w.p50Ms, 1)} p99 ${w.p99Ms === null ? `>${fmt(w.oldestInFlightMs)}` : fmt(w.p99Ms, 1)} ms  err ${w.errors}`,
       `written ${fmt(w.writtenGiB, 3)} GiB  RSS ${per((n) => fmt(n.rssMiB))} MiB  disk ${per((n) => fmt(n.diskMiB))} MiB  roles ${per((n) => n.role[0]!.toUpperCase())}`,
       ev === "" ? "" : `| ${ev}`,
