@@ -1,8 +1,9 @@
 /**
- * The cluster bench's systems under test: three `tsraft-kv` processes, or three etcd members, on
+ * The cluster benches' systems under test: three `tsraft-kv` processes, or three etcd members, on
  * 127.0.0.1 with fresh data directories, started, waited for until they have a leader, measured
- * (CPU time from /proc) and stopped. Every process started is killed when this process exits, even
- * on an error.
+ * (CPU time from /proc) and stopped. Each member can also be stopped alone (SIGTERM or SIGKILL) and
+ * started again on the same data directory, as the growth bench's catch-up phase does. Every process
+ * started is killed when this process exits, even on an error.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -55,13 +56,91 @@ class Proc {
     return this.proc.exitCode === null && this.proc.signalCode === null;
   }
 
-  async stop(): Promise<void> {
+  /** Sends `signal` (SIGTERM: a graceful stop, SIGKILL after 10 s; SIGKILL: a crash) and waits for the exit. */
+  async stop(signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> {
     if (!this.running) return;
-    this.proc.kill("SIGTERM");
+    this.proc.kill(signal);
     const timer = setTimeout(() => this.proc.kill("SIGKILL"), 10_000);
     await this.exited;
     clearTimeout(timer);
   }
+}
+
+/**
+ * One member of a cluster: how to start its process, and the process currently running (if any).
+ * The growth bench stops a follower, lets the others write on, and starts it again on the same
+ * data directory and ports.
+ */
+export class Member {
+  #proc: Proc;
+  readonly #listeners = new Set<(line: string) => void>();
+
+  constructor(
+    /** "tsraft-kv 2", "etcd m3". */
+    readonly name: string,
+    /** Where clients (the load, /status, /metrics) reach it. */
+    readonly clientPort: number,
+    readonly dataDir: string,
+    private readonly command: string,
+    private args: readonly string[],
+    private readonly stdin: "pipe" | "ignore",
+  ) {
+    this.#proc = this.#spawn();
+  }
+
+  #spawn(): Proc {
+    const p = new Proc(this.name, spawn(this.command, this.args, { stdio: [this.stdin, "pipe", "pipe"] }));
+    const tell = (d: Buffer) => {
+      if (this.#listeners.size === 0) return;
+      for (const line of d.toString().split("\n")) if (line !== "") for (const f of this.#listeners) f(line);
+    };
+    p.proc.stdout?.on("data", tell);
+    p.proc.stderr?.on("data", tell);
+    return p;
+  }
+
+  /** The running process's id; undefined once it has exited. */
+  get pid(): number | undefined {
+    return this.#proc.running ? this.#proc.proc.pid : undefined;
+  }
+
+  get running(): boolean {
+    return this.#proc.running;
+  }
+
+  /** The last lines the current process printed. */
+  get output(): readonly string[] {
+    return this.#proc.output;
+  }
+
+  /** Calls `f` with every line the member prints from now on (across restarts); returns the unsubscribe. */
+  onLine(f: (line: string) => void): () => void {
+    this.#listeners.add(f);
+    return () => this.#listeners.delete(f);
+  }
+
+  stop(signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> {
+    return this.#proc.stop(signal);
+  }
+
+  /**
+   * Starts the member again (it must be stopped) with the same command line, or the one `edit`
+   * returns (e.g. another log level). Returns at once: the caller polls for readiness.
+   */
+  restart(edit?: (args: readonly string[]) => readonly string[]): void {
+    if (this.#proc.running) throw new Error(`${this.name} is still running`);
+    if (edit !== undefined) this.args = edit(this.args);
+    this.#proc = this.#spawn();
+  }
+}
+
+/** `args` with the value after `flag` replaced by `value` (appended if absent). */
+export function withFlag(args: readonly string[], flag: string, value: string): string[] {
+  const out = [...args];
+  const i = out.indexOf(flag);
+  if (i >= 0 && i + 1 < out.length) out[i + 1] = value;
+  else out.push(flag, value);
+  return out;
 }
 
 let clockTicks: number | undefined;
@@ -98,8 +177,15 @@ export async function freePorts(n: number): Promise<number[]> {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** GET or POST `spec` once, returning the status and the JSON body (undefined if none). */
-async function askJson(port: number, spec: RequestSpec): Promise<{ status: number; json: unknown }> {
+/**
+ * GET or POST `spec` once to 127.0.0.1:`port`, returning the status and the body as text; rejects
+ * on a connection error or when no full answer came within `timeoutMs`.
+ */
+export async function askText(
+  port: number,
+  spec: RequestSpec,
+  timeoutMs = 2000,
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -112,21 +198,30 @@ async function askJson(port: number, spec: RequestSpec): Promise<{ status: numbe
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          let json: unknown;
-          try {
-            json = JSON.parse(Buffer.concat(chunks).toString());
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, json });
-        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+        res.on("error", reject);
       },
     );
     req.on("error", reject);
-    req.setTimeout(2000, () => req.destroy(new Error("timeout")));
+    req.setTimeout(timeoutMs, () => req.destroy(new Error("timeout")));
     req.end(spec.body);
   });
+}
+
+/** {@link askText}, with the body parsed as JSON (undefined if it is not JSON). */
+export async function askJson(
+  port: number,
+  spec: RequestSpec,
+  timeoutMs = 2000,
+): Promise<{ status: number; json: unknown }> {
+  const { status, text } = await askText(port, spec, timeoutMs);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status, json };
 }
 
 /**
@@ -146,17 +241,20 @@ function profileArgs(tag: string): string[] {
 /** A running 3-node cluster of either kind. */
 export interface Cluster {
   readonly kind: "tsraft" | "etcd";
-  /** The client port of the current leader (the load goes there, as etcd's `benchmark --target-leader`). */
+  /** The client port of the leader found at start (the load goes there, as etcd's `benchmark --target-leader`). */
   readonly leaderPort: number;
+  /** The three members, in id order (tsraft-kv node i + 1, etcd member m<i + 1>). */
+  readonly members: readonly Member[];
   /** CPU ms used so far by all the server processes. */
   cpuMs(): number;
-  stop(): Promise<void>;
+  /** Stops every member: SIGTERM (graceful) by default; SIGKILL when the data is thrown away anyway. */
+  stop(signal?: "SIGTERM" | "SIGKILL"): Promise<void>;
 }
 
 /** Polls every `intervalMs` until `f` returns a value, or throws after `ms` with the processes' output. */
 async function until<T>(
   what: string,
-  procs: Proc[],
+  procs: readonly Member[],
   f: () => Promise<T | undefined>,
   ms = 30_000,
 ): Promise<T> {
@@ -176,21 +274,29 @@ async function until<T>(
   }
 }
 
-/** Three tsraft-kv processes (fsync on: the WAL always syncs), logging at warn like etcd below. */
-export async function startTsraft(dataDir: string): Promise<Cluster> {
+/**
+ * Three tsraft-kv processes (fsync on: the WAL always syncs), logging at warn like etcd below.
+ * `extraArgs` go to every node's command line (e.g. `--snapshot-count 500`).
+ */
+export async function startTsraft(dataDir: string, extraArgs: readonly string[] = []): Promise<Cluster> {
   const [p1, p2, p3, h1, h2, h3] = await freePorts(6);
   const peers = [p1, p2, p3].map((p) => `ws://127.0.0.1:${p}`).join(",");
   const http = [h1!, h2!, h3!];
   const procs = http.map((port, i) => {
+    const dir = join(dataDir, `node-${i + 1}`);
     const args = [KV_CLI, "--id", String(i + 1), "--cluster", peers, "--port", String(port)];
-    args.push("--data-dir", join(dataDir, `node-${i + 1}`), "--log-level", "warn", "--exit-on-stdin-close");
-    return new Proc(
+    args.push("--data-dir", dir, "--log-level", "warn", "--exit-on-stdin-close", ...extraArgs);
+    return new Member(
       `tsraft-kv ${i + 1}`,
-      spawn(process.execPath, [...profileArgs(`kv${i + 1}`), ...args], { stdio: ["pipe", "pipe", "pipe"] }),
+      port,
+      dir,
+      process.execPath,
+      [...profileArgs(`kv${i + 1}`), ...args],
+      "pipe",
     );
   });
-  const stop = async () => {
-    await Promise.all(procs.map((p) => p.stop()));
+  const stop = async (signal: "SIGTERM" | "SIGKILL" = "SIGTERM") => {
+    await Promise.all(procs.map((p) => p.stop(signal)));
   };
   try {
     const leader = await until("a tsraft-kv leader", procs, async () => {
@@ -220,7 +326,8 @@ export async function startTsraft(dataDir: string): Promise<Cluster> {
     return {
       kind: "tsraft",
       leaderPort,
-      cpuMs: () => procs.reduce((a, p) => a + processCpuMs(p.proc.pid), 0),
+      members: procs,
+      cpuMs: () => procs.reduce((a, p) => a + processCpuMs(p.pid), 0),
       stop,
     };
   } catch (err) {
@@ -241,8 +348,13 @@ export function findEtcd(): { bin: string; version: string } | undefined {
 /**
  * A 3-member etcd on 127.0.0.1 with its defaults (fsync on: `--unsafe-no-fsync` is not given;
  * heartbeat 100 ms, election 1 s, as tsraft-kv's 100 ms ticks and 10-tick elections), logging at warn.
+ * `extraArgs` go to every member's command line (e.g. `--quota-backend-bytes`).
  */
-export async function startEtcd(bin: string, dataDir: string): Promise<Cluster> {
+export async function startEtcd(
+  bin: string,
+  dataDir: string,
+  extraArgs: readonly string[] = [],
+): Promise<Cluster> {
   const [p1, p2, p3, c1, c2, c3] = await freePorts(6);
   const peer = [p1!, p2!, p3!];
   const client = [c1!, c2!, c3!];
@@ -270,11 +382,11 @@ export async function startEtcd(bin: string, dataDir: string): Promise<Cluster> 
       "--initial-cluster-token",
       "bench",
     );
-    args.push("--logger", "zap", "--log-level", "warn");
-    return new Proc(`etcd m${i + 1}`, spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] }));
+    args.push("--logger", "zap", "--log-level", "warn", ...extraArgs);
+    return new Member(`etcd m${i + 1}`, c, join(dataDir, `etcd-${i + 1}`), bin, args, "ignore");
   });
-  const stop = async () => {
-    await Promise.all(procs.map((p) => p.stop()));
+  const stop = async (signal: "SIGTERM" | "SIGKILL" = "SIGTERM") => {
+    await Promise.all(procs.map((p) => p.stop(signal)));
   };
   try {
     const leaderPort = await until("an etcd leader", procs, async () => {
@@ -299,7 +411,8 @@ export async function startEtcd(bin: string, dataDir: string): Promise<Cluster> 
     return {
       kind: "etcd",
       leaderPort,
-      cpuMs: () => procs.reduce((a, p) => a + processCpuMs(p.proc.pid), 0),
+      members: procs,
+      cpuMs: () => procs.reduce((a, p) => a + processCpuMs(p.pid), 0),
       stop,
     };
   } catch (err) {

@@ -43,19 +43,20 @@ export interface BenchDir {
   cleanup(): Promise<void>;
 }
 
+/** Where {@link benchDir} makes its directories: `base`, else the OS temp directory unless tmpfs, else `bench/.tmp`. */
+export function benchParent(base: string | undefined): string {
+  if (base !== undefined) return base;
+  const t = tmpdir();
+  return isMemoryFs(fsTypeOf(t)) ? join(dirname(fileURLToPath(import.meta.url)), "..", ".tmp") : t;
+}
+
 /**
  * Makes a fresh directory under `base` (`--dir`), else under the OS temp directory, else (when that
  * is tmpfs) under `bench/.tmp` of the clone. Warns on stderr if the result is on a memory file
  * system anyway (an explicit `--dir` is honoured: the caller asked for it).
  */
 export async function benchDir(prefix: string, base: string | undefined): Promise<BenchDir> {
-  let parent = base;
-  if (parent === undefined) {
-    parent = tmpdir();
-    if (isMemoryFs(fsTypeOf(parent))) {
-      parent = join(dirname(fileURLToPath(import.meta.url)), "..", ".tmp");
-    }
-  }
+  const parent = benchParent(base);
   mkdirSync(parent, { recursive: true });
   const path = await mkdtemp(join(parent, prefix));
   const fsType = fsTypeOf(path);

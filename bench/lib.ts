@@ -25,6 +25,21 @@ export interface RunOptions {
   readonly dir?: string | undefined;
   /** Seconds per timed phase for families that run for a time rather than N ops (`--duration`). */
   readonly durationSec?: number | undefined;
+  /**
+   * The family's own options as given (`--gib 2` → `{gib: "2"}`, a flag → `{"no-etcd": true}`),
+   * already checked against its {@link FamilyOption}s by the runner.
+   */
+  readonly extra?: Readonly<Record<string, string | true>> | undefined;
+}
+
+/** A command-line option only one family understands (`--gib N` for growth). */
+export interface FamilyOption {
+  /** Without the dashes: `gib` for `--gib`. */
+  readonly name: string;
+  /** Whether it takes a value (`--gib 2`) or is a flag (`--no-etcd`). */
+  readonly takesValue: boolean;
+  /** One line for `pnpm bench --help`/`--list`, with the default. */
+  readonly help: string;
 }
 
 /** Percentiles of a latency distribution, in `unit`, over `samples` samples of `of`. */
@@ -100,12 +115,37 @@ export interface BenchResult {
 
 /** A benchmark family: a set of cases and the function that runs one. */
 export interface BenchFamily {
+  readonly kind?: "batch";
   readonly name: string;
   readonly summary: string;
   cases(): readonly BenchCase[];
   /** Runs case `caseId` once in this process and returns its measurements. */
   run(caseId: string, opts: RunOptions): Promise<BenchResult>;
 }
+
+/**
+ * A family whose run lasts minutes and reports as it goes (the growth bench): it emits JSON lines
+ * (one per time window, then a summary) instead of returning one {@link BenchResult}, and the runner
+ * forwards them as they come rather than aggregating runs.
+ */
+export interface StreamFamily {
+  readonly kind: "stream";
+  readonly name: string;
+  readonly summary: string;
+  /** Options of its own, which the runner accepts and passes through in {@link RunOptions.extra}. */
+  readonly options: readonly FamilyOption[];
+  cases(): readonly BenchCase[];
+  /**
+   * Runs case `caseId` once in this process, calling `emit` with each JSON line as soon as it is
+   * known. Throws (the run fails) on a broken post-condition; a missed target is a figure, not a throw.
+   */
+  stream(caseId: string, opts: RunOptions, emit: (line: object) => void): Promise<void>;
+  /** One line of `emit`'s output as a human reads it (the runner's output without --json). */
+  format(line: Readonly<Record<string, unknown>>): string;
+}
+
+/** Either kind of family, as the registry loads them. */
+export type AnyFamily = BenchFamily | StreamFamily;
 
 /** What {@link measure} observed around a synchronous section. */
 export interface Measurement {
@@ -310,7 +350,7 @@ export function result(
 }
 
 /** Looks up a case of `family` by id, with an error listing the valid ones. */
-export function findCase(family: BenchFamily, id: string): BenchCase {
+export function findCase(family: AnyFamily, id: string): BenchCase {
   const c = family.cases().find((x) => x.id === id);
   if (c === undefined) {
     const ids = family

@@ -29,7 +29,7 @@ export interface PhaseResult {
   readonly ok: number;
   /** Requests answered otherwise, or failed (connection errors); not in `ok` nor in the latencies. */
   readonly errors: number;
-  /** Latency of every successful request, ms, in completion order. */
+  /** Latency of every successful request, ms, in completion order (empty with `keepLatencies: false`). */
   readonly latenciesMs: Float64Array;
   readonly wallMs: number;
   /** The first few error descriptions, for the notes. */
@@ -48,8 +48,17 @@ export function keyOf(client: number, seq: number): string {
   return `bench/c${client}/k${seq % 1000}`;
 }
 
-/** Sends one request on `agent`; resolves with the status code once the whole answer is read. */
-export function send(agent: Agent, host: string, port: number, spec: RequestSpec): Promise<number> {
+/**
+ * Sends one request on `agent`; resolves with the status code once the whole answer is read.
+ * With `timeoutMs`, rejects if the answer has not fully arrived by then.
+ */
+export function send(
+  agent: Agent,
+  host: string,
+  port: number,
+  spec: RequestSpec,
+  timeoutMs?: number,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = { "content-type": spec.contentType };
     if (spec.body !== undefined) headers["content-length"] = spec.body.length;
@@ -59,46 +68,70 @@ export function send(agent: Agent, host: string, port: number, spec: RequestSpec
       res.on("error", reject);
     });
     req.on("error", reject);
+    if (timeoutMs !== undefined) {
+      req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    }
     req.end(spec.body);
   });
 }
 
 /**
  * Runs `clients` closed-loop clients against host:port for `durationMs`: client c sends
- * `make(c, seq)` for seq = 0, 1, ... and counts an answer with status `okStatus` as a success. A
+ * `make(c, seq)` (called right before the request goes out) for seq = 0, 1, ... and counts an
+ * answer with status `okStatus` as a success. A
  * request in flight when the time is up is awaited, and counted (the phase lasts until the last
  * answer). `counts[c]` is set to the number of requests client c sent.
+ *
+ * For long phases aggregated by time window (the growth bench): `port` may be a function, asked
+ * before each request (the load follows a new leader); `onAnswer` hears every outcome as it
+ * happens; `until` ends the phase early once it returns true (checked before each request);
+ * `errorPauseMs` spaces out retries after a failure; `timeoutMs` bounds each request; and
+ * `keepLatencies: false` keeps memory flat however long the phase runs.
  */
 export async function closedLoop(opts: {
   host: string;
-  port: number;
+  port: number | (() => number);
   clients: number;
   durationMs: number;
   make: (client: number, seq: number) => RequestSpec;
   okStatus: number;
   counts?: number[];
+  onAnswer?: (ok: boolean, latencyMs: number, error: string | undefined, client: number) => void;
+  until?: () => boolean;
+  errorPauseMs?: number;
+  timeoutMs?: number;
+  keepLatencies?: boolean;
 }): Promise<PhaseResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: opts.clients, maxFreeSockets: opts.clients });
   const lat: number[] = [];
+  let ok = 0;
   let errors = 0;
   const errorSamples: string[] = [];
+  const keep = opts.keepLatencies ?? true;
+  const portOf = typeof opts.port === "number" ? () => opts.port as number : opts.port;
   const t0 = performance.now();
   const end = t0 + opts.durationMs;
   const client = async (c: number): Promise<void> => {
     let seq = 0;
-    while (performance.now() < end) {
+    while (performance.now() < end && !(opts.until?.() ?? false)) {
       const spec = opts.make(c, seq++);
       const start = performance.now();
+      let error: string | undefined;
       try {
-        const status = await send(agent, opts.host, opts.port, spec);
-        if (status === opts.okStatus) lat.push(performance.now() - start);
-        else {
-          errors++;
-          if (errorSamples.length < 5) errorSamples.push(`${spec.method} ${spec.path}: HTTP ${status}`);
-        }
+        const status = await send(agent, opts.host, portOf(), spec, opts.timeoutMs);
+        if (status !== opts.okStatus) error = `${spec.method} ${spec.path}: HTTP ${status}`;
       } catch (err) {
+        error = `${spec.method} ${spec.path}: ${String(err)}`;
+      }
+      const ms = performance.now() - start;
+      opts.onAnswer?.(error === undefined, ms, error, c);
+      if (error === undefined) {
+        ok++;
+        if (keep) lat.push(ms);
+      } else {
         errors++;
-        if (errorSamples.length < 5) errorSamples.push(`${spec.method} ${spec.path}: ${String(err)}`);
+        if (errorSamples.length < 5) errorSamples.push(error);
+        if (opts.errorPauseMs) await new Promise((r) => setTimeout(r, opts.errorPauseMs));
       }
     }
     if (opts.counts !== undefined) opts.counts[c] = seq;
@@ -106,7 +139,7 @@ export async function closedLoop(opts: {
   await Promise.all(Array.from({ length: opts.clients }, (_, c) => client(c)));
   const wallMs = performance.now() - t0;
   agent.destroy();
-  return { ok: lat.length, errors, latenciesMs: Float64Array.from(lat), wallMs, errorSamples };
+  return { ok, errors, latenciesMs: Float64Array.from(lat), wallMs, errorSamples };
 }
 
 /** tsraft-kv's HTTP API (DESIGN.md §5): `PUT /kv/<key>` → 204, `GET /kv/<key>` (linearizable) → 200. */

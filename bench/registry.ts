@@ -1,13 +1,13 @@
 /**
  * The bench families `pnpm bench` knows, in the order it runs them. A new family is one file
- * exporting `family: BenchFamily` (see lib.ts) plus one line here; it is loaded only when selected.
+ * exporting `family: BenchFamily` (or a `StreamFamily`; see lib.ts) plus one line here.
  */
-import type { BenchFamily } from "./lib.js";
+import type { AnyFamily } from "./lib.js";
 
 /** A family's name, what it measures, and how to load it. */
 export interface RegistryEntry {
   readonly name: string;
-  readonly load: () => Promise<BenchFamily>;
+  readonly load: () => Promise<AnyFamily>;
 }
 
 export const REGISTRY: readonly RegistryEntry[] = [
@@ -16,6 +16,7 @@ export const REGISTRY: readonly RegistryEntry[] = [
   { name: "wal", load: async () => (await import("./wal.js")).family },
   { name: "transport", load: async () => (await import("./transport.js")).family },
   { name: "cluster", load: async () => (await import("./cluster.js")).family },
+  { name: "growth", load: async () => (await import("./growth.js")).family },
 ];
 
 /** The entry for `name`, or an error listing the known names. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `pnpm bench [name...] [--json] [--runs N] [--n N] [--dir DIR] [--duration S] [--cpu-prof DIR] [--list]`
+// `pnpm bench [name...] [--json] [--runs N] [--n N] [--dir DIR] [--duration S] [--cpu-prof DIR] [--list] [family options]`
 //
 // Builds the packages and the bench programs (bench/, compiled to bench/dist, run on the packages'
 // dist/ — what users get), then runs every case of every selected bench family once per run, each
@@ -8,31 +8,71 @@
 // the min and max of the throughputs. A table by default; with --json one JSON line per case.
 //
 // A name is a family (`core`, `micro`), or one case of it (`core/3v-b64-step`). No name: all
-// families. Exits 1 if a run fails or a case's work counters differ from its reference's, 2 on
-// bad arguments. `TSRAFT_NO_BUILD=1` skips the build.
-import { spawnSync } from "node:child_process";
+// families except the streaming ones (growth: minutes and gigabytes), which run only when named;
+// they print their JSON lines as they come (one per time window, then a summary) and accept options
+// of their own (`--gib 0.5`), listed by --list. Exits 1 if a run fails or a case's work counters
+// differ from its reference's, 2 on bad arguments. `TSRAFT_NO_BUILD=1` skips the build.
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = join(root, "bench", "dist");
 
+/** Filled in once the families are loaded: their own options, for the usage text. */
+let familyOptionsHelp = "";
+
 function usage(msg) {
   if (msg) console.error(`bench: ${msg}`);
   console.error(
-    "usage: pnpm bench [name...] [--json] [--runs N] [--n N] [--dir DIR] [--duration S] [--cpu-prof DIR] [--list]\n" +
-      "  name      a family (core, micro, wal, ...) or one case of it (core/3v-b64-step); default: all\n" +
+    "usage: pnpm bench [name...] [--json] [--runs N] [--n N] [--dir DIR] [--duration S] [--cpu-prof DIR] [--list] [family options]\n" +
+      "  name      a family (core, micro, wal, ...) or one case of it (core/3v-b64-step); default: all but growth\n" +
       "  --json    one JSON line per case instead of a table\n" +
       "  --runs N  runs per case, each in a fresh process; medians with min/max (default 1)\n" +
       "  --n N     operations per run (the core's N; each family has its default)\n" +
-      "  --dir DIR where disk-bound families (wal, cluster) put their files; default: the temp dir\n" +
-      "  --duration S  seconds per timed phase of time-bound families (cluster; default 10)\n" +
+      "  --dir DIR where disk-bound families (wal, cluster, growth) put their files; default: the temp dir\n" +
+      "  --duration S  seconds per timed phase of time-bound families (cluster: default 10; growth: a bound)\n" +
       "  --cpu-prof DIR  write a V8 CPU profile of every run into DIR (node --cpu-prof)\n" +
-      "  --list    list the families and their cases",
+      "  --list    list the families, their cases and their own options" +
+      familyOptionsHelp,
   );
   process.exit(2);
 }
+
+// --- build
+if (!process.env.TSRAFT_NO_BUILD) {
+  const tsc = spawnSync(join(root, "node_modules", ".bin", "tsc"), ["-b", "bench"], {
+    cwd: root,
+    stdio: "inherit",
+  });
+  if (tsc.status !== 0) {
+    console.error("bench: build failed");
+    process.exit(1);
+  }
+}
+
+const { REGISTRY } = await import(pathToFileURL(join(dist, "registry.js")).href);
+const families = [];
+for (const entry of REGISTRY) {
+  const fam = await entry.load();
+  families.push({
+    name: fam.name,
+    summary: fam.summary,
+    cases: fam.cases(),
+    stream: fam.kind === "stream",
+    options: fam.options ?? [],
+    format: fam.format,
+  });
+}
+familyOptionsHelp = families
+  .filter((f) => f.options.length > 0)
+  .map(
+    (f) =>
+      `\n${f.name} options:${f.options.map((o) => `\n  --${o.name}${o.takesValue ? " V" : ""}  ${o.help}`).join("")}`,
+  )
+  .join("");
 
 // --- arguments
 const args = process.argv.slice(2);
@@ -45,6 +85,8 @@ const opts = {
   cpuProf: undefined,
   list: false,
   names: [],
+  /** Family options as given: [{name, value?}], passed through to the children that know them. */
+  extra: [],
 };
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
@@ -70,40 +112,25 @@ for (let i = 0; i < args.length; i++) {
   } else if (a === "--cpu-prof") opts.cpuProf = resolve(value());
   else if (a === "--list") opts.list = true;
   else if (a === "--help" || a === "-h") usage();
-  else if (a.startsWith("-")) usage(`unknown option ${a}`);
+  else if (a.startsWith("--") && families.some((f) => f.options.some((o) => o.name === a.slice(2)))) {
+    const spec = families.flatMap((f) => f.options).find((o) => o.name === a.slice(2));
+    opts.extra.push(spec.takesValue ? { name: spec.name, value: value() } : { name: spec.name });
+  } else if (a.startsWith("-")) usage(`unknown option ${a}`);
   else opts.names.push(a);
-}
-
-// --- build
-if (!process.env.TSRAFT_NO_BUILD) {
-  const tsc = spawnSync(join(root, "node_modules", ".bin", "tsc"), ["-b", "bench"], {
-    cwd: root,
-    stdio: "inherit",
-  });
-  if (tsc.status !== 0) {
-    console.error("bench: build failed");
-    process.exit(1);
-  }
-}
-
-const { REGISTRY } = await import(pathToFileURL(join(dist, "registry.js")).href);
-const families = [];
-for (const entry of REGISTRY) {
-  const fam = await entry.load();
-  families.push({ name: fam.name, summary: fam.summary, cases: fam.cases() });
 }
 
 if (opts.list) {
   for (const f of families) {
-    console.log(`${f.name}: ${f.summary}`);
+    console.log(`${f.name}: ${f.summary}${f.stream ? " (streamed; runs only when named)" : ""}`);
     for (const c of f.cases) console.log(`  ${f.name}/${c.id}  ${JSON.stringify(c.params)}`);
+    for (const o of f.options) console.log(`    --${o.name}${o.takesValue ? " V" : ""}  ${o.help}`);
   }
   process.exit(0);
 }
 
 // --- selection: [{family, case}] in registry order, without duplicates
 const selected = [];
-const want = opts.names.length === 0 ? families.map((f) => f.name) : opts.names;
+const want = opts.names.length === 0 ? families.filter((f) => !f.stream).map((f) => f.name) : opts.names;
 for (const name of want) {
   const [fname, cid] = name.split("/", 2);
   const fam = families.find((f) => f.name === fname);
@@ -123,9 +150,21 @@ for (const name of want) {
 selected.sort(
   (a, b) => families.findIndex((f) => f.name === a.family) - families.findIndex((f) => f.name === b.family),
 );
+for (const x of opts.extra) {
+  const owners = new Set(selected.map((s) => s.family));
+  const known = families.some((f) => owners.has(f.name) && f.options.some((o) => o.name === x.name));
+  if (!known)
+    usage(
+      `--${x.name} is an option of ${families
+        .filter((f) => f.options.some((o) => o.name === x.name))
+        .map((f) => f.name)
+        .join(", ")}, which is not selected`,
+    );
+}
 
 // --- running
-function runOnce(family, caseId, run) {
+/** The child's arguments for one run of `family`/`caseId`: node flags, the common options, the family's own. */
+function childArgs(family, caseId, run) {
   const nodeArgs = ["--expose-gc"];
   if (opts.cpuProf !== undefined) {
     mkdirSync(opts.cpuProf, { recursive: true });
@@ -135,11 +174,24 @@ function runOnce(family, caseId, run) {
       `--cpu-prof-name=${family}-${caseId}-run${run}.cpuprofile`,
     );
   }
-  const childArgs = [...nodeArgs, join(dist, "child.js"), family, caseId];
-  if (opts.n !== undefined) childArgs.push("--n", String(opts.n));
-  if (opts.dir !== undefined) childArgs.push("--dir", opts.dir);
-  if (opts.duration !== undefined) childArgs.push("--duration", String(opts.duration));
-  const p = spawnSync(process.execPath, childArgs, { cwd: root, encoding: "utf8", maxBuffer: 1 << 26 });
+  const args = [...nodeArgs, join(dist, "child.js"), family, caseId];
+  if (opts.n !== undefined) args.push("--n", String(opts.n));
+  if (opts.dir !== undefined) args.push("--dir", opts.dir);
+  if (opts.duration !== undefined) args.push("--duration", String(opts.duration));
+  const own = families.find((f) => f.name === family).options;
+  for (const x of opts.extra) {
+    if (own.some((o) => o.name === x.name))
+      args.push(`--${x.name}`, ...(x.value === undefined ? [] : [x.value]));
+  }
+  return args;
+}
+
+function runOnce(family, caseId, run) {
+  const p = spawnSync(process.execPath, childArgs(family, caseId, run), {
+    cwd: root,
+    encoding: "utf8",
+    maxBuffer: 1 << 26,
+  });
   if (p.status !== 0) {
     return { error: `${family}/${caseId} run ${run} failed (exit ${p.status}):\n${p.stderr}` };
   }
@@ -274,9 +326,49 @@ function printTable(rows) {
   }
 }
 
+/**
+ * One run of a streaming family: its JSON lines forwarded as they come (as they are with --json,
+ * else as the family formats them), its stderr passed through. Resolves with whether it succeeded.
+ */
+function runStreamed(family, caseId, run) {
+  const fam = families.find((f) => f.name === family);
+  const child = spawn(process.execPath, childArgs(family, caseId, run), {
+    cwd: root,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const lines = createInterface({ input: child.stdout });
+  lines.on("line", (line) => {
+    if (opts.json) {
+      console.log(line);
+      return;
+    }
+    try {
+      console.log(fam.format(JSON.parse(line)));
+    } catch {
+      console.log(line);
+    }
+  });
+  return new Promise((resolve) => {
+    child.on("exit", (code, signal) => {
+      if (code !== 0) console.error(`${family}/${caseId} run ${run} failed (${signal ?? `exit ${code}`})`);
+      resolve(code === 0);
+    });
+  });
+}
+
 let failed = false;
 const rows = [];
 for (const s of selected) {
+  if (families.find((f) => f.name === s.family).stream) {
+    for (let run = 1; run <= opts.runs; run++) {
+      if (!opts.json) process.stderr.write(`bench: ${s.family}/${s.case} run ${run}/${opts.runs}\n`);
+      if (!(await runStreamed(s.family, s.case, run))) {
+        failed = true;
+        break;
+      }
+    }
+    continue;
+  }
   const results = [];
   for (let run = 1; run <= opts.runs; run++) {
     if (!opts.json) process.stderr.write(`bench: ${s.family}/${s.case} run ${run}/${opts.runs}\n`);

@@ -7,10 +7,12 @@
  * through the rounds), and that formula must give the reference's own counters at N = 10⁶.
  *
  * The wal, transport and cluster families run for real (disk, sockets, processes) with tiny
- * parameters, checking that each starts and prints one well-formed JSON line.
+ * parameters, checking that each starts and prints one well-formed JSON line; the growth bench runs
+ * its three phases for a few seconds each and its lines are checked for shape, not performance.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
@@ -154,4 +156,111 @@ describe.skipIf(NOT_BUILT !== undefined)("disk, network and cluster benches (tin
       expect((r.notes as string[]).some((n) => n.includes("apt-get install etcd-server"))).toBe(true);
     },
   );
+});
+
+// ---------------------------------------------------------------------------------------------------
+// The growth bench (pnpm bench growth), tiny: 1 KiB values, 512 writes, then 410 while a follower
+// is killed, 0.5 s windows. tsraft-kv snapshots every 100 entries and keeps 200 before the
+// snapshot's index: its log starts at most ~300 entries back, so the follower, 410 behind, needs a
+// snapshot (and the bench must see it), while 200 entries leave it time to restore one without
+// falling behind the next. Against etcd too when it is installed. 20-40 s on a busy 2-core machine.
+
+/** Runs a streaming case as the runner does and returns all its JSON lines, parsed. */
+function runStreamChild(args: string[]): Record<string, unknown>[] {
+  const p = spawnSync(process.execPath, [CHILD, ...args], {
+    cwd: ROOT,
+    encoding: "utf8",
+    timeout: 150_000,
+  });
+  expect(p.status, `${args.join(" ")} failed:\n${p.stderr}`).toBe(0);
+  return p.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+const ETCD_INSTALLED = spawnSync(process.env.ETCD_BIN ?? "etcd", ["--version"]).status === 0;
+
+describe.skipIf(NOT_BUILT !== undefined || !existsSync(KV_CLI))("growth bench (tiny parameters)", () => {
+  test(`windows, a follower's catch-up by snapshot, summaries and checks${ETCD_INSTALLED ? ", vs etcd" : " (etcd not installed)"}`, () => {
+    const dir = tmpdir();
+    const leftovers = () => readdirSync(dir).filter((n) => n.startsWith("tsraft-bench-growth-"));
+    const before = new Set(leftovers());
+    const lines = runStreamChild([
+      "growth",
+      "put-fresh",
+      "--duration",
+      "30",
+      "--window",
+      "0.5",
+      "--value-bytes",
+      "1024",
+      "--gib",
+      "0.0005",
+      "--catchup-gib",
+      "0.0004",
+      "--signal",
+      "KILL",
+      "--dir",
+      dir,
+      "--kv-args",
+      "--snapshot-count 100 --snapshot-catchup-entries 200",
+      ...(ETCD_INSTALLED ? [] : ["--no-etcd"]),
+    ]);
+    const systems = ETCD_INSTALLED ? ["tsraft-kv", "etcd"] : ["tsraft-kv"];
+    for (const system of systems) {
+      const windows = lines.filter((l) => l.type === "window" && l.system === system);
+      expect(new Set(windows.map((w) => w.phase)), system).toEqual(
+        new Set(["growth", "follower-down", "catch-up"]),
+      );
+      for (const w of windows) {
+        for (const k of ["tSec", "durSec", "writes", "writesPerSec", "errors", "writtenGiB", "loadAvg1m"]) {
+          expect(typeof w[k], `${system} ${k}`).toBe("number");
+        }
+        for (const k of ["p50Ms", "p99Ms", "oldestInFlightMs"]) expect(k in w, `${system} ${k}`).toBe(true);
+        const nodes = w.nodes as Record<string, unknown>[];
+        expect(nodes.map((n) => n.node)).toEqual([1, 2, 3]);
+        for (const n of nodes) {
+          expect(["leader", "follower", "down", "unknown"]).toContain(n.role);
+          expect(typeof n.diskMiB).toBe("number");
+          expect(typeof n.events).toBe("object");
+          if (n.role !== "down") expect(n.rssMiB as number).toBeGreaterThan(0);
+        }
+        if (w.phase === "follower-down") expect(nodes.filter((n) => n.role === "down")).toHaveLength(1);
+      }
+      const sys = lines.find((l) => l.type === "system" && l.system === system)!;
+      expect(sys, system).toBeDefined();
+      expect((sys.growth as Record<string, unknown>).medianWritesPerSec as number).toBeGreaterThan(0);
+      expect(sys.peakRssMiB as number[]).toHaveLength(3);
+      const cu = sys.catchUp as Record<string, unknown>;
+      expect(cu.caughtUp, `${system}: ${JSON.stringify(cu)}`).toBe(true);
+      expect(cu.signal).toBe("SIGKILL");
+      expect(cu.peakRssMiB as number).toBeGreaterThan(0);
+    }
+    // tsraft-kv's follower was 410 entries behind, more than the leader's log kept: it needed a snapshot.
+    const ours = lines.find((l) => l.type === "system" && l.system === "tsraft-kv")!;
+    const cu = ours.catchUp as { receivedSnapshot: boolean; evidence: string[] };
+    expect(cu.receivedSnapshot, cu.evidence.join("\n")).toBe(true);
+
+    const summary = lines[lines.length - 1]!;
+    expect(summary.type).toBe("summary");
+    expect(summary.sizeMeetsAcceptance).toBe(false);
+    const checks = summary.checks as { name: string; value: unknown; target: string; pass: unknown }[];
+    expect(checks.map((c) => c.name)).toEqual([
+      "minWindowRatio",
+      "maxP99Ratio",
+      "maxNodeRssMiB",
+      "etcdRatio",
+      "catchUpBySnapshot",
+      "catchUpRssMiB",
+      "catchUpWritesRatio",
+    ]);
+    for (const c of checks) {
+      expect(typeof c.target).toBe("string");
+      if (c.name === "etcdRatio" && !ETCD_INSTALLED) expect(c.pass).toBeNull();
+      else expect(typeof c.pass, c.name).toBe("boolean");
+    }
+    // The run's directories are gone.
+    expect(leftovers().filter((n) => !before.has(n))).toEqual([]);
+  }, 180_000);
 });
