@@ -45,7 +45,7 @@ class FakeNode implements KvNode {
   }
   async propose(data: Uint8Array, opts?: WaitOptions): Promise<unknown> {
     await this.wait("propose", opts);
-    return this.sm.apply([{ index: ++this.index, term: 1, kind: "normal", data }])[0];
+    return (await this.sm.apply([{ index: ++this.index, term: 1, kind: "normal", data }]))[0];
   }
   async linearizableRead(opts?: WaitOptions): Promise<void> {
     await this.wait("read", opts);
