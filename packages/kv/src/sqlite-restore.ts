@@ -13,7 +13,7 @@ import { createSchema } from "./sqlite-database.js";
 /** Longest stretch of inserting between two turns of the event loop while building. */
 export const RESTORE_SLICE_MS = 4;
 /** Records inserted between two looks at the clock. */
-const RECORDS_PER_CLOCK_CHECK = 32;
+const RECORDS_PER_CLOCK_CHECK = 4;
 
 /**
  * The points of a restore, in order, at which {@link SqliteStateMachineOptions.onRestoreStep} is

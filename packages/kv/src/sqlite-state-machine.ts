@@ -11,7 +11,8 @@
  * `commitIntervalMs` (100 ms) or `commitEntries` (10,000) entries, and by `sync`, `snapshot`,
  * `restore` and `close` (etcd's backend batches the same way). Commits run with
  * `synchronous=NORMAL`, which in WAL mode does not fsync: a commit appends the transaction's pages
- * to the -wal file (in the OS page cache), and only checkpoints and `sync()` sync anything.
+ * to the -wal file (in the OS page cache), and only checkpoints, `sync()` and the first write to a
+ * new or restarted WAL (its header; done at open and by the checkpoint worker) sync anything.
  *
  * **Durability: `sync()`.** `sync()` commits, takes the applied index, then fsyncs the database file
  * and the -wal file (and, the first time after opening or restoring, the directory, which makes the
@@ -66,7 +67,11 @@
  *    file, which is complete on its own).
  *
  * **Checkpoints** run in a worker thread (wal-checkpointer.ts), never on the event loop, unless
- * `walCheckpoints: "inline"` (SQLite's automatic checkpoints in the committing connection).
+ * `walCheckpoints: "inline"` (SQLite's automatic checkpoints in the committing connection). The
+ * worker also restarts the WAL, once per `walCheckpointBytes` written, with a small write of its
+ * own (a counter in `meta`, outside the state) while `apply` waits for it asynchronously: the only
+ * other writer, and only while this connection has no transaction open. So this connection never
+ * syncs, checkpoints or truncates anything during normal operation, and the WAL stays bounded.
  *
  * Tests: sqlite-state-machine.test.ts (apply, batched commits, a crash losing only whole batches,
  * sync surviving a reopen), sqlite-image.test.ts (images under writes, restore atomicity across a
