@@ -18,6 +18,8 @@ export {
 export {
   type ApplyResult,
   DB_FILE,
+  type RestoreStep,
+  type SqliteImageSnapshot,
   SqliteStateMachine,
   type SqliteStateMachineOptions,
 } from "./sqlite-state-machine.js";
@@ -28,6 +30,23 @@ export {
   decodeCommand,
   encodeCommand,
 } from "./command.js";
+// The image format (snapshots; backups).
+export {
+  DEFAULT_IMAGE_CHUNK_BYTES,
+  DEFAULT_MAX_IMAGE_RECORD_BYTES,
+  IMAGE_FORMAT_VERSION,
+  IMAGE_MAGIC,
+  ImageDecoder,
+  type ImageDecoderOptions,
+  ImageEncoder,
+  ImageError,
+  type ImageErrorCode,
+  type ImageHeader,
+  type ImageRecord,
+  type ImageSummary,
+  isImageError,
+} from "./image.js";
+export type { CheckpointResult } from "./wal-checkpointer.js";
 // The HTTP API.
 export { createKvHttpServer, type KvHttpOptions, type KvNode, type KvStore } from "./http.js";
 export { DEFAULT_MAX_REQUEST_BYTES, HttpError, MAX_KEY_BYTES } from "./http-util.js";

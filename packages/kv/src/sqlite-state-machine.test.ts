@@ -1,53 +1,22 @@
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-import type { ApplyEntry } from "@tsraft/node";
-import { afterEach, describe, expect, it } from "vitest";
-import { type Command, encodeCommand } from "./command.js";
+import type { ApplyEntry } from "@tsraft/raft";
+import { describe, expect, it } from "vitest";
 import {
-  type ApplyResult,
-  DB_FILE,
-  SqliteStateMachine,
-  type SqliteStateMachineOptions,
-} from "./sqlite-state-machine.js";
+  b,
+  crashCopy,
+  del,
+  imageOf,
+  normal,
+  openSm,
+  put,
+  tempDir,
+  text,
+  useSqliteKit,
+} from "../test/sqlite-kit.js";
+import { type ApplyResult, DB_FILE } from "./sqlite-state-machine.js";
 
-const dirs: string[] = [];
-const open: SqliteStateMachine[] = [];
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), "tsraft-kv-sm-"));
-  dirs.push(d);
-  return d;
-}
-function openSm(dir: string, options: SqliteStateMachineOptions = {}): SqliteStateMachine {
-  const sm = SqliteStateMachine.open(dir, options);
-  open.push(sm);
-  return sm;
-}
-afterEach(() => {
-  for (const sm of open.splice(0)) sm.close();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-const b = (s: string) => new TextEncoder().encode(s);
-const text = (v: Uint8Array | undefined) => (v === undefined ? undefined : new TextDecoder().decode(v));
-const normal = (index: number, cmd: Command): ApplyEntry => ({
-  index,
-  term: 1,
-  kind: "normal",
-  data: encodeCommand(cmd),
-});
-const put = (index: number, k: string, v: string, prev?: string) =>
-  normal(
-    index,
-    prev === undefined
-      ? { op: "put", key: b(k), value: b(v) }
-      : { op: "put", key: b(k), value: b(v), prev: b(prev) },
-  );
-const del = (index: number, k: string, prev?: string) =>
-  normal(
-    index,
-    prev === undefined ? { op: "delete", key: b(k) } : { op: "delete", key: b(k), prev: b(prev) },
-  );
+useSqliteKit();
 
 describe("SqliteStateMachine", () => {
   it("applies puts, deletes and compare-and-swaps, with one result per entry", () => {
@@ -108,9 +77,9 @@ describe("SqliteStateMachine", () => {
     expect(again.revision()).toBe(3);
   });
 
-  it("answers a non-command entry with `invalid` and still advances the applied index", () => {
+  it("answers a non-command entry with `invalid` and still advances the applied index", async () => {
     const sm = openSm(tempDir());
-    const results = sm.apply([{ index: 1, term: 1, kind: "normal", data: Uint8Array.of(7, 7, 7) }]);
+    const results = await sm.apply([{ index: 1, term: 1, kind: "normal", data: Uint8Array.of(7, 7, 7) }]);
     expect(results[0]).toMatchObject({ kind: "invalid" });
     expect(sm.appliedIndex()).toBe(1);
     expect(sm.revision()).toBe(0);
@@ -133,14 +102,15 @@ describe("SqliteStateMachine", () => {
     expect(text(sm.get(b("a")))).toBe("1");
   });
 
-  it("snapshots and restores into another state machine, replacing its data", () => {
+  it("snapshots and restores into another state machine, replacing its data", async () => {
     const src = openSm(tempDir());
     src.apply([put(1, "a", "1"), put(2, "b", "2"), del(3, "a")]);
-    const image = src.snapshot();
+    const image = await imageOf(src);
+    expect(image.index).toBe(3);
     const dir = tempDir();
     const dst = openSm(dir);
     dst.apply([put(1, "stale", "x"), put(2, "stale2", "y"), put(3, "stale3", "z"), put(4, "stale4", "w")]);
-    dst.restore(image, 3);
+    await dst.restore(3, image.chunks);
     expect(dst.appliedIndex()).toBe(3);
     expect(dst.revision()).toBe(3);
     expect(dst.count()).toBe(1);
@@ -156,7 +126,7 @@ describe("SqliteStateMachine", () => {
     expect(reopened.get(b("stale4"))).toBeUndefined();
   });
 
-  it("stateHash: equal for the same log however it was reached, different for a different state", () => {
+  it("stateHash: equal for the same log however it was reached, different for a different state", async () => {
     const log = [put(1, "a", "1"), put(2, "b", "2"), del(3, "a"), put(4, "c", "3", "x")];
     const one = openSm(tempDir());
     one.apply(log);
@@ -164,7 +134,7 @@ describe("SqliteStateMachine", () => {
     two.apply(log.slice(0, 2));
     two.apply(log.slice(2));
     const three = openSm(tempDir());
-    three.restore(one.snapshot(), 4);
+    await three.restore(4, (await imageOf(one)).chunks);
     expect(one.stateHash()).toEqual({
       appliedIndex: 4,
       revision: 3,
@@ -186,23 +156,32 @@ describe("SqliteStateMachine", () => {
     expect(four.stateHash().hash).not.toBe(other.stateHash().hash);
   });
 
-  it("refuses to restore bytes that are not a KV database, keeping its data", () => {
-    const sm = openSm(tempDir());
+  it("refuses to restore bytes that are not an image, keeping its data", async () => {
+    const dir = tempDir();
+    const sm = openSm(dir);
     sm.apply([put(1, "a", "1")]);
-    expect(() => sm.restore(b("not a database"), 5)).toThrow();
+    await expect(sm.restore(5, [b("not an image, and long enough for a header")])).rejects.toThrow(
+      /not a tsraft-kv image/,
+    );
     expect(sm.appliedIndex()).toBe(1);
     expect(text(sm.get(b("a")))).toBe("1");
+    expect(existsSync(join(dir, `${DB_FILE}.restore`))).toBe(false);
+    // Still works.
+    sm.apply([put(2, "a", "2")]);
+    expect(text(sm.get(b("a")))).toBe("2");
+  });
+
+  it("refuses an image made at another index than the one it is restored for", async () => {
+    const src = openSm(tempDir());
+    src.apply([put(1, "a", "1"), put(2, "b", "2")]);
+    const image = await imageOf(src);
+    const dst = openSm(tempDir());
+    dst.apply([put(1, "x", "1")]);
+    await expect(dst.restore(3, image.chunks)).rejects.toThrow(/the image is at index 2, not at the index 3/);
+    expect(dst.appliedIndex()).toBe(1);
+    expect(text(dst.get(b("x")))).toBe("1");
   });
 });
-
-/** What a process crash right now would leave: the database files as they are (no close, no commit). */
-function crashCopy(dir: string): string {
-  const to = tempDir();
-  for (const f of [DB_FILE, `${DB_FILE}-wal`]) {
-    if (existsSync(join(dir, f))) copyFileSync(join(dir, f), join(to, f));
-  }
-  return to;
-}
 
 describe("SqliteStateMachine batched commits", () => {
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -229,7 +208,7 @@ describe("SqliteStateMachine batched commits", () => {
     expect(later.revision()).toBe(2);
   });
 
-  it("commits at once after commitEntries entries, before a snapshot, and at close", () => {
+  it("commits at once after commitEntries entries, before a snapshot, and at close", async () => {
     const dir = tempDir();
     const sm = openSm(dir, { commitIntervalMs: 60_000, commitEntries: 3 });
     sm.apply([put(1, "a", "1"), put(2, "a", "2")]);
@@ -238,10 +217,10 @@ describe("SqliteStateMachine batched commits", () => {
     expect(openSm(crashCopy(dir)).appliedIndex()).toBe(3);
     sm.apply([put(4, "a", "4")]);
     expect(openSm(crashCopy(dir)).appliedIndex()).toBe(3);
-    const image = sm.snapshot();
+    const image = await imageOf(sm);
     expect(openSm(crashCopy(dir)).appliedIndex()).toBe(4);
     const restored = openSm(tempDir());
-    restored.restore(image, 4);
+    await restored.restore(4, image.chunks);
     expect(text(restored.get(b("a")))).toBe("4");
     sm.apply([put(5, "a", "5")]);
     sm.close();
@@ -287,17 +266,63 @@ describe("SqliteStateMachine batched commits", () => {
     expect(text(after.get(b("a")))).toBe("1");
   });
 
-  it("restore drops what was applied but not committed", () => {
+  it("restore replaces what was applied but not committed", async () => {
     const src = openSm(tempDir());
     src.apply([put(1, "a", "1")]);
-    const image = src.snapshot();
+    const image = await imageOf(src);
     const dir = tempDir();
     const dst = openSm(dir, { commitIntervalMs: 60_000 });
     dst.apply([put(1, "x", "1"), put(2, "y", "2")]);
-    dst.restore(image, 1);
+    await dst.restore(1, image.chunks);
     expect(dst.appliedIndex()).toBe(1);
     expect(dst.get(b("x"))).toBeUndefined();
     dst.close();
     expect(openSm(dir).appliedIndex()).toBe(1);
+  });
+});
+
+describe("SqliteStateMachine.sync", () => {
+  it("resolves with the applied index at the call, and what it covered survives a crash and a reopen", async () => {
+    const dir = tempDir();
+    const sm = openSm(dir, { commitIntervalMs: 60_000 });
+    sm.apply([put(1, "a", "1"), put(2, "b", "2")]);
+    const synced = sm.sync();
+    // Applying goes on while the fsyncs run in the thread pool; it is not covered.
+    sm.apply([put(3, "c", "3")]);
+    expect(await synced).toBe(2);
+    // A crash now (the files as they are): index 2 is there, 3 was never committed.
+    const crashed = openSm(crashCopy(dir));
+    expect(crashed.appliedIndex()).toBe(2);
+    expect(text(crashed.get(b("b")))).toBe("2");
+    expect(crashed.get(b("c"))).toBeUndefined();
+    expect(await sm.sync()).toBe(3);
+    sm.close();
+    const reopened = openSm(dir);
+    expect(reopened.appliedIndex()).toBe(3);
+    expect(text(reopened.get(b("c")))).toBe("3");
+  });
+
+  it("is refused while a restore replaces the state, like apply and snapshot", async () => {
+    const src = openSm(tempDir());
+    src.apply([put(1, "a", "1")]);
+    const image = await imageOf(src);
+    const dst = openSm(tempDir());
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    async function* slow() {
+      await gate;
+      yield* image.chunks;
+    }
+    const restoring = dst.restore(1, slow());
+    await expect(dst.sync()).rejects.toThrow(/being restored/);
+    expect(() => dst.apply([put(1, "x", "1")])).toThrow(/being restored/);
+    expect(() => dst.snapshot()).toThrow(/being restored/);
+    expect(dst.get(b("a"))).toBeUndefined(); // reads go on, from the old state
+    release();
+    await restoring;
+    expect(text(dst.get(b("a")))).toBe("1");
+    expect(await dst.sync()).toBe(1);
   });
 });

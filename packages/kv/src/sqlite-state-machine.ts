@@ -1,63 +1,108 @@
 /**
  * The KV state machine on SQLite (better-sqlite3): the keys and values, the applied index and a
- * write revision in one database file, `<dataDir>/kv.sqlite`, in WAL journal mode.
+ * write revision in one database file, `<dir>/kv.sqlite`, in WAL journal mode. It is a durable
+ * {@link StateMachine} (packages/raft/src/state-machine.ts): its state lives in this file, `sync()`
+ * makes it durable at an index the node may compact its log up to, and an image of it is produced
+ * only when a follower needs one.
  *
- * Every batch of committed entries is applied atomically together with the index of the batch's
- * last entry (a savepoint), so the database always holds exactly the entries up to its applied
- * index. Snapshots are the serialized database file (`sqlite3_serialize`), so a snapshot carries its
- * own applied index and revision; restoring one swaps the file atomically.
+ * **Applying.** Every batch of committed entries is applied atomically together with the index of
+ * the batch's last entry (a savepoint), so the database always holds exactly the entries up to its
+ * applied index. Batches accumulate in one open SQLite transaction that is committed every
+ * `commitIntervalMs` (100 ms) or `commitEntries` (10,000) entries, and by `sync`, `snapshot`,
+ * `restore` and `close` (etcd's backend batches the same way). Commits run with
+ * `synchronous=NORMAL`, which in WAL mode does not fsync: a commit appends the transaction's pages
+ * to the -wal file (in the OS page cache), and only checkpoints, `sync()` and the first write to a
+ * new or restarted WAL (its header; done at open and by the checkpoint worker) sync anything.
  *
- * **Durability is the Raft WAL's job, not SQLite's** (etcd's backend works the same way). Applied
- * batches accumulate in one open SQLite transaction that is committed every `commitIntervalMs`
- * (100 ms) or `commitEntries` (10,000) entries, before a snapshot and at close; commits run with
- * `synchronous=NORMAL`, which in WAL mode does not fsync (SQLite syncs its WAL only at checkpoints).
- * So a crash may take the database back to an earlier applied index — a process crash to the last
- * commit, a power loss to some earlier commit — but never to a state that is not the exact result
- * of the entries up to its applied index (SQLite's atomic commits; WAL mode is consistent with
- * NORMAL). Nothing acknowledged is lost, and nothing is applied twice:
+ * **Durability: `sync()`.** `sync()` commits, takes the applied index, then fsyncs the database file
+ * and the -wal file (and, the first time after opening or restoring, the directory, which makes the
+ * -wal file's entry durable) through libuv's thread pool, and resolves with that index. Everything
+ * committed before the call is then durable, whatever checkpoints ran meanwhile. In WAL mode the
+ * database file changes only through checkpoints; a transaction committed before `sync()` is, when
+ * the -wal file is fsynced, either
+ * - still in the WAL's frames (the WAL has not restarted from its beginning since): that fsync makes
+ *   them durable, header included; or
+ * - copied into the database file by a checkpoint, and the WAL restarted since. SQLite restarts the
+ *   WAL only after a checkpoint copied all of it (`nBackfill` reached the end), and a checkpoint run
+ *   with `synchronous=NORMAL` or FULL fsyncs the database file before it records that (SQLite's
+ *   walCheckpoint; "the database file is synchronized after each completed checkpoint" in the
+ *   `PRAGMA synchronous` documentation). Our checkpoints run with NORMAL (wal-checkpointer.ts), so
+ *   the frame was durable in the database file before it could be overwritten in the WAL; the
+ *   fsync of the database file here covers it again at little cost.
+ *
+ * So after a crash the database holds a state at or after the index the last `sync()` resolved
+ * with, and at most what was applied — the exact result of the entries up to its applied index
+ * (SQLite's commits are atomic, and WAL mode stays consistent with NORMAL). Nothing acknowledged is
+ * lost and nothing is applied twice:
  *
  * 1. A write is acknowledged only once its entry is committed, i.e. fsynced in the Raft WAL of a
  *    quorum; it is applied here only after that, and only from this node's log.
- * 2. At restart the node delivers every entry of its WAL after the latest snapshot, and this state
- *    machine skips those at or below its applied index: whatever tail the database lost is applied
- *    again, in order, exactly once (entries it kept are skipped). The WAL keeps every entry after
- *    the latest snapshot (segments are released only up to a snapshot that is durable, file first,
- *    then its WAL marker), and committed entries this node's WAL lacks come from the leader as to
- *    any lagging follower.
- * 3. If the database went back to before the latest snapshot (those entries may be gone from the
- *    WAL), the node restores it from that snapshot first (RaftNode.start: applied index below the
- *    snapshot's), then replays the WAL after it. A snapshot is durable on its own (its file is
- *    fsynced before its WAL marker is written), so it never depends on this database's tail;
- *    `snapshot()` commits first, and {@link restore} fsyncs the new file before it replaces the old.
+ * 2. The node compacts its log (MemoryStorage and Raft WAL) only up to an index `sync()` resolved
+ *    with. At restart it delivers every entry of its log after that point, and this state machine
+ *    skips those at or below its applied index: whatever tail the database lost since the last
+ *    sync is applied again, in order, exactly once. Committed entries this node's log lacks come
+ *    from the leader as to any lagging follower.
+ * 3. A follower too far behind gets the leader's image and {@link SqliteStateMachine.restore}s it,
+ *    which replaces the file atomically: after a crash the database is the old one (at or after its
+ *    last synced index) or the new one (fsynced before the swap, at the image's index), never a mix.
  *
- * packages/node/src/raftnode/state-machine-tail.test.ts checks 2 and 3 against the node (the state
- * machine taken back to every earlier state, across WAL compaction), and test/kv/sqlite-tail.test.ts
- * against this database (its files replaced by older copies under a running 3-node cluster).
+ * **Images.** `snapshot()` commits, then pins the state in a read transaction of its own connection
+ * (sqlite-snapshot.ts): WAL mode lets this connection go on committing while the image is streamed
+ * in chunks from a cursor. The image format is image.ts's (a logical, checksummed record stream),
+ * also what a backup holds.
+ *
+ * **Restore** (sqlite-restore.ts builds the new file; the swap is here, in this order):
+ * 1. build the new database from the image at `kv.sqlite.restore` (one transaction, a slice at a
+ *    time between turns of the event loop), verify the image's checksum and index, set the applied
+ *    index, commit, close, fsync. A bad image throws here; the temp file is removed and nothing
+ *    else was touched. A crash leaves the old database and a temp file `open` removes.
+ * 2. commit what is applied, let the checkpoint worker copy the live WAL into the live file, then
+ *    `wal_checkpoint(TRUNCATE)` the rest on this connection (WAL now 0 bytes, the file synced) and
+ *    fsync the -wal file: the live file alone is now the whole old state, durably, and the WAL left
+ *    behind is empty, so a stale WAL can never be replayed onto the new file.
+ * 3. synchronously (no read can see a closed connection): close the connection, remove -wal/-shm,
+ *    rename `kv.sqlite.restore` over `kv.sqlite`, reopen. A crash before the rename leaves the old
+ *    file; after it, the new one.
+ * 4. fsync the directory: the rename is durable (before that a power loss may bring back the old
+ *    file, which is complete on its own).
+ *
+ * **Checkpoints** run in a worker thread (wal-checkpointer.ts), never on the event loop, unless
+ * `walCheckpoints: "inline"` (SQLite's automatic checkpoints in the committing connection). The
+ * worker also restarts the WAL, once per `walCheckpointBytes` written, with a small write of its
+ * own (a counter in `meta`, outside the state) while `apply` waits for it asynchronously: the only
+ * other writer, and only while this connection has no transaction open. So this connection never
+ * syncs, checkpoints or truncates anything during normal operation, and the WAL stays bounded.
+ *
+ * Tests: sqlite-state-machine.test.ts (apply, batched commits, a crash losing only whole batches,
+ * sync surviving a reopen), sqlite-image.test.ts (images under writes, restore atomicity across a
+ * crash at every step, bounded memory), and test/kv/sqlite-tail.test.ts against a running cluster.
  * Serializable reads on a node restarted after a power loss may see the older state until the
  * replay has caught up, as they may on any lagging follower; linearizable reads wait for it.
  */
 
 import { createHash } from "node:crypto";
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from "node:fs";
-import { join } from "node:path";
-import { type ApplyEntry, type StateMachine, trace, tracing } from "@tsraft/node";
-import Database from "better-sqlite3";
+import { mkdirSync, renameSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { trace, tracing } from "@tsraft/node";
+import type { ApplyEntry, StateMachine } from "@tsraft/raft";
+import type Database from "better-sqlite3";
 import type { Logger } from "pino";
 import { type Command, decodeCommand } from "./command.js";
+import { DEFAULT_IMAGE_CHUNK_BYTES } from "./image.js";
+import { DB_FILE, openDatabase, prepare, readMeta, type Statements, startWal } from "./sqlite-database.js";
+import {
+  buildDatabaseFromImage,
+  companionFiles,
+  fsyncPath,
+  type RestoreStep,
+  removeDatabaseFiles,
+} from "./sqlite-restore.js";
+import { type SqliteImageSnapshot, SqliteSnapshot } from "./sqlite-snapshot.js";
+import { type CheckpointResult, DEFAULT_WAL_CHECKPOINT_BYTES, WalCheckpointer } from "./wal-checkpointer.js";
 
-/** The database file's name inside the data directory. */
-export const DB_FILE = "kv.sqlite";
-/** Bumped when the schema changes; a database with another version is refused. */
-const SCHEMA_VERSION = 1;
+export { DB_FILE } from "./sqlite-database.js";
+export type { RestoreStep } from "./sqlite-restore.js";
+export type { SqliteImageSnapshot } from "./sqlite-snapshot.js";
 
 /** What applying one normal entry did; the node hands it to the proposer's `propose()` promise. */
 export type ApplyResult =
@@ -71,7 +116,7 @@ const OK: ApplyResult = { kind: "ok" };
 
 /** Options of {@link SqliteStateMachine.open}. */
 export interface SqliteStateMachineOptions {
-  /** Logs malformed entries, restores and commit failures. Default: none. */
+  /** Logs malformed entries, restores, checkpoint trouble and commit failures. Default: none. */
   logger?: Logger;
   /**
    * Longest time applied entries wait in the open transaction before it is committed (default
@@ -86,6 +131,29 @@ export interface SqliteStateMachineOptions {
    * state the database no longer holds).
    */
   onFailure?: (err: unknown) => void;
+  /**
+   * Who checkpoints the WAL: `worker` (default) a worker thread, off the event loop
+   * (wal-checkpointer.ts); `inline` SQLite's automatic checkpoints, in the commit that pushes the
+   * WAL past 1000 pages, on the event loop (what this state machine did before; kept to measure
+   * the difference, and as the fallback when the worker fails).
+   */
+  walCheckpoints?: "worker" | "inline";
+  /**
+   * The WAL is checkpointed and restarted when the -wal file outgrows this (default 64 MiB), and
+   * shrinks back to it (wal-checkpointer.ts). Applying pauses once per this many bytes written.
+   */
+  walCheckpointBytes?: number;
+  /** Each checkpoint the worker ran (metrics, tests). */
+  onCheckpoint?: (r: CheckpointResult) => void;
+  /** Size of the image chunks `snapshot().read()` yields (default 512 KiB). */
+  imageChunkBytes?: number;
+  /** `restore` refuses images with a record (key + value) larger than this (default 64 MiB). */
+  maxImageRecordBytes?: number;
+  /**
+   * Fault injection for tests: called at each step of a restore (see {@link RestoreStep}). A hook
+   * that throws fails the restore at that point as an I/O error there would.
+   */
+  onRestoreStep?: (step: RestoreStep) => void;
 }
 
 /** Defaults of {@link SqliteStateMachineOptions}: etcd's backend batch interval and limit. */
@@ -97,38 +165,53 @@ const DEFAULT_COMMIT_ENTRIES = 10_000;
  * the RaftNode, read it with `get` (after `linearizableRead` for a linearizable read) and `close`
  * it after the node stopped.
  */
-export class SqliteStateMachine implements StateMachine {
+export class SqliteStateMachine implements StateMachine<ApplyResult> {
   private db: Database.Database;
   private stmts: Statements;
   /**
    * Invariant: equals the `applied_index` row of `meta` as this connection sees it (the open
-   * transaction's, once something is applied in it; the durable one may be lower).
+   * transaction's, once something is applied in it; the committed one may be lower, the durable
+   * one lower still).
    */
   private applied: number;
   /** Invariant: equals the `revision` row of `meta`: the number of writes that changed the store. */
   private rev: number;
   private readonly path: string;
+  private readonly options: SqliteStateMachineOptions;
   private readonly logger: Logger | undefined;
   private readonly commitIntervalMs: number;
   private readonly commitEntries: number;
-  private readonly onFailure: ((err: unknown) => void) | undefined;
   /** Entries applied in the open transaction (0: none is open). */
   private pending = 0;
   /** Commits the open transaction when the interval is over. Invariant: set iff `pending > 0` and an interval is configured. */
   private commitTimer: NodeJS.Timeout | undefined;
-  /** The error of a failed commit: the state machine refuses every call after it. */
+  /** The error of a failed commit or fsync: the state machine refuses every call after it. */
   private failure: unknown;
+  /** Undefined with inline checkpoints, or after the worker failed (then inline too). */
+  private checkpointer: WalCheckpointer | undefined;
+  private inlineCheckpoints: boolean;
+  /** Images not released yet; a restore or close ends them. */
+  private readonly snapshots = new Set<SqliteSnapshot>();
+  /** Settles when the fsyncs of every `sync()` begun so far are done (a restore waits for them). */
+  private syncing: Promise<void> = Promise.resolve();
+  /** True once the directory was fsynced since the database (and its -wal file) was opened. */
+  private dirDurable = false;
+  private restoring = false;
+  private closed = false;
 
   private constructor(dir: string, options: SqliteStateMachineOptions) {
     this.path = join(dir, DB_FILE);
+    this.options = options;
     this.logger = options.logger;
     this.commitIntervalMs = options.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS;
     this.commitEntries = options.commitEntries ?? DEFAULT_COMMIT_ENTRIES;
-    this.onFailure = options.onFailure;
-    this.db = openDatabase(this.path);
+    this.inlineCheckpoints = options.walCheckpoints === "inline";
+    // A restore that crashed before its rename left its temp database: the live one is intact.
+    for (const p of [this.tempPath, ...companionFiles(this.tempPath)]) rmSync(p, { force: true });
+    this.db = this.openConnection();
     this.stmts = prepare(this.db);
-    this.applied = this.stmts.getMeta.pluck().get("applied_index") as number;
-    this.rev = this.stmts.getMeta.pluck().get("revision") as number;
+    ({ appliedIndex: this.applied, revision: this.rev } = readMeta(this.db));
+    startWal(this.db, this.path);
   }
 
   /** Opens (creating if needed) the state machine in `dir`. Throws if the file is not ours. */
@@ -137,12 +220,12 @@ export class SqliteStateMachine implements StateMachine {
     return new SqliteStateMachine(dir, options);
   }
 
-  /** The applied index as this state machine sees it (at open: the database's durable one). */
+  /** The applied index as this state machine sees it (at open: the database's committed one). */
   appliedIndex(): number {
     return this.applied;
   }
 
-  /** The number of writes (puts, and deletes of present keys) applied so far; snapshots carry it. */
+  /** The number of writes (puts, and deletes of present keys) applied so far; images carry it. */
   revision(): number {
     return this.rev;
   }
@@ -152,9 +235,22 @@ export class SqliteStateMachine implements StateMachine {
    * transaction, which is committed later (see the module comment). Entries at or below the applied
    * index are skipped (their effects are already in the database), so a replay after a crash cannot
    * apply anything twice. Throws if the batch could not be applied; the node then stops.
+   *
+   * Returns a promise (instead of the results) when it first waits for the checkpoint worker to
+   * finish copying the WAL, about once per `walCheckpointBytes` written: the transaction it then
+   * begins restarts the WAL (wal-checkpointer.ts). The event loop runs meanwhile.
    */
-  apply(entries: readonly ApplyEntry[]): readonly unknown[] {
-    this.checkFailure();
+  apply(entries: readonly ApplyEntry[]): (ApplyResult | undefined)[] | Promise<(ApplyResult | undefined)[]> {
+    this.checkUsable();
+    if (this.pending === 0) {
+      const wait = this.checkpointer?.beforeBegin(this.snapshots.size > 0);
+      if (wait !== undefined) return wait.then(() => this.applyNow(entries));
+    }
+    return this.applyNow(entries);
+  }
+
+  private applyNow(entries: readonly ApplyEntry[]): (ApplyResult | undefined)[] {
+    this.checkUsable();
     const results: (ApplyResult | undefined)[] = new Array(entries.length).fill(undefined);
     if (this.pending === 0) this.stmts.begin.run();
     try {
@@ -174,8 +270,8 @@ export class SqliteStateMachine implements StateMachine {
   }
 
   /**
-   * Commits the open transaction now (a no-op when none is open). Throws if the commit fails; the
-   * state machine then refuses every later call. Called before snapshots, restores and at close.
+   * Commits the open transaction now (a no-op when none is open); no fsync (see {@link sync}).
+   * Throws if the commit fails; the state machine then refuses every later call.
    */
   commit(): void {
     this.checkFailure();
@@ -189,10 +285,202 @@ export class SqliteStateMachine implements StateMachine {
       this.stmts.commit.run();
       if (tracing) trace("sm.commit.done");
     } catch (err) {
-      this.failure = err;
-      this.logger?.error({ err }, "committing the state machine failed: refusing further calls");
-      throw err;
+      this.fail(err, "committing the state machine failed: refusing further calls");
     }
+    // Started at the first commit: a state machine only read from needs no worker.
+    if (!this.inlineCheckpoints && !this.closed && !this.restoring)
+      this.checkpointer ??= this.startCheckpointer();
+    this.checkpointer?.committed();
+  }
+
+  /**
+   * Makes everything applied so far durable and resolves with the applied index it covers (the
+   * index at the call): commits, then fsyncs the database and -wal files (and the directory, the
+   * first time after opening or restoring) in the thread pool while the event loop goes on. The
+   * node calls it every `snapshotCount` entries and compacts its log up to the index; entries
+   * applied meanwhile are not covered. An fsync failure is fatal: the state machine refuses every
+   * later call (the kernel may have dropped the pages it could not write).
+   */
+  async sync(): Promise<number> {
+    this.checkUsable();
+    this.commit();
+    const index = this.applied;
+    const done = this.makeDurable();
+    this.syncing = Promise.all([this.syncing, done]).then(
+      () => {},
+      () => {},
+    );
+    try {
+      await done;
+    } catch (err) {
+      this.fail(err, "fsyncing the state machine failed: refusing further calls");
+    }
+    return index;
+  }
+
+  private async makeDurable(): Promise<void> {
+    await fsyncPath(this.path, "file");
+    await fsyncPath(`${this.path}-wal`, "file", true);
+    if (!this.dirDurable) {
+      await fsyncPath(dirname(this.path), "dir");
+      this.dirDurable = true;
+    }
+  }
+
+  /**
+   * A consistent image of the state at the applied index (commits first). The state is pinned
+   * before this returns (a read transaction on a connection of the snapshot's own); `read()` yields
+   * the image (image.ts) chunk by chunk while entries keep being applied, and `release()` ends the
+   * read transaction: the WAL cannot shrink while it lasts (see sqlite-snapshot.ts). A restore or
+   * `close` ends snapshots still open (their `read` then fails).
+   */
+  snapshot(): SqliteImageSnapshot {
+    this.checkUsable();
+    this.commit();
+    const s = new SqliteSnapshot(
+      this.path,
+      this.applied,
+      this.options.imageChunkBytes ?? DEFAULT_IMAGE_CHUNK_BYTES,
+      (x) => this.snapshots.delete(x),
+    );
+    this.snapshots.add(s);
+    return s;
+  }
+
+  /**
+   * Replaces the whole state with the image read from `image` (made by `snapshot()` on any node, at
+   * `index`); the applied index becomes `index`. The steps and why a crash at any of them leaves
+   * the old database or the new one are in the module comment. Reads (`get`...) keep answering from
+   * the old state until the swap.
+   *
+   * Throws an ImageError (image.ts) if the image is truncated, corrupt or at another index, leaving
+   * the state as it was (what was applied but not committed is committed, not lost). An I/O error
+   * after the old connection was closed leaves whichever database the files hold open (see
+   * `appliedIndex()`), or the state machine failed if neither opens.
+   */
+  async restore(index: number, image: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
+    this.checkUsable();
+    this.restoring = true;
+    let swapping = false;
+    try {
+      const summary = await buildDatabaseFromImage(
+        this.tempPath,
+        index,
+        image,
+        this.options.maxImageRecordBytes === undefined
+          ? {}
+          : { maxRecordBytes: this.options.maxImageRecordBytes },
+      );
+      this.step("built");
+      // Make the live file the whole old state, durably, with an empty WAL.
+      for (const s of [...this.snapshots]) s.abort("the state machine was restored from another image");
+      await this.syncing;
+      this.checkOpen();
+      this.commit();
+      await this.checkpointer?.quiesce();
+      this.checkOpen();
+      const [ckpt] = this.db.pragma("wal_checkpoint(TRUNCATE)") as { busy: number }[];
+      if (ckpt?.busy !== 0)
+        throw new Error("kv restore: another connection holds the WAL: cannot checkpoint it");
+      await fsyncPath(`${this.path}-wal`, "file", true);
+      this.checkOpen();
+      this.step("checkpointed");
+      // The swap, synchronous: no read runs between close and reopen.
+      swapping = true;
+      this.db.close();
+      for (const p of companionFiles(this.path)) rmSync(p, { force: true });
+      this.step("closed");
+      renameSync(this.tempPath, this.path);
+      this.step("renamed");
+      this.reopen();
+      swapping = false;
+      this.step("reopened");
+      await fsyncPath(dirname(this.path), "dir");
+      // The new file's WAL header is written and fsynced in the worker, not by the first commit.
+      this.checkpointer?.resume();
+      await this.checkpointer?.restartNow();
+      this.step("done");
+      this.logger?.info(
+        { index, keys: summary.records, revision: this.rev, imageBytes: summary.bytes },
+        "restored the state machine from an image",
+      );
+    } catch (err) {
+      if (swapping) this.recoverFromSwap(err);
+      throw err;
+    } finally {
+      this.restoring = false;
+      if (!this.closed) this.checkpointer?.resume();
+      await removeDatabaseFiles(this.tempPath).catch(() => {});
+    }
+  }
+
+  /** A swap failed after the old connection was closed: open whichever database the files hold. */
+  private recoverFromSwap(err: unknown): void {
+    try {
+      if (this.db.open) this.db.close();
+      this.reopen();
+      this.logger?.error(
+        { err, appliedIndex: this.applied },
+        "restore failed during the swap; reopened the database",
+      );
+    } catch (reopenErr) {
+      this.fail(
+        reopenErr,
+        "restore failed and the database cannot be reopened: refusing further calls",
+        false,
+      );
+    }
+  }
+
+  private reopen(): void {
+    this.pending = 0;
+    this.db = this.openConnection();
+    this.stmts = prepare(this.db);
+    ({ appliedIndex: this.applied, revision: this.rev } = readMeta(this.db));
+    this.dirDurable = false;
+  }
+
+  private step(step: RestoreStep): void {
+    this.options.onRestoreStep?.(step);
+  }
+
+  private get tempPath(): string {
+    return `${this.path}.restore`;
+  }
+
+  private openConnection(): Database.Database {
+    return openDatabase(this.path, {
+      inlineCheckpoints: this.inlineCheckpoints,
+      walLimitBytes: this.options.walCheckpointBytes ?? DEFAULT_WAL_CHECKPOINT_BYTES,
+    });
+  }
+
+  private startCheckpointer(): WalCheckpointer | undefined {
+    try {
+      return WalCheckpointer.start(this.path, {
+        ...(this.options.walCheckpointBytes !== undefined
+          ? { thresholdBytes: this.options.walCheckpointBytes }
+          : {}),
+        ...(this.options.onCheckpoint !== undefined ? { onCheckpoint: this.options.onCheckpoint } : {}),
+        onError: (err, fatal) => this.onCheckpointerError(err, fatal),
+      });
+    } catch (err) {
+      this.onCheckpointerError(err as Error, true);
+      return undefined;
+    }
+  }
+
+  /** A failed worker: SQLite's own checkpoints take over (correct, on the event loop). */
+  private onCheckpointerError(err: Error, fatal: boolean): void {
+    if (!fatal) {
+      this.logger?.warn({ err }, "a WAL checkpoint failed; the next commit retries");
+      return;
+    }
+    this.checkpointer = undefined;
+    if (this.closed) return;
+    this.inlineCheckpoints = true;
+    this.logger?.error({ err }, "the WAL checkpoint worker failed: checkpointing on the event loop");
+    if (this.db.open) this.db.pragma("wal_autocheckpoint = 1000");
   }
 
   private readonly onCommitTimer = (): void => {
@@ -201,12 +489,29 @@ export class SqliteStateMachine implements StateMachine {
     try {
       this.commit();
     } catch (err) {
-      this.onFailure?.(err);
+      this.options.onFailure?.(err);
     }
   };
 
+  private fail(err: unknown, message: string, rethrow = true): void {
+    this.failure ??= err;
+    this.logger?.error({ err }, message);
+    if (rethrow) throw err;
+  }
+
   private checkFailure(): void {
     if (this.failure !== undefined) throw this.failure;
+  }
+
+  private checkOpen(): void {
+    this.checkFailure();
+    if (this.closed) throw new Error("kv: the state machine is closed");
+  }
+
+  /** For the calls that change or capture the state: not while a restore replaces it. */
+  private checkUsable(): void {
+    this.checkOpen();
+    if (this.restoring) throw new Error("kv: the state machine is being restored");
   }
 
   /** After a failed apply: the applied index and revision as the connection now sees them. */
@@ -216,8 +521,7 @@ export class SqliteStateMachine implements StateMachine {
       if (this.commitTimer !== undefined) clearTimeout(this.commitTimer);
       this.commitTimer = undefined;
     }
-    this.applied = this.stmts.getMeta.pluck().get("applied_index") as number;
-    this.rev = this.stmts.getMeta.pluck().get("revision") as number;
+    ({ appliedIndex: this.applied, revision: this.rev } = readMeta(this.db));
   }
 
   private readonly applyTx = (entries: readonly ApplyEntry[], results: (ApplyResult | undefined)[]) => {
@@ -281,7 +585,7 @@ export class SqliteStateMachine implements StateMachine {
 
   /**
    * The value of `key`, or undefined. Reads what is applied here (committed to SQLite or not):
-   * serializable, not linearizable.
+   * serializable, not linearizable. During a restore: the old state, until the swap.
    */
   get(key: Uint8Array): Uint8Array | undefined {
     this.checkFailure();
@@ -297,7 +601,7 @@ export class SqliteStateMachine implements StateMachine {
   /**
    * A digest of the store at its applied index: SHA-256 over the revision and every (key, value) in
    * key order, each length-prefixed. Nodes that applied the same log prefix have the same digest at
-   * the same index, whatever path (entries, snapshot, restart) brought them there; tests compare
+   * the same index, whatever path (entries, image, restart) brought them there; tests compare
    * them. Reads everything: meant for tests and operators, not hot paths.
    */
   stateHash(): { appliedIndex: number; revision: number; keys: number; hash: string } {
@@ -319,169 +623,24 @@ export class SqliteStateMachine implements StateMachine {
     return { appliedIndex: this.applied, revision: this.rev, keys, hash: h.digest("hex") };
   }
 
-  /** The whole database as one byte image (it includes the applied index and revision). Commits first. */
-  snapshot(): Uint8Array {
-    this.commit();
-    return legacyJournal(this.db.serialize());
-  }
-
   /**
-   * Replaces the database with the image `data` (from {@link snapshot}, on any node), which must
-   * be a valid KV database; the applied index becomes `index`. The swap is a rename, so a crash
-   * leaves either the old database or the new one.
-   */
-  restore(data: Uint8Array, index: number): void {
-    // Check the image before touching the files: it must open and have our schema.
-    const image = new Database(legacyJournal(Buffer.from(data)));
-    let imageIndex: number;
-    try {
-      checkSchema(image);
-      imageIndex = image
-        .prepare("SELECT value FROM meta WHERE name = 'applied_index'")
-        .pluck()
-        .get() as number;
-    } finally {
-      image.close();
-    }
-    if (imageIndex !== index) {
-      this.logger?.warn({ imageIndex, index }, "snapshot image and metadata disagree on the applied index");
-    }
-    // What is applied but not committed is replaced anyway.
-    this.checkFailure();
-    if (this.commitTimer !== undefined) clearTimeout(this.commitTimer);
-    this.commitTimer = undefined;
-    if (this.pending > 0 && this.db.inTransaction) this.stmts.rollback.run();
-    this.pending = 0;
-    this.db.close();
-    const tmp = `${this.path}.restore`;
-    const fd = openSync(tmp, "w");
-    try {
-      writeSync(fd, data);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    // A stale -wal file would be replayed into the new database: remove it before the swap (closing
-    // checkpointed it, so the old file alone is complete meanwhile).
-    rmSync(`${this.path}-wal`, { force: true });
-    rmSync(`${this.path}-shm`, { force: true });
-    renameSync(tmp, this.path);
-    syncDir(join(this.path, ".."));
-    this.db = openDatabase(this.path);
-    this.stmts = prepare(this.db);
-    // Written without a sync: if it is lost, the image's own index is what a restart finds, and
-    // the entries after it come again from the WAL.
-    if (imageIndex !== index) this.stmts.setMeta.run("applied_index", index);
-    this.applied = index;
-    this.rev = this.stmts.getMeta.pluck().get("revision") as number;
-    this.logger?.info(
-      { index, keys: this.count(), revision: this.rev },
-      "restored state machine from snapshot",
-    );
-  }
-
-  /**
-   * Commits what is applied (unless a commit failed before) and closes the database. The state
-   * machine is unusable afterwards.
+   * Commits what is applied (unless a commit failed before), ends open snapshots, stops the
+   * checkpoint worker and closes the database. The state machine is unusable afterwards. Not
+   * durable by itself: the closing connection checkpoints (which syncs) when it is the last one.
    */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     if (this.commitTimer !== undefined) clearTimeout(this.commitTimer);
     this.commitTimer = undefined;
+    for (const s of [...this.snapshots]) s.abort("the state machine was closed");
+    this.checkpointer?.stop();
+    this.checkpointer = undefined;
     if (!this.db.open) return;
     try {
       if (this.failure === undefined) this.commit();
     } finally {
       this.db.close();
     }
-  }
-}
-
-interface Statements {
-  readonly get: Database.Statement<[Uint8Array]>;
-  readonly put: Database.Statement<[Uint8Array, Uint8Array]>;
-  readonly del: Database.Statement<[Uint8Array]>;
-  readonly count: Database.Statement<[]>;
-  readonly all: Database.Statement<[]>;
-  readonly getMeta: Database.Statement<[string]>;
-  readonly setMeta: Database.Statement<[string, number]>;
-  readonly begin: Database.Statement<[]>;
-  readonly commit: Database.Statement<[]>;
-  readonly rollback: Database.Statement<[]>;
-  readonly savepoint: Database.Statement<[]>;
-  readonly release: Database.Statement<[]>;
-  readonly rollbackTo: Database.Statement<[]>;
-}
-
-function prepare(db: Database.Database): Statements {
-  return {
-    get: db.prepare("SELECT value FROM kv WHERE key = ?"),
-    put: db.prepare(
-      "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    ),
-    del: db.prepare("DELETE FROM kv WHERE key = ?"),
-    count: db.prepare("SELECT count(*) FROM kv"),
-    all: db.prepare("SELECT key, value FROM kv ORDER BY key"),
-    getMeta: db.prepare("SELECT value FROM meta WHERE name = ?"),
-    setMeta: db.prepare(
-      "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-    ),
-    begin: db.prepare("BEGIN IMMEDIATE"),
-    commit: db.prepare("COMMIT"),
-    rollback: db.prepare("ROLLBACK"),
-    savepoint: db.prepare("SAVEPOINT apply"),
-    release: db.prepare("RELEASE apply"),
-    rollbackTo: db.prepare("ROLLBACK TO apply"),
-  };
-}
-
-function openDatabase(path: string): Database.Database {
-  const fresh = !existsSync(path);
-  const db = new Database(path);
-  try {
-    db.pragma("journal_mode = WAL");
-    // NORMAL: no fsync per commit (see the module comment for why that loses no write).
-    db.pragma("synchronous = NORMAL");
-    if (fresh) {
-      db.exec(`
-        CREATE TABLE kv (key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
-        CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-        INSERT INTO meta (name, value) VALUES ('applied_index', 0), ('revision', 0);
-        PRAGMA user_version = ${SCHEMA_VERSION};
-      `);
-    }
-    checkSchema(db);
-    return db;
-  } catch (err) {
-    db.close();
-    throw err;
-  }
-}
-
-function checkSchema(db: Database.Database): void {
-  const version = db.pragma("user_version", { simple: true });
-  if (version !== SCHEMA_VERSION) {
-    throw new Error(`kv: database schema version ${String(version)}, expected ${SCHEMA_VERSION}`);
-  }
-}
-
-/**
- * Marks a database image as rollback-journal (header bytes 18-19 = 1): an image serialized from a
- * WAL-mode database says "WAL" there, which an in-memory (deserialized) database cannot open.
- * Opening the file again switches it back to WAL. Changes `image` in place and returns it.
- */
-function legacyJournal(image: Buffer): Buffer {
-  if (image.length >= 100 && image[18] === 2 && image[19] === 2) {
-    image[18] = 1;
-    image[19] = 1;
-  }
-  return image;
-}
-
-function syncDir(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }

@@ -1,0 +1,128 @@
+/**
+ * Building a KV database from an image (image.ts) into a file of its own, and the file-system
+ * steps around it. {@link SqliteStateMachine.restore} builds the new database next to the live one
+ * with {@link buildDatabaseFromImage} and then swaps it in; the module comment of
+ * sqlite-state-machine.ts walks through why a crash at any step leaves one database or the other.
+ */
+import { open, rm } from "node:fs/promises";
+import { setImmediate as nextTurn } from "node:timers/promises";
+import Database from "better-sqlite3";
+import { ImageDecoder, ImageError, type ImageSummary } from "./image.js";
+import { createSchema } from "./sqlite-database.js";
+
+/** Longest stretch of inserting between two turns of the event loop while building. */
+export const RESTORE_SLICE_MS = 4;
+/** Records inserted between two looks at the clock. */
+const RECORDS_PER_CLOCK_CHECK = 4;
+
+/**
+ * The points of a restore, in order, at which {@link SqliteStateMachineOptions.onRestoreStep} is
+ * called (for fault-injection tests):
+ * - `built`: the new database is complete, closed and fsynced at `<db>.restore`; the live database
+ *   is untouched so far;
+ * - `checkpointed`: the live WAL is copied into the live file and truncated to 0 bytes (durably);
+ * - `closed`: the live connection is closed and its -wal/-shm files are gone;
+ * - `renamed`: `<db>.restore` is renamed over the live file (not yet durable);
+ * - `reopened`: the state machine's connection is open on the new file;
+ * - `done`: the directory is fsynced: the rename is durable.
+ */
+export type RestoreStep = "built" | "checkpointed" | "closed" | "renamed" | "reopened" | "done";
+
+/** The files a database at `path` may have besides itself. */
+export function companionFiles(path: string): string[] {
+  return [`${path}-wal`, `${path}-shm`, `${path}-journal`];
+}
+
+/** Removes `path` and its companion files, if present. */
+export async function removeDatabaseFiles(path: string): Promise<void> {
+  for (const p of [path, ...companionFiles(path)]) await rm(p, { force: true });
+}
+
+/**
+ * fsync (fdatasync for files) through the thread pool, so the event loop keeps running. A missing
+ * file is skipped when `missingOk` (a WAL file removed by a checkpoint-on-close has nothing to sync).
+ */
+export async function fsyncPath(path: string, kind: "file" | "dir", missingOk = false): Promise<void> {
+  let fh: Awaited<ReturnType<typeof open>>;
+  try {
+    fh = await open(path, "r");
+  } catch (err) {
+    if (missingOk && (err as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw err;
+  }
+  try {
+    if (kind === "dir") await fh.sync();
+    else await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Options of {@link buildDatabaseFromImage}. */
+export interface BuildOptions {
+  /** Refuse records larger than this (see {@link ImageDecoderOptions}). */
+  readonly maxRecordBytes?: number;
+}
+
+/**
+ * Writes the database the image holds to `path` (which must not exist), sets its applied index to
+ * `index`, and fsyncs it: afterwards `path` is a complete KV database in WAL mode with no companion
+ * files. One transaction, inserted a slice at a time with a turn of the event loop in between, so
+ * memory stays at about a chunk of the image plus SQLite's page cache, whatever the image's size.
+ *
+ * Throws an {@link ImageError} if the image is invalid (truncated, corrupt, or at another index than
+ * `index`), or whatever reading `image` or writing the file threw; the caller removes the file.
+ */
+export async function buildDatabaseFromImage(
+  path: string,
+  index: number,
+  image: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: BuildOptions = {},
+): Promise<ImageSummary> {
+  const db = new Database(path);
+  let summary: ImageSummary;
+  try {
+    // No journal and no syncs while building: a failed build is thrown away whole, and the file is
+    // fsynced once at the end.
+    db.pragma("journal_mode = OFF");
+    db.pragma("synchronous = OFF");
+    createSchema(db);
+    const insert = db.prepare<[Uint8Array, Uint8Array]>("INSERT INTO kv (key, value) VALUES (?, ?)");
+    const decoder = new ImageDecoder(
+      options.maxRecordBytes === undefined ? {} : { maxRecordBytes: options.maxRecordBytes },
+    );
+    db.prepare("BEGIN").run();
+    let sliceStart = performance.now();
+    let n = 0;
+    for await (const chunk of image) {
+      decoder.push(chunk);
+      for (let r = decoder.next(); r !== undefined; r = decoder.next()) {
+        insert.run(r.key, r.value);
+        if (++n % RECORDS_PER_CLOCK_CHECK === 0 && performance.now() - sliceStart > RESTORE_SLICE_MS) {
+          await nextTurn();
+          sliceStart = performance.now();
+        }
+      }
+      if (decoder.header !== undefined && decoder.header.appliedIndex !== index) {
+        throw new ImageError(
+          "BadHeader",
+          12,
+          `the image is at index ${decoder.header.appliedIndex}, not at the index ${index} it was restored for`,
+        );
+      }
+      await nextTurn();
+      sliceStart = performance.now();
+    }
+    summary = decoder.finish();
+    const setMeta = db.prepare<[number, string]>("UPDATE meta SET value = ? WHERE name = ?");
+    setMeta.run(index, "applied_index");
+    setMeta.run(summary.header.revision, "revision");
+    db.prepare("COMMIT").run();
+    // The live database's mode, so that opening the file needs no write.
+    db.pragma("journal_mode = WAL");
+  } finally {
+    db.close(); // also removes the (empty) -wal of the switch above
+  }
+  await fsyncPath(path, "file");
+  return summary;
+}

@@ -1,0 +1,142 @@
+/**
+ * A point-in-time image of the KV database, read from a read transaction of its own connection.
+ *
+ * In WAL mode a read transaction sees the database as of the commit it started after, however long
+ * it lasts, while the state machine's connection keeps committing: so pinning the state costs one
+ * connection and one `BEGIN` + read (well under a millisecond), not a copy. The image is then
+ * produced lazily from a cursor over the keys, a chunk each time the consumer asks for one, with a
+ * turn of the event loop between chunks and within long runs of small records.
+ *
+ * The price of a long-open reader is paid in the WAL: checkpoints cannot copy into the database
+ * file any frame committed after the reader started (the reader still needs the older pages), and
+ * the WAL cannot restart from its beginning while the reader uses it, so it grows by everything
+ * written during the transfer, and is checkpointed and shrunk back after `release` (see
+ * wal-checkpointer.ts). Release promptly.
+ */
+import { setImmediate as nextTurn } from "node:timers/promises";
+import type { StateMachineSnapshot } from "@tsraft/raft";
+import Database from "better-sqlite3";
+import { DEFAULT_IMAGE_CHUNK_BYTES, ImageEncoder } from "./image.js";
+import { checkSchema, readMeta } from "./sqlite-database.js";
+
+/** Longest stretch of work between two turns of the event loop while producing an image. */
+export const IMAGE_SLICE_MS = 4;
+/** Rows read between two looks at the clock. */
+const ROWS_PER_CLOCK_CHECK = 64;
+
+/** What {@link SqliteStateMachine.snapshot} returns: its image is always produced asynchronously. */
+export interface SqliteImageSnapshot extends StateMachineSnapshot {
+  /** The image (image.ts), chunk by chunk, read at most once. */
+  read(): AsyncIterable<Uint8Array>;
+}
+
+/** A snapshot as {@link SqliteStateMachine.snapshot} returns it, plus what the state machine needs. */
+export class SqliteSnapshot implements SqliteImageSnapshot {
+  readonly index: number;
+  readonly revision: number;
+  private db: Database.Database | undefined;
+  private rows: IterableIterator<unknown[]> | undefined;
+  private started = false;
+  /** Why the snapshot can no longer be read, once released or aborted. */
+  private ended: string | undefined;
+
+  /**
+   * Opens a read-only connection to `path` and pins the state it holds now: the caller must have
+   * committed everything the image should contain. Throws if the database's applied index is not
+   * `expectedIndex` (something applied without committing).
+   */
+  constructor(
+    path: string,
+    expectedIndex: number,
+    private readonly chunkBytes: number = DEFAULT_IMAGE_CHUNK_BYTES,
+    private readonly onRelease: (s: SqliteSnapshot) => void = () => {},
+  ) {
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      db.prepare("BEGIN").run();
+      // The read transaction starts at its first read: from here on, this connection sees this state.
+      checkSchema(db);
+      const meta = readMeta(db);
+      if (meta.appliedIndex !== expectedIndex) {
+        throw new Error(
+          `kv snapshot: the database holds index ${meta.appliedIndex}, expected ${expectedIndex} (not committed?)`,
+        );
+      }
+      this.index = meta.appliedIndex;
+      this.revision = meta.revision;
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    this.db = db;
+  }
+
+  /** The image, chunk by chunk (see image.ts). Read at most once. */
+  read(): AsyncIterable<Uint8Array> {
+    if (this.started) throw new Error("kv snapshot: read() called twice");
+    this.started = true;
+    return this.produce();
+  }
+
+  /** Ends the read transaction and closes the connection. Idempotent. */
+  release(): void {
+    this.end("released");
+  }
+
+  /**
+   * Ends the snapshot from the state machine's side (a restore replacing the file, or close): a
+   * read in progress fails with `reason` at its next chunk.
+   */
+  abort(reason: string): void {
+    this.end(reason);
+  }
+
+  private end(reason: string): void {
+    if (this.ended !== undefined) return;
+    this.ended = reason;
+    try {
+      this.rows?.return?.();
+    } finally {
+      this.rows = undefined;
+      const db = this.db;
+      this.db = undefined;
+      db?.close(); // ends the read transaction
+      this.onRelease(this);
+    }
+  }
+
+  private check(): Database.Database {
+    if (this.ended !== undefined || this.db === undefined) {
+      throw new Error(`kv snapshot at index ${this.index}: ${this.ended ?? "released"}`);
+    }
+    return this.db;
+  }
+
+  private async *produce(): AsyncGenerator<Uint8Array> {
+    const enc = new ImageEncoder({ appliedIndex: this.index, revision: this.revision }, this.chunkBytes);
+    this.rows = this.check()
+      .prepare("SELECT key, value FROM kv ORDER BY key")
+      .raw()
+      .iterate() as IterableIterator<unknown[]>;
+    let sliceStart = performance.now();
+    let n = 0;
+    for (;;) {
+      const rows = this.rows;
+      if (rows === undefined) this.check(); // ended while we waited: throws
+      const row = rows!.next();
+      if (row.done) break;
+      enc.add(row.value[0] as Buffer, row.value[1] as Buffer);
+      const full = enc.take();
+      if (full.length > 0) {
+        for (const chunk of full) yield chunk;
+        await nextTurn();
+        sliceStart = performance.now();
+      } else if (++n % ROWS_PER_CLOCK_CHECK === 0 && performance.now() - sliceStart > IMAGE_SLICE_MS) {
+        await nextTurn();
+        sliceStart = performance.now();
+      }
+    }
+    this.check(); // a cursor closed by release() ends early: that is not the end of the image
+    yield* enc.finish();
+  }
+}
