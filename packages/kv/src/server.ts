@@ -10,6 +10,7 @@ import { type Logger, pino } from "pino";
 import { collectDefaultMetrics, Gauge } from "prom-client";
 import type { KvServerConfig } from "./config.js";
 import { createKvHttpServer } from "./http.js";
+import { DEFAULT_MAX_IMAGE_RECORD_BYTES } from "./image.js";
 import { type ApplyResult, SqliteStateMachine } from "./sqlite-state-machine.js";
 
 /** Room in a proposal beyond the HTTP body: key (≤ 4 KiB), `prev` (≤ the 16 KiB header limit), framing. */
@@ -45,6 +46,8 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
   let node: RaftNode<ApplyResult> | undefined;
   const stateMachine = SqliteStateMachine.open(join(config.dataDir, "kv"), {
     logger: log.child({ component: "kv" }),
+    // A record of an image is one key and value: as large as a request may make them.
+    maxImageRecordBytes: Math.max(DEFAULT_MAX_IMAGE_RECORD_BYTES, config.maxRequestBytes + PROPOSAL_OVERHEAD),
     // A failed background commit: the database no longer holds what reads would be served from.
     onFailure: (err) => {
       log.fatal({ err }, "the state machine failed: stopping the node");

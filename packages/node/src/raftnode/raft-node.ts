@@ -72,7 +72,9 @@ type LoopTask =
   /** Committed entries (and a snapshot) to apply; `responses`: asyncStorageWrites' MsgStorageApplyResp. */
   | { readonly kind: "apply"; readonly task: ApplyTask; readonly responses: readonly Message[] }
   /** A MsgSnap the core wants sent: take the state machine's image between two applies. */
-  | { readonly kind: "send-snapshot"; readonly msg: Message };
+  | { readonly kind: "send-snapshot"; readonly msg: Message }
+  /** A compaction ended: check at once whether another is due (nothing else may come to trigger it). */
+  | { readonly kind: "compact" };
 
 /** Tasks the apply loop may be behind before the Ready loop stops taking Readys (etcd's applyc). */
 const APPLY_BACKLOG = 64;
@@ -125,6 +127,8 @@ export class RaftNode<R = unknown> {
   /** The index the log was last compacted (or a snapshot restored) at. */
   private snapshotIndex: number;
   private compacting = false;
+  /** A "compact" task waits in the apply queue. */
+  private compactionQueued = false;
   /** Background storage work (compactions, image removals) that `stop` waits for. */
   private readonly background = new Set<Promise<void>>();
   private readonly loops: Promise<void>[] = [];
@@ -484,6 +488,9 @@ export class RaftNode<R = unknown> {
     if (this.stopping) return;
     this.rawNode.advance();
     if (task !== undefined) this.raftApplied.trigger(lastIndexOf(task));
+    // A compaction the apply loop skipped because this leader had not persisted its applied
+    // entries yet: they are now.
+    if (leader && this.compactionDue()) this.requestCompaction();
     if (tracing) trace("rd.end");
   }
 
@@ -594,7 +601,8 @@ export class RaftNode<R = unknown> {
       const t = await this.untilStopped(this.applyQueue.shift());
       if (t === undefined) return;
       if (t.kind === "apply") this.afterApply(await this.applier.apply(t.task), t.responses);
-      else await this.sendSnapshot(t.msg);
+      else if (t.kind === "send-snapshot") await this.sendSnapshot(t.msg);
+      else this.compactionQueued = false;
       await this.maybeCompact();
     }
   }
@@ -654,7 +662,7 @@ export class RaftNode<R = unknown> {
    */
   private async maybeCompact(): Promise<void> {
     const a = this.applier;
-    if (this.compacting || a.appliedIndex - this.snapshotIndex <= this.o.snapshotCount) return;
+    if (!this.compactionDue()) return;
     // After a restart a durable state machine may be ahead while the log replays; and a leader may
     // have applied entries that are not in its MemoryStorage yet. Both pass in a moment.
     if (a.smApplied > a.appliedIndex || a.appliedIndex > this.disk.memory.lastIndex()) return;
@@ -691,8 +699,22 @@ export class RaftNode<R = unknown> {
         this.logger.info({ index: point.index, seconds, image: digest?.size }, "compacted the log");
       } finally {
         this.compacting = false;
+        // Nothing else may come to trigger the next one (the writes may have stopped).
+        if (this.compactionDue()) this.requestCompaction();
       }
     });
+  }
+
+  /** More than `snapshotCount` entries applied since the last compaction, and none running. */
+  private compactionDue(): boolean {
+    return !this.compacting && this.applier.appliedIndex - this.snapshotIndex > this.o.snapshotCount;
+  }
+
+  /** Has the apply loop check for a compaction between two applies (once, however often asked). */
+  private requestCompaction(): void {
+    if (this.compactionQueued) return;
+    this.compactionQueued = true;
+    this.applyQueue.push({ kind: "compact" });
   }
 
   /** A snapshot from the leader was restored: follow its membership; a durable state machine no longer needs its image. */
