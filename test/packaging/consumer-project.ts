@@ -1,0 +1,134 @@
+/**
+ * A stranger's project: a directory outside the workspace whose package.json depends on the packed
+ * tarballs, installed by plain npm, with a strict tsconfig and a file importing every public entry
+ * point of the published packages.
+ */
+import { existsSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { describeResult, runCommand, userEnv } from "./commands.js";
+import type { Tarball } from "./tarballs.js";
+
+/** Every public entry point (the `exports` subpaths that hold code), by import specifier. */
+export const ENTRY_POINTS = [
+  "@tsraft/raft",
+  "@tsraft/raft/raftpb",
+  "@tsraft/raft/rafttest",
+  "@tsraft/node",
+  "@tsraft/kv",
+] as const;
+
+/**
+ * The file tsc checks. Importing each entry point as a namespace pulls every declaration file it
+ * reaches into the program, and with `skipLibCheck: false` tsc checks them all. The `NoAny` tuple
+ * fails to compile, naming the export, if any export came out as `any` (a type that silently failed
+ * to resolve), so the check cannot pass on types that are not there.
+ */
+export const CHECK_TS = `// Every public entry point of the published tsraft packages, as a strict TypeScript user sees them.
+import * as kv from "@tsraft/kv";
+import * as node from "@tsraft/node";
+import * as raft from "@tsraft/raft";
+import * as raftpb from "@tsraft/raft/raftpb";
+import * as rafttest from "@tsraft/raft/rafttest";
+
+type IsAny<T> = 0 extends 1 & T ? true : false;
+type AnyExports<M> = { [K in keyof M]: IsAny<M[K]> extends true ? K : never }[keyof M];
+type NoAny<M> = [AnyExports<M>] extends [never] ? true : AnyExports<M>;
+
+export const noAnyExports: [
+  NoAny<typeof raft>,
+  NoAny<typeof raftpb>,
+  NoAny<typeof rafttest>,
+  NoAny<typeof node>,
+  NoAny<typeof kv>,
+] = [true, true, true, true, true];
+`;
+
+/** The issue's compiler settings: strict, NodeNext, and the library's own .d.ts checked. */
+export const TSCONFIG = {
+  compilerOptions: {
+    strict: true,
+    module: "NodeNext",
+    moduleResolution: "NodeNext",
+    target: "ES2022",
+    lib: ["ES2022"],
+    types: ["node"],
+    skipLibCheck: false,
+    noEmit: true,
+  },
+  files: ["check.ts"],
+};
+
+/** The same with the flags this repository uses on itself, which users may have too. */
+export const TSCONFIG_STRICTEST = {
+  extends: "./tsconfig.json",
+  compilerOptions: {
+    exactOptionalPropertyTypes: true,
+    noUncheckedIndexedAccess: true,
+    noImplicitOverride: true,
+    verbatimModuleSyntax: true,
+    isolatedModules: true,
+  },
+};
+
+/**
+ * Writes the project into `dir`: the tarballs as `file:` dependencies, plus what a TypeScript user
+ * of these packages has anyway: @types/node for Node 20 (the packages' `engines`), and fast-check,
+ * the optional peer whose types `@tsraft/raft/rafttest` references. `allowScripts` approves
+ * better-sqlite3's native build for npm versions that gate install scripts.
+ */
+export function writeProject(dir: string, tarballs: readonly Tarball[]): void {
+  const dependencies: Record<string, string> = {};
+  for (const t of tarballs) dependencies[t.name] = `file:${t.file}`;
+  dependencies["@types/node"] = "^20.19.0";
+  dependencies["fast-check"] = "^4.0.0";
+  const pkg = {
+    name: "tsraft-packaging-consumer",
+    private: true,
+    type: "module",
+    dependencies,
+    allowScripts: { "better-sqlite3": true, protobufjs: false },
+  };
+  writeFileSync(join(dir, "package.json"), `${JSON.stringify(pkg, null, 2)}\n`);
+  writeFileSync(join(dir, "tsconfig.json"), `${JSON.stringify(TSCONFIG, null, 2)}\n`);
+  writeFileSync(join(dir, "tsconfig.strictest.json"), `${JSON.stringify(TSCONFIG_STRICTEST, null, 2)}\n`);
+  writeFileSync(join(dir, "check.ts"), CHECK_TS);
+}
+
+/** A `node_modules` in an ancestor of `dir`, which Node and tsc would resolve from: it would void the test. */
+export function ancestorNodeModules(dir: string): string | undefined {
+  for (let d = dirname(dir); ; d = dirname(d)) {
+    if (existsSync(join(d, "node_modules"))) return join(d, "node_modules");
+    if (dirname(d) === d) return undefined;
+  }
+}
+
+/** How the install went: done, failed (a test failure), or impossible here (the registry is unreachable). */
+export type InstallOutcome =
+  | { kind: "installed"; ms: number }
+  | { kind: "failed"; message: string }
+  | { kind: "unreachable"; reason: string };
+
+/** Budget for `npm install`: better-sqlite3 compiles from source (~80 s alone on 2 vCPUs). */
+export const INSTALL_TIMEOUT_MS = 15 * 60_000;
+
+/**
+ * `npm install` in `dir`, from npm's cache where it can (`--prefer-offline`: no revalidation of
+ * cached metadata). When it fails, `npm ping` tells a registry this machine cannot reach (the
+ * test is then skipped with that reason) from a real installation failure.
+ */
+export async function installProject(dir: string): Promise<InstallOutcome> {
+  const env = userEnv();
+  const t0 = Date.now();
+  const r = await runCommand("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund"], {
+    cwd: dir,
+    env,
+    timeoutMs: INSTALL_TIMEOUT_MS,
+  });
+  if (r.status === 0) return { kind: "installed", ms: Date.now() - t0 };
+  const ping = await runCommand("npm", ["ping"], { cwd: dir, env, timeoutMs: 60_000 });
+  if (ping.status !== 0) {
+    const why = `${ping.stderr}${ping.stdout}`.trim().split("\n").slice(-3).join(" ");
+    return { kind: "unreachable", reason: `the npm registry is unreachable from here (npm ping: ${why})` };
+  }
+  return { kind: "failed", message: describeResult("npm install", r) };
+}
