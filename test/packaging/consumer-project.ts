@@ -3,7 +3,8 @@
  * tarballs, installed by plain npm, with a strict tsconfig and a file importing every public entry
  * point of the published packages.
  */
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { describeResult, runCommand, userEnv } from "./commands.js";
 import type { Tarball } from "./tarballs.js";
@@ -55,7 +56,7 @@ export const TSCONFIG = {
     skipLibCheck: false,
     noEmit: true,
   },
-  files: ["check.ts"],
+  files: ["check.ts", "examples/raft.ts", "examples/kv.ts"],
 };
 
 /** The same with the flags this repository uses on itself, which users may have too. */
@@ -76,7 +77,7 @@ export const TSCONFIG_STRICTEST = {
  * the optional peer whose types `@tsraft/raft/rafttest` references. `allowScripts` approves
  * better-sqlite3's native build for npm versions that gate install scripts.
  */
-export function writeProject(dir: string, tarballs: readonly Tarball[]): void {
+export function writeProject(dir: string, tarballs: readonly Tarball[], sqlite?: SqlitePrebuild): void {
   const dependencies: Record<string, string> = {};
   for (const t of tarballs) dependencies[t.name] = `file:${t.file}`;
   dependencies["@types/node"] = "^20.19.0";
@@ -87,11 +88,47 @@ export function writeProject(dir: string, tarballs: readonly Tarball[]): void {
     type: "module",
     dependencies,
     allowScripts: { "better-sqlite3": true, protobufjs: false },
+    ...(sqlite ? { overrides: { "better-sqlite3": sqlite.version } } : {}),
   };
   writeFileSync(join(dir, "package.json"), `${JSON.stringify(pkg, null, 2)}\n`);
   writeFileSync(join(dir, "tsconfig.json"), `${JSON.stringify(TSCONFIG, null, 2)}\n`);
   writeFileSync(join(dir, "tsconfig.strictest.json"), `${JSON.stringify(TSCONFIG_STRICTEST, null, 2)}\n`);
   writeFileSync(join(dir, "check.ts"), CHECK_TS);
+}
+
+/** The README line that marks the example below it as run by this test. */
+export const README_EXAMPLE_MARKER =
+  "test/packaging/packaging.test.ts type-checks and runs this example against the installed package";
+
+/** The ```ts block after the marker in an installed package's README.md. */
+export function readmeExample(project: string, packageName: string): string {
+  const file = join(project, "node_modules", ...packageName.split("/"), "README.md");
+  const readme = readFileSync(file, "utf8");
+  const marker = readme.indexOf(README_EXAMPLE_MARKER);
+  if (marker < 0) throw new Error(`${file} has no example marked "${README_EXAMPLE_MARKER}"`);
+  const start = readme.indexOf("```ts\n", marker);
+  const end = readme.indexOf("\n```", start);
+  if (start < 0 || end < 0) throw new Error(`${file}: no \`\`\`ts block after the marker`);
+  return readme.slice(start + 6, end + 1);
+}
+
+/**
+ * Writes the READMEs' examples, as shipped, into `examples/` of the project (tsc checks them with
+ * check.ts). The KV example's fixed ports (raftexample's 12379/12380) become `ports`, so the test
+ * runs beside anything else on the machine.
+ */
+export function writeExamples(project: string, ports: { peer: number; http: number }): void {
+  mkdirSync(join(project, "examples"), { recursive: true });
+  writeFileSync(join(project, "examples", "raft.ts"), readmeExample(project, "@tsraft/raft"));
+  const kv = readmeExample(project, "@tsraft/kv");
+  for (const fixed of ["ws://127.0.0.1:12379", '"12380"']) {
+    if (!kv.includes(fixed))
+      throw new Error(`@tsraft/kv's README example no longer has ${fixed}: update this test`);
+  }
+  const movedKv = kv
+    .replaceAll("ws://127.0.0.1:12379", `ws://127.0.0.1:${ports.peer}`)
+    .replaceAll('"12380"', `"${ports.http}"`);
+  writeFileSync(join(project, "examples", "kv.ts"), movedKv);
 }
 
 /** A `node_modules` in an ancestor of `dir`, which Node and tsc would resolve from: it would void the test. */
@@ -100,6 +137,46 @@ export function ancestorNodeModules(dir: string): string | undefined {
     if (existsSync(join(d, "node_modules"))) return join(d, "node_modules");
     if (dirname(d) === d) return undefined;
   }
+}
+
+/** A prebuilt better-sqlite3 binary for prebuild-install, made from the workspace's own build. */
+export interface SqlitePrebuild {
+  /** The better-sqlite3 version it is for (the project pins this version with `overrides`). */
+  version: string;
+  /** What to add to npm's environment: prebuild-install's local prebuild directory. */
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * better-sqlite3's install script is `prebuild-install || node-gyp rebuild`: it downloads a prebuilt
+ * binary for the platform from GitHub, or compiles SQLite from source (about 80 s of CPU) when it
+ * cannot. The workspace compiled the same binary when it was installed; packed as the prebuilt
+ * prebuild-install would download, in the directory its documented
+ * `npm_config_better_sqlite3_local_prebuilds` setting names, the real install script takes the
+ * prebuilt path, as most users' installs do, instead of compiling again. Undefined (npm then
+ * compiles) when the workspace has no build to offer or TSRAFT_PACKAGING_COMPILE=1 asks for the
+ * source build.
+ */
+export async function sqlitePrebuild(root: string, dir: string): Promise<SqlitePrebuild | undefined> {
+  if (process.env.TSRAFT_PACKAGING_COMPILE === "1") return undefined;
+  const pkgJson = createRequire(join(root, "packages", "kv", "package.json")).resolve(
+    "better-sqlite3/package.json",
+  );
+  const pkgDir = dirname(pkgJson);
+  const binary = join("build", "Release", "better_sqlite3.node");
+  if (!existsSync(join(pkgDir, binary))) return undefined;
+  const { version } = JSON.parse(readFileSync(pkgJson, "utf8")) as { version: string };
+  const glibc = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header
+    ?.glibcVersionRuntime;
+  const libc = process.platform === "linux" && glibc === undefined ? "musl" : "";
+  const name = `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}${libc}-${process.arch}.tar.gz`;
+  mkdirSync(dir, { recursive: true });
+  const r = await runCommand("tar", ["-czf", join(dir, name), "-C", pkgDir, binary], {
+    cwd: dir,
+    timeoutMs: 60_000,
+  });
+  if (r.status !== 0) throw new Error(describeResult("tar (better-sqlite3 prebuild)", r));
+  return { version, env: { npm_config_better_sqlite3_local_prebuilds: dir } };
 }
 
 /** How the install went: done, failed (a test failure), or impossible here (the registry is unreachable). */
@@ -116,8 +193,8 @@ export const INSTALL_TIMEOUT_MS = 15 * 60_000;
  * cached metadata). When it fails, `npm ping` tells a registry this machine cannot reach (the
  * test is then skipped with that reason) from a real installation failure.
  */
-export async function installProject(dir: string): Promise<InstallOutcome> {
-  const env = userEnv();
+export async function installProject(dir: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<InstallOutcome> {
+  const env = { ...userEnv(), ...extraEnv };
   const t0 = Date.now();
   const r = await runCommand("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund"], {
     cwd: dir,
