@@ -1,7 +1,7 @@
 /**
  * The few concurrency primitives the node's two loops share (etcd's channels and wait.WaitTime): a
- * deferred promise, a wake-up signal for a loop that waits for work, a FIFO from the Ready loop to
- * the apply loop, and waiters for the applied index to reach a point.
+ * deferred promise, a stop signal the loops' waits race against, a wake-up signal for a loop that
+ * waits for work, a FIFO from the Ready loop to the apply loop, and waiters for the applied index.
  */
 
 /** A promise with its settle functions. */
@@ -27,6 +27,46 @@ export function deferred<T = void>(): Deferred<T> {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
+
+/**
+ * Lets waits end early when the node stops (Go's `select` on a done channel). Not
+ * `Promise.race([p, stopped])`: every race leaves a reaction on the never-settling `stopped`
+ * promise, and each holds the value its `p` resolved with — a Ready's entries, a whole proposal —
+ * so a node that ran for a while held every entry it ever handled (issue 13's growth bench found it:
+ * ~1 MiB of memory per MiB written). Here a wait registers its reject function only while it waits.
+ */
+export class StopSignal {
+  private readonly waiting = new Set<(err: unknown) => void>();
+  private err: unknown;
+  private stopped = false;
+
+  /** Settles as `p` does, or rejects with the stop error once `stop` is called (at once if it was). */
+  race<T>(p: Promise<T>): Promise<T> {
+    if (this.stopped) return Promise.reject(this.err);
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.add(reject);
+      p.then(
+        (v) => {
+          this.waiting.delete(reject);
+          resolve(v);
+        },
+        (e: unknown) => {
+          this.waiting.delete(reject);
+          reject(e);
+        },
+      );
+    });
+  }
+
+  /** Rejects every wait, now and later, with `err`. */
+  stop(err: unknown): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.err = err;
+    for (const reject of [...this.waiting]) reject(err);
+    this.waiting.clear();
+  }
+}
 
 /**
  * Wakes a loop that waits for work. `kick` never blocks and is never lost: a kick while the loop

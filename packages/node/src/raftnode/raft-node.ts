@@ -48,7 +48,7 @@ import { trace, tracing } from "../trace.js";
 import type { TransportHandler, TransportOptions } from "../transport/options.js";
 import { Transport } from "../transport/transport.js";
 import { Applier, type ApplyOutcome, type ApplyTask } from "./applier.js";
-import { type Deferred, deferred, IndexWaiters, TaskQueue, Wakeup } from "./channels.js";
+import { IndexWaiters, StopSignal, TaskQueue, Wakeup } from "./channels.js";
 import { droppedError, isRaftNodeError, noLeaderError, RaftNodeError, stoppedError } from "./errors.js";
 import { toRaftLogger } from "./logger.js";
 import { type Member, type MemberChange, Membership } from "./membership.js";
@@ -135,8 +135,8 @@ export class RaftNode<R = unknown> {
   private tickTimer: NodeJS.Timeout | undefined;
   /** Conf changes from this node go one at a time (see {@link confChange}). */
   private confQueue: Promise<void> = Promise.resolve();
-  /** Rejects once the node stops: loops race their waits against it. */
-  private readonly stopSignal: Deferred<never> = deferred<never>();
+  /** Ends the loops' waits once the node stops. */
+  private readonly stopSignal = new StopSignal();
   private stopPromise: Promise<void> | undefined;
   private stopCause: unknown;
   private stopping = false;
@@ -941,7 +941,7 @@ export class RaftNode<R = unknown> {
   }
 
   private untilStopped<T>(p: Promise<T>): Promise<T> {
-    return Promise.race([p, this.stopSignal.promise]);
+    return this.stopSignal.race(p);
   }
 
   /** Resolves once the state machine has applied `index` (rejects if the node stops first). */
@@ -979,7 +979,7 @@ export class RaftNode<R = unknown> {
     this.stopCause = cause;
     if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
     const err = stoppedError(cause);
-    this.stopSignal.reject(err);
+    this.stopSignal.stop(err);
     this.proposals.rejectAll(err);
     this.confChanges.rejectAll(err);
     this.reads.stop(err);
