@@ -86,6 +86,8 @@ export class Applier<R> {
   appliedTerm: number;
   /** The ConfState as of `appliedIndex`. */
   confState: ConfState;
+  /** Bytes of entry data applied by this run (compaction is also due every `snapshotBytes`). */
+  appliedBytes = 0;
   /**
    * Invariant: the state machine holds exactly the entries up to here. Above `appliedIndex` only
    * after a restart, while the log replays entries a durable state machine already has.
@@ -210,6 +212,7 @@ export class Applier<R> {
         if (seq !== undefined) proposals.push({ seq, result: results[i] as R });
       }
     }
+    for (const e of ents) this.appliedBytes += e.data.length;
     const last = ents[ents.length - 1]!;
     this.appliedIndex = last.index;
     this.appliedTerm = last.term;

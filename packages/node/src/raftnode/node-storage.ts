@@ -192,7 +192,7 @@ export class NodeStorage {
    * Compacts the log up to `point` (etcd's snapshot + compact): the state is durable there, in the
    * state machine's storage, or in `image` (a volatile state machine's, written first). Writes the
    * `.snap` file and its WAL marker, releases older WAL segments, snapshots and images, then drops
-   * MemoryStorage entries more than `snapshotCatchUpEntries` behind — unless `keepEntries` (a
+   * MemoryStorage entries beyond `snapshotCatchUpEntries`/`snapshotCatchUpBytes` behind it — unless `keepEntries` (a
    * snapshot is being sent: the follower needs the entries after it). Returns false, having done
    * nothing, if a newer snapshot got there first or `point` is not in MemoryStorage yet.
    */
@@ -215,11 +215,29 @@ export class NodeStorage {
     await this.snapshotter.releaseSnapshots(this.o.maxSnapshotFiles);
     await this.snapshotter.releaseImages(point.index);
     if (!keepEntries) {
-      const catchUp = this.o.snapshotCatchUpEntries;
-      const compactIndex = point.index > catchUp ? point.index - catchUp : 1;
+      const compactIndex = this.catchUpStart(point.index);
       if (compactIndex >= this.memory.firstIndex()) this.memory.compact(compactIndex);
     }
     return true;
+  }
+
+  /**
+   * The first index to keep behind compaction point `index`: at most `snapshotCatchUpEntries`
+   * entries and `snapshotCatchUpBytes` bytes of them (etcd keeps entries only; with large entries
+   * that would be unbounded memory).
+   */
+  private catchUpStart(index: number): number {
+    const m = this.memory;
+    const byCount = Math.max(1, index - this.o.snapshotCatchUpEntries);
+    const from = Math.max(byCount, m.firstIndex());
+    if (from > index) return index;
+    let bytes = 0;
+    const kept = m.entries(from, index + 1, Number.MAX_SAFE_INTEGER);
+    for (let i = kept.length - 1; i >= 0; i--) {
+      bytes += kept[i]!.data.length;
+      if (bytes > this.o.snapshotCatchUpBytes) return kept[i]!.index + 1;
+    }
+    return byCount;
   }
 
   close(): Promise<void> {

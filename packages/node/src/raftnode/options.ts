@@ -90,8 +90,15 @@ export interface RaftNodeOptions<R = unknown> {
   checkQuorum?: boolean;
   /** Applied entries between log compactions (default 10000, etcd's --snapshot-count). */
   snapshotCount?: number;
-  /** Entries kept in memory behind a snapshot for slow followers (default 5000, etcd's). */
+  /**
+   * Bytes of entry data applied between log compactions, whichever of this and `snapshotCount`
+   * comes first (default 64 MiB): what the node holds in memory does not depend on the entries' size.
+   */
+  snapshotBytes?: number;
+  /** Entries kept in memory behind a compaction point for slow followers (default 5000, etcd's). */
   snapshotCatchUpEntries?: number;
+  /** ...and at most this many bytes of them (default 64 MiB). */
+  snapshotCatchUpBytes?: number;
   /** Snapshot files kept on disk (default 5, etcd's --max-snapshots). */
   maxSnapshotFiles?: number;
   /** Largest append message, in bytes (default 1 MiB). */
@@ -154,7 +161,9 @@ export interface ResolvedNodeOptions<R = unknown> {
   readonly preVote: boolean;
   readonly checkQuorum: boolean;
   readonly snapshotCount: number;
+  readonly snapshotBytes: number;
   readonly snapshotCatchUpEntries: number;
+  readonly snapshotCatchUpBytes: number;
   readonly maxSnapshotFiles: number;
   readonly maxSizePerMsg: number;
   readonly maxInflightMsgs: number;
@@ -219,7 +228,9 @@ export function resolveNodeOptions<R>(o: RaftNodeOptions<R>): ResolvedNodeOption
     preVote: o.preVote ?? true,
     checkQuorum: o.checkQuorum ?? true,
     snapshotCount: positive("snapshotCount", o.snapshotCount, 10_000),
+    snapshotBytes: positive("snapshotBytes", o.snapshotBytes, 64 * MiB),
     snapshotCatchUpEntries: o.snapshotCatchUpEntries ?? 5_000,
+    snapshotCatchUpBytes: positive("snapshotCatchUpBytes", o.snapshotCatchUpBytes, 64 * MiB),
     maxSnapshotFiles: positive("maxSnapshotFiles", o.maxSnapshotFiles, 5),
     maxSizePerMsg,
     maxInflightMsgs,

@@ -126,6 +126,8 @@ export class RaftNode<R = unknown> {
   private snapsInFlight = 0;
   /** The index the log was last compacted (or a snapshot restored) at. */
   private snapshotIndex: number;
+  /** The applier's `appliedBytes` when the last compaction point was taken. */
+  private snapshotBytes = 0;
   private compacting = false;
   /** A "compact" task waits in the apply queue. */
   private compactionQueued = false;
@@ -655,7 +657,7 @@ export class RaftNode<R = unknown> {
   }
 
   /**
-   * Every `snapshotCount` applied entries, compacts the log up to the applied index (etcd's
+   * Every `snapshotCount` applied entries (or `snapshotBytes`), compacts the log up to the applied index (etcd's
    * snapshotIfNeededAndCompactRaftLog) without copying the state: a durable state machine is asked
    * to sync; a volatile one's image is written to the snapshot directory. The point is captured
    * here, between two applies; the slow part runs in the background while applying goes on.
@@ -667,6 +669,7 @@ export class RaftNode<R = unknown> {
     // have applied entries that are not in its MemoryStorage yet. Both pass in a moment.
     if (a.smApplied > a.appliedIndex || a.appliedIndex > this.disk.memory.lastIndex()) return;
     this.compacting = true;
+    const bytesAtPoint = a.appliedBytes;
     const point: CompactionPoint = {
       ...a.point(),
       members: this.membership.list(),
@@ -692,6 +695,7 @@ export class RaftNode<R = unknown> {
         if (tracing) trace("snap.sm");
         if (!(await this.disk.compact(point, digest, this.snapsInFlight > 0))) return;
         this.snapshotIndex = point.index;
+        this.snapshotBytes = bytesAtPoint;
         const seconds = (performance.now() - t0) / 1000;
         this.metrics.compactions.inc();
         this.metrics.compactionSeconds.observe(seconds);
@@ -705,9 +709,14 @@ export class RaftNode<R = unknown> {
     });
   }
 
-  /** More than `snapshotCount` entries applied since the last compaction, and none running. */
+  /** More than `snapshotCount` entries or `snapshotBytes` applied since the last compaction, and none running. */
   private compactionDue(): boolean {
-    return !this.compacting && this.applier.appliedIndex - this.snapshotIndex > this.o.snapshotCount;
+    if (this.compacting) return false;
+    const a = this.applier;
+    return (
+      a.appliedIndex - this.snapshotIndex > this.o.snapshotCount ||
+      (a.appliedBytes - this.snapshotBytes > this.o.snapshotBytes && a.appliedIndex > this.snapshotIndex)
+    );
   }
 
   /** Has the apply loop check for a compaction between two applies (once, however often asked). */
@@ -720,7 +729,10 @@ export class RaftNode<R = unknown> {
   /** A snapshot from the leader was restored: follow its membership; a durable state machine no longer needs its image. */
   private onSnapshotRestored(snap: Snapshot): void {
     const { index, term } = snap.metadata;
-    this.snapshotIndex = Math.max(this.snapshotIndex, index);
+    if (index > this.snapshotIndex) {
+      this.snapshotIndex = index;
+      this.snapshotBytes = this.applier.appliedBytes;
+    }
     this.peers.reset(this.membership.list());
     if (isDurableStateMachine(this.sm)) {
       this.inBackground("image removal", () => this.disk.snapshotter.removeImage(term, index));
