@@ -1,12 +1,30 @@
 // A three-node cluster in one process, driven the way a real driver drives each node:
 // tick, feed in messages, take a Ready, persist, send, apply, advance.
-import { MemoryStorage, RawNode, type Ready } from "@tsraft/raft";
+import { type ApplyEntry, MemoryStorage, RawNode, type Ready, type StateMachine } from "@tsraft/raft";
 import { EntryType, type Message } from "@tsraft/raft/raftpb";
+
+// The application's state machine, in the contract RaftNode and the simulator drive as well.
+class KvMap implements StateMachine<void> {
+  readonly kv = new Map<string, string>();
+  private applied = 0;
+  appliedIndex = () => this.applied;
+  apply(entries: readonly ApplyEntry[]): undefined[] {
+    for (const e of entries) {
+      this.applied = e.index;
+      if (e.kind !== "normal") continue; // a leader's empty entry, or a conf change
+      const [k, v] = new TextDecoder().decode(e.data).split("=");
+      this.kv.set(k!, v!);
+    }
+    return entries.map(() => undefined);
+  }
+  snapshot = () => ({ index: this.applied, read: () => [], release: () => {} }); // unused here
+  restore = () => {};
+}
 
 interface Host {
   node: RawNode;
   storage: MemoryStorage;
-  kv: Map<string, string>; // the application's state machine
+  sm: KvMap;
 }
 
 export function runReadyLoop(): Map<string, string>[] {
@@ -24,7 +42,7 @@ export function runReadyLoop(): Map<string, string>[] {
       maxInflightMsgs: 256,
     });
     node.bootstrap(ids.map((p) => ({ id: p }))); // a brand-new cluster; on restart, skip this
-    hosts.set(id, { node, storage, kv: new Map() });
+    hosts.set(id, { node, storage, sm: new KvMap() });
   }
 
   const handle = (h: Host, rd: Ready) => {
@@ -34,15 +52,18 @@ export function runReadyLoop(): Map<string, string>[] {
     h.storage.append(rd.entries);
     // 2. Then send (a leader may send before persisting: Raft thesis §10.2.1).
     network.push(...rd.messages);
-    // 3. Apply what is committed, in order.
-    for (const e of rd.committedEntries) {
-      if (e.type === EntryType.EntryNormal && e.data.length > 0) {
-        const [k, v] = new TextDecoder().decode(e.data).split("=");
-        h.kv.set(k!, v!);
-      } else if (e.type !== EntryType.EntryNormal) {
-        // Conf changes: decode e.data and call h.node.applyConfChange(cc) (none in this example).
-      }
-    }
+    // 3. Apply what is committed, in order. (A conf change: decode e.data and call
+    //    h.node.applyConfChange(cc) first; there is none in this example.)
+    const kind = (type: EntryType, data: Uint8Array): ApplyEntry["kind"] =>
+      type !== EntryType.EntryNormal ? "conf-change" : data.length === 0 ? "empty" : "normal";
+    h.sm.apply(
+      rd.committedEntries.map((e) => ({
+        index: e.index,
+        term: e.term,
+        kind: kind(e.type, e.data),
+        data: e.data,
+      })),
+    );
     // 4. Tell the node this Ready is done.
     h.node.advance();
   };
@@ -61,5 +82,5 @@ export function runReadyLoop(): Map<string, string>[] {
       proposed = true;
     }
   }
-  return [...hosts.values()].map((h) => h.kv);
+  return [...hosts.values()].map((h) => h.sm.kv);
 }
