@@ -132,6 +132,8 @@ export interface Status {
   state: string;
   commit: number;
   applied: number;
+  /** The index of the last compaction or restored snapshot. */
+  snapshotIndex: number;
   kv: { appliedIndex: number; revision: number; keys: number };
   members: { id: number; url: string; learner: boolean }[];
 }

@@ -1,6 +1,8 @@
 /**
  * A follower stopped while the others write past a compaction catches up by snapshot: the leader
- * streams the SQLite image, the follower restores it, and then takes the rest from the log.
+ * streams an image of its SQLite store (a logical dump from a read transaction, never whole in
+ * memory), the follower restores it — and then has the leader's `/debug/hash` at the image's
+ * index — and takes the rest from the log.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { CLI_MISSING, Cluster } from "./cluster.js";
@@ -32,6 +34,8 @@ describe.skipIf(CLI_MISSING)("catch-up by snapshot", () => {
       expect(statuses.every((s) => s === 204)).toBe(true);
     }
     const target = (await c.status(leader)).commit;
+    // The leader has applied all of it: the image it streams is at `target`.
+    await c.waitApplied(leader, target);
 
     c.node(follower).start();
     await c.waitApplied(follower, target);
@@ -41,6 +45,15 @@ describe.skipIf(CLI_MISSING)("catch-up by snapshot", () => {
       expect(await c.get(follower, `k${i}`, "serializable")).toEqual([200, `v${i}`]);
     }
     expect(await c.get(follower, "before", "serializable")).toEqual([200, "stop"]);
+    // Restored from the image the leader streamed at its applied index (nothing was written since):
+    // the follower's whole store is the leader's, digest for digest, at that index.
+    const restoredAt = (await c.status(follower)).snapshotIndex;
+    expect(restoredAt).toBeGreaterThan(0);
+    const hash = async (id: number) => (await fetch(`${c.node(id).url}/debug/hash`)).json();
+    const [ours, theirs] = await Promise.all([hash(follower), hash(leader)]);
+    expect(ours).toEqual(theirs);
+    expect(ours.appliedIndex).toBe(target);
+    expect(restoredAt).toBe(target);
     // And it keeps up by log afterwards.
     expect(await c.putRetry(follower, "after", "restore")).toBe(204);
     expect(await c.get(follower, "after", "serializable")).toEqual([200, "restore"]);
