@@ -49,7 +49,8 @@ describe.skipIf(CLI_MISSING)("catch-up by snapshot", () => {
     // the follower's whole store is the leader's, digest for digest, at that index.
     const restoredAt = (await c.status(follower)).snapshotIndex;
     expect(restoredAt).toBeGreaterThan(0);
-    const hash = async (id: number) => (await fetch(`${c.node(id).url}/debug/hash`)).json();
+    const hash = async (id: number) =>
+      (await (await fetch(`${c.node(id).url}/debug/hash`)).json()) as { appliedIndex: number; hash: string };
     const [ours, theirs] = await Promise.all([hash(follower), hash(leader)]);
     expect(ours).toEqual(theirs);
     expect(ours.appliedIndex).toBe(target);

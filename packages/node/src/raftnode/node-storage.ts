@@ -192,14 +192,15 @@ export class NodeStorage {
    * Compacts the log up to `point` (etcd's snapshot + compact): the state is durable there, in the
    * state machine's storage, or in `image` (a volatile state machine's, written first). Writes the
    * `.snap` file and its WAL marker, releases older WAL segments, snapshots and images, then drops
-   * MemoryStorage entries beyond `snapshotCatchUpEntries`/`snapshotCatchUpBytes` behind it — unless `keepEntries` (a
-   * snapshot is being sent: the follower needs the entries after it). Returns false, having done
+   * MemoryStorage entries beyond `snapshotCatchUpEntries`/`snapshotCatchUpBytes` behind it — but
+   * not those from `keepFrom` on (a snapshot at `keepFrom - 1` is being sent: its follower will
+   * need them), as long as they hold at most `snapshotSendRetainBytes`. Returns false, having done
    * nothing, if a newer snapshot got there first or `point` is not in MemoryStorage yet.
    */
   async compact(
     point: CompactionPoint,
     image: ImageDigest | undefined,
-    keepEntries: boolean,
+    keepFrom: number | undefined,
   ): Promise<boolean> {
     const data = encodeSnapshotMetadata({
       members: point.members,
@@ -214,11 +215,28 @@ export class NodeStorage {
     await this.wal.releaseLockTo(point.index);
     await this.snapshotter.releaseSnapshots(this.o.maxSnapshotFiles);
     await this.snapshotter.releaseImages(point.index);
-    if (!keepEntries) {
-      const compactIndex = this.catchUpStart(point.index);
-      if (compactIndex >= this.memory.firstIndex()) this.memory.compact(compactIndex);
+    let compactIndex = this.catchUpStart(point.index);
+    if (keepFrom !== undefined) {
+      const budget = this.lastBytesStart(this.o.snapshotSendRetainBytes);
+      compactIndex = Math.min(compactIndex, Math.max(keepFrom, budget));
     }
+    if (compactIndex >= this.memory.firstIndex()) this.memory.compact(compactIndex);
     return true;
+  }
+
+  /** The first index such that the entries from it to the last one hold at most `budget` bytes. */
+  private lastBytesStart(budget: number): number {
+    const m = this.memory;
+    const first = m.firstIndex();
+    const last = m.lastIndex();
+    if (first > last) return first;
+    const ents = m.entries(first, last + 1, Number.MAX_SAFE_INTEGER);
+    let bytes = 0;
+    for (let i = ents.length - 1; i >= 0; i--) {
+      bytes += ents[i]!.data.length;
+      if (bytes > budget) return ents[i]!.index + 1;
+    }
+    return first;
   }
 
   /**

@@ -122,8 +122,8 @@ export class RaftNode<R = unknown> {
   /** asyncStorageWrites: the last HardState written, and the last one handed to the append worker. */
   private lastHardState: HardState;
   private lastQueuedHardState: HardState;
-  /** MsgSnap sends not yet reported: while any is in flight, compaction keeps MemoryStorage entries. */
-  private snapsInFlight = 0;
+  /** MsgSnap sends not yet reported, by peer: the image's index once taken (-1 before). */
+  private readonly snapsInFlight = new Map<number, number>();
   /** The index the log was last compacted (or a snapshot restored) at. */
   private snapshotIndex: number;
   /** The applier's `appliedBytes` when the last compaction point was taken. */
@@ -588,7 +588,7 @@ export class RaftNode<R = unknown> {
       plain = msgs.filter((m) => m.type !== MessageType.MsgSnap);
       for (const m of msgs) {
         if (m.type !== MessageType.MsgSnap) continue;
-        this.snapsInFlight++;
+        this.snapsInFlight.set(m.to, -1);
         this.applyQueue.push({ kind: "send-snapshot", msg: m });
       }
     }
@@ -653,6 +653,7 @@ export class RaftNode<R = unknown> {
     });
     const metadata = { index: point.index, term: point.term, confState: point.confState };
     this.logger.info({ peer: m.to, index: point.index }, "sending a snapshot");
+    if (this.snapsInFlight.has(m.to)) this.snapsInFlight.set(m.to, point.index);
     this.transport.sendSnapshot({ ...m, snapshot: { data, metadata } }, image);
   }
 
@@ -693,7 +694,7 @@ export class RaftNode<R = unknown> {
       try {
         const digest = await durable;
         if (tracing) trace("snap.sm");
-        if (!(await this.disk.compact(point, digest, this.snapsInFlight > 0))) return;
+        if (!(await this.disk.compact(point, digest, this.keepEntriesFrom()))) return;
         this.snapshotIndex = point.index;
         this.snapshotBytes = bytesAtPoint;
         const seconds = (performance.now() - t0) / 1000;
@@ -707,6 +708,15 @@ export class RaftNode<R = unknown> {
         if (this.compactionDue()) this.requestCompaction();
       }
     });
+  }
+
+  /** The first entry the followers being sent snapshots will need (undefined: none is). */
+  private keepEntriesFrom(): number | undefined {
+    let from: number | undefined;
+    for (const index of this.snapsInFlight.values()) {
+      if (index >= 0 && (from === undefined || index + 1 < from)) from = index + 1;
+    }
+    return from;
   }
 
   /** More than `snapshotCount` entries or `snapshotBytes` applied since the last compaction, and none running. */
@@ -755,7 +765,7 @@ export class RaftNode<R = unknown> {
         if (!this.stopping) this.guardCore(() => this.rawNode.reportUnreachable(id));
       },
       reportSnapshot: (id, status) => {
-        this.snapsInFlight = Math.max(0, this.snapsInFlight - 1);
+        this.snapsInFlight.delete(id);
         if (this.stopping) return;
         this.logger.info({ peer: id, status }, "snapshot send finished");
         const st = status === "finish" ? SnapshotStatus.SnapshotFinish : SnapshotStatus.SnapshotFailure;
