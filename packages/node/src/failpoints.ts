@@ -125,6 +125,9 @@ class FailpointHandle implements FileHandleLike {
   read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     return this.inner.read(buf, offset, length, position);
   }
+  readSync(buf: Uint8Array, offset: number, length: number, position: number): number {
+    return this.inner.readSync(buf, offset, length, position);
+  }
   async write(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     if (this.kind === "wal") this.trigger.hit("wal-write");
     else if (this.kind === "image") this.trigger.hit("image-write");

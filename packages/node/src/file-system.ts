@@ -1,4 +1,4 @@
-import { constants, fdatasyncSync, fsyncSync, ftruncateSync, writeSync } from "node:fs";
+import { constants, fdatasyncSync, fsyncSync, ftruncateSync, readSync, writeSync } from "node:fs";
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, unlink } from "node:fs/promises";
 
 /**
@@ -9,6 +9,11 @@ import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, unlink } f
 export interface FileHandleLike {
   /** pread: reads up to `length` bytes at `position` into `buf[offset..]`; resolves to the count read. */
   read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  /**
+   * The same pread, blocking the calling thread: for the few reads that must answer synchronously
+   * (the core's Storage.entries for entries kept only in the WAL, served from the page cache).
+   */
+  readSync(buf: Uint8Array, offset: number, length: number, position: number): number;
   /** pwrite: writes `buf[offset..offset+length)` at `position`; resolves to the count written. */
   write(buf: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   /** fdatasync: the data written so far (and the size) survives a crash once this resolves. */
@@ -58,6 +63,9 @@ class NodeFileHandle implements FileHandleLike {
   constructor(private readonly fh: FileHandle) {}
   async read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     return (await this.fh.read(buf, offset, length, position)).bytesRead;
+  }
+  readSync(buf: Uint8Array, offset: number, length: number, position: number): number {
+    return readSync(this.fh.fd, buf, offset, length, position);
   }
   async write(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     return (await this.fh.write(buf, offset, length, position)).bytesWritten;

@@ -188,6 +188,11 @@ class MemHandle implements FileHandleLike {
     await this.op("read", { position });
     return this.file.read(buf, offset, length, position);
   }
+  /** A read without the hook (it cannot wait for one). */
+  readSync(buf: Uint8Array, offset: number, length: number, position: number): number {
+    if (this.closed) throw fsError("EBADF", "read", this.path);
+    return this.file.read(buf, offset, length, position);
+  }
   async write(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     const data = buf.subarray(offset, offset + length);
     await this.op("write", { position, data });

@@ -87,6 +87,10 @@ export class InstrumentedFileSystem implements FileSystem {
         self.before({ kind: "read", path, length });
         return inner.read(buf, offset, length, position);
       },
+      readSync(buf, offset, length, position) {
+        self.before({ kind: "read", path, length });
+        return inner.readSync(buf, offset, length, position);
+      },
       async write(buf, offset, length, position) {
         const call: FsCall = { kind: "write", path, length };
         self.before(call);

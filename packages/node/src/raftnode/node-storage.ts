@@ -23,6 +23,7 @@ import type { Logger } from "pino";
 import type { ImageDigest } from "../snap/snapshotter.js";
 import { Snapshotter } from "../snap/snapshotter.js";
 import { WAL, type WalOptions } from "../wal/wal.js";
+import { NodeLogStorage } from "./log-storage.js";
 import { toRaftLogger } from "./logger.js";
 import type { Member } from "./membership.js";
 import {
@@ -44,10 +45,13 @@ export interface CompactionPoint {
 
 /** The WAL, the snapshot directory and the MemoryStorage of a node. */
 export class NodeStorage {
+  /** What the core reads: MemoryStorage, and the WAL's entries behind it a follower needs. */
+  readonly log: NodeLogStorage;
+
   private constructor(
     readonly wal: WAL,
     readonly snapshotter: Snapshotter,
-    /** What the core reads: the snapshot, then the entries and HardState. */
+    /** The snapshot, then the entries and HardState, in memory. */
     readonly memory: MemoryStorage,
     /** The snapshot restored from at open (restart only). */
     readonly snapshot: Snapshot | undefined,
@@ -56,7 +60,9 @@ export class NodeStorage {
     /** True if the data directory held a WAL with something in it. */
     readonly restarted: boolean,
     private readonly o: ResolvedNodeOptions,
-  ) {}
+  ) {
+    this.log = new NodeLogStorage(memory, wal);
+  }
 
   /** Opens (or creates) the WAL and snapshot directories of `o.dataDir`. */
   static async open(o: ResolvedNodeOptions, log: Logger): Promise<NodeStorage> {
@@ -178,6 +184,7 @@ export class NodeStorage {
    */
   async applySnapshot(snap: Snapshot): Promise<void> {
     await this.wal.sync();
+    this.log.keepFrom(undefined);
     this.memory.applySnapshot(snap);
     await this.wal.releaseLockTo(snap.metadata.index);
   }
@@ -191,52 +198,35 @@ export class NodeStorage {
   /**
    * Compacts the log up to `point` (etcd's snapshot + compact): the state is durable there, in the
    * state machine's storage, or in `image` (a volatile state machine's, written first). Writes the
-   * `.snap` file and its WAL marker, releases older WAL segments, snapshots and images, then drops
-   * MemoryStorage entries beyond `snapshotCatchUpEntries`/`snapshotCatchUpBytes` behind it — but
-   * not those from `keepFrom` on (a snapshot at `keepFrom - 1` is being sent: its follower will
-   * need them), as long as they hold at most `snapshotSendRetainBytes`. Returns false, having done
-   * nothing, if a newer snapshot got there first or `point` is not in MemoryStorage yet.
+   * `.snap` file and its WAL marker, drops MemoryStorage entries beyond `snapshotCatchUpEntries` /
+   * `snapshotCatchUpBytes` behind the point, and releases older snapshots, images and WAL segments
+   * — but not the segments holding entries from `keepFrom` on: a follower catching up after a
+   * snapshot at `keepFrom - 1` needs them, and gets them from the WAL (log-storage.ts). Returns
+   * false, having done nothing, if a newer snapshot got there first or `point` is not in
+   * MemoryStorage yet.
    */
   async compact(
     point: CompactionPoint,
     image: ImageDigest | undefined,
     keepFrom: number | undefined,
   ): Promise<boolean> {
+    const m = this.memory;
+    if (point.index <= m.snapshot().metadata.index || point.index > m.lastIndex()) return false;
     const data = encodeSnapshotMetadata({
       members: point.members,
       removed: point.removed,
       ...(image === undefined ? {} : { image }),
     });
-    const m = this.memory;
-    if (point.index <= m.snapshot().metadata.index || point.index > m.lastIndex()) return false;
-    const snap = this.memory.createSnapshot(point.index, point.confState, data);
+    const snap = m.createSnapshot(point.index, point.confState, data);
     await this.snapshotter.save(snap);
     await this.wal.saveSnapshot({ index: point.index, term: point.term, confState: point.confState });
-    await this.wal.releaseLockTo(point.index);
+    const compactIndex = this.catchUpStart(point.index);
+    if (compactIndex >= m.firstIndex()) m.compact(compactIndex);
+    const served = this.log.keepFrom(keepFrom);
+    await this.wal.releaseLockTo(Math.min(point.index, served));
     await this.snapshotter.releaseSnapshots(this.o.maxSnapshotFiles);
     await this.snapshotter.releaseImages(point.index);
-    let compactIndex = this.catchUpStart(point.index);
-    if (keepFrom !== undefined) {
-      const budget = this.lastBytesStart(this.o.snapshotSendRetainBytes);
-      compactIndex = Math.min(compactIndex, Math.max(keepFrom, budget));
-    }
-    if (compactIndex >= this.memory.firstIndex()) this.memory.compact(compactIndex);
     return true;
-  }
-
-  /** The first index such that the entries from it to the last one hold at most `budget` bytes. */
-  private lastBytesStart(budget: number): number {
-    const m = this.memory;
-    const first = m.firstIndex();
-    const last = m.lastIndex();
-    if (first > last) return first;
-    const ents = m.entries(first, last + 1, Number.MAX_SAFE_INTEGER);
-    let bytes = 0;
-    for (let i = ents.length - 1; i >= 0; i--) {
-      bytes += ents[i]!.data.length;
-      if (bytes > budget) return ents[i]!.index + 1;
-    }
-    return first;
   }
 
   /**

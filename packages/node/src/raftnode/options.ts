@@ -99,12 +99,7 @@ export interface RaftNodeOptions<R = unknown> {
   snapshotCatchUpEntries?: number;
   /** ...and at most this many bytes of them (default 64 MiB). */
   snapshotCatchUpBytes?: number;
-  /**
-   * While a snapshot is being sent, compaction keeps the entries after its index for the follower
-   * that will need them (etcd skips compaction altogether), up to this many bytes (default 128
-   * MiB); past that it compacts anyway, and the follower may need another snapshot.
-   */
-  snapshotSendRetainBytes?: number;
+
   /** Snapshot files kept on disk (default 5, etcd's --max-snapshots). */
   maxSnapshotFiles?: number;
   /** Largest append message, in bytes (default 1 MiB). */
@@ -170,7 +165,6 @@ export interface ResolvedNodeOptions<R = unknown> {
   readonly snapshotBytes: number;
   readonly snapshotCatchUpEntries: number;
   readonly snapshotCatchUpBytes: number;
-  readonly snapshotSendRetainBytes: number;
   readonly maxSnapshotFiles: number;
   readonly maxSizePerMsg: number;
   readonly maxInflightMsgs: number;
@@ -238,7 +232,6 @@ export function resolveNodeOptions<R>(o: RaftNodeOptions<R>): ResolvedNodeOption
     snapshotBytes: positive("snapshotBytes", o.snapshotBytes, 64 * MiB),
     snapshotCatchUpEntries: o.snapshotCatchUpEntries ?? 5_000,
     snapshotCatchUpBytes: positive("snapshotCatchUpBytes", o.snapshotCatchUpBytes, 64 * MiB),
-    snapshotSendRetainBytes: positive("snapshotSendRetainBytes", o.snapshotSendRetainBytes, 128 * MiB),
     maxSnapshotFiles: positive("maxSnapshotFiles", o.maxSnapshotFiles, 5),
     maxSizePerMsg,
     maxInflightMsgs,

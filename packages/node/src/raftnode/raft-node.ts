@@ -122,8 +122,11 @@ export class RaftNode<R = unknown> {
   /** asyncStorageWrites: the last HardState written, and the last one handed to the append worker. */
   private lastHardState: HardState;
   private lastQueuedHardState: HardState;
-  /** MsgSnap sends not yet reported, by peer: the image's index once taken (-1 before). */
-  private readonly snapsInFlight = new Map<number, number>();
+  /**
+   * Followers sent a snapshot, by id: the first index each needs next (its image's index + 1; -1
+   * until the image is taken). Until they catch up, compaction leaves those entries in the WAL.
+   */
+  private readonly catchingUp = new Map<number, number>();
   /** The index the log was last compacted (or a snapshot restored) at. */
   private snapshotIndex: number;
   /** The applier's `appliedBytes` when the last compaction point was taken. */
@@ -588,7 +591,7 @@ export class RaftNode<R = unknown> {
       plain = msgs.filter((m) => m.type !== MessageType.MsgSnap);
       for (const m of msgs) {
         if (m.type !== MessageType.MsgSnap) continue;
-        this.snapsInFlight.set(m.to, -1);
+        this.catchingUp.set(m.to, -1);
         this.applyQueue.push({ kind: "send-snapshot", msg: m });
       }
     }
@@ -653,7 +656,7 @@ export class RaftNode<R = unknown> {
     });
     const metadata = { index: point.index, term: point.term, confState: point.confState };
     this.logger.info({ peer: m.to, index: point.index }, "sending a snapshot");
-    if (this.snapsInFlight.has(m.to)) this.snapsInFlight.set(m.to, point.index);
+    if (this.catchingUp.has(m.to)) this.catchingUp.set(m.to, point.index + 1);
     this.transport.sendSnapshot({ ...m, snapshot: { data, metadata } }, image);
   }
 
@@ -710,11 +713,26 @@ export class RaftNode<R = unknown> {
     });
   }
 
-  /** The first entry the followers being sent snapshots will need (undefined: none is). */
+  /**
+   * The first entry a follower sent a snapshot still needs and MemoryStorage may no longer hold
+   * (undefined: none). A follower that got that far, or that this node no longer leads, is dropped.
+   */
   private keepEntriesFrom(): number | undefined {
+    if (this.catchingUp.size === 0) return undefined;
+    const status = this.rawNode.status();
+    if (status.raftState !== StateType.StateLeader) {
+      this.catchingUp.clear();
+      return undefined;
+    }
+    const memFirst = this.disk.memory.firstIndex();
     let from: number | undefined;
-    for (const index of this.snapsInFlight.values()) {
-      if (index >= 0 && (from === undefined || index + 1 < from)) from = index + 1;
+    for (const [id, next] of this.catchingUp) {
+      const pr = status.progress.get(id);
+      if (pr === undefined || (next >= 0 && pr.match + 1 >= memFirst)) {
+        this.catchingUp.delete(id);
+        continue;
+      }
+      if (next >= 0 && (from === undefined || next < from)) from = next;
     }
     return from;
   }
@@ -765,7 +783,7 @@ export class RaftNode<R = unknown> {
         if (!this.stopping) this.guardCore(() => this.rawNode.reportUnreachable(id));
       },
       reportSnapshot: (id, status) => {
-        this.snapsInFlight.delete(id);
+        if (status === "failure") this.catchingUp.delete(id);
         if (this.stopping) return;
         this.logger.info({ peer: id, status }, "snapshot send finished");
         const st = status === "finish" ? SnapshotStatus.SnapshotFinish : SnapshotStatus.SnapshotFailure;
@@ -934,7 +952,7 @@ export class RaftNode<R = unknown> {
       id: o.id,
       electionTick: o.electionTick,
       heartbeatTick: o.heartbeatTick,
-      storage: this.disk.memory,
+      storage: this.disk.log,
       // etcd: every entry after the snapshot is delivered again, so that conf changes rebuild
       // Raft's configuration and the membership; the state machine skips what it already has.
       applied: this.disk.snapshot?.metadata.index ?? 0,

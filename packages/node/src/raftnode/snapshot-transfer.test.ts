@@ -4,7 +4,7 @@
  * follower comes back with its old state or the new one, never a mix, applies every entry exactly
  * once (MapStateMachine throws otherwise), and catches up once the transfer is retried.
  */
-import type { Message } from "@tsraft/raft/raftpb";
+import { type Message, MessageType } from "@tsraft/raft/raftpb";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { MapStateMachine, MemNetwork, waitFor } from "../../test/raftnode/harness.js";
@@ -169,4 +169,97 @@ describe("a snapshot transfer interrupted at every chunk boundary", () => {
       await converged("all converged");
     });
   }
+});
+
+describe("a follower catching up after a long snapshot transfer", () => {
+  it("needs one snapshot: what was written meanwhile comes from the leader's WAL", {
+    timeout: 60_000,
+  }, async () => {
+    const net = new MemNetwork();
+    const snaps: number[] = [];
+    net.onSend = (_from, msgs) => {
+      for (const m of msgs) if (m.type === MessageType.MsgSnap) snaps.push(m.to);
+    };
+    const snapsSentTo = (id: number) => snaps.filter((to) => to === id).length;
+    const nodes = new Map<number, RaftNode<string>>();
+    const sms = new Map<number, MapStateMachine>();
+    const fss = new Map(IDS.map((id) => [id, new MemFileSystem()]));
+    let gate: Promise<void> | undefined;
+    let gateReached: (() => void) | undefined;
+    const factory = (o: TransportOptions): RaftTransport => {
+      const t = net.factory(o);
+      return {
+        ...t,
+        sendSnapshot: (m: Message, image: SnapshotImageSource) =>
+          t.sendSnapshot(m, {
+            async *read() {
+              let k = 0;
+              for await (const chunk of image.read()) {
+                if (k++ === 1 && gate !== undefined) {
+                  gateReached?.();
+                  await gate; // the transfer takes "minutes"
+                }
+                yield chunk;
+              }
+            },
+            release: () => image.release(),
+          }),
+      };
+    };
+    const start = async (id: number): Promise<RaftNode<string>> => {
+      const sm = new MapStateMachine();
+      sms.set(id, sm);
+      const n = await RaftNode.start({
+        id,
+        clusterId: 9,
+        peers: PEERS,
+        dataDir: `/n${id}`,
+        stateMachine: sm,
+        fs: fss.get(id)!,
+        transportFactory: factory,
+        tickMs: 10,
+        electionTick: 10,
+        snapshotCount: 30,
+        snapshotCatchUpEntries: 5,
+        walSegmentSize: 64 * 1024,
+        logger: pino({ level: process.env.TSRAFT_LOG ?? "silent" }),
+      });
+      nodes.set(id, n);
+      running.push(n);
+      return n;
+    };
+    for (const id of IDS) await start(id);
+    await waitFor(() => [...nodes.values()].some((n) => n.isLeader()), "a leader");
+    const l = [...nodes.values()].find((n) => n.isLeader())!;
+    let i = 0;
+    const write = async (count: number) => {
+      for (const end = i + count; i < end; i++) await l.propose(enc.encode(`k${i % KEYS}=${i}:${VALUE}`));
+    };
+    await write(KEYS + 20);
+    const f = IDS.find((id) => id !== l.id)!;
+    await nodes.get(f)!.stop();
+    await write(80);
+
+    let open!: () => void;
+    gate = new Promise((r) => {
+      open = r;
+    });
+    const reached = new Promise<void>((r) => {
+      gateReached = r;
+    });
+    await start(f);
+    const restoresAtStart = sms.get(f)!.restores; // its own snapshot, from its disk (volatile)
+    await reached;
+    // While the image is on its way, the leader goes on: many compactions past the image's index.
+    const before = l.status().snapshotIndex;
+    await write(200);
+    expect(l.status().snapshotIndex).toBeGreaterThan(before + 150);
+    gate = undefined;
+    open();
+    const fsm = sms.get(f)!;
+    await waitFor(() => fsm.applied >= l.status().commit, "the follower caught up");
+    expect(fsm.dump()).toBe(sms.get(l.id)!.dump());
+    expect(fsm.restores - restoresAtStart, "restored one snapshot, not a cycle of them").toBe(1);
+    expect(snapsSentTo(f), "the leader sent one snapshot").toBe(1);
+  });
 });

@@ -21,6 +21,7 @@ import {
 import type { NodeMetrics } from "../metrics.js";
 import { trace, tracing } from "../trace.js";
 import { scanSegment } from "./decoder.js";
+import { EntryLocator } from "./entry-locator.js";
 import { WalCorruptError, WalError, WalFailedError } from "./errors.js";
 import { FilePipeline, type PreallocateMode, preallocate } from "./file-pipeline.js";
 import { encodeSnapshotMarker, FrameEncoder, frameSize, RecordType, type SnapshotMarker } from "./record.js";
@@ -86,6 +87,13 @@ export class WAL {
   /** Invariant: sorted by seq, consecutive; the last one is the tail (in appending mode). */
   private segments: SegmentName[];
   private tail: FileHandleLike | undefined;
+  /**
+   * Segments cut in this run, still open for reading entries back (`readEntries`) until released.
+   * Invariant: never holds the tail.
+   */
+  private readonly readHandles = new Map<number, FileHandleLike>();
+  /** Where the entries saved in this run are. */
+  private readonly locator = new EntryLocator();
   /** Invariant (appending): the tail's byte length of valid frames; the next frame goes here. */
   private tailOffset = 0;
   /** Invariant (appending): the crc chain value after the last frame written. */
@@ -311,7 +319,9 @@ export class WAL {
       enc.reserve(size);
       for (const e of entries) enc.entry(e);
       if (hsBytes !== undefined) enc.record(RecordType.HardState, hsBytes);
+      const at = this.tailOffset;
       await this.append();
+      this.locate(entries, at);
       if (entries.length > 0) this.lastIndex = entries[entries.length - 1]!.index;
       if (hs !== undefined) this.hardState = { term: hs.term, vote: hs.vote, commit: hs.commit };
       if (this.tailOffset >= this.segmentSize) await this.cut();
@@ -371,8 +381,40 @@ export class WAL {
         this.logger.info(`wal: released segment ${s.name}`);
       }
       this.segments = this.segments.slice(keepFrom);
+      this.locator.dropSegmentsBelow(firstKept);
+      for (const [seq, h] of this.readHandles) {
+        if (seq >= firstKept) continue;
+        this.readHandles.delete(seq);
+        await h.close().catch(() => {});
+      }
       if (doomed.length > 0) await this.fs.syncDir(this.dir);
     });
+  }
+
+  /**
+   * The range of entries saved by this run that are still in the WAL (up to the last release) and
+   * can be read back with {@link readEntries}; undefined if none.
+   */
+  savedEntries(): { first: number; last: number } | undefined {
+    return this.locator.range();
+  }
+
+  /** The term of entry `index` if it is in {@link savedEntries}'s range. */
+  savedTerm(index: number): number | undefined {
+    return this.locator.term(index);
+  }
+
+  /**
+   * Reads entries [lo, hi) of {@link savedEntries}'s range back from the segments, synchronously
+   * (preads, mostly from the page cache), up to `maxSize` bytes (at least one entry). For the core's
+   * Storage, which cannot wait: entries that MemoryStorage dropped, kept for a follower that catches
+   * up after a snapshot. Throws if the range is not saved here.
+   */
+  readEntries(lo: number, hi: number, maxSize: number): Entry[] {
+    const tailSeq = this.segments[this.segments.length - 1]?.seq;
+    return this.locator.read(lo, hi, maxSize, (seq) =>
+      seq === tailSeq ? this.tail : this.readHandles.get(seq),
+    );
   }
 
   /**
@@ -397,6 +439,9 @@ export class WAL {
         }
         await tail.close().catch(() => {});
       }
+      this.locator.clear();
+      for (const h of this.readHandles.values()) await h.close().catch(() => {});
+      this.readHandles.clear();
       if (this.failure !== undefined) throw new WalFailedError(this.failure);
     });
     this.queue = p.catch(() => undefined);
@@ -429,6 +474,17 @@ export class WAL {
 
   private checkAppending(): void {
     if (this.mode !== "appending") throw new WalError("Usage", "wal: call readAll before appending");
+  }
+
+  /** Records where the entries of the batch just written at `at` in the tail are. */
+  private locate(entries: readonly Entry[], at: number): void {
+    const seq = this.segments[this.segments.length - 1]!.seq;
+    let offset = at;
+    for (const e of entries) {
+      const size = FrameEncoder.entryFrameSize(e);
+      this.locator.add(e.index, e.term, seq, offset, size);
+      offset += size;
+    }
   }
 
   /** Writes the encoder's batch at the end of the tail: one write. */
@@ -484,7 +540,8 @@ export class WAL {
     const name = segmentFileName(seq, this.lastIndex + 1);
     await this.io(() => this.fs.rename(next.path, join(this.dir, name)));
     await this.io(() => this.fs.syncDir(this.dir));
-    await old.close().catch(() => {});
+    // Kept open: the entries in it can be read back until the segment is released.
+    this.readHandles.set(this.segments[this.segments.length - 1]!.seq, old);
     this.tail = next.handle;
     this.tailOffset = bytes.length;
     this.crc = enc.crc;

@@ -1,0 +1,51 @@
+/**
+ * Reading saved entries back from the WAL (WAL.readEntries), which serves a follower catching up
+ * after a snapshot: across segment cuts, after an overwritten suffix, bounded by size, and refused
+ * once the segments are released.
+ */
+import { join } from "node:path";
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { ent, hs, tempDir } from "../../test/storage-helpers.js";
+import { WAL } from "./wal.js";
+
+let tmp: { path: string; cleanup: () => Promise<void> };
+beforeEach(async () => {
+  tmp = await tempDir();
+});
+afterEach(() => tmp.cleanup());
+
+const data = (i: number, t: number) => new Uint8Array(700).fill((i * 7 + t) % 251);
+
+it("reads back what this run saved, across cuts and overwrites, until released", async () => {
+  const w = await WAL.create(join(tmp.path, "wal"), new Uint8Array([1]), { segmentSize: 8 * 1024 });
+  for (let i = 1; i <= 60; i += 3) {
+    await w.save(
+      hs(1, 1, i),
+      [ent(i, 1, data(i, 1)), ent(i + 1, 1, data(i + 1, 1)), ent(i + 2, 1, data(i + 2, 1))],
+      true,
+    );
+  }
+  // A new leader in term 2 overwrites 50..62.
+  await w.save(hs(2, 2, 49), [ent(50, 2, data(50, 2)), ent(51, 2, data(51, 2))], true);
+  for (let i = 52; i <= 62; i++) await w.save(undefined, [ent(i, 2, data(i, 2))], false);
+  expect(w.savedEntries()).toEqual({ first: 1, last: 62 });
+  const all = w.readEntries(1, 63, Number.MAX_SAFE_INTEGER);
+  expect(all.map((e) => e.index)).toEqual(Array.from({ length: 62 }, (_, k) => k + 1));
+  for (const e of all)
+    expect(e).toEqual(ent(e.index, e.index < 50 ? 1 : 2, data(e.index, e.index < 50 ? 1 : 2)));
+  expect(w.savedTerm(49)).toBe(1);
+  expect(w.savedTerm(50)).toBe(2);
+  // A size limit: whole entries up to it, at least one.
+  expect(w.readEntries(10, 40, 2000).length).toBe(2);
+  expect(w.readEntries(10, 40, 1).length).toBe(1);
+
+  // Released segments are forgotten (reading them throws); the rest still reads.
+  await w.releaseLockTo(40);
+  const left = w.savedEntries()!;
+  expect(left.first).toBeGreaterThan(1);
+  expect(left.last).toBe(62);
+  expect(() => w.readEntries(1, 2, Number.MAX_SAFE_INTEGER)).toThrow(/not in the WAL's index/);
+  expect(w.readEntries(left.first, 63, Number.MAX_SAFE_INTEGER).length).toBe(63 - left.first);
+  await w.close();
+  expect(w.savedEntries()).toBeUndefined();
+});
