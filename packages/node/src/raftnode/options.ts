@@ -107,8 +107,14 @@ export interface RaftNodeOptions<R = unknown> {
   /** Append messages in flight per follower (default 256). */
   maxInflightMsgs?: number;
   /**
-   * Bytes of uncommitted entries a leader accepts before it drops proposals (default
-   * maxSizePerMsg × maxInflightMsgs: what can be in flight to one follower).
+   * Bytes of entries in flight per follower (default 16 MiB, and at least maxSizePerMsg): bounds what
+   * a leader holds and reads at once for a follower catching up (256 messages of 1 MiB would be 256
+   * MiB, read from the WAL in one go), and matches what the transport queues per peer.
+   */
+  maxInflightBytes?: number;
+  /**
+   * Bytes of uncommitted entries a leader accepts before it drops proposals (default 64 MiB: what it
+   * holds in memory for proposals not yet committed stays bounded).
    */
   maxUncommittedEntriesSize?: number;
   /** Drive the core's MsgStorageAppend/MsgStorageApply messages instead of Ready/advance (default false). */
@@ -168,6 +174,7 @@ export interface ResolvedNodeOptions<R = unknown> {
   readonly maxSnapshotFiles: number;
   readonly maxSizePerMsg: number;
   readonly maxInflightMsgs: number;
+  readonly maxInflightBytes: number;
   readonly maxUncommittedEntriesSize: number;
   readonly asyncStorageWrites: boolean;
   readonly requestTimeoutMs: number;
@@ -235,7 +242,8 @@ export function resolveNodeOptions<R>(o: RaftNodeOptions<R>): ResolvedNodeOption
     maxSnapshotFiles: positive("maxSnapshotFiles", o.maxSnapshotFiles, 5),
     maxSizePerMsg,
     maxInflightMsgs,
-    maxUncommittedEntriesSize: o.maxUncommittedEntriesSize ?? maxSizePerMsg * maxInflightMsgs,
+    maxInflightBytes: Math.max(maxSizePerMsg, positive("maxInflightBytes", o.maxInflightBytes, 16 * MiB)),
+    maxUncommittedEntriesSize: o.maxUncommittedEntriesSize ?? 64 * MiB,
     asyncStorageWrites: o.asyncStorageWrites ?? false,
     requestTimeoutMs: positive("requestTimeoutMs", o.requestTimeoutMs, 5_000),
     maxRequestBytes,

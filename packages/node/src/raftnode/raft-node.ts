@@ -958,6 +958,7 @@ export class RaftNode<R = unknown> {
       applied: this.disk.snapshot?.metadata.index ?? 0,
       maxSizePerMsg: o.maxSizePerMsg,
       maxInflightMsgs: o.maxInflightMsgs,
+      maxInflightBytes: o.maxInflightBytes,
       maxUncommittedEntriesSize: o.maxUncommittedEntriesSize,
       checkQuorum: o.checkQuorum,
       preVote: o.preVote,
