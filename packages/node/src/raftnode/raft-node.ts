@@ -697,7 +697,7 @@ export class RaftNode<R = unknown> {
       try {
         const digest = await durable;
         if (tracing) trace("snap.sm");
-        if (!(await this.disk.compact(point, digest, this.keepEntriesFrom()))) return;
+        if (!(await this.disk.compact(point, digest, this.keepEntriesFrom(point.index)))) return;
         this.snapshotIndex = point.index;
         this.snapshotBytes = bytesAtPoint;
         const seconds = (performance.now() - t0) / 1000;
@@ -714,25 +714,27 @@ export class RaftNode<R = unknown> {
   }
 
   /**
-   * The first entry a follower sent a snapshot still needs and MemoryStorage may no longer hold
-   * (undefined: none). A follower that got that far, or that this node no longer leads, is dropped.
+   * The first entry a follower sent a snapshot still needs, that a compaction at `pointIndex` must
+   * leave in the WAL (undefined: none). A follower is followed until it has caught up past the
+   * compaction point (or failed, or this node no longer leads); its need shrinks as it advances.
    */
-  private keepEntriesFrom(): number | undefined {
+  private keepEntriesFrom(pointIndex: number): number | undefined {
     if (this.catchingUp.size === 0) return undefined;
     const status = this.rawNode.status();
     if (status.raftState !== StateType.StateLeader) {
       this.catchingUp.clear();
       return undefined;
     }
-    const memFirst = this.disk.memory.firstIndex();
     let from: number | undefined;
     for (const [id, next] of this.catchingUp) {
       const pr = status.progress.get(id);
-      if (pr === undefined || (next >= 0 && pr.match + 1 >= memFirst)) {
+      if (pr === undefined || (next >= 0 && pr.match >= pointIndex)) {
         this.catchingUp.delete(id);
         continue;
       }
-      if (next >= 0 && (from === undefined || next < from)) from = next;
+      if (next < 0) continue; // its image is not taken yet: it will need what follows that
+      const need = Math.max(next, pr.match + 1);
+      if (from === undefined || need < from) from = need;
     }
     return from;
   }
