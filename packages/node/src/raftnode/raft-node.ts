@@ -716,7 +716,8 @@ export class RaftNode<R = unknown> {
   /**
    * The first entry a follower sent a snapshot still needs, that a compaction at `pointIndex` must
    * leave in the WAL (undefined: none). A follower is followed until it has caught up past the
-   * compaction point (or failed, or this node no longer leads); its need shrinks as it advances.
+   * compaction point (or failed, went silent, or this node no longer leads); its need shrinks as
+   * it advances.
    */
   private keepEntriesFrom(pointIndex: number): number | undefined {
     if (this.catchingUp.size === 0) return undefined;
@@ -728,7 +729,8 @@ export class RaftNode<R = unknown> {
     let from: number | undefined;
     for (const [id, next] of this.catchingUp) {
       const pr = status.progress.get(id);
-      if (pr === undefined || (next >= 0 && pr.match >= pointIndex)) {
+      // Caught up, or gone (not heard from for an election timeout: it will get a new snapshot).
+      if (pr === undefined || (next >= 0 && (pr.match >= pointIndex || !pr.recentActive))) {
         this.catchingUp.delete(id);
         continue;
       }

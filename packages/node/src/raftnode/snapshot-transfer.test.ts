@@ -137,8 +137,14 @@ describe("a snapshot transfer interrupted at every chunk boundary", () => {
       for (; ; k++) {
         const l = leader()!;
         const follower = IDS.find((id) => id !== l.id)!;
-        // The follower falls behind the leader's compaction point: it will need a snapshot.
+        // The follower falls behind the leader's compaction point: it will need a snapshot. (Gone
+        // for an election timeout first: a follower that got a snapshot and is still around keeps
+        // its entries in the leader's WAL, and catches up from there.)
         await nodes.get(follower)!.stop();
+        await waitFor(
+          () => l.status().progress?.[String(follower)]?.recentActive === false,
+          "the follower inactive",
+        );
         const before = l.status().snapshotIndex;
         await write(80);
         await waitFor(() => l.status().snapshotIndex > before + 40, "the leader compacted past the follower");
