@@ -19,6 +19,7 @@ describe("tsraft-kv flags", () => {
       dataDir: "./data/node-2",
       snapshotCount: 10000,
       snapshotCatchUpEntries: 5000,
+      snapshotSendBytesPerSec: 0,
       maxRequestBytes: 1.5 * 1024 * 1024,
       logLevel: "info",
       peerToken: undefined,

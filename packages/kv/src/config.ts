@@ -26,6 +26,8 @@ export interface KvServerConfig {
   dataDir: string;
   snapshotCount: number;
   snapshotCatchUpEntries: number;
+  /** Pace of snapshot images sent to followers, bytes/s (0: unpaced). */
+  snapshotSendBytesPerSec: number;
   logLevel: string;
   maxRequestBytes: number;
   requestTimeoutMs: number;
@@ -66,8 +68,11 @@ HTTP:
   --max-request-bytes N        largest request body (default ${DEFAULT_MAX_REQUEST_BYTES}); keys are at most ${MAX_KEY_BYTES} bytes
   --request-timeout-ms N       how long a write or linearizable read waits before 504 (default 5000)
 Raft:
-  --snapshot-count N           applied entries between snapshots (default 10000)
+  --snapshot-count N           applied entries between log compactions (default 10000; also every
+                               64 MiB of data)
   --snapshot-catchup-entries N entries kept after a compaction for slow followers (default 5000)
+  --snapshot-send-rate N       bytes/s a snapshot image is sent at, to spare the leader's disk and
+                               CPU (default 0: unpaced)
   --wal-io blocking|async      WAL writes and fsyncs as blocking calls on the event loop (default:
                                no thread-pool round trips; the loop waits for the disk) or on
                                libuv's thread pool (the loop keeps serving meanwhile)
@@ -121,6 +126,7 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
       "request-timeout-ms": str,
       "snapshot-count": str,
       "snapshot-catchup-entries": str,
+      "snapshot-send-rate": str,
       "tick-ms": str,
       "election-tick": str,
       "heartbeat-tick": str,
@@ -173,6 +179,7 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
     dataDir: v["data-dir"] ?? `./data/node-${id}`,
     snapshotCount: int("--snapshot-count", v["snapshot-count"] ?? "10000", 1),
     snapshotCatchUpEntries: int("--snapshot-catchup-entries", v["snapshot-catchup-entries"] ?? "5000", 0),
+    snapshotSendBytesPerSec: int("--snapshot-send-rate", v["snapshot-send-rate"] ?? "0", 0),
     logLevel,
     maxRequestBytes: int(
       "--max-request-bytes",

@@ -95,6 +95,7 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
       metrics,
       transport: {
         maxPayload: Math.max(DEFAULT_MAX_PAYLOAD, config.maxRequestBytes + PROPOSAL_OVERHEAD + 1024 * 1024),
+        snapshotSendBytesPerSec: config.snapshotSendBytesPerSec,
         ...(config.peerToken !== undefined ? { token: config.peerToken } : {}),
         ...(config.peerTls !== undefined ? { tls: config.peerTls } : {}),
       },

@@ -113,6 +113,12 @@ export interface TransportOptions {
    * at least this often.
    */
   snapshotTimeoutMs?: number;
+  /**
+   * The most bytes per second a snapshot image is sent at (default 0: as fast as the peer takes
+   * it). A limit keeps a long transfer from taking the disk and CPU the leader's writes need (TiKV's
+   * snap-io-max-bytes-per-sec); each transfer is paced on its own.
+   */
+  snapshotSendBytesPerSec?: number;
   /** A connection must complete its handshake within this time (default 5 s). */
   handshakeTimeoutMs?: number;
   /** First reconnect delay (default 100 ms); doubles per failure, with jitter. */
@@ -137,6 +143,7 @@ export interface ResolvedOptions {
   readonly snapshotChunkBytes: number;
   readonly maxSnapshotBytes: number;
   readonly snapshotTimeoutMs: number;
+  readonly snapshotSendBytesPerSec: number;
   readonly handshakeTimeoutMs: number;
   readonly backoffInitialMs: number;
   readonly backoffMaxMs: number;
@@ -175,6 +182,7 @@ export function resolveOptions(o: TransportOptions): ResolvedOptions {
     snapshotChunkBytes: Math.max(1024, Math.min(o.snapshotChunkBytes ?? MiB, maxPayload - FRAME_HEADROOM)),
     maxSnapshotBytes: o.maxSnapshotBytes ?? 64 * 1024 * MiB,
     snapshotTimeoutMs: o.snapshotTimeoutMs ?? 30_000,
+    snapshotSendBytesPerSec: Math.max(0, o.snapshotSendBytesPerSec ?? 0),
     handshakeTimeoutMs: o.handshakeTimeoutMs ?? 5_000,
     backoffInitialMs: o.backoffInitialMs ?? 100,
     backoffMaxMs: o.backoffMaxMs ?? 5_000,

@@ -175,6 +175,8 @@ export function sendSnapshot(p: SnapshotSendParams): SnapshotSend {
     fail("unexpected frame from snapshot receiver");
   });
 
+  const startedAt = performance.now();
+  let sentBytes = 0;
   // Frame buffers (kind byte + chunkBytes), reused once ws has written them.
   const pool: Buffer[] = [];
   let frame: Buffer | undefined;
@@ -206,9 +208,14 @@ export function sendSnapshot(p: SnapshotSendParams): SnapshotSend {
       wakeWriter?.();
     });
     o.metrics.snapshotBytesSent.inc(n);
-    // Let timers and I/O run between frames even when the kernel takes every write at once and the
-    // producer answers from memory: a long image must not hold the event loop (Raft ticks, appends).
-    await new Promise<void>((r) => setImmediate(r));
+    sentBytes += n;
+    // Paced (snapshotSendBytesPerSec): wait until this many bytes are due. Otherwise, let timers
+    // and I/O run between frames even when the kernel takes every write at once and the producer
+    // answers from memory: a long image must not hold the event loop (Raft ticks, appends).
+    const rate = o.snapshotSendBytesPerSec;
+    const ahead = rate > 0 ? (sentBytes / rate) * 1000 - (performance.now() - startedAt) : 0;
+    if (ahead > 1) await new Promise<void>((r) => setTimeout(r, ahead));
+    else await new Promise<void>((r) => setImmediate(r));
   };
 
   /** The next value from the producer, or ABORTED if the transfer fails while it is pending. */

@@ -141,6 +141,19 @@ describe("streamed snapshots between two transports", () => {
     expect(two.rec.unreachable).toEqual([]);
   });
 
+  it("snapshotSendBytesPerSec paces the image: 6 MiB at 8 MiB/s take at least ~0.6 s, and arrive intact", async () => {
+    const { one, two } = await pair({ sender: { snapshotSendBytesPerSec: 8 * MiB } });
+    const t0 = performance.now();
+    two.t.sendSnapshot(msgSnap(2, 1), lazyImage(3, 6, MiB).source);
+    const r = await settledTransfer(one, two, 1);
+    const seconds = (performance.now() - t0) / 1000;
+    expect(r.error).toBeUndefined();
+    expect(sha256Hex([r.image!])).toBe(lazySha(3, 6, MiB));
+    // The last 1 MiB frame may go out at once: 5 MiB due at 8 MiB/s is 0.625 s (a floor: a busy
+    // machine only makes it slower).
+    expect(seconds).toBeGreaterThanOrEqual(0.6);
+  });
+
   it("a sync iterable, an empty image and a one-byte image stream too", async () => {
     const { one, two } = await pair();
     const imgs = [
