@@ -7,8 +7,6 @@
 import { existsSync, statSync } from "node:fs";
 import Database from "better-sqlite3";
 
-/** The database file's name inside the state machine's directory. */
-export const DB_FILE = "kv.sqlite";
 /** Bumped when the schema changes; a database with another version is refused. */
 export const SCHEMA_VERSION = 1;
 
