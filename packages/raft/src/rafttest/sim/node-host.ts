@@ -192,10 +192,6 @@ export class NodeHost implements CheckedNode {
           stepDownOnRemoval: o.stepDownOnRemoval,
           logger: discardLogger,
           random: rnd.asRandom(),
-          testingKnobs: {
-            grantVoteWithoutLogCheck: this.env.broken.has("vote-without-log-check"),
-            commitByCounting: this.env.broken.has("commit-by-counting"),
-          },
         }),
       false,
     );

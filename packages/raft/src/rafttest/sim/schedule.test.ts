@@ -62,7 +62,7 @@ const CASE: SimCase = {
   seed: 123,
   cluster: { nodes: 5, voters: [1, 2, 3], learners: [4] },
   options: { ...DEFAULT_SIM_OPTIONS, preVote: true, checkQuorum: true, leaseReads: true, maxSizePerMsg: 0 },
-  broken: ["commit-by-counting"],
+  broken: ["apply-before-commit"],
   schedule: EVERY_KIND,
 };
 
@@ -86,7 +86,7 @@ describe("the schedule's text form", () => {
     expect(formatCaseOneLine(CASE)).not.toContain("\n");
     expect(formatCaseOneLine(CASE)).not.toContain("'");
     expect(formatCase(CASE).split("\n")[0]).toBe(
-      "sim seed=123 nodes=5 voters=1,2,3 learners=4 election=10 heartbeat=1 msgsize=0 applysize=max inflight=256 prevote checkquorum lease broken=commit-by-counting",
+      "sim seed=123 nodes=5 voters=1,2,3 learners=4 election=10 heartbeat=1 msgsize=0 applysize=max inflight=256 prevote checkquorum lease broken=apply-before-commit",
     );
     const defaults = parseCase("sim seed=1 nodes=3 voters=1,2,3\n# a comment\n\ntick");
     expect(defaults.options).toEqual(DEFAULT_SIM_OPTIONS);
