@@ -131,7 +131,10 @@ export class Simulation {
       undefined,
       ...Array.from({ length: n }, (_, i) => (members.has(i + 1) ? boot : undefined)),
     ];
-    this.checker = new Checker(initial);
+    this.checker = new Checker(initial, {
+      electionTick: setup.options.electionTick,
+      checkQuorum: setup.options.checkQuorum,
+    });
     this.checker.bootstrapCommitted(BOOTSTRAP_INDEX, BOOTSTRAP_TERM);
     const t = this.transcript;
     if (t !== undefined) this.checker.event = (line) => t.note(line);
@@ -154,6 +157,7 @@ export class Simulation {
     for (let id = 1; id <= n; id++) hosts.push(new NodeHost(id, this.env, members.has(id) ? cs : undefined));
     this.hosts = hosts;
     this.byId = [undefined, ...hosts];
+    this.checker.attach(this.byId);
     t?.banner(`start ${n} nodes: ${describeMembers(setup)}`);
     this.guard(() => {
       for (const h of hosts) h.start();
@@ -531,7 +535,9 @@ export class Simulation {
     }
     this.network.stats.delivered++;
     this.transcript?.note(summarizeMessage(m));
+    const before = this.checker.beforeDeliver(h);
     h.deliver(m);
+    this.checker.afterDeliver(h, m, before);
     h.processReadies();
     this.retireRemoved();
     if (m.type === MessageType.MsgSnap) {
@@ -586,9 +592,9 @@ export class Simulation {
   /** The checks of the whole cluster's state: each leader's Progress, and who could be elected. */
   checkLeaders(): void {
     for (const h of this.hosts) {
-      if (h.running && h.rn!.raft.state === StateType.StateLeader) this.checker.checkProgress(h, this.byId);
+      if (h.running && h.rn!.raft.state === StateType.StateLeader) this.checker.checkProgress(h);
     }
-    this.checker.checkElectable(this.byId);
+    this.checker.checkElectable();
   }
 }
 
