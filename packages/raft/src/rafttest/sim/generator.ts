@@ -50,6 +50,10 @@ interface Profile {
   readonly splitFor: number;
   /** Allow more than a minority of nodes down at once. */
   readonly massCrash: boolean;
+  /** How likely a partition, cut or isolation holds its messages (delays them) instead of losing them. */
+  readonly hold: number;
+  /** Mean steps a disk stays slow. */
+  readonly slowFor: number;
 }
 
 type Kind =
@@ -74,7 +78,11 @@ type Kind =
   | "pause"
   | "partition"
   | "cut"
-  | "skew";
+  | "skew"
+  | "replay"
+  | "replaySnap"
+  | "slowDisk"
+  | "splitJoint";
 
 const FAULTS: ReadonlySet<Kind> = new Set<Kind>([
   "drop",
@@ -84,6 +92,10 @@ const FAULTS: ReadonlySet<Kind> = new Set<Kind>([
   "partition",
   "cut",
   "skew",
+  "replay",
+  "replaySnap",
+  "slowDisk",
+  "splitJoint",
 ]);
 
 /** The case `seed` stands for, given `opts`. */
@@ -131,6 +143,9 @@ function drawProfile(rng: Prng, o: SimOptions, faults: boolean): Profile {
   // failing at the wrong moment); otherwise faults come at a gentler pace.
   const storm = faults && rng.chance(0.5);
   const churn = storm ? 5 + rng.int(15) : 1;
+  // A membership storm: configuration changes one after the other (joint ones left explicitly
+  // last a while), so that elections, commits, snapshots and partitions meet joint configurations.
+  const members = rng.chance(0.3);
   const table: [Kind, number][] = [
     ["tick", 8 + rng.int(10)],
     ["deliver", 20 + rng.int(25)],
@@ -143,7 +158,7 @@ function drawProfile(rng: Prng, o: SimOptions, faults: boolean): Profile {
     ["apply", o.asyncStorageWrites ? 3 + rng.int(8) : 0],
     ["propose", (2 + rng.int(8)) * (storm ? 2 : 1)],
     ["read", on(0.6, 0.5 + rng.float() * 3)],
-    ["confChange", on(0.5, 0.2 + rng.float() * 0.8)],
+    ["confChange", members ? 2 + rng.float() * 4 : on(0.5, 0.2 + rng.float() * 0.8)],
     ["transfer", on(0.4, (0.2 + rng.float() * 0.8) * churn)],
     ["snapshot", on(0.6, 0.3 + rng.float() * 1.5)],
     ["campaign", on(storm ? 0.8 : 0.3, (0.1 + rng.float() * 0.4) * churn)],
@@ -154,6 +169,11 @@ function drawProfile(rng: Prng, o: SimOptions, faults: boolean): Profile {
     ["partition", fault(0.5, 0.1 + rng.float() * 0.5)],
     ["cut", fault(0.3, 0.1 + rng.float() * 0.4)],
     ["skew", fault(0.3, 0.1 + rng.float() * 0.3)],
+    // Late copies of delivered messages (a duplicating network that delays), snapshots above all.
+    ["replay", fault(0.3, 0.1 + rng.float() * 0.5)],
+    ["replaySnap", fault(0.4, 0.2 + rng.float() * 1)],
+    ["slowDisk", fault(0.3, 0.1 + rng.float() * 0.4)],
+    ["splitJoint", members ? fault(0.8, 0.5 + rng.float() * 1.5) : 0],
   ];
   return {
     kinds: table.map(([k]) => k),
@@ -162,6 +182,8 @@ function drawProfile(rng: Prng, o: SimOptions, faults: boolean): Profile {
     pauseFor: 5 + rng.int(60),
     splitFor: storm ? 3 + rng.int(40) : 20 + rng.int(200),
     massCrash: rng.chance(0.15),
+    hold: rng.pick([0, 0, 0.3, 0.7]),
+    slowFor: 5 + rng.int(80),
   };
 }
 
@@ -235,6 +257,7 @@ function applyToModel(m: Model, a: Action): Action {
     case "partition":
     case "cut":
     case "isolateLeader":
+    case "splitJoint":
       m.split = true;
       break;
   }
@@ -303,7 +326,7 @@ function drawAction(
     case "isolateLeader": {
       if (m.split) return undefined;
       m.recover.push({ at: step + 1 + rng.geometric(p.splitFor, 2000), action: { kind: "heal" } });
-      return { kind: "isolateLeader" };
+      return rng.chance(p.hold) ? { kind: "isolateLeader", hold: true } : { kind: "isolateLeader" };
     }
     case "pause": {
       const cand = ids(m.n).filter((id) => !m.down.has(id) && !m.paused.has(id));
@@ -325,7 +348,9 @@ function drawAction(
       const nonEmpty = groups.filter((g) => g.length > 0);
       if (nonEmpty.length < 2) return undefined;
       m.recover.push({ at: step + 1 + rng.geometric(p.splitFor, 2000), action: { kind: "heal" } });
-      return { kind: "partition", groups: nonEmpty };
+      return rng.chance(p.hold)
+        ? { kind: "partition", groups: nonEmpty, hold: true }
+        : { kind: "partition", groups: nonEmpty };
     }
     case "cut": {
       const from = node();
@@ -333,7 +358,24 @@ function drawAction(
       if (to === from) to = (from % m.n) + 1;
       if (!m.split)
         m.recover.push({ at: step + 1 + rng.geometric(p.splitFor, 2000), action: { kind: "heal" } });
-      return { kind: "cut", from, to };
+      return rng.chance(p.hold) ? { kind: "cut", from, to, hold: true } : { kind: "cut", from, to };
+    }
+    case "splitJoint": {
+      if (m.split) return undefined;
+      m.recover.push({ at: step + 1 + rng.geometric(p.splitFor, 2000), action: { kind: "heal" } });
+      return { kind: "splitJoint", half: rng.pick(["incoming", "outgoing"] as const) };
+    }
+    case "replay":
+      return { kind: "replay", pick: rng.geometric(3, 60), snap: false };
+    case "replaySnap":
+      return { kind: "replay", pick: rng.geometric(1, 8), snap: true };
+    case "slowDisk": {
+      const id = node();
+      m.recover.push({
+        at: step + 1 + rng.geometric(p.slowFor, 2000),
+        action: { kind: "disk", node: id, slow: false },
+      });
+      return { kind: "disk", node: id, slow: true };
     }
     case "skew": {
       const id = node();
@@ -349,6 +391,11 @@ function drawAction(
 function drawConfChange(rng: Prng, n: number): ConfChangeSpec {
   const id = (): NodeId => 1 + rng.int(n);
   const r = rng.float();
+  if (r < 0.12) {
+    // Joint with a single change: demote or promote one node through a joint configuration.
+    const op = rng.pick(["v", "l", "l", "r"] as const);
+    return { mode: rng.chance(0.6) ? "joint-explicit" : "joint", ops: [{ op, node: id() }] };
+  }
   if (r < 0.25) return { mode: "simple", ops: [{ op: "v", node: id() }] };
   if (r < 0.4) return { mode: "simple", ops: [{ op: "l", node: id() }] };
   if (r < 0.6) return { mode: "simple", ops: [{ op: "r", node: id() }] };

@@ -83,6 +83,8 @@ export class NodeHost implements CheckedNode {
   paused = false;
   /** Clock rate in percent of the simulation clock (tick-rate skew). */
   rate = 100;
+  /** A slow disk: its writes complete only at a `sync` of every node (or a clean stop). */
+  slowDisk = false;
   private tickAcc = 0;
   /** Restarts so far (seeds each incarnation's election timeouts differently). */
   incarnation = 0;

@@ -33,18 +33,37 @@ export type Action =
   | { readonly kind: "sync"; readonly node: NodeId }
   /** asyncStorageWrites: runs node `node`'s oldest apply (0: all of them); else nothing. */
   | { readonly kind: "apply"; readonly node: NodeId }
-  /** Cuts the one-way link from → to. */
-  | { readonly kind: "cut"; readonly from: NodeId; readonly to: NodeId }
-  /** Cuts every link between nodes of different groups (both ways); nodes in no group stay linked. */
-  | { readonly kind: "partition"; readonly groups: readonly (readonly NodeId[])[] }
+  /**
+   * Cuts the one-way link from → to: messages on it are lost, or with `hold` wait in flight until
+   * the link heals (a long delay: they arrive late, after what was sent since).
+   */
+  | { readonly kind: "cut"; readonly from: NodeId; readonly to: NodeId; readonly hold?: true }
+  /**
+   * Cuts every link between nodes of different groups (both ways); nodes in no group stay linked.
+   * With `hold`, messages between groups wait instead of being lost.
+   */
+  | { readonly kind: "partition"; readonly groups: readonly (readonly NodeId[])[]; readonly hold?: true }
   /** Restores every link. */
   | { readonly kind: "heal" }
   /** Crashes a node: it keeps only what it persisted, plus `torn` records of the write in progress. */
   | { readonly kind: "crash"; readonly node: NodeId; readonly torn: number }
   /** Crashes the current leader (see crash); nothing if there is none. */
   | { readonly kind: "crashLeader"; readonly torn: number }
-  /** Cuts the current leader off from every other node (both ways); nothing if there is none. */
-  | { readonly kind: "isolateLeader" }
+  /** Cuts the current leader off from every other node (both ways; see cut for `hold`). */
+  | { readonly kind: "isolateLeader"; readonly hold?: true }
+  /**
+   * Partitions a joint configuration (the current leader's) so that one half, `half`, loses its
+   * majority while the other keeps one: the voters cut off (both ways) are chosen so. Nothing if
+   * the configuration is not joint or no such cut exists.
+   */
+  | { readonly kind: "splitJoint"; readonly half: "incoming" | "outgoing" }
+  /**
+   * Delivers again a message delivered before (the `pick`-th most recent one; with `snap`, only
+   * MsgSnap count): a duplicate the network kept and delivers late.
+   */
+  | { readonly kind: "replay"; readonly pick: number; readonly snap: boolean }
+  /** Makes `node`'s disk slow (its writes complete only at a `sync` of every node) or normal again. */
+  | { readonly kind: "disk"; readonly node: NodeId; readonly slow: boolean }
   /** Restarts a crashed node from its durable state (0: every crashed node). */
   | { readonly kind: "restart"; readonly node: NodeId }
   /** Freezes a node: no ticks, no deliveries to it, no storage work, until resumed. */
@@ -166,15 +185,21 @@ export function formatAction(a: Action): string {
     case "apply":
       return a.node === 0 ? a.kind : `${a.kind} ${a.node}`;
     case "cut":
-      return `cut ${a.from}>${a.to}`;
+      return `cut ${a.from}>${a.to}${a.hold === true ? " hold" : ""}`;
     case "partition":
-      return `partition ${a.groups.map((g) => g.join(",")).join("|")}`;
+      return `partition ${a.groups.map((g) => g.join(",")).join("|")}${a.hold === true ? " hold" : ""}`;
+    case "splitJoint":
+      return `split joint ${a.half}`;
+    case "replay":
+      return a.snap ? `replay snap ${a.pick}` : `replay ${a.pick}`;
+    case "disk":
+      return `disk ${a.node} ${a.slow ? "slow" : "ok"}`;
     case "crash":
       return `crash ${a.node} torn=${a.torn}`;
     case "crashLeader":
       return `crash leader torn=${a.torn}`;
     case "isolateLeader":
-      return "isolate leader";
+      return a.hold === true ? "isolate leader hold" : "isolate leader";
     case "restart":
       return a.node === 0 ? "restart all" : `restart ${a.node}`;
     case "pause":
@@ -246,28 +271,47 @@ export function parseAction(text: string): Action {
       if (args.length > 1) fail(`${cmd} takes at most one node`);
       return { kind: cmd, node: args.length === 0 ? 0 : int(args[0]) };
     case "cut": {
-      arity(1);
+      const hold = holdFlag(args, 1, fail);
       const m = /^(\d+)>(\d+)$/.exec(args[0]!);
       if (m === null) return fail("expected cut A>B");
-      return { kind: "cut", from: Number(m[1]), to: Number(m[2]) };
+      const a: Action = { kind: "cut", from: Number(m[1]), to: Number(m[2]) };
+      return hold ? { ...a, hold } : a;
     }
     case "partition": {
-      arity(1);
+      const hold = holdFlag(args, 1, fail);
       const groups = args[0]!.split("|").map((g) =>
         g
           .split(",")
           .filter((x) => x !== "")
           .map(int),
       );
-      return { kind: "partition", groups };
+      return hold ? { kind: "partition", groups, hold } : { kind: "partition", groups };
     }
+    case "split":
+      if (args.length !== 2 || args[0] !== "joint" || (args[1] !== "incoming" && args[1] !== "outgoing")) {
+        return fail("expected split joint incoming|outgoing");
+      }
+      return { kind: "splitJoint", half: args[1] };
+    case "replay":
+      if (args[0] === "snap") {
+        if (args.length !== 2) return fail("expected replay snap K");
+        return { kind: "replay", pick: int(args[1]), snap: true };
+      }
+      arity(1);
+      return { kind: "replay", pick: int(args[0]), snap: false };
+    case "disk":
+      if (args.length !== 2 || (args[1] !== "slow" && args[1] !== "ok"))
+        return fail("expected disk N slow|ok");
+      return { kind: "disk", node: int(args[0]), slow: args[1] === "slow" };
     case "crash":
       arity(2);
       if (args[0] === "leader") return { kind: "crashLeader", torn: kv(args[1], "torn") };
       return { kind: "crash", node: int(args[0]), torn: kv(args[1], "torn") };
-    case "isolate":
-      if (args.length !== 1 || args[0] !== "leader") fail("expected isolate leader");
-      return { kind: "isolateLeader" };
+    case "isolate": {
+      if (args[0] !== "leader") return fail("expected isolate leader [hold]");
+      const hold = holdFlag(args, 1, fail);
+      return hold ? { kind: "isolateLeader", hold } : { kind: "isolateLeader" };
+    }
     case "restart":
       arity(1);
       return { kind: "restart", node: args[0] === "all" ? 0 : int(args[0]) };
@@ -296,6 +340,13 @@ export function parseAction(text: string): Action {
     default:
       return fail("unknown action");
   }
+}
+
+/** `args` has `n` arguments, then maybe `hold`: returns true for `hold`, undefined without it. */
+function holdFlag(args: readonly string[], n: number, fail: (why: string) => never): true | undefined {
+  if (args.length === n) return undefined;
+  if (args.length === n + 1 && args[n] === "hold") return true;
+  return fail(`expected ${n} argument(s), then maybe hold`);
 }
 
 function parseConfChange(args: string[], fail: (why: string) => never): ConfChangeSpec {

@@ -369,21 +369,42 @@ export class Simulation {
           this.skip(`node ${a.node} is not running`);
           return;
         }
+        if (a.kind === "sync" && this.node(a.node).slowDisk) {
+          this.skip(`node ${a.node}'s disk is slow: its writes complete at a sync of every node`);
+          return;
+        }
         if (!(a.kind === "sync" ? this.node(a.node).syncOne() : this.node(a.node).applyOne())) {
           this.skip("nothing to do");
         }
         return;
       case "cut":
-        this.network.setCut(a.from, a.to, true);
+        this.network.setCut(a.from, a.to, true, a.hold === true);
         return;
       case "partition":
-        for (let x = 0; x < a.groups.length; x++) {
-          for (let y = 0; y < a.groups.length; y++) {
-            if (x === y) continue;
-            for (const p of a.groups[x]!) for (const q of a.groups[y]!) this.network.setCut(p, q, true);
-          }
-        }
+        this.partition(a.groups, a.hold === true);
         return;
+      case "splitJoint": {
+        const why = this.splitJoint(a.half);
+        if (why !== undefined) this.skip(why);
+        return;
+      }
+      case "replay": {
+        const m = this.network.replayable(a.pick, (x) => !a.snap || x.type === MessageType.MsgSnap);
+        if (m === undefined || !this.deliverable(m)) {
+          this.skip(m === undefined ? "nothing to replay" : `node ${m.to} is paused`);
+          return;
+        }
+        this.network.stats.duplicated++;
+        this.transcript?.note("a copy of an earlier message, delivered late:");
+        this.deliver(m, true);
+        return;
+      }
+      case "disk": {
+        const h = this.host(a.node);
+        if (h === undefined) this.skip(`no node ${a.node}`);
+        else h.slowDisk = a.slow;
+        return;
+      }
       case "heal":
         this.network.healAll();
         return;
@@ -417,8 +438,8 @@ export class Simulation {
         this.transcript?.note(`the leader is ${l.id}`);
         for (const h of this.hosts) {
           if (h.id === l.id) continue;
-          this.network.setCut(l.id, h.id, true);
-          this.network.setCut(h.id, l.id, true);
+          this.network.setCut(l.id, h.id, true, a.hold === true);
+          this.network.setCut(h.id, l.id, true, a.hold === true);
         }
         return;
       }
@@ -520,27 +541,76 @@ export class Simulation {
     return this.byId[id];
   }
 
-  /** A message can be delivered unless its recipient is paused (then it waits in flight). */
+  /** Cuts (or holds) every link between nodes of different groups, both ways. */
+  private partition(groups: readonly (readonly number[])[], hold: boolean): void {
+    for (let x = 0; x < groups.length; x++) {
+      for (let y = 0; y < groups.length; y++) {
+        if (x === y) continue;
+        for (const p of groups[x]!) for (const q of groups[y]!) this.network.setCut(p, q, true, hold);
+      }
+    }
+  }
+
+  /**
+   * Cuts off the fewest voters (never the leader) that take the majority of `half` of the
+   * leader's joint configuration while the other half keeps one (the simulator's model of it).
+   * Returns why it did nothing, or undefined.
+   */
+  private splitJoint(half: "incoming" | "outgoing"): string | undefined {
+    const l = this.leader();
+    if (l === undefined) return "no leader";
+    const cfg = this.checker.configOf(l.id);
+    if (cfg.outgoing.size === 0) return "the configuration is not joint";
+    const [lose, keep] = half === "incoming" ? [cfg.voters, cfg.outgoing] : [cfg.outgoing, cfg.voters];
+    const majority = (set: ReadonlySet<number>, out: ReadonlySet<number>): boolean => {
+      let n = 0;
+      for (const id of set) if (!out.has(id)) n++;
+      return n * 2 > set.size;
+    };
+    const candidates = [...new Set([...cfg.voters, ...cfg.outgoing])]
+      .filter((id) => id !== l.id)
+      .sort((a, b) => a - b);
+    let best: Set<number> | undefined;
+    for (let mask = 1; mask < 1 << candidates.length; mask++) {
+      const out = new Set(candidates.filter((_, i) => (mask & (1 << i)) !== 0));
+      if (majority(lose, out) || !majority(keep, out)) continue;
+      if (best === undefined || out.size < best.size) best = out;
+    }
+    if (best === undefined) return `no cut takes the ${half} majority and leaves the other`;
+    const rest = this.hosts.map((h) => h.id).filter((id) => !best.has(id));
+    this.transcript?.note(`the leader is ${l.id}: cutting off ${[...best].join(",")}`);
+    this.partition([[...best], rest], false);
+    return undefined;
+  }
+
+  /**
+   * A message can be delivered unless its recipient is paused or its link is held (then it waits
+   * in flight).
+   */
   private readonly deliverable = (m: Message): boolean => {
     const h = this.byId[m.to];
-    return h === undefined || !h.paused;
+    return (h === undefined || !h.paused) && !this.network.isHeld(m.from, m.to);
   };
 
-  /** Delivers `m` (lost if its link is cut or its recipient is down). */
-  deliver(m: Message): void {
+  /**
+   * Delivers `m` (lost if its link is cut or its recipient is down). A `replay` (a late copy) is
+   * not reported to its sender as a snapshot sent: the transport reported the original.
+   */
+  deliver(m: Message, replay = false): void {
     const h = this.byId[m.to];
     if (h === undefined || !h.up || this.network.isCut(m.from, m.to)) {
       this.network.lose(m, h?.up === true ? "link cut" : "node down");
       return;
     }
     this.network.stats.delivered++;
+    this.network.delivered(m);
     this.transcript?.note(summarizeMessage(m));
     const before = this.checker.beforeDeliver(h);
     h.deliver(m);
     this.checker.afterDeliver(h, m, before);
     h.processReadies();
     this.retireRemoved();
-    if (m.type === MessageType.MsgSnap) {
+    if (m.type === MessageType.MsgSnap && !replay) {
       this.stats.snapshotsSent++;
       this.node(m.from).reportSnapshot(m.to, SnapshotStatus.SnapshotFinish);
     }
