@@ -5,7 +5,7 @@
  * duplicated or replayed — so reordering, delay, loss and duplication are all choices of the
  * schedule.
  */
-import type { Message } from "../../raftpb/types.js";
+import { type Message, MessageType } from "../../raftpb/types.js";
 
 const CUT = 1;
 const HELD = 2;
@@ -25,6 +25,8 @@ export class SimNetwork {
   private readonly cut: Uint8Array;
   /** The last messages delivered, oldest first (for replays of old messages). */
   private readonly history: Message[] = [];
+  /** The last snapshots delivered (MsgSnap), oldest first: they are rarer, and kept longer. */
+  private readonly snapHistory: Message[] = [];
   /** Counters for reports. */
   readonly stats = { sent: 0, delivered: 0, lost: 0, duplicated: 0 };
   /** Called for every message lost in the network (not delivered to a node that was down). */
@@ -116,16 +118,18 @@ export class SimNetwork {
 
   /** Remembers `m` as delivered (for {@link SimNetwork.replayable}); keeps the last 64. */
   delivered(m: Message): void {
-    this.history.push(m);
-    if (this.history.length > 64) this.history.shift();
+    const h = m.type === MessageType.MsgSnap ? this.snapHistory : this.history;
+    h.push(m);
+    if (h.length > 64) h.shift();
   }
 
   /**
-   * The `pick`-th most recently delivered message (0: the last one) that `accept` accepts, or
-   * undefined: a copy the network kept and delivers again, late (a duplicate delayed arbitrarily).
+   * The `pick`-th most recently delivered message (0: the last one; among snapshots only with
+   * `snap`) that `accept` accepts, or undefined: a copy the network kept and delivers again, late
+   * (a duplicate delayed arbitrarily).
    */
-  replayable(pick: number, accept: (m: Message) => boolean): Message | undefined {
-    const ok = this.history.filter(accept);
+  replayable(pick: number, snap: boolean, accept: (m: Message) => boolean): Message | undefined {
+    const ok = (snap ? this.snapHistory : [...this.snapHistory, ...this.history]).filter(accept);
     if (ok.length === 0) return undefined;
     return ok[ok.length - 1 - (pick % ok.length)];
   }

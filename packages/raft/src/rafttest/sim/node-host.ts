@@ -83,7 +83,7 @@ export class NodeHost implements CheckedNode {
   paused = false;
   /** Clock rate in percent of the simulation clock (tick-rate skew). */
   rate = 100;
-  /** A slow disk: its writes complete only at a `sync` of every node (or a clean stop). */
+  /** A slow disk: its writes wait until it is normal again (or the node stops cleanly). */
   slowDisk = false;
   private tickAcc = 0;
   /** Restarts so far (seeds each incarnation's election timeouts differently). */

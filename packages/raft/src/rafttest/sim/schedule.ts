@@ -49,8 +49,11 @@ export type Action =
   | { readonly kind: "crash"; readonly node: NodeId; readonly torn: number }
   /** Crashes the current leader (see crash); nothing if there is none. */
   | { readonly kind: "crashLeader"; readonly torn: number }
-  /** Cuts the current leader off from every other node (both ways; see cut for `hold`). */
-  | { readonly kind: "isolateLeader"; readonly hold?: true }
+  /**
+   * Cuts the current leader off from every other node (both ways; see cut for `hold`), but node
+   * `with` if given: a minority that keeps a follower (which then holds entries the others lack).
+   */
+  | { readonly kind: "isolateLeader"; readonly hold?: true; readonly with?: NodeId }
   /**
    * Partitions a joint configuration (the current leader's) so that one half, `half`, loses its
    * majority while the other keeps one: the voters cut off (both ways) are chosen so. Nothing if
@@ -61,8 +64,11 @@ export type Action =
    * Delivers again a message delivered before (the `pick`-th most recent one; with `snap`, only
    * MsgSnap count): a duplicate the network kept and delivers late.
    */
-  | { readonly kind: "replay"; readonly pick: number; readonly snap: boolean }
-  /** Makes `node`'s disk slow (its writes complete only at a `sync` of every node) or normal again. */
+  | { readonly kind: "replay"; readonly pick: number; readonly snap: boolean; readonly to?: NodeId }
+  /**
+   * Makes `node`'s disk slow (its writes wait, whatever `sync` says, until it is normal again, the
+   * node stops cleanly, or the liveness phase heals it) or normal again.
+   */
   | { readonly kind: "disk"; readonly node: NodeId; readonly slow: boolean }
   /** Restarts a crashed node from its durable state (0: every crashed node). */
   | { readonly kind: "restart"; readonly node: NodeId }
@@ -77,10 +83,13 @@ export type Action =
   | { readonly kind: "confChange"; readonly change: ConfChangeSpec }
   /** The current leader is asked to hand leadership to `to`. */
   | { readonly kind: "transfer"; readonly to: NodeId }
-  /** A client asks `node` for a ReadIndex. */
-  | { readonly kind: "read"; readonly node: NodeId }
+  /**
+   * A client asks `node` for a ReadIndex: a node id, the current leader, or the leader last cut off
+   * by `isolate leader` (which may not know it was deposed).
+   */
+  | { readonly kind: "read"; readonly node: NodeId | "leader" | "isolated" }
   /** `node` snapshots its state machine at its applied index and compacts its log (keeping `keep` entries). */
-  | { readonly kind: "snapshot"; readonly node: NodeId; readonly keep: number }
+  | { readonly kind: "snapshot"; readonly node: NodeId | "leader"; readonly keep: number }
   /** `node` campaigns at once (RawNode.campaign). */
   | { readonly kind: "campaign"; readonly node: NodeId };
 
@@ -191,7 +200,7 @@ export function formatAction(a: Action): string {
     case "splitJoint":
       return `split joint ${a.half}`;
     case "replay":
-      return a.snap ? `replay snap ${a.pick}` : `replay ${a.pick}`;
+      return `replay ${a.snap ? "snap " : ""}${a.pick}${a.to === undefined ? "" : ` to ${a.to}`}`;
     case "disk":
       return `disk ${a.node} ${a.slow ? "slow" : "ok"}`;
     case "crash":
@@ -199,7 +208,7 @@ export function formatAction(a: Action): string {
     case "crashLeader":
       return `crash leader torn=${a.torn}`;
     case "isolateLeader":
-      return a.hold === true ? "isolate leader hold" : "isolate leader";
+      return `isolate leader${a.with === undefined ? "" : ` with ${a.with}`}${a.hold === true ? " hold" : ""}`;
     case "restart":
       return a.node === 0 ? "restart all" : `restart ${a.node}`;
     case "pause":
@@ -292,13 +301,14 @@ export function parseAction(text: string): Action {
         return fail("expected split joint incoming|outgoing");
       }
       return { kind: "splitJoint", half: args[1] };
-    case "replay":
-      if (args[0] === "snap") {
-        if (args.length !== 2) return fail("expected replay snap K");
-        return { kind: "replay", pick: int(args[1]), snap: true };
-      }
-      arity(1);
-      return { kind: "replay", pick: int(args[0]), snap: false };
+    case "replay": {
+      const snap = args[0] === "snap";
+      const rest = snap ? args.slice(1) : args;
+      if (rest.length !== 1 && !(rest.length === 3 && rest[1] === "to"))
+        return fail("expected replay [snap] K [to N]");
+      const a: Action = { kind: "replay", pick: int(rest[0]), snap };
+      return rest.length === 3 ? { ...a, to: int(rest[2]) } : a;
+    }
     case "disk":
       if (args.length !== 2 || (args[1] !== "slow" && args[1] !== "ok"))
         return fail("expected disk N slow|ok");
@@ -308,16 +318,20 @@ export function parseAction(text: string): Action {
       if (args[0] === "leader") return { kind: "crashLeader", torn: kv(args[1], "torn") };
       return { kind: "crash", node: int(args[0]), torn: kv(args[1], "torn") };
     case "isolate": {
-      if (args[0] !== "leader") return fail("expected isolate leader [hold]");
-      const hold = holdFlag(args, 1, fail);
-      return hold ? { kind: "isolateLeader", hold } : { kind: "isolateLeader" };
+      if (args[0] !== "leader") return fail("expected isolate leader [with N] [hold]");
+      const n = args[1] === "with" ? 3 : 1;
+      const hold = holdFlag(args, n, fail);
+      const a: Action = n === 3 ? { kind: "isolateLeader", with: int(args[2]) } : { kind: "isolateLeader" };
+      return hold ? { ...a, hold } : a;
     }
     case "restart":
       arity(1);
       return { kind: "restart", node: args[0] === "all" ? 0 : int(args[0]) };
+    case "read":
+      arity(1);
+      return { kind: "read", node: args[0] === "leader" || args[0] === "isolated" ? args[0] : int(args[0]) };
     case "pause":
     case "resume":
-    case "read":
     case "campaign":
       arity(1);
       return { kind: cmd, node: int(args[0]) };
@@ -336,7 +350,11 @@ export function parseAction(text: string): Action {
       return { kind: "transfer", to: int(args[0]) };
     case "snapshot":
       arity(2);
-      return { kind: "snapshot", node: int(args[0]), keep: kv(args[1], "keep") };
+      return {
+        kind: "snapshot",
+        node: args[0] === "leader" ? "leader" : int(args[0]),
+        keep: kv(args[1], "keep"),
+      };
     default:
       return fail("unknown action");
   }

@@ -73,8 +73,14 @@ function simplerActions(a: Action): Action[] {
     }
     case "cut":
       return a.hold === true ? [{ kind: "cut", from: a.from, to: a.to }] : [];
-    case "isolateLeader":
-      return a.hold === true ? [{ kind: "isolateLeader" }] : [];
+    case "isolateLeader": {
+      const out: Action[] = [];
+      if (a.with !== undefined)
+        out.push(a.hold === true ? { kind: "isolateLeader", hold: true } : { kind: "isolateLeader" });
+      if (a.hold === true)
+        out.push(a.with === undefined ? { kind: "isolateLeader" } : { kind: "isolateLeader", with: a.with });
+      return out;
+    }
     case "replay":
       return down(a.pick).map((pick) => ({ ...a, pick }));
     default:

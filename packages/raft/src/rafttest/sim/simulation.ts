@@ -88,6 +88,8 @@ export class Simulation {
   private readonly strictLeaseReads: boolean;
   /** Steps run so far. */
   steps = 0;
+  /** The leader last cut off by `isolate leader` (0: none yet). */
+  lastIsolated = 0;
   readonly stats: SimStats = {
     steps: 0,
     ticks: 0,
@@ -362,7 +364,8 @@ export class Simulation {
       case "sync":
       case "apply":
         if (a.node === 0) {
-          for (const h of this.hosts) h.syncAndApplyAll();
+          // A slow disk completes its writes only once it is fast again (or the node stops).
+          for (const h of this.hosts) if (!h.slowDisk) h.syncAndApplyAll();
           return;
         }
         if (!this.host(a.node)?.running) {
@@ -370,7 +373,7 @@ export class Simulation {
           return;
         }
         if (a.kind === "sync" && this.node(a.node).slowDisk) {
-          this.skip(`node ${a.node}'s disk is slow: its writes complete at a sync of every node`);
+          this.skip(`node ${a.node}'s disk is slow`);
           return;
         }
         if (!(a.kind === "sync" ? this.node(a.node).syncOne() : this.node(a.node).applyOne())) {
@@ -389,7 +392,7 @@ export class Simulation {
         return;
       }
       case "replay": {
-        const m = this.network.replayable(a.pick, (x) => !a.snap || x.type === MessageType.MsgSnap);
+        const m = this.network.replayable(a.pick, a.snap, (x) => a.to === undefined || x.to === a.to);
         if (m === undefined || !this.deliverable(m)) {
           this.skip(m === undefined ? "nothing to replay" : `node ${m.to} is paused`);
           return;
@@ -436,8 +439,13 @@ export class Simulation {
           return;
         }
         this.transcript?.note(`the leader is ${l.id}`);
+        this.lastIsolated = l.id;
         for (const h of this.hosts) {
-          if (h.id === l.id) continue;
+          if (h.id === l.id || h.id === a.with) continue;
+          if (a.with !== undefined && a.with !== l.id) {
+            this.network.setCut(a.with, h.id, true, a.hold === true);
+            this.network.setCut(h.id, a.with, true, a.hold === true);
+          }
           this.network.setCut(l.id, h.id, true, a.hold === true);
           this.network.setCut(h.id, l.id, true, a.hold === true);
         }
@@ -505,11 +513,14 @@ export class Simulation {
         return;
       }
       case "read": {
-        const h = this.host(a.node);
+        const id =
+          a.node === "leader" ? (this.leader()?.id ?? 0) : a.node === "isolated" ? this.lastIsolated : a.node;
+        const h = this.host(id);
         if (!h?.running) {
           this.skip(`node ${a.node} is not running`);
           return;
         }
+        if (typeof a.node === "string") this.transcript?.note(`that is node ${id}`);
         const ctx = `read-${this.steps}`;
         this.checker.registerRead(
           ctx,
@@ -520,7 +531,8 @@ export class Simulation {
         return;
       }
       case "snapshot": {
-        const h = this.host(a.node);
+        const h = a.node === "leader" ? this.leader() : this.host(a.node);
+        if (a.node === "leader" && h !== undefined) this.transcript?.note(`the leader is ${h.id}`);
         const why = h === undefined ? "no such node" : h.snapshot(a.keep);
         if (why !== undefined) this.skip(why);
         return;
