@@ -10,8 +10,12 @@
 //
 //   pnpm mutate [--only id,id...] [--sim-only] [--no-baseline] [--json]
 //
+// Classes: safety (can produce a wrong committed log, a lost committed entry or a wrong read: the
+// simulation alone must catch it), liveness and transfer (the liveness phase must), defense (a
+// rule only a faulty peer can breach — the patch says why —: the unit tests must).
 // TSRAFT_MUTATE_LONG=1 runs the simulation with TSRAFT_SIM_RUNS=20000 (20× the suite's seeds).
-// Exit status 1 if a safety mutant survives the simulation, or a mutant survives both columns.
+// Exit status 1 if a safety, liveness or transfer mutant survives the simulation, a mutant survives
+// both columns, or a patch no longer applies.
 import { spawn } from "node:child_process";
 import {
   copyFileSync,
@@ -63,7 +67,7 @@ function loadMutants() {
     if (!head.mutant || !head.class || !head.description || !file) {
       throw new Error(`${f}: needs mutant:, class:, description: lines and a unified diff`);
     }
-    if (!["safety", "liveness", "transfer"].includes(head.class))
+    if (!["safety", "liveness", "transfer", "defense"].includes(head.class))
       throw new Error(`${f}: unknown class ${head.class}`);
     out.push({ id: head.mutant, cls: head.class, description: head.description, file, patch: f, text });
   }
@@ -268,7 +272,7 @@ async function main() {
       log(`${m.id} [${m.cls}]: simulation ${simCell(sim)}; unit+conformance ${unitCell(unit)}`);
     }
     report(rows);
-    const simMissed = rows.filter((r) => r.cls === "safety" && !(r.sim?.first || r.sim?.hang));
+    const simMissed = rows.filter((r) => !r.stale && r.cls !== "defense" && !(r.sim?.first || r.sim?.hang));
     const allMissed = rows.filter((r) => !r.stale && !r.sim?.failed && !r.unit?.failed);
     const stale = rows.filter((r) => r.stale);
     if (json) {
@@ -297,7 +301,7 @@ async function main() {
         );
       }
     }
-    if (simMissed.length > 0 || allMissed.length > 0 || stale.length > 0) process.exitCode = 1;
+    if (simMissed.length > 0 || (!simOnly && allMissed.length > 0) || stale.length > 0) process.exitCode = 1;
   } finally {
     cleanup();
   }
@@ -319,7 +323,7 @@ function report(rows) {
   }
   const n = (p) => rows.filter(p).length;
   const simCaught = (r) => !!(r.sim?.first || r.sim?.hang);
-  for (const cls of ["safety", "liveness", "transfer"]) {
+  for (const cls of ["safety", "liveness", "transfer", "defense"]) {
     const of = (r) => r.cls === cls && !r.stale;
     if (n(of) === 0) continue;
     console.log(

@@ -299,6 +299,17 @@ export class NodeHost implements CheckedNode {
    * expected and ignored when `allowRaftErrors`; anything else thrown is a failure of the core.
    * Then lets the checker look at the node.
    */
+  /** Calls into the core without looking at it after: a throw is a core-panic violation. */
+  private guarded<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof InvariantViolation) throw e;
+      const err = e as Error;
+      throw new InvariantViolation("core-panic", `node ${this.id}: ${err.name}: ${err.message}`);
+    }
+  }
+
   private core<T>(f: () => T, allowRaftErrors = true, then?: (out: T) => void): T {
     let out: T;
     try {
@@ -425,13 +436,15 @@ export class NodeHost implements CheckedNode {
   processReadies(): void {
     if (!this.running) return;
     const rn = this.rn!;
-    for (let guard = 0; rn.hasReady(); guard++) {
+    // A panic of the core's Ready code is a core-panic violation, like any other of its throws.
+    const ready = (): Ready => this.guarded(() => rn.ready());
+    for (let guard = 0; this.guarded(() => rn.hasReady()); guard++) {
       if (guard > 1000) throw new InvariantViolation("core-panic", `node ${this.id}: Ready never settles`);
       if (this.async) {
-        this.handleReadyAsync(rn.ready());
+        this.handleReadyAsync(ready());
       } else {
         if (this.pending !== undefined) return; // the previous Ready is still being written
-        this.handleReady(rn.ready());
+        this.handleReady(ready());
       }
     }
   }
