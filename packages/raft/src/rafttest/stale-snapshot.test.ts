@@ -1,14 +1,15 @@
 /**
- * A stale or duplicated MsgSnap — at or below the follower's commit index, delivered late by the
- * network — is ignored: restoring it would take the follower's log, commit index and state machine
- * back. The simulator reaches this with late replays of snapshots (`replay snap K to N`, the stale
- * snapshot episode of generator.ts); this is the same rule at the level of one node.
+ * A unit test of the core, beside the simulator's coverage of the same rule: a stale or duplicated
+ * MsgSnap — at or below the follower's commit index, delivered late by the network — is ignored:
+ * restoring it would take the follower's log, commit index and state machine back. The simulator
+ * reaches this with late replays of snapshots (`replay snap K to N`, the stale snapshot episode of
+ * sim/generator.ts); this is the same rule at the level of one node.
  */
 import { describe, expect, it } from "vitest";
-import { msg, newTestConfig, newTestRaft, readMessages } from "../../../test/network.js";
-import { MessageType, newConfState, newSnapshot } from "../../raftpb/types.js";
-import { RawNode } from "../../raw-node.js";
-import { MemoryStorage } from "../../storage.js";
+import { msg, newTestConfig, newTestRaft, readMessages } from "../../test/network.js";
+import { MessageType, newConfState, newSnapshot } from "../raftpb/types.js";
+import { RawNode } from "../raw-node.js";
+import { MemoryStorage } from "../storage.js";
 
 const snap = (index: number, term: number) =>
   newSnapshot({ metadata: { index, term, confState: newConfState({ voters: [1, 2, 3] }) } });
