@@ -148,6 +148,6 @@ export function describeTally(name: string, t: Tally): string {
     `${s.messagesDelivered} messages delivered, ${s.messagesLost} lost, ${s.messagesDuplicated} duplicated, ` +
     `${s.crashes} crashes (${s.tornWrites} torn writes), ${s.snapshotsTaken} snapshots taken, ${s.snapshotsSent} sent, ` +
     `${s.confChangesApplied} conf changes applied, ${s.transfers} transfers, ${s.readsAnswered} reads answered, ` +
-    `${s.livenessTicks} liveness ticks`
+    `${s.livenessTicks} liveness ticks, ${s.livenessProbes} liveness probes`
   );
 }

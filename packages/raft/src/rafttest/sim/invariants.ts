@@ -26,13 +26,17 @@ import {
   newConfState,
   type SnapshotMetadata,
 } from "../../raftpb/types.js";
-import type { ReadState, Ready } from "../../ready.js";
+import type { Ready } from "../../ready.js";
 import { StateType } from "../../ready.js";
-import { bytesEqual, utf8Decode } from "./bytes.js";
+import { AckChecks } from "./ack-checks.js";
+import { bytesEqual } from "./bytes.js";
 import { checkElectable, checkProgress } from "./cluster-checks.js";
 import { applyToModel, type ConfigModel, diffModel, formatModel, modelOf, quorumOf } from "./config-model.js";
+import { type DeliveryContext, LeaseChecks } from "./lease-checks.js";
+import { ReadChecks } from "./read-checks.js";
 import { type CheckedNode, InvariantViolation } from "./violation.js";
 
+export type { DeliveryContext } from "./lease-checks.js";
 export { type CheckedNode, type InvariantName, InvariantViolation } from "./violation.js";
 
 /** What the checker tracks per node. */
@@ -59,17 +63,10 @@ interface Track {
    * incarnations): acknowledgements and votes, vote requests, and a leader's messages.
    */
   termFloor: number;
-  /** The highest append acknowledged in `ackTerm` in this incarnation (a MsgAppResp sent). */
-  ackTerm: number;
-  ackIndex: number;
-  /** The highest append acknowledged in each term (term → index), across incarnations. */
-  acked: Map<number, number>;
   /** The HardState on disk. */
   durTerm: number;
   durVote: number;
   durCommit: number;
-  /** The last time (term, own tick) this follower heard from its leader; undefined if it has none. */
-  contact: { term: number; tick: number } | undefined;
   /**
    * The last index of the log this node handed out before its latest Ready: the messages of that
    * Ready were made when the log reached at least this far.
@@ -107,20 +104,8 @@ const DURABLE_TERM_MSGS: ReadonlySet<MessageType> = new Set([
   MessageType.MsgTimeoutNow,
 ]);
 
-/** The context of a leadership transfer's vote requests (etcd's campaignTransfer), as bytes. */
-const TRANSFER_CTX = "CampaignTransfer";
-
 /** Terms stay below 2^24 in a simulation; (index, term) packs into one safe integer. */
 const TERM_BITS = 16777216;
-
-/** What {@link Checker.beforeDeliver} remembers of a node for {@link Checker.afterDeliver}. */
-export interface DeliveryContext {
-  readonly term: number;
-  /** True if the node was within its leader's lease (CheckQuorum). */
-  readonly lease: boolean;
-  /** How many messages the core had queued for sending. */
-  readonly queued: number;
-}
 
 /** What the checker needs to know of the run's options. */
 export interface CheckerOptions {
@@ -154,11 +139,11 @@ export class Checker {
   private readonly entries = new Map<number, EntryRecord>();
   private readonly tracks: Track[] = [];
   private pendingCommits: PendingCommit[] = [];
-  /** ReadIndex requests: context → the commit index when issued. */
-  private readonly reads = new Map<string, number>();
+  private readonly reads = new ReadChecks();
   /** The nodes, by id (index 0 unused); see {@link Checker.attach}. */
   private nodes: readonly (CheckedNode | undefined)[] = [];
-  private readonly options: CheckerOptions;
+  private readonly acks = new AckChecks();
+  private readonly leases: LeaseChecks;
   /** Receives a line per notable event (role changes, commits) when tracing. */
   event: ((line: string) => void) | undefined;
   /** Counts for reports. */
@@ -169,7 +154,7 @@ export class Checker {
     initial: readonly (HardState | undefined)[],
     options: CheckerOptions = { electionTick: 10, checkQuorum: false },
   ) {
-    this.options = options;
+    this.leases = new LeaseChecks(options.electionTick, options.checkQuorum);
     for (let id = 0; id < initial.length; id++) {
       const hs = initial[id] ?? { term: 0, vote: 0, commit: 0 };
       this.tracks.push({
@@ -184,13 +169,9 @@ export class Checker {
         voteFor: 0,
         votes: { term: 0, from: new Set() },
         termFloor: 0,
-        ackTerm: 0,
-        ackIndex: 0,
-        acked: new Map(),
         durTerm: hs.term,
         durVote: hs.vote,
         durCommit: hs.commit,
-        contact: undefined,
         lastBeforeReady: 0,
       });
     }
@@ -244,9 +225,7 @@ export class Checker {
         this.checkCampaign(n, t);
       }
     }
-    if (t.contact !== undefined && (r.state !== StateType.StateFollower || r.term !== t.contact.term)) {
-      t.contact = undefined;
-    }
+    this.leases.observe(n.id, r.state, r.term);
     if (r.state === StateType.StateLeader && t.ledTerm !== r.term) {
       t.ledTerm = r.term;
       this.newLeader(n, t);
@@ -419,7 +398,13 @@ export class Checker {
       const err = n.log.append(ents);
       if (err !== undefined) throw new InvariantViolation("log-matching", `node ${n.id} appended ${err}`);
     }
-    for (const rs of rd.readStates) this.checkRead(n.id, rs);
+    for (const rs of rd.readStates) {
+      try {
+        this.reads.check(n.id, rs, this.maxCommit);
+      } finally {
+        this.stats.readsAnswered = this.reads.answered;
+      }
+    }
     this.resolve(n, this.track(n.id));
   }
 
@@ -455,37 +440,9 @@ export class Checker {
     this.crossCheck(id, m.index, m.term);
   }
 
-  /**
-   * A client issued a ReadIndex request with context `ctx` at a node whose commit index was
-   * `nodeCommit`. The answer must be at least the highest index committed anywhere at that moment
-   * (linearizability), except with `lease`-based reads, which etcd does not make linearizable even
-   * with clocks ticking at one rate: its leader checks its quorum once per election timeout, so a
-   * deposed leader may serve from its lease for up to one more election timeout after the others
-   * elected a new leader; and a leader that handed leadership over (MsgTimeoutNow) keeps serving
-   * from its lease until it hears of the new term (the simulator finds both, see test/sim). Lease
-   * reads are only checked against the issuing node's own commit index.
-   */
+  /** A client issued a ReadIndex request (see read-checks.ts). */
   registerRead(ctx: string, nodeCommit: number, lease: boolean): void {
-    this.reads.set(ctx, lease ? nodeCommit : this.maxCommit);
-  }
-
-  private checkRead(id: number, rs: ReadState): void {
-    const ctx = utf8Decode(rs.requestCtx);
-    const min = this.reads.get(ctx);
-    if (min === undefined) return; // not one of ours (cannot happen in a simulation)
-    this.stats.readsAnswered++;
-    if (rs.index < min) {
-      throw new InvariantViolation(
-        "read-index",
-        `node ${id} got read index ${rs.index} for ${ctx}, but ${min} was committed when the read was issued`,
-      );
-    }
-    if (rs.index > this.maxCommit) {
-      throw new InvariantViolation(
-        "read-index",
-        `node ${id} got read index ${rs.index} for ${ctx}, beyond the highest commit index ${this.maxCommit}`,
-      );
-    }
+    this.reads.register(ctx, nodeCommit, this.maxCommit, lease);
   }
 
   /**
@@ -502,10 +459,10 @@ export class Checker {
         if (!m.reject && m.type === MessageType.MsgVoteResp) this.recordVote(id, t, m);
         return;
       case MessageType.MsgAppResp:
-        if (!m.reject && m.index > 0) this.recordAck(id, t, m);
+        if (!m.reject && m.index > 0) this.acks.onAck(id, this.nodes[id], m);
         return;
       case MessageType.MsgTimeoutNow:
-        this.checkTransfer(id, m);
+        this.acks.onTimeoutNow(id, m, t.lastBeforeReady);
         return;
     }
   }
@@ -525,114 +482,14 @@ export class Checker {
     if (m.term === c.votes.term) c.votes.from.add(id);
   }
 
-  /**
-   * An acknowledgement of entries up to m.index: they must be on the sender's disk already, unless
-   * the sender moved to a newer term since it made the acknowledgement (etcd then still sends it
-   * once its current state is written, although a leader of that newer term may have replaced the
-   * entries: harmless, as the sender would have lost them anyway).
-   */
-  private recordAck(id: number, t: Track, m: Message): void {
-    const n = this.nodes[id];
-    if (n !== undefined && n.rn?.raft.term === m.term) {
-      const d = n.durableLog;
-      if (d.lastIndex() < m.index) {
-        throw new InvariantViolation(
-          "ack-durability",
-          `node ${id} acknowledged entries up to ${m.index} (term ${m.term}) with only ${d.lastIndex()} on disk`,
-        );
-      }
-      const want = n.log.term(m.index);
-      const got = d.term(m.index);
-      if (want !== 0 && got !== 0 && want !== got) {
-        throw new InvariantViolation(
-          "ack-durability",
-          `node ${id} acknowledged entry ${m.index} of term ${want}, but its disk holds term ${got} there`,
-        );
-      }
-    }
-    if (m.term > t.ackTerm) {
-      t.ackTerm = m.term;
-      t.ackIndex = m.index;
-    } else if (m.term === t.ackTerm && m.index > t.ackIndex) {
-      t.ackIndex = m.index;
-    }
-    if (m.index > (t.acked.get(m.term) ?? 0)) t.acked.set(m.term, m.index);
-  }
-
-  /**
-   * Leader `id` tells m.to to campaign: m.to must have acknowledged the leader's whole log, as it
-   * was when the message was made (at least what the leader handed out before the Ready carrying
-   * it: entries of that Ready may come after the message).
-   */
-  private checkTransfer(id: number, m: Message): void {
-    const last = this.track(id).lastBeforeReady;
-    const x = this.track(m.to);
-    const acked = x.acked.get(m.term) ?? 0;
-    if (acked < last) {
-      throw new InvariantViolation(
-        "leader-transfer",
-        `leader ${id} (term ${m.term}) sent MsgTimeoutNow to ${m.to}, which acknowledged its log up to ${acked} ` +
-          `of ${last} in this term`,
-      );
-    }
-  }
-
-  /**
-   * A message is about to be delivered to `n`; returns what {@link Checker.afterDeliver} needs to
-   * know of the node before it.
-   */
+  /** A message is about to be delivered to `n` (see lease-checks.ts). */
   beforeDeliver(n: CheckedNode): DeliveryContext {
-    const r = n.rn?.raft;
-    if (r === undefined) return { term: 0, lease: false, queued: 0 };
-    const c = this.track(n.id).contact;
-    const lease =
-      this.options.checkQuorum &&
-      c !== undefined &&
-      r.state === StateType.StateFollower &&
-      c.term === r.term &&
-      n.ticks - c.tick < this.options.electionTick;
-    return { term: r.term, lease, queued: r.msgs.length + r.msgsAfterAppend.length };
+    return this.leases.before(n);
   }
 
-  /**
-   * `m` was delivered to `n`: a leader's message renews the follower's lease; a vote request of a
-   * higher term that arrived within the lease (CheckQuorum on, no transfer) must have been ignored:
-   * no new term, no vote granted among the messages the core queued for sending.
-   */
+  /** `m` was delivered to `n` (see lease-checks.ts). */
   afterDeliver(n: CheckedNode, m: Message, before: DeliveryContext): void {
-    const r = n.rn?.raft;
-    if (r === undefined) return;
-    if (
-      (m.type === MessageType.MsgApp || m.type === MessageType.MsgHeartbeat) &&
-      r.term === m.term &&
-      r.state === StateType.StateFollower
-    ) {
-      this.track(n.id).contact = { term: m.term, tick: n.ticks };
-      return;
-    }
-    if (m.type !== MessageType.MsgVote && m.type !== MessageType.MsgPreVote) return;
-    if (!before.lease || m.term <= before.term || utf8Decode(m.context) === TRANSFER_CTX) return;
-    const what = `a ${MessageType[m.type]} from ${m.from} for term ${m.term}`;
-    if (r.term !== before.term) {
-      throw new InvariantViolation(
-        "leader-lease",
-        `node ${n.id} heard from its leader less than an election timeout ago, but moved from term ${before.term} ` +
-          `to ${r.term} for ${what}`,
-      );
-    }
-    const queued = [...r.msgs, ...r.msgsAfterAppend].slice(before.queued);
-    const grant = queued.find(
-      (x) =>
-        (x.type === MessageType.MsgVoteResp || x.type === MessageType.MsgPreVoteResp) &&
-        x.to === m.from &&
-        !x.reject,
-    );
-    if (grant !== undefined) {
-      throw new InvariantViolation(
-        "leader-lease",
-        `node ${n.id} heard from its leader less than an election timeout ago, but granted ${what}`,
-      );
-    }
+    this.leases.after(n, m, before);
   }
 
   /** Node `n` wrote `hs` to disk. */
@@ -719,33 +576,9 @@ export class Checker {
     t.model = modelOf(m.confState);
   }
 
-  /**
-   * Node `n` crashed (its torn write already on disk; its core still readable): what it
-   * acknowledged in its current term must have survived.
-   */
+  /** Node `n` crashed (see ack-checks.ts). */
   onCrash(n: CheckedNode): void {
-    const t = this.track(n.id);
-    const r = n.rn!.raft;
-    if (t.ackIndex > 0 && t.ackTerm === r.term) {
-      const d = n.durableLog;
-      const last = d.lastIndex();
-      if (last < t.ackIndex) {
-        throw new InvariantViolation(
-          "ack-durability",
-          `node ${n.id} acknowledged entries up to ${t.ackIndex} in term ${t.ackTerm}, but only ${last} survived its crash`,
-        );
-      }
-      const want = n.log.term(t.ackIndex);
-      const got = d.term(t.ackIndex);
-      if (want !== 0 && got !== 0 && want !== got) {
-        throw new InvariantViolation(
-          "ack-durability",
-          `node ${n.id} acknowledged entry ${t.ackIndex} of term ${want}, but its disk holds term ${got} there`,
-        );
-      }
-    }
-    t.ackTerm = 0;
-    t.ackIndex = 0;
+    this.acks.onCrash(n);
   }
 
   /**
@@ -787,7 +620,7 @@ export class Checker {
     t.resolved = committed;
     t.applied = n.appliedIndex;
     t.model = modelOf(cs);
-    t.contact = undefined;
+    this.leases.restart(n.id);
   }
 
   /** See cluster-checks.ts: no node that lacks a committed entry could be elected now. */

@@ -139,6 +139,7 @@ function* probeCheckQuorum(sim: Simulation): Generator<void, number> {
   const l = sim.leader();
   if (l === undefined) return 0;
   const bound = 2 * sim.options.electionTick + 1;
+  sim.stats.livenessProbes++;
   sim.transcript?.banner(
     `liveness probe: leader ${l.id} cut off, CheckQuorum must depose it within ${bound} ticks`,
   );
@@ -188,6 +189,7 @@ function* probeTransfer(sim: Simulation, lagging: boolean): Generator<void, numb
     l.transferLeader(target);
   });
   const what = `a leadership transfer from ${l.id} to ${lagging ? "lagging" : "caught-up"} voter ${target}`;
+  sim.stats.livenessProbes++;
   sim.transcript?.banner(`liveness probe: ${what} must finish within an election timeout`);
   const bound = sim.options.electionTick;
   let tick = 0;
@@ -235,6 +237,7 @@ function* probeJointElection(sim: Simulation): Generator<void, number> {
   sim.transcript?.banner(
     `liveness probe: joint configuration ${change.describe}, then its leader ${l.id} stops: the others must elect a leader`,
   );
+  sim.stats.livenessProbes++;
   sim.guard(() => l.proposeConfChange(change.cc));
   const hold: ConvergeOptions = { leaveJoint: false, down: new Set() };
   let ticks = yield* converge(

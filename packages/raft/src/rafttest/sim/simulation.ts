@@ -72,6 +72,8 @@ export interface SimStats {
   skipped: number;
   /** Clock ticks the liveness phase took (0 if it did not run). */
   livenessTicks: number;
+  /** Probes the liveness phase ran (CheckQuorum, transfers, joint elections; see liveness.ts). */
+  livenessProbes: number;
 }
 
 /** A simulated cluster. */
@@ -109,6 +111,7 @@ export class Simulation {
     readsAnswered: 0,
     skipped: 0,
     livenessTicks: 0,
+    livenessProbes: 0,
   };
   private readonly env: HostEnv;
   /** Indexed by id (0 unused): the checker's view of the nodes. */
