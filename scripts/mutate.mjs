@@ -149,7 +149,9 @@ function runVitest(dir, files, { env = {}, timeoutS, stopAtFirst = false, bail =
   return new Promise((resolve) => {
     const report = join(dir, `sim-report-${process.hrtime.bigint()}.jsonl`);
     const vitest = join(root, "node_modules", ".bin", "vitest");
-    const vargs = ["run", "--reporter=dot", ...(bail ? ["--bail=1"] : []), ...files];
+    // Two workers: the simulation's two files run side by side (else vitest orders them by its cache
+    // of past durations, and the time to the first failure depends on which comes first).
+    const vargs = ["run", "--reporter=dot", "--maxWorkers=2", ...(bail ? ["--bail=1"] : []), ...files];
     const start = performance.now();
     const p = spawn(vitest, vargs, {
       cwd: dir,
@@ -336,14 +338,15 @@ function report(rows) {
   }
   const n = (p) => rows.filter(p).length;
   const simCaught = (r) => !!(r.sim?.first || r.sim?.hang);
+  const ran = (col) => rows.some((r) => r[col] !== undefined);
   for (const cls of ["safety", "liveness", "transfer", "defense"]) {
     const of = (r) => r.cls === cls && !r.stale;
     if (n(of) === 0) continue;
-    console.log(
-      `${cls}: ${n((r) => of(r) && simCaught(r))}/${n(of)} caught by the simulation alone, ` +
-        `${n((r) => of(r) && r.unit?.failed)}/${n(of)} by unit + conformance, ` +
-        `${n((r) => of(r) && !simCaught(r) && !r.unit?.failed)} by neither`,
-    );
+    const sim = ran("sim") ? `${n((r) => of(r) && simCaught(r))}/${n(of)}` : "not run";
+    const unit = ran("unit") ? `${n((r) => of(r) && r.unit?.failed)}/${n(of)}` : "not run";
+    const neither =
+      ran("sim") && ran("unit") ? `, ${n((r) => of(r) && !simCaught(r) && !r.unit?.failed)} by neither` : "";
+    console.log(`${cls}: ${sim} caught by the simulation alone, ${unit} by unit + conformance${neither}`);
   }
   const times = rows
     .filter(simCaught)
