@@ -93,26 +93,6 @@ export interface Config {
    * `newRandom(id)`, a PRNG seeded from the node id, so runs are reproducible.
    */
   random?: () => number;
-  /**
-   * @internal Test-only switches that deliberately break the algorithm, so that the simulator's
-   * property suite can prove it would catch such a bug (CockroachDB's "testing knobs"). Never set
-   * outside tests. All off by default; when off they cost one boolean test on their paths.
-   */
-  testingKnobs?: TestingKnobs;
-}
-
-/**
- * @internal Deliberate bugs for testing the checkers (see {@link Config.testingKnobs}); each one
- * breaks a rule of the Raft paper, and the simulator's property suite must notice.
- */
-export interface TestingKnobs {
-  /** Grant votes without the log up-to-date check (the election restriction, Raft paper §5.4.1). */
-  readonly grantVoteWithoutLogCheck?: boolean;
-  /**
-   * Commit whatever index a quorum holds, even an entry of a previous term (the unsafe rule of Raft
-   * paper §5.4.2 and figure 8).
-   */
-  readonly commitByCounting?: boolean;
 }
 
 /** A Config that failed validation; the message is etcd's. */
@@ -144,7 +124,6 @@ export interface ValidConfig {
   readonly disableConfChangeValidation: boolean;
   readonly stepDownOnRemoval: boolean;
   readonly random: (() => number) | undefined;
-  readonly testingKnobs: TestingKnobs;
 }
 
 /**
@@ -199,11 +178,8 @@ export function validateConfig(c: Config): ValidConfig {
     disableConfChangeValidation: c.disableConfChangeValidation ?? false,
     stepDownOnRemoval: c.stepDownOnRemoval ?? false,
     random: c.random,
-    testingKnobs: c.testingKnobs ?? NO_KNOBS,
   };
 }
-
-const NO_KNOBS: TestingKnobs = Object.freeze({});
 
 function normalizeReadOnlyOption(o: Config["readOnlyOption"]): ReadOnlyOption {
   switch (o) {

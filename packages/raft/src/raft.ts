@@ -100,9 +100,6 @@ export class Raft {
 
   readonly logger: Logger;
   private readonly random: () => number;
-  /** @internal Config.testingKnobs (deliberate bugs, for the simulator's tests only). */
-  readonly knobGrantVoteWithoutLogCheck: boolean;
-  readonly knobCommitByCounting: boolean;
 
   /**
    * MsgReadIndex requests a new leader received before it committed an entry in its term; they
@@ -128,8 +125,6 @@ export class Raft {
     this.disableProposalForwarding = c.disableProposalForwarding;
     this.disableConfChangeValidation = c.disableConfChangeValidation;
     this.stepDownOnRemoval = c.stepDownOnRemoval;
-    this.knobGrantVoteWithoutLogCheck = c.testingKnobs.grantVoteWithoutLogCheck === true;
-    this.knobCommitByCounting = c.testingKnobs.commitByCounting === true;
 
     const last = this.raftLog.lastEntryID();
     const { config, progress } = restoreConfig(new Changer(this.trk, last.index), cs);
