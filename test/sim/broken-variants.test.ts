@@ -9,6 +9,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { simCaseArbitrary } from "../../packages/raft/src/rafttest/fast-check.js";
 import {
   type BrokenVariant,
   formatFailure,
@@ -17,7 +18,6 @@ import {
   type InvariantName,
   parseCase,
   runCase,
-  simCaseArbitrary,
 } from "../../packages/raft/src/rafttest/index.js";
 import { SIM_SEED } from "./suite.js";
 

@@ -7,6 +7,7 @@
  */
 import { appendFileSync } from "node:fs";
 import fc from "fast-check";
+import { simCaseArbitrary } from "../../packages/raft/src/rafttest/fast-check.js";
 import {
   formatFailure,
   formatSeedSpec,
@@ -16,7 +17,6 @@ import {
   runCase,
   type SimCase,
   type SimStats,
-  simCaseArbitrary,
 } from "../../packages/raft/src/rafttest/index.js";
 import { boundedShrink, fcShrinkBudgetMs } from "../fc.js";
 
