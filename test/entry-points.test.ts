@@ -52,14 +52,7 @@ describe("the built packages export the entry points' names", () => {
   });
 
   it("@tsraft/raft: RawNode, MemoryStorage, the errors and the describe functions", () => {
-    const want = [
-      "RawNode",
-      "MemoryStorage",
-      "RaftError",
-      "ErrCompacted",
-      "ErrProposalDropped",
-      "describeReady",
-    ];
+    const want = ["RawNode", "MemoryStorage", "RaftError", "isRaftError", "describeReady"];
     expect(want.filter((n) => !got["@tsraft/raft"]?.includes(n))).toEqual([]);
   });
 
@@ -86,6 +79,50 @@ function declarationClosure(entry: string): { files: Set<string>; packages: Set<
   visit(entry);
   return { files, packages };
 }
+
+/** The value names a built barrel exports, in the order it lists them (namespace objects sort their keys). */
+function exportOrder(file: string): string[] {
+  const text = readFileSync(file, "utf8");
+  const names: string[] = [];
+  for (const m of text.matchAll(/export\s*\{([^}]*)\}/g)) {
+    for (const spec of m[1]!.split(",")) {
+      const name = spec
+        .trim()
+        .split(/\s+as\s+/)
+        .pop();
+      if (name) names.push(name);
+    }
+  }
+  return names;
+}
+
+describe("barrels a user reads top-down", () => {
+  it("@tsraft/raft: the first ten names are the ones a user of RawNode needs", () => {
+    const first = exportOrder(join(ROOT, "packages", "raft", "dist", "index.js")).slice(0, 10);
+    const rawNodeUser = new Set([
+      "RawNode",
+      "SnapshotStatus",
+      "StateType",
+      "ReadOnlyOption",
+      "MemoryStorage",
+      "RaftError",
+      "isRaftError",
+      "errCompacted",
+      "errUnavailable",
+      "errProposalDropped",
+      "errSnapOutOfDate",
+      "errSnapshotTemporarilyUnavailable",
+      "errStepLocalMsg",
+      "errStepPeerNotFound",
+      "confChangeError",
+      "configInvalidError",
+      "None",
+    ]);
+    expect(first).toHaveLength(10);
+    expect(first.filter((n) => !rawNodeUser.has(n))).toEqual([]);
+    expect(first.slice(0, 1)).toEqual(["RawNode"]);
+  });
+});
 
 describe("optional peers stay out of the entry points that do not need them", () => {
   const dist = join(ROOT, "packages", "raft", "dist", "rafttest");

@@ -2,7 +2,7 @@
  * The parameters of a Raft node (etcd's `raft.Config`) and their validation.
  */
 import { NO_LIMIT, None } from "./constants.js";
-import { RaftError } from "./errors.js";
+import { configInvalidError } from "./errors.js";
 import { discardLogger, type Logger } from "./logger.js";
 import { ReadOnlyOption } from "./read-only.js";
 import type { Storage } from "./storage.js";
@@ -50,7 +50,7 @@ export interface Config {
   maxCommittedSizePerReady?: number;
   /**
    * Byte limit (payload bytes) of the uncommitted tail of a leader's log; proposals beyond it are
-   * dropped with ProposalDroppedError. 0 (the default) means no limit.
+   * dropped with a "ProposalDropped" RaftError. 0 (the default) means no limit.
    */
   maxUncommittedEntriesSize?: number;
   /** Most MsgApp messages in flight to one follower during optimistic replication. Must be > 0. */
@@ -95,14 +95,6 @@ export interface Config {
   random?: () => number;
 }
 
-/** A Config that failed validation; the message is etcd's. */
-export class ConfigInvalidError extends RaftError {
-  override name = "ConfigInvalidError";
-  constructor(message: string) {
-    super("ConfigInvalid", message);
-  }
-}
-
 /** A validated Config with every default filled in. */
 export interface ValidConfig {
   readonly id: number;
@@ -128,11 +120,11 @@ export interface ValidConfig {
 
 /**
  * Checks `c` as etcd does and fills in the defaults (0 limits mean "no limit", maxCommittedSizePerReady
- * follows maxSizePerMsg). Throws a {@link ConfigInvalidError} with etcd's message.
+ * follows maxSizePerMsg). Throws a "ConfigInvalid" RaftError with etcd's message.
  */
 export function validateConfig(c: Config): ValidConfig {
   const fail = (msg: string): never => {
-    throw new ConfigInvalidError(msg);
+    throw configInvalidError(msg);
   };
   if (c.id === None) fail("cannot use none as id");
   if (isLocalMsgTarget(c.id)) fail("cannot use local target as id");
@@ -189,6 +181,6 @@ function normalizeReadOnlyOption(o: Config["readOnlyOption"]): ReadOnlyOption {
     case ReadOnlyOption.ReadOnlyLeaseBased:
       return ReadOnlyOption.ReadOnlyLeaseBased;
     default:
-      throw new ConfigInvalidError(`unknown ReadOnlyOption ${String(o)}`);
+      throw configInvalidError(`unknown ReadOnlyOption ${String(o)}`);
   }
 }

@@ -27,7 +27,7 @@ import { stepLeader } from "./step-leader.js";
 import { Inflights, Progress, ProgressTracker } from "./tracker/index.js";
 import { assertNever, hex, message, newRandom, payloadsSize } from "./util.js";
 
-export { type Config, ConfigInvalidError, validateConfig } from "./config.js";
+export { type Config, validateConfig } from "./config.js";
 /** Why a node campaigns (see election.ts). */
 export type { CampaignType } from "./election.js";
 
@@ -475,7 +475,7 @@ export class Raft {
   // Step: term checks, then votes, storage acknowledgements, and the role's handler.
 
   /**
-   * Advances the state machine with `m`. Throws ErrProposalDropped (a RaftError) when a proposal
+   * Advances the state machine with `m`. Throws a "ProposalDropped" RaftError when a proposal
    * cannot be accepted; any other throw is a RaftPanic. `m` must not be mutated afterwards.
    */
   step(m: Message): void {
