@@ -31,6 +31,9 @@ describe("the built packages export the entry points' names", () => {
     "@tsraft/raft/raftpb",
     "@tsraft/raft/rafttest",
     "@tsraft/raft/rafttest/fast-check",
+    "@tsraft/node",
+    "@tsraft/node/testing",
+    "@tsraft/node/trace",
   );
 
   it("@tsraft/raft/raftpb: encodeX/decodeX for every message type, the enums and the helpers", () => {
@@ -54,6 +57,19 @@ describe("the built packages export the entry points' names", () => {
   it("@tsraft/raft: RawNode, MemoryStorage, the errors and the describe functions", () => {
     const want = ["RawNode", "MemoryStorage", "RaftError", "isRaftError", "describeReady"];
     expect(want.filter((n) => !got["@tsraft/raft"]?.includes(n))).toEqual([]);
+  });
+
+  it("@tsraft/node: RaftNode and the building blocks, and no test tooling (that is /testing and /trace)", () => {
+    const tooling = ["MemFileSystem", "failpointFileSystem", "parseFailpoints", "FAILPOINTS_ENV", "trace"];
+    expect(got["@tsraft/node"]).toContain("RaftNode");
+    expect(got["@tsraft/node"]).toContain("WAL");
+    expect(
+      got["@tsraft/node"]!.filter(
+        (n) => tooling.includes(n) || /segment(FileName|Name)|failpoint|tracing/i.test(n),
+      ),
+    ).toEqual([]);
+    expect(got["@tsraft/node/testing"]).toEqual(expect.arrayContaining(tooling.slice(0, 4)));
+    expect(got["@tsraft/node/trace"]).toEqual(["trace", "tracing"]);
   });
 
   it("@tsraft/raft/rafttest: the interaction harness and the simulator", () => {

@@ -16,6 +16,8 @@ export const ENTRY_POINTS = [
   "@tsraft/raft/rafttest",
   "@tsraft/raft/rafttest/fast-check",
   "@tsraft/node",
+  "@tsraft/node/testing",
+  "@tsraft/node/trace",
   "@tsraft/kv",
 ] as const;
 
@@ -28,6 +30,8 @@ export const ENTRY_POINTS = [
 export const CHECK_TS = `// Every public entry point of the published tsraft packages, as a strict TypeScript user sees them.
 import * as kv from "@tsraft/kv";
 import * as node from "@tsraft/node";
+import * as nodeTesting from "@tsraft/node/testing";
+import * as nodeTrace from "@tsraft/node/trace";
 import * as raft from "@tsraft/raft";
 import * as raftpb from "@tsraft/raft/raftpb";
 import * as rafttest from "@tsraft/raft/rafttest";
@@ -43,8 +47,10 @@ export const noAnyExports: [
   NoAny<typeof rafttest>,
   NoAny<typeof rafttestFc>,
   NoAny<typeof node>,
+  NoAny<typeof nodeTesting>,
+  NoAny<typeof nodeTrace>,
   NoAny<typeof kv>,
-] = [true, true, true, true, true, true];
+] = [true, true, true, true, true, true, true, true];
 `;
 
 /** The issue's compiler settings: strict, NodeNext, and the library's own .d.ts checked. */

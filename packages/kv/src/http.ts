@@ -6,7 +6,8 @@
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { type RaftNode, trace, tracing } from "@tsraft/node";
+import type { RaftNode } from "@tsraft/node";
+import { trace, tracing } from "@tsraft/node/trace";
 import type { Logger } from "pino";
 import { Counter, Histogram, type Registry } from "prom-client";
 import { type Command, encodeCommand } from "./command.js";

@@ -83,7 +83,7 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, renameSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { trace, tracing } from "@tsraft/node";
+import { trace, tracing } from "@tsraft/node/trace";
 import type { ApplyEntry, StateMachine } from "@tsraft/raft";
 import type Database from "better-sqlite3";
 import type { Logger } from "pino";

@@ -1,7 +1,9 @@
 /**
  * @tsraft/node: runs the @tsraft/raft core for real. Start with {@link RaftNode}: give it a data
  * directory, peers and your {@link StateMachine}; propose, read, change membership. The building
- * blocks (transport, WAL, snapshot files, file systems, metrics) follow for tools and tests.
+ * blocks (transport, WAL, snapshot files, file systems, metrics) follow for tools. Test tooling
+ * (failpoints, MemFileSystem, segment names) is in `@tsraft/node/testing`; the opt-in write-path
+ * trace in `@tsraft/node/trace`.
  */
 
 // The node: RaftNode and what it takes and gives (packages/node/README.md, "RaftNode").
@@ -30,16 +32,6 @@ export {
 // Building blocks.
 export { crc32c } from "./crc32c.js";
 export {
-  type CrashFn,
-  FAILPOINTS_ENV,
-  type Failpoint,
-  type FailpointAction,
-  type FailpointName,
-  failpointFileSystem,
-  fileSystemFromEnv,
-  parseFailpoints,
-} from "./failpoints.js";
-export {
   blockingNodeFileSystem,
   createNodeFileSystem,
   type FileHandleLike,
@@ -48,13 +40,6 @@ export {
   nodeFileSystem,
   type OpenMode,
 } from "./file-system.js";
-export {
-  type CrashImageOptions,
-  MemFileSystem,
-  type MemFsHook,
-  type MemFsOp,
-  type MemFsOpKind,
-} from "./mem-fs.js";
 export { createNodeMetrics, type NodeMetrics } from "./metrics.js";
 export {
   decodeSnapFile,
@@ -67,8 +52,6 @@ export {
   type SnapshotterOptions,
   snapFileName,
 } from "./snap/snapshotter.js";
-// Opt-in write-path trace (TSRAFT_TRACE): bench/README.md, "Tracing a write".
-export { trace, tracing } from "./trace.js";
 // Transport (WebSocket between peers): see src/transport/transport.ts and README "Wire format".
 export { CloseCode, PROTOCOL_VERSION, RAFT_PATH } from "./transport/frame.js";
 export type { TransportHandler, TransportOptions, TransportTLS } from "./transport/options.js";
@@ -78,5 +61,4 @@ export { Transport } from "./transport/transport.js";
 export { isWalError, WalCorruptError, WalError, type WalErrorCode, WalFailedError } from "./wal/errors.js";
 export type { PreallocateMode } from "./wal/file-pipeline.js";
 export { RecordType, type SnapshotMarker } from "./wal/record.js";
-export { parseSegmentName, segmentFileName } from "./wal/segment.js";
 export { DEFAULT_SEGMENT_SIZE, WAL, type WalOptions, type WalReadResult } from "./wal/wal.js";

@@ -8,7 +8,8 @@
  */
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { MemFileSystem, WAL } from "@tsraft/node";
+import { WAL } from "@tsraft/node";
+import { MemFileSystem } from "@tsraft/node/testing";
 import { type Entry, EntryType } from "@tsraft/raft/raftpb";
 import type { CommittedWrite } from "../lincheck/patch.js";
 

@@ -109,11 +109,6 @@ const { Writer } = protobuf;
 /** Field tags: (field number << 3) | wire type (0 varint, 2 length-delimited). */
 const tag = (field: number, wireType: 0 | 2): number => (field << 3) | wireType;
 
-/** The kind byte of a frame, or undefined for an empty one. */
-export function frameKind(frame: Uint8Array): number | undefined {
-  return frame[0];
-}
-
 /** Encodes a Hello or HelloAck frame. */
 export function encodeHello(kind: FrameKind.Hello | FrameKind.HelloAck, h: Hello): Uint8Array {
   const w = Writer.create();

@@ -61,9 +61,3 @@ export function fnv1a(b: Uint8Array, h = 0x811c9dc5): number {
   for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
   return h >>> 0;
 }
-
-/** 32-bit FNV-1a of a string's UTF-16 code units, continuing from `h`. */
-export function fnv1aString(s: string, h = 0x811c9dc5): number {
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}

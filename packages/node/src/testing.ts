@@ -1,0 +1,25 @@
+/**
+ * @tsraft/node/testing: what tests and tools use to break a node on purpose, kept out of the main
+ * entry point. Failpoints crash or fail a file-system operation by name (`TSRAFT_FAILPOINTS`, used
+ * by the crash harness), {@link MemFileSystem} is an in-memory FileSystem that can "crash" and keep
+ * only what was made durable, and the segment-name helpers read and write WAL file names.
+ */
+
+export {
+  type CrashFn,
+  FAILPOINTS_ENV,
+  type Failpoint,
+  type FailpointAction,
+  type FailpointName,
+  failpointFileSystem,
+  fileSystemFromEnv,
+  parseFailpoints,
+} from "./failpoints.js";
+export {
+  type CrashImageOptions,
+  MemFileSystem,
+  type MemFsHook,
+  type MemFsOp,
+  type MemFsOpKind,
+} from "./mem-fs.js";
+export { parseSegmentName, segmentFileName } from "./wal/segment.js";
