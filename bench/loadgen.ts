@@ -142,7 +142,7 @@ export async function closedLoop(opts: {
   return { ok, errors, latenciesMs: Float64Array.from(lat), wallMs, errorSamples };
 }
 
-/** tsraft-kv's HTTP API (DESIGN.md §5): `PUT /kv/<key>` → 204, `GET /kv/<key>` (linearizable) → 200. */
+/** tsraft-kv's HTTP API (README.md, "HTTP API"): `PUT /kv/<key>` → 204, `GET /kv/<key>` (linearizable) → 200. */
 export const TSRAFT_SHAPE: RequestShape = {
   put: (key, value) => ({
     method: "PUT",

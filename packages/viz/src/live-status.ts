@@ -1,5 +1,5 @@
 /**
- * Live mode's model of a running `tsraft-kv` cluster: each node's `/status` JSON (DESIGN.md §5),
+ * Live mode's model of a running `tsraft-kv` cluster: each node's `/status` JSON (README.md, "HTTP API"),
  * checked field by field, and the cluster summary drawn from them. The page reaches the nodes
  * through the visualizer's server (`/proxy?url=...`): `tsraft-kv` sends no CORS headers, so a page
  * served from another origin cannot read its answers directly.

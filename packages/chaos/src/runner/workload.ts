@@ -3,7 +3,7 @@
  * compare-and-swaps over a few keys, with unique values, recording every operation with its
  * invocation and response times into one history for the linearizability checker.
  *
- * How an HTTP outcome becomes history (DESIGN.md §5 answers):
+ * How an HTTP outcome becomes history (the answers of README.md, "HTTP API"):
  * - 204 → `ok`; 412 → `mismatch`; GET 200 → the value, GET 404 `KeyNotFound` → absent.
  * - 503 `NoLeader` / `ProposalDropped` / `TooManyRequests`: the server promises nothing was proposed, so
  *   the write is left out of the history. (If it applied anyway, the checker sees a value no

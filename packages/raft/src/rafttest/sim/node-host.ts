@@ -3,7 +3,7 @@
  * loop), over a storage split into what is durable and what is still being written, so that a
  * crash loses exactly what a real one would.
  *
- * The driver's rules (DESIGN.md §4):
+ * The driver's rules (the Ready loop of docs/architecture.md, simulated):
  * - Ready/advance: a follower sends a Ready's messages only once its HardState and entries are
  *   durable; a leader sends them at once, in parallel with its write (Raft thesis §10.2.1). The
  *   write completes at a `sync` action; then committed entries are applied and `advance` called.
