@@ -31,6 +31,13 @@ export interface RaftTransport {
    * `m.snapshot.data` is the node's small metadata (membership), not the image. Never throws.
    */
   sendSnapshot(m: Message, image: SnapshotImageSource): void;
+  /**
+   * Fails every outgoing snapshot transfer in flight (each reported as by `sendSnapshot`). Called
+   * when this node stops being leader: a follower drops a MsgSnap of an older term, so the rest of
+   * such a transfer would only load the disks and the network. Optional: without it, transfers run
+   * to their end and are dropped there.
+   */
+  abortSnapshots?(reason: string): void;
   addPeer(id: number, url: string): void;
   removePeer(id: number): void;
   stop(): Promise<void>;

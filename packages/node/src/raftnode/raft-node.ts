@@ -704,21 +704,39 @@ export class RaftNode<R = unknown> {
    * A MsgSnap from the leader: its image is stored durably next to the snapshot files (the stream
    * throws if the transfer breaks, and nothing is left), then the message is stepped with the
    * image's digest in its metadata. One at or below the commit index changes nothing in Raft: its
-   * image is read and dropped rather than written.
+   * image is read and dropped rather than written. One from an older term (a deposed leader's) would
+   * be dropped by the core: it is refused, at its start or as soon as this node hears of a newer
+   * term, which fails the sender's transfer (and the image written so far is removed).
    */
   private async receiveSnapshot(m: Message, image: AsyncIterable<Uint8Array>): Promise<void> {
     if (this.stopping) throw stoppedError();
     const snap = m.snapshot;
     if (snap === undefined) throw new Error("MsgSnap without a snapshot");
+    // Checked before the first byte and before each chunk: this node learns of a newer term from the
+    // new leader's heartbeats while a long transfer is still running.
+    const deposed = (): void => {
+      const term = this.rawNode.basicStatus().term;
+      if (m.term !== 0 && m.term < term) {
+        throw new Error(`MsgSnap of term ${m.term} from a deposed leader (this node is at term ${term})`);
+      }
+    };
+    deposed();
+    const chunks = (async function* () {
+      for await (const chunk of image) {
+        deposed();
+        yield chunk;
+      }
+    })();
     let stepped = snap;
     if (snap.metadata.index > this.rawNode.basicStatus().commit) {
-      stepped = await this.disk.receiveImage(snap, image);
+      stepped = await this.disk.receiveImage(snap, chunks);
     } else {
-      for await (const _ of image) {
+      for await (const _ of chunks) {
         // stale: drained, not stored
       }
     }
     if (this.stopping) throw stoppedError();
+    deposed();
     this.step({ ...m, snapshot: stepped });
   }
 
@@ -749,8 +767,11 @@ export class RaftNode<R = unknown> {
   private onSoftState(ss: { lead: number; raftState: StateType } | undefined): void {
     if (ss === undefined) return;
     const prev = this.lead;
+    const wasLeader = this.raftState === StateType.StateLeader;
     this.lead = ss.lead;
     this.raftState = ss.raftState;
+    if (wasLeader && ss.raftState !== StateType.StateLeader)
+      this.transport.abortSnapshots?.("no longer leader");
     this.metrics.hasLeader.set(ss.lead === 0 ? 0 : 1);
     this.metrics.isLeader.set(ss.raftState === StateType.StateLeader ? 1 : 0);
     if (ss.lead === prev) return;

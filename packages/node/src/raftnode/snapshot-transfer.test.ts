@@ -269,3 +269,114 @@ describe("a follower catching up after a long snapshot transfer", () => {
     expect(snapsSentTo(f), "the leader sent one snapshot").toBe(1);
   });
 });
+
+describe("a leader that steps down in the middle of a snapshot transfer", () => {
+  for (const transport of ["that can abort transfers", "that cannot"] as const) {
+    it(`with a transport ${transport}: its transfer ends unused, the new leader's brings the follower back`, {
+      timeout: 60_000,
+    }, async () => {
+      const net = new MemNetwork();
+      const outcomes: { from: number; to: number; status: string; why: string | undefined }[] = [];
+      net.onSnapshotOutcome = (from, to, status, why) => outcomes.push({ from, to, status, why });
+      const nodes = new Map<number, RaftNode<string>>();
+      const sms = new Map<number, MapStateMachine>();
+      const fss = new Map(IDS.map((id) => [id, new MemFileSystem()]));
+      let gate: Promise<void> | undefined;
+      let gateReached: (() => void) | undefined;
+      const factory = (o: TransportOptions): RaftTransport => {
+        const { abortSnapshots, ...t } = net.factory(o);
+        return {
+          ...t,
+          ...(transport === "that cannot" ? {} : { abortSnapshots }),
+          sendSnapshot: (m: Message, image: SnapshotImageSource) => {
+            const held = gate; // only the first transfer is held
+            gate = undefined;
+            t.sendSnapshot(m, {
+              async *read() {
+                let k = 0;
+                for await (const chunk of image.read()) {
+                  if (k++ === 1 && held !== undefined) {
+                    gateReached?.();
+                    await held;
+                  }
+                  yield chunk;
+                }
+              },
+              release: () => image.release(),
+            });
+          },
+        };
+      };
+      const start = async (id: number): Promise<RaftNode<string>> => {
+        const sm = new MapStateMachine();
+        sms.set(id, sm);
+        const n = await RaftNode.start({
+          id,
+          clusterId: 9,
+          peers: PEERS,
+          dataDir: `/n${id}`,
+          stateMachine: sm,
+          fs: fss.get(id)!,
+          transportFactory: factory,
+          tickMs: 10,
+          electionTick: 10,
+          snapshotCount: 30,
+          snapshotCatchUpEntries: 5,
+          walSegmentSize: 64 * 1024,
+          logger: pino({ level: process.env.TSRAFT_LOG ?? "silent" }),
+        });
+        nodes.set(id, n);
+        running.push(n);
+        return n;
+      };
+      for (const id of IDS) await start(id);
+      await waitFor(() => [...nodes.values()].some((n) => n.isLeader()), "a leader");
+      const old = [...nodes.values()].find((n) => n.isLeader())!;
+      const [f, next] = IDS.filter((id) => id !== old.id) as [number, number];
+      let i = 0;
+      const write = async (count: number) => {
+        for (const end = i + count; i < end; i++) {
+          const l = [...nodes.values()].find((n) => !n.stopped && n.isLeader());
+          await (l ?? old).propose(enc.encode(`k${i % KEYS}=${i}:${VALUE}`));
+        }
+      };
+      await write(KEYS + 20);
+      await nodes.get(f)!.stop(); // state machines are volatile: it will need a snapshot
+      await write(80);
+
+      let open!: () => void;
+      gate = new Promise((r) => {
+        open = r;
+      });
+      const reached = new Promise<void>((r) => {
+        gateReached = r;
+      });
+      await start(f);
+      await reached; // the old leader's image is on its way to f
+      await old.transferLeadership(next);
+      await waitFor(() => nodes.get(next)!.isLeader(), "the new leader");
+      if (transport === "that can abort transfers") {
+        await waitFor(() => outcomes.some((o) => o.from === old.id), "the deposed leader's transfer ended");
+      }
+      open(); // without an abort, the rest of the image now reaches f, at a higher term
+      await waitFor(() => outcomes.some((o) => o.from === old.id), "the deposed leader's transfer ended");
+      expect(outcomes.find((o) => o.from === old.id)).toMatchObject({
+        to: f,
+        status: "failure",
+        why:
+          transport === "that can abort transfers"
+            ? "no longer leader"
+            : expect.stringContaining("deposed leader"),
+      });
+      await write(10);
+      const l = nodes.get(next)!;
+      await waitFor(
+        () => sms.get(f)!.applied >= l.status().commit && sms.get(f)!.dump() === sms.get(next)!.dump(),
+        "f caught up from the new leader",
+      );
+      expect(
+        outcomes.filter((o) => o.from === next && o.to === f && o.status === "finish").length,
+      ).toBeGreaterThan(0);
+    });
+  }
+});

@@ -499,6 +499,42 @@ describe("failures end to end", () => {
     }
   });
 
+  it("abortSnapshots (a leader stepping down) fails the transfers in flight, then the transport sends again", async () => {
+    const { one, two } = await pair({ sender: { snapshotChunkBytes: 16 * KiB } });
+    let consumed = 0;
+    const img = testImage(async (i) => {
+      if (i === 3) {
+        await waitFor(() => consumed === 3, "three chunks at the receiving node");
+        two.t.abortSnapshots("no longer leader");
+      }
+      return pieceOf(5, i, 16 * KiB); // endless: only the abort ends it
+    });
+    one.rec.onSnapshot = async (m, image) => {
+      const r: ReceivedSnapshot = { msg: m, settled: false };
+      one.rec.received.push(r);
+      try {
+        for await (const _ of image) consumed++;
+      } catch (err) {
+        r.error = err as Error;
+        throw err;
+      } finally {
+        r.settled = true;
+      }
+    };
+    two.t.sendSnapshot(msgSnap(2, 1), img.source);
+    const r = await settledTransfer(one, two, 1);
+    expect(two.rec.snapshots).toEqual([{ id: 1, status: "failure" }]);
+    expect(img.releases()).toBe(1);
+    expect(r.error).toBeInstanceOf(SnapshotTransferError);
+    // Nothing is left that would stop the next transfer.
+    one.rec.onSnapshot = undefined;
+    const next = lazyImage(6, 4, 16 * KiB);
+    two.t.sendSnapshot(msgSnap(2, 1), next.source);
+    await waitFor(() => two.rec.snapshots.length === 2, "the second report", 30_000);
+    expect(two.rec.snapshots[1]).toEqual({ id: 1, status: "finish" });
+    await stopAll(nodes);
+  });
+
   it("the sender fails after snapshotTimeoutMs when the receiver never acknowledges; the frames on the wire", async () => {
     const fake = await fakeAcceptor(1);
     cleanups.push(fake.close);

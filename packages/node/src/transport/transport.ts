@@ -515,6 +515,10 @@ export class Transport {
    * header. The producer must yield a chunk at least every `snapshotTimeoutMs` (both ends fail a
    * stalled transfer).
    */
+  abortSnapshots(reason: string): void {
+    for (const s of [...this.sends]) s.abort(reason);
+  }
+
   sendSnapshot(m: Message, image: SnapshotImageSource): void {
     const to = m.to;
     const peer = to.toString(16);

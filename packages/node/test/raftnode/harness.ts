@@ -261,6 +261,10 @@ export class MemNetwork {
   private readonly transfers = new Map<TransportHandler, Set<(why: string) => void>>();
   /** Observes every send (node, messages) as it happens; `sendSnapshot` shows up as one MsgSnap. */
   onSend: ((from: number, msgs: readonly Message[]) => void) | undefined;
+  /** Observes the outcome of every snapshot transfer (`why`: the failure's reason). */
+  onSnapshotOutcome:
+    | ((from: number, to: number, status: "finish" | "failure", why?: string) => void)
+    | undefined;
 
   cut(a: number, b: number): void {
     this.cutLinks.add(`${a}-${b}`).add(`${b}-${a}`);
@@ -285,6 +289,9 @@ export class MemNetwork {
       stop: async () => {
         if (this.nodes.get(id) === handler) this.nodes.delete(id);
         for (const abort of [...(this.transfers.get(handler) ?? [])]) abort("sender stopped");
+      },
+      abortSnapshots: (reason) => {
+        for (const abort of [...(this.transfers.get(handler) ?? [])]) abort(reason);
       },
       addPeer: () => {},
       removePeer: () => {},
@@ -349,6 +356,7 @@ export class MemNetwork {
       aborts.delete(abort);
       release();
       if (status === "failure" && this.nodes.get(from) === sender) sender.reportUnreachable(m.to);
+      this.onSnapshotOutcome?.(from, m.to, status, failed);
       sender.reportSnapshot(m.to, status);
     };
     function abort(why: string): void {
