@@ -7,6 +7,7 @@
  */
 import { appendFileSync } from "node:fs";
 import fc from "fast-check";
+import { describe, expect, it } from "vitest";
 import { simCaseArbitrary } from "../../packages/raft/src/rafttest/fast-check.js";
 import {
   formatFailure,
@@ -150,4 +151,42 @@ export function describeTally(name: string, t: Tally): string {
     `${s.confChangesApplied} conf changes applied, ${s.transfers} transfers, ${s.readsAnswered} reads answered, ` +
     `${s.livenessTicks} liveness ticks, ${s.livenessProbes} liveness probes`
   );
+}
+
+/**
+ * The suite's simulation test for `nodes`-node clusters: half of the seeds of `pnpm test` (the
+ * other half: the other cluster size), every safety property after every step, liveness after
+ * healing, and proof that the schedules exercised what they are meant to (so a pass means something).
+ */
+export function simulationTest(nodes: 3 | 5, seed: number): void {
+  const RUNS = simRuns(500, 2);
+  const name = `simulation, ${nodes} nodes`;
+  describe(name, () => {
+    it(
+      `${RUNS} seeds × ${SIM_STEPS} steps: no invariant violated, every run live after healing`,
+      () => {
+        const t = runSuite({ nodes }, RUNS, seed);
+        console.log(describeTally(name, t));
+        expect(t.violations).toBe(0);
+        expect(t.cases).toBe(RUNS);
+        expect(t.steps).toBe(RUNS * SIM_STEPS);
+        for (const k of ["preVote", "checkQuorum", "leaseReads", "asyncStorageWrites", "learners"]) {
+          expect(t.options[k] ?? 0, k).toBeGreaterThan(RUNS / 10);
+        }
+        const s = t.stats;
+        expect(s.elections).toBeGreaterThan(RUNS * 3);
+        expect(s.maxCommit).toBeGreaterThan(RUNS * 20);
+        expect(s.crashes).toBeGreaterThan(RUNS);
+        expect(s.tornWrites).toBeGreaterThan(0);
+        expect(s.snapshotsSent).toBeGreaterThan(RUNS / 10);
+        expect(s.confChangesApplied).toBeGreaterThan(RUNS / 2);
+        expect(s.readsAnswered).toBeGreaterThan(RUNS);
+        expect(s.messagesLost).toBeGreaterThan(RUNS * 10);
+        expect(s.messagesDuplicated).toBeGreaterThan(RUNS);
+        // Every run ends with the liveness probes (two transfers at least).
+        expect(s.livenessProbes).toBeGreaterThan(RUNS * 2);
+      },
+      Math.max(120_000, RUNS * 60),
+    );
+  });
 }
