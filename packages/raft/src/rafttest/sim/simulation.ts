@@ -181,6 +181,13 @@ export class Simulation {
     return this.node(id).sm as T;
   }
 
+  /** The leader, or undefined after recording that the action was skipped for want of one. */
+  private leaderOrSkip(): NodeHost | undefined {
+    const l = this.leader();
+    if (l === undefined) this.skip("no leader");
+    return l;
+  }
+
   /** The running leader of the highest term, if any. */
   leader(): NodeHost | undefined {
     let best: NodeHost | undefined;
@@ -425,22 +432,16 @@ export class Simulation {
         return;
       }
       case "crashLeader": {
-        const l = this.leader();
-        if (l === undefined) {
-          this.skip("no leader");
-          return;
-        }
+        const l = this.leaderOrSkip();
+        if (l === undefined) return;
         this.transcript?.note(`the leader is ${l.id}`);
         this.stats.crashes++;
         l.crash(a.torn);
         return;
       }
       case "isolateLeader": {
-        const l = this.leader();
-        if (l === undefined) {
-          this.skip("no leader");
-          return;
-        }
+        const l = this.leaderOrSkip();
+        if (l === undefined) return;
         this.transcript?.note(`the leader is ${l.id}`);
         this.lastIsolated = l.id;
         for (const h of this.hosts) {
@@ -490,11 +491,8 @@ export class Simulation {
         return;
       }
       case "confChange": {
-        const l = this.leader();
-        if (l === undefined) {
-          this.skip("no leader");
-          return;
-        }
+        const l = this.leaderOrSkip();
+        if (l === undefined) return;
         const cc = buildConfChange(a.change, l.rn!.raft.trk.config, this.hosts.length, l.id, this.removedIds);
         if (typeof cc === "string") {
           this.skip(cc);
@@ -506,11 +504,8 @@ export class Simulation {
         return;
       }
       case "transfer": {
-        const l = this.leader();
-        if (l === undefined) {
-          this.skip("no leader");
-          return;
-        }
+        const l = this.leaderOrSkip();
+        if (l === undefined) return;
         this.stats.transfers++;
         l.transferLeader(a.to);
         return;
