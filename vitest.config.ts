@@ -19,6 +19,7 @@ export default defineConfig({
       { find: /^@tsraft\/node\/testing$/, replacement: src("./packages/node/src/testing.ts") },
       { find: /^@tsraft\/node\/trace$/, replacement: src("./packages/node/src/trace.ts") },
       { find: /^@tsraft\/kv$/, replacement: src("./packages/kv/src/index.ts") },
+      { find: /^@tsraft\/testkit$/, replacement: src("./packages/testkit/src/index.ts") },
       { find: /^@tsraft\/chaos\/lincheck$/, replacement: src("./packages/chaos/src/lincheck/index.ts") },
       { find: /^@tsraft\/chaos$/, replacement: src("./packages/chaos/src/index.ts") },
     ],

@@ -8,9 +8,9 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { Agent, request } from "node:http";
-import { createServer, type Server } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePorts } from "@tsraft/testkit";
 import { type RequestSpec, send } from "./loadgen.js";
 
 /** The tsraft-kv command line, built by `pnpm bench` (bench/tsconfig.json references packages/kv). */
@@ -157,22 +157,6 @@ export function processCpuMs(pid: number | undefined): number {
   } catch {
     return Number.NaN;
   }
-}
-
-/** `n` distinct ports of 127.0.0.1 that were free a moment ago. */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers: Server[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = createServer();
-    await new Promise<void>((resolve, reject) => {
-      s.once("error", reject);
-      s.listen(0, "127.0.0.1", () => resolve());
-    });
-    servers.push(s);
-  }
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

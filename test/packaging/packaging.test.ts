@@ -17,8 +17,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePorts } from "@tsraft/testkit";
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from "vitest";
-import { freePorts, ROOT, waitFor } from "../kv/cluster.js";
+import { ROOT, waitFor } from "../kv/cluster.js";
 import { describeResult, runCommand, userEnv } from "./commands.js";
 import {
   ancestorNodeModules,

@@ -7,9 +7,9 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePorts } from "@tsraft/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startVizServer, type VizServer } from "../../packages/viz/server/serve.js";
-import { freePorts } from "../kv/cluster.js";
 
 describe("the visualizer's server", () => {
   let dir: string;

@@ -1,8 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePorts } from "@tsraft/testkit";
 import { expect, it } from "vitest";
-import { freePorts } from "../test/raftnode/harness.js";
 import { threeNodes } from "./three-nodes.js";
 
 it("three RaftNodes agree on the three longest words", async () => {

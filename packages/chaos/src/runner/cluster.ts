@@ -7,9 +7,9 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, writeSync } from "node:fs";
-import { createServer, type Server } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePorts } from "@tsraft/testkit";
 import { errorCodeOf, httpRequest } from "./http-client.js";
 import { type Network, PeerProxy } from "./proxy.js";
 import { sleep, type WorkloadTarget } from "./workload.js";
@@ -66,26 +66,6 @@ export interface ChaosClusterOptions {
   readonly network: Network;
   /** Extra flags for every node (Raft timing, snapshot count). */
   readonly args: readonly string[];
-}
-
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<Server>((resolve, reject) => {
-          const s = createServer();
-          s.once("error", reject);
-          s.listen(0, "127.0.0.1", () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => {
-    const a = s.address();
-    return typeof a === "object" && a !== null ? a.port : 0;
-  });
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
 }
 
 /** A cluster of KV processes behind fault-injecting proxies. */

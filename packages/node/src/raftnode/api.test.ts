@@ -5,11 +5,11 @@
  * fail-stop on a WAL fsync error.
  */
 import { createServer } from "node:net";
+import { freePorts } from "@tsraft/testkit";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   counterValue,
-  freePorts,
   MapStateMachine,
   MemNetwork,
   waitFor,

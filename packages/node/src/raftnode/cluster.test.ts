@@ -15,11 +15,11 @@
  */
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { freePorts } from "@tsraft/testkit";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   counterValue,
-  freePorts,
   MapStateMachine,
   proposeRange,
   tempDir,

@@ -5,9 +5,10 @@
  * conf change can meet (exists, not found, not a learner, removed, learner transferee).
  */
 import { join } from "node:path";
+import { freePorts } from "@tsraft/testkit";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePorts, MapStateMachine, tempDir, waitFor, waitForLeader } from "../../test/raftnode/harness.js";
+import { MapStateMachine, tempDir, waitFor, waitForLeader } from "../../test/raftnode/harness.js";
 import { isRaftNodeError } from "./errors.js";
 import { Membership } from "./membership.js";
 import { RaftNode } from "./raft-node.js";

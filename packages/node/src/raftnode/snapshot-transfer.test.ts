@@ -134,6 +134,7 @@ describe("a snapshot transfer interrupted at every chunk boundary", () => {
       await converged("the first writes everywhere");
 
       let k = 0;
+      let noSnapshotRounds = 0;
       for (; ; k++) {
         const l = leader()!;
         const follower = IDS.find((id) => id !== l.id)!;
@@ -153,13 +154,21 @@ describe("a snapshot transfer interrupted at every chunk boundary", () => {
         });
         armed = { at: k, to: follower, fired: false };
         await start(follower);
+        const restoresAtStart = sms.get(follower)!.restores; // from its own disk (volatile)
         const finished = waitFor(
-          () => sms.get(follower)!.applied >= l.status().commit && sms.get(follower)!.restores > 0,
+          () => sms.get(follower)!.applied >= l.status().commit,
           "the follower caught up",
         ).then(() => "finished" as const);
         const outcome = await Promise.race([cut.then(() => "cut" as const), finished]);
         armed = undefined;
-        if (outcome === "finished") break; // k is past the last chunk: every boundary was cut
+        if (outcome === "finished") {
+          if (sms.get(follower)!.restores > restoresAtStart) break; // k is past the last chunk: every boundary was cut
+          // It caught up without a snapshot: on a busy machine the leader still held its entries
+          // when it came back. Not this round's subject: the same boundary again.
+          expect(++noSnapshotRounds, "rounds in which the follower needed no snapshot").toBeLessThan(5);
+          k--;
+          continue;
+        }
         const restarted = victim === "receiver" ? follower : l.id;
         await crash(restarted);
         const n = await start(restarted);

@@ -3,7 +3,6 @@
  * in-memory network (a RaftTransport), free ports, temp data directories, and batched proposals.
  */
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ApplyEntry, StateMachine, StateMachineSnapshot } from "@tsraft/raft";
@@ -151,24 +150,6 @@ export class DurableMapStateMachine extends MapStateMachine {
     c.durable = sm.copy();
     return c;
   }
-}
-
-/** `count` free TCP ports on 127.0.0.1 (bound and released; reused at once by the nodes). */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<import("node:net").Server>((resolve, reject) => {
-          const s = createServer();
-          s.once("error", reject);
-          s.listen(0, "127.0.0.1", () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as import("node:net").AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
 }
 
 /** A fresh temp directory and its cleanup. */
