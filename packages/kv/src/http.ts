@@ -21,6 +21,7 @@ import {
   sendError,
   sendJson,
 } from "./http-util.js";
+import { REVISION_HEADER, revisionHeaders } from "./kv-json.js";
 import type { ApplyResult, SqliteStateMachine } from "./sqlite-state-machine.js";
 
 /** The part of a RaftNode the HTTP layer uses (the tests put a fake one behind it). */
@@ -38,7 +39,10 @@ export type KvNode = Pick<
 >;
 
 /** The read side of the state machine the HTTP layer uses. */
-export type KvStore = Pick<SqliteStateMachine, "get" | "appliedIndex" | "revision" | "count" | "stateHash">;
+export type KvStore = Pick<
+  SqliteStateMachine,
+  "get" | "getKeyValue" | "appliedIndex" | "revision" | "count" | "stateHash"
+>;
 
 /** Options of {@link createKvHttpServer}. */
 export interface KvHttpOptions {
@@ -230,10 +234,14 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
       }
       if (consistency === "linearizable")
         await o.node.linearizableRead({ timeoutMs: waitMs, signal: c.signal });
-      const value = o.store.get(key);
-      if (value === undefined) throw new HttpError(404, "KeyNotFound", "key not found");
-      c.res.writeHead(200, { "content-type": "application/octet-stream", "content-length": value.length });
-      c.res.end(value);
+      const kv = o.store.getKeyValue(key);
+      if (kv === undefined) throw new HttpError(404, "KeyNotFound", "key not found");
+      c.res.writeHead(200, {
+        "content-type": "application/octet-stream",
+        "content-length": kv.value.length,
+        ...revisionHeaders(o.store.revision(), kv),
+      });
+      c.res.end(kv.value);
       return;
     }
     onlyParams(c, ["prev"]);
@@ -255,7 +263,7 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
   const answerWrite = (c: Ctx, result: ApplyResult): void => {
     switch (result.kind) {
       case "ok":
-        c.res.writeHead(204);
+        c.res.writeHead(204, { [REVISION_HEADER]: result.revision });
         c.res.end();
         return;
       case "compare-failed":

@@ -94,7 +94,9 @@ describe("WAL checkpoints in a worker", () => {
     let next = await load(sm, { from: 1, count: 100, valueBytes: 16 * 1024, perTick: 10, tickMs: 5 });
     const snap = await sm.snapshot();
     next = await load(sm, { from: next, count: 300, valueBytes: 16 * 1024, perTick: 10, tickMs: 5 });
-    // ~4.7 MiB written while the reader holds its snapshot: nothing of it could be copied or restarted.
+    // ~4.7 MiB of values (and as much again in the history) written while the reader holds its
+    // snapshot, committed: nothing of it could be copied or restarted.
+    sm.commit();
     const pinned = walSize(dir);
     expect(pinned).toBeGreaterThan(4 * 1024 * 1024);
     snap.release();
