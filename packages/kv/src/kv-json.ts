@@ -3,7 +3,7 @@
  * events) and headers. Keys and values are bytes; JSON carries text. A key or value that is valid
  * UTF-8 is sent as a string (`key`, `value`), anything else in base64 (`keyBase64`,
  * `valueBase64`): readable with curl for the common case, exact for every byte string. Requests
- * take either form.
+ * take either form for values; keys are UTF-8 text everywhere (as in `/kv/<key>`).
  */
 import { isUtf8 } from "node:buffer";
 import { HttpError, MAX_KEY_BYTES } from "./http-util.js";
@@ -68,24 +68,27 @@ export function changeJson(c: KvChange): Record<string, unknown> {
 }
 
 /**
- * The bytes of field `name` of a JSON request object: `o[name]` (a string, taken as UTF-8) or
- * `o[name + "Base64"]`; exactly one of them. 400 otherwise, naming `where`.
+ * The bytes of field `name` of a JSON request object. A key is a string (keys are UTF-8 text, as in
+ * `/kv/<key>`); a value is `o.value` (a string, taken as UTF-8) or `o.valueBase64`, exactly one
+ * of them. 400 otherwise, naming `where`.
  */
 export function readBytesField(o: Record<string, unknown>, name: "key" | "value", where: string): Uint8Array {
-  const text = o[name];
-  const b64 = o[`${name}Base64`];
+  if (name === "key") {
+    if (typeof o.key !== "string") throw new HttpError(400, "InvalidKey", `${where}: key must be a string`);
+    const key = Buffer.from(o.key, "utf8");
+    checkKey(key, where);
+    return key;
+  }
+  const text = o.value;
+  const b64 = o.valueBase64;
   if (text !== undefined && b64 !== undefined) {
-    throw new HttpError(400, "InvalidJSON", `${where}: give ${name} or ${name}Base64, not both`);
+    throw new HttpError(400, "InvalidJSON", `${where}: give value or valueBase64, not both`);
   }
-  let bytes: Uint8Array;
-  if (typeof text === "string") bytes = Buffer.from(text, "utf8");
-  else if (typeof b64 === "string" && /^[A-Za-z0-9+/]*={0,2}$/.test(b64) && b64.length % 4 === 0) {
-    bytes = Buffer.from(b64, "base64");
-  } else {
-    throw new HttpError(400, "InvalidJSON", `${where}: ${name} must be a string (or ${name}Base64, base64)`);
+  if (typeof text === "string") return Buffer.from(text, "utf8");
+  if (typeof b64 === "string" && /^[A-Za-z0-9+/]*={0,2}$/.test(b64) && b64.length % 4 === 0) {
+    return Buffer.from(b64, "base64");
   }
-  if (name === "key") checkKey(bytes, where);
-  return bytes;
+  throw new HttpError(400, "InvalidJSON", `${where}: value must be a string (or valueBase64, base64)`);
 }
 
 /** 400 unless `key` is a valid key: non-empty, at most {@link MAX_KEY_BYTES} bytes. */

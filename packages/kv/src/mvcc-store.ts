@@ -146,7 +146,8 @@ export function keySuccessor(key: Uint8Array): Uint8Array {
 export function prefixRange(prefix: Uint8Array): KeyRange {
   for (let i = prefix.length - 1; i >= 0; i--) {
     if (prefix[i]! < 0xff) {
-      const end = prefix.slice(0, i + 1);
+      // A copy (a Buffer's slice would share `prefix`'s bytes).
+      const end = Uint8Array.from(prefix.subarray(0, i + 1));
       end[i]!++;
       return { start: prefix, end };
     }

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import type { Member, RaftNodeStatus, RequestOptions as WaitOptions } from "@tsraft/node";
 import { pino } from "pino";
 import { Registry } from "prom-client";
-import { createKvHttpServer, type KvHttpOptions, type KvNode } from "../src/http.js";
+import { closeKvWatches, createKvHttpServer, type KvHttpOptions, type KvNode } from "../src/http.js";
 import { type ApplyResult, SqliteStateMachine } from "../src/sqlite-state-machine.js";
 
 /** Applies each proposal at once, as a one-node cluster would; `failNext` makes the next proposals fail. */
@@ -77,14 +77,15 @@ export interface KvHttpKit {
 export async function startKvHttpKit(
   options: Partial<Omit<KvHttpOptions, "node" | "store">> = {},
 ): Promise<KvHttpKit> {
+  const { registry: _, ...rest } = options;
   const dir = mkdtempSync(join(tmpdir(), "tsraft-kv-http-kit-"));
   const sm = SqliteStateMachine.open(dir, { commitIntervalMs: 20 });
   const node = new ApplyingNode(sm);
   const server = createKvHttpServer({
     logger: pino({ level: "silent" }),
-    registry: new Registry(),
+    registry: options.registry ?? new Registry(),
     requestTimeoutMs: 2000,
-    ...options,
+    ...rest,
     node,
     store: sm,
   });
@@ -96,6 +97,7 @@ export async function startKvHttpKit(
     server,
     base,
     async close() {
+      closeKvWatches(server);
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       sm.close();
