@@ -12,6 +12,7 @@ export default defineConfig({
       { find: /^@tsraft\/raft\/rafttest$/, replacement: src("./packages/raft/src/rafttest/index.ts") },
       { find: /^@tsraft\/raft$/, replacement: src("./packages/raft/src/index.ts") },
       { find: /^@tsraft\/node$/, replacement: src("./packages/node/src/index.ts") },
+      { find: /^@tsraft\/kv\/client$/, replacement: src("./packages/kv/src/client/index.ts") },
       { find: /^@tsraft\/kv$/, replacement: src("./packages/kv/src/index.ts") },
       { find: /^@tsraft\/chaos\/lincheck$/, replacement: src("./packages/chaos/src/lincheck/index.ts") },
       { find: /^@tsraft\/chaos$/, replacement: src("./packages/chaos/src/index.ts") },
