@@ -7,8 +7,6 @@
 import { existsSync, statSync } from "node:fs";
 import Database from "better-sqlite3";
 
-/** The database file's name inside the state machine's directory. */
-export const DB_FILE = "kv.sqlite";
 /**
  * Bumped when the schema changes. Version 2 added the per-key revisions (`create_rev`, `mod_rev`,
  * `version`), the `history` table and `compact_revision`; a version-1 database is migrated at open

@@ -98,7 +98,7 @@ import {
   type RangePage,
   type RangeRequest,
 } from "./mvcc-store.js";
-import { DB_FILE, openDatabase, prepare, readMeta, type Statements, startWal } from "./sqlite-database.js";
+import { openDatabase, prepare, readMeta, type Statements, startWal } from "./sqlite-database.js";
 import {
   buildDatabaseFromImage,
   companionFiles,
@@ -112,7 +112,12 @@ import { decodeKvCommand, type KvCommand } from "./txn-command.js";
 import { type CheckpointResult, DEFAULT_WAL_CHECKPOINT_BYTES, WalCheckpointer } from "./wal-checkpointer.js";
 
 export { CompactedError, FutureRevisionError } from "./mvcc-store.js";
-export { DB_FILE } from "./sqlite-database.js";
+/**
+ * The database file's name inside the state machine's directory. (Declared here, not beside the
+ * schema: this module's types are public, and sqlite-database.ts's would make better-sqlite3's
+ * types part of them.)
+ */
+export const DB_FILE = "kv.sqlite";
 export type { RestoreStep } from "./sqlite-restore.js";
 export type { SqliteImageSnapshot } from "./sqlite-snapshot.js";
 
