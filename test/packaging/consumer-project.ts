@@ -17,6 +17,7 @@ export const ENTRY_POINTS = [
   "@tsraft/raft/rafttest/fast-check",
   "@tsraft/node",
   "@tsraft/kv",
+  "@tsraft/kv/client",
 ] as const;
 
 /**
@@ -27,6 +28,7 @@ export const ENTRY_POINTS = [
  */
 export const CHECK_TS = `// Every public entry point of the published tsraft packages, as a strict TypeScript user sees them.
 import * as kv from "@tsraft/kv";
+import * as kvClient from "@tsraft/kv/client";
 import * as node from "@tsraft/node";
 import * as raft from "@tsraft/raft";
 import * as raftpb from "@tsraft/raft/raftpb";
@@ -44,7 +46,8 @@ export const noAnyExports: [
   NoAny<typeof rafttestFc>,
   NoAny<typeof node>,
   NoAny<typeof kv>,
-] = [true, true, true, true, true, true];
+  NoAny<typeof kvClient>,
+] = [true, true, true, true, true, true, true];
 `;
 
 /** The issue's compiler settings: strict, NodeNext, and the library's own .d.ts checked. */
