@@ -2,7 +2,7 @@
  * The typed client against one-node stand-ins (test/kv-http-kit.ts): each call, what it retries and
  * what it refuses to (a write after an ambiguous answer), timeouts and AbortSignal, several
  * endpoints, ranges read at one revision, and watches resuming on another endpoint without losing
- * or repeating an event. Against a real cluster: test/kv/watch.test.ts, test/kv/txn.test.ts.
+ * or repeating an event. Against a real cluster: test/kv/watch.test.ts, test/kv/range-txn.test.ts.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
