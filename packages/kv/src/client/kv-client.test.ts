@@ -1,8 +1,9 @@
 /**
  * The typed client against one-node stand-ins (test/kv-http-kit.ts): each call, what it retries and
  * what it refuses to (a write after an ambiguous answer), timeouts and AbortSignal, several
- * endpoints, ranges read at one revision, and watches resuming on another endpoint without losing
- * or repeating an event. Against a real cluster: test/kv/watch.test.ts, test/kv/range-txn.test.ts.
+ * endpoints, ranges read at one revision, and watches resuming on another endpoint, or after the
+ * server cut off a stalled consumer, without losing or repeating an event. Against a real cluster:
+ * test/kv/watch.test.ts, test/kv/range-txn.test.ts.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -12,6 +13,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { freePorts } from "../../../../test/kv/cluster.js";
 import { type KvHttpKit, startKvHttpKit } from "../../test/kv-http-kit.js";
 import { closeKvWatches, createKvHttpServer } from "../http.js";
+import { encodeTxnCommand } from "../txn-command.js";
 import { isKvClientError, KvClient, type KvClientError, type WatchEvent } from "./index.js";
 
 let kits: KvHttpKit[] = [];
@@ -226,4 +228,60 @@ describe("KvClient", () => {
     const history = k.sm.changes(5, 61, undefined, 1000).map((c) => `${c.revision} ${c.key} ${c.value}`);
     expect(events.map((e) => `${e.revision} ${e.key} ${Buffer.from(e.value)}`)).toEqual(history);
   });
+
+  it("a watch whose consumer stalls is cut off by the server (SlowWatcher) and resumes, losing nothing", async () => {
+    const registry = new Registry();
+    const k = await startKvHttpKit({
+      registry,
+      watch: { slowWatcherMs: 300, writeBytes: 64 * 1024, progressMs: 200 },
+    });
+    kits.push(k);
+    const cutoffs = async () =>
+      ((await registry.getSingleMetric("tsraft_kv_watch_cutoffs_total")!.get()).values[0]?.value ??
+        0) as number;
+    const value = "v".repeat(8 * 1024);
+    const put = (i: number) =>
+      k.node.propose(
+        encodeTxnCommand({
+          compare: [],
+          success: [{ op: "put", key: Buffer.from(`s/${i % 50}`), value: Buffer.from(`${i}-${value}`) }],
+          failure: [],
+        }),
+      );
+    const kv = new KvClient({ endpoints: [k.base], retryDelayMs: 10 });
+    const resumes: string[] = [];
+    const ac = new AbortController();
+    const revisions: number[] = [];
+    let stalled = false;
+    const TOTAL = 3000;
+    const watching = (async () => {
+      for await (const e of kv.watch({
+        prefix: "s/",
+        from: 1,
+        signal: ac.signal,
+        onResume: (r) => resumes.push(r.reason),
+      })) {
+        revisions.push(e.revision);
+        if (new TextDecoder().decode(e.value) !== `${e.revision - 1}-${value}`)
+          throw new Error(`event ${e.revision}: wrong value`);
+        if (e.revision === 10 && !stalled) {
+          // The consumer stops reading (the stream's bytes pile up in the socket buffers) until the
+          // server has cut it off; the writes go on meanwhile.
+          stalled = true;
+          await expect.poll(cutoffs, { timeout: 30_000, interval: 50 }).toBe(1);
+        }
+        if (e.revision === TOTAL) break;
+      }
+    })();
+    for (let i = 0; i < TOTAL; i++) {
+      await put(i);
+      // A turn of the event loop per write, as a server taking requests has: the hub pumps meanwhile.
+      await new Promise((r) => setImmediate(r));
+    }
+    await watching;
+    expect(resumes.length).toBeGreaterThanOrEqual(1);
+    expect(resumes[0]).toMatch(/^SlowWatcher: .*did not read its events/);
+    // Every revision once, in order, across the cut-off and the resume.
+    expect(revisions).toEqual(Array.from({ length: TOTAL }, (_, i) => i + 1));
+  }, 60_000);
 });

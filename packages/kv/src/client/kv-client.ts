@@ -273,7 +273,7 @@ export class KvClient {
     let failures = 0;
     let reason = "";
     for (let attempt = 0; ; attempt++) {
-      o.signal?.throwIfAborted();
+      if (o.signal?.aborted) return;
       const endpoint = this.endpoints[this.current]!;
       if (attempt > 0) o.onResume?.({ endpoint, from: next ?? 0, reason });
       const q = new URLSearchParams();
