@@ -21,7 +21,7 @@ import { join } from "node:path";
 import { decodeKvCommand } from "@tsraft/kv";
 import { KvClient as TypedKvClient } from "@tsraft/kv/client";
 import { type CheckOutcome, checkOperations } from "../lincheck/checker.js";
-import { groupModel } from "../lincheck/kv-group-model.js";
+import { groupModel, isGroupAmbiguous } from "../lincheck/kv-group-model.js";
 import { kvModel } from "../lincheck/kv-model.js";
 import { checkAcknowledgedWrites, patchKvHistory } from "../lincheck/patch.js";
 import { describeResult } from "../lincheck/report.js";
@@ -214,6 +214,7 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
   const patched = patchKvHistory(history, merged.writes);
   const check = checkOperations(kvModel, patched.history, { timeoutMs: o.checkTimeoutMs ?? 60_000 });
   if (check.outcome !== "ok") failures.push(describeResult(kvModel, check, { timeOrigin: 0 }));
+  const groupAmbiguous = workload.groupHistory.filter(isGroupAmbiguous).length;
   const groupCheck = checkOperations(groupModel, workload.groupHistory, {
     timeoutMs: o.checkTimeoutMs ?? 60_000,
   });
@@ -261,9 +262,13 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
     watchEvents,
     watchResumes: watches.resumes,
     opsPerSec: workloadMs > 0 ? ((history.length + workload.groupHistory.length) * 1000) / workloadMs : 0,
-    ambiguousBefore: patched.ambiguousBefore,
-    ambiguousAfter: patched.ambiguousAfter,
-    ambiguity: patched.history.length > 0 ? patched.ambiguousAfter / patched.history.length : 0,
+    // Transactions without an answer stay ambiguous: the patch step settles single-key writes only.
+    ambiguousBefore: patched.ambiguousBefore + groupAmbiguous,
+    ambiguousAfter: patched.ambiguousAfter + groupAmbiguous,
+    ambiguity:
+      patched.history.length + workload.groupHistory.length > 0
+        ? (patched.ambiguousAfter + groupAmbiguous) / (patched.history.length + workload.groupHistory.length)
+        : 0,
     lincheck: check.outcome === "ok" ? groupCheck.outcome : check.outcome,
     faultFired,
     checkMs: check.elapsedMs + groupCheck.elapsedMs,
