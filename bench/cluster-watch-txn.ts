@@ -10,16 +10,18 @@
  *   10 sampled watchers (p50/p99).
  * - `txn-c16`: 16 closed-loop clients, each running transactions on keys of its own: compare the
  *   version of its key with what it wrote last, then put that key and a second one (a CAS that
- *   always succeeds, two writes per entry): transactions/s and latency, beside `put-c16`'s PUTs.
+ *   always succeeds, two writes per entry): transactions/s and latency, beside `put-c16`'s PUTs;
+ *   then, when etcd is installed, the same transactions against a 3-member etcd through its v3
+ *   JSON gateway (`POST /v3/kv/txn`) in the same run, and the ratio.
  *
  * The watchers and the writer share this process, so the figures are a floor: parsing 100,000
  * events/s here competes with the servers for the same cores.
  */
 import { Agent, type IncomingMessage, request } from "node:http";
-import { startTsraft } from "./cluster-procs.js";
+import { type Cluster, findEtcd, startEtcd, startTsraft } from "./cluster-procs.js";
 import { benchDir } from "./disk.js";
 import { type BenchCase, type BenchResult, latencyOf, measure, result, round3 } from "./lib.js";
-import { closedLoop, keyOf, uniqueValue } from "./loadgen.js";
+import { closedLoop, keyOf, type RequestSpec, uniqueValue } from "./loadgen.js";
 
 /** The cases, listed by bench/cluster.ts. */
 export const WATCH_TXN_CASES: readonly BenchCase[] = [
@@ -109,14 +111,32 @@ export async function runWatchTxnCase(
 ): Promise<BenchResult> {
   const c = WATCH_TXN_CASES.find((x) => x.id === caseId)!;
   const durationMs = (opts.durationSec ?? 10) * 1000;
+  if (caseId === "txn-c16") return txnCase(c, durationMs, opts);
   const dir = await benchDir("tsraft-bench-cluster-", opts.dir);
   try {
     const cluster = await startTsraft(dir.path);
     try {
       const ports = cluster.members.map((m) => m.clientPort);
-      return caseId === "watch-100"
-        ? await watchCase(c, cluster.leaderPort, ports, durationMs, cluster.cpuMs, dir.fsType)
-        : await txnCase(c, cluster.leaderPort, durationMs, cluster.cpuMs, dir.fsType);
+      return await watchCase(c, cluster.leaderPort, ports, durationMs, cluster.cpuMs, dir.fsType);
+    } finally {
+      await cluster.stop("SIGKILL");
+    }
+  } finally {
+    await dir.cleanup();
+  }
+}
+
+/** Starts a fresh cluster in a fresh directory, runs `f` on it, stops it and removes the directory. */
+async function withCluster<T>(
+  start: (dir: string) => Promise<Cluster>,
+  base: string | undefined,
+  f: (cluster: Cluster, fsType: string) => Promise<T>,
+): Promise<T> {
+  const dir = await benchDir("tsraft-bench-cluster-", base);
+  try {
+    const cluster = await start(dir.path);
+    try {
+      return await f(cluster, dir.fsType);
     } finally {
       await cluster.stop("SIGKILL");
     }
@@ -259,39 +279,64 @@ function putWithRevision(
   });
 }
 
-async function txnCase(
-  c: BenchCase,
-  leaderPort: number,
-  durationMs: number,
-  cpuMs: () => number,
-  fsType: string,
-): Promise<BenchResult> {
+/** How a system spells the case's transaction, and reads back a key's version. */
+interface TxnShape {
+  txn(key: string, value: Buffer, version: number): RequestSpec;
+  version(key: string): RequestSpec;
+  versionOf(answer: { headers: Record<string, unknown>; json: unknown }): number;
+}
+
+const b64 = (x: string | Buffer) => Buffer.from(x).toString("base64");
+const json = (path: string, body: unknown): RequestSpec => ({
+  method: "POST",
+  path,
+  body: Buffer.from(JSON.stringify(body)),
+  contentType: "application/json",
+});
+
+const TSRAFT_TXN: TxnShape = {
+  txn: (key, value, version) =>
+    json("/txn", {
+      compare: [{ key, target: "version", value: version }],
+      success: [
+        { op: "put", key, valueBase64: b64(value) },
+        { op: "put", key: `${key}/last`, valueBase64: b64(value) },
+      ],
+    }),
+  version: (key) => ({
+    method: "GET",
+    path: `/kv/${encodeURIComponent(key)}`,
+    body: undefined,
+    contentType: "text/plain",
+  }),
+  versionOf: (a) => Number(a.headers["x-version"] ?? 0),
+};
+
+/** etcd v3's JSON gateway: `POST /v3/kv/txn`, the same compare and puts; versions from `POST /v3/kv/range`. */
+const ETCD_TXN: TxnShape = {
+  txn: (key, value, version) =>
+    json("/v3/kv/txn", {
+      compare: [{ key: b64(key), target: "VERSION", result: "EQUAL", version: String(version) }],
+      success: [
+        { request_put: { key: b64(key), value: b64(value) } },
+        { request_put: { key: b64(`${key}/last`), value: b64(value) } },
+      ],
+    }),
+  version: (key) => json("/v3/kv/range", { key: b64(key) }),
+  versionOf: (a) => Number((a.json as { kvs?: { version?: string }[] }).kvs?.[0]?.version ?? 0),
+};
+
+/** One system's transactions: a 1 s warm-up, the timed phase, then every client's key version read back. */
+async function txnPhase(port: number, shape: TxnShape, durationMs: number, cpuMs: () => number) {
   const clients = 16;
-  const txn = (client: number, seq: number) => {
-    const key = `bench/txn/c${client}`;
-    const value = uniqueValue(client, seq).toString("latin1");
-    return {
-      method: "POST",
-      path: "/txn",
-      body: Buffer.from(
-        JSON.stringify({
-          compare: [{ key, target: "version", value: seq }],
-          success: [
-            { op: "put", key, value },
-            { op: "put", key: `${key}/last`, value },
-          ],
-        }),
-      ),
-      contentType: "application/json",
-    };
-  };
-  // Warm-up on other clients' keys (their versions start again at 0 in the timed phase).
+  const key = (client: number) => `bench/txn/c${client}`;
+  // Warm-up on other keys (their versions are not counted).
   await closedLoop({
     host: "127.0.0.1",
-    port: leaderPort,
+    port,
     clients,
     durationMs: 1000,
-    make: (cl, seq) => txn(cl + 1000, seq),
+    make: (cl, seq) => shape.txn(key(cl + 1000), uniqueValue(cl, seq), seq),
     okStatus: 200,
   });
   const cpu0 = cpuMs();
@@ -299,56 +344,95 @@ async function txnCase(
   const m = await measure(async () => {
     phase = await closedLoop({
       host: "127.0.0.1",
-      port: leaderPort,
+      port,
       clients,
       durationMs,
-      make: txn,
+      make: (cl, seq) => shape.txn(key(cl), uniqueValue(cl, seq), seq),
       okStatus: 200,
     });
   });
   const serverCpuMs = cpuMs() - cpu0;
-  const p = phase!;
-  // Every transaction's compare must have held: each client's key is at version = its count.
-  const versions = await Promise.all(
-    Array.from({ length: clients }, async (_, cl) => {
-      const agent = new Agent();
-      try {
-        return await new Promise<number>((resolve, reject) => {
-          const req = request(
-            { agent, host: "127.0.0.1", port: leaderPort, path: `/kv/bench%2Ftxn%2Fc${cl}` },
-            (res) => {
-              res.resume();
-              res.on("end", () => resolve(Number(res.headers["x-version"] ?? 0)));
-            },
-          );
-          req.on("error", reject);
-          req.end();
-        });
-      } finally {
-        agent.destroy();
-      }
-    }),
-  );
-  const succeeded = versions.reduce((a, b) => a + b, 0);
+  // A transaction succeeded iff its compare held: each client's key is at version = its successes.
+  let succeeded = 0;
+  for (let cl = 0; cl < clients; cl++) succeeded += shape.versionOf(await ask(port, shape.version(key(cl))));
+  return { phase: phase!, m, serverCpuMs, succeeded, clients };
+}
+
+/** One request; its headers and JSON body. */
+function ask(port: number, spec: RequestSpec): Promise<{ headers: Record<string, unknown>; json: unknown }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = { "content-type": spec.contentType };
+    if (spec.body !== undefined) headers["content-length"] = spec.body.length;
+    const req = request({ host: "127.0.0.1", port, method: spec.method, path: spec.path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        let body: unknown;
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+        } catch {}
+        resolve({ headers: res.headers, json: body });
+      });
+    });
+    req.on("error", reject);
+    req.end(spec.body);
+  });
+}
+
+async function txnCase(
+  c: BenchCase,
+  durationMs: number,
+  opts: { dir?: string | undefined },
+): Promise<BenchResult> {
+  // tsraft-kv, then (its cluster stopped) etcd, each on a fresh cluster.
+  let fsType = "";
+  const ours = await withCluster(startTsraft, opts.dir, (cluster, fs) => {
+    fsType = fs;
+    return txnPhase(cluster.leaderPort, TSRAFT_TXN, durationMs, cluster.cpuMs);
+  });
+  const p = ours.phase;
+  const txnsPerSec = ours.succeeded / (p.wallMs / 1000);
+  const figures: Record<string, number> = {
+    txnsAnswered: p.ok,
+    txnsSucceeded: ours.succeeded,
+    errors: p.errors,
+    writesPerSec: Math.round((2 * ours.succeeded) / (p.wallMs / 1000)),
+    serverCpuUsPerTxn: round3((ours.serverCpuMs * 1000) / Math.max(1, ours.succeeded)),
+  };
+  const notes = [
+    `data on ${fsType}; ${durationMs / 1000} s to the leader; ops = transactions that succeeded (each client's key version at the end)`,
+    ...(p.errorSamples.length > 0 ? [`errors: ${p.errorSamples.join("; ")}`] : []),
+  ];
+  const etcd = findEtcd();
+  if (etcd === undefined) notes.push("etcd not installed: comparison skipped");
+  else {
+    const theirs = await withCluster(
+      (d) => startEtcd(etcd.bin, d),
+      opts.dir,
+      (cluster) => txnPhase(cluster.leaderPort, ETCD_TXN, durationMs, cluster.cpuMs),
+    );
+    const theirLatency = latencyOf(theirs.phase.latenciesMs, "ms", "etcd txn", 1, true);
+    const theirPerSec = theirs.succeeded / (theirs.phase.wallMs / 1000);
+    Object.assign(figures, {
+      etcdTxnsPerSec: Math.round(theirPerSec),
+      etcdTxnsSucceeded: theirs.succeeded,
+      etcdErrors: theirs.phase.errors,
+      etcdP50Ms: theirLatency.p50,
+      etcdP99Ms: theirLatency.p99,
+      ratio: round3(txnsPerSec / theirPerSec),
+    });
+    notes.push(`etcd ${etcd.version} via its v3 JSON gateway (POST /v3/kv/txn), a fresh cluster after ours`);
+  }
   return result(
     "cluster",
     { id: c.id, params: { ...c.params, durationSec: durationMs / 1000 } },
-    succeeded,
-    { ...m, wallMs: p.wallMs, cpuMs: serverCpuMs },
+    ours.succeeded,
+    { ...ours.m, wallMs: p.wallMs, cpuMs: ours.serverCpuMs },
     {
-      counters: { clients, servers: 3 },
-      figures: {
-        txnsAnswered: p.ok,
-        txnsSucceeded: succeeded,
-        errors: p.errors,
-        writesPerSec: Math.round((2 * succeeded) / (p.wallMs / 1000)),
-        serverCpuUsPerTxn: round3((serverCpuMs * 1000) / Math.max(1, succeeded)),
-      },
+      counters: { clients: ours.clients, servers: 3 },
+      figures,
       latency: latencyOf(p.latenciesMs, "ms", "one transaction, sent to answered", 1, true),
-      notes: [
-        `data on ${fsType}; ${durationMs / 1000} s to the leader; ops = transactions that succeeded (each client's key version at the end)`,
-        ...(p.errorSamples.length > 0 ? [`errors: ${p.errorSamples.join("; ")}`] : []),
-      ],
+      notes,
     },
   );
 }

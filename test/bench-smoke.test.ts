@@ -166,7 +166,9 @@ describe.skipIf(NOT_BUILT !== undefined)("disk, network and cluster benches (tin
       expect(f.missedEvents).toBe(0);
       expect(f.putErrors).toBe(0);
       expect(f.writesPerSec).toBeGreaterThan(0);
-      const t = runChild(["cluster", "txn-c16", "--duration", "0.5"]);
+      const t = runChild(["cluster", "txn-c16", "--duration", "0.5"], {
+        ETCD_BIN: join(ROOT, "no-such-etcd"),
+      });
       expectWellFormed(t, "cluster", "txn-c16");
       const g = t.figures as Record<string, number>;
       expect(g.errors).toBe(0);
