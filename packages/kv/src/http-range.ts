@@ -22,7 +22,7 @@ import type { Ctx, RouteDeps } from "./http.js";
 import { allow, onlyParams } from "./http.js";
 import { HttpError, MAX_KEY_BYTES, sendJson } from "./http-util.js";
 import { bytesField, keyValueJson, REVISION_HEADER } from "./kv-json.js";
-import { CompactedError, FutureRevisionError, type KeyRange, prefixRange } from "./mvcc-store.js";
+import { CompactedError, FutureRevisionError, type KeyRange, prefixRange } from "./mvcc-types.js";
 
 /** Keys per page by default, and at most. */
 export const DEFAULT_RANGE_LIMIT = 1000;

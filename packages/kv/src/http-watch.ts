@@ -20,7 +20,7 @@ import type { Ctx, RouteDeps } from "./http.js";
 import { allow, onlyParams } from "./http.js";
 import { intParam } from "./http-range.js";
 import { HttpError, MAX_KEY_BYTES } from "./http-util.js";
-import { type KeyRange, keySuccessor, prefixRange } from "./mvcc-store.js";
+import { type KeyRange, keySuccessor, prefixRange } from "./mvcc-types.js";
 
 /** Handles `GET /watch`. */
 export function handleWatch(c: Ctx, d: RouteDeps): void {

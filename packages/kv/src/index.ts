@@ -36,7 +36,7 @@ export {
   prefixRange,
   type RangePage,
   type RangeRequest,
-} from "./mvcc-store.js";
+} from "./mvcc-types.js";
 export {
   type Compare,
   type CompareOp,

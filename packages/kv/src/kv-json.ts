@@ -7,7 +7,7 @@
  */
 import { isUtf8 } from "node:buffer";
 import { HttpError, MAX_KEY_BYTES } from "./http-util.js";
-import type { KeyValue, KvChange } from "./mvcc-store.js";
+import type { KeyValue, KvChange } from "./mvcc-types.js";
 
 /** The store's revision when an answer was made (every read and write answer carries it). */
 export const REVISION_HEADER = "x-revision";

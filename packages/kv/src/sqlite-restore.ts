@@ -8,7 +8,7 @@ import { open, rm } from "node:fs/promises";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import Database from "better-sqlite3";
 import { ImageDecoder, ImageError, type ImageSummary } from "./image.js";
-import { CHANGES_PER_REVISION } from "./mvcc-store.js";
+import { CHANGES_PER_REVISION } from "./mvcc-types.js";
 import { createSchema } from "./sqlite-database.js";
 
 /** Longest stretch of inserting between two turns of the event loop while building. */

@@ -17,7 +17,7 @@ import { setImmediate as nextTurn } from "node:timers/promises";
 import type { StateMachineSnapshot } from "@tsraft/raft";
 import Database from "better-sqlite3";
 import { DEFAULT_IMAGE_CHUNK_BYTES, type ImageChangeRecord, ImageEncoder } from "./image.js";
-import { CHANGES_PER_REVISION } from "./mvcc-store.js";
+import { CHANGES_PER_REVISION } from "./mvcc-types.js";
 import { checkSchema, readMeta } from "./sqlite-database.js";
 
 /** Longest stretch of work between two turns of the event loop while producing an image. */

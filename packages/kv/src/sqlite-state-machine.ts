@@ -88,16 +88,16 @@ import type { ApplyEntry, StateMachine } from "@tsraft/raft";
 import type Database from "better-sqlite3";
 import type { Logger } from "pino";
 import { DEFAULT_IMAGE_CHUNK_BYTES } from "./image.js";
+import { MvccStore } from "./mvcc-store.js";
 import {
   CompactedError,
   FutureRevisionError,
   type KeyRange,
   type KeyValue,
   type KvChange,
-  MvccStore,
   type RangePage,
   type RangeRequest,
-} from "./mvcc-store.js";
+} from "./mvcc-types.js";
 import { openDatabase, prepare, readMeta, type Statements, startWal } from "./sqlite-database.js";
 import {
   buildDatabaseFromImage,
@@ -111,7 +111,7 @@ import { casTxn, readOnlyStore, runTxn, type Txn, type TxnResult } from "./txn.j
 import { decodeKvCommand, type KvCommand } from "./txn-command.js";
 import { type CheckpointResult, DEFAULT_WAL_CHECKPOINT_BYTES, WalCheckpointer } from "./wal-checkpointer.js";
 
-export { CompactedError, FutureRevisionError } from "./mvcc-store.js";
+export { CompactedError, FutureRevisionError } from "./mvcc-types.js";
 /**
  * The database file's name inside the state machine's directory. (Declared here, not beside the
  * schema: this module's types are public, and sqlite-database.ts's would make better-sqlite3's

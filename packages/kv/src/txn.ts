@@ -5,7 +5,7 @@
  * (mvcc-store.ts). A compare-and-swap (`PUT /kv/<key>?prev=`) is the transaction "if the value of
  * `key` is `prev` then put, else get" (see {@link casTxn}).
  */
-import { CHANGES_PER_REVISION, type KeyValue } from "./mvcc-store.js";
+import { CHANGES_PER_REVISION, type KeyValue } from "./mvcc-types.js";
 
 /** What a compare looks at: the value, the version, the mod or create revision, or whether the key exists. */
 export type CompareTarget = "value" | "version" | "mod" | "create" | "exists";

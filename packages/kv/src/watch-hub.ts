@@ -28,7 +28,7 @@
 import type { ServerResponse } from "node:http";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { changeJson } from "./kv-json.js";
-import { CompactedError, inRange, type KeyRange, type KvChange } from "./mvcc-store.js";
+import { CompactedError, inRange, type KeyRange, type KvChange } from "./mvcc-types.js";
 import type { AppliedState, SqliteStateMachine } from "./sqlite-state-machine.js";
 
 /** What the hub reads: the history, the revisions, and when they move. */
