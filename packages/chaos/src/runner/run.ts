@@ -30,7 +30,7 @@ import { ChaosCluster, type StateHash } from "./cluster.js";
 import { mergeCommittedLogs, readNodeLog } from "./committed-log.js";
 import { FAULT_KINDS, type FaultKind, injectFault, planFault, SINGLE_NODE_FAULTS } from "./faults.js";
 import { Network } from "./proxy.js";
-import { WatchRecorder } from "./watch-check.js";
+import { settleTransactions, WatchRecorder } from "./watch-check.js";
 import { sleep, Workload, workloadKeys } from "./workload.js";
 
 /** What a seed stands for: the cluster size and the fault. */
@@ -150,6 +150,7 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
   let faultFired: boolean | undefined;
   const watches = new WatchRecorder();
   let watchEvents = 0;
+  let watchesChecked = false;
 
   try {
     for (const id of cluster.members()) cluster.start(id);
@@ -165,7 +166,9 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
     workloadMs = now() - w0;
     log(`workload stopped: ${workload.history.length} operations`);
     await finalPhase(cluster, workload, network, log, failures);
+    const before = failures.length;
     watchEvents = await checkWatches(cluster, workload, watches, log, failures);
+    watchesChecked = failures.length === before;
   } catch (e) {
     failures.push(`run aborted: ${e instanceof Error ? e.message : String(e)}`);
     await workload.stop().catch(() => {});
@@ -214,8 +217,15 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
   const patched = patchKvHistory(history, merged.writes);
   const check = checkOperations(kvModel, patched.history, { timeoutMs: o.checkTimeoutMs ?? 60_000 });
   if (check.outcome !== "ok") failures.push(describeResult(kvModel, check, { timeOrigin: 0 }));
-  const groupAmbiguous = workload.groupHistory.filter(isGroupAmbiguous).length;
-  const groupCheck = checkOperations(groupModel, workload.groupHistory, {
+  // Ambiguous transactions settled from the watches, once those are known complete (checked above):
+  // one whose values a watch delivered applied; one whose values none did changed nothing and was
+  // observed by nobody, so it leaves the history.
+  const groupAmbiguousBefore = workload.groupHistory.filter(isGroupAmbiguous).length;
+  const groupHistory = watchesChecked
+    ? settleTransactions(workload.groupHistory, (k, v) => watches.delivered(k, v))
+    : workload.groupHistory;
+  const groupAmbiguous = groupHistory.filter(isGroupAmbiguous).length;
+  const groupCheck = checkOperations(groupModel, groupHistory, {
     timeoutMs: o.checkTimeoutMs ?? 60_000,
   });
   if (groupCheck.outcome !== "ok") failures.push(describeResult(groupModel, groupCheck, { timeOrigin: 0 }));
@@ -234,6 +244,7 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
           history,
           patched: patched.history,
           groupHistory: workload.groupHistory,
+          groupSettled: groupHistory,
           failedWrites: workload.failedWrites,
         },
         null,
@@ -262,8 +273,8 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
     watchEvents,
     watchResumes: watches.resumes,
     opsPerSec: workloadMs > 0 ? ((history.length + workload.groupHistory.length) * 1000) / workloadMs : 0,
-    // Transactions without an answer stay ambiguous: the patch step settles single-key writes only.
-    ambiguousBefore: patched.ambiguousBefore + groupAmbiguous,
+    // Transactions are settled from the watches (above), not by the patch step.
+    ambiguousBefore: patched.ambiguousBefore + groupAmbiguousBefore,
     ambiguousAfter: patched.ambiguousAfter + groupAmbiguous,
     ambiguity:
       patched.history.length + workload.groupHistory.length > 0

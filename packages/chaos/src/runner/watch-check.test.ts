@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { GroupOperation } from "../lincheck/kv-group-model.js";
 import type { KvOperation } from "../lincheck/kv-model.js";
-import { checkWatchStreams, type Row } from "./watch-check.js";
+import { UNKNOWN_RETURN } from "../lincheck/model.js";
+import { checkWatchStreams, type Row, settleTransactions } from "./watch-check.js";
 
 // The watch checks on hand-made streams: each violation of the module comment is named.
 
@@ -79,5 +80,35 @@ describe("watch checks", () => {
     expect(check([good], new Map([...state, ["k3", "z"]]))).toEqual([
       "events replayed to revision 4 give k3 = ∅, the store has z",
     ]);
+  });
+});
+
+describe("settling ambiguous transactions from the watches", () => {
+  it("a delivered one succeeded, an undelivered one leaves the history, the rest are kept", () => {
+    const ambiguous = (value: string): GroupOperation => ({
+      clientId: 1,
+      input: { type: "txn", group: "g0", prev: null, value },
+      call: 0,
+      return: UNKNOWN_RETURN,
+      output: { type: "unknown" },
+    });
+    const range: GroupOperation = {
+      clientId: 2,
+      input: { type: "range", group: "g0" },
+      call: 0,
+      return: 1,
+      output: { type: "range", a: null, b: null },
+    };
+    const h = [ambiguous("t1"), ambiguous("t2"), range, ackedTxn("t3")];
+    const delivered = (k: string, v: string) => k === "g0/a" && v === "t1-a";
+    const out = settleTransactions(h, delivered);
+    expect(out.map((o) => [o.input.type === "txn" ? o.input.value : "range", o.output.type])).toEqual([
+      ["t1", "succeeded"],
+      ["range", "range"],
+      ["t3", "succeeded"],
+    ]);
+    expect(out[0]!.return).toBe(UNKNOWN_RETURN);
+    // Without watches nothing is settled.
+    expect(settleTransactions(h, () => undefined)).toEqual(h);
   });
 });

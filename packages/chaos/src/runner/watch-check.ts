@@ -13,8 +13,12 @@
  * 4. the events replayed give the store as a range read at R on a node reads it.
  */
 import { KvClient, type WatchEvent } from "@tsraft/kv/client";
-import type { GroupOperation } from "../lincheck/kv-group-model.js";
-import { groupValues } from "../lincheck/kv-group-model.js";
+import {
+  GROUP_SUCCEEDED,
+  type GroupOperation,
+  groupValues,
+  isGroupAmbiguous,
+} from "../lincheck/kv-group-model.js";
 import type { KvOperation } from "../lincheck/kv-model.js";
 import { sleep } from "./workload.js";
 
@@ -68,6 +72,18 @@ export class WatchRecorder {
       this.streams.push(s);
     }
   }
+
+  /**
+   * Whether `key` = `value` is a put event a watch delivered (values are unique): how an ambiguous
+   * transaction is settled once the watches passed their checks. Undefined if no watch ran.
+   */
+  delivered(key: string, value: string): boolean | undefined {
+    const rows = this.streams[0]?.rows;
+    if (rows === undefined) return undefined;
+    this.index ??= new Set(rows.filter((r) => r.kind === "put").map((r) => `${r.key}\0${r.value}`));
+    return this.index.has(`${key}\0${value}`);
+  }
+  private index: Set<string> | undefined;
 
   /** Resumes across all watches (how often a stream broke and was taken up again). */
   get resumes(): number {
@@ -202,4 +218,29 @@ export function checkWatchStreams(
       );
   }
   return { failures: failures.slice(0, 20), events: first.length, acked };
+}
+
+/**
+ * The group history with each ambiguous transaction settled by `delivered` (whether a watch
+ * delivered a put of that key and value; undefined: unknown), to be used once the watches passed
+ * their checks: a transaction whose values were delivered applied (its output becomes
+ * `succeeded`; its return stays unknown); one whose values were not changed nothing, and no client
+ * saw an answer, so it leaves the history.
+ */
+export function settleTransactions(
+  history: readonly GroupOperation[],
+  delivered: (key: string, value: string) => boolean | undefined,
+): GroupOperation[] {
+  const out: GroupOperation[] = [];
+  for (const op of history) {
+    if (op.input.type !== "txn" || !isGroupAmbiguous(op)) {
+      out.push(op);
+      continue;
+    }
+    const v = groupValues(op.input.value);
+    const a = delivered(`${op.input.group}/a`, v.a ?? "");
+    if (a === undefined) out.push(op);
+    else if (a) out.push({ ...op, output: GROUP_SUCCEEDED });
+  }
+  return out;
 }
