@@ -18,6 +18,7 @@ export default defineConfig({
       { find: /^@tsraft\/node$/, replacement: src("./packages/node/src/index.ts") },
       { find: /^@tsraft\/node\/testing$/, replacement: src("./packages/node/src/testing.ts") },
       { find: /^@tsraft\/node\/trace$/, replacement: src("./packages/node/src/trace.ts") },
+      { find: /^@tsraft\/kv\/client$/, replacement: src("./packages/kv/src/client/index.ts") },
       { find: /^@tsraft\/kv$/, replacement: src("./packages/kv/src/index.ts") },
       { find: /^@tsraft\/testkit$/, replacement: src("./packages/testkit/src/index.ts") },
       { find: /^@tsraft\/chaos\/lincheck$/, replacement: src("./packages/chaos/src/lincheck/index.ts") },

@@ -20,6 +20,7 @@
  */
 
 import { type Cluster, findEtcd, startEtcd, startTsraft } from "./cluster-procs.js";
+import { runWatchTxnCase, WATCH_TXN_CASES } from "./cluster-watch-txn.js";
 import { benchDir } from "./disk.js";
 import {
   type BenchCase,
@@ -133,6 +134,8 @@ async function run(
   opts: { dir?: string | undefined; durationSec?: number | undefined },
 ): Promise<BenchResult> {
   findCase(family, caseId);
+  // Watches and transactions (issue 16): bench/cluster-watch-txn.ts.
+  if (WATCH_TXN_CASES.some((x) => x.id === caseId)) return runWatchTxnCase(caseId, opts);
   const c = CASES.find((x) => x.id === caseId)!;
   const durationMs = (opts.durationSec ?? DEFAULT_DURATION_SEC) * 1000;
   const notes: string[] = [];
@@ -209,7 +212,7 @@ async function run(
 export const family: BenchFamily = {
   name: "cluster",
   summary:
-    "3 tsraft-kv processes (fsync on), closed-loop 128 B PUTs with 1/16/64 clients, GETs; vs etcd if installed",
-  cases: () => CASES.map((c) => ({ id: c.id, params: c.params })),
+    "3 tsraft-kv processes (fsync on), closed-loop 128 B PUTs with 1/16/64 clients, GETs; vs etcd if installed; 100 watchers under 1,000 writes/s; 16 clients of transactions",
+  cases: () => [...CASES.map((c) => ({ id: c.id, params: c.params })), ...WATCH_TXN_CASES],
   run,
 };

@@ -156,6 +156,25 @@ describe.skipIf(NOT_BUILT !== undefined)("disk, network and cluster benches (tin
       expect((r.notes as string[]).some((n) => n.includes("apt-get install etcd-server"))).toBe(true);
     },
   );
+
+  test.skipIf(!existsSync(KV_CLI))(
+    "cluster: 100 watchers get every event; transactions all succeed (issue 16's cases)",
+    () => {
+      const w = runChild(["cluster", "watch-100", "--duration", "0.5"]);
+      expectWellFormed(w, "cluster", "watch-100");
+      const f = w.figures as Record<string, number>;
+      expect(f.missedEvents).toBe(0);
+      expect(f.putErrors).toBe(0);
+      expect(f.writesPerSec).toBeGreaterThan(0);
+      const t = runChild(["cluster", "txn-c16", "--duration", "0.5"], {
+        ETCD_BIN: join(ROOT, "no-such-etcd"),
+      });
+      expectWellFormed(t, "cluster", "txn-c16");
+      const g = t.figures as Record<string, number>;
+      expect(g.errors).toBe(0);
+      expect(g.txnsSucceeded).toBe(g.txnsAnswered);
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------------

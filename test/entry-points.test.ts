@@ -78,17 +78,26 @@ describe("the built packages export the entry points' names", () => {
   });
 });
 
-/** The declaration files `entry` reaches through relative imports, and the packages it imports. */
+/**
+ * The declaration files (or, for a `.js` entry, the modules) `entry` reaches through relative
+ * imports, and the packages it imports.
+ */
 function declarationClosure(entry: string): { files: Set<string>; packages: Set<string> } {
+  const ext = entry.endsWith(".d.ts") ? ".d.ts" : ".js";
   const files = new Set<string>();
   const packages = new Set<string>();
   const visit = (file: string): void => {
     if (files.has(file)) return;
     files.add(file);
     const text = readFileSync(file, "utf8");
-    for (const m of text.matchAll(/(?:from|import)\s*\(?\s*"([^"]+)"/g)) {
-      const spec = m[1]!;
-      if (spec.startsWith(".")) visit(join(dirname(file), spec.replace(/\.js$/, ".d.ts")));
+    // In code, only module statements (a string after `from` elsewhere is not an import).
+    const imports =
+      ext === ".js"
+        ? /^(?:import|export)\s[^;"]*?from\s*"([^"]+)"|^import\s*"([^"]+)"/gm
+        : /(?:from|import)\s*\(?\s*"([^"]+)"/g;
+    for (const m of text.matchAll(imports)) {
+      const spec = (m[1] ?? m[2])!;
+      if (spec.startsWith(".")) visit(join(dirname(file), spec.replace(/\.js$/, ext)));
       else packages.add(spec);
     }
   };
@@ -145,5 +154,15 @@ describe("optional peers stay out of the entry points that do not need them", ()
   it("@tsraft/raft/rafttest's types never reach fast-check; /rafttest/fast-check's do", () => {
     expect([...declarationClosure(join(dist, "index.d.ts")).packages]).not.toContain("fast-check");
     expect([...declarationClosure(join(dist, "fast-check.d.ts")).packages]).toContain("fast-check");
+  });
+});
+
+describe("@tsraft/kv/client has no dependency", () => {
+  const dist = join(ROOT, "packages", "kv", "dist", "client");
+  it("its modules and its types import only each other (no package, no Node.js built-in)", () => {
+    const code = declarationClosure(join(dist, "index.js"));
+    const types = declarationClosure(join(dist, "index.d.ts"));
+    expect([...code.packages, ...types.packages]).toEqual([]);
+    expect(code.files.size).toBeGreaterThanOrEqual(4);
   });
 });

@@ -1,8 +1,10 @@
 /**
  * Chaos runs against real `tsraft-kv` processes (packages/chaos; see its README): each run starts a
- * cluster, drives 8 clients over 10 keys, injects one fault, heals, and checks that the history is
- * linearizable, that every acknowledged write is in the committed log, and that every node has the
- * same state digest at the same applied index.
+ * cluster, drives 8 clients over 10 keys and 2 groups of keys (transactions, ranges), watches every
+ * key from each node, injects one fault, heals, and checks that the history (single-key and
+ * multi-key) is linearizable, that every acknowledged write is in the committed log, that every node
+ * has the same state digest at the same applied index, and that every watch delivered exactly the
+ * committed history.
  *
  * Short mode (the default, part of `pnpm test`): seeds 0–13 (every fault kind on 3 nodes), 42, 44,
  * 46 (the 1-node variant: kill, crash before fsync, crash before a snapshot) and the regression seeds

@@ -3,6 +3,7 @@
  * on the documented ports, then every documented request, compared with the documented answer; the
  * `node packages/kv/dist/cli.js … --join` line starts the 4th node. Then the supervisor's shutdown:
  * SIGTERM stops all three nodes, and after a kill -9 of the supervisor the nodes stop by themselves.
+ * The "HTTP API" section's block (ranges, transactions, a watch) runs the same way on the same data.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -17,10 +18,15 @@ interface Step {
   expected: string[];
 }
 
-/** The console block after the test marker in README.md, as commands and their expected output. */
-function readmeSteps(): Step[] {
+/**
+ * The console block after the `nth` test marker in README.md (0: the quick start; 1: ranges,
+ * transactions and watches), as commands and their expected output.
+ */
+function readmeSteps(nth = 0): Step[] {
   const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-  const marker = readme.indexOf("test/kv/readme.test.ts");
+  let marker = readme.indexOf("test/kv/readme.test.ts");
+  for (let i = 0; i < nth; i++) marker = readme.indexOf("test/kv/readme.test.ts", marker + 1);
+  if (marker < 0) throw new Error(`README.md has no test marker number ${nth}`);
   const start = readme.indexOf("```console\n", marker);
   const end = readme.indexOf("```\n", start + 11);
   const steps: Step[] = [];
@@ -44,6 +50,8 @@ interface Curl {
   method: string;
   body: string | undefined;
   showStatus: boolean;
+  /** `-N`: a stream (a watch), read until the documented lines have arrived. */
+  stream: boolean;
 }
 
 function parseCurl(argv: string[]): Curl {
@@ -51,15 +59,17 @@ function parseCurl(argv: string[]): Curl {
   let method: string | undefined;
   let body: string | undefined;
   let showStatus = false;
+  let stream = false;
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === "-i") showStatus = true;
+    else if (a === "-N") stream = true;
     else if (a === "-X") method = argv[++i];
     else if (a === "-d") body = argv[++i];
     else if (a.startsWith("-")) throw new Error(`README curl option ${a} not understood by this test`);
     else url = a;
   }
-  return { url, method: method ?? (body !== undefined ? "POST" : "GET"), body, showStatus };
+  return { url, method: method ?? (body !== undefined ? "POST" : "GET"), body, showStatus, stream };
 }
 
 const PORTS = [12379, 22379, 32379, 42379, 12380, 22380, 32380, 42380];
@@ -88,6 +98,69 @@ afterAll(async () => {
   await sleep(200);
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** Reads a stream's lines (blank ones left out, as the README shows them) until `n` have arrived. */
+async function streamLines(res: Response, n: number): Promise<string[]> {
+  const lines: string[] = [];
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let rest = "";
+  // A stream that stops short fails the comparison after 30 s instead of hanging the test.
+  const timer = setTimeout(() => void reader.cancel().catch(() => {}), 30_000);
+  try {
+    while (lines.length < n) {
+      const chunk = await reader.read();
+      if (chunk.done) break;
+      rest += decoder.decode(chunk.value, { stream: true });
+      const parts = rest.split("\n");
+      rest = parts.pop()!;
+      lines.push(...parts.filter((l) => l !== ""));
+    }
+  } finally {
+    clearTimeout(timer);
+    await reader.cancel().catch(() => {});
+  }
+  return lines;
+}
+
+/** Runs README steps in order: a `node …` line starts a process, a curl line is compared with its answer. */
+async function runSteps(steps: Step[]): Promise<void> {
+  for (const step of steps) {
+    const argv = words(step.command);
+    if (argv[0] === "node") {
+      // The documented command, with the CLI path made absolute (the test runs in a temp dir)
+      // and a lifeline so the node cannot outlive the test.
+      const args = argv.slice(1).map((a) => (a === "packages/kv/dist/cli.js" ? CLI : a));
+      const p = spawn(process.execPath, [...args, "--exit-on-stdin-close"], {
+        cwd: dir,
+        stdio: "pipe",
+      });
+      procs.push(p);
+      continue;
+    }
+    expect(argv[0], step.command).toBe("curl");
+    const curl = parseCurl(argv);
+    // Retry only what a person would: a node not listening yet, or 503 (no leader yet).
+    const res = await waitFor(
+      step.command,
+      async () => {
+        const r = await fetch(curl.url, {
+          method: curl.method,
+          ...(curl.body !== undefined ? { body: curl.body } : {}),
+        });
+        return r.status === 503 ? undefined : r;
+      },
+      30_000,
+    );
+    const got = curl.showStatus ? [`HTTP/1.1 ${res.status} ${res.statusText}`] : [];
+    if (curl.stream) got.push(...(await streamLines(res, step.expected.length - got.length)));
+    else {
+      const body = (await res.text()).replace(/\n$/, "");
+      if (body !== "") got.push(...body.split("\n"));
+    }
+    expect(got, step.command).toEqual(step.expected);
+  }
+}
 
 /** Runs scripts/start.mjs in `dir` and waits for its "nodes up" announcement. */
 async function startCluster(output: string[]): Promise<ChildProcess> {
@@ -124,38 +197,7 @@ describe.skipIf(CLI_MISSING)("README quick start", async () => {
       expect(steps.length).toBeGreaterThanOrEqual(10);
       const sup = await startCluster(output);
       try {
-        for (const step of steps) {
-          const argv = words(step.command);
-          if (argv[0] === "node") {
-            // The documented command, with the CLI path made absolute (the test runs in a temp dir)
-            // and a lifeline so the node cannot outlive the test.
-            const args = argv.slice(1).map((a) => (a === "packages/kv/dist/cli.js" ? CLI : a));
-            const p = spawn(process.execPath, [...args, "--exit-on-stdin-close"], {
-              cwd: dir,
-              stdio: "pipe",
-            });
-            procs.push(p);
-            continue;
-          }
-          expect(argv[0], step.command).toBe("curl");
-          const curl = parseCurl(argv);
-          // Retry only what a person would: a node not listening yet, or 503 (no leader yet).
-          const res = await waitFor(
-            step.command,
-            async () => {
-              const r = await fetch(curl.url, {
-                method: curl.method,
-                ...(curl.body !== undefined ? { body: curl.body } : {}),
-              });
-              return r.status === 503 ? undefined : r;
-            },
-            30_000,
-          );
-          const body = (await res.text()).replace(/\n$/, "");
-          const got = curl.showStatus ? [`HTTP/1.1 ${res.status} ${res.statusText}`] : [];
-          if (body !== "") got.push(...body.split("\n"));
-          expect(got, step.command).toEqual(step.expected);
-        }
+        await runSteps(steps);
       } catch (err) {
         console.log(output.join(""));
         throw err;
@@ -165,6 +207,25 @@ describe.skipIf(CLI_MISSING)("README quick start", async () => {
       sup.kill("SIGTERM");
       expect(await exited(sup)).toBe(0);
       for (const port of [12380, 22380, 32380]) expect(await httpDown(port)).toBe(true);
+    },
+    120_000,
+  );
+
+  it.skipIf(busy)(
+    "the HTTP API examples run as documented: revisions, ranges, transactions, a watch",
+    async () => {
+      // The second block continues the session of the first (its revisions follow on from it).
+      const steps = readmeSteps(1);
+      expect(steps.length).toBeGreaterThanOrEqual(10);
+      const sup = await startCluster(output);
+      try {
+        await runSteps(steps);
+      } catch (err) {
+        console.log(output.join(""));
+        throw err;
+      }
+      sup.kill("SIGTERM");
+      expect(await exited(sup)).toBe(0);
     },
     120_000,
   );

@@ -19,6 +19,7 @@ export const ENTRY_POINTS = [
   "@tsraft/node/testing",
   "@tsraft/node/trace",
   "@tsraft/kv",
+  "@tsraft/kv/client",
 ] as const;
 
 /**
@@ -29,6 +30,7 @@ export const ENTRY_POINTS = [
  */
 export const CHECK_TS = `// Every public entry point of the published tsraft packages, as a strict TypeScript user sees them.
 import * as kv from "@tsraft/kv";
+import * as kvClient from "@tsraft/kv/client";
 import * as node from "@tsraft/node";
 import * as nodeTesting from "@tsraft/node/testing";
 import * as nodeTrace from "@tsraft/node/trace";
@@ -50,7 +52,8 @@ export const noAnyExports: [
   NoAny<typeof nodeTesting>,
   NoAny<typeof nodeTrace>,
   NoAny<typeof kv>,
-] = [true, true, true, true, true, true, true, true];
+  NoAny<typeof kvClient>,
+] = [true, true, true, true, true, true, true, true, true];
 `;
 
 /** The issue's compiler settings: strict, NodeNext, and the library's own .d.ts checked. */

@@ -26,6 +26,9 @@ describe("tsraft-kv flags", () => {
       peerTls: undefined,
       walIo: "blocking",
       listenPeerUrl: undefined,
+      historyEntries: 100_000,
+      historyAgeSec: 0,
+      watchSlowMs: 10_000,
     });
     expect([...p.config.cluster]).toEqual([
       [1, "ws://127.0.0.1:12379"],
@@ -51,6 +54,8 @@ describe("tsraft-kv flags", () => {
       [["--wal-io", "sideways"], /--wal-io must be blocking or async/],
       [["--listen-peer-url", "http://h:1"], /--listen-peer-url/],
       [["--listen-peer-url", "ws://h"], /--listen-peer-url/],
+      [["--history-entries", "many"], /--history-entries must be an integer/],
+      [["--watch-slow-ms", "0"], /--watch-slow-ms/],
     ];
     for (const [argv, re] of bad) {
       const p = parseCliArgs(argv, {});

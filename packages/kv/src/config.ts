@@ -43,6 +43,12 @@ export interface KvServerConfig {
    * trips, the loop waits for the disk) or `async` (node:fs/promises, libuv's thread pool).
    */
   walIo: "blocking" | "async";
+  /** Revisions of history the leader keeps at least (0: no count-based compaction); history-compactor.ts. */
+  historyEntries: number;
+  /** Seconds of history the leader keeps (0: no age-based compaction). */
+  historyAgeSec: number;
+  /** A watch whose client does not read its events for this long is cut off (watch-hub.ts). */
+  watchSlowMs: number;
 }
 
 export const HELP = `tsraft-kv: a replicated key-value server (Raft + SQLite), raftexample's shape.
@@ -67,6 +73,12 @@ HTTP:
   --port N                     HTTP port (default 12380)
   --max-request-bytes N        largest request body (default ${DEFAULT_MAX_REQUEST_BYTES}); keys are at most ${MAX_KEY_BYTES} bytes
   --request-timeout-ms N       how long a write or linearizable read waits before 504 (default 5000)
+History and watches:
+  --history-entries N          revisions of history kept for watches and reads at a revision; the
+                               leader compacts what is older (default 100000; 0: no such limit)
+  --history-age S              also compact history older than S seconds (default 0: off)
+  --watch-slow-ms N            cut off a watch whose client has not read its events for N ms
+                               (default 10000)
 Raft:
   --snapshot-count N           applied entries between log compactions (default 10000; also every
                                64 MiB of data)
@@ -136,6 +148,9 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
       "peer-trusted-ca-file": str,
       "log-level": str,
       "wal-io": str,
+      "history-entries": str,
+      "history-age": str,
+      "watch-slow-ms": str,
       "exit-on-stdin-close": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -200,6 +215,9 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
       : undefined,
     exitOnStdinClose: v["exit-on-stdin-close"] ?? false,
     walIo,
+    historyEntries: int("--history-entries", v["history-entries"] ?? "100000", 0),
+    historyAgeSec: int("--history-age", v["history-age"] ?? "0", 0),
+    watchSlowMs: int("--watch-slow-ms", v["watch-slow-ms"] ?? "10000", 1),
   };
   if (config.heartbeatTick >= config.electionTick)
     throw new Error("--heartbeat-tick must be below --election-tick");

@@ -11,6 +11,8 @@ import { trace, tracing } from "@tsraft/node/trace";
 import type { Logger } from "pino";
 import { Counter, Histogram, type Registry } from "prom-client";
 import { type Command, encodeCommand } from "./command.js";
+import { handleRange } from "./http-range.js";
+import { handleTxn } from "./http-txn.js";
 import {
   DEFAULT_MAX_REQUEST_BYTES,
   discardRest,
@@ -22,7 +24,10 @@ import {
   sendError,
   sendJson,
 } from "./http-util.js";
+import { handleWatch } from "./http-watch.js";
+import { REVISION_HEADER, revisionHeaders } from "./kv-json.js";
 import type { ApplyResult, SqliteStateMachine } from "./sqlite-state-machine.js";
+import { WatchHub, type WatchHubOptions } from "./watch-hub.js";
 
 /** The part of a RaftNode the HTTP layer uses (the tests put a fake one behind it). */
 export type KvNode = Pick<
@@ -39,7 +44,30 @@ export type KvNode = Pick<
 >;
 
 /** The read side of the state machine the HTTP layer uses. */
-export type KvStore = Pick<SqliteStateMachine, "get" | "appliedIndex" | "revision" | "count" | "stateHash">;
+export type KvStore = Pick<
+  SqliteStateMachine,
+  | "get"
+  | "getKeyValue"
+  | "appliedIndex"
+  | "revision"
+  | "count"
+  | "stateHash"
+  | "range"
+  | "countRange"
+  | "readTxn"
+  | "changes"
+  | "compactRevision"
+  | "onApplied"
+>;
+
+/** What the routes of other files (http-range.ts, http-txn.ts, http-watch.ts) use. */
+export interface RouteDeps {
+  readonly node: KvNode;
+  readonly store: KvStore;
+  readonly waitMs: number;
+  readonly maxBody: number;
+  readonly watches: WatchHub;
+}
 
 /** Options of {@link createKvHttpServer}. */
 export interface KvHttpOptions {
@@ -58,6 +86,18 @@ export interface KvHttpOptions {
   bodyTimeoutMs?: number;
   /** Idle keep-alive connections are closed after this long (default 5 s). */
   keepAliveTimeoutMs?: number;
+  /** Watches (`GET /watch`, watch-hub.ts); end them with {@link closeKvWatches} before closing the server. */
+  watch?: Omit<WatchHubOptions, "registry">;
+}
+
+const hubs = new WeakMap<Server, WatchHub>();
+
+/**
+ * Ends the watch streams of a server made by {@link createKvHttpServer} (each gets a `Stopped`
+ * event): call before `server.close()`, which otherwise waits for them.
+ */
+export function closeKvWatches(server: Server): void {
+  hubs.get(server)?.close();
 }
 
 /** Per connection: aborted when it closes. */
@@ -93,9 +133,20 @@ const MAX_MEMBER_BODY = 64 * 1024;
 const KV_PREFIX = "/kv/";
 const MEMBERS = "/members";
 
-type Route = "kv" | "members" | "status" | "health" | "metrics" | "debug" | "other";
+type Route =
+  | "kv"
+  | "range"
+  | "txn"
+  | "watch"
+  | "members"
+  | "status"
+  | "health"
+  | "metrics"
+  | "debug"
+  | "other";
 
-interface Ctx {
+/** One request, as every route sees it. */
+export interface Ctx {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly path: string;
@@ -135,6 +186,9 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
     // How often the two timeouts above are checked (Node's default, 30 s, would make them coarse).
     connectionsCheckingInterval: 500,
   });
+  const watches = new WatchHub(o.store, { ...o.watch, registry: o.registry });
+  hubs.set(server, watches);
+  const deps: RouteDeps = { node: o.node, store: o.store, waitMs, maxBody, watches };
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
@@ -189,6 +243,12 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
     switch (route) {
       case "kv":
         return kv(c);
+      case "range":
+        return handleRange(c, deps);
+      case "txn":
+        return handleTxn(c, deps);
+      case "watch":
+        return handleWatch(c, deps);
       case "members":
         return members(c);
       case "status":
@@ -231,10 +291,14 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
       }
       if (consistency === "linearizable")
         await o.node.linearizableRead({ timeoutMs: waitMs, signal: c.signal });
-      const value = o.store.get(key);
-      if (value === undefined) throw new HttpError(404, "KeyNotFound", "key not found");
-      c.res.writeHead(200, { "content-type": "application/octet-stream", "content-length": value.length });
-      c.res.end(value);
+      const kv = o.store.getKeyValue(key);
+      if (kv === undefined) throw new HttpError(404, "KeyNotFound", "key not found");
+      c.res.writeHead(200, {
+        "content-type": "application/octet-stream",
+        "content-length": kv.value.length,
+        ...revisionHeaders(o.store.revision(), kv),
+      });
+      c.res.end(kv.value);
       return;
     }
     onlyParams(c, ["prev"]);
@@ -256,7 +320,7 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
   const answerWrite = (c: Ctx, result: ApplyResult): void => {
     switch (result.kind) {
       case "ok":
-        c.res.writeHead(204);
+        c.res.writeHead(204, { [REVISION_HEADER]: result.revision });
         c.res.end();
         return;
       case "compare-failed":
@@ -312,6 +376,9 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
 
 function routeOf(path: string): Route {
   if (path.startsWith(KV_PREFIX)) return "kv";
+  if (path === "/kv") return "range";
+  if (path === "/txn") return "txn";
+  if (path === "/watch") return "watch";
   if (path === MEMBERS || path.startsWith(`${MEMBERS}/`)) return "members";
   if (path === "/status") return "status";
   if (path === "/health") return "health";
@@ -321,7 +388,7 @@ function routeOf(path: string): Route {
 }
 
 /** Checks the method, answering 405 (with Allow) for another; returns it. */
-function allow(c: Ctx, methods: string[]): string {
+export function allow(c: Ctx, methods: string[]): string {
   const m = c.req.method ?? "";
   if (methods.includes(m) || (m === "HEAD" && methods.includes("GET"))) return m === "HEAD" ? "GET" : m;
   throw new HttpError(
@@ -334,7 +401,7 @@ function allow(c: Ctx, methods: string[]): string {
 }
 
 /** Refuses query parameters other than `names` (a typo must not silently change a request's meaning). */
-function onlyParams(c: Ctx, names: string[]): void {
+export function onlyParams(c: Ctx, names: string[]): void {
   for (const k of c.query.keys()) {
     if (!names.includes(k))
       throw new HttpError(400, "BadQuery", `unknown query parameter ${JSON.stringify(k)}`);

@@ -4,22 +4,36 @@ import { describe, expect, it } from "vitest";
 import { fcRuns as runs } from "../../../test/fc.js";
 import {
   IMAGE_MAGIC,
+  type ImageChangeRecord,
   ImageDecoder,
   type ImageDecoderOptions,
   ImageEncoder,
   type ImageHeader,
   type ImageSummary,
   isImageError,
+  type KeyRevisions,
 } from "./image.js";
 
 const SEED = 0x1a6e;
 
-/** Encodes `records` (sorted here) into one byte array. */
-function encode(header: ImageHeader, records: [Uint8Array, Uint8Array][], chunkBytes = 64): Buffer {
-  const enc = new ImageEncoder(header, chunkBytes);
+type Change = Omit<ImageChangeRecord, "kind">;
+
+/** Encodes `records` (sorted) and `changes` (in order) into one byte array. */
+function encode(
+  header: ImageHeader,
+  records: [Uint8Array, Uint8Array, KeyRevisions?][],
+  chunkBytes = 64,
+  changes: Change[] = [],
+  formatVersion: 1 | 2 = 2,
+): Buffer {
+  const enc = new ImageEncoder(header, chunkBytes, { formatVersion });
   const chunks: Uint8Array[] = [];
-  for (const [k, v] of records) {
-    enc.add(k, v);
+  for (const [k, v, r] of records) {
+    enc.add(k, v, r);
+    chunks.push(...enc.take());
+  }
+  for (const c of changes) {
+    enc.addChange(c);
     chunks.push(...enc.take());
   }
   chunks.push(...enc.finish());
@@ -31,17 +45,37 @@ function encode(header: ImageHeader, records: [Uint8Array, Uint8Array][], chunkB
 function decode(
   chunks: Iterable<Uint8Array>,
   options: ImageDecoderOptions = {},
-): { header: ImageHeader | undefined; records: [Buffer, Buffer][]; summary: ImageSummary } {
+): {
+  header: ImageHeader | undefined;
+  records: [Buffer, Buffer][];
+  revisions: KeyRevisions[];
+  changes: Change[];
+  summary: ImageSummary;
+} {
   const dec = new ImageDecoder(options);
   const records: [Buffer, Buffer][] = [];
+  const revisions: KeyRevisions[] = [];
+  const changes: Change[] = [];
+  const copy = (b: Uint8Array | undefined) => (b === undefined ? undefined : Buffer.from(b));
   for (const c of chunks) {
     dec.push(c);
     for (let r = dec.next(); r !== undefined; r = dec.next()) {
-      records.push([Buffer.from(r.key), Buffer.from(r.value)]);
+      if (r.kind === "key") {
+        records.push([Buffer.from(r.key), Buffer.from(r.value)]);
+        revisions.push({ createRevision: r.createRevision, modRevision: r.modRevision, version: r.version });
+      } else {
+        const { kind: _, ...rest } = r;
+        changes.push({
+          ...rest,
+          key: Buffer.from(r.key),
+          value: copy(r.value),
+          prevValue: copy(r.prevValue),
+        });
+      }
     }
   }
   const summary = dec.finish();
-  return { header: dec.header, records, summary };
+  return { header: dec.header, records, revisions, changes, summary };
 }
 
 /** `bytes` cut at the given (sorted, deduplicated) offsets. */
@@ -57,48 +91,213 @@ function cut(bytes: Uint8Array, at: number[]): Uint8Array[] {
   return out;
 }
 
-const sortedUnique = (records: [Uint8Array, Uint8Array][]) => {
-  const byKey = new Map<string, [Uint8Array, Uint8Array]>();
+const sortedUnique = <T extends [Uint8Array, ...unknown[]]>(records: T[]): T[] => {
+  const byKey = new Map<string, T>();
   for (const r of records) byKey.set(Buffer.from(r[0]).toString("hex"), r);
   return [...byKey.values()].sort((a, b) => Buffer.compare(a[0], b[0]));
 };
 
-const arbImage = fc.record({
-  header: fc.record({
-    appliedIndex: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
-    revision: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
-  }),
-  records: fc
-    .array(fc.tuple(fc.uint8Array({ maxLength: 40 }), fc.uint8Array({ maxLength: 300 })), { maxLength: 40 })
-    .map(sortedUnique),
-  chunkBytes: fc.integer({ min: 64, max: 700 }),
-  cuts: fc.array(fc.nat(), { maxLength: 30 }),
+const arbRevisions = fc.record({
+  createRevision: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
+  modRevision: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
+  version: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
 });
+
+/** A history: changes at increasing (revision, sub) after `compact`, each a put or a delete. */
+const arbChanges = (compact: number) =>
+  fc
+    .array(
+      fc.record({
+        gap: fc.nat({ max: 3 }),
+        key: fc.uint8Array({ maxLength: 20 }),
+        value: fc.option(fc.uint8Array({ maxLength: 100 }), { nil: undefined }),
+        prevValue: fc.option(fc.uint8Array({ maxLength: 100 }), { nil: undefined }),
+        createRevision: fc.nat({ max: 1000 }),
+        version: fc.nat({ max: 1000 }),
+        prevModRevision: fc.nat({ max: 1000 }),
+      }),
+      { maxLength: 20 },
+    )
+    .map((cs) => {
+      let revision = compact + 1;
+      let sub = 0;
+      return cs.map(({ gap, ...c }): Change => {
+        if (gap > 0) {
+          revision += gap;
+          sub = 0;
+        } else sub++;
+        return { ...c, revision, sub };
+      });
+    });
+
+const arbImage = fc
+  .record({
+    appliedIndex: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
+    compactRevision: fc.nat({ max: 1_000_000 }),
+  })
+  .chain(({ appliedIndex, compactRevision }) =>
+    fc.record({
+      changes: arbChanges(compactRevision),
+      extra: fc.nat({ max: 100 }),
+      records: fc
+        .array(fc.tuple(fc.uint8Array({ maxLength: 40 }), fc.uint8Array({ maxLength: 300 }), arbRevisions), {
+          maxLength: 40,
+        })
+        .map(sortedUnique),
+      chunkBytes: fc.integer({ min: 64, max: 700 }),
+      cuts: fc.array(fc.nat(), { maxLength: 30 }),
+      appliedIndex: fc.constant(appliedIndex),
+      compactRevision: fc.constant(compactRevision),
+    }),
+  )
+  .map(({ changes, extra, appliedIndex, compactRevision, ...rest }) => ({
+    ...rest,
+    changes,
+    header: {
+      appliedIndex,
+      compactRevision,
+      revision: Math.max(compactRevision, changes.at(-1)?.revision ?? 0) + extra,
+    },
+  }));
+
+const CHANGES: Change[] = [
+  {
+    revision: 2,
+    sub: 0,
+    key: Buffer.from("a"),
+    value: Buffer.alloc(30, 1),
+    createRevision: 2,
+    version: 1,
+    prevModRevision: 0,
+    prevValue: undefined,
+  },
+  {
+    revision: 3,
+    sub: 0,
+    key: Buffer.from("z"),
+    value: undefined,
+    createRevision: 1,
+    version: 1,
+    prevModRevision: 1,
+    prevValue: Buffer.alloc(5, 3),
+  },
+];
 
 describe("kv image", () => {
   it("round-trips random contents through random chunk boundaries", () => {
     fc.assert(
-      fc.property(arbImage, ({ header, records, chunkBytes, cuts }) => {
-        const bytes = encode(header, records, chunkBytes);
+      fc.property(arbImage, ({ header, records, changes, chunkBytes, cuts }) => {
+        const bytes = encode(header, records, chunkBytes, changes);
         const back = decode(cut(bytes, cuts));
         expect(back.header).toEqual(header);
         expect(back.records).toEqual(records.map(([k, v]) => [Buffer.from(k), Buffer.from(v)]));
+        expect(back.revisions).toEqual(records.map(([, , r]) => r));
+        const copy = (b: Uint8Array | undefined) => (b === undefined ? undefined : Buffer.from(b));
+        expect(back.changes).toEqual(
+          changes.map((c) => ({
+            ...c,
+            key: Buffer.from(c.key),
+            value: copy(c.value),
+            prevValue: copy(c.prevValue),
+          })),
+        );
         expect(back.summary).toEqual({
           header,
-          records: records.length,
+          formatVersion: 2,
+          records: records.length + changes.length,
+          keys: records.length,
+          changes: changes.length,
           bytes: bytes.length,
           checksum: createHash("sha256").update(bytes.subarray(0, -32)).digest("hex"),
         });
         // One byte at a time, too.
-        expect(decode(cut(bytes, [...bytes.keys()])).records.length).toBe(records.length);
+        const bytewise = decode(cut(bytes, [...bytes.keys()]));
+        expect(bytewise.records.length + bytewise.changes.length).toBe(records.length + changes.length);
+        // And the same keys written as a version-1 image: revisions 0, 0, 1, no history.
+        const v1 = decode(
+          cut(encode({ ...header, compactRevision: header.revision }, records, chunkBytes, [], 1), cuts),
+        );
+        expect(v1.records).toEqual(back.records);
+        expect(
+          v1.revisions.every((r) => r.createRevision === 0 && r.modRevision === 0 && r.version === 1),
+        ).toBe(true);
+        expect(v1.header).toEqual({ ...header, compactRevision: header.revision });
+        expect(v1.summary.formatVersion).toBe(1);
       }),
       { seed: SEED, numRuns: runs(300) },
     );
   });
 
   it("has a fixed layout (backups and other versions read it)", () => {
-    const bytes = encode({ appliedIndex: 7, revision: 3 }, [[Buffer.from("k"), Buffer.from("vv")]]);
+    const u64 = (n: number) => {
+      const b = Buffer.alloc(8);
+      b.writeBigUInt64BE(BigInt(n));
+      return b;
+    };
+    const bytes = encode(
+      { appliedIndex: 7, revision: 5, compactRevision: 3 },
+      [[Buffer.from("k"), Buffer.from("vv"), { createRevision: 2, modRevision: 4, version: 3 }]],
+      64,
+      [
+        {
+          revision: 4,
+          sub: 0,
+          key: Buffer.from("k"),
+          value: Buffer.from("vv"),
+          createRevision: 2,
+          version: 3,
+          prevModRevision: 3,
+          prevValue: Buffer.from("v"),
+        },
+        {
+          revision: 5,
+          sub: 1,
+          key: Buffer.from("x"),
+          value: undefined,
+          createRevision: 1,
+          version: 1,
+          prevModRevision: 1,
+          prevValue: Buffer.from(""),
+        },
+      ],
+    );
     const expected = Buffer.concat([
+      Buffer.from("TSRAFTKV"),
+      Buffer.from([0, 2, 0, 0]),
+      u64(7),
+      u64(5),
+      u64(3),
+      Buffer.from([2, 0, 0, 0, 1, 0, 0, 0, 2]),
+      u64(2),
+      u64(4),
+      u64(3),
+      Buffer.from("kvv"),
+      Buffer.from([3]),
+      u64(4),
+      Buffer.from([0, 0, 3]),
+      u64(2),
+      u64(3),
+      u64(3),
+      Buffer.from([0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 1]),
+      Buffer.from("kvvv"),
+      Buffer.from([3]),
+      u64(5),
+      Buffer.from([0, 1, 2]),
+      u64(1),
+      u64(1),
+      u64(1),
+      Buffer.from([0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]),
+      Buffer.from("x"),
+      Buffer.from([0xff]),
+      u64(3),
+    ]);
+    expect(bytes.subarray(0, -32)).toEqual(expected);
+    expect(bytes.subarray(-32)).toEqual(createHash("sha256").update(expected).digest());
+    expect(IMAGE_MAGIC).toEqual(Buffer.from("TSRAFTKV"));
+  });
+
+  it("still reads version 1's fixed layout (images written before revisions)", () => {
+    const v1 = Buffer.concat([
       Buffer.from("TSRAFTKV"),
       Buffer.from([0, 1, 0, 0]),
       Buffer.from([0, 0, 0, 0, 0, 0, 0, 7]),
@@ -107,23 +306,40 @@ describe("kv image", () => {
       Buffer.from("kvv"),
       Buffer.from([0xff, 0, 0, 0, 0, 0, 0, 0, 1]),
     ]);
-    expect(bytes.subarray(0, -32)).toEqual(expected);
-    expect(bytes.subarray(-32)).toEqual(createHash("sha256").update(expected).digest());
-    expect(IMAGE_MAGIC).toEqual(Buffer.from("TSRAFTKV"));
+    const bytes = Buffer.concat([v1, createHash("sha256").update(v1).digest()]);
+    expect(
+      encode(
+        { appliedIndex: 7, revision: 3, compactRevision: 3 },
+        [[Buffer.from("k"), Buffer.from("vv")]],
+        64,
+        [],
+        1,
+      ),
+    ).toEqual(bytes);
+    const back = decode([bytes]);
+    expect(back.header).toEqual({ appliedIndex: 7, revision: 3, compactRevision: 3 });
+    expect(back.records).toEqual([[Buffer.from("k"), Buffer.from("vv")]]);
+    expect(back.revisions).toEqual([{ createRevision: 0, modRevision: 0, version: 1 }]);
+    expect(back.summary.formatVersion).toBe(1);
   });
 
   it("reads an empty store", () => {
-    const bytes = encode({ appliedIndex: 0, revision: 0 }, []);
-    expect(bytes.length).toBe(28 + 9 + 32);
+    const bytes = encode({ appliedIndex: 0, revision: 0, compactRevision: 0 }, []);
+    expect(bytes.length).toBe(36 + 9 + 32);
     expect(decode([bytes]).summary.records).toBe(0);
   });
 
   it("refuses every truncation with Truncated, at every length", () => {
-    const bytes = encode({ appliedIndex: 9, revision: 4 }, [
-      [Buffer.from("a"), Buffer.alloc(100, 1)],
-      [Buffer.from("b"), Buffer.alloc(0)],
-      [Buffer.from("c"), Buffer.alloc(50, 2)],
-    ]);
+    const bytes = encode(
+      { appliedIndex: 9, revision: 4, compactRevision: 1 },
+      [
+        [Buffer.from("a"), Buffer.alloc(100, 1)],
+        [Buffer.from("b"), Buffer.alloc(0)],
+        [Buffer.from("c"), Buffer.alloc(50, 2)],
+      ],
+      64,
+      CHANGES,
+    );
     for (let n = 0; n < bytes.length; n++) {
       let err: unknown;
       try {
@@ -136,10 +352,15 @@ describe("kv image", () => {
   });
 
   it("detects every single-byte corruption", () => {
-    const bytes = encode({ appliedIndex: 9, revision: 4 }, [
-      [Buffer.from("a"), Buffer.alloc(40, 1)],
-      [Buffer.from("b"), Buffer.alloc(3, 2)],
-    ]);
+    const bytes = encode(
+      { appliedIndex: 9, revision: 4, compactRevision: 1 },
+      [
+        [Buffer.from("a"), Buffer.alloc(40, 1)],
+        [Buffer.from("b"), Buffer.alloc(3, 2)],
+      ],
+      64,
+      CHANGES,
+    );
     const codes = new Set<string>();
     for (let i = 0; i < bytes.length; i++) {
       for (const flip of [0x01, 0x80]) {
@@ -161,6 +382,7 @@ describe("kv image", () => {
       "UnsupportedVersion",
       "BadHeader",
       "UnknownRecordKind",
+      "BadRecord",
       "ChecksumMismatch",
     ]) {
       expect(codes).toContain(code);
@@ -168,7 +390,9 @@ describe("kv image", () => {
   });
 
   it("gives each kind of bad image its clear error", () => {
-    const good = encode({ appliedIndex: 1, revision: 1 }, [[Buffer.from("a"), Buffer.from("1")]]);
+    const good = encode({ appliedIndex: 1, revision: 1, compactRevision: 0 }, [
+      [Buffer.from("a"), Buffer.from("1")],
+    ]);
     const expectError = (
       chunks: Uint8Array[],
       code: string,
@@ -190,19 +414,48 @@ describe("kv image", () => {
       "BadMagic",
       /not a tsraft-kv image/,
     );
-    const v2 = Buffer.from(good);
-    v2[9] = 2;
-    expectError([v2], "UnsupportedVersion", /format version 2 is not supported/);
+    const v3 = Buffer.from(good);
+    v3[9] = 3;
+    expectError(
+      [v3],
+      "UnsupportedVersion",
+      /format version 3 is not supported \(this tsraft-kv reads 1 to 2\)/,
+    );
     expectError([good, Buffer.from([0])], "TrailingBytes", /bytes after the trailer/);
     expectError([good.subarray(0, -1)], "Truncated", /inside the trailer's checksum, after 1 records/);
-    expectError([good.subarray(0, 28)], "Truncated", /before the trailer, after 0 records/);
+    expectError([good.subarray(0, 36)], "Truncated", /before the trailer, after 0 records/);
+    expectError([good.subarray(0, 30)], "Truncated", /inside the header/);
     expectError([good], "RecordTooLarge", /record 1 is 2 bytes, more than the 1 allowed/, {
       maxRecordBytes: 1,
     });
     // A record longer than the limit is refused from its lengths, before anything is buffered for it.
-    const huge = Buffer.from(good.subarray(0, 28 + 9));
-    huge.writeUInt32BE(0xffffffff, 28 + 5);
+    const huge = Buffer.from(good.subarray(0, 36 + 33));
+    huge.writeUInt32BE(0xffffffff, 36 + 5);
     expectError([huge], "RecordTooLarge", /4294967296 bytes/);
+    // Checksummed, but breaking the rules of version 2: hand-made images.
+    const header = { appliedIndex: 1, revision: 5, compactRevision: 1 };
+    expectError(
+      [handMadeV2(header, [rawKeyV1("a", "1")])],
+      "UnknownRecordKind",
+      /unknown record kind 1 in a version-2 image/,
+    );
+    const change = (revision: number, sub: number, flags = 1) => rawChange(revision, sub, flags);
+    expectError([handMadeV2(header, [change(3, 0), rawKey("a")])], "OutOfOrder", /a key after the changes/);
+    expectError(
+      [handMadeV2(header, [change(3, 1), change(3, 0)])],
+      "OutOfOrder",
+      /not after the previous change \(3.1\)/,
+    );
+    expectError(
+      [handMadeV2(header, [change(3, 0), change(3, 0)])],
+      "OutOfOrder",
+      /not after the previous change/,
+    );
+    expectError([handMadeV2(header, [change(1, 0)])], "BadRecord", /revision 1.0 is outside \(1, 5\]/);
+    expectError([handMadeV2(header, [change(6, 0)])], "BadRecord", /revision 6.0 is outside/);
+    expectError([handMadeV2(header, [change(2, 0, 4)])], "BadRecord", /unknown flags 4/);
+    const badHeader = handMadeV2({ appliedIndex: 1, revision: 1, compactRevision: 2 }, []);
+    expectError([badHeader], "BadHeader", /compact revision 2 is above the revision 1/);
     // Checksummed, but not in key order: a hand-made image.
     const unordered = handMade([
       [Buffer.from("b"), Buffer.from("1")],
@@ -218,29 +471,97 @@ describe("kv image", () => {
     expectError([miscounted], "CountMismatch", /counts 2 records, the image holds 1/);
   });
 
-  it("the encoder refuses keys out of order", () => {
-    const enc = new ImageEncoder({ appliedIndex: 1, revision: 1 });
+  it("the encoder refuses keys out of order, changes out of order or range, and keys after changes", () => {
+    const enc = new ImageEncoder({ appliedIndex: 1, revision: 3, compactRevision: 1 });
     enc.add(Buffer.from("b"), Buffer.from("1"));
     expect(() => enc.add(Buffer.from("a"), Buffer.from("1"))).toThrow(/strictly increasing/);
     expect(() => enc.add(Buffer.from("b"), Buffer.from("1"))).toThrow(/strictly increasing/);
+    const c = { ...CHANGES[0]!, revision: 2, sub: 1 };
+    expect(() => enc.addChange({ ...c, revision: 1 })).toThrow(/outside \(1, 3\]/);
+    expect(() => enc.addChange({ ...c, revision: 4 })).toThrow(/outside \(1, 3\]/);
+    expect(() => enc.addChange({ ...c, sub: 1024 })).toThrow(/sub 1024/);
+    enc.addChange(c);
+    expect(() => enc.addChange({ ...c, sub: 0 })).toThrow(/strictly increasing \(revision, sub\)/);
+    expect(() => enc.add(Buffer.from("c"), Buffer.from("1"))).toThrow(/keys must come before the changes/);
+    const v1 = new ImageEncoder({ appliedIndex: 1, revision: 3, compactRevision: 1 }, 64, {
+      formatVersion: 1,
+    });
+    expect(() => v1.addChange(c)).toThrow(/version 1 has no history/);
+    expect(() => new ImageEncoder({ appliedIndex: 1, revision: 1, compactRevision: 2 })).toThrow(
+      /above the revision/,
+    );
   });
 
   it("buffers at most one record beyond the current chunk", () => {
     // A 1 MiB value fed 1 KiB at a time: the decoder assembles it in one buffer of its size.
     const value = Buffer.alloc(1 << 20, 7);
-    const bytes = encode({ appliedIndex: 1, revision: 1 }, [[Buffer.from("k"), value]], 1024);
+    const bytes = encode(
+      { appliedIndex: 1, revision: 1, compactRevision: 0 },
+      [[Buffer.from("k"), value]],
+      1024,
+    );
     const dec = new ImageDecoder({ maxRecordBytes: (1 << 20) + 1 });
     let got: Buffer | undefined;
     for (let i = 0; i < bytes.length; i += 1024) {
       dec.push(bytes.subarray(i, i + 1024));
-      for (let r = dec.next(); r !== undefined; r = dec.next()) got = Buffer.from(r.value);
+      for (let r = dec.next(); r !== undefined; r = dec.next())
+        if (r.kind === "key") got = Buffer.from(r.value);
     }
     expect(dec.finish().records).toBe(1);
     expect(got?.equals(value)).toBe(true);
   });
 });
 
-/** An image with a valid checksum but records as given (order and count unchecked). */
+/** A version-2 image with a valid checksum and the raw records given (nothing checked). */
+function handMadeV2(
+  h: { appliedIndex: number; revision: number; compactRevision: number },
+  records: Buffer[],
+): Buffer {
+  const head = Buffer.alloc(36);
+  head.write("TSRAFTKV", 0, "latin1");
+  head.writeUInt16BE(2, 8);
+  head.writeBigUInt64BE(BigInt(h.appliedIndex), 12);
+  head.writeBigUInt64BE(BigInt(h.revision), 20);
+  head.writeBigUInt64BE(BigInt(h.compactRevision), 28);
+  const t = Buffer.alloc(9);
+  t[0] = 0xff;
+  t.writeBigUInt64BE(BigInt(records.length), 1);
+  const body = Buffer.concat([head, ...records, t]);
+  return Buffer.concat([body, createHash("sha256").update(body).digest()]);
+}
+
+function rawKeyV1(k: string, v: string): Buffer {
+  const h = Buffer.alloc(9);
+  h[0] = 1;
+  h.writeUInt32BE(k.length, 1);
+  h.writeUInt32BE(v.length, 5);
+  return Buffer.concat([h, Buffer.from(k), Buffer.from(v)]);
+}
+
+/** A kind-2 record of `k` with an empty value and revisions 1, 1, 1. */
+function rawKey(k: string): Buffer {
+  const h = Buffer.alloc(33);
+  h[0] = 2;
+  h.writeUInt32BE(k.length, 1);
+  h.writeBigUInt64BE(1n, 9);
+  h.writeBigUInt64BE(1n, 17);
+  h.writeBigUInt64BE(1n, 25);
+  return Buffer.concat([h, Buffer.from(k)]);
+}
+
+/** A kind-3 record: a put of "k" = "v" (with flags as given) at (revision, sub). */
+function rawChange(revision: number, sub: number, flags: number): Buffer {
+  const h = Buffer.alloc(48);
+  h[0] = 3;
+  h.writeBigUInt64BE(BigInt(revision), 1);
+  h.writeUInt16BE(sub, 9);
+  h[11] = flags;
+  h.writeUInt32BE(1, 36);
+  h.writeUInt32BE(1, 40);
+  return Buffer.concat([h, Buffer.from("k"), Buffer.from("v")]);
+}
+
+/** A version-1 image with a valid checksum but records as given (order and count unchecked). */
 function handMade(records: [Buffer, Buffer][], count = records.length): Buffer {
   const parts: Buffer[] = [Buffer.from("TSRAFTKV"), Buffer.from([0, 1, 0, 0]), Buffer.alloc(16)];
   for (const [k, v] of records) {

@@ -1,110 +1,57 @@
 /**
- * The tsraft-kv image: the whole store at one applied index as a byte stream, written and read a
- * chunk at a time. It is what a leader streams to a follower that needs a snapshot
- * ({@link SqliteStateMachine.snapshot}, {@link SqliteStateMachine.restore}) and what a backup
- * holds, so it is a logical format (keys and values), not SQLite's file: it does not depend on the
- * SQLite version, page size or free pages, and it can be checked without SQLite.
- *
- * Format version 1; every integer is unsigned big-endian:
- *
- * ```
- * header    magic         8 bytes   "TSRAFTKV"
- *           version       u16       1
- *           flags         u16       0 (reserved; a version-1 reader refuses any other value)
- *           appliedIndex  u64       the state is the result of the log entries 1..appliedIndex
- *           revision      u64       writes applied (puts, and deletes of present keys)
- * records   kind          u8        1: a key and its value
- *           keyLength     u32
- *           valueLength   u32
- *           key, value    keyLength + valueLength bytes
- *           (one per key, in strictly increasing bytewise key order)
- * trailer   kind          u8        0xff
- *           records       u64       the number of records
- *           checksum      32 bytes  SHA-256 of every byte before it, from the magic to `records`
- * ```
- *
- * Nothing follows the trailer. A reader detects truncation (no trailer), corruption (checksum,
- * record count, key order, an unknown kind) and refuses records larger than it is willing to buffer.
- *
- * Room to grow: the record's `kind` byte is its layout's version. Per-key metadata (issue 16's
- * create revision, mod revision and version) will be a new kind (2: the same fields followed by
- * three u64), written by format version 2; a version-1 reader refuses such an image with a clear
- * error instead of dropping what it cannot read.
+ * Writing the tsraft-kv image (the format: image-format.ts): {@link ImageEncoder}. This module also
+ * re-exports the format's names and the decoder (image-decoder.ts), so `./image.js` is the one
+ * import for both sides.
  */
 import { createHash, type Hash } from "node:crypto";
+import {
+  CHANGE_FLAG_PREV,
+  CHANGE_FLAG_PUT,
+  COUNT_BYTES,
+  checkU64,
+  DEFAULT_IMAGE_CHUNK_BYTES,
+  IMAGE_FORMAT_VERSION,
+  IMAGE_MAGIC,
+  type ImageChangeRecord,
+  type ImageHeader,
+  KIND_CHANGE,
+  KIND_KEY,
+  KIND_KEY_VALUE_V1,
+  KIND_TRAILER,
+  MAX_SUB,
+} from "./image-format.js";
 
-/** The first 8 bytes of every image. */
-export const IMAGE_MAGIC: Uint8Array = Buffer.from("TSRAFTKV", "latin1");
-/** The format version this code writes and the newest it reads. */
-export const IMAGE_FORMAT_VERSION = 1;
-/** Chunk size of {@link ImageEncoder} by default: large enough for the disk and the network, small enough to hold a few. */
-export const DEFAULT_IMAGE_CHUNK_BYTES = 512 * 1024;
-/**
- * The largest record (key + value) an {@link ImageDecoder} buffers by default. A KV value is at most
- * the server's `--max-request-bytes` (1.5 MiB by default), so this leaves a wide margin while still
- * refusing a corrupt length before allocating for it.
- */
-export const DEFAULT_MAX_IMAGE_RECORD_BYTES = 64 * 1024 * 1024;
+export { ImageDecoder, type ImageDecoderOptions } from "./image-decoder.js";
+export {
+  DEFAULT_IMAGE_CHUNK_BYTES,
+  DEFAULT_MAX_IMAGE_RECORD_BYTES,
+  IMAGE_FORMAT_VERSION,
+  IMAGE_MAGIC,
+  type ImageChangeRecord,
+  ImageError,
+  type ImageErrorCode,
+  type ImageHeader,
+  type ImageKeyRecord,
+  type ImageRecord,
+  type ImageSummary,
+  isImageError,
+} from "./image-format.js";
 
-const HEADER_BYTES = 28;
-const KIND_KEY_VALUE = 1;
-const KIND_TRAILER = 0xff;
-const LENGTHS_BYTES = 8;
-const COUNT_BYTES = 8;
-const CHECKSUM_BYTES = 32;
-
-/** What the header says about the state the image holds. */
-export interface ImageHeader {
-  /** The state is the result of applying the log entries 1..appliedIndex. */
-  readonly appliedIndex: number;
-  /** Writes applied (see {@link SqliteStateMachine.revision}). */
-  readonly revision: number;
+/** A key's revisions, as an image records them. */
+export interface KeyRevisions {
+  readonly createRevision: number;
+  readonly modRevision: number;
+  readonly version: number;
 }
 
-/** One key and its value. The decoder's records are views valid until its next `push`. */
-export interface ImageRecord {
-  readonly key: Uint8Array;
-  readonly value: Uint8Array;
-}
-
-/** What a complete, verified image held. */
-export interface ImageSummary {
-  readonly header: ImageHeader;
-  readonly records: number;
-  /** The image's length in bytes, trailer included. */
-  readonly bytes: number;
-  /** The SHA-256 checksum of the trailer, in hex. */
-  readonly checksum: string;
-}
-
-/** Why an image was refused. */
-export type ImageErrorCode =
-  | "BadMagic"
-  | "UnsupportedVersion"
-  | "BadHeader"
-  | "UnknownRecordKind"
-  | "RecordTooLarge"
-  | "OutOfOrder"
-  | "Truncated"
-  | "TrailingBytes"
-  | "CountMismatch"
-  | "ChecksumMismatch";
-
-/** An image that is not a valid tsraft-kv image; `offset` is where in the stream it was found. */
-export class ImageError extends Error {
-  override readonly name = "ImageError";
-  constructor(
-    readonly code: ImageErrorCode,
-    readonly offset: number,
-    message: string,
-  ) {
-    super(`kv image: ${message} (at byte ${offset})`);
-  }
-}
-
-/** True if `e` is an {@link ImageError} (with `code`, if given). */
-export function isImageError(e: unknown, code?: ImageErrorCode): e is ImageError {
-  return e instanceof ImageError && (code === undefined || e.code === code);
+/** Options of {@link ImageEncoder}. */
+export interface ImageEncoderOptions {
+  /**
+   * The format version to write (default {@link IMAGE_FORMAT_VERSION}). 1 writes keys and values
+   * only (the revisions given to `add` are dropped, `addChange` throws): for tests of the readers of
+   * old images.
+   */
+  readonly formatVersion?: 1 | 2;
 }
 
 /**
@@ -115,6 +62,10 @@ export function isImageError(e: unknown, code?: ImageErrorCode): e is ImageError
  */
 export class ImageEncoder {
   private readonly hash: Hash = createHash("sha256");
+  private readonly formatVersion: 1 | 2;
+  /** Set once a change was added: no key may follow. */
+  private lastChange: { revision: number; sub: number } | undefined;
+  private readonly header: ImageHeader;
   private readonly chunkBytes: number;
   private chunk: Buffer;
   private used = 0;
@@ -124,37 +75,114 @@ export class ImageEncoder {
   private records = 0;
   private lastKey: Buffer | undefined;
   private finished = false;
-  private readonly scratch = Buffer.alloc(9);
+  private readonly scratch = Buffer.alloc(64);
 
-  constructor(header: ImageHeader, chunkBytes: number = DEFAULT_IMAGE_CHUNK_BYTES) {
+  constructor(
+    header: ImageHeader,
+    chunkBytes: number = DEFAULT_IMAGE_CHUNK_BYTES,
+    options: ImageEncoderOptions = {},
+  ) {
     if (!Number.isInteger(chunkBytes) || chunkBytes < 64) throw new RangeError(`chunkBytes ${chunkBytes}`);
     checkU64("appliedIndex", header.appliedIndex);
     checkU64("revision", header.revision);
+    checkU64("compactRevision", header.compactRevision);
+    if (header.compactRevision > header.revision) {
+      throw new RangeError(
+        `kv image: compactRevision ${header.compactRevision} is above the revision ${header.revision}`,
+      );
+    }
+    this.formatVersion = options.formatVersion ?? IMAGE_FORMAT_VERSION;
+    this.header = header;
     this.chunkBytes = chunkBytes;
     this.chunk = Buffer.allocUnsafe(chunkBytes);
-    const h = Buffer.alloc(HEADER_BYTES);
+    const h = Buffer.alloc(this.formatVersion === 1 ? 28 : 36);
     h.set(IMAGE_MAGIC, 0);
-    h.writeUInt16BE(IMAGE_FORMAT_VERSION, 8);
+    h.writeUInt16BE(this.formatVersion, 8);
     h.writeUInt16BE(0, 10);
     h.writeBigUInt64BE(BigInt(header.appliedIndex), 12);
     h.writeBigUInt64BE(BigInt(header.revision), 20);
+    if (this.formatVersion === 2) h.writeBigUInt64BE(BigInt(header.compactRevision), 28);
     this.write(h);
   }
 
-  /** Appends a record. Throws if `key` is not greater than the previous record's key. */
-  add(key: Uint8Array, value: Uint8Array): void {
+  /**
+   * Appends a key with its value and revisions. Throws if `key` is not greater than the previous
+   * key, or if a change was added already (keys come first).
+   */
+  add(key: Uint8Array, value: Uint8Array, revisions: KeyRevisions = LEGACY_REVISIONS): void {
     if (this.finished) throw new Error("kv image: add after finish");
+    if (this.lastChange !== undefined) throw new Error("kv image: keys must come before the changes");
     if (this.lastKey !== undefined && Buffer.compare(this.lastKey, key) >= 0) {
       throw new Error("kv image: records must come in strictly increasing key order");
     }
     this.lastKey = Buffer.from(key);
     const s = this.scratch;
-    s[0] = KIND_KEY_VALUE;
-    s.writeUInt32BE(key.length, 1);
-    s.writeUInt32BE(value.length, 5);
-    this.write(s);
+    if (this.formatVersion === 1) {
+      s[0] = KIND_KEY_VALUE_V1;
+      s.writeUInt32BE(key.length, 1);
+      s.writeUInt32BE(value.length, 5);
+      this.write(s.subarray(0, 9));
+    } else {
+      checkU64("createRevision", revisions.createRevision);
+      checkU64("modRevision", revisions.modRevision);
+      checkU64("version", revisions.version);
+      s[0] = KIND_KEY;
+      s.writeUInt32BE(key.length, 1);
+      s.writeUInt32BE(value.length, 5);
+      s.writeBigUInt64BE(BigInt(revisions.createRevision), 9);
+      s.writeBigUInt64BE(BigInt(revisions.modRevision), 17);
+      s.writeBigUInt64BE(BigInt(revisions.version), 25);
+      this.write(s.subarray(0, 33));
+    }
     this.write(key);
     this.write(value);
+    this.records++;
+  }
+
+  /**
+   * Appends a change of the history (format version 2 only), after every key. Throws unless
+   * (revision, sub) is greater than the previous change's, within (compactRevision, revision] of the
+   * header, with sub at most 1023.
+   */
+  addChange(c: Omit<ImageChangeRecord, "kind">): void {
+    if (this.finished) throw new Error("kv image: addChange after finish");
+    if (this.formatVersion === 1) throw new Error("kv image: format version 1 has no history");
+    const last = this.lastChange;
+    if (
+      last !== undefined &&
+      (c.revision < last.revision || (c.revision === last.revision && c.sub <= last.sub))
+    ) {
+      throw new Error("kv image: changes must come in strictly increasing (revision, sub) order");
+    }
+    if (c.revision <= this.header.compactRevision || c.revision > this.header.revision) {
+      throw new RangeError(
+        `kv image: change at revision ${c.revision} outside (${this.header.compactRevision}, ${this.header.revision}]`,
+      );
+    }
+    if (!Number.isInteger(c.sub) || c.sub < 0 || c.sub > MAX_SUB)
+      throw new RangeError(`kv image: sub ${c.sub}`);
+    checkU64("createRevision", c.createRevision);
+    checkU64("version", c.version);
+    checkU64("prevModRevision", c.prevModRevision);
+    this.lastChange = { revision: c.revision, sub: c.sub };
+    const value = c.value ?? EMPTY;
+    const prev = c.prevValue ?? EMPTY;
+    const s = this.scratch;
+    s[0] = KIND_CHANGE;
+    s.writeBigUInt64BE(BigInt(c.revision), 1);
+    s.writeUInt16BE(c.sub, 9);
+    s[11] =
+      (c.value !== undefined ? CHANGE_FLAG_PUT : 0) | (c.prevValue !== undefined ? CHANGE_FLAG_PREV : 0);
+    s.writeBigUInt64BE(BigInt(c.createRevision), 12);
+    s.writeBigUInt64BE(BigInt(c.version), 20);
+    s.writeBigUInt64BE(BigInt(c.prevModRevision), 28);
+    s.writeUInt32BE(c.key.length, 36);
+    s.writeUInt32BE(value.length, 40);
+    s.writeUInt32BE(prev.length, 44);
+    this.write(s.subarray(0, 48));
+    this.write(c.key);
+    this.write(value);
+    this.write(prev);
     this.records++;
   }
 
@@ -199,267 +227,7 @@ export class ImageEncoder {
   }
 }
 
-/** Options of {@link ImageDecoder}. */
-export interface ImageDecoderOptions {
-  /** Refuse records whose key + value exceed this many bytes (default {@link DEFAULT_MAX_IMAGE_RECORD_BYTES}). */
-  maxRecordBytes?: number;
-}
+const EMPTY = new Uint8Array(0);
 
-type Phase = "header" | "kind" | "lengths" | "body" | "count" | "checksum" | "done";
-
-const PHASE_NAMES: Readonly<Record<Phase, string>> = {
-  header: "the header",
-  kind: "a record's kind byte",
-  lengths: "a record's lengths",
-  body: "a record's key and value",
-  count: "the trailer's record count",
-  checksum: "the trailer's checksum",
-  done: "nothing",
-};
-
-/**
- * Reads an image from chunks with arbitrary boundaries: `push` a chunk, then call `next` until it
- * returns undefined (it needs the next chunk), and `finish` at the end of the input, which throws
- * unless the whole image, trailer included, was read and verified. Every method throws an
- * {@link ImageError} as soon as the bytes show the image is invalid.
- *
- * Memory: the decoder keeps the current chunk (records are views into it) and, for a record that
- * spans chunks, one buffer of exactly that record's size, at most `maxRecordBytes`. So a consumer
- * that handles the records of a chunk before pushing the next holds about one chunk and one record.
- * Nothing a record says is trusted before the checksum is checked: a consumer must not commit
- * anything before `finish` returns.
- */
-export class ImageDecoder {
-  private readonly maxRecordBytes: number;
-  private readonly hash: Hash = createHash("sha256");
-  private phase: Phase = "header";
-  private cur: Uint8Array = new Uint8Array(0);
-  private pos = 0;
-  /** The unit being assembled across chunks, and how much of it is filled. */
-  private carry: Buffer | undefined;
-  private carryLen = 0;
-  /** Bytes consumed before the current unit. */
-  private offset = 0;
-  private keyLength = 0;
-  private valueLength = 0;
-  private records = 0;
-  private lastKey: Buffer | undefined;
-  private declaredRecords = 0;
-  private hdr: ImageHeader | undefined;
-  private summary: ImageSummary | undefined;
-
-  constructor(options: ImageDecoderOptions = {}) {
-    this.maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_IMAGE_RECORD_BYTES;
-  }
-
-  /** The header, once its bytes were pushed and `next` read them. */
-  get header(): ImageHeader | undefined {
-    return this.hdr;
-  }
-
-  /** Records read so far. */
-  get recordCount(): number {
-    return this.records;
-  }
-
-  /** Hands the decoder the next chunk. Call only after `next` returned undefined. */
-  push(chunk: Uint8Array): void {
-    if (this.pos < this.cur.length) throw new Error("kv image: push before the previous chunk was read");
-    this.cur = chunk;
-    this.pos = 0;
-  }
-
-  /** The next record, or undefined when the pushed bytes are used up (or the trailer was read). */
-  next(): ImageRecord | undefined {
-    for (;;) {
-      switch (this.phase) {
-        case "header": {
-          const u = this.unit(HEADER_BYTES);
-          if (u === undefined) return undefined;
-          this.hdr = this.parseHeader(u);
-          this.consumed(u, true);
-          this.phase = "kind";
-          break;
-        }
-        case "kind": {
-          const u = this.unit(1);
-          if (u === undefined) return undefined;
-          const kind = u[0]!;
-          if (kind === KIND_KEY_VALUE) this.phase = "lengths";
-          else if (kind === KIND_TRAILER) this.phase = "count";
-          else {
-            throw new ImageError(
-              "UnknownRecordKind",
-              this.offset,
-              `unknown record kind ${kind} after ${this.records} records (written by a newer tsraft-kv, or corrupt)`,
-            );
-          }
-          this.consumed(u, true);
-          break;
-        }
-        case "lengths": {
-          const u = this.unit(LENGTHS_BYTES);
-          if (u === undefined) return undefined;
-          const v = view(u);
-          this.keyLength = v.getUint32(0);
-          this.valueLength = v.getUint32(4);
-          const size = this.keyLength + this.valueLength;
-          if (size > this.maxRecordBytes) {
-            throw new ImageError(
-              "RecordTooLarge",
-              this.offset,
-              `record ${this.records + 1} is ${size} bytes, more than the ${this.maxRecordBytes} allowed`,
-            );
-          }
-          this.consumed(u, true);
-          this.phase = "body";
-          break;
-        }
-        case "body": {
-          const u = this.unit(this.keyLength + this.valueLength);
-          if (u === undefined) return undefined;
-          const key = u.subarray(0, this.keyLength);
-          if (this.lastKey !== undefined && Buffer.compare(this.lastKey, key) >= 0) {
-            throw new ImageError(
-              "OutOfOrder",
-              this.offset,
-              `record ${this.records + 1}'s key is not greater than the previous one`,
-            );
-          }
-          this.lastKey = Buffer.from(key);
-          this.consumed(u, true);
-          this.records++;
-          this.phase = "kind";
-          return { key, value: u.subarray(this.keyLength) };
-        }
-        case "count": {
-          const u = this.unit(COUNT_BYTES);
-          if (u === undefined) return undefined;
-          this.declaredRecords = readU64(u, 0, "record count", this.offset, "CountMismatch");
-          this.consumed(u, true);
-          this.phase = "checksum";
-          break;
-        }
-        case "checksum": {
-          const u = this.unit(CHECKSUM_BYTES);
-          if (u === undefined) return undefined;
-          const digest = this.hash.digest();
-          if (Buffer.compare(digest, u) !== 0) {
-            throw new ImageError("ChecksumMismatch", this.offset, "checksum mismatch: the image is corrupt");
-          }
-          if (this.declaredRecords !== this.records) {
-            throw new ImageError(
-              "CountMismatch",
-              this.offset,
-              `the trailer counts ${this.declaredRecords} records, the image holds ${this.records}`,
-            );
-          }
-          this.consumed(u, false);
-          this.phase = "done";
-          this.summary = {
-            header: this.hdr!,
-            records: this.records,
-            bytes: this.offset,
-            checksum: digest.toString("hex"),
-          };
-          break;
-        }
-        case "done":
-          if (this.pos < this.cur.length) {
-            throw new ImageError("TrailingBytes", this.offset, "bytes after the trailer");
-          }
-          return undefined;
-      }
-    }
-  }
-
-  /**
-   * Call at the end of the input, after `next` returned undefined: the verified summary, or an
-   * {@link ImageError} `Truncated` if the input ended before the trailer's last byte.
-   */
-  finish(): ImageSummary {
-    if (this.next() !== undefined) throw new Error("kv image: finish before every record was read");
-    if (this.summary === undefined) {
-      const where =
-        this.phase === "kind"
-          ? "before the trailer"
-          : this.phase === "header"
-            ? "inside the header"
-            : `inside ${PHASE_NAMES[this.phase]}`;
-      throw new ImageError(
-        "Truncated",
-        this.offset + this.carryLen,
-        `truncated: the input ended ${where}, after ${this.records} records`,
-      );
-    }
-    return this.summary;
-  }
-
-  /** `n` bytes from the input (a view when they are in the current chunk), or undefined if not there yet. */
-  private unit(n: number): Uint8Array | undefined {
-    if (this.carry === undefined) {
-      if (this.cur.length - this.pos >= n) {
-        const u = this.cur.subarray(this.pos, this.pos + n);
-        this.pos += n;
-        return u;
-      }
-      this.carry = Buffer.allocUnsafe(n);
-      this.carryLen = 0;
-    }
-    const k = Math.min(n - this.carryLen, this.cur.length - this.pos);
-    this.carry.set(this.cur.subarray(this.pos, this.pos + k), this.carryLen);
-    this.pos += k;
-    this.carryLen += k;
-    if (this.carryLen < n) return undefined;
-    const u = this.carry;
-    this.carry = undefined;
-    this.carryLen = 0;
-    return u;
-  }
-
-  private consumed(u: Uint8Array, hashed: boolean): void {
-    if (hashed) this.hash.update(u);
-    this.offset += u.length;
-  }
-
-  private parseHeader(u: Uint8Array): ImageHeader {
-    if (Buffer.compare(u.subarray(0, 8), IMAGE_MAGIC) !== 0) {
-      throw new ImageError("BadMagic", 0, "not a tsraft-kv image (bad magic)");
-    }
-    const v = view(u);
-    const version = v.getUint16(8);
-    if (version === 0 || version > IMAGE_FORMAT_VERSION) {
-      throw new ImageError(
-        "UnsupportedVersion",
-        8,
-        `format version ${version} is not supported (this tsraft-kv reads 1 to ${IMAGE_FORMAT_VERSION})`,
-      );
-    }
-    const flags = v.getUint16(10);
-    if (flags !== 0) throw new ImageError("BadHeader", 10, `unknown header flags ${flags}`);
-    return {
-      appliedIndex: readU64(u, 12, "applied index", 12),
-      revision: readU64(u, 20, "revision", 20),
-    };
-  }
-}
-
-function view(u: Uint8Array): DataView {
-  return new DataView(u.buffer, u.byteOffset, u.byteLength);
-}
-
-function readU64(
-  u: Uint8Array,
-  at: number,
-  what: string,
-  offset: number,
-  code: ImageErrorCode = "BadHeader",
-): number {
-  const n = view(u).getBigUint64(at);
-  if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw new ImageError(code, offset, `${what} ${n} is too large`);
-  return Number(n);
-}
-
-function checkU64(what: string, n: number): void {
-  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`kv image: ${what} ${n} is not a valid u64`);
-}
+/** The revisions of a key written before revisions were kept (format version 1, schema version 1). */
+export const LEGACY_REVISIONS: KeyRevisions = { createRevision: 0, modRevision: 0, version: 1 };

@@ -16,13 +16,45 @@ export {
 } from "./config.js";
 // The state machine and what goes through it.
 export {
+  type AppliedState,
   type ApplyResult,
+  CompactedError,
   DB_FILE,
+  FutureRevisionError,
   type RestoreStep,
   type SqliteImageSnapshot,
   SqliteStateMachine,
   type SqliteStateMachineOptions,
 } from "./sqlite-state-machine.js";
+// Revisions, history and transactions.
+export {
+  CHANGES_PER_REVISION,
+  type KeyRange,
+  type KeyValue,
+  type KvChange,
+  keySuccessor,
+  prefixRange,
+  type RangePage,
+  type RangeRequest,
+} from "./mvcc-types.js";
+export {
+  type Compare,
+  type CompareOp,
+  type CompareTarget,
+  MAX_TXN_OPS,
+  type Txn,
+  TxnError,
+  type TxnOp,
+  type TxnOpResult,
+  type TxnResult,
+} from "./txn.js";
+export {
+  decodeKvCommand,
+  encodeCompactCommand,
+  encodeTxnCommand,
+  KV_COMMAND_VERSION,
+  type KvCommand,
+} from "./txn-command.js";
 export {
   COMMAND_VERSION,
   type Command,
@@ -36,15 +68,20 @@ export {
   DEFAULT_MAX_IMAGE_RECORD_BYTES,
   IMAGE_FORMAT_VERSION,
   IMAGE_MAGIC,
+  type ImageChangeRecord,
   ImageDecoder,
   type ImageDecoderOptions,
   ImageEncoder,
+  type ImageEncoderOptions,
   ImageError,
   type ImageErrorCode,
   type ImageHeader,
+  type ImageKeyRecord,
   type ImageRecord,
   type ImageSummary,
   isImageError,
+  type KeyRevisions,
+  LEGACY_REVISIONS,
 } from "./image.js";
 export type { CheckpointResult } from "./wal-checkpointer.js";
 // The HTTP API.

@@ -9,7 +9,8 @@ import { blockingNodeFileSystem, createNodeMetrics, nodeFileSystem, RaftNode } f
 import { type Logger, pino } from "pino";
 import { collectDefaultMetrics, Gauge } from "prom-client";
 import type { KvServerConfig } from "./config.js";
-import { createKvHttpServer } from "./http.js";
+import { startHistoryCompactor } from "./history-compactor.js";
+import { closeKvWatches, createKvHttpServer } from "./http.js";
 import { DEFAULT_MAX_IMAGE_RECORD_BYTES } from "./image.js";
 import { type ApplyResult, SqliteStateMachine } from "./sqlite-state-machine.js";
 
@@ -111,6 +112,14 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
     registry: metrics.registry,
     maxRequestBytes: config.maxRequestBytes,
     requestTimeoutMs: config.requestTimeoutMs,
+    watch: { slowWatcherMs: config.watchSlowMs },
+  });
+  const compactor = startHistoryCompactor({
+    node,
+    store: stateMachine,
+    historyEntries: config.historyEntries,
+    historyAgeMs: config.historyAgeSec * 1000,
+    logger: log.child({ component: "compactor" }),
   });
   try {
     await new Promise<void>((resolve, reject) => {
@@ -121,6 +130,8 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
       });
     });
   } catch (err) {
+    compactor.stop();
+    closeKvWatches(http);
     await node.stop();
     stateMachine.close();
     throw err;
@@ -133,6 +144,8 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
+      compactor.stop();
+      closeKvWatches(http);
       const closed = new Promise<void>((resolve) => http.close(() => resolve()));
       http.closeIdleConnections();
       const grace = setTimeout(() => http.closeAllConnections(), HTTP_GRACE_MS);

@@ -7,8 +7,12 @@
 import { existsSync, statSync } from "node:fs";
 import Database from "better-sqlite3";
 
-/** Bumped when the schema changes; a database with another version is refused. */
-export const SCHEMA_VERSION = 1;
+/**
+ * Bumped when the schema changes. Version 2 added the per-key revisions (`create_rev`, `mod_rev`,
+ * `version`), the `history` table and `compact_revision`; a version-1 database is migrated at open
+ * ({@link migrateSchema}), any other version is refused.
+ */
+export const SCHEMA_VERSION = 2;
 
 /** How the state machine's own (writing) connection checkpoints its WAL. */
 export interface ConnectionOptions {
@@ -24,7 +28,7 @@ export interface ConnectionOptions {
 /**
  * Opens (creating if absent) the KV database at `path` as the state machine's writing connection:
  * WAL journal, `synchronous=NORMAL` (see sqlite-state-machine.ts for why that loses nothing).
- * Throws if the file is not a KV database of this schema version.
+ * Migrates a version-1 database; throws if the file is not a KV database of a known version.
  */
 export function openDatabase(path: string, options: ConnectionOptions): Database.Database {
   const fresh = !existsSync(path);
@@ -35,6 +39,7 @@ export function openDatabase(path: string, options: ConnectionOptions): Database
     if (!options.inlineCheckpoints) db.pragma("wal_autocheckpoint = 0");
     db.pragma(`journal_size_limit = ${Math.floor(options.walLimitBytes)}`);
     if (fresh) createSchema(db);
+    else migrateSchema(db);
     checkSchema(db);
     return db;
   } catch (err) {
@@ -44,18 +49,55 @@ export function openDatabase(path: string, options: ConnectionOptions): Database
 }
 
 /**
- * Creates the tables of an empty KV database (applied index 0, revision 0). `meta` holds
- * `applied_index` and `revision`, the state with `kv`; the checkpoint worker also counts its WAL
- * restarts there (`wal_restarts`, wal-checkpointer.ts), which is not part of the state (images and
- * `stateHash` leave it out).
+ * Creates the tables of an empty KV database (applied index 0, revision 0, compacted at 0).
+ *
+ * - `kv`: the current state, one row per key with its revisions (kv-store.ts).
+ * - `history`: every change after `compact_revision`, one row per changed key (kv-store.ts has the
+ *   row layout); what watches and reads at a past revision are served from.
+ * - `meta`: `applied_index`, `revision`, `compact_revision`; the checkpoint worker also counts its
+ *   WAL restarts there (`wal_restarts`, wal-checkpointer.ts), which is not part of the state
+ *   (images and `stateHash` leave it out).
  */
 export function createSchema(db: Database.Database): void {
   db.exec(`
-    CREATE TABLE kv (key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+    CREATE TABLE kv (key BLOB PRIMARY KEY, value BLOB NOT NULL, ${KV_REVISION_COLUMNS}) WITHOUT ROWID;
     CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
     INSERT INTO meta (name, value) VALUES ('applied_index', 0), ('revision', 0);
+    ${HISTORY_DDL}
     PRAGMA user_version = ${SCHEMA_VERSION};
   `);
+}
+
+const KV_REVISION_COLUMNS =
+  "create_rev INTEGER NOT NULL DEFAULT 0, mod_rev INTEGER NOT NULL DEFAULT 0, version INTEGER NOT NULL DEFAULT 1";
+
+/** What schema version 2 added besides the columns of `kv`. */
+const HISTORY_DDL = `
+    CREATE TABLE history (
+      id INTEGER PRIMARY KEY, key BLOB NOT NULL, value BLOB, create_rev INTEGER NOT NULL,
+      version INTEGER NOT NULL, prev_mod_rev INTEGER NOT NULL, prev_value BLOB);
+    INSERT INTO meta (name, value) VALUES ('compact_revision', 0);`;
+
+/**
+ * Migrates a version-1 database (keys and values only) to version 2, in one transaction: its keys
+ * get create and mod revision 0 and version 1 ("written before revisions were kept": the same on
+ * every node, whatever index each was at when it was upgraded, so the replicas stay identical), and
+ * its history starts empty, compacted at the database's revision (watches and reads at a revision
+ * start there). What the nodes of one cluster hold in `history` differs until a compaction passes
+ * the revision the last of them was upgraded at: `stateHash` covers the history, so their digests
+ * differ meanwhile (the data, and every answer about it, do not).
+ */
+export function migrateSchema(db: Database.Database): void {
+  const version = db.pragma("user_version", { simple: true });
+  if (version !== 1) return;
+  db.transaction(() => {
+    for (const column of KV_REVISION_COLUMNS.split(", ")) db.exec(`ALTER TABLE kv ADD COLUMN ${column}`);
+    db.exec(HISTORY_DDL);
+    db.exec(
+      "UPDATE meta SET value = (SELECT value FROM meta WHERE name = 'revision') WHERE name = 'compact_revision'",
+    );
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  })();
 }
 
 /**
@@ -82,19 +124,28 @@ export function checkSchema(db: Database.Database): void {
   }
 }
 
-/** Reads the applied index and revision as `db` sees them (its open transaction's, if any). */
-export function readMeta(db: Database.Database): { appliedIndex: number; revision: number } {
+/** The `meta` rows that are part of the state. */
+export interface Meta {
+  readonly appliedIndex: number;
+  /** The store's revision: the last one a change was applied at (kv-store.ts). */
+  readonly revision: number;
+  /** History up to this revision is gone (kv-store.ts, "Compaction"). */
+  readonly compactRevision: number;
+}
+
+/** Reads the {@link Meta} as `db` sees it (its open transaction's, if any). */
+export function readMeta(db: Database.Database): Meta {
   const get = db.prepare<[string], number>("SELECT value FROM meta WHERE name = ?").pluck();
-  return { appliedIndex: get.get("applied_index")!, revision: get.get("revision")! };
+  return {
+    appliedIndex: get.get("applied_index")!,
+    revision: get.get("revision")!,
+    compactRevision: get.get("compact_revision")!,
+  };
 }
 
 /** The statements of the state machine's connection, prepared once per connection. */
 export interface Statements {
-  readonly get: Database.Statement<[Uint8Array]>;
-  readonly put: Database.Statement<[Uint8Array, Uint8Array]>;
-  readonly del: Database.Statement<[Uint8Array]>;
   readonly count: Database.Statement<[]>;
-  readonly all: Database.Statement<[]>;
   readonly getMeta: Database.Statement<[string]>;
   readonly setMeta: Database.Statement<[string, number]>;
   readonly begin: Database.Statement<[]>;
@@ -108,13 +159,7 @@ export interface Statements {
 /** Prepares {@link Statements} on `db`. */
 export function prepare(db: Database.Database): Statements {
   return {
-    get: db.prepare("SELECT value FROM kv WHERE key = ?"),
-    put: db.prepare(
-      "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    ),
-    del: db.prepare("DELETE FROM kv WHERE key = ?"),
     count: db.prepare("SELECT count(*) FROM kv"),
-    all: db.prepare("SELECT key, value FROM kv ORDER BY key"),
     getMeta: db.prepare("SELECT value FROM meta WHERE name = ?"),
     setMeta: db.prepare(
       "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",

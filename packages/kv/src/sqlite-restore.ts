@@ -8,6 +8,7 @@ import { open, rm } from "node:fs/promises";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import Database from "better-sqlite3";
 import { ImageDecoder, ImageError, type ImageSummary } from "./image.js";
+import { CHANGES_PER_REVISION } from "./mvcc-types.js";
 import { createSchema } from "./sqlite-database.js";
 
 /** Longest stretch of inserting between two turns of the event loop while building. */
@@ -90,7 +91,14 @@ export async function buildDatabaseFromImage(
     db.pragma("journal_mode = OFF");
     db.pragma("synchronous = OFF");
     createSchema(db);
-    const insert = db.prepare<[Uint8Array, Uint8Array]>("INSERT INTO kv (key, value) VALUES (?, ?)");
+    const insertKey = db.prepare<[Uint8Array, Uint8Array, number, number, number]>(
+      "INSERT INTO kv (key, value, create_rev, mod_rev, version) VALUES (?, ?, ?, ?, ?)",
+    );
+    const insertChange = db.prepare<
+      [number, Uint8Array, Uint8Array | null, number, number, number, Uint8Array | null]
+    >(
+      "INSERT INTO history (id, key, value, create_rev, version, prev_mod_rev, prev_value) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    );
     const decoder = new ImageDecoder(
       options.maxRecordBytes === undefined ? {} : { maxRecordBytes: options.maxRecordBytes },
     );
@@ -109,7 +117,18 @@ export async function buildDatabaseFromImage(
       }
       decoder.push(chunk);
       for (let r = decoder.next(); r !== undefined; r = decoder.next()) {
-        insert.run(r.key, r.value);
+        if (r.kind === "key") insertKey.run(r.key, r.value, r.createRevision, r.modRevision, r.version);
+        else {
+          insertChange.run(
+            r.revision * CHANGES_PER_REVISION + r.sub,
+            r.key,
+            r.value ?? null,
+            r.createRevision,
+            r.version,
+            r.prevModRevision,
+            r.prevValue ?? null,
+          );
+        }
         if (++n % RECORDS_PER_CLOCK_CHECK === 0 && performance.now() - sliceStart > RESTORE_SLICE_MS) {
           await nextTurn();
           sliceStart = performance.now();
@@ -129,6 +148,7 @@ export async function buildDatabaseFromImage(
     const setMeta = db.prepare<[number, string]>("UPDATE meta SET value = ? WHERE name = ?");
     setMeta.run(index, "applied_index");
     setMeta.run(summary.header.revision, "revision");
+    setMeta.run(summary.header.compactRevision, "compact_revision");
     db.prepare("COMMIT").run();
     // The live database's mode, so that opening the file needs no write.
     db.pragma("journal_mode = WAL");

@@ -16,7 +16,8 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { StateMachineSnapshot } from "@tsraft/raft";
 import Database from "better-sqlite3";
-import { DEFAULT_IMAGE_CHUNK_BYTES, ImageEncoder } from "./image.js";
+import { DEFAULT_IMAGE_CHUNK_BYTES, type ImageChangeRecord, ImageEncoder } from "./image.js";
+import { CHANGES_PER_REVISION } from "./mvcc-types.js";
 import { checkSchema, readMeta } from "./sqlite-database.js";
 
 /** Longest stretch of work between two turns of the event loop while producing an image. */
@@ -34,6 +35,7 @@ export interface SqliteImageSnapshot extends StateMachineSnapshot {
 export class SqliteSnapshot implements SqliteImageSnapshot {
   readonly index: number;
   readonly revision: number;
+  readonly compactRevision: number;
   private db: Database.Database | undefined;
   private rows: IterableIterator<unknown[]> | undefined;
   private started = false;
@@ -64,6 +66,7 @@ export class SqliteSnapshot implements SqliteImageSnapshot {
       }
       this.index = meta.appliedIndex;
       this.revision = meta.revision;
+      this.compactRevision = meta.compactRevision;
     } catch (err) {
       db.close();
       throw err;
@@ -113,30 +116,67 @@ export class SqliteSnapshot implements SqliteImageSnapshot {
   }
 
   private async *produce(): AsyncGenerator<Uint8Array> {
-    const enc = new ImageEncoder({ appliedIndex: this.index, revision: this.revision }, this.chunkBytes);
-    this.rows = this.check()
-      .prepare("SELECT key, value FROM kv ORDER BY key")
-      .raw()
-      .iterate() as IterableIterator<unknown[]>;
-    let sliceStart = performance.now();
-    let n = 0;
-    for (;;) {
-      const rows = this.rows;
-      if (rows === undefined) this.check(); // ended while we waited: throws
-      const row = rows!.next();
-      if (row.done) break;
-      enc.add(row.value[0] as Buffer, row.value[1] as Buffer);
-      const full = enc.take();
-      if (full.length > 0) {
-        for (const chunk of full) yield chunk;
-        await nextTurn();
-        sliceStart = performance.now();
-      } else if (++n % ROWS_PER_CLOCK_CHECK === 0 && performance.now() - sliceStart > IMAGE_SLICE_MS) {
-        await nextTurn();
-        sliceStart = performance.now();
+    const enc = new ImageEncoder(
+      { appliedIndex: this.index, revision: this.revision, compactRevision: this.compactRevision },
+      this.chunkBytes,
+    );
+    const query = (sql: string) => () =>
+      this.check().prepare(sql).raw().iterate() as IterableIterator<unknown[]>;
+    // One cursor at a time (a connection runs one statement at a time): the keys, then the history.
+    for (const [open, add] of [
+      [
+        query("SELECT key, value, create_rev, mod_rev, version FROM kv ORDER BY key"),
+        (r: unknown[]) => enc.add(r[0] as Buffer, r[1] as Buffer, keyRevisions(r)),
+      ],
+      [
+        query(
+          "SELECT id, key, value, create_rev, version, prev_mod_rev, prev_value FROM history ORDER BY id",
+        ),
+        (r: unknown[]) => enc.addChange(changeOf(r)),
+      ],
+    ] as const) {
+      const rows = open();
+      this.rows = rows;
+      let sliceStart = performance.now();
+      let n = 0;
+      for (;;) {
+        const current = this.rows;
+        if (current === undefined) this.check(); // ended while we waited: throws
+        const row = current!.next();
+        if (row.done) break;
+        add(row.value);
+        const full = enc.take();
+        if (full.length > 0) {
+          for (const chunk of full) yield chunk;
+          await nextTurn();
+          sliceStart = performance.now();
+        } else if (++n % ROWS_PER_CLOCK_CHECK === 0 && performance.now() - sliceStart > IMAGE_SLICE_MS) {
+          await nextTurn();
+          sliceStart = performance.now();
+        }
       }
+      this.check(); // a cursor closed by release() ends early: that is not the end of the image
     }
-    this.check(); // a cursor closed by release() ends early: that is not the end of the image
     yield* enc.finish();
   }
+}
+
+/** A `kv` row's revisions (create_rev, mod_rev, version after key and value). */
+function keyRevisions(r: unknown[]): { createRevision: number; modRevision: number; version: number } {
+  return { createRevision: r[2] as number, modRevision: r[3] as number, version: r[4] as number };
+}
+
+/** A `history` row (id, key, value, create_rev, version, prev_mod_rev, prev_value) as an image change. */
+function changeOf(r: unknown[]): Omit<ImageChangeRecord, "kind"> {
+  const id = r[0] as number;
+  return {
+    revision: Math.floor(id / CHANGES_PER_REVISION),
+    sub: id % CHANGES_PER_REVISION,
+    key: r[1] as Buffer,
+    value: (r[2] as Buffer | null) ?? undefined,
+    createRevision: r[3] as number,
+    version: r[4] as number,
+    prevModRevision: r[5] as number,
+    prevValue: (r[6] as Buffer | null) ?? undefined,
+  };
 }

@@ -1,6 +1,7 @@
 /**
- * The KV state machine on SQLite (better-sqlite3): the keys and values, the applied index and a
- * write revision in one database file, `<dir>/kv.sqlite`, in WAL journal mode. It is a durable
+ * The KV state machine on SQLite (better-sqlite3): the keys and values with their revisions, the
+ * history of changes (mvcc-store.ts), the applied index and the store's revision in one database
+ * file, `<dir>/kv.sqlite`, in WAL journal mode. It is a durable
  * {@link StateMachine} (packages/raft/src/state-machine.ts): its state lives in this file, `sync()`
  * makes it durable at an index the node may compact its log up to, and an image of it is produced
  * only when a follower needs one.
@@ -80,15 +81,23 @@
  * replay has caught up, as they may on any lagging follower; linearizable reads wait for it.
  */
 
-import { createHash } from "node:crypto";
 import { mkdirSync, renameSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { trace, tracing } from "@tsraft/node/trace";
 import type { ApplyEntry, StateMachine } from "@tsraft/raft";
 import type Database from "better-sqlite3";
 import type { Logger } from "pino";
-import { type Command, decodeCommand } from "./command.js";
 import { DEFAULT_IMAGE_CHUNK_BYTES } from "./image.js";
+import { MvccStore } from "./mvcc-store.js";
+import {
+  CompactedError,
+  FutureRevisionError,
+  type KeyRange,
+  type KeyValue,
+  type KvChange,
+  type RangePage,
+  type RangeRequest,
+} from "./mvcc-types.js";
 import { openDatabase, prepare, readMeta, type Statements, startWal } from "./sqlite-database.js";
 import {
   buildDatabaseFromImage,
@@ -98,8 +107,11 @@ import {
   removeDatabaseFiles,
 } from "./sqlite-restore.js";
 import { type SqliteImageSnapshot, SqliteSnapshot } from "./sqlite-snapshot.js";
+import { casTxn, readOnlyStore, runTxn, type Txn, type TxnResult } from "./txn.js";
+import { decodeKvCommand, type KvCommand } from "./txn-command.js";
 import { type CheckpointResult, DEFAULT_WAL_CHECKPOINT_BYTES, WalCheckpointer } from "./wal-checkpointer.js";
 
+export { CompactedError, FutureRevisionError } from "./mvcc-types.js";
 /**
  * The database file's name inside the state machine's directory. (Declared here, not beside the
  * schema: this module's types are public, and sqlite-database.ts's would make better-sqlite3's
@@ -111,13 +123,22 @@ export type { SqliteImageSnapshot } from "./sqlite-snapshot.js";
 
 /** What applying one normal entry did; the node hands it to the proposer's `propose()` promise. */
 export type ApplyResult =
-  | { readonly kind: "ok" }
+  /** A put, delete or compaction applied; `revision`: the store's revision after it (mvcc-store.ts). */
+  | { readonly kind: "ok"; readonly revision: number }
   /** A conditional write whose `prev` did not match; `current` is the value found (undefined: absent). */
   | { readonly kind: "compare-failed"; readonly current: Uint8Array | undefined }
+  /** A transaction (txn.ts) ran. */
+  | { readonly kind: "txn"; readonly result: TxnResult }
   /** The entry's data was not a command (never proposed by this server); it changed nothing. */
   | { readonly kind: "invalid"; readonly error: string };
 
-const OK: ApplyResult = { kind: "ok" };
+/** What an apply (or a restore) moved the store to; {@link SqliteStateMachine.onApplied} listeners hear it. */
+export interface AppliedState {
+  readonly revision: number;
+  readonly compactRevision: number;
+  /** True after a restore replaced the whole state (the history may have jumped). */
+  readonly restored: boolean;
+}
 
 /** Options of {@link SqliteStateMachine.open}. */
 export interface SqliteStateMachineOptions {
@@ -179,8 +200,13 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
    * one lower still).
    */
   private applied: number;
-  /** Invariant: equals the `revision` row of `meta`: the number of writes that changed the store. */
+  /** Invariant: equals the `revision` row of `meta`: the last revision a change was applied at. */
   private rev: number;
+  /** Invariant: equals the `compact_revision` row of `meta`. */
+  private compactRev: number;
+  /** The keys, their revisions and the history, on `db`; rebuilt with it. */
+  private store: MvccStore;
+  private readonly appliedListeners = new Set<(s: AppliedState) => void>();
   private readonly path: string;
   private readonly options: SqliteStateMachineOptions;
   private readonly logger: Logger | undefined;
@@ -215,7 +241,12 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
     for (const p of [this.tempPath, ...companionFiles(this.tempPath)]) rmSync(p, { force: true });
     this.db = this.openConnection();
     this.stmts = prepare(this.db);
-    ({ appliedIndex: this.applied, revision: this.rev } = readMeta(this.db));
+    this.store = new MvccStore(this.db);
+    ({
+      appliedIndex: this.applied,
+      revision: this.rev,
+      compactRevision: this.compactRev,
+    } = readMeta(this.db));
     startWal(this.db, this.path);
   }
 
@@ -230,9 +261,25 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
     return this.applied;
   }
 
-  /** The number of writes (puts, and deletes of present keys) applied so far; images carry it. */
+  /** The store's revision: the last one a change was applied at (mvcc-store.ts); images carry it. */
   revision(): number {
     return this.rev;
+  }
+
+  /** History at or below this revision is gone: reads at a revision and watches start after it. */
+  compactRevision(): number {
+    return this.compactRev;
+  }
+
+  /**
+   * Calls `listener` after every applied batch that moved the applied index, and after a restore,
+   * with the store's revisions (watches follow the history with it, watch-hub.ts). Returns the
+   * function that removes it. A listener must not throw, and must not read the store from inside
+   * the call (the batch's transaction is still being set up): defer the work.
+   */
+  onApplied(listener: (s: AppliedState) => void): () => void {
+    this.appliedListeners.add(listener);
+    return () => this.appliedListeners.delete(listener);
   }
 
   /**
@@ -271,6 +318,7 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
       if (this.pending >= this.commitEntries || this.commitIntervalMs === 0) this.commit();
       else this.commitTimer ??= setTimeout(this.onCommitTimer, this.commitIntervalMs);
     }
+    this.notifyApplied(false);
     return results;
   }
 
@@ -441,8 +489,20 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
     this.pending = 0;
     this.db = this.openConnection();
     this.stmts = prepare(this.db);
-    ({ appliedIndex: this.applied, revision: this.rev } = readMeta(this.db));
+    this.store = new MvccStore(this.db);
+    ({
+      appliedIndex: this.applied,
+      revision: this.rev,
+      compactRevision: this.compactRev,
+    } = readMeta(this.db));
     this.dirDurable = false;
+    this.notifyApplied(true);
+  }
+
+  private notifyApplied(restored: boolean): void {
+    if (this.appliedListeners.size === 0) return;
+    const s: AppliedState = { revision: this.rev, compactRevision: this.compactRev, restored };
+    for (const l of this.appliedListeners) l(s);
   }
 
   private step(step: RestoreStep): void {
@@ -526,66 +586,91 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
       if (this.commitTimer !== undefined) clearTimeout(this.commitTimer);
       this.commitTimer = undefined;
     }
-    ({ appliedIndex: this.applied, revision: this.rev } = readMeta(this.db));
+    ({
+      appliedIndex: this.applied,
+      revision: this.rev,
+      compactRevision: this.compactRev,
+    } = readMeta(this.db));
   }
 
   private readonly applyTx = (entries: readonly ApplyEntry[], results: (ApplyResult | undefined)[]) => {
+    const before = { applied: this.applied, rev: this.rev, compactRev: this.compactRev };
     const run = () => {
       let applied = this.applied;
-      let rev = this.rev;
       entries.forEach((e, i) => {
         if (e.index <= applied) return;
         applied = e.index;
         if (e.kind !== "normal") return;
-        let cmd: Command;
+        let cmd: KvCommand;
         try {
-          cmd = decodeCommand(e.data);
+          cmd = decodeKvCommand(e.data);
         } catch (err) {
           const error = (err as Error).message;
           this.logger?.warn({ index: e.index, err: error }, "skipping an entry that is not a KV command");
           results[i] = { kind: "invalid", error };
           return;
         }
-        const r = this.execute(cmd);
-        if (r.changed) rev++;
-        results[i] = r.result;
+        results[i] = this.execute(cmd);
       });
-      if (applied === this.applied) return;
+      if (applied === before.applied) return false;
       this.stmts.setMeta.run("applied_index", applied);
-      this.stmts.setMeta.run("revision", rev);
-      return { applied, rev };
+      if (this.rev !== before.rev) this.stmts.setMeta.run("revision", this.rev);
+      if (this.compactRev !== before.compactRev) this.stmts.setMeta.run("compact_revision", this.compactRev);
+      this.applied = applied;
+      return true;
     };
     // A savepoint inside the open transaction: the batch and its applied index, or nothing.
     this.stmts.savepoint.run();
-    let done: { applied: number; rev: number } | undefined;
     try {
-      done = run();
+      run();
       this.stmts.release.run();
     } catch (err) {
+      ({ applied: this.applied, rev: this.rev, compactRev: this.compactRev } = before);
       if (this.db.inTransaction) {
         this.stmts.rollbackTo.run();
         this.stmts.release.run();
       }
       throw err;
     }
-    if (done !== undefined) {
-      this.applied = done.applied;
-      this.rev = done.rev;
-    }
   };
 
-  private execute(cmd: Command): { result: ApplyResult; changed: boolean } {
-    if (cmd.prev !== undefined) {
-      const current = this.get(cmd.key);
-      if (current === undefined || Buffer.compare(current, cmd.prev) !== 0) {
-        return { result: { kind: "compare-failed", current }, changed: false };
+  /** Runs one command in the batch's savepoint; moves `rev` (and `compactRev`) as it changes the store. */
+  private execute(cmd: KvCommand): ApplyResult {
+    switch (cmd.op) {
+      case "put":
+      case "delete": {
+        if (cmd.prev !== undefined) {
+          const write =
+            cmd.op === "put" ? { op: cmd.op, key: cmd.key, value: cmd.value } : { op: cmd.op, key: cmd.key };
+          const r = this.runTxn(casTxn(write, cmd.prev));
+          if (r.succeeded) return { kind: "ok", revision: r.revision };
+          const got = r.results[0];
+          return { kind: "compare-failed", current: got?.op === "get" ? got.kv?.value : undefined };
+        }
+        const next = this.rev + 1;
+        if (cmd.op === "put") this.store.put(cmd.key, cmd.value, next, 0);
+        else if (!this.store.delete(cmd.key, next, 0)) return { kind: "ok", revision: this.rev };
+        this.rev = next;
+        return { kind: "ok", revision: next };
+      }
+      case "txn":
+        return { kind: "txn", result: this.runTxn(cmd.txn) };
+      case "compact": {
+        // Beyond the current revision there is nothing more to drop; below the last one, nothing.
+        const to = Math.min(cmd.revision, this.rev);
+        if (to > this.compactRev) {
+          this.store.compact(to);
+          this.compactRev = to;
+        }
+        return { kind: "ok", revision: this.rev };
       }
     }
-    if (cmd.op === "put") {
-      this.stmts.put.run(cmd.key, cmd.value);
-      return { result: OK, changed: true };
-    }
-    return { result: OK, changed: this.stmts.del.run(cmd.key).changes > 0 };
+  }
+
+  private runTxn(txn: Txn): TxnResult {
+    const r = runTxn(this.store, txn, this.rev + 1);
+    this.rev = r.revision;
+    return r;
   }
 
   /**
@@ -594,7 +679,56 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
    */
   get(key: Uint8Array): Uint8Array | undefined {
     this.checkFailure();
-    return this.stmts.get.pluck().get(key) as Buffer | undefined;
+    return this.store.getValue(key);
+  }
+
+  /** `key` with its revisions (see {@link get} for what it reads). */
+  getKeyValue(key: Uint8Array): KeyValue | undefined {
+    this.checkFailure();
+    return this.store.get(key);
+  }
+
+  /**
+   * A page of the keys of a range (see {@link get} for what it reads). `req.revision` above the
+   * store's revision throws a {@link FutureRevisionError}, below the compact revision a
+   * {@link CompactedError}. Reads the whole page synchronously: bounded by `limit` and `maxBytes`.
+   */
+  range(req: RangeRequest): RangePage {
+    this.checkFailure();
+    this.checkReadable(req.revision);
+    return this.store.range(req, this.rev);
+  }
+
+  /** The number of keys in `range` at `revision` (errors as {@link range}). Reads every key it counts. */
+  countRange(range: KeyRange, revision: number): number {
+    this.checkFailure();
+    this.checkReadable(revision);
+    return this.store.count(range, revision, this.rev);
+  }
+
+  /**
+   * The changes of the history from `fromRevision` (included) to `toRevision` (excluded) to keys in
+   * `range` (all if undefined), at most `limit`; a {@link CompactedError} if the history no longer
+   * starts at `fromRevision` (it must be above the compact revision).
+   */
+  changes(fromRevision: number, toRevision: number, range: KeyRange | undefined, limit: number): KvChange[] {
+    this.checkFailure();
+    if (fromRevision <= this.compactRev) throw new CompactedError(fromRevision, this.compactRev);
+    return this.store.changes(fromRevision, toRevision, range, limit);
+  }
+
+  /**
+   * Answers a transaction whose branches only read (txn.ts `isReadOnly`) from the applied state,
+   * without a log entry: after a linearizable read barrier it is linearizable.
+   */
+  readTxn(txn: Txn): TxnResult {
+    this.checkFailure();
+    return runTxn(readOnlyStore(this.store), txn, this.rev + 1);
+  }
+
+  private checkReadable(revision: number): void {
+    if (revision > this.rev) throw new FutureRevisionError(revision, this.rev);
+    if (revision < this.compactRev) throw new CompactedError(revision, this.compactRev);
   }
 
   /** The number of keys in the store. */
@@ -604,28 +738,30 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
   }
 
   /**
-   * A digest of the store at its applied index: SHA-256 over the revision and every (key, value) in
-   * key order, each length-prefixed. Nodes that applied the same log prefix have the same digest at
-   * the same index, whatever path (entries, image, restart) brought them there; tests compare
-   * them. Reads everything: meant for tests and operators, not hot paths.
+   * A digest of the store at its applied index: SHA-256 over the revision, the compact revision,
+   * every key in key order (key, value, create and mod revision, version) and every change of the
+   * history in order, each field length-prefixed. Nodes that applied the same log prefix have the
+   * same digest at the same index, whatever path (entries, image, restart) brought them there; tests
+   * compare them. Reads everything: meant for tests and operators, not hot paths.
    */
-  stateHash(): { appliedIndex: number; revision: number; keys: number; hash: string } {
+  stateHash(): {
+    appliedIndex: number;
+    revision: number;
+    compactRevision: number;
+    keys: number;
+    changes: number;
+    hash: string;
+  } {
     this.checkFailure();
-    const h = createHash("sha256");
-    const u32 = Buffer.alloc(4);
-    const prefix = (b: Uint8Array) => {
-      u32.writeUInt32BE(b.length);
-      h.update(u32);
-      h.update(b);
+    const { keys, changes, hash } = this.store.digest(this.rev, this.compactRev);
+    return {
+      appliedIndex: this.applied,
+      revision: this.rev,
+      compactRevision: this.compactRev,
+      keys,
+      changes,
+      hash,
     };
-    prefix(Buffer.from(String(this.rev)));
-    let keys = 0;
-    for (const row of this.stmts.all.iterate() as Iterable<{ key: Buffer; value: Buffer }>) {
-      prefix(row.key);
-      prefix(row.value);
-      keys++;
-    }
-    return { appliedIndex: this.applied, revision: this.rev, keys, hash: h.digest("hex") };
   }
 
   /**

@@ -94,9 +94,9 @@ describe("WAL checkpoints in a worker", () => {
     let next = await load(sm, { from: 1, count: 100, valueBytes: 16 * 1024, perTick: 10, tickMs: 5 });
     const snap = await sm.snapshot();
     next = await load(sm, { from: next, count: 300, valueBytes: 16 * 1024, perTick: 10, tickMs: 5 });
-    // ~4.7 MiB written while the reader holds its snapshot: nothing of it could be copied or restarted.
-    // (Committed first: the state machine commits on a 100 ms timer, so what it applied since may
-    // still be in its open transaction, not in the WAL; under load that was all 300 entries.)
+    // ~4.7 MiB of values (and as much again in the history) written while the reader holds its
+    // snapshot, committed first (the state machine commits on a 100 ms timer; under load none of the
+    // 300 entries had been): nothing of it could be copied or restarted.
     sm.commit();
     const pinned = walSize(dir);
     expect(pinned).toBeGreaterThan(4 * 1024 * 1024);

@@ -20,6 +20,13 @@ export {
   mutateKvHistory,
 } from "./generate.js";
 export {
+  type GroupInput,
+  type GroupOperation,
+  type GroupOutput,
+  type GroupState,
+  groupModel,
+} from "./kv-group-model.js";
+export {
   isAmbiguous,
   type KvInput,
   type KvOperation,

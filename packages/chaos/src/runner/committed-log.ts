@@ -80,13 +80,20 @@ function unwrapProposal(data: Uint8Array): { requestId: string; payload: Uint8Ar
   return { requestId: `${node}/${nonce}/${seq}`, payload: data.subarray(p) };
 }
 
-/** A KV command decoder (the `decodeCommand` of @tsraft/kv), injected to keep this module storage-only. */
-export type CommandDecoder = (payload: Uint8Array) => {
-  op: "put" | "delete";
-  key: Uint8Array;
-  value?: Uint8Array;
-  prev?: Uint8Array;
-};
+/**
+ * A KV command decoder (over the `decodeKvCommand` of @tsraft/kv), injected to keep this module
+ * storage-only. `undefined` for a valid command that is not a single-key write (a transaction,
+ * whose effect depends on its compares and is checked by the linearizability of its history; a
+ * history compaction).
+ */
+export type CommandDecoder = (payload: Uint8Array) =>
+  | {
+      op: "put" | "delete";
+      key: Uint8Array;
+      value?: Uint8Array;
+      prev?: Uint8Array;
+    }
+  | undefined;
 
 /** The cluster's committed log, merged from every node's. */
 export interface MergedLog {
@@ -164,6 +171,7 @@ export function mergeCommittedLogs(logs: readonly NodeLog[], decode: CommandDeco
       undecodable.push(`index ${i}: ${err instanceof Error ? err.message : String(err)}`);
       continue;
     }
+    if (cmd === undefined) continue;
     writes.push({
       index: i,
       type: cmd.op,

@@ -7,7 +7,10 @@
  * 2. every acknowledged write is in the committed log (independently of linearizability);
  * 3. the history, patched from the log, is linearizable (a time budget running out fails the run);
  * 4. every node reports the same state digest at the same applied index;
- * 5. no node died on its own, and the server gave no answer its API does not allow.
+ * 5. no node died on its own, and the server gave no answer its API does not allow;
+ * 6. the transactions and ranges on groups of keys (lincheck/kv-group-model.ts) are linearizable;
+ * 7. a watch per node, from revision 1 through the fault, delivered exactly the committed history
+ *    (watch-check.ts).
  *
  * A failing run keeps its directory (history, report, node logs, data directories) and says how to
  * replay its schedule.
@@ -15,8 +18,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { decodeCommand } from "@tsraft/kv";
+import { decodeKvCommand } from "@tsraft/kv";
+import { KvClient as TypedKvClient } from "@tsraft/kv/client";
 import { type CheckOutcome, checkOperations } from "../lincheck/checker.js";
+import { groupModel, isGroupAmbiguous } from "../lincheck/kv-group-model.js";
 import { kvModel } from "../lincheck/kv-model.js";
 import { checkAcknowledgedWrites, patchKvHistory } from "../lincheck/patch.js";
 import { describeResult } from "../lincheck/report.js";
@@ -25,6 +30,7 @@ import { ChaosCluster, type StateHash } from "./cluster.js";
 import { mergeCommittedLogs, readNodeLog } from "./committed-log.js";
 import { FAULT_KINDS, type FaultKind, injectFault, planFault, SINGLE_NODE_FAULTS } from "./faults.js";
 import { Network } from "./proxy.js";
+import { settleTransactions, WatchRecorder } from "./watch-check.js";
 import { sleep, Workload, workloadKeys } from "./workload.js";
 
 /** What a seed stands for: the cluster size and the fault. */
@@ -66,8 +72,13 @@ export interface RunReport {
   readonly ok: boolean;
   /** Why it failed (empty when ok). */
   readonly failures: readonly string[];
-  /** Operations in the history (before patching). */
+  /** Operations in the history (before patching), single-key and multi-key. */
   readonly ops: number;
+  /** Of which transactions and ranges on groups of keys. */
+  readonly groupOps: number;
+  /** Watch events delivered per watch, and how often a watch resumed. */
+  readonly watchEvents: number;
+  readonly watchResumes: number;
   readonly opsPerSec: number;
   readonly ambiguousBefore: number;
   /** Operations still ambiguous after the patch step, and their share of the patched history. */
@@ -127,6 +138,7 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
       pinned: 6,
       slots: spec.nodes,
       keys: 10,
+      groups: 2,
       requestTimeoutMs: 1500,
       thinkMs: [10, 70],
       now,
@@ -136,11 +148,15 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
   const failures: string[] = [];
   let workloadMs = 0;
   let faultFired: boolean | undefined;
+  const watches = new WatchRecorder();
+  let watchEvents = 0;
+  let watchesChecked = false;
 
   try {
     for (const id of cluster.members()) cluster.start(id);
     const lead = await cluster.waitForLeader(20_000);
     log(`cluster of ${spec.nodes} up, leader ${lead}; fault plan ${JSON.stringify(plan)}`);
+    watches.start(cluster.members(), (id) => cluster.httpPort(id));
     const w0 = now();
     workload.start();
     await sleep(1000);
@@ -150,9 +166,13 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
     workloadMs = now() - w0;
     log(`workload stopped: ${workload.history.length} operations`);
     await finalPhase(cluster, workload, network, log, failures);
+    const before = failures.length;
+    watchEvents = await checkWatches(cluster, workload, watches, log, failures);
+    watchesChecked = failures.length === before;
   } catch (e) {
     failures.push(`run aborted: ${e instanceof Error ? e.message : String(e)}`);
     await workload.stop().catch(() => {});
+    await watches.close();
   } finally {
     await cluster.shutdown().catch(() => cluster.destroy());
   }
@@ -168,7 +188,10 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
   // The committed log: agreement between nodes, then durability, then the patched history.
   const logs = await Promise.all(cluster.everStarted().map((s) => readNodeLog(s.id, s.dataDir)));
   for (const l of logs) if (l.error !== undefined) failures.push(`node ${l.id}: WAL unreadable: ${l.error}`);
-  const merged = mergeCommittedLogs(logs, decodeCommand);
+  const merged = mergeCommittedLogs(logs, (payload) => {
+    const cmd = decodeKvCommand(payload);
+    return cmd.op === "put" || cmd.op === "delete" ? cmd : undefined;
+  });
   for (const d of merged.divergences) failures.push(`committed logs diverge: ${d}`);
   for (const d of merged.duplicateRequests) failures.push(`request applied twice: ${d}`);
   for (const d of merged.undecodable) failures.push(`undecodable committed entry: ${d}`);
@@ -194,6 +217,18 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
   const patched = patchKvHistory(history, merged.writes);
   const check = checkOperations(kvModel, patched.history, { timeoutMs: o.checkTimeoutMs ?? 60_000 });
   if (check.outcome !== "ok") failures.push(describeResult(kvModel, check, { timeOrigin: 0 }));
+  // Ambiguous transactions settled from the watches, once those are known complete (checked above):
+  // one whose values a watch delivered applied; one whose values none did changed nothing and was
+  // observed by nobody, so it leaves the history.
+  const groupAmbiguousBefore = workload.groupHistory.filter(isGroupAmbiguous).length;
+  const groupHistory = watchesChecked
+    ? settleTransactions(workload.groupHistory, (k, v) => watches.delivered(k, v))
+    : workload.groupHistory;
+  const groupAmbiguous = groupHistory.filter(isGroupAmbiguous).length;
+  const groupCheck = checkOperations(groupModel, groupHistory, {
+    timeoutMs: o.checkTimeoutMs ?? 60_000,
+  });
+  if (groupCheck.outcome !== "ok") failures.push(describeResult(groupModel, groupCheck, { timeOrigin: 0 }));
 
   const ok = failures.length === 0;
   const keep = o.keep ?? "failure";
@@ -203,7 +238,15 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
     writeFileSync(
       join(dir, "history.json"),
       JSON.stringify(
-        { spec, plan, history, patched: patched.history, failedWrites: workload.failedWrites },
+        {
+          spec,
+          plan,
+          history,
+          patched: patched.history,
+          groupHistory: workload.groupHistory,
+          groupSettled: groupHistory,
+          failedWrites: workload.failedWrites,
+        },
         null,
         1,
       ),
@@ -225,14 +268,21 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
     spec,
     ok,
     failures,
-    ops: history.length,
-    opsPerSec: workloadMs > 0 ? (history.length * 1000) / workloadMs : 0,
-    ambiguousBefore: patched.ambiguousBefore,
-    ambiguousAfter: patched.ambiguousAfter,
-    ambiguity: patched.history.length > 0 ? patched.ambiguousAfter / patched.history.length : 0,
-    lincheck: check.outcome,
+    ops: history.length + workload.groupHistory.length,
+    groupOps: workload.groupHistory.length,
+    watchEvents,
+    watchResumes: watches.resumes,
+    opsPerSec: workloadMs > 0 ? ((history.length + workload.groupHistory.length) * 1000) / workloadMs : 0,
+    // Transactions are settled from the watches (above), not by the patch step.
+    ambiguousBefore: patched.ambiguousBefore + groupAmbiguousBefore,
+    ambiguousAfter: patched.ambiguousAfter + groupAmbiguous,
+    ambiguity:
+      patched.history.length + workload.groupHistory.length > 0
+        ? (patched.ambiguousAfter + groupAmbiguous) / (patched.history.length + workload.groupHistory.length)
+        : 0,
+    lincheck: check.outcome === "ok" ? groupCheck.outcome : check.outcome,
     faultFired,
-    checkMs: check.elapsedMs,
+    checkMs: check.elapsedMs + groupCheck.elapsedMs,
     faultLog,
     dir: kept ? dir : undefined,
     replay,
@@ -321,6 +371,31 @@ async function finalPhase(
   }
 }
 
+/**
+ * After the final phase: the store's revision and its contents at it (a range read on one node),
+ * then every watch run up to that revision and checked (watch-check.ts). Returns the events per watch.
+ */
+async function checkWatches(
+  cluster: ChaosCluster,
+  workload: Workload,
+  watches: WatchRecorder,
+  log: (line: string) => void,
+  failures: string[],
+): Promise<number> {
+  const id = cluster.members()[0]!;
+  const hash = await cluster.getJson<StateHash & { revision: number }>(id, "/debug/hash");
+  if (hash === undefined) throw new Error(`node ${id} did not answer /debug/hash`);
+  const kv = new TypedKvClient({ endpoints: [`http://127.0.0.1:${cluster.httpPort(id)}`] });
+  const state = new Map<string, string>();
+  for await (const page of kv.range({ revision: hash.revision, limit: 10_000 }))
+    for (const e of page.kvs) state.set(e.key, e.text);
+  await watches.finish(hash.revision);
+  const r = watches.check(hash.revision, workload.history, workload.groupHistory, state);
+  failures.push(...r.failures);
+  log(r.summary);
+  return r.events;
+}
+
 /** One line per run: seed, fault, ops, ambiguous operations before/after the patch, the verdict. */
 export function formatRunLine(r: RunReport): string {
   const pct = (r.ambiguity * 100).toFixed(2);
@@ -328,7 +403,8 @@ export function formatRunLine(r: RunReport): string {
     `seed ${String(r.spec.seed).padStart(4)}`,
     `${(r.spec.fault + (r.faultFired === undefined ? "" : r.faultFired ? "" : " (not fired)")).padEnd(21)}`,
     `${r.spec.nodes}n`,
-    `ops ${String(r.ops).padStart(5)} (${r.opsPerSec.toFixed(0)}/s)`,
+    `ops ${String(r.ops).padStart(5)} (${r.opsPerSec.toFixed(0)}/s, ${r.groupOps} txn/range)`,
+    `watch ${r.watchEvents} ev ${r.watchResumes} res`,
     `ambiguous ${r.ambiguousBefore}->${r.ambiguousAfter} (${pct}%)`,
     `lincheck ${r.lincheck} ${r.checkMs.toFixed(0)} ms`,
     r.ok ? "PASS" : `FAIL (${r.failures.length})`,

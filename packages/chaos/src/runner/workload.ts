@@ -16,6 +16,7 @@
  * - A read without an answer is left out (it changed nothing).
  */
 import { Agent } from "node:http";
+import type { GroupInput, GroupOperation } from "../lincheck/kv-group-model.js";
 import {
   type KvInput,
   type KvOperation,
@@ -26,6 +27,7 @@ import {
 } from "../lincheck/kv-model.js";
 import { UNKNOWN_RETURN } from "../lincheck/model.js";
 import { Rng } from "../random.js";
+import { executeGroupOp, type GroupOutcome } from "./group-ops.js";
 import { errorCodeOf, httpRequest } from "./http-client.js";
 
 /** Where clients send their requests; the runner's cluster implements it. */
@@ -138,6 +140,17 @@ export class KvClient {
     };
   }
 
+  /** Runs a multi-key operation (group-ops.ts) on node `node`. */
+  executeGroup(node: number, input: GroupInput): Promise<GroupOutcome> {
+    return executeGroupOp(input, {
+      port: this.target.httpPort(node),
+      agent: this.agent,
+      timeoutMs: this.timeoutMs,
+      now: this.now,
+      clientId: this.id,
+    });
+  }
+
   /** Closes the keep-alive connections. */
   close(): void {
     this.agent.destroy();
@@ -154,6 +167,8 @@ export interface WorkloadOptions {
   readonly pinned: number;
   readonly slots: number;
   readonly keys: number;
+  /** Groups of two keys for transactions and ranges (group-ops.ts; default 0: none). */
+  readonly groups?: number;
   readonly requestTimeoutMs: number;
   /** Pause between a client's operations, uniform in [min, max] ms (sets the offered load). */
   readonly thinkMs: readonly [number, number];
@@ -168,6 +183,8 @@ export function workloadKeys(n: number): string[] {
 /** The running clients of one run. */
 export class Workload {
   readonly history: KvOperation[] = [];
+  /** The multi-key operations, checked on their own (lincheck/kv-group-model.ts). */
+  readonly groupHistory: GroupOperation[] = [];
   /** Writes left out of the history as surely not applied, with the answer that said so. */
   readonly failedWrites: { clientId: number; input: KvInput; detail: string }[] = [];
   readonly stats: WorkloadStats = { ok: 0, mismatch: 0, values: 0, ambiguous: 0, failed: 0, unexpected: [] };
@@ -185,7 +202,17 @@ export class Workload {
     if (result.op) this.history.push(result.op);
     if (result.kind === "failed" && result.input.type !== "get")
       this.failedWrites.push({ clientId: result.clientId, input: result.input, detail: result.detail });
-    switch (result.kind) {
+    this.count(result.kind, result.detail);
+  }
+
+  /** Records a multi-key operation's outcome. */
+  recordGroup(result: GroupOutcome): void {
+    if (result.op) this.groupHistory.push(result.op);
+    this.count(result.kind, result.detail);
+  }
+
+  private count(kind: OutcomeKind, detail: string): void {
+    switch (kind) {
       case "ok":
         this.stats.ok++;
         break;
@@ -202,7 +229,7 @@ export class Workload {
         this.stats.failed++;
         break;
       case "unexpected":
-        this.stats.unexpected.push(result.detail);
+        this.stats.unexpected.push(detail);
         break;
     }
   }
@@ -241,6 +268,27 @@ export class Workload {
         node = rng.pick(this.target.members());
       const key = rng.pick(keys);
       const value = `${this.o.tag}-c${client.id}-${seq++}`;
+      if ((this.o.groups ?? 0) > 0 && rng.float() < 0.2) {
+        // A multi-key operation: a transaction on a group's two keys, or a range over them.
+        const group = `g${rng.int(0, this.o.groups! - 1)}`;
+        const input: GroupInput =
+          rng.float() < 0.6
+            ? { type: "txn", group, prev: seen.get(`${group}/a`) ?? null, value }
+            : { type: "range", group };
+        const result = await client.executeGroup(node, input);
+        this.recordGroup(result);
+        const out = result.op?.output;
+        if (out?.type === "succeeded" && input.type === "txn") seen.set(`${group}/a`, `${value}-a`);
+        if ((out?.type === "failed" || out?.type === "range") && out.a !== null)
+          seen.set(`${group}/a`, out.a);
+        if (slot === undefined && (result.kind === "failed" || result.kind === "ambiguous")) node = undefined;
+        await sleep(
+          result.kind === "ok" || result.kind === "mismatch" || result.kind === "value"
+            ? rng.int(this.o.thinkMs[0], this.o.thinkMs[1])
+            : rng.int(20, 80),
+        );
+        continue;
+      }
       const p = rng.float();
       let input: KvInput;
       if (p < 0.45) input = { type: "get", key };
