@@ -66,7 +66,8 @@ async function main(): Promise<void> {
       shutdown(removed ? "removed from the cluster" : "node failed", removed ? 0 : 1);
     });
   } catch (err) {
-    process.stderr.write(`tsraft-kv: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    const { describeError } = await import("./operator-error.js");
+    process.stderr.write(`tsraft-kv: ${describeError(err)}\n`);
     process.exit(1);
   }
   if (exiting) await server.stop().finally(() => process.exit(0));

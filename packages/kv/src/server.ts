@@ -5,7 +5,13 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { blockingNodeFileSystem, createNodeMetrics, nodeFileSystem, RaftNode } from "@tsraft/node";
+import {
+  blockingNodeFileSystem,
+  createNodeMetrics,
+  DataDirLock,
+  nodeFileSystem,
+  RaftNode,
+} from "@tsraft/node";
 import { type Logger, pino } from "pino";
 import { collectDefaultMetrics, Gauge } from "prom-client";
 import type { KvServerConfig } from "./config.js";
@@ -44,16 +50,24 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
   const metrics = createNodeMetrics();
   collectDefaultMetrics({ register: metrics.registry });
   let node: RaftNode<ApplyResult> | undefined;
-  const stateMachine = SqliteStateMachine.open(join(config.dataDir, "kv"), {
-    logger: log.child({ component: "kv" }),
-    // A record of an image is one key and value: as large as a request may make them.
-    maxImageRecordBytes: Math.max(DEFAULT_MAX_IMAGE_RECORD_BYTES, config.maxRequestBytes + PROPOSAL_OVERHEAD),
-    // A failed background commit: the database no longer holds what reads would be served from.
-    onFailure: (err) => {
-      log.fatal({ err }, "the state machine failed: stopping the node");
-      void node?.stop();
-    },
-  });
+  // One process per data directory: locked before the database in it is opened, released after it
+  // is closed (data-dir-lock.ts in @tsraft/node).
+  const lock = DataDirLock.acquire(config.dataDir, log);
+  const stateMachine = openOrRelease(lock, () =>
+    SqliteStateMachine.open(join(config.dataDir, "kv"), {
+      logger: log.child({ component: "kv" }),
+      // A record of an image is one key and value: as large as a request may make them.
+      maxImageRecordBytes: Math.max(
+        DEFAULT_MAX_IMAGE_RECORD_BYTES,
+        config.maxRequestBytes + PROPOSAL_OVERHEAD,
+      ),
+      // A failed background commit: the database no longer holds what reads would be served from.
+      onFailure: (err) => {
+        log.fatal({ err }, "the state machine failed: stopping the node");
+        void node?.stop();
+      },
+    }),
+  );
   new Gauge({
     name: "tsraft_kv_keys",
     help: "Keys in the store.",
@@ -78,6 +92,7 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
       join: config.join,
       listen: config.listenPeerUrl ?? config.cluster.get(config.id)!,
       dataDir: config.dataDir,
+      dataDirLock: lock,
       // Blocking by default: see packages/kv/README.md, "WAL I/O".
       fs: config.walIo === "async" ? nodeFileSystem : blockingNodeFileSystem,
       stateMachine,
@@ -102,6 +117,7 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
     });
   } catch (err) {
     stateMachine.close();
+    lock.release();
     throw err;
   }
   const http = createKvHttpServer({
@@ -123,6 +139,7 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
   } catch (err) {
     await node.stop();
     stateMachine.close();
+    lock.release();
     throw err;
   }
   const addr = http.address() as AddressInfo;
@@ -140,9 +157,20 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
       clearTimeout(grace);
       await node.stop();
       stateMachine.close();
+      lock.release();
       log.info("kv server stopped");
     })();
     return stopping;
   };
   return { node, stateMachine, http, url, logger: log, stop };
+}
+
+/** Runs `open`; releases `lock` if it throws (nothing else holds it yet). */
+function openOrRelease<T>(lock: DataDirLock, open: () => T): T {
+  try {
+    return open();
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
 }

@@ -33,7 +33,11 @@ export type RaftNodeErrorCode =
   /** A conf change adds a member with a peer URL another member has. */
   | "UrlExists"
   /** A malformed argument (id, URL). */
-  | "InvalidArgument";
+  | "InvalidArgument"
+  /** Another process (or RaftNode) holds the data directory's lock (data-dir-lock.ts). */
+  | "DataDirInUse"
+  /** The data directory holds another node's or another cluster's WAL (a wrong --data-dir or --id). */
+  | "DataDirMismatch";
 
 /**
  * The one error type of the node layer: every rejection of a {@link RaftNode} request is one, with a

@@ -23,6 +23,7 @@ import type { Logger } from "pino";
 import type { ImageDigest } from "../snap/snapshotter.js";
 import { Snapshotter } from "../snap/snapshotter.js";
 import { WAL, type WalOptions } from "../wal/wal.js";
+import { RaftNodeError } from "./errors.js";
 import { NodeLogStorage } from "./log-storage.js";
 import { toRaftLogger } from "./logger.js";
 import type { Member } from "./membership.js";
@@ -97,7 +98,8 @@ export class NodeStorage {
       const r = await wal.readAll();
       const meta = decodeWalMetadata(r.metadata);
       if (meta === undefined || meta.id !== o.id || meta.clusterId !== o.clusterId) {
-        throw new Error(
+        throw new RaftNodeError(
+          "DataDirMismatch",
           `raftnode: the WAL in ${o.walDir} belongs to ${
             meta === undefined ? "an unknown node" : `node ${meta.id} of cluster ${meta.clusterId}`
           }, not node ${o.id} of cluster ${o.clusterId}`,

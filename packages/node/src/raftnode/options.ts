@@ -11,6 +11,7 @@ import { type FileSystem, isNodeFileSystem, nodeFileSystem } from "../file-syste
 import { createNodeMetrics, type NodeMetrics } from "../metrics.js";
 import type { TransportOptions } from "../transport/options.js";
 import type { PreallocateMode } from "../wal/file-pipeline.js";
+import type { DataDirLock } from "./data-dir-lock.js";
 
 /**
  * What the node needs from a transport. {@link Transport} is the real one; tests may wrap it (to
@@ -70,8 +71,18 @@ export interface RaftNodeOptions<R = unknown> {
    * `transport.server` is given (the transport then takes `/raft` upgrades on that server).
    */
   listen?: string;
-  /** The node's data directory: the WAL in `wal/`, snapshots in `snap/`. Created if missing. */
+  /**
+   * The node's data directory: the WAL in `wal/`, snapshots in `snap/`. Created if missing. On the
+   * real file system the node holds its lock (`LOCK`, data-dir-lock.ts) from `start` to `stop`: a
+   * second process or RaftNode on it is refused before anything is opened.
+   */
   dataDir: string;
+  /**
+   * The data directory's lock, when the caller took it first (a server opening files of its own
+   * there before starting the node: tsraft-kv). The caller keeps it and releases it after `stop`
+   * (and after closing its own files); the node only checks it is held for `dataDir`.
+   */
+  dataDirLock?: DataDirLock;
   /**
    * The application's state machine (the contract is `StateMachine` in `@tsraft/raft`). A durable
    * one (with `sync`) is compacted without copying its state; a volatile one is persisted by
@@ -159,6 +170,9 @@ export interface ResolvedNodeOptions<R = unknown> {
   /** Undefined when the transport attaches to `transport.server`. */
   readonly listen: string | undefined;
   readonly dataDir: string;
+  /** Take the data directory's lock (on the real file system only: a MemFileSystem's paths are not on disk). */
+  readonly lockDataDir: boolean;
+  readonly dataDirLock: DataDirLock | undefined;
   readonly walDir: string;
   readonly snapDir: string;
   readonly stateMachine: StateMachine<R>;
@@ -227,6 +241,8 @@ export function resolveNodeOptions<R>(o: RaftNodeOptions<R>): ResolvedNodeOption
     join: o.join ?? false,
     listen,
     dataDir: o.dataDir,
+    lockDataDir: realFs,
+    dataDirLock: o.dataDirLock,
     walDir: join(o.dataDir, "wal"),
     snapDir: join(o.dataDir, "snap"),
     stateMachine: o.stateMachine,

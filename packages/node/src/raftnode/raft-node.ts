@@ -15,6 +15,7 @@
  * docs/architecture.md walks a client write through this file.
  */
 import { randomInt } from "node:crypto";
+import { realpathSync } from "node:fs";
 import {
   type Config,
   isDurableStateMachine,
@@ -49,6 +50,7 @@ import type { TransportHandler, TransportOptions } from "../transport/options.js
 import { Transport } from "../transport/transport.js";
 import { Applier, type ApplyOutcome, type ApplyTask } from "./applier.js";
 import { IndexWaiters, StopSignal, TaskQueue, Wakeup } from "./channels.js";
+import { DataDirLock } from "./data-dir-lock.js";
 import { droppedError, isRaftNodeError, noLeaderError, RaftNodeError, stoppedError } from "./errors.js";
 import { toRaftLogger } from "./logger.js";
 import { type Member, type MemberChange, Membership } from "./membership.js";
@@ -150,6 +152,11 @@ export class RaftNode<R = unknown> {
     private readonly o: ResolvedNodeOptions<R>,
     private readonly disk: NodeStorage,
     smApplied: number,
+    /**
+     * The data directory's lock this node took, released once the WAL is closed at stop (undefined
+     * on a MemFileSystem, or when the caller gave its own: the caller releases that one).
+     */
+    private readonly lock: DataDirLock | undefined,
   ) {
     this.id = o.id;
     this.metrics = o.metrics;
@@ -234,7 +241,14 @@ export class RaftNode<R = unknown> {
   static async start<R>(opts: RaftNodeOptions<R>): Promise<RaftNode<R>> {
     const o = resolveNodeOptions(opts);
     checkPeers(o.peers);
-    const disk = await NodeStorage.open(o, o.logger);
+    const lock = lockDataDir(o);
+    let disk: NodeStorage;
+    try {
+      disk = await NodeStorage.open(o, o.logger);
+    } catch (e) {
+      lock?.release();
+      throw e;
+    }
     let node: RaftNode<R> | undefined;
     try {
       const sm = o.stateMachine;
@@ -248,7 +262,7 @@ export class RaftNode<R = unknown> {
         await sm.restore(snap.metadata.index, disk.openImage(snap));
         smApplied = snap.metadata.index;
       }
-      node = new RaftNode(o, disk, smApplied);
+      node = new RaftNode(o, disk, smApplied, lock);
       await node.transport.start();
       node.run();
       o.logger.info(
@@ -266,6 +280,7 @@ export class RaftNode<R = unknown> {
     } catch (e) {
       await node?.transport.stop().catch(() => {});
       await disk.close().catch(() => {});
+      lock?.release();
       throw e;
     }
   }
@@ -1044,11 +1059,28 @@ export class RaftNode<R = unknown> {
       } catch (e) {
         if (cause === undefined) this.logger.error({ err: e }, "closing the WAL failed");
       }
+      this.lock?.release();
       this.logger.info({ cause: cause instanceof Error ? cause.message : cause }, "stopped");
       this.events.emit("stopped", cause);
     })();
     return this.stopPromise;
   }
+}
+
+/**
+ * Takes the data directory's lock before anything in it is opened, or checks the one the caller
+ * took and keeps. The lock this node must release; undefined if none (not the real file system).
+ */
+function lockDataDir<R>(o: ResolvedNodeOptions<R>): DataDirLock | undefined {
+  const given = o.dataDirLock;
+  if (given !== undefined) {
+    if (!given.held || realpathSync(o.dataDir) !== given.realDir) {
+      throw new RaftNodeError("InvalidArgument", `raftnode: dataDirLock is not a held lock of ${o.dataDir}`);
+    }
+    return undefined;
+  }
+  if (!o.lockDataDir) return undefined;
+  return DataDirLock.acquire(o.dataDir, o.logger);
 }
 
 /** Peer ids must be valid and URLs distinct (each becomes a member with that URL). */
