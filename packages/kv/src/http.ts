@@ -21,6 +21,7 @@ import {
   sendError,
   sendJson,
 } from "./http-util.js";
+import { encodeIdempotent, idempotencyKeyOf, REPLAYED_HEADER } from "./idempotency.js";
 import type { ApplyResult, SqliteStateMachine } from "./sqlite-state-machine.js";
 
 /** The part of a RaftNode the HTTP layer uses (the tests put a fake one behind it). */
@@ -248,20 +249,34 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
       await drainEmpty(c.req);
       cmd = prev === undefined ? { op: "delete", key } : { op: "delete", key, prev };
     }
-    const result = await o.node.propose(encodeCommand(cmd), { timeoutMs: waitMs, signal: c.signal });
+    const idem = idempotencyKeyOf(c.req);
+    const data = idem === undefined ? encodeCommand(cmd) : encodeIdempotent(idem, encodeCommand(cmd));
+    const result = await o.node.propose(data, { timeoutMs: waitMs, signal: c.signal });
     answerWrite(c, result);
   };
 
   const answerWrite = (c: Ctx, result: ApplyResult): void => {
+    // An idempotent retry answers what the first attempt did, and says so (idempotency.ts).
+    const replayed = "replayed" in result && result.replayed === true ? { [REPLAYED_HEADER]: "true" } : {};
     switch (result.kind) {
       case "ok":
-        c.res.writeHead(204);
+        c.res.writeHead(204, replayed);
         c.res.end();
         return;
       case "compare-failed":
-        throw new HttpError(412, "CompareFailed", "the current value is not prev", {
-          current: result.current === undefined ? null : Buffer.from(result.current).toString("utf8"),
-        });
+        throw new HttpError(
+          412,
+          "CompareFailed",
+          "the current value is not prev",
+          { current: result.current === undefined ? null : Buffer.from(result.current).toString("utf8") },
+          replayed,
+        );
+      case "key-reused":
+        throw new HttpError(
+          422,
+          "IdempotencyKeyReused",
+          "this Idempotency-Key was used for another request (within the last entries the cluster remembers)",
+        );
       default:
         throw new HttpError(500, "ApplyFailed", `unexpected apply result ${JSON.stringify(result)}`);
     }

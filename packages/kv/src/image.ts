@@ -18,6 +18,9 @@
  *           valueLength   u32
  *           key, value    keyLength + valueLength bytes
  *           (one per key, in strictly increasing bytewise key order)
+ *           kind 3: an idempotency record (idempotency.ts), after every kind-1 record, the same
+ *           layout: its key, and as value the u64 index that recorded it, the 16-byte request
+ *           digest and the result (sqlite-idempotency.ts); strictly increasing key order again
  * trailer   kind          u8        0xff
  *           records       u64       the number of records
  *           checksum      32 bytes  SHA-256 of every byte before it, from the magic to `records`
@@ -25,6 +28,10 @@
  *
  * Nothing follows the trailer. A reader detects truncation (no trailer), corruption (checksum,
  * record count, key order, an unknown kind) and refuses records larger than it is willing to buffer.
+ *
+ * Idempotency records were added after format version 1 was first released, as a record kind of
+ * their own (an image without any is byte for byte what that release wrote; a reader of that
+ * release refuses one with them: "unknown record kind 3").
  *
  * Room to grow: the record's `kind` byte is its layout's version. Per-key metadata (issue 16's
  * create revision, mod revision and version) will be a new kind (2: the same fields followed by
@@ -48,6 +55,7 @@ export const DEFAULT_MAX_IMAGE_RECORD_BYTES = 64 * 1024 * 1024;
 
 const HEADER_BYTES = 28;
 const KIND_KEY_VALUE = 1;
+const KIND_IDEMPOTENCY = 3;
 const KIND_TRAILER = 0xff;
 const LENGTHS_BYTES = 8;
 const COUNT_BYTES = 8;
@@ -61,10 +69,14 @@ export interface ImageHeader {
   readonly revision: number;
 }
 
-/** One key and its value. The decoder's records are views valid until its next `push`. */
+/**
+ * One key and its value. The decoder's records are views valid until its next `push`.
+ * `idempotency`: an idempotency record (kind 3), not a key of the store.
+ */
 export interface ImageRecord {
   readonly key: Uint8Array;
   readonly value: Uint8Array;
+  readonly idempotency?: true;
 }
 
 /** What a complete, verified image held. */
@@ -123,6 +135,7 @@ export class ImageEncoder {
   private ready: Uint8Array[] = [];
   private records = 0;
   private lastKey: Buffer | undefined;
+  private idempotencySection = false;
   private finished = false;
   private readonly scratch = Buffer.alloc(9);
 
@@ -143,13 +156,25 @@ export class ImageEncoder {
 
   /** Appends a record. Throws if `key` is not greater than the previous record's key. */
   add(key: Uint8Array, value: Uint8Array): void {
+    if (this.idempotencySection) throw new Error("kv image: a key after the idempotency records");
+    this.addRecord(KIND_KEY_VALUE, key, value);
+  }
+
+  /** Appends an idempotency record (after every key), in increasing key order too. */
+  addIdempotency(key: Uint8Array, value: Uint8Array): void {
+    if (!this.idempotencySection) this.lastKey = undefined;
+    this.idempotencySection = true;
+    this.addRecord(KIND_IDEMPOTENCY, key, value);
+  }
+
+  private addRecord(kind: number, key: Uint8Array, value: Uint8Array): void {
     if (this.finished) throw new Error("kv image: add after finish");
     if (this.lastKey !== undefined && Buffer.compare(this.lastKey, key) >= 0) {
       throw new Error("kv image: records must come in strictly increasing key order");
     }
     this.lastKey = Buffer.from(key);
     const s = this.scratch;
-    s[0] = KIND_KEY_VALUE;
+    s[0] = kind;
     s.writeUInt32BE(key.length, 1);
     s.writeUInt32BE(value.length, 5);
     this.write(s);
@@ -244,6 +269,8 @@ export class ImageDecoder {
   private valueLength = 0;
   private records = 0;
   private lastKey: Buffer | undefined;
+  /** Kind-3 records have begun: no kind-1 record may follow. */
+  private idempotencySection = false;
   private declaredRecords = 0;
   private hdr: ImageHeader | undefined;
   private summary: ImageSummary | undefined;
@@ -285,9 +312,16 @@ export class ImageDecoder {
           const u = this.unit(1);
           if (u === undefined) return undefined;
           const kind = u[0]!;
-          if (kind === KIND_KEY_VALUE) this.phase = "lengths";
-          else if (kind === KIND_TRAILER) this.phase = "count";
-          else {
+          if (kind === KIND_KEY_VALUE && !this.idempotencySection) this.phase = "lengths";
+          else if (kind === KIND_IDEMPOTENCY) {
+            // The idempotency records follow the keys, in a key order of their own.
+            if (!this.idempotencySection) this.lastKey = undefined;
+            this.idempotencySection = true;
+            this.phase = "lengths";
+          } else if (kind === KIND_TRAILER) this.phase = "count";
+          else if (kind === KIND_KEY_VALUE) {
+            throw new ImageError("OutOfOrder", this.offset, "a key record after the idempotency records");
+          } else {
             throw new ImageError(
               "UnknownRecordKind",
               this.offset,
@@ -330,7 +364,8 @@ export class ImageDecoder {
           this.consumed(u, true);
           this.records++;
           this.phase = "kind";
-          return { key, value: u.subarray(this.keyLength) };
+          const value = u.subarray(this.keyLength);
+          return this.idempotencySection ? { key, value, idempotency: true } : { key, value };
         }
         case "count": {
           const u = this.unit(COUNT_BYTES);

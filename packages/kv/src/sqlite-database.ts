@@ -6,6 +6,7 @@
  */
 import { existsSync, statSync } from "node:fs";
 import Database from "better-sqlite3";
+import { createIdempotencyTable } from "./sqlite-idempotency.js";
 
 /** The database file's name inside the state machine's directory. */
 export const DB_FILE = "kv.sqlite";
@@ -38,6 +39,7 @@ export function openDatabase(path: string, options: ConnectionOptions): Database
     db.pragma(`journal_size_limit = ${Math.floor(options.walLimitBytes)}`);
     if (fresh) createSchema(db);
     checkSchema(db);
+    createIdempotencyTable(db); // a database of an earlier release lacks it
     return db;
   } catch (err) {
     db.close();
@@ -58,6 +60,7 @@ export function createSchema(db: Database.Database): void {
     INSERT INTO meta (name, value) VALUES ('applied_index', 0), ('revision', 0);
     PRAGMA user_version = ${SCHEMA_VERSION};
   `);
+  createIdempotencyTable(db);
 }
 
 /**

@@ -9,6 +9,7 @@ import { setImmediate as nextTurn } from "node:timers/promises";
 import Database from "better-sqlite3";
 import { ImageDecoder, ImageError, type ImageSummary } from "./image.js";
 import { createSchema } from "./sqlite-database.js";
+import { idempotencyInserter } from "./sqlite-idempotency.js";
 
 /** Longest stretch of inserting between two turns of the event loop while building. */
 export const RESTORE_SLICE_MS = 4;
@@ -91,6 +92,7 @@ export async function buildDatabaseFromImage(
     db.pragma("synchronous = OFF");
     createSchema(db);
     const insert = db.prepare<[Uint8Array, Uint8Array]>("INSERT INTO kv (key, value) VALUES (?, ?)");
+    const insertIdempotency = idempotencyInserter(db);
     const decoder = new ImageDecoder(
       options.maxRecordBytes === undefined ? {} : { maxRecordBytes: options.maxRecordBytes },
     );
@@ -109,7 +111,8 @@ export async function buildDatabaseFromImage(
       }
       decoder.push(chunk);
       for (let r = decoder.next(); r !== undefined; r = decoder.next()) {
-        insert.run(r.key, r.value);
+        if (r.idempotency) insertIdempotency(r.key, r.value);
+        else insert.run(r.key, r.value);
         if (++n % RECORDS_PER_CLOCK_CHECK === 0 && performance.now() - sliceStart > RESTORE_SLICE_MS) {
           await nextTurn();
           sliceStart = performance.now();

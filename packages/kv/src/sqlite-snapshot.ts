@@ -18,6 +18,7 @@ import type { StateMachineSnapshot } from "@tsraft/raft";
 import Database from "better-sqlite3";
 import { DEFAULT_IMAGE_CHUNK_BYTES, ImageEncoder } from "./image.js";
 import { checkSchema, readMeta } from "./sqlite-database.js";
+import { encodeIdempotencyValue, IDEMPOTENCY_ROWS } from "./sqlite-idempotency.js";
 
 /** Longest stretch of work between two turns of the event loop while producing an image. */
 export const IMAGE_SLICE_MS = 4;
@@ -114,10 +115,20 @@ export class SqliteSnapshot implements SqliteImageSnapshot {
 
   private async *produce(): AsyncGenerator<Uint8Array> {
     const enc = new ImageEncoder({ appliedIndex: this.index, revision: this.revision }, this.chunkBytes);
-    this.rows = this.check()
-      .prepare("SELECT key, value FROM kv ORDER BY key")
-      .raw()
-      .iterate() as IterableIterator<unknown[]>;
+    yield* this.records(enc, "SELECT key, value FROM kv ORDER BY key", (r) => enc.add(r[0]!, r[1]!));
+    // Then the idempotency records (sqlite-idempotency.ts), which are part of the state too.
+    yield* this.records(enc, IDEMPOTENCY_ROWS, (r) => enc.addIdempotency(r[0]!, encodeIdempotencyValue(r)));
+    this.check(); // a cursor closed by release() ends early: that is not the end of the image
+    yield* enc.finish();
+  }
+
+  /** Encodes the rows of `sql` with `add`, yielding full chunks, a slice of work at a time. */
+  private async *records(
+    enc: ImageEncoder,
+    sql: string,
+    add: (row: Buffer[]) => void,
+  ): AsyncGenerator<Uint8Array> {
+    this.rows = this.check().prepare(sql).raw().iterate() as IterableIterator<unknown[]>;
     let sliceStart = performance.now();
     let n = 0;
     for (;;) {
@@ -125,7 +136,7 @@ export class SqliteSnapshot implements SqliteImageSnapshot {
       if (rows === undefined) this.check(); // ended while we waited: throws
       const row = rows!.next();
       if (row.done) break;
-      enc.add(row.value[0] as Buffer, row.value[1] as Buffer);
+      add(row.value as Buffer[]);
       const full = enc.take();
       if (full.length > 0) {
         for (const chunk of full) yield chunk;
@@ -136,7 +147,5 @@ export class SqliteSnapshot implements SqliteImageSnapshot {
         sliceStart = performance.now();
       }
     }
-    this.check(); // a cursor closed by release() ends early: that is not the end of the image
-    yield* enc.finish();
   }
 }

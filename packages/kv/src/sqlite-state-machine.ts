@@ -88,8 +88,10 @@ import type { ApplyEntry, StateMachine } from "@tsraft/raft";
 import type Database from "better-sqlite3";
 import type { Logger } from "pino";
 import { type Command, decodeCommand } from "./command.js";
+import { decodeIdempotent } from "./idempotency.js";
 import { DEFAULT_IMAGE_CHUNK_BYTES } from "./image.js";
 import { DB_FILE, openDatabase, prepare, readMeta, type Statements, startWal } from "./sqlite-database.js";
+import { IdempotencyTable } from "./sqlite-idempotency.js";
 import {
   buildDatabaseFromImage,
   companionFiles,
@@ -106,11 +108,14 @@ export type { SqliteImageSnapshot } from "./sqlite-snapshot.js";
 
 /** What applying one normal entry did; the node hands it to the proposer's `propose()` promise. */
 export type ApplyResult =
-  | { readonly kind: "ok" }
+  /** `replayed`: an idempotent retry; this is the first attempt's result (idempotency.ts). */
+  | { readonly kind: "ok"; readonly replayed?: true }
   /** A conditional write whose `prev` did not match; `current` is the value found (undefined: absent). */
-  | { readonly kind: "compare-failed"; readonly current: Uint8Array | undefined }
+  | { readonly kind: "compare-failed"; readonly current: Uint8Array | undefined; readonly replayed?: true }
   /** The entry's data was not a command (never proposed by this server); it changed nothing. */
-  | { readonly kind: "invalid"; readonly error: string };
+  | { readonly kind: "invalid"; readonly error: string }
+  /** Its idempotency key was recorded for another request within the window; it changed nothing. */
+  | { readonly kind: "key-reused" };
 
 const OK: ApplyResult = { kind: "ok" };
 
@@ -150,6 +155,11 @@ export interface SqliteStateMachineOptions {
   /** `restore` refuses images with a record (key + value) larger than this (default 64 MiB). */
   maxImageRecordBytes?: number;
   /**
+   * Log entries an idempotency key is remembered for (default {@link IDEMPOTENCY_WINDOW}). Must be
+   * the same on every member: tests only.
+   */
+  idempotencyWindow?: number;
+  /**
    * Fault injection for tests: called at each step of a restore (see {@link RestoreStep}). A hook
    * that throws fails the restore at that point as an I/O error there would.
    */
@@ -168,6 +178,8 @@ const DEFAULT_COMMIT_ENTRIES = 10_000;
 export class SqliteStateMachine implements StateMachine<ApplyResult> {
   private db: Database.Database;
   private stmts: Statements;
+  /** Idempotency records (sqlite-idempotency.ts), on the same connection as `stmts`. */
+  private idempotency: IdempotencyTable;
   /**
    * Invariant: equals the `applied_index` row of `meta` as this connection sees it (the open
    * transaction's, once something is applied in it; the committed one may be lower, the durable
@@ -210,6 +222,7 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
     for (const p of [this.tempPath, ...companionFiles(this.tempPath)]) rmSync(p, { force: true });
     this.db = this.openConnection();
     this.stmts = prepare(this.db);
+    this.idempotency = new IdempotencyTable(this.db, options.idempotencyWindow);
     ({ appliedIndex: this.applied, revision: this.rev } = readMeta(this.db));
     startWal(this.db, this.path);
   }
@@ -436,6 +449,7 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
     this.pending = 0;
     this.db = this.openConnection();
     this.stmts = prepare(this.db);
+    this.idempotency = new IdempotencyTable(this.db, this.options.idempotencyWindow);
     ({ appliedIndex: this.applied, revision: this.rev } = readMeta(this.db));
     this.dirDurable = false;
   }
@@ -522,6 +536,7 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
       this.commitTimer = undefined;
     }
     ({ appliedIndex: this.applied, revision: this.rev } = readMeta(this.db));
+    this.idempotency.reload();
   }
 
   private readonly applyTx = (entries: readonly ApplyEntry[], results: (ApplyResult | undefined)[]) => {
@@ -532,6 +547,13 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
         if (e.index <= applied) return;
         applied = e.index;
         if (e.kind !== "normal") return;
+        const idem = decodeIdempotent(e.data);
+        if (idem !== undefined) {
+          const r = this.idempotency.apply(idem.key, idem.command, e.index, (c) => this.execute(c));
+          if (r.changed) rev++;
+          results[i] = r.result;
+          return;
+        }
         let cmd: Command;
         try {
           cmd = decodeCommand(e.data);
@@ -546,6 +568,7 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
         results[i] = r.result;
       });
       if (applied === this.applied) return;
+      this.idempotency.expireTo(applied);
       this.stmts.setMeta.run("applied_index", applied);
       this.stmts.setMeta.run("revision", rev);
       return { applied, rev };
@@ -600,7 +623,7 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
 
   /**
    * A digest of the store at its applied index: SHA-256 over the revision and every (key, value) in
-   * key order, each length-prefixed. Nodes that applied the same log prefix have the same digest at
+   * key order, each length-prefixed, then the idempotency records if there are any. Nodes that applied the same log prefix have the same digest at
    * the same index, whatever path (entries, image, restart) brought them there; tests compare
    * them. Reads everything: meant for tests and operators, not hot paths.
    */
@@ -620,6 +643,7 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
       prefix(row.value);
       keys++;
     }
+    this.idempotency.hashInto(prefix);
     return { appliedIndex: this.applied, revision: this.rev, keys, hash: h.digest("hex") };
   }
 

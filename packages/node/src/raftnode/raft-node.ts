@@ -65,7 +65,7 @@ import {
 } from "./options.js";
 import { encodeConfChangeContext, encodeProposal } from "./proposal.js";
 import { ReadIndexBatcher } from "./read-index.js";
-import { guard, PendingRequests, type RequestOptions } from "./requests.js";
+import { guard, type Handoff, PendingRequests, type RequestOptions } from "./requests.js";
 import { nodeStatus, type RaftNodeStatus } from "./status.js";
 import { TransportPeers } from "./transport-peers.js";
 
@@ -118,6 +118,8 @@ export class RaftNode<R = unknown> {
   private readonly nonce = randomInt(2 ** 47);
   /** The last request sequence number handed out. */
   private seq = 0;
+  /** The term of the last entry applied, as last handed to the pending requests. */
+  private appliedTerm = 0;
   /** The leader and role as of the last Ready's SoftState. */
   private lead = 0;
   private raftState = StateType.StateFollower;
@@ -304,7 +306,13 @@ export class RaftNode<R = unknown> {
     if (tracing) trace("propose", { seq });
     const env = encodeProposal({ node: this.id, nonce: this.nonce, seq }, data);
     const t0 = performance.now();
-    const p = this.proposals.add(seq, "proposal", opts.timeoutMs ?? this.o.requestTimeoutMs, opts.signal);
+    const p = this.proposals.add(
+      seq,
+      "proposal",
+      opts.timeoutMs ?? this.o.requestTimeoutMs,
+      opts.signal,
+      this.handoff(),
+    );
     this.submit(seq, "proposal", () => this.rawNode.propose(env));
     try {
       const v = await p;
@@ -635,6 +643,7 @@ export class RaftNode<R = unknown> {
     // Conf-change requests settle once Raft has advanced past the entry too, so that a caller's
     // next conf change is not refused as "pending" (etcd's raftAdvancedC).
     for (const c of out.confChanges) {
+      this.confChanges.applied(c.seq);
       this.raftApplied.wait(c.index, () => {
         if (c.error === undefined) this.confChanges.resolve(c.seq, undefined);
         else this.confChanges.reject(c.seq, c.error);
@@ -643,6 +652,13 @@ export class RaftNode<R = unknown> {
     for (const c of out.memberChanges) {
       if (c.kind === "remove" && c.id === this.id) this.onRemoved();
       else this.peers.apply(c);
+    }
+    // An entry of a later term applied: requests it settles the fate of end (requests.ts).
+    const term = this.applier.appliedTerm;
+    if (term > this.appliedTerm) {
+      this.appliedTerm = term;
+      this.proposals.onAppliedTerm(term);
+      this.confChanges.onAppliedTerm(term);
     }
     if (out.restored !== undefined) this.onSnapshotRestored(out.restored);
     for (const m of responses) this.step(m);
@@ -856,6 +872,12 @@ export class RaftNode<R = unknown> {
     this.wakeup.kick();
   }
 
+  /** Where a request stepped into the core now goes: the leader and term, and whether that is us. */
+  private handoff(): Handoff {
+    const bs = this.rawNode.basicStatus();
+    return { lead: bs.lead, term: bs.term, local: bs.raftState === StateType.StateLeader };
+  }
+
   /** Takes a request sequence number, refusing beyond maxPendingProposals. */
   private reserve(): number {
     const pending = this.proposals.size + this.confChanges.size;
@@ -924,6 +946,7 @@ export class RaftNode<R = unknown> {
       "conf change",
       opts.timeoutMs ?? this.o.requestTimeoutMs,
       opts.signal,
+      this.handoff(),
     );
     this.logger.info({ change: c.kind, member: c.id }, "proposing conf change");
     this.submit(seq, "conf change", () => this.rawNode.proposeConfChange(cc));
@@ -948,6 +971,11 @@ export class RaftNode<R = unknown> {
     if (ss.lead === prev) return;
     if (ss.lead !== 0) this.metrics.leaderChanges.inc();
     const term = this.rawNode.basicStatus().term;
+    // Requests handed to the leader that is gone end promptly (docs/architecture.md, "When the
+    // leader goes"), rather than at their timeout.
+    this.proposals.onLeaderChange(ss.lead, term);
+    this.confChanges.onLeaderChange(ss.lead, term);
+    this.reads.onLeaderChange(ss.lead);
     this.logger.info({ lead: ss.lead, term, state: StateType[ss.raftState] }, "leader changed");
     this.events.emit("leader-change", { lead: ss.lead, term });
   }
