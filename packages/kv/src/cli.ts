@@ -55,6 +55,9 @@ async function main(): Promise<void> {
     // Loaded only now, so --help and usage errors answer without loading SQLite and the node.
     const { startKvServer } = await import("./server.js");
     server = await startKvServer(config);
+    // SIGHUP re-reads the client certificates and tokens (they are also re-read when they change).
+    const running = server;
+    process.on("SIGHUP", () => running.reload("SIGHUP"));
     // The node stops by itself when it is removed from the cluster (exit 0) or fails (exit 1).
     let removed = false;
     server.node.on("removed", () => {

@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import type { ClientTlsFiles } from "./client-tls.js";
 import { DEFAULT_MAX_REQUEST_BYTES, MAX_KEY_BYTES } from "./http-util.js";
 
 /** Everything a KV server process needs, as parsed from the command line. */
@@ -38,6 +39,12 @@ export interface KvServerConfig {
   peerTls: { cert: Buffer; key: Buffer; ca: Buffer } | undefined;
   /** Exit when standard input closes (a supervisor's lifeline: its death ends this process too). */
   exitOnStdinClose: boolean;
+  /** Serve the client API over HTTPS (client-tls.ts); undefined: plain HTTP. */
+  clientTls?: ClientTlsFiles | undefined;
+  /** Bearer tokens and roles for the client API (auth.ts); undefined: no auth. */
+  authTokenFile?: string | undefined;
+  /** With auth on, serve `/metrics` without a token. */
+  metricsPublic?: boolean;
   /**
    * How the WAL writes and fsyncs: `blocking` (on the event loop's thread: no thread-pool round
    * trips, the loop waits for the disk) or `async` (node:fs/promises, libuv's thread pool).
@@ -79,6 +86,13 @@ Raft:
   --tick-ms N                  Raft tick interval (default 100)
   --election-tick N            ticks without a leader before an election (default 10)
   --heartbeat-tick N           ticks between heartbeats (default 1)
+Client security (the HTTP API; files are re-read on SIGHUP or when they change):
+  --cert-file FILE             serve HTTPS with this certificate (PEM)...
+  --key-file FILE              ...and its private key (PEM)
+  --client-ca-file FILE        require client certificates signed by this CA (PEM)
+  --auth-token-file FILE       require "Authorization: Bearer <token>": lines "<token> <role>", roles
+                               read, readwrite, admin (members, backup); /health stays open
+  --metrics-public             with --auth-token-file, serve /metrics without a token
 Peer security (the transport between nodes):
   --peer-token-file FILE       shared secret every member presents (or env TSRAFT_PEER_TOKEN)
   --peer-cert-file FILE        TLS certificate for wss:// peer URLs (PEM)
@@ -137,6 +151,11 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
       "log-level": str,
       "wal-io": str,
       "exit-on-stdin-close": { type: "boolean" },
+      "cert-file": str,
+      "key-file": str,
+      "client-ca-file": str,
+      "auth-token-file": str,
+      "metrics-public": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -162,6 +181,16 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
   const secure = [...cluster.values()].map((u) => u.startsWith("wss:"));
   if (secure.includes(true) !== someTls || (someTls && secure.includes(false))) {
     throw new Error("use wss:// peer URLs exactly when the --peer-*-file TLS flags are given");
+  }
+  const certFile = v["cert-file"];
+  const keyFile = v["key-file"];
+  if ((certFile === undefined) !== (keyFile === undefined))
+    throw new Error("--cert-file and --key-file go together");
+  if (v["client-ca-file"] !== undefined && certFile === undefined) {
+    throw new Error("--client-ca-file needs --cert-file and --key-file (client certificates need TLS)");
+  }
+  if (v["metrics-public"] && v["auth-token-file"] === undefined) {
+    throw new Error("--metrics-public only makes sense with --auth-token-file");
   }
   const walIo = v["wal-io"] ?? "blocking";
   if (walIo !== "blocking" && walIo !== "async") throw new Error("--wal-io must be blocking or async");
@@ -199,6 +228,10 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
         }
       : undefined,
     exitOnStdinClose: v["exit-on-stdin-close"] ?? false,
+    clientTls:
+      certFile === undefined ? undefined : { certFile, keyFile: keyFile!, caFile: v["client-ca-file"] },
+    authTokenFile: v["auth-token-file"],
+    metricsPublic: v["metrics-public"] ?? false,
     walIo,
   };
   if (config.heartbeatTick >= config.electionTick)

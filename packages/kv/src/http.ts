@@ -6,9 +6,12 @@
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import { type RaftNode, trace, tracing } from "@tsraft/node";
 import type { Logger } from "pino";
 import { Counter, Histogram, type Registry } from "prom-client";
+import { authorize, type TokenTable } from "./auth.js";
+import type { ClientTlsOptions } from "./client-tls.js";
 import { type Command, encodeCommand } from "./command.js";
 import {
   DEFAULT_MAX_REQUEST_BYTES,
@@ -58,6 +61,27 @@ export interface KvHttpOptions {
   bodyTimeoutMs?: number;
   /** Idle keep-alive connections are closed after this long (default 5 s). */
   keepAliveTimeoutMs?: number;
+  /** Serve HTTPS with this context (client-tls.ts); the server's `setSecureContext` swaps it later. */
+  tls?: ClientTlsOptions;
+  /** Bearer-token auth (auth.ts): the current token table (undefined: auth off). */
+  tokens?: () => TokenTable | undefined;
+  /** With auth on, `/metrics` needs no token (default: a `read` token). */
+  metricsPublic?: boolean;
+  /** Extra routes (new files register theirs here: `GET /backup`), tried before the built-in ones. */
+  routes?: readonly KvRoute[];
+}
+
+/** A route of its own file: `match` says whether it takes the request, `handle` answers it. */
+export interface KvRoute {
+  readonly name: string;
+  match(path: string): boolean;
+  handle(c: {
+    readonly req: IncomingMessage;
+    readonly res: ServerResponse;
+    readonly path: string;
+    readonly query: URLSearchParams;
+    readonly signal: AbortSignal;
+  }): Promise<void>;
 }
 
 /** Per connection: aborted when it closes. */
@@ -128,13 +152,15 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
     registers: [o.registry],
   });
 
-  const server = createServer({
+  const serverOptions = {
     headersTimeout: o.headersTimeoutMs ?? 10_000,
     requestTimeout: o.bodyTimeoutMs ?? 30_000,
     keepAliveTimeout: o.keepAliveTimeoutMs ?? 5_000,
     // How often the two timeouts above are checked (Node's default, 30 s, would make them coarse).
     connectionsCheckingInterval: 500,
-  });
+  };
+  const server =
+    o.tls === undefined ? createServer(serverOptions) : createHttpsServer({ ...serverOptions, ...o.tls });
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
@@ -147,7 +173,8 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
     const rawUrl = req.url ?? "/";
     const q = rawUrl.indexOf("?");
     const path = q < 0 ? rawUrl : rawUrl.slice(0, q);
-    const route = routeOf(path);
+    const extra = o.routes?.find((r) => r.match(path));
+    const route = extra === undefined ? routeOf(path) : extra.name;
     const method = req.method ?? "GET";
     // The request's child logger, made only when a line is logged (most are below the level).
     const log = (): Logger => o.logger.child({ reqId });
@@ -172,7 +199,12 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
       query: q < 0 ? NO_QUERY : new URLSearchParams(rawUrl.slice(q + 1)),
       signal,
     };
-    dispatch(ctx, route).catch((err: unknown) => {
+    const answer = async (): Promise<void> => {
+      authorize(req, path, o.tokens?.(), o.metricsPublic ?? false);
+      if (extra !== undefined) return extra.handle(ctx);
+      return dispatch(ctx, route as Route);
+    };
+    answer().catch((err: unknown) => {
       const h = nodeErrorToHttp(err);
       if (h === undefined) {
         log().debug({ method, url: rawUrl }, "client went away before the answer");
@@ -180,7 +212,7 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
       }
       if (h.status === 500) log().error({ err }, "request failed");
       sendError(res, h);
-      if (h.status === 413) discardRest(req);
+      if (h.status === 413 || h.status === 401 || h.status === 403) discardRest(req);
     });
   };
 

@@ -14,6 +14,7 @@ import {
 } from "@tsraft/node";
 import { type Logger, pino } from "pino";
 import { collectDefaultMetrics, Gauge } from "prom-client";
+import { openClientSecurity } from "./client-security.js";
 import type { KvServerConfig } from "./config.js";
 import { createKvHttpServer } from "./http.js";
 import { DEFAULT_MAX_IMAGE_RECORD_BYTES } from "./image.js";
@@ -36,6 +37,8 @@ export interface KvServer {
   readonly logger: Logger;
   /** Stops HTTP (letting in-flight requests finish briefly), then the node, then closes SQLite. */
   stop(): Promise<void>;
+  /** Re-reads the client certificate files and the token file (the CLI calls it on SIGHUP). */
+  reload(why: string): void;
 }
 
 /**
@@ -50,23 +53,34 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
   const metrics = createNodeMetrics();
   collectDefaultMetrics({ register: metrics.registry });
   let node: RaftNode<ApplyResult> | undefined;
+  // Client security (client-tls.ts, auth.ts): read first (a bad file fails the start before anything
+  // is opened), re-read on reload().
+  const security = openClientSecurity(config, log);
   // One process per data directory: locked before the database in it is opened, released after it
   // is closed (data-dir-lock.ts in @tsraft/node).
-  const lock = DataDirLock.acquire(config.dataDir, log);
-  const stateMachine = openOrRelease(lock, () =>
-    SqliteStateMachine.open(join(config.dataDir, "kv"), {
-      logger: log.child({ component: "kv" }),
-      // A record of an image is one key and value: as large as a request may make them.
-      maxImageRecordBytes: Math.max(
-        DEFAULT_MAX_IMAGE_RECORD_BYTES,
-        config.maxRequestBytes + PROPOSAL_OVERHEAD,
-      ),
-      // A failed background commit: the database no longer holds what reads would be served from.
-      onFailure: (err) => {
-        log.fatal({ err }, "the state machine failed: stopping the node");
-        void node?.stop();
-      },
-    }),
+  const lock = orUndo(
+    () => security.close(),
+    () => DataDirLock.acquire(config.dataDir, log),
+  );
+  const stateMachine = orUndo(
+    () => {
+      lock.release();
+      security.close();
+    },
+    () =>
+      SqliteStateMachine.open(join(config.dataDir, "kv"), {
+        logger: log.child({ component: "kv" }),
+        // A record of an image is one key and value: as large as a request may make them.
+        maxImageRecordBytes: Math.max(
+          DEFAULT_MAX_IMAGE_RECORD_BYTES,
+          config.maxRequestBytes + PROPOSAL_OVERHEAD,
+        ),
+        // A failed background commit: the database no longer holds what reads would be served from.
+        onFailure: (err) => {
+          log.fatal({ err }, "the state machine failed: stopping the node");
+          void node?.stop();
+        },
+      }),
   );
   new Gauge({
     name: "tsraft_kv_keys",
@@ -118,6 +132,7 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
   } catch (err) {
     stateMachine.close();
     lock.release();
+    security.close();
     throw err;
   }
   const http = createKvHttpServer({
@@ -127,7 +142,9 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
     registry: metrics.registry,
     maxRequestBytes: config.maxRequestBytes,
     requestTimeoutMs: config.requestTimeoutMs,
+    ...security.httpOptions,
   });
+  security.attach(http);
   try {
     await new Promise<void>((resolve, reject) => {
       http.once("error", reject);
@@ -140,11 +157,12 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
     await node.stop();
     stateMachine.close();
     lock.release();
+    security.close();
     throw err;
   }
   const addr = http.address() as AddressInfo;
   const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
-  const url = `http://${host}:${addr.port}`;
+  const url = `${config.clientTls === undefined ? "http" : "https"}://${host}:${addr.port}`;
   log.info({ url, peerUrl: config.cluster.get(config.id), dataDir: config.dataDir }, "serving the KV API");
 
   let stopping: Promise<void> | undefined;
@@ -155,6 +173,7 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
       const grace = setTimeout(() => http.closeAllConnections(), HTTP_GRACE_MS);
       await closed;
       clearTimeout(grace);
+      security.close();
       await node.stop();
       stateMachine.close();
       lock.release();
@@ -162,15 +181,15 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
     })();
     return stopping;
   };
-  return { node, stateMachine, http, url, logger: log, stop };
+  return { node, stateMachine, http, url, logger: log, stop, reload: (why) => security.reload(why) };
 }
 
-/** Runs `open`; releases `lock` if it throws (nothing else holds it yet). */
-function openOrRelease<T>(lock: DataDirLock, open: () => T): T {
+/** Runs `open`; if it throws, runs `undo` (releasing what was taken before) and rethrows. */
+function orUndo<T>(undo: () => void, open: () => T): T {
   try {
     return open();
   } catch (err) {
-    lock.release();
+    undo();
     throw err;
   }
 }
