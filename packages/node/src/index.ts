@@ -5,7 +5,7 @@
  */
 
 // The node: RaftNode and what it takes and gives (packages/node/README.md, "RaftNode").
-export { RaftNode } from "./raftnode/raft-node.js";
+export { type ExportedSnapshot, RaftNode } from "./raftnode/raft-node.js";
 export type {
   RaftNodeOptions,
   RaftNodeTransportOptions,

@@ -29,6 +29,7 @@ import {
   type Ready,
   SnapshotStatus,
   type StateMachine,
+  type StateMachineSnapshot,
   StateType,
 } from "@tsraft/raft";
 import {
@@ -76,7 +77,18 @@ type LoopTask =
   /** A MsgSnap the core wants sent: take the state machine's image between two applies. */
   | { readonly kind: "send-snapshot"; readonly msg: Message }
   /** A compaction ended: check at once whether another is due (nothing else may come to trigger it). */
-  | { readonly kind: "compact" };
+  | { readonly kind: "compact" }
+  /** exportSnapshot(): take the state machine's image between two applies and hand it over. */
+  | { readonly kind: "export"; readonly done: (r: ExportedSnapshot | Error) => void };
+
+/** What {@link RaftNode.exportSnapshot} resolves with. */
+export interface ExportedSnapshot {
+  /** The applied index the image is at, and the term of the entry there. */
+  readonly index: number;
+  readonly term: number;
+  /** The image: read it (once), then release it. */
+  readonly snapshot: StateMachineSnapshot;
+}
 
 /** Tasks the apply loop may be behind before the Ready loop stops taking Readys (etcd's applyc). */
 const APPLY_BACKLOG = 64;
@@ -387,6 +399,24 @@ export class RaftNode<R = unknown> {
     await promise;
   }
 
+  /**
+   * A point-in-time image of the state machine at the index applied now, with that index and its
+   * term, taken between two applies as for a follower's snapshot (etcd's maintenance Snapshot): for
+   * backups. Call {@link linearizableRead} first for an image that holds every write completed
+   * before. The caller reads `snapshot.read()` (entries keep applying meanwhile) and must
+   * `release()` it. Rejects with Stopped if the node stops first.
+   */
+  exportSnapshot(): Promise<ExportedSnapshot> {
+    this.checkRunning();
+    const taken = new Promise<ExportedSnapshot>((resolve, reject) => {
+      this.applyQueue.push({
+        kind: "export",
+        done: (r) => (r instanceof Error ? reject(r) : resolve(r)),
+      });
+    });
+    return this.untilStopped(taken);
+  }
+
   // --- state ----------------------------------------------------------------------------------------
 
   /**
@@ -630,6 +660,7 @@ export class RaftNode<R = unknown> {
       if (t === undefined) return;
       if (t.kind === "apply") this.afterApply(await this.applier.apply(t.task), t.responses);
       else if (t.kind === "send-snapshot") await this.sendSnapshot(t.msg);
+      else if (t.kind === "export") await this.exportImage(t.done);
       else this.compactionQueued = false;
       await this.maybeCompact();
     }
@@ -665,6 +696,24 @@ export class RaftNode<R = unknown> {
     if (responses.length > 0) this.raftApplied.trigger(out.appliedIndex);
     this.applied.trigger(out.appliedIndex);
     if (tracing && out.proposals.length > 0) trace("settled", { n: out.proposals.length });
+  }
+
+  /** Takes the image for {@link exportSnapshot}; a failure goes to the caller, not the node. */
+  private async exportImage(done: (r: ExportedSnapshot | Error) => void): Promise<void> {
+    const point = this.applier.point();
+    let snapshot: StateMachineSnapshot;
+    try {
+      snapshot = await this.sm.snapshot();
+    } catch (e) {
+      done(e instanceof Error ? e : new Error(String(e)));
+      return;
+    }
+    if (snapshot.index !== point.index) {
+      snapshot.release();
+      done(new Error(`raftnode: the state machine's image is at index ${snapshot.index}, not the applied ${point.index}`));
+      return;
+    }
+    done({ index: point.index, term: point.term, snapshot });
   }
 
   /**
