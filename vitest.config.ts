@@ -9,6 +9,10 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^@tsraft\/raft\/raftpb$/, replacement: src("./packages/raft/src/raftpb/index.ts") },
+      {
+        find: /^@tsraft\/raft\/rafttest\/fast-check$/,
+        replacement: src("./packages/raft/src/rafttest/fast-check.ts"),
+      },
       { find: /^@tsraft\/raft\/rafttest$/, replacement: src("./packages/raft/src/rafttest/index.ts") },
       { find: /^@tsraft\/raft$/, replacement: src("./packages/raft/src/index.ts") },
       { find: /^@tsraft\/node$/, replacement: src("./packages/node/src/index.ts") },

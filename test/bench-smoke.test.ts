@@ -196,7 +196,7 @@ describe.skipIf(NOT_BUILT !== undefined || !existsSync(KV_CLI))("growth bench (t
       "--value-bytes",
       "1024",
       "--gib",
-      "0.0005",
+      "0.003", // ~3000 writes: several full 0.5 s windows even at etcd's rate on an idle machine
       "--catchup-gib",
       "0.0004",
       "--signal",

@@ -1,9 +1,10 @@
 /**
- * DESIGN.md §6's package entry points, as a user's program sees them: the built packages (`dist/`,
+ * The packages' entry points (docs/architecture.md), as a user's program sees them: the built packages (`dist/`,
  * through their `exports` maps) imported by plain Node from a workspace package that depends on
  * them, not the sources vitest aliases. `pnpm test` builds first, so dist/ is current.
  */
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -24,8 +25,13 @@ console.log(JSON.stringify(out));`;
 
 const CODEC_TYPES = ["Message", "Entry", "HardState", "ConfState", "Snapshot", "ConfChange", "ConfChangeV2"];
 
-describe("the built packages export DESIGN.md §6's names", () => {
-  const got = exportsOf("@tsraft/raft", "@tsraft/raft/raftpb", "@tsraft/raft/rafttest");
+describe("the built packages export the entry points' names", () => {
+  const got = exportsOf(
+    "@tsraft/raft",
+    "@tsraft/raft/raftpb",
+    "@tsraft/raft/rafttest",
+    "@tsraft/raft/rafttest/fast-check",
+  );
 
   it("@tsraft/raft/raftpb: encodeX/decodeX for every message type, the enums and the helpers", () => {
     const want = [
@@ -46,19 +52,82 @@ describe("the built packages export DESIGN.md §6's names", () => {
   });
 
   it("@tsraft/raft: RawNode, MemoryStorage, the errors and the describe functions", () => {
-    const want = [
-      "RawNode",
-      "MemoryStorage",
-      "RaftError",
-      "ErrCompacted",
-      "ErrProposalDropped",
-      "describeReady",
-    ];
+    const want = ["RawNode", "MemoryStorage", "RaftError", "isRaftError", "describeReady"];
     expect(want.filter((n) => !got["@tsraft/raft"]?.includes(n))).toEqual([]);
   });
 
   it("@tsraft/raft/rafttest: the interaction harness and the simulator", () => {
     const want = ["InteractionEnv", "runTestData", "Simulation", "Checker"];
     expect(want.filter((n) => !got["@tsraft/raft/rafttest"]?.includes(n))).toEqual([]);
+  });
+});
+
+/** The declaration files `entry` reaches through relative imports, and the packages it imports. */
+function declarationClosure(entry: string): { files: Set<string>; packages: Set<string> } {
+  const files = new Set<string>();
+  const packages = new Set<string>();
+  const visit = (file: string): void => {
+    if (files.has(file)) return;
+    files.add(file);
+    const text = readFileSync(file, "utf8");
+    for (const m of text.matchAll(/(?:from|import)\s*\(?\s*"([^"]+)"/g)) {
+      const spec = m[1]!;
+      if (spec.startsWith(".")) visit(join(dirname(file), spec.replace(/\.js$/, ".d.ts")));
+      else packages.add(spec);
+    }
+  };
+  visit(entry);
+  return { files, packages };
+}
+
+/** The value names a built barrel exports, in the order it lists them (namespace objects sort their keys). */
+function exportOrder(file: string): string[] {
+  const text = readFileSync(file, "utf8");
+  const names: string[] = [];
+  for (const m of text.matchAll(/export\s*\{([^}]*)\}/g)) {
+    for (const spec of m[1]!.split(",")) {
+      const name = spec
+        .trim()
+        .split(/\s+as\s+/)
+        .pop();
+      if (name) names.push(name);
+    }
+  }
+  return names;
+}
+
+describe("barrels a user reads top-down", () => {
+  it("@tsraft/raft: the first ten names are the ones a user of RawNode needs", () => {
+    const first = exportOrder(join(ROOT, "packages", "raft", "dist", "index.js")).slice(0, 10);
+    const rawNodeUser = new Set([
+      "RawNode",
+      "SnapshotStatus",
+      "StateType",
+      "ReadOnlyOption",
+      "MemoryStorage",
+      "RaftError",
+      "isRaftError",
+      "errCompacted",
+      "errUnavailable",
+      "errProposalDropped",
+      "errSnapOutOfDate",
+      "errSnapshotTemporarilyUnavailable",
+      "errStepLocalMsg",
+      "errStepPeerNotFound",
+      "confChangeError",
+      "configInvalidError",
+      "None",
+    ]);
+    expect(first).toHaveLength(10);
+    expect(first.filter((n) => !rawNodeUser.has(n))).toEqual([]);
+    expect(first.slice(0, 1)).toEqual(["RawNode"]);
+  });
+});
+
+describe("optional peers stay out of the entry points that do not need them", () => {
+  const dist = join(ROOT, "packages", "raft", "dist", "rafttest");
+  it("@tsraft/raft/rafttest's types never reach fast-check; /rafttest/fast-check's do", () => {
+    expect([...declarationClosure(join(dist, "index.d.ts")).packages]).not.toContain("fast-check");
+    expect([...declarationClosure(join(dist, "fast-check.d.ts")).packages]).toContain("fast-check");
   });
 });

@@ -14,6 +14,7 @@ export const ENTRY_POINTS = [
   "@tsraft/raft",
   "@tsraft/raft/raftpb",
   "@tsraft/raft/rafttest",
+  "@tsraft/raft/rafttest/fast-check",
   "@tsraft/node",
   "@tsraft/kv",
 ] as const;
@@ -30,6 +31,7 @@ import * as node from "@tsraft/node";
 import * as raft from "@tsraft/raft";
 import * as raftpb from "@tsraft/raft/raftpb";
 import * as rafttest from "@tsraft/raft/rafttest";
+import * as rafttestFc from "@tsraft/raft/rafttest/fast-check";
 
 type IsAny<T> = 0 extends 1 & T ? true : false;
 type AnyExports<M> = { [K in keyof M]: IsAny<M[K]> extends true ? K : never }[keyof M];
@@ -39,9 +41,10 @@ export const noAnyExports: [
   NoAny<typeof raft>,
   NoAny<typeof raftpb>,
   NoAny<typeof rafttest>,
+  NoAny<typeof rafttestFc>,
   NoAny<typeof node>,
   NoAny<typeof kv>,
-] = [true, true, true, true, true];
+] = [true, true, true, true, true, true];
 `;
 
 /** The issue's compiler settings: strict, NodeNext, and the library's own .d.ts checked. */
@@ -74,7 +77,7 @@ export const TSCONFIG_STRICTEST = {
 /**
  * Writes the project into `dir`: the tarballs as `file:` dependencies, plus what a TypeScript user
  * of these packages has anyway: @types/node for Node 20 (the packages' `engines`), and fast-check,
- * the optional peer whose types `@tsraft/raft/rafttest` references. `allowScripts` approves
+ * the optional peer whose types `@tsraft/raft/rafttest/fast-check` references. `allowScripts` approves
  * better-sqlite3's native build for npm versions that gate install scripts.
  */
 export function writeProject(dir: string, tarballs: readonly Tarball[], sqlite?: SqlitePrebuild): void {

@@ -32,6 +32,8 @@ describe("simulation, 5 nodes", () => {
       expect(s.readsAnswered).toBeGreaterThan(RUNS);
       expect(s.messagesLost).toBeGreaterThan(RUNS * 10);
       expect(s.messagesDuplicated).toBeGreaterThan(RUNS);
+      // Every run ends with the liveness probes (two transfers at least).
+      expect(s.livenessProbes).toBeGreaterThan(RUNS * 2);
     },
     Math.max(120_000, RUNS * 60),
   );

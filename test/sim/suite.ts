@@ -5,16 +5,20 @@
  * ends with the liveness phase. A failure is shrunk and reported with its seed, the shrunk schedule,
  * its transcript and the command that replays it.
  */
+import { appendFileSync } from "node:fs";
 import fc from "fast-check";
+import { simCaseArbitrary } from "../../packages/raft/src/rafttest/fast-check.js";
 import {
   formatFailure,
   formatSeedSpec,
   type GenerateOptions,
+  InvariantViolation,
+  REPLAY_TEST,
   runCase,
   type SimCase,
   type SimStats,
-  simCaseArbitrary,
 } from "../../packages/raft/src/rafttest/index.js";
+import { boundedShrink, fcShrinkBudgetMs } from "../fc.js";
 
 /** The fast-check seed of the suite (fixed: CI runs the same cases every time). */
 export const SIM_SEED = 20250601;
@@ -66,29 +70,68 @@ function tallyCase(t: Tally, c: SimCase, s: SimStats): void {
 }
 
 /**
- * Runs `runs` cases from `gen` (fast-check seed `seed`) and returns the tally; throws fast-check's
- * report (with the shrunk case's own report inside) at the first violation.
+ * Runs `runs` cases from `gen` (fast-check seed `seed`) and returns the tally. At the first
+ * violation it prints the counterexample and the command that replays it at once (and appends it
+ * as a JSON line to the file `TSRAFT_SIM_REPORT` names, for scripts/mutate.mjs), shrinks it for at
+ * most {@link fcShrinkBudgetMs} (`FC_SHRINK=full`: no limit), and throws the report of the shrunk
+ * case: a broken core fails the suite within seconds.
  */
 export function runSuite(gen: GenerateOptions, runs: number, seed = SIM_SEED): Tally {
   const t: Tally = { cases: 0, steps: 0, violations: 0, options: {}, stats: {}, ms: 0, cpuMs: 0 };
   const start = performance.now();
   const cpu = process.cpuUsage();
   let failing = false;
-  fc.assert(
-    fc.property(simCaseArbitrary(fc, { ...gen, steps: gen.steps ?? SIM_STEPS }), (c) => {
-      const run = runCase(c);
-      if (!failing) tallyCase(t, c, run.stats);
-      if (run.violation !== undefined) {
-        if (!failing) t.violations++;
-        failing = true;
-        throw new Error(formatFailure(run, { seedSpec: formatSeedSpec(c.seed, gen) }));
-      }
-    }),
+  const property = (c: SimCase): void => {
+    const run = runCase(c);
+    if (!failing) tallyCase(t, c, run.stats);
+    if (run.violation !== undefined) {
+      if (!failing) t.violations++;
+      failing = true;
+      throw run.violation;
+    }
+  };
+  const firstFailure = (e: unknown, c: SimCase): void => {
+    const spec = formatSeedSpec(c.seed, gen);
+    const v = e instanceof InvariantViolation ? e : undefined;
+    const what = v === undefined ? String(e) : `${v.invariant} at step ${v.step}: ${v.detail}`;
+    const ms = performance.now() - start;
+    console.error(
+      `simulation: first counterexample after ${t.cases} case(s), ${(ms / 1000).toFixed(1)} s: ${what}\n` +
+        `  replay it: TSRAFT_SIM_REPLAY=${spec} corepack pnpm test ${REPLAY_TEST}\n` +
+        `  (shrinking it for at most ${fcShrinkBudgetMs() / 1000} s; FC_SHRINK=full for no limit)`,
+    );
+    const file = process.env.TSRAFT_SIM_REPORT;
+    if (file !== undefined && file !== "") {
+      const line = {
+        spec,
+        invariant: v?.invariant ?? "error",
+        step: v?.step ?? 0,
+        detail: what,
+        ms,
+        cases: t.cases,
+      };
+      appendFileSync(file, `${JSON.stringify(line)}\n`);
+    }
+  };
+  const r = fc.check(
+    fc.property(
+      simCaseArbitrary(fc, { ...gen, steps: gen.steps ?? SIM_STEPS }),
+      boundedShrink(property, firstFailure),
+    ),
     { seed, numRuns: runs },
   );
   t.ms = performance.now() - start;
   const used = process.cpuUsage(cpu);
   t.cpuMs = (used.user + used.system) / 1000;
+  if (r.failed) {
+    const shrunk = r.counterexample?.[0];
+    if (shrunk === undefined) throw r.errorInstance ?? new Error("the simulation suite failed");
+    const run = runCase(shrunk, { trace: true });
+    throw new Error(
+      `${formatFailure(run, { seedSpec: formatSeedSpec(shrunk.seed, gen) })}\n` +
+        `(after ${t.cases} case(s); shrunk ${r.numShrinks} time(s), ${(t.ms / 1000).toFixed(1)} s in all)`,
+    );
+  }
   return t;
 }
 
@@ -105,6 +148,6 @@ export function describeTally(name: string, t: Tally): string {
     `${s.messagesDelivered} messages delivered, ${s.messagesLost} lost, ${s.messagesDuplicated} duplicated, ` +
     `${s.crashes} crashes (${s.tornWrites} torn writes), ${s.snapshotsTaken} snapshots taken, ${s.snapshotsSent} sent, ` +
     `${s.confChangesApplied} conf changes applied, ${s.transfers} transfers, ${s.readsAnswered} reads answered, ` +
-    `${s.livenessTicks} liveness ticks`
+    `${s.livenessTicks} liveness ticks, ${s.livenessProbes} liveness probes`
   );
 }

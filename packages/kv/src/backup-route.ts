@@ -13,8 +13,8 @@ import { createHash } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import type { ExportedSnapshot, RaftNode } from "@tsraft/node";
 import type { Logger } from "pino";
-import { HttpError } from "./http-util.js";
 import type { KvRoute } from "./http.js";
+import { HttpError } from "./http-util.js";
 import type { ApplyResult } from "./sqlite-state-machine.js";
 
 /** The response headers of a backup (lower case, as node:http gives them). */
@@ -36,9 +36,16 @@ export function backupRoute(
     match: (path) => path === "/backup",
     async handle(c) {
       if (c.req.method !== "GET") {
-        throw new HttpError(405, "MethodNotAllowed", `${c.req.method} not allowed on /backup`, {}, { allow: "GET" });
+        throw new HttpError(
+          405,
+          "MethodNotAllowed",
+          `${c.req.method} not allowed on /backup`,
+          {},
+          { allow: "GET" },
+        );
       }
-      for (const k of c.query.keys()) throw new HttpError(400, "BadQuery", `unknown query parameter ${JSON.stringify(k)}`);
+      for (const k of c.query.keys())
+        throw new HttpError(400, "BadQuery", `unknown query parameter ${JSON.stringify(k)}`);
       await node.linearizableRead({ timeoutMs: requestTimeoutMs, signal: c.signal });
       const image = await node.exportSnapshot();
       await stream(c.res, image, c.signal, log);
@@ -46,7 +53,12 @@ export function backupRoute(
   };
 }
 
-async function stream(res: ServerResponse, image: ExportedSnapshot, signal: AbortSignal, log: Logger): Promise<void> {
+async function stream(
+  res: ServerResponse,
+  image: ExportedSnapshot,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<void> {
   const t0 = performance.now();
   const hash = createHash("sha256");
   let bytes = 0;

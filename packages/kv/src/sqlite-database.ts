@@ -8,8 +8,6 @@ import { existsSync, statSync } from "node:fs";
 import Database from "better-sqlite3";
 import { createIdempotencyTable } from "./sqlite-idempotency.js";
 
-/** The database file's name inside the state machine's directory. */
-export const DB_FILE = "kv.sqlite";
 /** Bumped when the schema changes; a database with another version is refused. */
 export const SCHEMA_VERSION = 1;
 

@@ -90,7 +90,7 @@ import type { Logger } from "pino";
 import { type Command, decodeCommand } from "./command.js";
 import { decodeIdempotent } from "./idempotency.js";
 import { DEFAULT_IMAGE_CHUNK_BYTES } from "./image.js";
-import { DB_FILE, openDatabase, prepare, readMeta, type Statements, startWal } from "./sqlite-database.js";
+import { openDatabase, prepare, readMeta, type Statements, startWal } from "./sqlite-database.js";
 import { IdempotencyTable } from "./sqlite-idempotency.js";
 import {
   buildDatabaseFromImage,
@@ -102,7 +102,12 @@ import {
 import { type SqliteImageSnapshot, SqliteSnapshot } from "./sqlite-snapshot.js";
 import { type CheckpointResult, DEFAULT_WAL_CHECKPOINT_BYTES, WalCheckpointer } from "./wal-checkpointer.js";
 
-export { DB_FILE } from "./sqlite-database.js";
+/**
+ * The database file's name inside the state machine's directory. (Declared here, not beside the
+ * schema: this module's types are public, and sqlite-database.ts's would make better-sqlite3's
+ * types part of them.)
+ */
+export const DB_FILE = "kv.sqlite";
 export type { RestoreStep } from "./sqlite-restore.js";
 export type { SqliteImageSnapshot } from "./sqlite-snapshot.js";
 

@@ -1,7 +1,8 @@
 // The same LongestWords class, property-tested on a simulated three-node cluster: whatever the
 // faults (lost, duplicated and reordered messages, partitions, crashes, restarts that restore it from
 // a snapshot), every member ends with the same three longest words.
-import { formatFailure, runCaseAsync, simCaseArbitrary } from "@tsraft/raft/rafttest";
+import { formatFailure, runCaseAsync } from "@tsraft/raft/rafttest";
+import { simCaseArbitrary } from "@tsraft/raft/rafttest/fast-check";
 import fc from "fast-check";
 import { expect, it } from "vitest";
 import { LongestWords } from "./longest-words.js";

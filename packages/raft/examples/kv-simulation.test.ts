@@ -3,7 +3,8 @@
 // writes, clock skew), Raft's safety properties hold after every step, and once every fault heals
 // all the nodes end up with the same store.
 
-import { formatFailure, KvStateMachine, runCase, simCaseArbitrary } from "@tsraft/raft/rafttest";
+import { formatFailure, KvStateMachine, runCase } from "@tsraft/raft/rafttest";
+import { simCaseArbitrary } from "@tsraft/raft/rafttest/fast-check";
 import fc from "fast-check";
 import { expect, it } from "vitest";
 

@@ -2,7 +2,7 @@
  * The parameters of a Raft node (etcd's `raft.Config`) and their validation.
  */
 import { NO_LIMIT, None } from "./constants.js";
-import { RaftError } from "./errors.js";
+import { configInvalidError } from "./errors.js";
 import { discardLogger, type Logger } from "./logger.js";
 import { ReadOnlyOption } from "./read-only.js";
 import type { Storage } from "./storage.js";
@@ -50,7 +50,7 @@ export interface Config {
   maxCommittedSizePerReady?: number;
   /**
    * Byte limit (payload bytes) of the uncommitted tail of a leader's log; proposals beyond it are
-   * dropped with ProposalDroppedError. 0 (the default) means no limit.
+   * dropped with a "ProposalDropped" RaftError. 0 (the default) means no limit.
    */
   maxUncommittedEntriesSize?: number;
   /** Most MsgApp messages in flight to one follower during optimistic replication. Must be > 0. */
@@ -93,34 +93,6 @@ export interface Config {
    * `newRandom(id)`, a PRNG seeded from the node id, so runs are reproducible.
    */
   random?: () => number;
-  /**
-   * @internal Test-only switches that deliberately break the algorithm, so that the simulator's
-   * property suite can prove it would catch such a bug (CockroachDB's "testing knobs"). Never set
-   * outside tests. All off by default; when off they cost one boolean test on their paths.
-   */
-  testingKnobs?: TestingKnobs;
-}
-
-/**
- * @internal Deliberate bugs for testing the checkers (see {@link Config.testingKnobs}); each one
- * breaks a rule of the Raft paper, and the simulator's property suite must notice.
- */
-export interface TestingKnobs {
-  /** Grant votes without the log up-to-date check (the election restriction, Raft paper §5.4.1). */
-  readonly grantVoteWithoutLogCheck?: boolean;
-  /**
-   * Commit whatever index a quorum holds, even an entry of a previous term (the unsafe rule of Raft
-   * paper §5.4.2 and figure 8).
-   */
-  readonly commitByCounting?: boolean;
-}
-
-/** A Config that failed validation; the message is etcd's. */
-export class ConfigInvalidError extends RaftError {
-  override name = "ConfigInvalidError";
-  constructor(message: string) {
-    super("ConfigInvalid", message);
-  }
 }
 
 /** A validated Config with every default filled in. */
@@ -144,16 +116,15 @@ export interface ValidConfig {
   readonly disableConfChangeValidation: boolean;
   readonly stepDownOnRemoval: boolean;
   readonly random: (() => number) | undefined;
-  readonly testingKnobs: TestingKnobs;
 }
 
 /**
  * Checks `c` as etcd does and fills in the defaults (0 limits mean "no limit", maxCommittedSizePerReady
- * follows maxSizePerMsg). Throws a {@link ConfigInvalidError} with etcd's message.
+ * follows maxSizePerMsg). Throws a "ConfigInvalid" RaftError with etcd's message.
  */
 export function validateConfig(c: Config): ValidConfig {
   const fail = (msg: string): never => {
-    throw new ConfigInvalidError(msg);
+    throw configInvalidError(msg);
   };
   if (c.id === None) fail("cannot use none as id");
   if (isLocalMsgTarget(c.id)) fail("cannot use local target as id");
@@ -199,11 +170,8 @@ export function validateConfig(c: Config): ValidConfig {
     disableConfChangeValidation: c.disableConfChangeValidation ?? false,
     stepDownOnRemoval: c.stepDownOnRemoval ?? false,
     random: c.random,
-    testingKnobs: c.testingKnobs ?? NO_KNOBS,
   };
 }
-
-const NO_KNOBS: TestingKnobs = Object.freeze({});
 
 function normalizeReadOnlyOption(o: Config["readOnlyOption"]): ReadOnlyOption {
   switch (o) {
@@ -213,6 +181,6 @@ function normalizeReadOnlyOption(o: Config["readOnlyOption"]): ReadOnlyOption {
     case ReadOnlyOption.ReadOnlyLeaseBased:
       return ReadOnlyOption.ReadOnlyLeaseBased;
     default:
-      throw new ConfigInvalidError(`unknown ReadOnlyOption ${String(o)}`);
+      throw configInvalidError(`unknown ReadOnlyOption ${String(o)}`);
   }
 }

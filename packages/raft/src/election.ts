@@ -133,8 +133,7 @@ export function handleVoteRequest(r: Raft, m: Message): void {
   const cand: EntryID = { term: m.logTerm, index: m.index };
   const desc = `${hex(r.id)} [logterm: ${last.term}, index: ${last.index}, vote: ${hex(r.vote)}]`;
   const tail = `${MessageType[m.type]} for ${hex(m.from)} [logterm: ${cand.term}, index: ${cand.index}] at term ${r.term}`;
-  // (The testing knob skips the up-to-date check: a deliberate bug, for the simulator's tests.)
-  if (canVote && (r.knobGrantVoteWithoutLogCheck || r.raftLog.isUpToDate(cand))) {
+  if (canVote && r.raftLog.isUpToDate(cand)) {
     // Learners vote too: one may have been promoted without knowing it yet, and its vote may be
     // needed to elect the only node holding all committed entries.
     r.logger.info(`${desc} cast ${tail}`);

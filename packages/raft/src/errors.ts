@@ -29,71 +29,50 @@ export function isRaftError(e: unknown, code?: RaftErrorCode): e is RaftError {
   return e instanceof RaftError && (code === undefined || e.code === code);
 }
 
+// One factory per expected failure, etcd's message as its text. Each call makes a fresh error (its
+// stack is the throw's); match them with isRaftError(e, code), never by identity.
+
 /** A proposal was ignored: no leader known, a leadership transfer is running, or a limit was hit. */
-export class ProposalDroppedError extends RaftError {
-  override name = "ProposalDroppedError";
-  constructor(message = "raft proposal dropped") {
-    super("ProposalDropped", message);
-  }
+export function errProposalDropped(message = "raft proposal dropped"): RaftError {
+  return new RaftError("ProposalDropped", message);
 }
 
 /** `RawNode.step` was handed a message type that only the core itself may generate. */
-export class StepLocalMsgError extends RaftError {
-  override name = "StepLocalMsgError";
-  constructor() {
-    super("StepLocalMsg", "raft: cannot step raft local message");
-  }
+export function errStepLocalMsg(): RaftError {
+  return new RaftError("StepLocalMsg", "raft: cannot step raft local message");
 }
 
 /** A response message came from a node that is not in the configuration. */
-export class StepPeerNotFoundError extends RaftError {
-  override name = "StepPeerNotFoundError";
-  constructor() {
-    super("StepPeerNotFound", "raft: cannot step as peer not found");
-  }
+export function errStepPeerNotFound(): RaftError {
+  return new RaftError("StepPeerNotFound", "raft: cannot step as peer not found");
 }
 
 /** Storage: the requested index is below the first available one (compacted away). */
-export class CompactedError extends RaftError {
-  override name = "CompactedError";
-  constructor() {
-    super("Compacted", "requested index is unavailable due to compaction");
-  }
+export function errCompacted(): RaftError {
+  return new RaftError("Compacted", "requested index is unavailable due to compaction");
 }
 
 /** Storage: the snapshot given is older than the one already held. */
-export class SnapOutOfDateError extends RaftError {
-  override name = "SnapOutOfDateError";
-  constructor() {
-    super("SnapOutOfDate", "requested index is older than the existing snapshot");
-  }
+export function errSnapOutOfDate(): RaftError {
+  return new RaftError("SnapOutOfDate", "requested index is older than the existing snapshot");
 }
 
 /** Storage: the requested index is past the last one held. */
-export class UnavailableError extends RaftError {
-  override name = "UnavailableError";
-  constructor() {
-    super("Unavailable", "requested entry at index is unavailable");
-  }
+export function errUnavailable(): RaftError {
+  return new RaftError("Unavailable", "requested entry at index is unavailable");
 }
 
 /** Storage: a snapshot is being prepared; the core retries later. */
-export class SnapshotTemporarilyUnavailableError extends RaftError {
-  override name = "SnapshotTemporarilyUnavailableError";
-  constructor() {
-    super("SnapshotTemporarilyUnavailable", "snapshot is temporarily unavailable");
-  }
+export function errSnapshotTemporarilyUnavailable(): RaftError {
+  return new RaftError("SnapshotTemporarilyUnavailable", "snapshot is temporarily unavailable");
 }
 
-/**
- * Shared instances for the hot paths (storage lookups in normal operation): compare with
- * `isRaftError(e, code)` or `instanceof`; their stacks say nothing useful.
- */
-export const ErrCompacted: CompactedError = new CompactedError();
-export const ErrSnapOutOfDate: SnapOutOfDateError = new SnapOutOfDateError();
-export const ErrUnavailable: UnavailableError = new UnavailableError();
-export const ErrSnapshotTemporarilyUnavailable: SnapshotTemporarilyUnavailableError =
-  new SnapshotTemporarilyUnavailableError();
-export const ErrProposalDropped: ProposalDroppedError = new ProposalDroppedError();
-export const ErrStepLocalMsg: StepLocalMsgError = new StepLocalMsgError();
-export const ErrStepPeerNotFound: StepPeerNotFoundError = new StepPeerNotFoundError();
+/** A conf change that cannot apply to the current configuration (nothing changed). */
+export function confChangeError(message: string): RaftError {
+  return new RaftError("ConfChangeInvalid", message);
+}
+
+/** A Config that failed validation; the message is etcd's. */
+export function configInvalidError(message: string): RaftError {
+  return new RaftError("ConfigInvalid", message);
+}

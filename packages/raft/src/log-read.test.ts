@@ -13,7 +13,7 @@ import {
   thrown,
 } from "../test/log-fixtures.js";
 import { NO_LIMIT } from "./constants.js";
-import { ErrCompacted, ErrUnavailable } from "./errors.js";
+import { errCompacted, errUnavailable } from "./errors.js";
 import { newLog } from "./log.js";
 import type { Logger } from "./logger.js";
 import { entriesSize, entrySize } from "./raftpb/size.js";
@@ -26,8 +26,8 @@ describe("RaftLog reads", () => {
     // Snapshot at 100, entries 101..200 all unstable.
     const make = (logger?: Logger) => logOver(100, 0, [], termRange(101, 101, 201), logger).l;
     it.each([
-      { lo: 99, hi: 102, want: ErrCompacted },
-      { lo: 100, hi: 102, want: ErrCompacted },
+      { lo: 99, hi: 102, want: errCompacted() },
+      { lo: 100, hi: 102, want: errCompacted() },
       { lo: 101, hi: 101, want: undefined },
       { lo: 150, hi: 150, want: undefined },
       { lo: 200, hi: 200, want: undefined },
@@ -42,7 +42,7 @@ describe("RaftLog reads", () => {
       } else if (typeof want === "string") {
         expect(panicLines((logger) => make(logger).mustCheckOutOfBounds(lo, hi))).toEqual([want]);
       } else {
-        expect(thrown(() => make().mustCheckOutOfBounds(lo, hi))).toBe(want);
+        expect(thrown(() => make().mustCheckOutOfBounds(lo, hi))).toEqual(want);
       }
     });
   });
@@ -50,18 +50,18 @@ describe("RaftLog reads", () => {
   describe("term", () => {
     // Snapshot (100,1), then 101..199 with terms 1..99.
     it.each([
-      { i: 99, want: ErrCompacted },
+      { i: 99, want: errCompacted() },
       { i: 100, want: 1 },
       { i: 150, want: 50 },
       { i: 199, want: 99 },
-      { i: 200, want: ErrUnavailable },
+      { i: 200, want: errUnavailable() },
     ])("$i", ({ i, want }) => {
       const { l } = logOver(100, 1, [], termRange(101, 1, 100));
       if (typeof want === "number") {
         expect(l.term(i)).toBe(want);
         expect(l.zeroTermOnOutOfBounds(i)).toBe(want);
       } else {
-        expect(thrown(() => l.term(i))).toBe(want);
+        expect(thrown(() => l.term(i))).toEqual(want);
         expect(l.zeroTermOnOutOfBounds(i)).toBe(0);
         expect(l.matchTerm(id(i, 0))).toBe(false);
       }
@@ -69,16 +69,16 @@ describe("RaftLog reads", () => {
 
     // Storage snapshot at 100, unstable snapshot at 105: the gap between them is unknown.
     it.each([
-      { i: 100, want: ErrCompacted },
-      { i: 101, want: ErrCompacted },
-      { i: 104, want: ErrCompacted },
+      { i: 100, want: errCompacted() },
+      { i: 101, want: errCompacted() },
+      { i: 104, want: errCompacted() },
       { i: 105, want: 1 },
-      { i: 106, want: ErrUnavailable },
+      { i: 106, want: errUnavailable() },
     ])("$i with an unstable snapshot", ({ i, want }) => {
       const { l } = logOver(100, 1, [], []);
       l.restore(snap(105, 1));
       if (typeof want === "number") expect(l.term(i)).toBe(want);
-      else expect(thrown(() => l.term(i))).toBe(want);
+      else expect(thrown(() => l.term(i))).toEqual(want);
     });
 
     it("passes on storage failures other than the out-of-range ones", () => {
@@ -99,7 +99,7 @@ describe("RaftLog reads", () => {
         const { storage } = logOver(0, 0, ents(1, 1, 1), []);
         const s: Storage = Object.assign(Object.create(storage) as MemoryStorage, {
           term(): number {
-            throw ErrCompacted;
+            throw errCompacted();
           },
         });
         newLog(s, logger).lastEntryID();
@@ -119,8 +119,8 @@ describe("RaftLog reads", () => {
     const make = (logger?: Logger) => logOver(100, 100, range(101, 150), range(150, 200), logger).l;
 
     it.each([
-      { lo: 99, hi: 101, max: NO_LIMIT, want: ErrCompacted },
-      { lo: 100, hi: 101, max: NO_LIMIT, want: ErrCompacted },
+      { lo: 99, hi: 101, max: NO_LIMIT, want: errCompacted() },
+      { lo: 100, hi: 101, max: NO_LIMIT, want: errCompacted() },
       // No limit: any range, in storage, unstable or across.
       { lo: 101, hi: 101, max: NO_LIMIT, want: [101, 101] },
       { lo: 101, hi: 149, max: NO_LIMIT, want: [101, 149] },
@@ -157,7 +157,7 @@ describe("RaftLog reads", () => {
         const got = l.slice(lo, hi, max);
         expect(got).toEqual(range(want[0]!, want[1]!));
       } else {
-        expect(thrown(() => l.slice(lo, hi, max))).toBe(want);
+        expect(thrown(() => l.slice(lo, hi, max))).toEqual(want);
       }
     });
 
@@ -173,7 +173,7 @@ describe("RaftLog reads", () => {
         const { storage } = logOver(0, 0, ents(1, 1, 1), []);
         const s: Storage = Object.assign(Object.create(storage) as MemoryStorage, {
           entries(): Entry[] {
-            throw ErrUnavailable;
+            throw errUnavailable();
           },
         });
         newLog(s, logger).slice(1, 3, NO_LIMIT);
@@ -277,8 +277,8 @@ describe("RaftLog reads", () => {
       ).toBe(boom);
     });
 
-    it("throws ErrCompacted for a compacted range", () => {
-      expect(thrown(() => make().scan(40, 50, NO_LIMIT, () => true))).toBe(ErrCompacted);
+    it("throws a Compacted RaftError for a compacted range", () => {
+      expect(thrown(() => make().scan(40, 50, NO_LIMIT, () => true))).toEqual(errCompacted());
     });
   });
 });

@@ -11,7 +11,7 @@ import {
   thrown,
 } from "../test/log-fixtures.js";
 import { NO_LIMIT } from "./constants.js";
-import { ErrCompacted, ErrSnapshotTemporarilyUnavailable } from "./errors.js";
+import { errCompacted, errSnapshotTemporarilyUnavailable } from "./errors.js";
 import { newLog, newLogWithSize } from "./log.js";
 import { type Entry, newEntry, type Snapshot } from "./raftpb/types.js";
 import { MemoryStorage, type Storage } from "./storage.js";
@@ -228,12 +228,12 @@ describe("RaftLog", () => {
       expect(l.term(j)).toBe(j);
       expect(l.matchTerm(id(j, j))).toBe(true);
     }
-    expect(thrown(() => l.term(499))).toBe(ErrCompacted);
+    expect(thrown(() => l.term(499))).toEqual(errCompacted());
     const unstable = l.nextUnstableEnts();
     expect(unstable.map((e) => e.index)).toEqual(termRange(751, 751, 1001).map((e) => e.index));
     expect(l.append([newEntry({ index: 1001, term: 1001 })])).toBe(1001);
     expect(l.entries(1001, NO_LIMIT)).toEqual([newEntry({ index: 1001, term: 1001 })]);
-    expect(thrown(() => l.entries(500, NO_LIMIT))).toBe(ErrCompacted);
+    expect(thrown(() => l.entries(500, NO_LIMIT))).toEqual(errCompacted());
   });
 
   describe("unstable entries", () => {
@@ -348,7 +348,7 @@ describe("RaftLog", () => {
 
   it.each([
     { compact: [300, 500, 800, 900], left: [700, 500, 200, 100] },
-    { compact: [300, 299], left: [700, ErrCompacted] },
+    { compact: [300, 299], left: [700, errCompacted()] },
     { compact: [1000], left: [0] },
   ])("allEntries after storage compactions $compact", ({ compact, left }) => {
     const storage = new MemoryStorage();
@@ -360,7 +360,7 @@ describe("RaftLog", () => {
         storage.compact(c);
         expect(l.allEntries()).toHaveLength(want);
       } else {
-        expect(thrown(() => storage.compact(c))).toBe(want);
+        expect(thrown(() => storage.compact(c))).toEqual(want);
       }
     });
   });
@@ -400,9 +400,11 @@ describe("RaftLog", () => {
     expect(l.nextUnstableSnapshot()).toBeUndefined();
     const busy: Storage = Object.assign(Object.create(storage) as MemoryStorage, {
       snapshot(): Snapshot {
-        throw ErrSnapshotTemporarilyUnavailable;
+        throw errSnapshotTemporarilyUnavailable();
       },
     });
-    expect(thrown(() => newLog(busy, recorder().logger).snapshot())).toBe(ErrSnapshotTemporarilyUnavailable);
+    expect(thrown(() => newLog(busy, recorder().logger).snapshot())).toEqual(
+      errSnapshotTemporarilyUnavailable(),
+    );
   });
 });

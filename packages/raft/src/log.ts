@@ -3,7 +3,7 @@
  * the unstable part in {@link Unstable}, and the commit / apply cursors over both.
  */
 import { NO_LIMIT } from "./constants.js";
-import { ErrCompacted, ErrUnavailable, isRaftError, type RaftError } from "./errors.js";
+import { errCompacted, errUnavailable, isRaftError, type RaftError } from "./errors.js";
 import { Unstable } from "./log-unstable.js";
 import { type Logger, panic } from "./logger.js";
 import { entriesSize, entrySize } from "./raftpb/size.js";
@@ -20,7 +20,7 @@ function isOutOfBounds(e: unknown): e is RaftError {
  * A node's log: entries in [firstIndex, lastIndex], the term of firstIndex-1 (for matching), and
  * how far they are committed, handed to the application (applying) and applied.
  *
- * Methods that read entries or terms throw `ErrCompacted` / `ErrUnavailable` where etcd returns
+ * Methods that read entries or terms throw a "Compacted" RaftError / a "Unavailable" RaftError where etcd returns
  * them as errors; broken invariants panic (see `panic` in logger.ts) with etcd's texts.
  *
  * Arrays of entries returned belong to the caller (fresh arrays); the entries in them are shared
@@ -244,7 +244,7 @@ export class RaftLog {
 
   /**
    * The latest snapshot: the unstable one (a copy) if any, else storage's (which may throw
-   * `ErrSnapshotTemporarilyUnavailable`).
+   * a "SnapshotTemporarilyUnavailable" RaftError).
    */
   snapshot(): Snapshot {
     const s = this.unstable.snapshot;
@@ -341,8 +341,8 @@ export class RaftLog {
   }
 
   /**
-   * The term of entry `i`, valid in [firstIndex()-1, lastIndex()]. Throws `ErrCompacted` below that
-   * range and `ErrUnavailable` above it; other storage errors propagate.
+   * The term of entry `i`, valid in [firstIndex()-1, lastIndex()]. Throws a "Compacted" RaftError below that
+   * range and a "Unavailable" RaftError above it; other storage errors propagate.
    */
   term(i: number): number {
     const t = this.termOrErr(i);
@@ -358,8 +358,8 @@ export class RaftLog {
     if (t !== undefined) return t;
     // The valid range is [firstIndex-1, lastIndex]: the entry at firstIndex-1 is compacted, but its
     // term is kept for matching the append that follows it.
-    if (i + 1 < this.firstIndex()) return ErrCompacted;
-    if (i > this.lastIndex()) return ErrUnavailable;
+    if (i + 1 < this.firstIndex()) return errCompacted();
+    if (i > this.lastIndex()) return errUnavailable();
     try {
       return this.storage.term(i);
     } catch (e) {
@@ -370,7 +370,7 @@ export class RaftLog {
 
   /**
    * The entries from `i` to the end, at most `maxSize` bytes but at least one; empty if `i` is past
-   * the last index. Throws `ErrCompacted` if `i` is compacted.
+   * the last index. Throws a "Compacted" RaftError if `i` is compacted.
    */
   entries(i: number, maxSize: number): Entry[] {
     const last = this.lastIndex();
@@ -428,7 +428,7 @@ export class RaftLog {
   /**
    * Visits the entries in [lo, hi) in order, in consecutive pages of at most `pageSize` bytes
    * (more only when a single entry exceeds it), passing each page to `v`; `v` returns false to
-   * stop early (etcd's errBreak). The range must exist: a compacted `lo` throws `ErrCompacted`,
+   * stop early (etcd's errBreak). The range must exist: a compacted `lo` throws a "Compacted" RaftError,
    * possibly after some pages were visited. Errors thrown by `v` propagate.
    */
   scan(lo: number, hi: number, pageSize: number, v: (ents: Entry[]) => boolean): void {
@@ -443,7 +443,7 @@ export class RaftLog {
 
   /**
    * The entries in [lo, hi), at most `maxSize` bytes but at least one if the range is not empty.
-   * Throws `ErrCompacted` if `lo` is compacted; panics if the range is inverted or ends past the
+   * Throws a "Compacted" RaftError if `lo` is compacted; panics if the range is inverted or ends past the
    * last index.
    */
   slice(lo: number, hi: number, maxSize: number): Entry[] {
@@ -460,7 +460,7 @@ export class RaftLog {
       if (isRaftError(e, "Unavailable")) {
         panic(this.logger, `entries[${lo}:${cut}) is unavailable from storage`);
       }
-      throw e; // ErrCompacted, or a storage failure
+      throw e; // a "Compacted" RaftError, or a storage failure
     }
     if (hi <= u.offset) return ents;
 
@@ -482,13 +482,13 @@ export class RaftLog {
   }
 
   /**
-   * Checks `firstIndex() <= lo <= hi <= lastIndex()+1`: throws `ErrCompacted` if lo is below the
+   * Checks `firstIndex() <= lo <= hi <= lastIndex()+1`: throws a "Compacted" RaftError if lo is below the
    * first index, panics on an inverted range or one ending past the last index.
    */
   mustCheckOutOfBounds(lo: number, hi: number): void {
     if (lo > hi) panic(this.logger, `invalid slice ${lo} > ${hi}`);
     const fi = this.firstIndex();
-    if (lo < fi) throw ErrCompacted;
+    if (lo < fi) throw errCompacted();
     const last = this.lastIndex();
     if (hi > last + 1) panic(this.logger, `slice[${lo},${hi}) out of bound [${fi},${last}]`);
   }

@@ -27,7 +27,7 @@ import { stepLeader } from "./step-leader.js";
 import { Inflights, Progress, ProgressTracker } from "./tracker/index.js";
 import { assertNever, hex, message, newRandom, payloadsSize } from "./util.js";
 
-export { type Config, ConfigInvalidError, validateConfig } from "./config.js";
+export { type Config, validateConfig } from "./config.js";
 /** Why a node campaigns (see election.ts). */
 export type { CampaignType } from "./election.js";
 
@@ -100,9 +100,6 @@ export class Raft {
 
   readonly logger: Logger;
   private readonly random: () => number;
-  /** @internal Config.testingKnobs (deliberate bugs, for the simulator's tests only). */
-  readonly knobGrantVoteWithoutLogCheck: boolean;
-  readonly knobCommitByCounting: boolean;
 
   /**
    * MsgReadIndex requests a new leader received before it committed an entry in its term; they
@@ -128,8 +125,6 @@ export class Raft {
     this.disableProposalForwarding = c.disableProposalForwarding;
     this.disableConfChangeValidation = c.disableConfChangeValidation;
     this.stepDownOnRemoval = c.stepDownOnRemoval;
-    this.knobGrantVoteWithoutLogCheck = c.testingKnobs.grantVoteWithoutLogCheck === true;
-    this.knobCommitByCounting = c.testingKnobs.commitByCounting === true;
 
     const last = this.raftLog.lastEntryID();
     const { config, progress } = restoreConfig(new Changer(this.trk, last.index), cs);
@@ -480,7 +475,7 @@ export class Raft {
   // Step: term checks, then votes, storage acknowledgements, and the role's handler.
 
   /**
-   * Advances the state machine with `m`. Throws ErrProposalDropped (a RaftError) when a proposal
+   * Advances the state machine with `m`. Throws a "ProposalDropped" RaftError when a proposal
    * cannot be accepted; any other throw is a RaftPanic. `m` must not be mutated afterwards.
    */
   step(m: Message): void {

@@ -8,7 +8,7 @@
 import { bootstrap as bootstrapRaft, type Peer } from "./bootstrap.js";
 import type { Config } from "./config.js";
 import { LocalAppendThread, LocalApplyThread } from "./constants.js";
-import { ErrStepLocalMsg, ErrStepPeerNotFound, isRaftError } from "./errors.js";
+import { errStepLocalMsg, errStepPeerNotFound, isRaftError } from "./errors.js";
 import { panic } from "./logger.js";
 import { applyConfChange } from "./membership.js";
 import { Raft } from "./raft.js";
@@ -77,7 +77,7 @@ export class RawNode {
   /** Local messages to step on advance (the leader's own append and vote acknowledgements, etc.). */
   private readonly stepsOnAdvance: Message[] = [];
 
-  /** Creates a node from `config` and the state in its storage. Throws ConfigInvalidError. */
+  /** Creates a node from `config` and the state in its storage. Throws a "ConfigInvalid" RaftError. */
   constructor(config: Config) {
     this.raft = new Raft(config);
     this.asyncStorageWrites = config.asyncStorageWrites ?? false;
@@ -104,7 +104,7 @@ export class RawNode {
   }
 
   /**
-   * Proposes `data` to be appended to the log. Throws ProposalDroppedError when it cannot be
+   * Proposes `data` to be appended to the log. Throws a "ProposalDropped" RaftError when it cannot be
    * (no leader, transfer in progress, forwarding disabled, uncommitted-size quota); a proposal that
    * is not dropped may still be lost, so the application must track it until it applies.
    */
@@ -144,14 +144,14 @@ export class RawNode {
   }
 
   /**
-   * Steps a message received from the network. Throws StepLocalMsgError for message types only the
-   * core may generate, and StepPeerNotFoundError for a response from a node not in the configuration.
+   * Steps a message received from the network. Throws a "StepLocalMsg" RaftError for message types only the
+   * core may generate, and a "StepPeerNotFound" RaftError for a response from a node not in the configuration.
    */
   step(m: Message): void {
     // Local messages may only come from the local storage threads.
-    if (isLocalMsg(m.type) && !isLocalMsgTarget(m.from)) throw ErrStepLocalMsg;
+    if (isLocalMsg(m.type) && !isLocalMsgTarget(m.from)) throw errStepLocalMsg();
     if (isResponseMsg(m.type) && !isLocalMsgTarget(m.from) && !this.raft.trk.progress.has(m.from)) {
-      throw ErrStepPeerNotFound;
+      throw errStepPeerNotFound();
     }
     this.raft.step(m);
   }

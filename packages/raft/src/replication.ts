@@ -129,15 +129,7 @@ export function sendHeartbeat(r: Raft, to: number, ctx: Uint8Array): void {
  * paper §5.4.2). Returns whether it moved; the caller then broadcasts. Leader only.
  */
 export function maybeCommit(r: Raft): boolean {
-  const index = r.trk.committed();
-  if (r.knobCommitByCounting) {
-    // The testing knob: commit by counting replicas, whatever the entry's term (the bug of Raft
-    // paper figure 8). Only the simulator's tests of its checkers set it.
-    if (index <= r.raftLog.committed || index > r.raftLog.lastIndex()) return false;
-    r.raftLog.commitTo(index);
-    return true;
-  }
-  return r.raftLog.maybeCommit({ term: r.term, index });
+  return r.raftLog.maybeCommit({ term: r.term, index: r.trk.committed() });
 }
 
 /**

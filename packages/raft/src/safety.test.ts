@@ -5,7 +5,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { fcRuns as runs } from "../../../test/fc.js";
+import { boundedShrink, fcRuns as runs } from "../../../test/fc.js";
 import { Network } from "../test/network.js";
 import { isRaftError } from "./errors.js";
 import type { Entry } from "./raftpb/types.js";
@@ -160,11 +160,15 @@ describe("Raft safety over random schedules", () => {
       let elections = 0;
       let applied = 0;
       fc.assert(
-        fc.property(fc.array(action, { minLength: 500, maxLength: 1500, size: "max" }), (actions) => {
-          const r = check(actions, preVote, checkQuorum);
-          elections += r.elected;
-          applied += r.applied;
-        }),
+        fc.property(
+          fc.array(action, { minLength: 500, maxLength: 1500, size: "max" }),
+          // Shrinking is bounded in time (FC_SHRINK=full lifts it): a broken core fails in seconds.
+          boundedShrink((actions) => {
+            const r = check(actions, preVote, checkQuorum);
+            elections += r.elected;
+            applied += r.applied;
+          }),
+        ),
         { seed: SEED, numRuns: runs(30) },
       );
       // The schedules do exercise elections and commits.

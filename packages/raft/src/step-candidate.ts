@@ -5,7 +5,7 @@
 
 import { None } from "./constants.js";
 import { campaign, poll } from "./election.js";
-import { ErrProposalDropped } from "./errors.js";
+import { errProposalDropped } from "./errors.js";
 import { VoteResult } from "./quorum/index.js";
 import type { Raft } from "./raft.js";
 import { type Message, MessageType } from "./raftpb/types.js";
@@ -15,7 +15,7 @@ import { hex } from "./util.js";
 
 /**
  * Handles `m` as a (pre-)candidate: counts its votes, and yields to a leader of its term. Throws
- * ErrProposalDropped for proposals: there is no leader yet.
+ * a "ProposalDropped" RaftError for proposals: there is no leader yet.
  */
 export function stepCandidate(r: Raft, m: Message): void {
   const myVoteRespType =
@@ -23,7 +23,7 @@ export function stepCandidate(r: Raft, m: Message): void {
   switch (m.type) {
     case MessageType.MsgProp:
       r.logger.info(`${hex(r.id)} no leader at term ${r.term}; dropping proposal`);
-      throw ErrProposalDropped;
+      throw errProposalDropped();
     // A leader of our term exists (m.term === r.term here): follow it (Raft paper §5.2).
     case MessageType.MsgApp:
       r.becomeFollower(m.term, m.from);

@@ -5,7 +5,7 @@
 
 import { None } from "./constants.js";
 import { hup } from "./election.js";
-import { ErrProposalDropped } from "./errors.js";
+import { errProposalDropped } from "./errors.js";
 import { restoreSnapshot } from "./membership.js";
 import type { Raft } from "./raft.js";
 import { type Message, MessageType, newSnapshot } from "./raftpb/types.js";
@@ -14,7 +14,7 @@ import { appRespMsg, hex, message } from "./util.js";
 
 /**
  * Handles `m` as a follower: the leader's appends, heartbeats and snapshots, and forwarding of
- * proposals, reads and transfer requests to the leader. Throws ErrProposalDropped for a proposal
+ * proposals, reads and transfer requests to the leader. Throws a "ProposalDropped" RaftError for a proposal
  * with no leader to forward it to (or forwarding disabled).
  */
 export function stepFollower(r: Raft, m: Message): void {
@@ -22,13 +22,13 @@ export function stepFollower(r: Raft, m: Message): void {
     case MessageType.MsgProp:
       if (r.lead === None) {
         r.logger.info(`${hex(r.id)} no leader at term ${r.term}; dropping proposal`);
-        throw ErrProposalDropped;
+        throw errProposalDropped();
       }
       if (r.disableProposalForwarding) {
         r.logger.info(
           `${hex(r.id)} not forwarding to leader ${hex(r.lead)} at term ${r.term}; dropping proposal`,
         );
-        throw ErrProposalDropped;
+        throw errProposalDropped();
       }
       r.send({ ...m, to: r.lead });
       return;

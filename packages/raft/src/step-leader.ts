@@ -6,7 +6,7 @@
 
 import { None } from "./constants.js";
 import { describeConfChange } from "./describe.js";
-import { ErrProposalDropped } from "./errors.js";
+import { errProposalDropped } from "./errors.js";
 import { panic } from "./logger.js";
 import type { Raft } from "./raft.js";
 import { decodeConfChange, decodeConfChangeV2 } from "./raftpb/codec.js";
@@ -24,7 +24,7 @@ import { type Progress, ProgressState as PrState } from "./tracker/index.js";
 import { hex, message } from "./util.js";
 
 /**
- * Handles `m` as the leader. Throws ErrProposalDropped for a proposal it cannot take (not in the
+ * Handles `m` as the leader. Throws a "ProposalDropped" RaftError for a proposal it cannot take (not in the
  * configuration, transfer in progress, uncommitted-size quota).
  */
 export function stepLeader(r: Raft, m: Message): void {
@@ -111,14 +111,14 @@ export function stepLeader(r: Raft, m: Message): void {
 function stepProposal(r: Raft, m: Message): void {
   if (m.entries.length === 0) panic(r.logger, `${hex(r.id)} stepped empty MsgProp`);
   // A leader removed from the configuration accepts no new proposals.
-  if (!r.trk.progress.has(r.id)) throw ErrProposalDropped;
+  if (!r.trk.progress.has(r.id)) throw errProposalDropped();
   if (r.leadTransferee !== None) {
     if (r.debugOn()) {
       r.logger.debug(
         `${hex(r.id)} [term ${r.term}] transfer leadership to ${hex(r.leadTransferee)} is in progress; dropping proposal`,
       );
     }
-    throw ErrProposalDropped;
+    throw errProposalDropped();
   }
 
   let ents: Entry[] = m.entries;
@@ -154,7 +154,7 @@ function stepProposal(r: Raft, m: Message): void {
     }
   }
 
-  if (!appendEntry(r, ents)) throw ErrProposalDropped;
+  if (!appendEntry(r, ents)) throw errProposalDropped();
   r.bcastAppend();
 }
 

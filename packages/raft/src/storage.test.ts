@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ents, runs, SEED, thrown } from "../test/log-fixtures.js";
-import { ErrCompacted, ErrSnapOutOfDate, ErrUnavailable } from "./errors.js";
+import { errCompacted, errSnapOutOfDate, errUnavailable } from "./errors.js";
 import { type Logger, RaftPanic } from "./logger.js";
 import { entriesSize, entrySize } from "./raftpb/size.js";
 import { type Entry, newConfState, newEntry, newSnapshot } from "./raftpb/types.js";
@@ -44,10 +44,10 @@ describe("MemoryStorage", () => {
   it("starts with only the dummy entry at index 0, term 0", () => {
     const s = new MemoryStorage();
     expect([s.firstIndex(), s.lastIndex(), s.term(0)]).toEqual([1, 0, 0]);
-    expect(thrown(() => s.term(1))).toBe(ErrUnavailable);
+    expect(thrown(() => s.term(1))).toEqual(errUnavailable());
     // Nothing but the dummy: even an empty range in bounds is unavailable.
-    expect(thrown(() => s.entries(1, 1, 100))).toBe(ErrUnavailable);
-    expect(thrown(() => s.entries(0, 1, 100))).toBe(ErrCompacted);
+    expect(thrown(() => s.entries(1, 1, 100))).toEqual(errUnavailable());
+    expect(thrown(() => s.entries(0, 1, 100))).toEqual(errCompacted());
     const init = s.initialState();
     expect(init.hardState).toEqual({ term: 0, vote: 0, commit: 0 });
     expect(init.confState).toEqual(newConfState());
@@ -55,15 +55,15 @@ describe("MemoryStorage", () => {
 
   // Log: dummy (3,3), then (4,4), (5,5). Valid term range: [firstIndex-1, lastIndex] = [3, 5].
   it.each([
-    { i: 2, want: ErrCompacted },
+    { i: 2, want: errCompacted() },
     { i: 3, want: 3 }, // the compacted entry's term is kept for matching
     { i: 4, want: 4 },
     { i: 5, want: 5 },
-    { i: 6, want: ErrUnavailable },
+    { i: 6, want: errUnavailable() },
   ])("term($i)", ({ i, want }) => {
     const s = storageAfter(3, 3, ents(4, 4, 5));
     if (typeof want === "number") expect(s.term(i)).toBe(want);
-    else expect(thrown(() => s.term(i))).toBe(want);
+    else expect(thrown(() => s.term(i))).toEqual(want);
   });
 
   describe("entries", () => {
@@ -72,8 +72,8 @@ describe("MemoryStorage", () => {
     const [s4, s5, s6] = tail.map(entrySize) as [number, number, number];
     const all = Number.MAX_SAFE_INTEGER;
     it.each([
-      { lo: 2, hi: 6, max: all, want: ErrCompacted },
-      { lo: 3, hi: 4, max: all, want: ErrCompacted }, // the dummy itself is not an entry
+      { lo: 2, hi: 6, max: all, want: errCompacted() },
+      { lo: 3, hi: 4, max: all, want: errCompacted() }, // the dummy itself is not an entry
       { lo: 4, hi: 4, max: all, want: [] },
       { lo: 4, hi: 5, max: all, want: [4] },
       { lo: 4, hi: 6, max: all, want: [4, 5] },
@@ -96,7 +96,7 @@ describe("MemoryStorage", () => {
         expect(got.map((e) => e.index)).toEqual(want);
         expect(got).toEqual(tail.filter((e) => want.includes(e.index)));
       } else {
-        expect(thrown(() => s.entries(lo, hi, max))).toBe(want);
+        expect(thrown(() => s.entries(lo, hi, max))).toEqual(want);
       }
     });
 
@@ -129,14 +129,14 @@ describe("MemoryStorage", () => {
 
   describe("compact", () => {
     it.each([
-      { i: 2, want: ErrCompacted, dummy: [3, 3], left: 2 },
-      { i: 3, want: ErrCompacted, dummy: [3, 3], left: 2 },
+      { i: 2, want: errCompacted(), dummy: [3, 3], left: 2 },
+      { i: 3, want: errCompacted(), dummy: [3, 3], left: 2 },
       { i: 4, want: undefined, dummy: [4, 4], left: 1 },
       { i: 5, want: undefined, dummy: [5, 5], left: 0 },
     ])("compact($i)", ({ i, want, dummy, left }) => {
       const s = storageAfter(3, 3, ents(4, 4, 5));
       if (want === undefined) s.compact(i);
-      else expect(thrown(() => s.compact(i))).toBe(want);
+      else expect(thrown(() => s.compact(i))).toEqual(want);
       const c = content(s);
       expect([c.dummy.index, c.dummy.term]).toEqual(dummy);
       expect(c.entries).toHaveLength(left);
@@ -156,7 +156,7 @@ describe("MemoryStorage", () => {
       s.compact(5);
       expect(s.entries(6, 8, Number.MAX_SAFE_INTEGER)).toEqual(tail.slice(2));
       expect(s.term(5)).toBe(4);
-      expect(thrown(() => s.term(4))).toBe(ErrCompacted);
+      expect(thrown(() => s.term(4))).toEqual(errCompacted());
       // Appending after a compaction still lines up.
       s.append([sized(8, 6, 5)]);
       expect(s.entries(6, 9, Number.MAX_SAFE_INTEGER).map((e) => e.index)).toEqual([6, 7, 8]);
@@ -180,9 +180,9 @@ describe("MemoryStorage", () => {
 
     it("refuses an index at or before the current snapshot", () => {
       const s = storageAfter(3, 3, ents(4, 4, 5));
-      expect(thrown(() => s.createSnapshot(3, cs, data))).toBe(ErrSnapOutOfDate);
+      expect(thrown(() => s.createSnapshot(3, cs, data))).toEqual(errSnapOutOfDate());
       s.createSnapshot(4, cs, data);
-      expect(thrown(() => s.createSnapshot(4, cs, data))).toBe(ErrSnapOutOfDate);
+      expect(thrown(() => s.createSnapshot(4, cs, data))).toEqual(errSnapOutOfDate());
       expect(s.createSnapshot(5, cs, data).metadata.index).toBe(5);
     });
 
@@ -262,7 +262,7 @@ describe("MemoryStorage", () => {
       const s = storageAfter(3, 3, ents(4, 4, 5, 5, 5));
       s.applySnapshot(snap(10, 6));
       expect([s.firstIndex(), s.lastIndex(), s.term(10)]).toEqual([11, 10, 6]);
-      expect(thrown(() => s.term(9))).toBe(ErrCompacted);
+      expect(thrown(() => s.term(9))).toEqual(errCompacted());
       expect(s.snapshot()).toEqual(snap(10, 6));
       expect(s.initialState().confState).toEqual(cs);
     });
@@ -273,7 +273,7 @@ describe("MemoryStorage", () => {
     ])("refuses a snapshot not newer than the current one ($name)", ({ second }) => {
       const s = new MemoryStorage();
       s.applySnapshot(snap(4, 4));
-      expect(thrown(() => s.applySnapshot(snap(second, 4)))).toBe(ErrSnapOutOfDate);
+      expect(thrown(() => s.applySnapshot(snap(second, 4)))).toEqual(errSnapOutOfDate());
       expect(s.snapshot().metadata.index).toBe(4);
     });
 
@@ -366,7 +366,7 @@ describe("MemoryStorage", () => {
           } else if (o.kind === "compact") {
             const i = last - o.back;
             if (i <= dummy) {
-              expect(thrown(() => s.compact(i))).toBe(ErrCompacted);
+              expect(thrown(() => s.compact(i))).toEqual(errCompacted());
             } else {
               s.compact(i);
               for (let j = dummy; j < i; j++) model.delete(j);
@@ -376,9 +376,9 @@ describe("MemoryStorage", () => {
             const lo = Math.min(dummy - 1 + Math.min(o.a, o.b), last + 1);
             const hi = Math.min(dummy - 1 + Math.max(o.a, o.b), last + 1);
             if (lo <= dummy) {
-              expect(thrown(() => s.entries(lo, hi, o.max))).toBe(ErrCompacted);
+              expect(thrown(() => s.entries(lo, hi, o.max))).toEqual(errCompacted());
             } else if (last === dummy) {
-              expect(thrown(() => s.entries(lo, hi, o.max))).toBe(ErrUnavailable);
+              expect(thrown(() => s.entries(lo, hi, o.max))).toEqual(errUnavailable());
             } else {
               const want: Entry[] = [];
               let size = 0;

@@ -4,7 +4,7 @@
  * implementation the core's tests and `@tsraft/node` use (the node keeps it in step with its WAL).
  */
 import { NO_LIMIT } from "./constants.js";
-import { ErrCompacted, ErrSnapOutOfDate, ErrUnavailable } from "./errors.js";
+import { errCompacted, errSnapOutOfDate, errUnavailable } from "./errors.js";
 import { discardLogger, type Logger, panic } from "./logger.js";
 import { entrySize } from "./raftpb/size.js";
 import {
@@ -50,7 +50,7 @@ export interface Storage {
    * The returned array belongs to the caller, which may push to it (return a fresh array, never
    * a view of internal state); the Entry objects in it are shared and must stay unmodified.
    *
-   * Throws `ErrCompacted` if entry lo has been compacted, `ErrUnavailable` if an entry in [lo, hi)
+   * Throws a "Compacted" RaftError if entry lo has been compacted, a "Unavailable" RaftError if an entry in [lo, hi)
    * is not available.
    */
   entries(lo: number, hi: number, maxSize: number): Entry[];
@@ -60,7 +60,7 @@ export interface Storage {
    * just before firstIndex is retained for matching purposes (the Log Matching check of the append
    * that follows it, paper §5.3) even though the entry itself is compacted away.
    *
-   * Throws `ErrCompacted` below that range, `ErrUnavailable` above it.
+   * Throws a "Compacted" RaftError below that range, a "Unavailable" RaftError above it.
    */
   term(i: number): number;
 
@@ -75,7 +75,7 @@ export interface Storage {
   firstIndex(): number;
 
   /**
-   * The most recent snapshot. Throws `ErrSnapshotTemporarilyUnavailable` if it is being prepared:
+   * The most recent snapshot. Throws a "SnapshotTemporarilyUnavailable" RaftError if it is being prepared:
    * the core then retries later (it sends no MsgSnap until one is available).
    */
   snapshot(): Snapshot;
@@ -190,12 +190,12 @@ export class MemoryStorage implements Storage {
   entries(lo: number, hi: number, maxSize: number): Entry[] {
     this.callStats.entries++;
     const offset = this.ents[0]!.index;
-    if (lo <= offset) throw ErrCompacted;
+    if (lo <= offset) throw errCompacted();
     if (hi > this.lastIndexInternal() + 1) {
       panic(this.logger, `entries' hi(${hi}) is out of bound lastindex(${this.lastIndexInternal()})`);
     }
     // Only the dummy entry: nothing is available.
-    if (this.ents.length === 1) throw ErrUnavailable;
+    if (this.ents.length === 1) throw errUnavailable();
     if (lo > hi) panic(this.logger, `invalid entries range [${lo}, ${hi})`);
     const from = lo - offset;
     return this.ents.slice(from, limitSizeEnd(this.ents, from, hi - offset, maxSize));
@@ -204,8 +204,8 @@ export class MemoryStorage implements Storage {
   term(i: number): number {
     this.callStats.term++;
     const offset = this.ents[0]!.index;
-    if (i < offset) throw ErrCompacted;
-    if (i - offset >= this.ents.length) throw ErrUnavailable;
+    if (i < offset) throw errCompacted();
+    if (i - offset >= this.ents.length) throw errUnavailable();
     return this.ents[i - offset]!.term;
   }
 
@@ -234,13 +234,13 @@ export class MemoryStorage implements Storage {
 
   /**
    * Replaces the whole content with `snap`: the log becomes empty after the snapshot's index.
-   * Throws `ErrSnapOutOfDate` if the storage already holds a snapshot at or after that index. A
+   * Throws a "SnapOutOfDate" RaftError if the storage already holds a snapshot at or after that index. A
    * snapshot at index 0 (bootstrapping a ConfState only, as etcd does) is always accepted.
    */
   applySnapshot(snap: Snapshot): void {
     const msIndex = this.snap.metadata.index;
     const snapIndex = snap.metadata.index;
-    if (msIndex !== 0 && msIndex >= snapIndex) throw ErrSnapOutOfDate;
+    if (msIndex !== 0 && msIndex >= snapIndex) throw errSnapOutOfDate();
     this.snap = cloneSnapshot(snap);
     this.ents = [dummyEntry(snapIndex, snap.metadata.term)];
   }
@@ -252,11 +252,11 @@ export class MemoryStorage implements Storage {
    * snapshot (`undefined` keeps the previous one). Call {@link MemoryStorage.compact} afterwards
    * to drop the entries it covers.
    *
-   * Throws `ErrSnapOutOfDate` if `i` is not after the current snapshot; panics if `i` is past the
+   * Throws a "SnapOutOfDate" RaftError if `i` is not after the current snapshot; panics if `i` is past the
    * last index.
    */
   createSnapshot(i: number, cs: ConfState | undefined, data: Uint8Array): Snapshot {
-    if (i <= this.snap.metadata.index) throw ErrSnapOutOfDate;
+    if (i <= this.snap.metadata.index) throw errSnapOutOfDate();
     const offset = this.ents[0]!.index;
     if (i > this.lastIndexInternal()) {
       panic(this.logger, `snapshot ${i} is out of bound lastindex(${this.lastIndexInternal()})`);
@@ -278,11 +278,11 @@ export class MemoryStorage implements Storage {
   /**
    * Discards the entries before `compactIndex`; entry `compactIndex` becomes the dummy that keeps
    * its term. The application must not compact past what it has applied (raftLog.applied).
-   * Throws `ErrCompacted` if `compactIndex` is already compacted; panics if it is past the last index.
+   * Throws a "Compacted" RaftError if `compactIndex` is already compacted; panics if it is past the last index.
    */
   compact(compactIndex: number): void {
     const offset = this.ents[0]!.index;
-    if (compactIndex <= offset) throw ErrCompacted;
+    if (compactIndex <= offset) throw errCompacted();
     if (compactIndex > this.lastIndexInternal()) {
       panic(this.logger, `compact ${compactIndex} is out of bound lastindex(${this.lastIndexInternal()})`);
     }

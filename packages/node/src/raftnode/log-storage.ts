@@ -7,7 +7,7 @@
  * snapshot, then another (a cycle the growth bench showed: 8 snapshots, 16 GB sent, never caught
  * up). Here they stay on disk, in the WAL segments compaction does not release yet.
  */
-import { ErrCompacted, type InitialState, type MemoryStorage, type Storage } from "@tsraft/raft";
+import { errCompacted, type InitialState, type MemoryStorage, type Storage } from "@tsraft/raft";
 import { type Entry, entrySize, type Snapshot } from "@tsraft/raft/raftpb";
 import type { WAL } from "../wal/wal.js";
 
@@ -45,7 +45,7 @@ export class NodeLogStorage implements Storage {
   entries(lo: number, hi: number, maxSize: number): Entry[] {
     const memFirst = this.memory.firstIndex();
     if (lo >= memFirst || this.walFirst === undefined) return this.memory.entries(lo, hi, maxSize);
-    if (lo < this.walFirst) throw ErrCompacted;
+    if (lo < this.walFirst) throw errCompacted();
     const fromWal = this.wal.readEntries(lo, Math.min(hi, memFirst), maxSize);
     const next = lo + fromWal.length;
     if (next < memFirst || next >= hi) return fromWal;
@@ -58,9 +58,9 @@ export class NodeLogStorage implements Storage {
   term(i: number): number {
     const memFirst = this.memory.firstIndex();
     if (this.walFirst === undefined || i >= memFirst - 1) return this.memory.term(i);
-    if (i < this.walFirst - 1) throw ErrCompacted;
+    if (i < this.walFirst - 1) throw errCompacted();
     const t = this.wal.savedTerm(i);
-    if (t === undefined) throw ErrCompacted;
+    if (t === undefined) throw errCompacted();
     return t;
   }
 

@@ -33,7 +33,6 @@ import {
   StateType,
 } from "@tsraft/raft";
 import {
-  ConfChangeType,
   type Entry,
   EntryType,
   type HardState,
@@ -45,28 +44,31 @@ import {
 } from "@tsraft/raft/raftpb";
 import type { Logger } from "pino";
 import type { NodeMetrics } from "../metrics.js";
-import type { ImageDigest } from "../snap/snapshotter.js";
 import { trace, tracing } from "../trace.js";
 import type { TransportHandler, TransportOptions } from "../transport/options.js";
 import { Transport } from "../transport/transport.js";
 import { Applier, type ApplyOutcome, type ApplyTask } from "./applier.js";
+import { CatchUps } from "./catch-up.js";
 import { IndexWaiters, StopSignal, TaskQueue, Wakeup } from "./channels.js";
+import { Compactor } from "./compactor.js";
 import { DataDirLock } from "./data-dir-lock.js";
-import { droppedError, isRaftNodeError, noLeaderError, RaftNodeError, stoppedError } from "./errors.js";
+import { isRaftNodeError, noLeaderError, RaftNodeError, stoppedError } from "./errors.js";
 import { toRaftLogger } from "./logger.js";
-import { type Member, type MemberChange, Membership } from "./membership.js";
+import { type Member, Membership } from "./membership.js";
 import { decodeSnapshotMetadata, encodeSnapshotMetadata } from "./metadata.js";
 import { NodeEvents, type RaftNodeEvents } from "./node-events.js";
-import { type CompactionPoint, NodeStorage } from "./node-storage.js";
+import { NodeStorage } from "./node-storage.js";
 import {
   type RaftNodeOptions,
   type RaftTransport,
   type ResolvedNodeOptions,
   resolveNodeOptions,
 } from "./options.js";
-import { encodeConfChangeContext, encodeProposal } from "./proposal.js";
+import { encodeConfChangeContext } from "./proposal.js";
+import { Proposer } from "./proposer.js";
 import { ReadIndexBatcher } from "./read-index.js";
-import { guard, type Handoff, PendingRequests, type RequestOptions } from "./requests.js";
+import { commitOnlyPeers, needsDurability } from "./ready-messages.js";
+import { guard, type RequestOptions } from "./requests.js";
 import { nodeStatus, type RaftNodeStatus } from "./status.js";
 import { TransportPeers } from "./transport-peers.js";
 
@@ -113,9 +115,10 @@ export class RaftNode<R = unknown> {
   private readonly applier: Applier<R>;
   private readonly peers: TransportPeers;
   private readonly events: NodeEvents;
-  private readonly proposals: PendingRequests<R>;
-  private readonly confChanges: PendingRequests<undefined>;
+  private readonly proposer: Proposer<R>;
   private readonly reads: ReadIndexBatcher;
+  private readonly compactor: Compactor<R>;
+  private readonly catchUps = new CatchUps();
   /** From the Ready loop to the apply loop. */
   private readonly applyQueue = new TaskQueue<LoopTask>();
   /** asyncStorageWrites: from the Ready loop to the append worker. */
@@ -126,10 +129,6 @@ export class RaftNode<R = unknown> {
   private readonly applied = new IndexWaiters();
   /** The index Raft knows is applied (advanced): conf-change requests settle after it. */
   private readonly raftApplied = new IndexWaiters();
-  /** Boot nonce: this run's part of every request id. */
-  private readonly nonce = randomInt(2 ** 47);
-  /** The last request sequence number handed out. */
-  private seq = 0;
   /** The term of the last entry applied, as last handed to the pending requests. */
   private appliedTerm = 0;
   /** The leader and role as of the last Ready's SoftState. */
@@ -138,24 +137,12 @@ export class RaftNode<R = unknown> {
   /** asyncStorageWrites: the last HardState written, and the last one handed to the append worker. */
   private lastHardState: HardState;
   private lastQueuedHardState: HardState;
-  /**
-   * Followers sent a snapshot, by id: the first index each needs next (its image's index + 1; -1
-   * until the image is taken). Until they catch up, compaction leaves those entries in the WAL.
-   */
-  private readonly catchingUp = new Map<number, number>();
-  /** The index the log was last compacted (or a snapshot restored) at. */
-  private snapshotIndex: number;
-  /** The applier's `appliedBytes` when the last compaction point was taken. */
-  private snapshotBytes = 0;
-  private compacting = false;
   /** A "compact" task waits in the apply queue. */
   private compactionQueued = false;
   /** Background storage work (compactions, image removals) that `stop` waits for. */
   private readonly background = new Set<Promise<void>>();
   private readonly loops: Promise<void>[] = [];
   private tickTimer: NodeJS.Timeout | undefined;
-  /** Conf changes from this node go one at a time (see {@link confChange}). */
-  private confQueue: Promise<void> = Promise.resolve();
   /** Ends the loops' waits once the node stops. */
   private readonly stopSignal = new StopSignal();
   private stopPromise: Promise<void> | undefined;
@@ -180,16 +167,32 @@ export class RaftNode<R = unknown> {
     this.lastHardState = disk.hardState;
     this.lastQueuedHardState = disk.hardState;
     const snapshot = disk.snapshot;
-    this.snapshotIndex = snapshot?.metadata.index ?? 0;
 
     this.rawNode = new RawNode(this.raftConfig());
     if (!disk.restarted && !o.join) this.rawNode.bootstrap(this.bootstrapPeers());
+    const nonce = randomInt(2 ** 47);
+    this.proposer = new Proposer<R>(
+      {
+        id: o.id,
+        rawNode: this.rawNode,
+        membership: this.membership,
+        log: o.logger,
+        metrics: o.metrics,
+        requestTimeoutMs: o.requestTimeoutMs,
+        maxRequestBytes: o.maxRequestBytes,
+        maxPendingProposals: o.maxPendingProposals,
+        leader: () => this.leader(),
+        stepped: () => this.wakeup.kick(),
+        fatal: (e, where) => this.fatal(e, where),
+      },
+      nonce,
+    );
     this.applier = new Applier<R>(
       {
         sm: this.sm,
         membership: this.membership,
         applyConfChange: (cc) => this.rawNode.applyConfChange(cc),
-        isOwnRequest: (id) => id.node === this.id && id.nonce === this.nonce,
+        isOwnRequest: (id) => this.proposer.isOwn(id),
         log: o.logger,
         metrics: o.metrics,
       },
@@ -197,9 +200,20 @@ export class RaftNode<R = unknown> {
     );
     this.applied.trigger(this.applier.appliedIndex);
     this.raftApplied.trigger(this.applier.appliedIndex);
-    const onPending = (): void => o.metrics.proposalsPending.set(this.proposals.size + this.confChanges.size);
-    this.proposals = new PendingRequests<R>(onPending);
-    this.confChanges = new PendingRequests<undefined>(onPending);
+    this.compactor = new Compactor<R>(
+      {
+        sm: this.sm,
+        applier: this.applier,
+        membership: this.membership,
+        disk,
+        snapshotCount: o.snapshotCount,
+        snapshotBytes: o.snapshotBytes,
+        log: o.logger,
+        metrics: o.metrics,
+        keepFrom: (pointIndex) => this.catchUps.keepFrom(this.rawNode.status(), pointIndex),
+      },
+      snapshot?.metadata.index ?? 0,
+    );
     this.reads = new ReadIndexBatcher(
       {
         log: o.logger,
@@ -208,7 +222,7 @@ export class RaftNode<R = unknown> {
         leader: () => this.leader(),
         whenApplied: (index, fn) => this.applied.wait(index, fn),
       },
-      this.nonce,
+      nonce,
       {
         requestTimeoutMs: o.requestTimeoutMs,
         maxPendingReads: o.maxPendingReads,
@@ -308,32 +322,7 @@ export class RaftNode<R = unknown> {
    */
   async propose(data: Uint8Array, opts: RequestOptions = {}): Promise<R> {
     this.checkRunning();
-    if (data.length > this.o.maxRequestBytes) {
-      throw new RaftNodeError(
-        "RequestTooLarge",
-        `raftnode: proposal of ${data.length} bytes exceeds maxRequestBytes (${this.o.maxRequestBytes})`,
-      );
-    }
-    const seq = this.reserve();
-    if (tracing) trace("propose", { seq });
-    const env = encodeProposal({ node: this.id, nonce: this.nonce, seq }, data);
-    const t0 = performance.now();
-    const p = this.proposals.add(
-      seq,
-      "proposal",
-      opts.timeoutMs ?? this.o.requestTimeoutMs,
-      opts.signal,
-      this.handoff(),
-    );
-    this.submit(seq, "proposal", () => this.rawNode.propose(env));
-    try {
-      const v = await p;
-      this.metrics.proposalDurationSeconds.observe((performance.now() - t0) / 1000);
-      return v;
-    } catch (e) {
-      if (isRaftNodeError(e, "Timeout")) this.metrics.proposals.inc({ result: "timeout" });
-      throw e;
-    }
+    return this.proposer.propose(data, opts);
   }
 
   /**
@@ -356,17 +345,20 @@ export class RaftNode<R = unknown> {
       throw new RaftNodeError("InvalidArgument", `raftnode: bad member id ${id}`);
     if (!/^wss?:\/\/[^/]+/.test(url))
       throw new RaftNodeError("InvalidArgument", `raftnode: bad peer URL ${url}`);
-    await this.confChange({ kind: "add", id, url, learner: opts.learner === true }, opts);
+    this.checkRunning();
+    await this.proposer.confChange({ kind: "add", id, url, learner: opts.learner === true }, opts);
   }
 
   /** Removes a member. A removed id can never be added again. Rejects with MemberNotFound... */
   async removeMember(id: number, opts: RequestOptions = {}): Promise<void> {
-    await this.confChange({ kind: "remove", id }, opts);
+    this.checkRunning();
+    await this.proposer.confChange({ kind: "remove", id }, opts);
   }
 
   /** Promotes a learner to voter. Rejects with MemberNotFound, MemberNotLearner... */
   async promoteMember(id: number, opts: RequestOptions = {}): Promise<void> {
-    await this.confChange({ kind: "promote", id }, opts);
+    this.checkRunning();
+    await this.proposer.confChange({ kind: "promote", id }, opts);
   }
 
   /**
@@ -430,7 +422,8 @@ export class RaftNode<R = unknown> {
 
   /** A JSON-friendly status: Raft's HardState and role, applied index, members, progress on a leader. */
   status(): RaftNodeStatus {
-    return nodeStatus(this.rawNode.status(), this.applier.appliedIndex, this.snapshotIndex, this.members());
+    const a = this.applier;
+    return nodeStatus(this.rawNode.status(), a.appliedIndex, this.compactor.snapshotIndex, this.members());
   }
 
   isLeader(): boolean {
@@ -548,7 +541,7 @@ export class RaftNode<R = unknown> {
     if (task !== undefined) this.raftApplied.trigger(lastIndexOf(task));
     // A compaction the apply loop skipped because this leader had not persisted its applied
     // entries yet: they are now.
-    if (leader && this.compactionDue()) this.requestCompaction();
+    if (leader && this.compactor.due()) this.requestCompaction();
     if (tracing) trace("rd.end");
   }
 
@@ -644,7 +637,7 @@ export class RaftNode<R = unknown> {
       plain = msgs.filter((m) => m.type !== MessageType.MsgSnap);
       for (const m of msgs) {
         if (m.type !== MessageType.MsgSnap) continue;
-        this.catchingUp.set(m.to, -1);
+        this.catchUps.sending(m.to);
         this.applyQueue.push({ kind: "send-snapshot", msg: m });
       }
     }
@@ -662,24 +655,20 @@ export class RaftNode<R = unknown> {
       else if (t.kind === "send-snapshot") await this.sendSnapshot(t.msg);
       else if (t.kind === "export") await this.exportImage(t.done);
       else this.compactionQueued = false;
-      await this.maybeCompact();
+      const compaction = await this.compactor.start();
+      if (compaction !== undefined) this.inBackground("compaction", () => this.compacted(compaction));
     }
+  }
+
+  /** A compaction's background work; then, nothing else may come to trigger the next one. */
+  private async compacted(work: Promise<void>): Promise<void> {
+    await work;
+    if (this.compactor.due()) this.requestCompaction();
   }
 
   /** Acts on what applying did: settle requests, follow the membership, wake waiting readers. */
   private afterApply(out: ApplyOutcome<R>, responses: readonly Message[]): void {
-    for (const p of out.proposals) {
-      if (this.proposals.resolve(p.seq, p.result)) this.metrics.proposals.inc({ result: "committed" });
-    }
-    // Conf-change requests settle once Raft has advanced past the entry too, so that a caller's
-    // next conf change is not refused as "pending" (etcd's raftAdvancedC).
-    for (const c of out.confChanges) {
-      this.confChanges.applied(c.seq);
-      this.raftApplied.wait(c.index, () => {
-        if (c.error === undefined) this.confChanges.resolve(c.seq, undefined);
-        else this.confChanges.reject(c.seq, c.error);
-      });
-    }
+    this.proposer.settle(out, (index, fn) => this.raftApplied.wait(index, fn));
     for (const c of out.memberChanges) {
       if (c.kind === "remove" && c.id === this.id) this.onRemoved();
       else this.peers.apply(c);
@@ -688,8 +677,7 @@ export class RaftNode<R = unknown> {
     const term = this.applier.appliedTerm;
     if (term > this.appliedTerm) {
       this.appliedTerm = term;
-      this.proposals.onAppliedTerm(term);
-      this.confChanges.onAppliedTerm(term);
+      this.proposer.onAppliedTerm(term);
     }
     if (out.restored !== undefined) this.onSnapshotRestored(out.restored);
     for (const m of responses) this.step(m);
@@ -710,7 +698,11 @@ export class RaftNode<R = unknown> {
     }
     if (snapshot.index !== point.index) {
       snapshot.release();
-      done(new Error(`raftnode: the state machine's image is at index ${snapshot.index}, not the applied ${point.index}`));
+      done(
+        new Error(
+          `raftnode: the state machine's image is at index ${snapshot.index}, not the applied ${point.index}`,
+        ),
+      );
       return;
     }
     done({ index: point.index, term: point.term, snapshot });
@@ -736,99 +728,8 @@ export class RaftNode<R = unknown> {
     });
     const metadata = { index: point.index, term: point.term, confState: point.confState };
     this.logger.info({ peer: m.to, index: point.index }, "sending a snapshot");
-    if (this.catchingUp.has(m.to)) this.catchingUp.set(m.to, point.index + 1);
+    this.catchUps.imageTaken(m.to, point.index);
     this.transport.sendSnapshot({ ...m, snapshot: { data, metadata } }, image);
-  }
-
-  /**
-   * Every `snapshotCount` applied entries (or `snapshotBytes`), compacts the log up to the applied index (etcd's
-   * snapshotIfNeededAndCompactRaftLog) without copying the state: a durable state machine is asked
-   * to sync; a volatile one's image is written to the snapshot directory. The point is captured
-   * here, between two applies; the slow part runs in the background while applying goes on.
-   */
-  private async maybeCompact(): Promise<void> {
-    const a = this.applier;
-    if (!this.compactionDue()) return;
-    // After a restart a durable state machine may be ahead while the log replays; and a leader may
-    // have applied entries that are not in its MemoryStorage yet. Both pass in a moment.
-    if (a.smApplied > a.appliedIndex || a.appliedIndex > this.disk.memory.lastIndex()) return;
-    this.compacting = true;
-    const bytesAtPoint = a.appliedBytes;
-    const point: CompactionPoint = {
-      ...a.point(),
-      members: this.membership.list(),
-      removed: this.membership.removed(),
-    };
-    const t0 = performance.now();
-    if (tracing) trace("snap", { i: point.index });
-    let durable: Promise<ImageDigest | undefined>;
-    if (isDurableStateMachine(this.sm)) {
-      durable = this.sm.sync().then((index) => {
-        if (index < point.index) throw new Error(`the state machine synced ${index}, not ${point.index}`);
-        return undefined;
-      });
-    } else {
-      const image = await this.sm.snapshot();
-      durable = this.disk.snapshotter
-        .saveImage(point.term, point.index, image.read())
-        .finally(() => image.release());
-    }
-    this.inBackground("compaction", async () => {
-      try {
-        const digest = await durable;
-        if (tracing) trace("snap.sm");
-        if (!(await this.disk.compact(point, digest, this.keepEntriesFrom(point.index)))) return;
-        this.snapshotIndex = point.index;
-        this.snapshotBytes = bytesAtPoint;
-        const seconds = (performance.now() - t0) / 1000;
-        this.metrics.compactions.inc();
-        this.metrics.compactionSeconds.observe(seconds);
-        if (tracing) trace("snap.done");
-        this.logger.info({ index: point.index, seconds, image: digest?.size }, "compacted the log");
-      } finally {
-        this.compacting = false;
-        // Nothing else may come to trigger the next one (the writes may have stopped).
-        if (this.compactionDue()) this.requestCompaction();
-      }
-    });
-  }
-
-  /**
-   * The first entry a follower sent a snapshot still needs, that a compaction at `pointIndex` must
-   * leave in the WAL (undefined: none). A follower is followed until it has caught up past the
-   * compaction point (or failed, went silent, or this node no longer leads); its need shrinks as
-   * it advances.
-   */
-  private keepEntriesFrom(pointIndex: number): number | undefined {
-    if (this.catchingUp.size === 0) return undefined;
-    const status = this.rawNode.status();
-    if (status.raftState !== StateType.StateLeader) {
-      this.catchingUp.clear();
-      return undefined;
-    }
-    let from: number | undefined;
-    for (const [id, next] of this.catchingUp) {
-      const pr = status.progress.get(id);
-      // Caught up, or gone (not heard from for an election timeout: it will get a new snapshot).
-      if (pr === undefined || (next >= 0 && (pr.match >= pointIndex || !pr.recentActive))) {
-        this.catchingUp.delete(id);
-        continue;
-      }
-      if (next < 0) continue; // its image is not taken yet: it will need what follows that
-      const need = Math.max(next, pr.match + 1);
-      if (from === undefined || need < from) from = need;
-    }
-    return from;
-  }
-
-  /** More than `snapshotCount` entries or `snapshotBytes` applied since the last compaction, and none running. */
-  private compactionDue(): boolean {
-    if (this.compacting) return false;
-    const a = this.applier;
-    return (
-      a.appliedIndex - this.snapshotIndex > this.o.snapshotCount ||
-      (a.appliedBytes - this.snapshotBytes > this.o.snapshotBytes && a.appliedIndex > this.snapshotIndex)
-    );
   }
 
   /** Has the apply loop check for a compaction between two applies (once, however often asked). */
@@ -841,10 +742,7 @@ export class RaftNode<R = unknown> {
   /** A snapshot from the leader was restored: follow its membership; a durable state machine no longer needs its image. */
   private onSnapshotRestored(snap: Snapshot): void {
     const { index, term } = snap.metadata;
-    if (index > this.snapshotIndex) {
-      this.snapshotIndex = index;
-      this.snapshotBytes = this.applier.appliedBytes;
-    }
+    this.compactor.restored(index);
     this.peers.reset(this.membership.list());
     if (isDurableStateMachine(this.sm)) {
       this.inBackground("image removal", () => this.disk.snapshotter.removeImage(term, index));
@@ -867,7 +765,7 @@ export class RaftNode<R = unknown> {
         if (!this.stopping) this.guardCore(() => this.rawNode.reportUnreachable(id));
       },
       reportSnapshot: (id, status) => {
-        if (status === "failure") this.catchingUp.delete(id);
+        if (status === "failure") this.catchUps.failed(id);
         if (this.stopping) return;
         this.logger.info({ peer: id, status }, "snapshot send finished");
         const st = status === "finish" ? SnapshotStatus.SnapshotFinish : SnapshotStatus.SnapshotFailure;
@@ -921,92 +819,6 @@ export class RaftNode<R = unknown> {
     this.wakeup.kick();
   }
 
-  /** Where a request stepped into the core now goes: the leader and term, and whether that is us. */
-  private handoff(): Handoff {
-    const bs = this.rawNode.basicStatus();
-    return { lead: bs.lead, term: bs.term, local: bs.raftState === StateType.StateLeader };
-  }
-
-  /** Takes a request sequence number, refusing beyond maxPendingProposals. */
-  private reserve(): number {
-    const pending = this.proposals.size + this.confChanges.size;
-    if (pending >= this.o.maxPendingProposals) {
-      this.metrics.proposals.inc({ result: "dropped" });
-      throw new RaftNodeError("TooManyRequests", `raftnode: ${pending} proposals already pending`);
-    }
-    return ++this.seq;
-  }
-
-  /** Steps a proposal into the core; a drop rejects request `seq` at once (NoLeader or ProposalDropped). */
-  private submit(seq: number, what: string, step: () => void): void {
-    try {
-      step();
-    } catch (e) {
-      if (e instanceof RaftPanic || !isRaftError(e, "ProposalDropped")) {
-        this.fatal(e, what);
-        return;
-      }
-      this.metrics.proposals.inc({ result: "dropped" });
-      const err = this.leader() === 0 ? noLeaderError(what) : droppedError(what, e);
-      this.proposals.reject(seq, err);
-      this.confChanges.reject(seq, err);
-      return;
-    }
-    this.wakeup.kick();
-  }
-
-  /**
-   * Conf changes from this node go one at a time: Raft refuses a second one while the first is
-   * pending (it would silently become an empty entry and its caller time out), and each is
-   * validated against the membership its predecessor left.
-   */
-  private confChange(c: MemberChange, opts: RequestOptions): Promise<void> {
-    const run = this.confQueue.then(() => this.proposeConfChange(c, opts));
-    this.confQueue = run.then(
-      () => {},
-      () => {},
-    );
-    return run;
-  }
-
-  private async proposeConfChange(c: MemberChange, opts: RequestOptions): Promise<void> {
-    this.checkRunning();
-    const err = this.membership.check(c);
-    if (err !== undefined) throw err;
-    const seq = this.reserve();
-    const url = c.kind === "add" ? c.url : c.kind === "promote" ? this.membership.get(c.id)?.url : undefined;
-    const cc = {
-      id: 0,
-      type:
-        c.kind === "remove"
-          ? ConfChangeType.ConfChangeRemoveNode
-          : c.kind === "add" && c.learner
-            ? ConfChangeType.ConfChangeAddLearnerNode
-            : ConfChangeType.ConfChangeAddNode,
-      nodeId: c.id,
-      context: encodeConfChangeContext({
-        ...(url === undefined ? {} : { url }),
-        ...(c.kind === "promote" ? { promote: true } : {}),
-        req: { node: this.id, nonce: this.nonce, seq },
-      }),
-    };
-    const p = this.confChanges.add(
-      seq,
-      "conf change",
-      opts.timeoutMs ?? this.o.requestTimeoutMs,
-      opts.signal,
-      this.handoff(),
-    );
-    this.logger.info({ change: c.kind, member: c.id }, "proposing conf change");
-    this.submit(seq, "conf change", () => this.rawNode.proposeConfChange(cc));
-    try {
-      await p;
-    } catch (e) {
-      if (isRaftNodeError(e, "Timeout")) this.metrics.proposals.inc({ result: "timeout" });
-      throw e;
-    }
-  }
-
   // --- bookkeeping ------------------------------------------------------------------------------------
 
   /** Records a Ready's SoftState: leader, role, metrics, events. */
@@ -1022,8 +834,7 @@ export class RaftNode<R = unknown> {
     const term = this.rawNode.basicStatus().term;
     // Requests handed to the leader that is gone end promptly (docs/architecture.md, "When the
     // leader goes"), rather than at their timeout.
-    this.proposals.onLeaderChange(ss.lead, term);
-    this.confChanges.onLeaderChange(ss.lead, term);
+    this.proposer.onLeaderChange(ss.lead, term);
     this.reads.onLeaderChange(ss.lead);
     this.logger.info({ lead: ss.lead, term, state: StateType[ss.raftState] }, "leader changed");
     this.events.emit("leader-change", { lead: ss.lead, term });
@@ -1117,8 +928,7 @@ export class RaftNode<R = unknown> {
     if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
     const err = stoppedError(cause);
     this.stopSignal.stop(err);
-    this.proposals.rejectAll(err);
-    this.confChanges.rejectAll(err);
+    this.proposer.rejectAll(err);
     this.reads.stop(err);
     this.applyQueue.close();
     this.appendQueue.close();
@@ -1173,27 +983,6 @@ function checkPeers(peers: ReadonlyMap<number, string>): void {
 /** Resolves in the check phase of the current event-loop turn (after its I/O callbacks). */
 function endOfTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-/** Messages that promise the sender's log or vote is durable: never sent before the write. */
-function needsDurability(m: Message): boolean {
-  return (
-    m.type === MessageType.MsgAppResp ||
-    m.type === MessageType.MsgVoteResp ||
-    m.type === MessageType.MsgPreVoteResp
-  );
-}
-
-/** The peers whose only messages in `msgs` are MsgApps without entries, or undefined if none. */
-function commitOnlyPeers(msgs: readonly Message[]): Set<number> | undefined {
-  const only = new Set<number>();
-  const other = new Set<number>();
-  for (const m of msgs) {
-    if (m.type === MessageType.MsgApp && m.entries.length === 0) only.add(m.to);
-    else other.add(m.to);
-  }
-  for (const id of other) only.delete(id);
-  return only.size > 0 ? only : undefined;
 }
 
 /** The last index an apply task covers. */

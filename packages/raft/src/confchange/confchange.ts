@@ -1,21 +1,9 @@
-import { RaftError } from "../errors.js";
+import { confChangeError } from "../errors.js";
 import { MajorityConfig } from "../quorum/majority.js";
 import { type ConfChangeSingle, ConfChangeType } from "../raftpb/types.js";
 import { Inflights } from "../tracker/inflights.js";
 import { Progress, ProgressMap } from "../tracker/progress.js";
 import type { TrackerConfig } from "../tracker/tracker.js";
-
-/**
- * A configuration change that cannot be carried out (etcd's confchange errors, with their texts):
- * entering a joint config twice, removing every voter, changing more than one voter without joint
- * consensus, and so on. Nothing has changed when it is thrown.
- */
-export class ConfChangeError extends RaftError {
-  override name = "ConfChangeError";
-  constructor(message: string) {
-    super("ConfChangeInvalid", message);
-  }
-}
 
 /** What a {@link Changer} reads from a ProgressTracker (which satisfies it). Never modified. */
 export interface ChangerTracker {
@@ -37,7 +25,7 @@ export interface ConfChangeResult {
  *
  * Every method works on copies and returns the resulting config and progress map; the tracker given
  * is never modified. The caller installs the result (`trk.config = r.config; trk.progress =
- * r.progress`) or throws it away. Failures throw a {@link ConfChangeError}.
+ * r.progress`) or throws it away. Failures throw a RaftError with code `ConfChangeInvalid` (etcd's texts); nothing has changed then.
  */
 export class Changer {
   /** The tracker holding the configuration to change. */
@@ -58,10 +46,10 @@ export class Changer {
    */
   enterJoint(autoLeave: boolean, ccs: readonly ConfChangeSingle[]): ConfChangeResult {
     const { config, progress } = this.#checkAndCopy();
-    if (isJoint(config)) throw new ConfChangeError("config is already joint");
+    if (isJoint(config)) throw confChangeError("config is already joint");
     if (config.voters.incoming.size === 0) {
       // Adding to an empty config is allowed for convenience (bootstrap, tests), but not jointly.
-      throw new ConfChangeError("can't make a zero-voter config joint");
+      throw confChangeError("can't make a zero-voter config joint");
     }
     config.voters.outgoing = config.voters.incoming.clone();
     this.#apply(config, progress, ccs);
@@ -76,7 +64,7 @@ export class Changer {
    */
   leaveJoint(): ConfChangeResult {
     const { config, progress } = this.#checkAndCopy();
-    if (!isJoint(config)) throw new ConfChangeError("can't leave a non-joint config");
+    if (!isJoint(config)) throw confChangeError("can't leave a non-joint config");
     for (const id of sorted(config.learnersNext)) {
       config.learners.add(id);
       progress.get(id)!.isLearner = true;
@@ -97,10 +85,10 @@ export class Changer {
    */
   simple(ccs: readonly ConfChangeSingle[]): ConfChangeResult {
     const { config, progress } = this.#checkAndCopy();
-    if (isJoint(config)) throw new ConfChangeError("can't apply simple config change in joint config");
+    if (isJoint(config)) throw confChangeError("can't apply simple config change in joint config");
     this.#apply(config, progress, ccs);
     if (symdiff(this.tracker.config.voters.incoming, config.voters.incoming) > 1) {
-      throw new ConfChangeError("more than one voter changed without entering joint config");
+      throw confChangeError("more than one voter changed without entering joint config");
     }
     return checked(config, progress);
   }
@@ -126,10 +114,10 @@ export class Changer {
         case ConfChangeType.ConfChangeUpdateNode:
           break;
         default:
-          throw new ConfChangeError(`unexpected conf type ${String(cc.type)}`);
+          throw confChangeError(`unexpected conf type ${String(cc.type)}`);
       }
     }
-    if (config.voters.incoming.size === 0) throw new ConfChangeError("removed all voters");
+    if (config.voters.incoming.size === 0) throw confChangeError("removed all voters");
   }
 
   /** Adds `id` as a voter of the incoming half, or promotes it (its Progress is kept). */
@@ -229,31 +217,30 @@ function checked(config: TrackerConfig, progress: ProgressMap): ConfChangeResult
   // The empty config is allowed on purpose: bootstrap (and tests) build a config up from nothing.
   for (const ids of [config.voters.ids(), config.learners, config.learnersNext]) {
     for (const id of sorted(ids)) {
-      if (!progress.has(id)) throw new ConfChangeError(`no progress for ${id}`);
+      if (!progress.has(id)) throw confChangeError(`no progress for ${id}`);
     }
   }
   // A learner is staged only because it still votes in the outgoing half.
   for (const id of sorted(config.learnersNext)) {
     if (!config.voters.outgoing.has(id)) {
-      throw new ConfChangeError(`${id} is in LearnersNext, but not Voters[1]`);
+      throw confChangeError(`${id} is in LearnersNext, but not Voters[1]`);
     }
     if (progress.get(id)!.isLearner) {
-      throw new ConfChangeError(`${id} is in LearnersNext, but is already marked as learner`);
+      throw confChangeError(`${id} is in LearnersNext, but is already marked as learner`);
     }
   }
   // Learners and voters never overlap.
   for (const id of sorted(config.learners)) {
-    if (config.voters.outgoing.has(id)) throw new ConfChangeError(`${id} is in Learners and Voters[1]`);
-    if (config.voters.incoming.has(id)) throw new ConfChangeError(`${id} is in Learners and Voters[0]`);
+    if (config.voters.outgoing.has(id)) throw confChangeError(`${id} is in Learners and Voters[1]`);
+    if (config.voters.incoming.has(id)) throw confChangeError(`${id} is in Learners and Voters[0]`);
     if (!progress.get(id)!.isLearner) {
-      throw new ConfChangeError(`${id} is in Learners, but is not marked as learner`);
+      throw confChangeError(`${id} is in Learners, but is not marked as learner`);
     }
   }
   if (!isJoint(config)) {
     // etcd also insists that Voters[1] be nil rather than empty; here empty is the only form.
-    if (config.learnersNext.size > 0)
-      throw new ConfChangeError("cfg.LearnersNext must be nil when not joint");
-    if (config.autoLeave) throw new ConfChangeError("AutoLeave must be false when not joint");
+    if (config.learnersNext.size > 0) throw confChangeError("cfg.LearnersNext must be nil when not joint");
+    if (config.autoLeave) throw confChangeError("AutoLeave must be false when not joint");
   }
   return { config, progress };
 }

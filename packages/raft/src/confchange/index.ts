@@ -1,3 +1,3 @@
 /** Configuration changes: simple, entering and leaving joint consensus, and restoring a ConfState. */
-export { Changer, type ChangerTracker, ConfChangeError, type ConfChangeResult } from "./confchange.js";
+export { Changer, type ChangerTracker, type ConfChangeResult } from "./confchange.js";
 export { restore } from "./restore.js";

@@ -29,7 +29,7 @@ function toConfChangeSingle(cs: ConfState): { outgoing: ConfChangeSingle[]; inco
 /**
  * Builds the configuration `cs` describes, starting from `changer`'s tracker, which must hold the
  * empty configuration (a fresh ProgressTracker): used when a node starts from a snapshot or from its
- * persisted ConfState. Returns the config and progress map to install; throws a ConfChangeError if
+ * persisted ConfState. Returns the config and progress map to install; throws a "ConfChangeInvalid" RaftError if
  * `cs` is not a valid configuration. `changer` and its tracker are not modified.
  */
 export function restore(changer: Changer, cs: ConfState): ConfChangeResult {

@@ -6,7 +6,8 @@
  * error. The last index seen by the Changer goes up by one with every directive, so a Progress's
  * `next` tells in which directive it was created.
  */
-import { Changer, ConfChangeError, type ConfChangeResult } from "../confchange/confchange.js";
+import { Changer, type ConfChangeResult } from "../confchange/confchange.js";
+import { isRaftError } from "../errors.js";
 import { confChangesFromString } from "../raftpb/confchange.js";
 import type { ConfChangeSingle } from "../raftpb/types.js";
 import { ProgressTracker } from "../tracker/tracker.js";
@@ -65,13 +66,13 @@ export function confchangeDatadrivenHandler(): DatadrivenHandler {
     }
   }
 
-  /** Installs the result of `op` and prints it, or prints the ConfChangeError it threw. */
+  /** Installs the result of `op` and prints it, or prints the ConfChangeInvalid error it threw. */
   function apply(op: () => ConfChangeResult): string {
     let result: ConfChangeResult;
     try {
       result = op();
     } catch (e) {
-      if (e instanceof ConfChangeError) return `${e.message}\n`;
+      if (isRaftError(e, "ConfChangeInvalid")) return `${e.message}\n`;
       throw e;
     }
     tracker.config = result.config;

@@ -31,14 +31,7 @@ export { handle, INTERACTION_COMMANDS } from "./interaction-env-handler.js";
 export { LOG_LEVEL_NAMES, RedirectLogger } from "./interaction-env-logger.js";
 export { alternativeMajorityCommittedIndex, quorumDatadrivenHandler } from "./quorum-datadriven.js";
 // The cluster simulator (sim/): see the package README, "Property-testing your state machine".
-export {
-  type ActionArbitraryOptions,
-  type FastCheckModule,
-  faultActionArbitrary,
-  type SimArbitraryOptions,
-  simCaseArbitrary,
-  workloadActionArbitrary,
-} from "./sim/arbitraries.js";
+// Its fast-check arbitraries are in @tsraft/raft/rafttest/fast-check (fast-check is an optional peer).
 export { bytesEqual, utf8Decode, utf8Encode } from "./sim/bytes.js";
 export { ChecksumStateMachine, KvStateMachine } from "./sim/example-state-machines.js";
 export { type GenerateOptions, generateCase } from "./sim/generator.js";

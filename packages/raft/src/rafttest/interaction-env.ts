@@ -147,7 +147,7 @@ export class InteractionEnv {
   processReady(idx: number): void {
     processReady(this, idx);
   }
-  /** Node `idx` proposes a normal entry. Throws ProposalDroppedError as RawNode.propose does. */
+  /** Node `idx` proposes a normal entry. Throws a "ProposalDropped" RaftError as RawNode.propose does. */
   propose(idx: number, data: Uint8Array): void {
     propose(this, idx, data);
   }

@@ -78,8 +78,9 @@ export interface ActionArbitraryOptions {
 }
 
 /**
- * Fault actions as fast-check combinators: message loss, duplication and reordering, partitions
- * (symmetric and one-way), heals, crashes with torn writes, restarts, pauses and clock skew.
+ * Fault actions as fast-check combinators: message loss, duplication, late replays and reordering,
+ * partitions (symmetric and one-way, losing or holding messages, splits of joint configurations),
+ * heals, crashes with torn writes, restarts, pauses, slow disks and clock skew.
  */
 export function faultActionArbitrary(
   fc: FastCheckModule,
@@ -95,7 +96,17 @@ export function faultActionArbitrary(
       const groups = [0, 1, 2].map((k) => g.flatMap((x, i) => (x === k ? [i + 1] : [])));
       return { kind: "partition", groups: groups.filter((x) => x.length > 0) };
     }),
-    fc.tuple(node, node).map(([from, to]): Action => ({ kind: "cut", from, to })),
+    fc
+      .tuple(node, node, fc.boolean())
+      .map(
+        ([from, to, hold]): Action => (hold ? { kind: "cut", from, to, hold } : { kind: "cut", from, to }),
+      ),
+    fc.nat(20).map((pick): Action => ({ kind: "replay", pick, snap: false })),
+    fc.nat(3).map((pick): Action => ({ kind: "replay", pick, snap: true })),
+    fc.tuple(node, fc.boolean()).map(([n, slow]): Action => ({ kind: "disk", node: n, slow })),
+    fc
+      .constantFrom("incoming" as const, "outgoing" as const)
+      .map((half): Action => ({ kind: "splitJoint", half })),
     fc.constant<Action>({ kind: "heal" }),
     fc.tuple(node, fc.nat(4)).map(([n, torn]): Action => ({ kind: "crash", node: n, torn })),
     node.map((n): Action => ({ kind: "restart", node: n })),

@@ -7,6 +7,7 @@
 import type { ConfState, Entry, HardState, Snapshot } from "../../raftpb/types.js";
 import { isEmptyHardState, isEmptySnap } from "../../raftpb/util.js";
 import { MemoryStorage } from "../../storage.js";
+import { LogRecord } from "./log-record.js";
 
 /** What a disk reports to: the checker's durable-state check, and the run's counters. */
 export interface DiskObserver {
@@ -18,6 +19,11 @@ export interface DiskObserver {
 export class Disk {
   /** Log, HardState and snapshot, as written so far. */
   readonly storage = new MemoryStorage();
+  /**
+   * The simulator's own record of the terms on disk (the checker reads this, not `storage`). It
+   * keeps the terms of entries compacted away: they were committed.
+   */
+  readonly record = new LogRecord();
   /** The term of the HardState on disk. */
   term = 0;
   /** The index of the snapshot on disk. */
@@ -28,7 +34,9 @@ export class Disk {
   /** Re-reads the term and snapshot index (after the storage was set up directly). */
   reload(): void {
     this.term = this.storage.initialState().hardState.term;
-    this.snapIndex = this.storage.snapshot().metadata.index;
+    const m = this.storage.snapshot().metadata;
+    this.snapIndex = m.index;
+    if (this.record.lastIndex() < m.index) this.record.restore(m.index, m.term);
   }
 
   /**
@@ -39,8 +47,13 @@ export class Disk {
     if (snap !== undefined && !isEmptySnap(snap)) {
       this.storage.applySnapshot(snap);
       this.snapIndex = snap.metadata.index;
+      this.record.restore(snap.metadata.index, snap.metadata.term);
     }
-    if (ents.length > 0) this.storage.append(ents);
+    if (ents.length > 0) {
+      this.storage.append(ents);
+      const err = this.record.append(ents);
+      if (err !== undefined) throw new Error(`the disk refused the write: ${err}`);
+    }
     if (hs !== undefined && !isEmptyHardState(hs)) this.setHardState(hs);
   }
 
@@ -62,6 +75,8 @@ export class Disk {
     const k = Math.min(torn, ents.length);
     if (k > 0) {
       this.storage.append(ents.slice(0, k));
+      const err = this.record.append(ents.slice(0, k));
+      if (err !== undefined) throw new Error(`the disk refused the write: ${err}`);
       if (k < ents.length) this.observer.onTornWrite();
     }
     if (torn > ents.length && hs !== undefined && !isEmptyHardState(hs)) this.setHardState(hs);

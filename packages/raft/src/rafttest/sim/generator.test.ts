@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { simCaseArbitrary } from "./arbitraries.js";
 import { generateCase } from "./generator.js";
 import { formatSeedSpec, parseReplaySpec, runCase } from "./runner.js";
-import { type Action, formatCase, type SimCase } from "./schedule.js";
+import { type Action, formatAction, formatCase, type SimCase } from "./schedule.js";
 import { shrinkCase } from "./shrink.js";
 
 const SEED = 20250608;
@@ -20,6 +20,9 @@ const FAULTS = new Set([
   "partition",
   "cut",
   "skew",
+  "replay",
+  "disk",
+  "splitJoint",
 ]);
 
 describe("generateCase", () => {
@@ -43,6 +46,19 @@ describe("generateCase", () => {
       expect(kinds.has(k as Action["kind"]), k).toBe(true);
     }
     for (const k of FAULTS) expect(kinds.has(k as Action["kind"]), k).toBe(true);
+    // Held links, late snapshots and the episodes' targeted actions are drawn too.
+    const texts = new Set(cases.flatMap((c) => c.schedule.map(formatAction)));
+    for (const re of [
+      / hold$/,
+      /^replay snap \d+ to \d+$/,
+      /^isolate leader with \d+$/,
+      /^read (leader|isolated)$/,
+    ]) {
+      expect(
+        [...texts].some((t) => re.test(t)),
+        String(re),
+      ).toBe(true);
+    }
     const count = (p: (c: SimCase) => boolean) => cases.filter(p).length;
     expect(count((c) => c.cluster.nodes === 3)).toBeGreaterThan(50);
     expect(count((c) => c.cluster.learners.length > 0)).toBeGreaterThan(20);
@@ -50,7 +66,9 @@ describe("generateCase", () => {
     expect(count((c) => c.options.leaseReads && c.options.checkQuorum)).toBeGreaterThan(10);
     expect(count((c) => c.options.leaseReads && !c.options.checkQuorum)).toBe(0);
     // Some cases crash nothing at all, some crash a lot.
-    const crashes = cases.map((c) => c.schedule.filter((a) => a.kind === "crash").length);
+    const crashes = cases.map(
+      (c) => c.schedule.filter((a) => a.kind === "crash" || a.kind === "crashLeader").length,
+    );
     expect(Math.min(...crashes)).toBe(0);
     expect(Math.max(...crashes)).toBeGreaterThan(2);
     const calm = Array.from({ length: 30 }, (_, i) => generateCase(i, { steps: 300, noFaults: true }));

@@ -50,6 +50,12 @@ interface Profile {
   readonly splitFor: number;
   /** Allow more than a minority of nodes down at once. */
   readonly massCrash: boolean;
+  /** How likely a partition, cut or isolation holds its messages (delays them) instead of losing them. */
+  readonly hold: number;
+  /** Mean steps a disk stays slow. */
+  readonly slowFor: number;
+  /** The case's asyncStorageWrites option (episodes plan around it). */
+  readonly async: boolean;
 }
 
 type Kind =
@@ -74,7 +80,14 @@ type Kind =
   | "pause"
   | "partition"
   | "cut"
-  | "skew";
+  | "skew"
+  | "replay"
+  | "replaySnap"
+  | "slowDisk"
+  | "splitJoint"
+  | "staleReadEpisode"
+  | "slowFollowerEpisode"
+  | "staleSnapshotEpisode";
 
 const FAULTS: ReadonlySet<Kind> = new Set<Kind>([
   "drop",
@@ -84,6 +97,29 @@ const FAULTS: ReadonlySet<Kind> = new Set<Kind>([
   "partition",
   "cut",
   "skew",
+  "replay",
+  "replaySnap",
+  "slowDisk",
+  "splitJoint",
+]);
+/**
+ * Episodes: a few faults planned together around a leader change. They start in calm phases too,
+ * and while one plays out no other fault is drawn: they need a cluster that makes progress around
+ * them. (They are drawn only when faults are on at all.)
+ */
+/** What else disturbs the leader (no fault, but not drawn while an episode plays out either). */
+const DISRUPTIONS: ReadonlySet<Kind> = new Set<Kind>([
+  "crashLeader",
+  "isolateLeader",
+  "transfer",
+  "campaign",
+  "confChange",
+]);
+
+const EPISODES: ReadonlySet<Kind> = new Set<Kind>([
+  "staleReadEpisode",
+  "slowFollowerEpisode",
+  "staleSnapshotEpisode",
 ]);
 
 /** The case `seed` stands for, given `opts`. */
@@ -131,6 +167,9 @@ function drawProfile(rng: Prng, o: SimOptions, faults: boolean): Profile {
   // failing at the wrong moment); otherwise faults come at a gentler pace.
   const storm = faults && rng.chance(0.5);
   const churn = storm ? 5 + rng.int(15) : 1;
+  // A membership storm: configuration changes one after the other (joint ones left explicitly
+  // last a while), so that elections, commits, snapshots and partitions meet joint configurations.
+  const members = rng.chance(0.3);
   const table: [Kind, number][] = [
     ["tick", 8 + rng.int(10)],
     ["deliver", 20 + rng.int(25)],
@@ -143,7 +182,7 @@ function drawProfile(rng: Prng, o: SimOptions, faults: boolean): Profile {
     ["apply", o.asyncStorageWrites ? 3 + rng.int(8) : 0],
     ["propose", (2 + rng.int(8)) * (storm ? 2 : 1)],
     ["read", on(0.6, 0.5 + rng.float() * 3)],
-    ["confChange", on(0.5, 0.2 + rng.float() * 0.8)],
+    ["confChange", members ? 2 + rng.float() * 4 : on(0.5, 0.2 + rng.float() * 0.8)],
     ["transfer", on(0.4, (0.2 + rng.float() * 0.8) * churn)],
     ["snapshot", on(0.6, 0.3 + rng.float() * 1.5)],
     ["campaign", on(storm ? 0.8 : 0.3, (0.1 + rng.float() * 0.4) * churn)],
@@ -154,6 +193,21 @@ function drawProfile(rng: Prng, o: SimOptions, faults: boolean): Profile {
     ["partition", fault(0.5, 0.1 + rng.float() * 0.5)],
     ["cut", fault(0.3, 0.1 + rng.float() * 0.4)],
     ["skew", fault(0.3, 0.1 + rng.float() * 0.3)],
+    // Late copies of delivered messages (a duplicating network that delays), snapshots above all.
+    ["replay", fault(0.3, 0.1 + rng.float() * 0.5)],
+    ["replaySnap", fault(0.4, 0.2 + rng.float() * 1)],
+    ["slowDisk", fault(0.3, 0.1 + rng.float() * 0.4)],
+    ["splitJoint", members ? fault(0.8, 0.5 + rng.float() * 1.5) : 0],
+    // Episodes: a few actions planned together, around a leader change.
+    // A read at the leader, whose heartbeat acknowledgements are then held while the leader is cut
+    // off and deposed; another read at the deposed leader; then the held messages arrive.
+    ["staleReadEpisode", fault(0.7, 0.3 + rng.float() * 0.7)],
+    // A follower's disk is slow while proposals flow and the leader is cut off (some of its appends
+    // delivered, some not): the new leader's appends replace entries the follower is still writing.
+    ["slowFollowerEpisode", fault(0.7, 0.3 + rng.float() * 0.7)],
+    // A node cut off falls behind the leader's snapshot and catches up from it; later, once it took
+    // a snapshot of its own, a copy of the leader's old MsgSnap arrives.
+    ["staleSnapshotEpisode", fault(0.7, 0.3 + rng.float() * 0.7)],
   ];
   return {
     kinds: table.map(([k]) => k),
@@ -162,6 +216,9 @@ function drawProfile(rng: Prng, o: SimOptions, faults: boolean): Profile {
     pauseFor: 5 + rng.int(60),
     splitFor: storm ? 3 + rng.int(40) : 20 + rng.int(200),
     massCrash: rng.chance(0.15),
+    hold: rng.pick([0, 0, 0.3, 0.7]),
+    slowFor: 5 + rng.int(80),
+    async: o.asyncStorageWrites,
   };
 }
 
@@ -173,6 +230,8 @@ interface Model {
   /** Step at which each pending recovery is due. */
   readonly recover: { at: number; action: Action }[];
   split: boolean;
+  /** An episode plays out until this step: no other fault or episode before. */
+  quietUntil: number;
 }
 
 function drawSchedule(
@@ -183,13 +242,16 @@ function drawSchedule(
   command: GenerateOptions["command"],
 ): Action[] {
   const n = cluster.nodes;
-  const m: Model = { n, down: new Set(), paused: new Set(), recover: [], split: false };
+  const m: Model = { n, down: new Set(), paused: new Set(), recover: [], split: false, quietUntil: 0 };
   const out: Action[] = [];
   const node = (): NodeId => 1 + rng.int(n);
   let proposals = 0;
   let calm = rng.chance(0.5);
   let phaseEnd = 0;
   const calmWeights = p.weights.map((w, i) => (FAULTS.has(p.kinds[i]!) ? 0 : w));
+  const quietWeights = calmWeights.map((w, i) =>
+    EPISODES.has(p.kinds[i]!) || DISRUPTIONS.has(p.kinds[i]!) ? 0 : w,
+  );
   while (out.length < steps) {
     const step = out.length;
     if (step >= phaseEnd) {
@@ -203,7 +265,7 @@ function drawSchedule(
       out.push(applyToModel(m, r!.action));
       continue;
     }
-    const kind = p.kinds[rng.weighted(calm ? calmWeights : p.weights)]!;
+    const kind = p.kinds[rng.weighted(step < m.quietUntil ? quietWeights : calm ? calmWeights : p.weights)]!;
     const a = drawAction(kind, rng, m, p, node, () => command?.(rng, proposals) ?? `x${proposals}`, step);
     if (a === undefined) continue;
     if (a.kind === "propose") proposals++;
@@ -235,6 +297,7 @@ function applyToModel(m: Model, a: Action): Action {
     case "partition":
     case "cut":
     case "isolateLeader":
+    case "splitJoint":
       m.split = true;
       break;
   }
@@ -303,7 +366,7 @@ function drawAction(
     case "isolateLeader": {
       if (m.split) return undefined;
       m.recover.push({ at: step + 1 + rng.geometric(p.splitFor, 2000), action: { kind: "heal" } });
-      return { kind: "isolateLeader" };
+      return rng.chance(p.hold) ? { kind: "isolateLeader", hold: true } : { kind: "isolateLeader" };
     }
     case "pause": {
       const cand = ids(m.n).filter((id) => !m.down.has(id) && !m.paused.has(id));
@@ -325,7 +388,9 @@ function drawAction(
       const nonEmpty = groups.filter((g) => g.length > 0);
       if (nonEmpty.length < 2) return undefined;
       m.recover.push({ at: step + 1 + rng.geometric(p.splitFor, 2000), action: { kind: "heal" } });
-      return { kind: "partition", groups: nonEmpty };
+      return rng.chance(p.hold)
+        ? { kind: "partition", groups: nonEmpty, hold: true }
+        : { kind: "partition", groups: nonEmpty };
     }
     case "cut": {
       const from = node();
@@ -333,7 +398,104 @@ function drawAction(
       if (to === from) to = (from % m.n) + 1;
       if (!m.split)
         m.recover.push({ at: step + 1 + rng.geometric(p.splitFor, 2000), action: { kind: "heal" } });
-      return { kind: "cut", from, to };
+      return rng.chance(p.hold) ? { kind: "cut", from, to, hold: true } : { kind: "cut", from, to };
+    }
+    case "splitJoint": {
+      if (m.split) return undefined;
+      m.recover.push({ at: step + 1 + rng.geometric(p.splitFor, 2000), action: { kind: "heal" } });
+      return { kind: "splitJoint", half: rng.pick(["incoming", "outgoing"] as const) };
+    }
+    case "staleReadEpisode": {
+      if (m.split) return undefined;
+      const isolate = step + 2 + rng.int(5);
+      const read = isolate + 100 + rng.int(100);
+      m.recover.push(
+        { at: isolate, action: { kind: "isolateLeader", hold: true } },
+        // The others elect a new leader (forced, in case no timeout expires in time).
+        { at: isolate + 60, action: { kind: "campaign", node: node() } },
+        { at: isolate + 80, action: { kind: "campaign", node: node() } },
+        { at: isolate + 95, action: { kind: "campaign", node: node() } },
+        { at: read - 10, action: { kind: "propose", node: node(), data: data() } },
+        { at: read, action: { kind: "read", node: "isolated" } },
+        { at: read + 5 + rng.int(45), action: { kind: "heal" } },
+      );
+      m.quietUntil = read + 50;
+      return { kind: "read", node: "leader" };
+    }
+    case "slowFollowerEpisode": {
+      // Node `id` has a slow disk; an entry reaches everyone; then the leader and `id` are cut off
+      // together, and entries proposed at `id` reach only the two of them, while the others elect
+      // a new leader. Healed, the new leader's appends replace entries `id` is still writing (with
+      // asyncStorageWrites: without, a node writes one Ready at a time and the entries replaced are
+      // not yet being written).
+      if (m.split) return undefined;
+      const id = node();
+      const minority = 4 + rng.int(3);
+      const plan: [number, Action][] = [
+        [1, { kind: "propose", node: id, data: data() }],
+        [2, { kind: "flush" }],
+        [3, { kind: "flush" }],
+        [minority, { kind: "isolateLeader", with: id }],
+        [minority + 1, { kind: "propose", node: id, data: data() }],
+        [minority + 2, { kind: "flush" }],
+        [minority + 3, { kind: "propose", node: id, data: data() }],
+        [minority + 4, { kind: "flush" }],
+        [minority + 5, { kind: "flush" }],
+      ];
+      const other = (): NodeId => {
+        const x = node();
+        return x === id ? (x % m.n) + 1 : x;
+      };
+      plan.push(
+        [minority + 60, { kind: "campaign", node: other() }],
+        [minority + 80, { kind: "campaign", node: other() }],
+        [minority + 95, { kind: "campaign", node: other() }],
+        [minority + 110, { kind: "propose", node: node(), data: data() }],
+      );
+      const heal = minority + 130 + rng.int(100);
+      plan.push(
+        [heal, { kind: "heal" }],
+        [heal + 20 + rng.int(100), { kind: "disk", node: id, slow: false }],
+      );
+      for (const [d, action] of plan) m.recover.push({ at: step + d, action });
+      m.quietUntil = step + heal + 120;
+      return { kind: "disk", node: id, slow: true };
+    }
+    case "staleSnapshotEpisode": {
+      // Cut off (not paused: it may be the leader, and the others must make progress).
+      if (m.split) return undefined;
+      const id = node();
+      const rest = ids(m.n).filter((x) => x !== id);
+      const plan: [number, Action][] = [
+        [1, { kind: "propose", node: rest[0]!, data: data() }],
+        [2, { kind: "propose", node: rest[rest.length - 1]!, data: data() }],
+      ];
+      const heal = 30 + rng.int(40);
+      plan.push(
+        [heal - 2, { kind: "sync", node: 0 }],
+        [heal - 1, { kind: "snapshot", node: "leader", keep: 0 }],
+        [heal, { kind: "heal" }],
+        [heal + 10 + rng.int(30), { kind: "propose", node: node(), data: data() }],
+        [heal + 40 + rng.int(20), { kind: "propose", node: node(), data: data() }],
+        [heal + 70 + rng.int(20), { kind: "sync", node: 0 }],
+        [heal + 91 + rng.int(20), { kind: "snapshot", node: id, keep: 0 }],
+        [heal + 120 + rng.int(60), { kind: "replay", pick: 0, snap: true, to: id }],
+      );
+      for (const [d, action] of plan) m.recover.push({ at: step + d, action });
+      m.quietUntil = step + heal + 180;
+      return { kind: "partition", groups: [[id], rest] };
+    }
+    case "replay":
+      return { kind: "replay", pick: rng.geometric(3, 60), snap: false };
+    case "replaySnap":
+      return { kind: "replay", pick: rng.geometric(1, 8), snap: true };
+    case "slowDisk": {
+      const id = node();
+      m.recover.push({
+        at: step + 1 + rng.geometric(p.slowFor, 2000),
+        action: { kind: "disk", node: id, slow: false },
+      });
+      return { kind: "disk", node: id, slow: true };
     }
     case "skew": {
       const id = node();
@@ -349,6 +511,11 @@ function drawAction(
 function drawConfChange(rng: Prng, n: number): ConfChangeSpec {
   const id = (): NodeId => 1 + rng.int(n);
   const r = rng.float();
+  if (r < 0.12) {
+    // Joint with a single change: demote or promote one node through a joint configuration.
+    const op = rng.pick(["v", "l", "l", "r"] as const);
+    return { mode: rng.chance(0.6) ? "joint-explicit" : "joint", ops: [{ op, node: id() }] };
+  }
   if (r < 0.25) return { mode: "simple", ops: [{ op: "v", node: id() }] };
   if (r < 0.4) return { mode: "simple", ops: [{ op: "l", node: id() }] };
   if (r < 0.6) return { mode: "simple", ops: [{ op: "r", node: id() }] };

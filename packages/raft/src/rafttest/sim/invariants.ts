@@ -1,23 +1,42 @@
 /**
- * Raft's safety properties (Raft paper figure 3, and what a driver must guarantee), checked
- * incrementally while a simulation runs: the checker is told about every core call, Ready, durable
- * write, apply, message sent, crash and restart, and keeps just enough history to check each new
- * fact in O(1) — no log is rescanned on every step.
+ * Raft's safety properties (Raft paper figure 3, the thesis's membership and leadership rules, and
+ * what a driver must guarantee), checked incrementally while a simulation runs: the checker is told
+ * about every core call, Ready, durable write, apply, message sent and delivered, crash and
+ * restart, and keeps just enough history to check each new fact in O(1) — no log is rescanned on
+ * every step.
+ *
+ * Independence: every check is computed from the simulator's own records — the logs the core
+ * handed out and the disks wrote (log-record.ts), the configurations its own membership model
+ * prescribes (config-model.ts), the messages it carried — and from the core's outputs (term, vote,
+ * role, commit index). It never asks the core's code a question (no quorum, log, tracker or
+ * election helper), so a bug there cannot be shared by the check that should see it.
  *
  * Every check throws an {@link InvariantViolation} naming the property.
  */
 
-import { hasUnappliedConfChanges } from "../../election.js";
-import type { MajorityConfig } from "../../quorum/index.js";
-import type { Entry, HardState, Message, SnapshotMetadata } from "../../raftpb/types.js";
-import { MessageType } from "../../raftpb/types.js";
-import type { ReadState, Ready } from "../../ready.js";
+import {
+  type ConfChange,
+  type ConfChangeV2,
+  type ConfState,
+  type Entry,
+  EntryType,
+  type HardState,
+  type Message,
+  MessageType,
+  newConfState,
+  type SnapshotMetadata,
+} from "../../raftpb/types.js";
+import type { Ready } from "../../ready.js";
 import { StateType } from "../../ready.js";
-import type { MemoryStorage } from "../../storage.js";
-import { ProgressState } from "../../tracker/index.js";
-import { bytesEqual, utf8Decode } from "./bytes.js";
+import { AckChecks } from "./ack-checks.js";
+import { bytesEqual } from "./bytes.js";
+import { checkElectable, checkProgress } from "./cluster-checks.js";
+import { applyToModel, type ConfigModel, diffModel, formatModel, modelOf, quorumOf } from "./config-model.js";
+import { type DeliveryContext, LeaseChecks } from "./lease-checks.js";
+import { ReadChecks } from "./read-checks.js";
 import { type CheckedNode, InvariantViolation } from "./violation.js";
 
+export type { DeliveryContext } from "./lease-checks.js";
 export { type CheckedNode, type InvariantName, InvariantViolation } from "./violation.js";
 
 /** What the checker tracks per node. */
@@ -28,23 +47,31 @@ interface Track {
   /** The last term in which this node was seen leading (its election already checked). */
   ledTerm: number;
   commit: number;
+  /** Commits up to here were cross-checked against the other nodes' (the rest await their terms). */
+  resolved: number;
   /** The last index applied (entries are applied one by one, in order). */
   applied: number;
+  /** The configuration as of `applied`, by the simulator's model. */
+  model: ConfigModel;
   /** The last vote granted (a MsgVoteResp sent), across incarnations: at most one per term. */
   voteTerm: number;
   voteFor: number;
+  /** The votes granted to this node in `votes.term` (MsgVoteResp sent to it), across incarnations. */
+  votes: { term: number; from: Set<number> };
   /**
    * The highest term of a message that goes out only once its sender's term is durable (across
    * incarnations): acknowledgements and votes, vote requests, and a leader's messages.
    */
   termFloor: number;
-  /** The last append acknowledged in this incarnation (a MsgAppResp sent). */
-  ackTerm: number;
-  ackIndex: number;
   /** The HardState on disk. */
   durTerm: number;
   durVote: number;
   durCommit: number;
+  /**
+   * The last index of the log this node handed out before its latest Ready: the messages of that
+   * Ready were made when the log reached at least this far.
+   */
+  lastBeforeReady: number;
 }
 
 /** A log entry's identity as first seen: what every other copy of (index, term) must equal. */
@@ -52,6 +79,14 @@ interface EntryRecord {
   readonly prevTerm: number;
   readonly type: number;
   readonly data: Uint8Array;
+}
+
+/** A commit whose quorum is checked once the committed entry's term is known. */
+interface PendingCommit {
+  readonly index: number;
+  readonly by: number;
+  readonly term: number;
+  readonly model: ConfigModel;
 }
 
 /**
@@ -72,15 +107,27 @@ const DURABLE_TERM_MSGS: ReadonlySet<MessageType> = new Set([
 /** Terms stay below 2^24 in a simulation; (index, term) packs into one safe integer. */
 const TERM_BITS = 16777216;
 
+/** What the checker needs to know of the run's options. */
+export interface CheckerOptions {
+  readonly electionTick: number;
+  readonly checkQuorum: boolean;
+}
+
+/** True for the two conf change entry types. */
+function isConfChangeType(t: number): boolean {
+  return t === EntryType.EntryConfChange || t === EntryType.EntryConfChangeV2;
+}
+
 /** The incremental checker of one simulation. */
 export class Checker {
   /** The leader of each term seen so far. */
   private readonly leaderOf = new Map<number, number>();
   /**
-   * committedTerm[i]: the term of the entry committed at index i (0 if not known: it was only ever
-   * seen inside a snapshot). Invariant: length is maxCommit + 1.
+   * committedTerm[i]: the term of the entry committed at index i (0 while not known: it was only
+   * seen inside a snapshot, or its committer's log did not show it yet). Invariant: length is
+   * maxCommit + 1.
    */
-  private readonly committedTerm: number[] = [0];
+  readonly committedTerm: number[] = [0];
   /**
    * committedIn[i]: the term of the first node seen with a commit index >= i (the leader that
    * committed it). Non-decreasing in i.
@@ -91,15 +138,23 @@ export class Checker {
   /** Every (index, term) ever written to a log, keyed by index * 2^24 + term. */
   private readonly entries = new Map<number, EntryRecord>();
   private readonly tracks: Track[] = [];
-  /** ReadIndex requests: context → the commit index when issued. */
-  private readonly reads = new Map<string, number>();
+  private pendingCommits: PendingCommit[] = [];
+  private readonly reads = new ReadChecks();
+  /** The nodes, by id (index 0 unused); see {@link Checker.attach}. */
+  private nodes: readonly (CheckedNode | undefined)[] = [];
+  private readonly acks = new AckChecks();
+  private readonly leases: LeaseChecks;
   /** Receives a line per notable event (role changes, commits) when tracing. */
   event: ((line: string) => void) | undefined;
   /** Counts for reports. */
   readonly stats = { elections: 0, readsAnswered: 0, maxTerm: 0 };
 
   /** A checker for nodes 1..nodes, whose durable state starts as `initial[id]`. */
-  constructor(initial: readonly (HardState | undefined)[]) {
+  constructor(
+    initial: readonly (HardState | undefined)[],
+    options: CheckerOptions = { electionTick: 10, checkQuorum: false },
+  ) {
+    this.leases = new LeaseChecks(options.electionTick, options.checkQuorum);
     for (let id = 0; id < initial.length; id++) {
       const hs = initial[id] ?? { term: 0, vote: 0, commit: 0 };
       this.tracks.push({
@@ -107,17 +162,24 @@ export class Checker {
         state: StateType.StateFollower,
         ledTerm: 0,
         commit: hs.commit,
+        resolved: hs.commit,
         applied: hs.commit,
+        model: modelOf(newConfState()),
         voteTerm: 0,
         voteFor: 0,
+        votes: { term: 0, from: new Set() },
         termFloor: 0,
-        ackTerm: 0,
-        ackIndex: 0,
         durTerm: hs.term,
         durVote: hs.vote,
         durCommit: hs.commit,
+        lastBeforeReady: 0,
       });
     }
+  }
+
+  /** The nodes the cluster-wide checks look at (by id; index 0 unused). */
+  attach(nodes: readonly (CheckedNode | undefined)[]): void {
+    this.nodes = nodes;
   }
 
   /**
@@ -137,6 +199,11 @@ export class Checker {
     return this.tracks[id]!;
   }
 
+  /** The configuration of node `id` as of its applied index, by the simulator's model. */
+  configOf(id: number): ConfigModel {
+    return this.track(id).model;
+  }
+
   /** Called after every call into a node's core: role, term and commit changes. */
   observe(n: CheckedNode): void {
     const r = n.rn!.raft;
@@ -154,10 +221,14 @@ export class Checker {
       if (this.event !== undefined) {
         this.event(`${n.id} became ${StateType[r.state]!.slice(5).toLowerCase()} at term ${r.term}`);
       }
+      if (r.state === StateType.StateCandidate || r.state === StateType.StatePreCandidate) {
+        this.checkCampaign(n, t);
+      }
     }
+    this.leases.observe(n.id, r.state, r.term);
     if (r.state === StateType.StateLeader && t.ledTerm !== r.term) {
       t.ledTerm = r.term;
-      this.newLeader(n);
+      this.newLeader(n, t);
     }
     const c = r.raftLog.committed;
     if (c !== t.commit) {
@@ -167,13 +238,78 @@ export class Checker {
           `node ${n.id}'s commit index went back from ${t.commit} to ${c}`,
         );
       }
-      this.recordCommits(n, t.commit, c);
+      for (let i = this.maxCommit + 1; i <= c; i++) {
+        this.committedTerm.push(0);
+        this.committedIn.push(r.term);
+        if (r.state === StateType.StateLeader) {
+          this.pendingCommits.push({ index: i, by: n.id, term: r.term, model: t.model });
+        }
+      }
+      if (c > this.maxCommit) this.maxCommit = c;
       if (this.event !== undefined) this.event(`${n.id} committed ${t.commit + 1}..${c}`);
       t.commit = c;
     }
   }
 
-  private newLeader(n: CheckedNode): void {
+  /**
+   * Cross-checks the commits of `n` against the other nodes', once its log record shows their
+   * entries: after a Ready, when the record holds the core's log as it is (until then a commit may
+   * cover entries not handed out yet, and the record may still show entries they replaced). Then
+   * checks the quorums of the commits whose terms became known.
+   */
+  private resolve(n: CheckedNode, t: Track): void {
+    const log = n.log;
+    const upto = Math.min(t.commit, log.lastIndex());
+    for (let i = t.resolved + 1; i <= upto; i++) {
+      const term = log.term(i);
+      if (term !== 0) this.crossCheck(n.id, i, term);
+      t.resolved = i;
+    }
+    if (this.pendingCommits.length > 0) this.checkPendingCommits();
+  }
+
+  /** Node `id` committed entry `i` of term `term`: it must be the one committed there. */
+  private crossCheck(id: number, i: number, term: number): void {
+    const known = this.committedTerm[i] ?? 0;
+    if (known === 0) this.committedTerm[i] = term;
+    else if (known !== term) {
+      throw new InvariantViolation(
+        "commit-safety",
+        `node ${id} committed entry ${i} of term ${term}, but entry ${i} of term ${known} was committed before`,
+      );
+    }
+  }
+
+  /**
+   * A leader commits an entry only once a majority of each half of its configuration holds it on
+   * disk. (Once committed, an entry is never removed from a disk: checking when its term is known
+   * may be late but is never wrong.)
+   */
+  private checkPendingCommits(): void {
+    const keep: PendingCommit[] = [];
+    for (const p of this.pendingCommits) {
+      const term = this.committedTerm[p.index] ?? 0;
+      if (term === 0) {
+        keep.push(p);
+        continue;
+      }
+      const holds = (id: number): boolean => {
+        const d = this.nodes[id]?.durableLog;
+        return d !== undefined && (d.term(p.index) === term || d.baseIndex > p.index);
+      };
+      if (!quorumOf(p.model, holds)) {
+        const holders = [...new Set([...p.model.voters, ...p.model.outgoing])].filter(holds);
+        throw new InvariantViolation(
+          "commit-quorum",
+          `leader ${p.by} (term ${p.term}) committed entry ${p.index} (term ${term}) held on disk only by ` +
+            `[${holders.sort((a, b) => a - b).join(" ")}] of ${formatModel(p.model)}`,
+        );
+      }
+    }
+    this.pendingCommits = keep;
+  }
+
+  private newLeader(n: CheckedNode, t: Track): void {
     const r = n.rn!.raft;
     const prev = this.leaderOf.get(r.term);
     if (prev !== undefined && prev !== n.id) {
@@ -185,10 +321,19 @@ export class Checker {
     if (prev !== undefined) return;
     this.leaderOf.set(r.term, n.id);
     this.stats.elections++;
+    // Elected by a majority of each half of its configuration (its own vote included).
+    const votes = t.votes.term === r.term ? t.votes.from : new Set<number>();
+    if (!quorumOf(t.model, (id) => id === n.id || votes.has(id))) {
+      throw new InvariantViolation(
+        "election-quorum",
+        `node ${n.id} became leader of term ${r.term} with the votes of [${[...votes].sort((a, b) => a - b).join(" ")}] ` +
+          `and its own, not a majority of each half of ${formatModel(t.model)}`,
+      );
+    }
     // Leader Completeness: every entry committed in an earlier term is in the new leader's log.
     let k = this.maxCommit;
     while (k > 0 && this.committedIn[k]! >= r.term) k--;
-    const log = r.raftLog;
+    const log = n.log;
     const last = log.lastIndex();
     if (last < k) {
       throw new InvariantViolation(
@@ -197,9 +342,9 @@ export class Checker {
           `(term ${this.committedTerm[k]}) was committed in term ${this.committedIn[k]}`,
       );
     }
-    for (let i = Math.max(log.firstIndex() - 1, 1); i <= k; i++) {
+    for (let i = Math.max(log.baseIndex, 1); i <= k; i++) {
       const known = this.committedTerm[i]!;
-      const has = log.zeroTermOnOutOfBounds(i);
+      const has = log.term(i);
       if (known !== 0 && has !== 0 && known !== has) {
         throw new InvariantViolation(
           "leader-completeness",
@@ -210,48 +355,57 @@ export class Checker {
     }
   }
 
-  /** Node `n`'s commit index moved from `from` to `to`: record (and cross-check) what it committed. */
-  private recordCommits(n: CheckedNode, from: number, to: number): void {
-    const r = n.rn!.raft;
-    const log = r.raftLog;
-    for (let i = from + 1; i <= to; i++) {
-      const term = log.zeroTermOnOutOfBounds(i);
-      if (i > this.maxCommit) {
-        while (this.committedTerm.length <= i) {
-          this.committedTerm.push(0);
-          this.committedIn.push(r.term);
-        }
-        this.committedTerm[i] = term;
-        this.maxCommit = i;
-        continue;
-      }
-      if (term === 0) continue; // inside a snapshot: nothing to compare
-      const known = this.committedTerm[i]!;
-      if (known === 0) this.committedTerm[i] = term;
-      else if (known !== term) {
-        throw new InvariantViolation(
-          "commit-safety",
-          `node ${n.id} committed entry ${i} of term ${term}, but entry ${i} of term ${known} was committed before`,
-        );
-      }
+  /** A node became (pre-)candidate: it must have applied every committed conf change it holds. */
+  private checkCampaign(n: CheckedNode, t: Track): void {
+    const at = this.unappliedConfChange(n, t.commit);
+    if (at !== undefined) {
+      throw new InvariantViolation(
+        "campaign",
+        `node ${n.id} campaigns at term ${t.term} with the committed conf change at ${at} not applied ` +
+          `(applied ${n.appliedIndex}, commit ${t.commit})`,
+      );
     }
   }
 
-  /** A Ready was handed out: register its entries (Log Matching), check its snapshot and reads. */
+  /**
+   * The index of a conf change entry `n` holds in (applied, commit], by the simulator's records of
+   * its log and of every entry, or undefined.
+   */
+  unappliedConfChange(n: CheckedNode, commit: number): number | undefined {
+    for (let i = n.appliedIndex + 1; i <= commit; i++) {
+      const term = n.log.term(i);
+      if (term === 0) continue;
+      const rec = this.entries.get(i * TERM_BITS + term);
+      if (rec !== undefined && isConfChangeType(rec.type)) return i;
+    }
+    return undefined;
+  }
+
+  /** A Ready was handed out: record its snapshot and entries (Log Matching), check its reads. */
   onReady(n: CheckedNode, rd: Ready): void {
+    this.track(n.id).lastBeforeReady = n.log.lastIndex();
+    if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) {
+      this.checkSnapshot(n.id, rd.snapshot.metadata);
+      n.log.restore(rd.snapshot.metadata.index, rd.snapshot.metadata.term);
+    }
     const ents = rd.entries;
     if (ents.length > 0) {
-      const log = n.rn!.raft.raftLog;
-      let prevTerm = log.zeroTermOnOutOfBounds(ents[0]!.index - 1);
+      let prevTerm = n.log.term(ents[0]!.index - 1);
       for (const e of ents) {
         this.registerEntry(n.id, e, prevTerm);
         prevTerm = e.term;
       }
+      const err = n.log.append(ents);
+      if (err !== undefined) throw new InvariantViolation("log-matching", `node ${n.id} appended ${err}`);
     }
-    if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) {
-      this.checkSnapshot(n.id, rd.snapshot.metadata);
+    for (const rs of rd.readStates) {
+      try {
+        this.reads.check(n.id, rs, this.maxCommit);
+      } finally {
+        this.stats.readsAnswered = this.reads.answered;
+      }
     }
-    for (const rs of rd.readStates) this.checkRead(n.id, rs);
+    this.resolve(n, this.track(n.id));
   }
 
   private registerEntry(id: number, e: Entry, prevTerm: number): void {
@@ -283,66 +437,59 @@ export class Checker {
         `node ${id} received a snapshot at ${m.index}, beyond the highest commit index ${this.maxCommit}`,
       );
     }
-    const known = this.committedTerm[m.index]!;
-    if (known === 0) this.committedTerm[m.index] = m.term;
-    else if (known !== m.term) {
-      throw new InvariantViolation(
-        "commit-safety",
-        `node ${id} received a snapshot at ${m.index} of term ${m.term}, but entry ${m.index} of term ${known} was committed`,
-      );
-    }
+    this.crossCheck(id, m.index, m.term);
+  }
+
+  /** A client issued a ReadIndex request (see read-checks.ts). */
+  registerRead(ctx: string, nodeCommit: number, lease: boolean): void {
+    this.reads.register(ctx, nodeCommit, this.maxCommit, lease);
   }
 
   /**
-   * A client issued a ReadIndex request with context `ctx` at a node whose commit index was
-   * `nodeCommit`. The answer must be at least the highest index committed anywhere at that moment
-   * (linearizability), except with `lease`-based reads, which etcd does not make linearizable even
-   * with clocks ticking at one rate: its leader checks its quorum once per election timeout, so a
-   * deposed leader may serve from its lease for up to one more election timeout after the others
-   * elected a new leader; and a leader that handed leadership over (MsgTimeoutNow) keeps serving
-   * from its lease until it hears of the new term (the simulator finds both, see test/sim). Lease
-   * reads are only checked against the issuing node's own commit index.
+   * Node `id` sent `m` to another node: record votes granted and appends acknowledged, and check
+   * that an acknowledged append is on disk, that a lease-protected node grants nothing, and that a
+   * transfer goes to a node holding the leader's whole log.
    */
-  registerRead(ctx: string, nodeCommit: number, lease: boolean): void {
-    this.reads.set(ctx, lease ? nodeCommit : this.maxCommit);
-  }
-
-  private checkRead(id: number, rs: ReadState): void {
-    const ctx = utf8Decode(rs.requestCtx);
-    const min = this.reads.get(ctx);
-    if (min === undefined) return; // not one of ours (cannot happen in a simulation)
-    this.stats.readsAnswered++;
-    if (rs.index < min) {
-      throw new InvariantViolation(
-        "read-index",
-        `node ${id} got read index ${rs.index} for ${ctx}, but ${min} was committed when the read was issued`,
-      );
-    }
-    if (rs.index > this.maxCommit) {
-      throw new InvariantViolation(
-        "read-index",
-        `node ${id} got read index ${rs.index} for ${ctx}, beyond the highest commit index ${this.maxCommit}`,
-      );
-    }
-  }
-
-  /** Node `n` sent `m` to another node: record votes granted and appends acknowledged. */
   onSend(id: number, m: Message): void {
     const t = this.track(id);
     if (DURABLE_TERM_MSGS.has(m.type) && m.term > t.termFloor) t.termFloor = m.term;
-    if (m.type === MessageType.MsgVoteResp && !m.reject) {
-      if (m.term < t.voteTerm || (m.term === t.voteTerm && m.to !== t.voteFor)) {
-        throw new InvariantViolation(
-          "vote-durability",
-          `node ${id} granted its vote to ${m.to} in term ${m.term}, after voting for ${t.voteFor} in term ${t.voteTerm}`,
-        );
-      }
-      t.voteTerm = m.term;
-      t.voteFor = m.to;
-    } else if (m.type === MessageType.MsgAppResp && !m.reject && m.index > 0 && m.term >= t.ackTerm) {
-      t.ackTerm = m.term;
-      t.ackIndex = m.index;
+    switch (m.type) {
+      case MessageType.MsgVoteResp:
+      case MessageType.MsgPreVoteResp:
+        if (!m.reject && m.type === MessageType.MsgVoteResp) this.recordVote(id, t, m);
+        return;
+      case MessageType.MsgAppResp:
+        if (!m.reject && m.index > 0) this.acks.onAck(id, this.nodes[id], m);
+        return;
+      case MessageType.MsgTimeoutNow:
+        this.acks.onTimeoutNow(id, m, t.lastBeforeReady);
+        return;
     }
+  }
+
+  private recordVote(id: number, t: Track, m: Message): void {
+    if (m.term < t.voteTerm || (m.term === t.voteTerm && m.to !== t.voteFor)) {
+      throw new InvariantViolation(
+        "vote-durability",
+        `node ${id} granted its vote to ${m.to} in term ${m.term}, after voting for ${t.voteFor} in term ${t.voteTerm}`,
+      );
+    }
+    t.voteTerm = m.term;
+    t.voteFor = m.to;
+    const c = this.tracks[m.to];
+    if (c === undefined) return;
+    if (m.term > c.votes.term) c.votes = { term: m.term, from: new Set() };
+    if (m.term === c.votes.term) c.votes.from.add(id);
+  }
+
+  /** A message is about to be delivered to `n` (see lease-checks.ts). */
+  beforeDeliver(n: CheckedNode): DeliveryContext {
+    return this.leases.before(n);
+  }
+
+  /** `m` was delivered to `n` (see lease-checks.ts). */
+  afterDeliver(n: CheckedNode, m: Message, before: DeliveryContext): void {
+    this.leases.after(n, m, before);
   }
 
   /** Node `n` wrote `hs` to disk. */
@@ -398,45 +545,48 @@ export class Checker {
     t.applied = e.index;
   }
 
-  /** Node `n`'s state machine was replaced by a snapshot's. */
-  onApplySnapshot(id: number, m: SnapshotMetadata): void {
-    this.track(id).applied = m.index;
-  }
-
   /**
-   * Node `n` crashed (its torn write already on disk; its core still readable): what it
-   * acknowledged in its current term must have survived.
+   * Node `n` applied the conf change `cc` and the core returned the configuration `cs`: it must be
+   * the one the change prescribes.
    */
-  onCrash(n: CheckedNode): void {
+  onConfChange(n: CheckedNode, index: number, cc: ConfChange | ConfChangeV2, cs: ConfState): void {
     const t = this.track(n.id);
-    const r = n.rn!.raft;
-    if (t.ackIndex > 0 && t.ackTerm === r.term) {
-      const d = n.durable;
-      const last = d.lastIndex();
-      if (last < t.ackIndex) {
-        throw new InvariantViolation(
-          "ack-durability",
-          `node ${n.id} acknowledged entries up to ${t.ackIndex} in term ${t.ackTerm}, but only ${last} survived its crash`,
-        );
-      }
-      const want = r.raftLog.zeroTermOnOutOfBounds(t.ackIndex);
-      const got = durableTerm(d, t.ackIndex);
-      if (want !== 0 && got !== 0 && want !== got) {
-        throw new InvariantViolation(
-          "ack-durability",
-          `node ${n.id} acknowledged entry ${t.ackIndex} of term ${want}, but its disk holds term ${got} there`,
-        );
-      }
+    const want = applyToModel(t.model, cc);
+    const diff = diffModel(want, cs);
+    if (diff !== undefined) {
+      throw new InvariantViolation(
+        "configuration",
+        `node ${n.id} applied the conf change at ${index} to ${formatModel(t.model)} and got other ${diff} ` +
+          `than ${formatModel(want)}`,
+      );
     }
-    t.ackTerm = 0;
-    t.ackIndex = 0;
+    t.model = want;
+  }
+
+  /** Node `id`'s state machine was replaced by a snapshot's: it must move forward. */
+  onApplySnapshot(id: number, m: SnapshotMetadata): void {
+    const t = this.track(id);
+    if (m.index <= t.applied) {
+      throw new InvariantViolation(
+        "state-machine-safety",
+        `node ${id} restored a snapshot at ${m.index}, at or below what it had applied (${t.applied}): its state went back`,
+      );
+    }
+    t.applied = m.index;
+    t.model = modelOf(m.confState);
+  }
+
+  /** Node `n` crashed (see ack-checks.ts). */
+  onCrash(n: CheckedNode): void {
+    this.acks.onCrash(n);
   }
 
   /**
-   * Node `n` restarted from its durable state: its votes and committed entries must have survived;
+   * Node `n` restarted from its durable state (its log record rebuilt from its disk, its
+   * configuration `cs` the durable snapshot's): its votes and committed entries must have survived;
    * the checker follows the new incarnation from here.
    */
-  onRestart(n: CheckedNode): void {
+  onRestart(n: CheckedNode, cs: ConfState): void {
     const t = this.track(n.id);
     const r = n.rn!.raft;
     if (t.voteTerm > r.term || (t.voteTerm === r.term && t.voteFor !== r.vote)) {
@@ -452,10 +602,11 @@ export class Checker {
       );
     }
     // No committed entry is lost: the restarted log agrees with what was committed.
-    const log = r.raftLog;
-    for (let i = Math.max(log.firstIndex() - 1, 1); i <= log.committed; i++) {
+    const log = n.log;
+    const committed = r.raftLog.committed;
+    for (let i = Math.max(log.baseIndex, 1); i <= committed; i++) {
       const known = this.committedTerm[i] ?? 0;
-      const has = log.zeroTermOnOutOfBounds(i);
+      const has = log.term(i);
       if (known !== 0 && has !== 0 && known !== has) {
         throw new InvariantViolation(
           "ack-durability",
@@ -465,115 +616,29 @@ export class Checker {
     }
     t.term = r.term;
     t.state = r.state;
-    t.commit = log.committed;
+    t.commit = committed;
+    t.resolved = committed;
     t.applied = n.appliedIndex;
+    t.model = modelOf(cs);
+    this.leases.restart(n.id);
   }
 
-  /**
-   * Leader Completeness, ahead of time: a node that could win an election now — a voter of its
-   * own configuration whose log is at least as up to date as the logs of a quorum of it (Raft paper
-   * §5.4.1) — holds every committed entry. Raft's safety argument says exactly this of committed
-   * entries (a quorum holds them, and a log at least as up to date as one holding a committed
-   * entry holds it too); checking it after every step catches a broken commit rule at the moment
-   * of the commit, not only if a run goes on to elect the node that lacks the entry. Nodes that are
-   * down count with their durable log.
-   */
-  checkElectable(nodes: readonly (CheckedNode | undefined)[]): void {
+  /** See cluster-checks.ts: no node that lacks a committed entry could be elected now. */
+  checkElectable(): void {
     const k = this.maxCommit;
-    const kt = this.committedTerm[k]!;
+    const kt = this.committedTerm[k] ?? 0;
     if (kt === 0) return;
-    let lastTerms: number[] | undefined;
-    let lastIndexes: number[] | undefined;
-    for (const n of nodes) {
-      const r = n?.rn?.raft;
-      if (n === undefined || r === undefined) continue;
-      const log = r.raftLog;
-      // It holds the committed prefix (Log Matching: entry k implies all before), or a snapshot of it.
-      if (k < log.firstIndex() || log.zeroTermOnOutOfBounds(k) === kt) continue;
-      if (!r.promotable()) continue;
-      if (lastTerms === undefined || lastIndexes === undefined) {
-        // The last entry of every node that may vote (durable log if down; none if removed).
-        lastTerms = [];
-        lastIndexes = [];
-        for (const v of nodes) {
-          let index = -1;
-          let term = -1;
-          if (v !== undefined && !v.removed) {
-            const vl = v.rn?.raft.raftLog;
-            index = vl !== undefined ? vl.lastIndex() : v.durable.lastIndex();
-            term = vl !== undefined ? vl.zeroTermOnOutOfBounds(index) : durableTerm(v.durable, index);
-          }
-          lastTerms.push(term);
-          lastIndexes.push(index);
-        }
-      }
-      const lt = lastTerms[n.id]!;
-      const li = lastIndexes[n.id]!;
-      const grants = (id: number): boolean => {
-        const t = lastTerms![id] ?? -1;
-        return t >= 0 && (lt > t || (lt === t && li >= lastIndexes![id]!));
-      };
-      const voters = r.trk.config.voters;
-      if (!quorumGrants(voters.incoming, grants) || !quorumGrants(voters.outgoing, grants)) continue;
-      // It may not campaign with committed configuration changes to apply (etcd's hup).
-      if (hasUnappliedConfChanges(r)) continue;
-      throw new InvariantViolation(
-        "leader-completeness",
-        `node ${n.id} (log up to ${li}, term ${lt}) could be elected by a quorum of ` +
-          `${voters.toString()} whose logs are no more up to date, but lacks committed entry ${k} (term ${kt})`,
-      );
-    }
+    checkElectable(
+      this.nodes,
+      k,
+      kt,
+      (n) => this.configOf(n.id),
+      (n) => this.unappliedConfChange(n, n.rn!.raft.raftLog.committed),
+    );
   }
 
-  /** Checks the Progress a leader keeps of each follower (after every step). */
-  checkProgress(leader: CheckedNode, nodes: readonly (CheckedNode | undefined)[]): void {
-    const r = leader.rn!.raft;
-    const log = r.raftLog;
-    const last = log.lastIndex();
-    r.trk.visit((id, pr) => {
-      const bad = (what: string): never => {
-        throw new InvariantViolation(
-          "progress",
-          `leader ${leader.id} (term ${r.term}) tracks ${id} with ${what}: ${pr}`,
-        );
-      };
-      if (pr.match >= pr.next) bad("match >= next");
-      if (pr.next > last + 1) bad(`next beyond its last index ${last}`);
-      if (pr.match > last) bad(`match beyond its last index ${last}`);
-      // etcd documents next === pendingSnapshot + 1 in StateSnapshot, but a stale rejection of an
-      // earlier probe (maybeDecrTo) lowers next, and a late acknowledgement (maybeUpdate) raises
-      // match and next, while the snapshot is pending (the simulator found both). What does hold is
-      // that replication stays paused until the snapshot is reported.
-      if (pr.state === ProgressState.StateSnapshot && !pr.isPaused())
-        bad("not paused while waiting for a snapshot");
-      if (pr.inflights.count() > pr.inflights.size) bad("too many inflight messages");
-      if (id === leader.id || pr.match === 0) return;
-      // Match is truthful: a follower of this leader, in its term, holds the entry at match.
-      const f = nodes[id]?.rn?.raft;
-      if (f === undefined || f.term !== r.term || f.lead !== leader.id) return;
-      const flast = f.raftLog.lastIndex();
-      if (flast < pr.match) bad(`match beyond the follower's last index ${flast}`);
-      const ft = f.raftLog.zeroTermOnOutOfBounds(pr.match);
-      const lt = log.zeroTermOnOutOfBounds(pr.match);
-      if (ft !== 0 && lt !== 0 && ft !== lt)
-        bad(`match at an entry of term ${ft} on the follower, ${lt} here`);
-    });
-  }
-}
-
-/** True if a majority of `m` (any, if empty: etcd's convention) grants. */
-function quorumGrants(m: MajorityConfig, grants: (id: number) => boolean): boolean {
-  if (m.size === 0) return true;
-  let n = 0;
-  for (const id of m) if (grants(id)) n++;
-  return n > m.size / 2;
-}
-
-/** The term of entry `i` in durable storage, or 0 if it is compacted or absent. */
-function durableTerm(d: MemoryStorage, i: number): number {
-  try {
-    return d.term(i);
-  } catch {
-    return 0;
+  /** See cluster-checks.ts: the Progress a leader keeps of each follower is consistent and truthful. */
+  checkProgress(leader: CheckedNode): void {
+    checkProgress(leader, this.nodes);
   }
 }

@@ -1,9 +1,14 @@
 /**
- * The simulated network: messages in flight in send order, and one-way links that can be cut. It
- * decides nothing by itself — the schedule says which message is delivered, lost or duplicated —
- * so reordering, delay, loss and duplication are all choices of the schedule.
+ * The simulated network: messages in flight in send order, and one-way links that can be cut
+ * (messages on them are lost) or held (messages on them wait, in flight, until the link heals: a
+ * long delay). It decides nothing by itself — the schedule says which message is delivered, lost,
+ * duplicated or replayed — so reordering, delay, loss and duplication are all choices of the
+ * schedule.
  */
-import type { Message } from "../../raftpb/types.js";
+import { type Message, MessageType } from "../../raftpb/types.js";
+
+const CUT = 1;
+const HELD = 2;
 
 /** Messages in flight between simulated nodes, and the state of each one-way link. */
 export class SimNetwork {
@@ -16,8 +21,12 @@ export class SimNetwork {
   readonly capacity: number;
   /** Messages sent and neither delivered nor lost, oldest first. */
   private queue: Message[] = [];
-  /** cut[from * (nodes + 1) + to] is 1 while the link from → to is down. */
+  /** cut[from * (nodes + 1) + to] is CUT while the link from → to is down, HELD while held. */
   private readonly cut: Uint8Array;
+  /** The last messages delivered, oldest first (for replays of old messages). */
+  private readonly history: Message[] = [];
+  /** The last snapshots delivered (MsgSnap), oldest first: they are rarer, and kept longer. */
+  private readonly snapHistory: Message[] = [];
   /** Counters for reports. */
   readonly stats = { sent: 0, delivered: 0, lost: 0, duplicated: 0 };
   /** Called for every message lost in the network (not delivered to a node that was down). */
@@ -87,19 +96,42 @@ export class SimNetwork {
     this.onLost?.(m, why);
   }
 
-  /** True while the link from → to is cut. */
+  /** True while the link from → to is cut (messages on it are lost). */
   isCut(from: number, to: number): boolean {
-    return from <= this.nodes && to <= this.nodes && this.cut[from * (this.nodes + 1) + to] === 1;
+    return from <= this.nodes && to <= this.nodes && this.cut[from * (this.nodes + 1) + to] === CUT;
   }
 
-  /** Cuts (or restores) the one-way link from → to. */
-  setCut(from: number, to: number, down: boolean): void {
-    this.cut[from * (this.nodes + 1) + to] = down ? 1 : 0;
+  /** True while the link from → to is held (messages on it wait in flight). */
+  isHeld(from: number, to: number): boolean {
+    return from <= this.nodes && to <= this.nodes && this.cut[from * (this.nodes + 1) + to] === HELD;
   }
 
-  /** True if any link is cut. */
+  /** Cuts (or restores) the one-way link from → to; `hold` holds its messages instead of losing them. */
+  setCut(from: number, to: number, down: boolean, hold = false): void {
+    this.cut[from * (this.nodes + 1) + to] = down ? (hold ? HELD : CUT) : 0;
+  }
+
+  /** True if any link is cut or held. */
   anyCut(): boolean {
-    return this.cut.includes(1);
+    return this.cut.some((x) => x !== 0);
+  }
+
+  /** Remembers `m` as delivered (for {@link SimNetwork.replayable}); keeps the last 64. */
+  delivered(m: Message): void {
+    const h = m.type === MessageType.MsgSnap ? this.snapHistory : this.history;
+    h.push(m);
+    if (h.length > 64) h.shift();
+  }
+
+  /**
+   * The `pick`-th most recently delivered message (0: the last one; among snapshots only with
+   * `snap`) that `accept` accepts, or undefined: a copy the network kept and delivers again, late
+   * (a duplicate delayed arbitrarily).
+   */
+  replayable(pick: number, snap: boolean, accept: (m: Message) => boolean): Message | undefined {
+    const ok = (snap ? this.snapHistory : [...this.snapHistory, ...this.history]).filter(accept);
+    if (ok.length === 0) return undefined;
+    return ok[ok.length - 1 - (pick % ok.length)];
   }
 
   /** Restores every link. */

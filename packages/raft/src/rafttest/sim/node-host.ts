@@ -44,6 +44,7 @@ import type { StateMachine } from "../../state-machine.js";
 import { cloneConfState, type MemoryStorage } from "../../storage.js";
 import { Disk, describeWrite } from "./disk.js";
 import { type CheckedNode, type Checker, InvariantViolation } from "./invariants.js";
+import { LogRecord } from "./log-record.js";
 import { mixSeed, Prng } from "./prng.js";
 import type { BrokenVariant, SimOptions } from "./schedule.js";
 import { StateMachineDriver, type StateMachineFactory } from "./state-machine-driver.js";
@@ -82,6 +83,8 @@ export class NodeHost implements CheckedNode {
   paused = false;
   /** Clock rate in percent of the simulation clock (tick-rate skew). */
   rate = 100;
+  /** A slow disk: its writes wait until it is normal again (or the node stops cleanly). */
+  slowDisk = false;
   private tickAcc = 0;
   /** Restarts so far (seeds each incarnation's election timeouts differently). */
   incarnation = 0;
@@ -95,6 +98,10 @@ export class NodeHost implements CheckedNode {
   retiring = false;
   /** Removed from the cluster and shut down for good: never restarts (etcd never reuses an id). */
   removed = false;
+  /** The log the core handed out in this incarnation (the checker's record; see log-record.ts). */
+  log = new LogRecord();
+  /** Ticks of this node's clock so far (all incarnations). */
+  ticks = 0;
 
   // Ready/advance mode: the Ready being written, and the messages waiting for that write.
   private pending: Ready | undefined;
@@ -150,6 +157,17 @@ export class NodeHost implements CheckedNode {
     return this.disk.storage;
   }
 
+  /** The simulator's record of the log on disk. */
+  get durableLog(): LogRecord {
+    return this.disk.record;
+  }
+
+  /** True while a snapshot the core handed out is not written yet (the node may not campaign). */
+  get snapshotPending(): boolean {
+    if (this.pending?.snapshot !== undefined && !isEmptySnap(this.pending.snapshot)) return true;
+    return this.appendWork.some((m) => m.snapshot !== undefined && !isEmptySnap(m.snapshot));
+  }
+
   /** True if the node is up and not paused. */
   get running(): boolean {
     return this.up && !this.paused;
@@ -166,6 +184,7 @@ export class NodeHost implements CheckedNode {
     const d = this.durable;
     const snap = d.snapshot();
     this.disk.reload();
+    this.log = this.disk.record.clone();
     // A fresh (volatile) state machine, restored from the durable snapshot; the core then hands
     // out the committed entries after it again. The bootstrap snapshot holds no state.
     this.smd = new StateMachineDriver(this.id, this.env.makeStateMachine);
@@ -192,17 +211,13 @@ export class NodeHost implements CheckedNode {
           stepDownOnRemoval: o.stepDownOnRemoval,
           logger: discardLogger,
           random: rnd.asRandom(),
-          testingKnobs: {
-            grantVoteWithoutLogCheck: this.env.broken.has("vote-without-log-check"),
-            commitByCounting: this.env.broken.has("commit-by-counting"),
-          },
         }),
       false,
     );
     this.up = true;
     this.paused = false;
     this.tickAcc = 0;
-    this.env.checker.onRestart(this);
+    this.env.checker.onRestart(this, snap.metadata.confState);
     const r = this.rn.raft;
     this.env.trace?.(
       `${this.id} started: term ${r.term} vote ${r.vote} commit ${r.raftLog.committed} ` +
@@ -261,7 +276,11 @@ export class NodeHost implements CheckedNode {
 
   /** Completes a write; a snapshot also replaces the state machine. */
   private writeDurable(snap: Snapshot | undefined, ents: readonly Entry[], hs: HardState | undefined): void {
-    this.disk.write(snap, ents, hs);
+    try {
+      this.disk.write(snap, ents, hs);
+    } catch (e) {
+      throw new InvariantViolation("core-panic", `node ${this.id}: ${(e as Error).message}`);
+    }
     if (snap !== undefined && !isEmptySnap(snap)) {
       if (snap.data.length > 0) this.smd.restore(snap.metadata.index, snap.data);
       else this.smd.reset();
@@ -280,7 +299,18 @@ export class NodeHost implements CheckedNode {
    * expected and ignored when `allowRaftErrors`; anything else thrown is a failure of the core.
    * Then lets the checker look at the node.
    */
-  private core<T>(f: () => T, allowRaftErrors = true): T {
+  /** Calls into the core without looking at it after: a throw is a core-panic violation. */
+  private guarded<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof InvariantViolation) throw e;
+      const err = e as Error;
+      throw new InvariantViolation("core-panic", `node ${this.id}: ${err.name}: ${err.message}`);
+    }
+  }
+
+  private core<T>(f: () => T, allowRaftErrors = true, then?: (out: T) => void): T {
     let out: T;
     try {
       out = f();
@@ -290,6 +320,7 @@ export class NodeHost implements CheckedNode {
       const err = e as Error;
       throw new InvariantViolation("core-panic", `node ${this.id}: ${err.name}: ${err.message}`);
     }
+    then?.(out);
     if (this.rn !== undefined) this.env.checker.observe(this);
     return out;
   }
@@ -300,6 +331,7 @@ export class NodeHost implements CheckedNode {
     this.tickAcc += this.rate;
     while (this.tickAcc >= 100) {
       this.tickAcc -= 100;
+      this.ticks++;
       this.core(() => this.rn!.tick());
     }
   }
@@ -404,13 +436,15 @@ export class NodeHost implements CheckedNode {
   processReadies(): void {
     if (!this.running) return;
     const rn = this.rn!;
-    for (let guard = 0; rn.hasReady(); guard++) {
+    // A panic of the core's Ready code is a core-panic violation, like any other of its throws.
+    const ready = (): Ready => this.guarded(() => rn.ready());
+    for (let guard = 0; this.guarded(() => rn.hasReady()); guard++) {
       if (guard > 1000) throw new InvariantViolation("core-panic", `node ${this.id}: Ready never settles`);
       if (this.async) {
-        this.handleReadyAsync(rn.ready());
+        this.handleReadyAsync(ready());
       } else {
         if (this.pending !== undefined) return; // the previous Ready is still being written
-        this.handleReady(rn.ready());
+        this.handleReady(ready());
       }
     }
   }
@@ -539,7 +573,13 @@ export class NodeHost implements CheckedNode {
           e.type === EntryType.EntryConfChange ? decodeConfChange(e.data) : decodeConfChangeV2(e.data);
         const before = this.confState;
         this.env.stats.confChangesApplied++;
-        this.confState = this.core(() => this.rn!.applyConfChange(cc), false);
+        // The checker learns the new configuration before it looks at what the core did with it
+        // (a leader commits at once what the new quorum allows).
+        this.confState = this.core(
+          () => this.rn!.applyConfChange(cc),
+          false,
+          (cs) => this.env.checker.onConfChange(this, e.index, cc, cs),
+        );
         this.env.trace?.(`${this.id} applied conf change at ${e.index}: ${formatConfState(this.confState)}`);
         this.checkRetired(before);
       } else {

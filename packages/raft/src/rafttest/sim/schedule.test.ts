@@ -28,11 +28,22 @@ const EVERY_KIND: Action[] = [
   { kind: "apply", node: 0 },
   { kind: "apply", node: 3 },
   { kind: "cut", from: 1, to: 2 },
+  { kind: "cut", from: 2, to: 1, hold: true },
   { kind: "partition", groups: [[1, 2], [3], [4, 5]] },
+  { kind: "partition", groups: [[1], [2, 3]], hold: true },
+  { kind: "splitJoint", half: "outgoing" },
+  { kind: "replay", pick: 4, snap: false },
+  { kind: "replay", pick: 0, snap: true },
+  { kind: "replay", pick: 2, snap: true, to: 3 },
+  { kind: "disk", node: 2, slow: true },
+  { kind: "disk", node: 2, slow: false },
   { kind: "heal" },
   { kind: "crash", node: 2, torn: 1 },
   { kind: "crashLeader", torn: 0 },
   { kind: "isolateLeader" },
+  { kind: "isolateLeader", hold: true },
+  { kind: "isolateLeader", with: 3 },
+  { kind: "isolateLeader", with: 2, hold: true },
   { kind: "restart", node: 2 },
   { kind: "restart", node: 0 },
   { kind: "pause", node: 1 },
@@ -62,7 +73,7 @@ const CASE: SimCase = {
   seed: 123,
   cluster: { nodes: 5, voters: [1, 2, 3], learners: [4] },
   options: { ...DEFAULT_SIM_OPTIONS, preVote: true, checkQuorum: true, leaseReads: true, maxSizePerMsg: 0 },
-  broken: ["commit-by-counting"],
+  broken: ["apply-before-commit"],
   schedule: EVERY_KIND,
 };
 
@@ -86,7 +97,7 @@ describe("the schedule's text form", () => {
     expect(formatCaseOneLine(CASE)).not.toContain("\n");
     expect(formatCaseOneLine(CASE)).not.toContain("'");
     expect(formatCase(CASE).split("\n")[0]).toBe(
-      "sim seed=123 nodes=5 voters=1,2,3 learners=4 election=10 heartbeat=1 msgsize=0 applysize=max inflight=256 prevote checkquorum lease broken=commit-by-counting",
+      "sim seed=123 nodes=5 voters=1,2,3 learners=4 election=10 heartbeat=1 msgsize=0 applysize=max inflight=256 prevote checkquorum lease broken=apply-before-commit",
     );
     const defaults = parseCase("sim seed=1 nodes=3 voters=1,2,3\n# a comment\n\ntick");
     expect(defaults.options).toEqual(DEFAULT_SIM_OPTIONS);

@@ -33,18 +33,43 @@ export type Action =
   | { readonly kind: "sync"; readonly node: NodeId }
   /** asyncStorageWrites: runs node `node`'s oldest apply (0: all of them); else nothing. */
   | { readonly kind: "apply"; readonly node: NodeId }
-  /** Cuts the one-way link from → to. */
-  | { readonly kind: "cut"; readonly from: NodeId; readonly to: NodeId }
-  /** Cuts every link between nodes of different groups (both ways); nodes in no group stay linked. */
-  | { readonly kind: "partition"; readonly groups: readonly (readonly NodeId[])[] }
+  /**
+   * Cuts the one-way link from → to: messages on it are lost, or with `hold` wait in flight until
+   * the link heals (a long delay: they arrive late, after what was sent since).
+   */
+  | { readonly kind: "cut"; readonly from: NodeId; readonly to: NodeId; readonly hold?: true }
+  /**
+   * Cuts every link between nodes of different groups (both ways); nodes in no group stay linked.
+   * With `hold`, messages between groups wait instead of being lost.
+   */
+  | { readonly kind: "partition"; readonly groups: readonly (readonly NodeId[])[]; readonly hold?: true }
   /** Restores every link. */
   | { readonly kind: "heal" }
   /** Crashes a node: it keeps only what it persisted, plus `torn` records of the write in progress. */
   | { readonly kind: "crash"; readonly node: NodeId; readonly torn: number }
   /** Crashes the current leader (see crash); nothing if there is none. */
   | { readonly kind: "crashLeader"; readonly torn: number }
-  /** Cuts the current leader off from every other node (both ways); nothing if there is none. */
-  | { readonly kind: "isolateLeader" }
+  /**
+   * Cuts the current leader off from every other node (both ways; see cut for `hold`), but node
+   * `with` if given: a minority that keeps a follower (which then holds entries the others lack).
+   */
+  | { readonly kind: "isolateLeader"; readonly hold?: true; readonly with?: NodeId }
+  /**
+   * Partitions a joint configuration (the current leader's) so that one half, `half`, loses its
+   * majority while the other keeps one: the voters cut off (both ways) are chosen so. Nothing if
+   * the configuration is not joint or no such cut exists.
+   */
+  | { readonly kind: "splitJoint"; readonly half: "incoming" | "outgoing" }
+  /**
+   * Delivers again a message delivered before (the `pick`-th most recent one; with `snap`, only
+   * MsgSnap count): a duplicate the network kept and delivers late.
+   */
+  | { readonly kind: "replay"; readonly pick: number; readonly snap: boolean; readonly to?: NodeId }
+  /**
+   * Makes `node`'s disk slow (its writes wait, whatever `sync` says, until it is normal again, the
+   * node stops cleanly, or the liveness phase heals it) or normal again.
+   */
+  | { readonly kind: "disk"; readonly node: NodeId; readonly slow: boolean }
   /** Restarts a crashed node from its durable state (0: every crashed node). */
   | { readonly kind: "restart"; readonly node: NodeId }
   /** Freezes a node: no ticks, no deliveries to it, no storage work, until resumed. */
@@ -58,10 +83,13 @@ export type Action =
   | { readonly kind: "confChange"; readonly change: ConfChangeSpec }
   /** The current leader is asked to hand leadership to `to`. */
   | { readonly kind: "transfer"; readonly to: NodeId }
-  /** A client asks `node` for a ReadIndex. */
-  | { readonly kind: "read"; readonly node: NodeId }
+  /**
+   * A client asks `node` for a ReadIndex: a node id, the current leader, or the leader last cut off
+   * by `isolate leader` (which may not know it was deposed).
+   */
+  | { readonly kind: "read"; readonly node: NodeId | "leader" | "isolated" }
   /** `node` snapshots its state machine at its applied index and compacts its log (keeping `keep` entries). */
-  | { readonly kind: "snapshot"; readonly node: NodeId; readonly keep: number }
+  | { readonly kind: "snapshot"; readonly node: NodeId | "leader"; readonly keep: number }
   /** `node` campaigns at once (RawNode.campaign). */
   | { readonly kind: "campaign"; readonly node: NodeId };
 
@@ -110,20 +138,14 @@ export interface SimOptions {
 }
 
 /**
- * Deliberately broken variants of the core or its driver (tests of the checker only, see
- * broken.ts): each must make the property suite fail.
+ * Deliberately broken variants of the simulated driver (tests of the checkers that guard what a
+ * driver such as RaftNode must do; see test/sim/broken-variants.test.ts): each must make the
+ * property suite fail. Bugs of the core are tested by mutating its code instead (`pnpm mutate`).
  */
-export type BrokenVariant =
-  | "vote-without-log-check"
-  | "commit-by-counting"
-  | "send-before-persist"
-  | "apply-before-commit"
-  | "vote-before-persist";
+export type BrokenVariant = "send-before-persist" | "apply-before-commit" | "vote-before-persist";
 
 /** Every {@link BrokenVariant}. */
 export const BROKEN_VARIANTS: readonly BrokenVariant[] = [
-  "vote-without-log-check",
-  "commit-by-counting",
   "send-before-persist",
   "apply-before-commit",
   "vote-before-persist",
@@ -172,15 +194,21 @@ export function formatAction(a: Action): string {
     case "apply":
       return a.node === 0 ? a.kind : `${a.kind} ${a.node}`;
     case "cut":
-      return `cut ${a.from}>${a.to}`;
+      return `cut ${a.from}>${a.to}${a.hold === true ? " hold" : ""}`;
     case "partition":
-      return `partition ${a.groups.map((g) => g.join(",")).join("|")}`;
+      return `partition ${a.groups.map((g) => g.join(",")).join("|")}${a.hold === true ? " hold" : ""}`;
+    case "splitJoint":
+      return `split joint ${a.half}`;
+    case "replay":
+      return `replay ${a.snap ? "snap " : ""}${a.pick}${a.to === undefined ? "" : ` to ${a.to}`}`;
+    case "disk":
+      return `disk ${a.node} ${a.slow ? "slow" : "ok"}`;
     case "crash":
       return `crash ${a.node} torn=${a.torn}`;
     case "crashLeader":
       return `crash leader torn=${a.torn}`;
     case "isolateLeader":
-      return "isolate leader";
+      return `isolate leader${a.with === undefined ? "" : ` with ${a.with}`}${a.hold === true ? " hold" : ""}`;
     case "restart":
       return a.node === 0 ? "restart all" : `restart ${a.node}`;
     case "pause":
@@ -252,34 +280,58 @@ export function parseAction(text: string): Action {
       if (args.length > 1) fail(`${cmd} takes at most one node`);
       return { kind: cmd, node: args.length === 0 ? 0 : int(args[0]) };
     case "cut": {
-      arity(1);
+      const hold = holdFlag(args, 1, fail);
       const m = /^(\d+)>(\d+)$/.exec(args[0]!);
       if (m === null) return fail("expected cut A>B");
-      return { kind: "cut", from: Number(m[1]), to: Number(m[2]) };
+      const a: Action = { kind: "cut", from: Number(m[1]), to: Number(m[2]) };
+      return hold ? { ...a, hold } : a;
     }
     case "partition": {
-      arity(1);
+      const hold = holdFlag(args, 1, fail);
       const groups = args[0]!.split("|").map((g) =>
         g
           .split(",")
           .filter((x) => x !== "")
           .map(int),
       );
-      return { kind: "partition", groups };
+      return hold ? { kind: "partition", groups, hold } : { kind: "partition", groups };
     }
+    case "split":
+      if (args.length !== 2 || args[0] !== "joint" || (args[1] !== "incoming" && args[1] !== "outgoing")) {
+        return fail("expected split joint incoming|outgoing");
+      }
+      return { kind: "splitJoint", half: args[1] };
+    case "replay": {
+      const snap = args[0] === "snap";
+      const rest = snap ? args.slice(1) : args;
+      if (rest.length !== 1 && !(rest.length === 3 && rest[1] === "to"))
+        return fail("expected replay [snap] K [to N]");
+      const a: Action = { kind: "replay", pick: int(rest[0]), snap };
+      return rest.length === 3 ? { ...a, to: int(rest[2]) } : a;
+    }
+    case "disk":
+      if (args.length !== 2 || (args[1] !== "slow" && args[1] !== "ok"))
+        return fail("expected disk N slow|ok");
+      return { kind: "disk", node: int(args[0]), slow: args[1] === "slow" };
     case "crash":
       arity(2);
       if (args[0] === "leader") return { kind: "crashLeader", torn: kv(args[1], "torn") };
       return { kind: "crash", node: int(args[0]), torn: kv(args[1], "torn") };
-    case "isolate":
-      if (args.length !== 1 || args[0] !== "leader") fail("expected isolate leader");
-      return { kind: "isolateLeader" };
+    case "isolate": {
+      if (args[0] !== "leader") return fail("expected isolate leader [with N] [hold]");
+      const n = args[1] === "with" ? 3 : 1;
+      const hold = holdFlag(args, n, fail);
+      const a: Action = n === 3 ? { kind: "isolateLeader", with: int(args[2]) } : { kind: "isolateLeader" };
+      return hold ? { ...a, hold } : a;
+    }
     case "restart":
       arity(1);
       return { kind: "restart", node: args[0] === "all" ? 0 : int(args[0]) };
+    case "read":
+      arity(1);
+      return { kind: "read", node: args[0] === "leader" || args[0] === "isolated" ? args[0] : int(args[0]) };
     case "pause":
     case "resume":
-    case "read":
     case "campaign":
       arity(1);
       return { kind: cmd, node: int(args[0]) };
@@ -298,10 +350,21 @@ export function parseAction(text: string): Action {
       return { kind: "transfer", to: int(args[0]) };
     case "snapshot":
       arity(2);
-      return { kind: "snapshot", node: int(args[0]), keep: kv(args[1], "keep") };
+      return {
+        kind: "snapshot",
+        node: args[0] === "leader" ? "leader" : int(args[0]),
+        keep: kv(args[1], "keep"),
+      };
     default:
       return fail("unknown action");
   }
+}
+
+/** `args` has `n` arguments, then maybe `hold`: returns true for `hold`, undefined without it. */
+function holdFlag(args: readonly string[], n: number, fail: (why: string) => never): true | undefined {
+  if (args.length === n) return undefined;
+  if (args.length === n + 1 && args[n] === "hold") return true;
+  return fail(`expected ${n} argument(s), then maybe hold`);
 }
 
 function parseConfChange(args: string[], fail: (why: string) => never): ConfChangeSpec {

@@ -65,8 +65,24 @@ function simplerActions(a: Action): Action[] {
       return down(a.torn).map((torn) => ({ ...a, torn }));
     case "snapshot":
       return down(a.keep).map((keep) => ({ ...a, keep }));
-    case "partition":
-      return a.groups.length > 2 ? [{ ...a, groups: [a.groups[0]!, a.groups.slice(1).flat()] }] : [];
+    case "partition": {
+      const out: Action[] = [];
+      if (a.groups.length > 2) out.push({ ...a, groups: [a.groups[0]!, a.groups.slice(1).flat()] });
+      if (a.hold === true) out.push({ kind: "partition", groups: a.groups });
+      return out;
+    }
+    case "cut":
+      return a.hold === true ? [{ kind: "cut", from: a.from, to: a.to }] : [];
+    case "isolateLeader": {
+      const out: Action[] = [];
+      if (a.with !== undefined)
+        out.push(a.hold === true ? { kind: "isolateLeader", hold: true } : { kind: "isolateLeader" });
+      if (a.hold === true)
+        out.push(a.with === undefined ? { kind: "isolateLeader" } : { kind: "isolateLeader", with: a.with });
+      return out;
+    }
+    case "replay":
+      return down(a.pick).map((pick) => ({ ...a, pick }));
     default:
       return [];
   }

@@ -72,6 +72,8 @@ export interface SimStats {
   skipped: number;
   /** Clock ticks the liveness phase took (0 if it did not run). */
   livenessTicks: number;
+  /** Probes the liveness phase ran (CheckQuorum, transfers, joint elections; see liveness.ts). */
+  livenessProbes: number;
 }
 
 /** A simulated cluster. */
@@ -88,6 +90,8 @@ export class Simulation {
   private readonly strictLeaseReads: boolean;
   /** Steps run so far. */
   steps = 0;
+  /** The leader last cut off by `isolate leader` (0: none yet). */
+  lastIsolated = 0;
   readonly stats: SimStats = {
     steps: 0,
     ticks: 0,
@@ -107,6 +111,7 @@ export class Simulation {
     readsAnswered: 0,
     skipped: 0,
     livenessTicks: 0,
+    livenessProbes: 0,
   };
   private readonly env: HostEnv;
   /** Indexed by id (0 unused): the checker's view of the nodes. */
@@ -131,7 +136,10 @@ export class Simulation {
       undefined,
       ...Array.from({ length: n }, (_, i) => (members.has(i + 1) ? boot : undefined)),
     ];
-    this.checker = new Checker(initial);
+    this.checker = new Checker(initial, {
+      electionTick: setup.options.electionTick,
+      checkQuorum: setup.options.checkQuorum,
+    });
     this.checker.bootstrapCommitted(BOOTSTRAP_INDEX, BOOTSTRAP_TERM);
     const t = this.transcript;
     if (t !== undefined) this.checker.event = (line) => t.note(line);
@@ -154,6 +162,7 @@ export class Simulation {
     for (let id = 1; id <= n; id++) hosts.push(new NodeHost(id, this.env, members.has(id) ? cs : undefined));
     this.hosts = hosts;
     this.byId = [undefined, ...hosts];
+    this.checker.attach(this.byId);
     t?.banner(`start ${n} nodes: ${describeMembers(setup)}`);
     this.guard(() => {
       for (const h of hosts) h.start();
@@ -358,11 +367,16 @@ export class Simulation {
       case "sync":
       case "apply":
         if (a.node === 0) {
-          for (const h of this.hosts) h.syncAndApplyAll();
+          // A slow disk completes its writes only once it is fast again (or the node stops).
+          for (const h of this.hosts) if (!h.slowDisk) h.syncAndApplyAll();
           return;
         }
         if (!this.host(a.node)?.running) {
           this.skip(`node ${a.node} is not running`);
+          return;
+        }
+        if (a.kind === "sync" && this.node(a.node).slowDisk) {
+          this.skip(`node ${a.node}'s disk is slow`);
           return;
         }
         if (!(a.kind === "sync" ? this.node(a.node).syncOne() : this.node(a.node).applyOne())) {
@@ -370,16 +384,33 @@ export class Simulation {
         }
         return;
       case "cut":
-        this.network.setCut(a.from, a.to, true);
+        this.network.setCut(a.from, a.to, true, a.hold === true);
         return;
       case "partition":
-        for (let x = 0; x < a.groups.length; x++) {
-          for (let y = 0; y < a.groups.length; y++) {
-            if (x === y) continue;
-            for (const p of a.groups[x]!) for (const q of a.groups[y]!) this.network.setCut(p, q, true);
-          }
-        }
+        this.partition(a.groups, a.hold === true);
         return;
+      case "splitJoint": {
+        const why = this.splitJoint(a.half);
+        if (why !== undefined) this.skip(why);
+        return;
+      }
+      case "replay": {
+        const m = this.network.replayable(a.pick, a.snap, (x) => a.to === undefined || x.to === a.to);
+        if (m === undefined || !this.deliverable(m)) {
+          this.skip(m === undefined ? "nothing to replay" : `node ${m.to} is paused`);
+          return;
+        }
+        this.network.stats.duplicated++;
+        this.transcript?.note("a copy of an earlier message, delivered late:");
+        this.deliver(m, true);
+        return;
+      }
+      case "disk": {
+        const h = this.host(a.node);
+        if (h === undefined) this.skip(`no node ${a.node}`);
+        else h.slowDisk = a.slow;
+        return;
+      }
       case "heal":
         this.network.healAll();
         return;
@@ -411,10 +442,15 @@ export class Simulation {
           return;
         }
         this.transcript?.note(`the leader is ${l.id}`);
+        this.lastIsolated = l.id;
         for (const h of this.hosts) {
-          if (h.id === l.id) continue;
-          this.network.setCut(l.id, h.id, true);
-          this.network.setCut(h.id, l.id, true);
+          if (h.id === l.id || h.id === a.with) continue;
+          if (a.with !== undefined && a.with !== l.id) {
+            this.network.setCut(a.with, h.id, true, a.hold === true);
+            this.network.setCut(h.id, a.with, true, a.hold === true);
+          }
+          this.network.setCut(l.id, h.id, true, a.hold === true);
+          this.network.setCut(h.id, l.id, true, a.hold === true);
         }
         return;
       }
@@ -480,11 +516,14 @@ export class Simulation {
         return;
       }
       case "read": {
-        const h = this.host(a.node);
+        const id =
+          a.node === "leader" ? (this.leader()?.id ?? 0) : a.node === "isolated" ? this.lastIsolated : a.node;
+        const h = this.host(id);
         if (!h?.running) {
           this.skip(`node ${a.node} is not running`);
           return;
         }
+        if (typeof a.node === "string") this.transcript?.note(`that is node ${id}`);
         const ctx = `read-${this.steps}`;
         this.checker.registerRead(
           ctx,
@@ -495,7 +534,8 @@ export class Simulation {
         return;
       }
       case "snapshot": {
-        const h = this.host(a.node);
+        const h = a.node === "leader" ? this.leader() : this.host(a.node);
+        if (a.node === "leader" && h !== undefined) this.transcript?.note(`the leader is ${h.id}`);
         const why = h === undefined ? "no such node" : h.snapshot(a.keep);
         if (why !== undefined) this.skip(why);
         return;
@@ -516,25 +556,76 @@ export class Simulation {
     return this.byId[id];
   }
 
-  /** A message can be delivered unless its recipient is paused (then it waits in flight). */
+  /** Cuts (or holds) every link between nodes of different groups, both ways. */
+  private partition(groups: readonly (readonly number[])[], hold: boolean): void {
+    for (let x = 0; x < groups.length; x++) {
+      for (let y = 0; y < groups.length; y++) {
+        if (x === y) continue;
+        for (const p of groups[x]!) for (const q of groups[y]!) this.network.setCut(p, q, true, hold);
+      }
+    }
+  }
+
+  /**
+   * Cuts off the fewest voters (never the leader) that take the majority of `half` of the
+   * leader's joint configuration while the other half keeps one (the simulator's model of it).
+   * Returns why it did nothing, or undefined.
+   */
+  private splitJoint(half: "incoming" | "outgoing"): string | undefined {
+    const l = this.leader();
+    if (l === undefined) return "no leader";
+    const cfg = this.checker.configOf(l.id);
+    if (cfg.outgoing.size === 0) return "the configuration is not joint";
+    const [lose, keep] = half === "incoming" ? [cfg.voters, cfg.outgoing] : [cfg.outgoing, cfg.voters];
+    const majority = (set: ReadonlySet<number>, out: ReadonlySet<number>): boolean => {
+      let n = 0;
+      for (const id of set) if (!out.has(id)) n++;
+      return n * 2 > set.size;
+    };
+    const candidates = [...new Set([...cfg.voters, ...cfg.outgoing])]
+      .filter((id) => id !== l.id)
+      .sort((a, b) => a - b);
+    let best: Set<number> | undefined;
+    for (let mask = 1; mask < 1 << candidates.length; mask++) {
+      const out = new Set(candidates.filter((_, i) => (mask & (1 << i)) !== 0));
+      if (majority(lose, out) || !majority(keep, out)) continue;
+      if (best === undefined || out.size < best.size) best = out;
+    }
+    if (best === undefined) return `no cut takes the ${half} majority and leaves the other`;
+    const rest = this.hosts.map((h) => h.id).filter((id) => !best.has(id));
+    this.transcript?.note(`the leader is ${l.id}: cutting off ${[...best].join(",")}`);
+    this.partition([[...best], rest], false);
+    return undefined;
+  }
+
+  /**
+   * A message can be delivered unless its recipient is paused or its link is held (then it waits
+   * in flight).
+   */
   private readonly deliverable = (m: Message): boolean => {
     const h = this.byId[m.to];
-    return h === undefined || !h.paused;
+    return (h === undefined || !h.paused) && !this.network.isHeld(m.from, m.to);
   };
 
-  /** Delivers `m` (lost if its link is cut or its recipient is down). */
-  deliver(m: Message): void {
+  /**
+   * Delivers `m` (lost if its link is cut or its recipient is down). A `replay` (a late copy) is
+   * not reported to its sender as a snapshot sent: the transport reported the original.
+   */
+  deliver(m: Message, replay = false): void {
     const h = this.byId[m.to];
     if (h === undefined || !h.up || this.network.isCut(m.from, m.to)) {
       this.network.lose(m, h?.up === true ? "link cut" : "node down");
       return;
     }
     this.network.stats.delivered++;
+    this.network.delivered(m);
     this.transcript?.note(summarizeMessage(m));
+    const before = this.checker.beforeDeliver(h);
     h.deliver(m);
+    this.checker.afterDeliver(h, m, before);
     h.processReadies();
     this.retireRemoved();
-    if (m.type === MessageType.MsgSnap) {
+    if (m.type === MessageType.MsgSnap && !replay) {
       this.stats.snapshotsSent++;
       this.node(m.from).reportSnapshot(m.to, SnapshotStatus.SnapshotFinish);
     }
@@ -586,9 +677,9 @@ export class Simulation {
   /** The checks of the whole cluster's state: each leader's Progress, and who could be elected. */
   checkLeaders(): void {
     for (const h of this.hosts) {
-      if (h.running && h.rn!.raft.state === StateType.StateLeader) this.checker.checkProgress(h, this.byId);
+      if (h.running && h.rn!.raft.state === StateType.StateLeader) this.checker.checkProgress(h);
     }
-    this.checker.checkElectable(this.byId);
+    this.checker.checkElectable();
   }
 }
 

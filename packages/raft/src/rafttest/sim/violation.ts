@@ -3,7 +3,7 @@
  * of a node they need.
  */
 import type { RawNode } from "../../raw-node.js";
-import type { MemoryStorage } from "../../storage.js";
+import type { LogRecord } from "./log-record.js";
 
 /** The properties the checker enforces (the `invariant` of an {@link InvariantViolation}). */
 export type InvariantName =
@@ -23,6 +23,34 @@ export type InvariantName =
   | "vote-durability"
   /** An acknowledged append survives a crash, and committed entries are never lost. */
   | "ack-durability"
+  /**
+   * An entry is committed only once a majority of each half of the committing leader's
+   * configuration holds it on disk (Raft paper §5.3, thesis §4.3 for joint configurations).
+   */
+  | "commit-quorum"
+  /** A leader was voted for by a majority of each half of its configuration (paper §5.2, thesis §4.3). */
+  | "election-quorum"
+  /**
+   * Applying a configuration change gives the configuration the change prescribes (the simulator's
+   * own model of membership, config-model.ts).
+   */
+  | "configuration"
+  /**
+   * A node campaigns only when it may: never with a committed configuration change it has not
+   * applied yet (its configuration may already be replaced; etcd's hup).
+   */
+  | "campaign"
+  /**
+   * With CheckQuorum, a node that heard from its leader less than an election timeout ago neither
+   * moves to a new term for a vote request nor grants it (thesis §4.2.3), unless the request is
+   * part of a leadership transfer.
+   */
+  | "leader-lease"
+  /**
+   * A leader hands leadership over (MsgTimeoutNow) only to a node that acknowledged its whole log
+   * (thesis §3.10): otherwise the entries the target lacks are lost.
+   */
+  | "leader-transfer"
   /** A ReadIndex answer is at least the commit index when the read was issued (thesis §6.4). */
   | "read-index"
   /** A leader's Progress bookkeeping is consistent and truthful (match < next, match held...). */
@@ -54,15 +82,24 @@ export class InvariantViolation extends Error {
   }
 }
 
-/** What the checker needs to see of a simulated node. */
+/**
+ * What the checker needs to see of a simulated node: the core's outputs (term, vote, role, commit
+ * index, through `rn`) and the simulator's own records of its logs, never the core's log code.
+ */
 export interface CheckedNode {
   readonly id: number;
   /** The running core, or undefined while the node is down. */
   readonly rn: RawNode | undefined;
-  /** The node's durable storage (what survives a crash). */
-  readonly durable: MemoryStorage;
+  /** The log the core handed out (Ready entries and snapshots), this incarnation. */
+  readonly log: LogRecord;
+  /** The log on the node's disk (what survives a crash). */
+  readonly durableLog: LogRecord;
   /** The index of the last entry the node's state machine applied. */
   readonly appliedIndex: number;
   /** Removed from the cluster and shut down for good (it will never vote again). */
   readonly removed: boolean;
+  /** True while a snapshot handed out by the core is not written yet (the node may not campaign). */
+  readonly snapshotPending: boolean;
+  /** Ticks of the node's own clock so far (all incarnations). */
+  readonly ticks: number;
 }
