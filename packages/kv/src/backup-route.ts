@@ -5,9 +5,12 @@
  * from a SQLite read transaction: writes go on meanwhile, and neither side holds the image in
  * memory (the response is written only as fast as the client reads it).
  *
- * Headers: `X-Tsraft-Index` and `X-Tsraft-Term` (the applied index and its term), `X-Tsraft-Revision`;
- * trailer `X-Tsraft-Sha256`, the SHA-256 of the whole body. A client that goes away releases the
- * read transaction. `tsraft-kv backup` (backup-command.ts) saves and checks it.
+ * Headers: `X-Tsraft-Index` and `X-Tsraft-Term` (the applied index and its term), `X-Tsraft-Revision`.
+ * Trailers: `X-Tsraft-Sha256`, the SHA-256 of the whole body, and `X-Tsraft-State-Hash`, the digest
+ * `/debug/hash` answers for this state (state-hash.ts, computed from the rows as they are read): a
+ * node restored from the backup answers it at the backup's index. A response cut short has no
+ * trailers. A client that goes away releases the read transaction. `tsraft-kv backup`
+ * (backup-command.ts) saves and checks it.
  */
 import { createHash } from "node:crypto";
 import type { ServerResponse } from "node:http";
@@ -15,6 +18,7 @@ import type { ExportedSnapshot, RaftNode } from "@tsraft/node";
 import type { Logger } from "pino";
 import type { KvRoute } from "./http.js";
 import { HttpError } from "./http-util.js";
+import { SqliteSnapshot } from "./sqlite-snapshot.js";
 import type { ApplyResult } from "./sqlite-state-machine.js";
 
 /** The response headers of a backup (lower case, as node:http gives them). */
@@ -23,6 +27,7 @@ export const BACKUP_HEADERS = {
   term: "x-tsraft-term",
   revision: "x-tsraft-revision",
   sha256: "x-tsraft-sha256",
+  stateHash: "x-tsraft-state-hash",
 } as const;
 
 /** The `GET /backup` route of a server over `node`. */
@@ -62,13 +67,16 @@ async function stream(
   const t0 = performance.now();
   const hash = createHash("sha256");
   let bytes = 0;
+  const sqlite = image.snapshot instanceof SqliteSnapshot ? image.snapshot : undefined;
   try {
+    sqlite?.hashState();
     res.writeHead(200, {
       "content-type": "application/octet-stream",
       "content-disposition": `attachment; filename="tsraft-kv-${image.index}.backup"`,
       [BACKUP_HEADERS.index]: String(image.index),
       [BACKUP_HEADERS.term]: String(image.term),
-      trailer: BACKUP_HEADERS.sha256,
+      ...(sqlite === undefined ? {} : { [BACKUP_HEADERS.revision]: String(sqlite.revision) }),
+      trailer: `${BACKUP_HEADERS.sha256}, ${BACKUP_HEADERS.stateHash}`,
     });
     for await (const chunk of image.snapshot.read()) {
       if (signal.aborted || res.destroyed) throw new Error("the client went away");
@@ -77,7 +85,11 @@ async function stream(
       if (!res.write(chunk)) await drained(res, signal);
     }
     const sha256 = hash.digest("hex");
-    res.addTrailers({ [BACKUP_HEADERS.sha256]: sha256 });
+    const state = sqlite?.stateHash;
+    res.addTrailers({
+      [BACKUP_HEADERS.sha256]: sha256,
+      ...(state === undefined ? {} : { [BACKUP_HEADERS.stateHash]: state.hash }),
+    });
     res.end();
     log.info(
       { index: image.index, term: image.term, bytes, sha256, seconds: (performance.now() - t0) / 1000 },

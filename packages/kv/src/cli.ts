@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `tsraft-kv`: runs one KV server process until SIGINT/SIGTERM (or, with `--exit-on-stdin-close`,
- * until standard input closes), then stops it cleanly. Exit codes: 0 after a clean stop, 1 when
+ * until standard input closes), then stops it cleanly; `tsraft-kv backup|restore` (subcommands.ts)
+ * do their job and exit. Exit codes: 0 after a clean stop, 1 when
  * the server fails, 2 on a usage error.
  */
 import { HELP, parseCliArgs } from "./config.js";
@@ -11,6 +12,12 @@ import type { KvServer } from "./server.js";
 const STOP_DEADLINE_MS = 10_000;
 
 async function main(): Promise<void> {
+  const sub = process.argv[2];
+  if (sub === "backup" || sub === "restore") {
+    const { runSubcommand } = await import("./subcommands.js");
+    process.exitCode = await runSubcommand(sub, process.argv.slice(3));
+    return;
+  }
   const parsed = parseCliArgs(process.argv.slice(2));
   if (parsed.kind === "help") {
     process.stdout.write(HELP);

@@ -14,6 +14,7 @@ import {
 } from "@tsraft/node";
 import { type Logger, pino } from "pino";
 import { collectDefaultMetrics, Gauge } from "prom-client";
+import { backupRoute } from "./backup-route.js";
 import { openClientSecurity } from "./client-security.js";
 import type { KvServerConfig } from "./config.js";
 import { createKvHttpServer } from "./http.js";
@@ -143,6 +144,7 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
     maxRequestBytes: config.maxRequestBytes,
     requestTimeoutMs: config.requestTimeoutMs,
     ...security.httpOptions,
+    routes: [backupRoute(node, config.requestTimeoutMs, log.child({ component: "backup" }))],
   });
   security.attach(http);
   try {

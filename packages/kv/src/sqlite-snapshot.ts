@@ -19,6 +19,7 @@ import Database from "better-sqlite3";
 import { DEFAULT_IMAGE_CHUNK_BYTES, ImageEncoder } from "./image.js";
 import { checkSchema, readMeta } from "./sqlite-database.js";
 import { encodeIdempotencyValue, IDEMPOTENCY_ROWS } from "./sqlite-idempotency.js";
+import { StateHasher } from "./state-hash.js";
 
 /** Longest stretch of work between two turns of the event loop while producing an image. */
 export const IMAGE_SLICE_MS = 4;
@@ -40,6 +41,9 @@ export class SqliteSnapshot implements SqliteImageSnapshot {
   private started = false;
   /** Why the snapshot can no longer be read, once released or aborted. */
   private ended: string | undefined;
+  /** Set by {@link hashState}: the rows read are also fed to the state digest (state-hash.ts). */
+  private hasher: StateHasher | undefined;
+  private hashed: { hash: string; keys: number } | undefined;
 
   /**
    * Opens a read-only connection to `path` and pins the state it holds now: the caller must have
@@ -79,6 +83,21 @@ export class SqliteSnapshot implements SqliteImageSnapshot {
     return this.produce();
   }
 
+  /**
+   * Also computes `/debug/hash`'s digest of the state read (for a backup: state-hash.ts), available
+   * from {@link stateHash} once the image was read to its end. Call before {@link read}.
+   */
+  hashState(): void {
+    if (this.started) throw new Error("kv snapshot: hashState() after read()");
+    this.hasher = new StateHasher(this.revision);
+  }
+
+  /** The state digest, once an image read with {@link hashState} is complete; else undefined. */
+  get stateHash(): { appliedIndex: number; revision: number; keys: number; hash: string } | undefined {
+    const h = this.hashed;
+    return h === undefined ? undefined : { appliedIndex: this.index, revision: this.revision, ...h };
+  }
+
   /** Ends the read transaction and closes the connection. Idempotent. */
   release(): void {
     this.end("released");
@@ -115,10 +134,18 @@ export class SqliteSnapshot implements SqliteImageSnapshot {
 
   private async *produce(): AsyncGenerator<Uint8Array> {
     const enc = new ImageEncoder({ appliedIndex: this.index, revision: this.revision }, this.chunkBytes);
-    yield* this.records(enc, "SELECT key, value FROM kv ORDER BY key", (r) => enc.add(r[0]!, r[1]!));
+    const hasher = this.hasher;
+    yield* this.records(enc, "SELECT key, value FROM kv ORDER BY key", (r) => {
+      enc.add(r[0]!, r[1]!);
+      hasher?.keyValue(r[0]!, r[1]!);
+    });
     // Then the idempotency records (sqlite-idempotency.ts), which are part of the state too.
-    yield* this.records(enc, IDEMPOTENCY_ROWS, (r) => enc.addIdempotency(r[0]!, encodeIdempotencyValue(r)));
+    yield* this.records(enc, IDEMPOTENCY_ROWS, (r) => {
+      enc.addIdempotency(r[0]!, encodeIdempotencyValue(r));
+      hasher?.idempotency(r);
+    });
     this.check(); // a cursor closed by release() ends early: that is not the end of the image
+    this.hashed = hasher?.finish();
     yield* enc.finish();
   }
 

@@ -15,6 +15,7 @@ export type {
 export type { RequestOptions } from "./raftnode/requests.js";
 export { isRaftNodeError, RaftNodeError, type RaftNodeErrorCode } from "./raftnode/errors.js";
 export { DataDirLock, LOCK_FILE, type LockOwner } from "./raftnode/data-dir-lock.js";
+export { type SeedDataDirOptions, seedDataDir } from "./raftnode/seed-data-dir.js";
 export type { Member } from "./raftnode/membership.js";
 export type { RaftNodeEvents } from "./raftnode/node-events.js";
 export type { PeerProgress, RaftNodeStatus } from "./raftnode/status.js";
