@@ -21,6 +21,8 @@ export interface KvServerConfig {
   listenPeerUrl: string | undefined;
   /** Join an existing cluster (after `POST /members`) instead of bootstrapping a new one. */
   join: boolean;
+  /** Disaster recovery: rewrite the membership to this member alone (force-new-cluster.ts in @tsraft/node). */
+  forceNewCluster?: boolean;
   /** HTTP listen address. */
   host: string;
   port: number;
@@ -64,6 +66,9 @@ Cluster:
                                id=url pairs (1=ws://h:12379,2=ws://h:22379). wss:// needs the TLS flags.
                                (default ws://127.0.0.1:12379: a one-node cluster)
   --join                       join an existing cluster (add this node with POST /members first)
+  --force-new-cluster          disaster recovery on a surviving member's data dir: rewrite the
+                               membership to this member alone (durably), keep every committed entry;
+                               add the others back as new members (POST /members, then --join)
   --cluster-id N               cluster id; default: derived from the lowest id's peer URL, so members
                                listing the same first member agree
   --data-dir DIR               WAL, snapshots and the SQLite database (default ./data/node-<id>)
@@ -131,6 +136,7 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
       id: str,
       cluster: str,
       join: { type: "boolean" },
+      "force-new-cluster": { type: "boolean" },
       "cluster-id": str,
       "data-dir": str,
       "listen-peer-url": str,
@@ -203,6 +209,7 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
       v["cluster-id"] !== undefined ? int("--cluster-id", v["cluster-id"], 1) : deriveClusterId(cluster),
     listenPeerUrl,
     join: v.join ?? false,
+    forceNewCluster: v["force-new-cluster"] ?? false,
     host: v.host ?? "127.0.0.1",
     port: int("--port", v.port ?? "12380", 0, 65535),
     dataDir: v["data-dir"] ?? `./data/node-${id}`,
@@ -234,6 +241,8 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
     metricsPublic: v["metrics-public"] ?? false,
     walIo,
   };
+  if (config.join && config.forceNewCluster)
+    throw new Error("--force-new-cluster and --join exclude each other");
   if (config.heartbeatTick >= config.electionTick)
     throw new Error("--heartbeat-tick must be below --election-tick");
   return { kind: "run", config };

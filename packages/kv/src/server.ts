@@ -9,6 +9,7 @@ import {
   blockingNodeFileSystem,
   createNodeMetrics,
   DataDirLock,
+  dataDirHasLog,
   nodeFileSystem,
   RaftNode,
 } from "@tsraft/node";
@@ -19,6 +20,7 @@ import { openClientSecurity } from "./client-security.js";
 import type { KvServerConfig } from "./config.js";
 import { createKvHttpServer } from "./http.js";
 import { DEFAULT_MAX_IMAGE_RECORD_BYTES } from "./image.js";
+import { OperatorError } from "./operator-error.js";
 import { type ApplyResult, SqliteStateMachine } from "./sqlite-state-machine.js";
 
 /** Room in a proposal beyond the HTTP body: key (≤ 4 KiB), `prev` (≤ the 16 KiB header limit), framing. */
@@ -54,6 +56,12 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
   const metrics = createNodeMetrics();
   collectDefaultMetrics({ register: metrics.registry });
   let node: RaftNode<ApplyResult> | undefined;
+  // Disaster recovery needs a surviving member's log: refused before anything is created.
+  if (config.forceNewCluster === true && !(await dataDirHasLog(config.dataDir))) {
+    throw new OperatorError(
+      `--force-new-cluster needs the data directory of a surviving member; ${config.dataDir} holds no log`,
+    );
+  }
   // Client security (client-tls.ts, auth.ts): read first (a bad file fails the start before anything
   // is opened), re-read on reload().
   const security = openClientSecurity(config, log);
@@ -105,6 +113,7 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
       clusterId: config.clusterId,
       peers: config.cluster,
       join: config.join,
+      forceNewCluster: config.forceNewCluster ?? false,
       listen: config.listenPeerUrl ?? config.cluster.get(config.id)!,
       dataDir: config.dataDir,
       dataDirLock: lock,

@@ -16,6 +16,7 @@ export type { RequestOptions } from "./raftnode/requests.js";
 export { isRaftNodeError, RaftNodeError, type RaftNodeErrorCode } from "./raftnode/errors.js";
 export { DataDirLock, LOCK_FILE, type LockOwner } from "./raftnode/data-dir-lock.js";
 export { type SeedDataDirOptions, seedDataDir } from "./raftnode/seed-data-dir.js";
+export { dataDirHasLog } from "./raftnode/force-new-cluster.js";
 export type { Member } from "./raftnode/membership.js";
 export type { RaftNodeEvents } from "./raftnode/node-events.js";
 export type { PeerProgress, RaftNodeStatus } from "./raftnode/status.js";

@@ -67,6 +67,12 @@ export interface RaftNodeOptions<R = unknown> {
    */
   join?: boolean;
   /**
+   * Disaster recovery (force-new-cluster.ts, etcd's --force-new-cluster): before starting, rewrite
+   * the membership to this node alone, durably in the WAL, keeping every committed entry. Refused
+   * (InvalidArgument) on a data directory without a log, and with `join`.
+   */
+  forceNewCluster?: boolean;
+  /**
    * The peer URL to listen on (default: `peers.get(id)`); port 0 picks a free port. Not used when
    * `transport.server` is given (the transport then takes `/raft` upgrades on that server).
    */
@@ -167,6 +173,7 @@ export interface ResolvedNodeOptions<R = unknown> {
   readonly clusterId: number;
   readonly peers: ReadonlyMap<number, string>;
   readonly join: boolean;
+  readonly forceNewCluster: boolean;
   /** Undefined when the transport attaches to `transport.server`. */
   readonly listen: string | undefined;
   readonly dataDir: string;
@@ -233,12 +240,16 @@ export function resolveNodeOptions<R>(o: RaftNodeOptions<R>): ResolvedNodeOption
   if (maxRequestBytes + 64 * 1024 > maxPayload) {
     throw new RangeError("raftnode: maxRequestBytes must be at least 64 KiB below transport.maxPayload");
   }
+  if (o.forceNewCluster === true && o.join === true) {
+    throw new TypeError("raftnode: forceNewCluster and join exclude each other");
+  }
   const logger = (o.logger ?? pino({ level: "silent" })).child({ node: o.id });
   return {
     id: o.id,
     clusterId: o.clusterId,
     peers: o.peers,
     join: o.join ?? false,
+    forceNewCluster: o.forceNewCluster ?? false,
     listen,
     dataDir: o.dataDir,
     lockDataDir: realFs,

@@ -53,6 +53,7 @@ import { IndexWaiters, StopSignal, TaskQueue, Wakeup } from "./channels.js";
 import { Compactor } from "./compactor.js";
 import { DataDirLock } from "./data-dir-lock.js";
 import { isRaftNodeError, noLeaderError, RaftNodeError, stoppedError } from "./errors.js";
+import { dataDirHasLog, forceNewCluster } from "./force-new-cluster.js";
 import { toRaftLogger } from "./logger.js";
 import { type Member, Membership } from "./membership.js";
 import { decodeSnapshotMetadata, encodeSnapshotMetadata } from "./metadata.js";
@@ -272,6 +273,12 @@ export class RaftNode<R = unknown> {
     const lock = lockDataDir(o);
     let disk: NodeStorage;
     try {
+      if (o.forceNewCluster && !(await dataDirHasLog(o.dataDir, o.fs))) {
+        throw new RaftNodeError(
+          "InvalidArgument",
+          `raftnode: forceNewCluster needs the data directory of a surviving member; ${o.dataDir} holds no log`,
+        );
+      }
       disk = await NodeStorage.open(o, o.logger);
     } catch (e) {
       lock?.release();
@@ -279,6 +286,7 @@ export class RaftNode<R = unknown> {
     }
     let node: RaftNode<R> | undefined;
     try {
+      if (o.forceNewCluster) await forceNewCluster(disk, o.id, o.logger);
       const sm = o.stateMachine;
       let smApplied = sm.appliedIndex();
       const snap = disk.snapshot;
