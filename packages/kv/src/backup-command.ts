@@ -123,7 +123,8 @@ export async function saveBackup(o: BackupOptions): Promise<BackupResult> {
     }
     renameSync(part, o.out);
     await fsyncPath(dirname(o.out), "dir");
-    return { file: o.out, ...got, revision: summary.header.revision };
+    const { index, term, bytes, sha256, stateHash } = got;
+    return { file: o.out, index, term, revision: summary.header.revision, bytes, sha256, stateHash };
   } catch (err) {
     rmSync(part, { force: true });
     throw err;
