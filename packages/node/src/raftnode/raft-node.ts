@@ -132,6 +132,8 @@ export class RaftNode<R = unknown> {
   private readonly raftApplied = new IndexWaiters();
   /** The term of the last entry applied, as last handed to the pending requests. */
   private appliedTerm = 0;
+  /** A peer said this node was removed (transport): it stops once, like applying its own removal. */
+  private removedNotice = false;
   /** The leader and role as of the last Ready's SoftState. */
   private lead = 0;
   private raftState = StateType.StateFollower;
@@ -781,6 +783,14 @@ export class RaftNode<R = unknown> {
       },
       // Removed members may not connect (they would disrupt the cluster with their elections).
       isMember: (id) => !this.membership.isRemoved(id),
+      // ...and are told so: one that was down when it was removed learns it at restart and stops.
+      isRemoved: (id) => this.membership.isRemoved(id),
+      removedFromCluster: (by) => {
+        if (this.stopping || this.removedNotice) return;
+        this.removedNotice = true;
+        this.logger.warn({ by }, "a member says this node was removed from the cluster");
+        this.onRemoved();
+      },
     };
   }
 
