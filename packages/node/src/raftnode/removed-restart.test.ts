@@ -45,6 +45,9 @@ describe("a member removed while down", () => {
     await waitForLeader([n1, n2, n3]);
     await n1.stop();
     const leader = await waitForLeader([n2, n3]);
+    // A new leader refuses conf changes until it has applied its predecessors' entries (Raft's
+    // pendingConfIndex): a write of its own first.
+    await leader.propose(new TextEncoder().encode("x=1"));
     await leader.removeMember(1);
 
     const again = await start(1);
