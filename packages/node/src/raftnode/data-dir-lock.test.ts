@@ -38,6 +38,20 @@ async function deadPid(): Promise<number> {
 }
 
 describe("DataDirLock", () => {
+  it("refuses a data directory that is a file, in one clear line, leaving it as it was", () => {
+    const file = join(tempDir(), "not-a-dir");
+    writeFileSync(file, "x");
+    let err: unknown;
+    try {
+      DataDirLock.acquire(file);
+    } catch (e) {
+      err = e;
+    }
+    expect(isRaftNodeError(err, "InvalidArgument"), String(err)).toBe(true);
+    expect(String(err)).toMatch(/data directory .*not-a-dir is a file, not a directory/);
+    expect(readFileSync(file, "utf8")).toBe("x");
+  });
+
   it("holds the directory, refuses a second holder in this process, and releases", () => {
     const dir = tempDir();
     const lock = DataDirLock.acquire(dir);

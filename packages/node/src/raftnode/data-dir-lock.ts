@@ -34,6 +34,7 @@ import {
   readFileSync,
   realpathSync,
   renameSync,
+  statSync,
   unlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -92,6 +93,12 @@ export class DataDirLock {
    * Taking over a stale lock is logged as a warning on `logger`.
    */
   static acquire(dir: string, logger?: Logger): DataDirLock {
+    if (existsSync(dir) && !statSync(dir).isDirectory()) {
+      throw new RaftNodeError(
+        "InvalidArgument",
+        `raftnode: data directory ${dir} is a file, not a directory`,
+      );
+    }
     mkdirSync(dir, { recursive: true });
     const realDir = realpathSync(dir);
     const path = join(realDir, LOCK_FILE);
