@@ -7,6 +7,8 @@
 //   node scripts/chaos.mjs --seed 7                 one run (seed 7's schedule)
 //   node scripts/chaos.mjs --seed 0 --runs 56       seeds 0..55 (every fault kind, both cluster sizes)
 //   node scripts/chaos.mjs --seed 3 --fault pause --nodes 1   override the seed's fault or size
+//   node scripts/chaos.mjs --seed 0 --retries       the retrying workload: every ambiguous write is
+//                                                   sent again with its Idempotency-Key until definite
 //   options: --keep (keep every run directory), --dir D (where run directories go; default the OS temp
 //   directory), --json (one JSON line per run), --no-build
 import { spawnSync } from "node:child_process";
@@ -25,12 +27,13 @@ const { values: v } = parseArgs({
     dir: { type: "string" },
     json: { type: "boolean", default: false },
     "no-build": { type: "boolean", default: false },
+    retries: { type: "boolean", default: false },
     help: { type: "boolean", short: "h" },
   },
 });
 if (v.help) {
   console.log(
-    "usage: node scripts/chaos.mjs [--seed N] [--runs K] [--fault KIND] [--nodes 1|3] [--keep] [--dir D] [--json] [--no-build]",
+    "usage: node scripts/chaos.mjs [--seed N] [--runs K] [--fault KIND] [--nodes 1|3] [--retries] [--keep] [--dir D] [--json] [--no-build]",
   );
   process.exit(0);
 }
@@ -54,6 +57,7 @@ for (let seed = first; seed < first + runs; seed++) {
     ...base,
     ...(v.fault ? { fault: v.fault } : {}),
     ...(v.nodes ? { nodes: Number(v.nodes) } : {}),
+    ...(v.retries ? { retries: true } : {}),
   };
   const r = await chaos.runChaos(spec, {
     keep: v.keep ? "always" : "failure",

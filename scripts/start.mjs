@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // `pnpm start`: builds the tree and runs a 3-node tsraft-kv cluster on raftexample's ports (peers on
 // 12379/22379/32379, HTTP on 12380/22380/32380), data under ./data/node-N of the current directory. Each node's log lines are
-// printed with a [node-N] prefix. Ctrl-C or SIGTERM stops all three (SIGKILL after 10 s); if this
-// process is killed outright, the nodes see their standard input close and stop by themselves.
+// printed with a [node-N] prefix, and each node's pid and the command that restarts it by hand. A node
+// that dies (kill -9 <pid>) leaves the other two serving. Ctrl-C or SIGTERM stops the nodes it started
+// (SIGKILL after 10 s); if this process is killed outright, they see their standard input close and
+// stop by themselves. Refuses to start if one of the six ports is in use (another cluster still running).
 // Extra arguments are passed to every node, e.g. `pnpm start --log-level debug`.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { createServer } from "node:net";
+import { dirname, join, relative } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
@@ -17,6 +20,26 @@ const cluster = ids.map((id) => `ws://127.0.0.1:${id}2379`).join(",");
 const httpUrl = (id) => `http://127.0.0.1:${id}2380`;
 const extra = process.argv.slice(2).filter((a) => a !== "--");
 const KILL_AFTER_MS = 10_000;
+
+/** Resolves true if `port` can be bound on 127.0.0.1 now. */
+function portFree(port) {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+  });
+}
+// Before anything else: a port in use (a cluster still running, another program) would make a node
+// fail, or another process answer in its place.
+const ports = ids.flatMap((id) => [id * 10000 + 2379, id * 10000 + 2380]);
+const taken = [];
+for (const port of ports) if (!(await portFree(port))) taken.push(port);
+if (taken.length > 0) {
+  console.error(
+    `port${taken.length > 1 ? "s" : ""} ${taken.join(", ")} of 127.0.0.1 in use (another cluster still running?): stop it first`,
+  );
+  process.exit(1);
+}
 
 console.log("building (tsc -b)...");
 const tsc = spawnSync(join(root, "node_modules", ".bin", "tsc"), ["-b"], { cwd: root, stdio: "inherit" });
@@ -48,6 +71,13 @@ function pretty(line) {
 const children = new Map();
 let stopping = false;
 
+/** The command that starts node `id` by hand, from the current directory (as printed). */
+function restartCommand(id) {
+  const words = [relative(process.cwd(), cli), "--id", id, "--cluster", cluster, "--port", `${id}2380`];
+  words.push("--data-dir", join("data", `node-${id}`), ...extra);
+  return `node ${words.join(" ")}`;
+}
+
 for (const id of ids) {
   const dataDir = join("data", `node-${id}`);
   mkdirSync(dataDir, { recursive: true });
@@ -57,17 +87,21 @@ for (const id of ids) {
   const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"], detached: true });
   children.set(id, child);
   const prefix = `[node-${id}]`;
+  console.log(`${prefix} pid ${child.pid}; restart it by hand with: ${restartCommand(id)}`);
   createInterface({ input: child.stdout }).on("line", (l) => console.log(`${prefix} ${pretty(l)}`));
   createInterface({ input: child.stderr }).on("line", (l) => console.error(`${prefix} ${l}`));
   child.on("exit", (code, signal) => {
     children.delete(id);
     console.log(`${prefix} exited (${signal ?? `code ${code}`})`);
-    if (!stopping) {
-      console.error(`node ${id} stopped unexpectedly; stopping the others`);
-      process.exitCode = 1;
-      stop();
-    } else if (children.size === 0) {
-      process.exit();
+    if (stopping) {
+      if (children.size === 0) process.exit();
+    } else if (children.size > 0) {
+      console.error(
+        `node ${id} stopped; the other ${children.size} keep serving. Restart it by hand (in another terminal) with:\n  ${restartCommand(id)}`,
+      );
+    } else {
+      console.error("every node stopped");
+      process.exit(1);
     }
   });
 }
@@ -99,7 +133,8 @@ async function announce() {
     );
     if (leads[0] && leads.every((l) => l === leads[0])) {
       console.log(`
-tsraft-kv: 3 nodes up, leader is node ${leads[0]}. HTTP on ${ids.map(httpUrl).join(", ")}. Try:
+tsraft-kv: 3 nodes up, leader is node ${leads[0]}. HTTP on ${ids.map(httpUrl).join(", ")}.
+Pids: ${ids.map((id) => `node ${id} ${children.get(id)?.pid}`).join(", ")} (kill -9 one: the other two keep serving). Try:
 
   curl -i -X PUT http://127.0.0.1:12380/kv/my-key -d bar            # 204: applied
   curl http://127.0.0.1:22380/kv/my-key                              # bar (linearizable read on node 2)

@@ -278,8 +278,8 @@ export class Cluster {
   }
 }
 
-/** Error codes of a 503 that promise the request was not proposed (see the README's status codes). */
-const NOT_PROPOSED = new Set(["NoLeader", "ProposalDropped", "TooManyRequests"]);
+/** Error codes of a 503 that promise the request was not applied and never will be (the README's status codes). */
+const NOT_PROPOSED = new Set(["NoLeader", "ProposalDropped", "TooManyRequests", "Superseded"]);
 
 /** One PUT: its status (0 if no answer) and whether retrying it cannot apply it twice. */
 async function putOnce(url: string, value: string): Promise<{ status: number; retryable: boolean }> {

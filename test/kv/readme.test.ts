@@ -250,4 +250,57 @@ describe.skipIf(CLI_MISSING)("README quick start", async () => {
     },
     120_000,
   );
+
+  it.skipIf(busy)(
+    "a node killed with kill -9 leaves two serving, and its printed command restarts it; ports in use refuse a second start",
+    async () => {
+      const out: string[] = [];
+      const sup = await startCluster(out);
+      const text = out.join("");
+      const m = /\[node-2\] pid (\d+); restart it by hand with: (node .+)\n/.exec(text);
+      expect(m, text).not.toBeNull();
+      expect(text).toMatch(/Pids: node 1 \d+, node 2 \d+, node 3 \d+/);
+      process.kill(Number(m![1]), "SIGKILL");
+      await waitFor("the supervisor to report node 2", async () =>
+        out.join("").includes("node 2 stopped; the other 2 keep serving"),
+      );
+      // The other two serve writes and linearizable reads.
+      const put = await waitFor("a write with node 2 down", async () => {
+        const r = await fetch("http://127.0.0.1:12380/kv/after-kill", { method: "PUT", body: "still" });
+        return r.status === 503 ? undefined : r;
+      });
+      expect(put.status).toBe(204);
+      expect(await (await fetch("http://127.0.0.1:32380/kv/after-kill")).text()).toBe("still");
+      // A second `pnpm start` sees the ports in use and says so before anything runs.
+      const second: string[] = [];
+      const other = spawn(process.execPath, [join(ROOT, "scripts", "start.mjs")], {
+        cwd: dir,
+        stdio: "pipe",
+      });
+      procs.push(other);
+      other.stdout?.on("data", (d: Buffer) => second.push(d.toString()));
+      other.stderr?.on("data", (d: Buffer) => second.push(d.toString()));
+      expect(await exited(other)).toBe(1);
+      expect(second.join("")).toMatch(/ports 12379, 12380, 32379, 32380 of 127.0.0.1 in use/);
+      expect(second.join("")).not.toMatch(/nodes up/);
+      // The printed restart command brings node 2 back; it catches up.
+      const argv = words(m![2]!);
+      const node2 = spawn(process.execPath, [...argv.slice(1), "--exit-on-stdin-close"], {
+        cwd: dir,
+        stdio: "pipe",
+      });
+      procs.push(node2);
+      const got = await waitFor("node 2 back", async () => {
+        const r = await fetch("http://127.0.0.1:22380/kv/after-kill");
+        return r.status === 200 ? r.text() : undefined;
+      });
+      expect(got).toBe("still");
+      node2.kill("SIGTERM");
+      sup.kill("SIGTERM");
+      expect(await exited(sup)).toBe(0);
+      await exited(node2);
+      for (const port of [12380, 22380, 32380]) expect(await httpDown(port)).toBe(true);
+    },
+    120_000,
+  );
 });

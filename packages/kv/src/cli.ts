@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `tsraft-kv`: runs one KV server process until SIGINT/SIGTERM (or, with `--exit-on-stdin-close`,
- * until standard input closes), then stops it cleanly. Exit codes: 0 after a clean stop, 1 when
+ * until standard input closes), then stops it cleanly; `tsraft-kv backup|restore` (subcommands.ts)
+ * do their job and exit. Exit codes: 0 after a clean stop, 1 when
  * the server fails, 2 on a usage error.
  */
 import { HELP, parseCliArgs } from "./config.js";
@@ -11,6 +12,12 @@ import type { KvServer } from "./server.js";
 const STOP_DEADLINE_MS = 10_000;
 
 async function main(): Promise<void> {
+  const sub = process.argv[2];
+  if (sub === "backup" || sub === "restore") {
+    const { runSubcommand } = await import("./subcommands.js");
+    process.exitCode = await runSubcommand(sub, process.argv.slice(3));
+    return;
+  }
   const parsed = parseCliArgs(process.argv.slice(2));
   if (parsed.kind === "help") {
     process.stdout.write(HELP);
@@ -55,6 +62,9 @@ async function main(): Promise<void> {
     // Loaded only now, so --help and usage errors answer without loading SQLite and the node.
     const { startKvServer } = await import("./server.js");
     server = await startKvServer(config);
+    // SIGHUP re-reads the client certificates and tokens (they are also re-read when they change).
+    const running = server;
+    process.on("SIGHUP", () => running.reload("SIGHUP"));
     // The node stops by itself when it is removed from the cluster (exit 0) or fails (exit 1).
     let removed = false;
     server.node.on("removed", () => {
@@ -66,7 +76,8 @@ async function main(): Promise<void> {
       shutdown(removed ? "removed from the cluster" : "node failed", removed ? 0 : 1);
     });
   } catch (err) {
-    process.stderr.write(`tsraft-kv: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    const { describeError } = await import("./operator-error.js");
+    process.stderr.write(`tsraft-kv: ${describeError(err)}\n`);
     process.exit(1);
   }
   if (exiting) await server.stop().finally(() => process.exit(0));

@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import type { ClientTlsFiles } from "./client-tls.js";
 import { DEFAULT_MAX_REQUEST_BYTES, MAX_KEY_BYTES } from "./http-util.js";
 
 /** Everything a KV server process needs, as parsed from the command line. */
@@ -20,6 +21,8 @@ export interface KvServerConfig {
   listenPeerUrl: string | undefined;
   /** Join an existing cluster (after `POST /members`) instead of bootstrapping a new one. */
   join: boolean;
+  /** Disaster recovery: rewrite the membership to this member alone (force-new-cluster.ts in @tsraft/node). */
+  forceNewCluster?: boolean;
   /** HTTP listen address. */
   host: string;
   port: number;
@@ -38,6 +41,12 @@ export interface KvServerConfig {
   peerTls: { cert: Buffer; key: Buffer; ca: Buffer } | undefined;
   /** Exit when standard input closes (a supervisor's lifeline: its death ends this process too). */
   exitOnStdinClose: boolean;
+  /** Serve the client API over HTTPS (client-tls.ts); undefined: plain HTTP. */
+  clientTls?: ClientTlsFiles | undefined;
+  /** Bearer tokens and roles for the client API (auth.ts); undefined: no auth. */
+  authTokenFile?: string | undefined;
+  /** With auth on, serve `/metrics` without a token. */
+  metricsPublic?: boolean;
   /**
    * How the WAL writes and fsyncs: `blocking` (on the event loop's thread: no thread-pool round
    * trips, the loop waits for the disk) or `async` (node:fs/promises, libuv's thread pool).
@@ -63,6 +72,9 @@ Cluster:
                                id=url pairs (1=ws://h:12379,2=ws://h:22379). wss:// needs the TLS flags.
                                (default ws://127.0.0.1:12379: a one-node cluster)
   --join                       join an existing cluster (add this node with POST /members first)
+  --force-new-cluster          disaster recovery on a surviving member's data dir: rewrite the
+                               membership to this member alone (durably), keep every committed entry;
+                               add the others back as new members (POST /members, then --join)
   --cluster-id N               cluster id; default: derived from the lowest id's peer URL, so members
                                listing the same first member agree
   --data-dir DIR               WAL, snapshots and the SQLite database (default ./data/node-<id>)
@@ -91,6 +103,13 @@ Raft:
   --tick-ms N                  Raft tick interval (default 100)
   --election-tick N            ticks without a leader before an election (default 10)
   --heartbeat-tick N           ticks between heartbeats (default 1)
+Client security (the HTTP API; files are re-read on SIGHUP or when they change):
+  --cert-file FILE             serve HTTPS with this certificate (PEM)...
+  --key-file FILE              ...and its private key (PEM)
+  --client-ca-file FILE        require client certificates signed by this CA (PEM)
+  --auth-token-file FILE       require "Authorization: Bearer <token>": lines "<token> <role>", roles
+                               read, readwrite, admin (members, backup); /health stays open
+  --metrics-public             with --auth-token-file, serve /metrics without a token
 Peer security (the transport between nodes):
   --peer-token-file FILE       shared secret every member presents (or env TSRAFT_PEER_TOKEN)
   --peer-cert-file FILE        TLS certificate for wss:// peer URLs (PEM)
@@ -129,6 +148,7 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
       id: str,
       cluster: str,
       join: { type: "boolean" },
+      "force-new-cluster": { type: "boolean" },
       "cluster-id": str,
       "data-dir": str,
       "listen-peer-url": str,
@@ -152,6 +172,11 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
       "history-age": str,
       "watch-slow-ms": str,
       "exit-on-stdin-close": { type: "boolean" },
+      "cert-file": str,
+      "key-file": str,
+      "client-ca-file": str,
+      "auth-token-file": str,
+      "metrics-public": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -178,6 +203,16 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
   if (secure.includes(true) !== someTls || (someTls && secure.includes(false))) {
     throw new Error("use wss:// peer URLs exactly when the --peer-*-file TLS flags are given");
   }
+  const certFile = v["cert-file"];
+  const keyFile = v["key-file"];
+  if ((certFile === undefined) !== (keyFile === undefined))
+    throw new Error("--cert-file and --key-file go together");
+  if (v["client-ca-file"] !== undefined && certFile === undefined) {
+    throw new Error("--client-ca-file needs --cert-file and --key-file (client certificates need TLS)");
+  }
+  if (v["metrics-public"] && v["auth-token-file"] === undefined) {
+    throw new Error("--metrics-public only makes sense with --auth-token-file");
+  }
   const walIo = v["wal-io"] ?? "blocking";
   if (walIo !== "blocking" && walIo !== "async") throw new Error("--wal-io must be blocking or async");
   const tokenFile = v["peer-token-file"];
@@ -189,6 +224,7 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
       v["cluster-id"] !== undefined ? int("--cluster-id", v["cluster-id"], 1) : deriveClusterId(cluster),
     listenPeerUrl,
     join: v.join ?? false,
+    forceNewCluster: v["force-new-cluster"] ?? false,
     host: v.host ?? "127.0.0.1",
     port: int("--port", v.port ?? "12380", 0, 65535),
     dataDir: v["data-dir"] ?? `./data/node-${id}`,
@@ -214,11 +250,17 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
         }
       : undefined,
     exitOnStdinClose: v["exit-on-stdin-close"] ?? false,
+    clientTls:
+      certFile === undefined ? undefined : { certFile, keyFile: keyFile!, caFile: v["client-ca-file"] },
+    authTokenFile: v["auth-token-file"],
+    metricsPublic: v["metrics-public"] ?? false,
     walIo,
     historyEntries: int("--history-entries", v["history-entries"] ?? "100000", 0),
     historyAgeSec: int("--history-age", v["history-age"] ?? "0", 0),
     watchSlowMs: int("--watch-slow-ms", v["watch-slow-ms"] ?? "10000", 1),
   };
+  if (config.join && config.forceNewCluster)
+    throw new Error("--force-new-cluster and --join exclude each other");
   if (config.heartbeatTick >= config.electionTick)
     throw new Error("--heartbeat-tick must be below --election-tick");
   return { kind: "run", config };

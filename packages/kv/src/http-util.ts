@@ -157,9 +157,10 @@ export function parseMemberId(v: unknown): number {
 export const RETRY_AFTER_SECONDS = 1;
 
 /**
- * The HTTP answer for an error from the node: no leader / dropped / too many requests → 503 with
- * Retry-After (nothing was proposed); stopped → 503 too, but a write may still apply (the node can
- * stop after handing the entry to Raft: a follower's forwarded proposal commits without it);
+ * The HTTP answer for an error from the node: no leader / dropped / too many requests / superseded
+ * → 503 with Retry-After (not applied, and never will be); stopped and leader changed → 503 too,
+ * but a write may still apply (the node can stop, or its leader go, after the entry was handed to
+ * Raft: a forwarded proposal commits without it) — a write with an Idempotency-Key is safe to retry;
  * timed out → 504 (the write may still apply); invalid conf changes → 400 or 409. Anything
  * unexpected → 500. A client that went away gets nothing (`undefined`).
  */
@@ -178,6 +179,9 @@ export function nodeErrorToHttp(err: unknown): HttpError | undefined {
     case "Stopped":
     case "ProposalDropped":
     case "TooManyRequests":
+    // LeaderChanged: the leader went away (a write may still apply); Superseded: it never will.
+    case "LeaderChanged":
+    case "Superseded":
       return new HttpError(503, code, message, {}, retry);
     case "Timeout":
       return new HttpError(504, code, message);

@@ -6,10 +6,13 @@
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { RaftNode } from "@tsraft/node";
 import { trace, tracing } from "@tsraft/node/trace";
 import type { Logger } from "pino";
 import { Counter, Histogram, type Registry } from "prom-client";
+import { authorize, type TokenTable } from "./auth.js";
+import type { ClientTlsOptions } from "./client-tls.js";
 import { type Command, encodeCommand } from "./command.js";
 import { handleRange } from "./http-range.js";
 import { handleTxn } from "./http-txn.js";
@@ -25,6 +28,7 @@ import {
   sendJson,
 } from "./http-util.js";
 import { handleWatch } from "./http-watch.js";
+import { encodeIdempotent, idempotencyKeyOf, REPLAYED_HEADER } from "./idempotency.js";
 import { REVISION_HEADER, revisionHeaders } from "./kv-json.js";
 import type { ApplyResult, SqliteStateMachine } from "./sqlite-state-machine.js";
 import { WatchHub, type WatchHubOptions } from "./watch-hub.js";
@@ -88,6 +92,27 @@ export interface KvHttpOptions {
   keepAliveTimeoutMs?: number;
   /** Watches (`GET /watch`, watch-hub.ts); end them with {@link closeKvWatches} before closing the server. */
   watch?: Omit<WatchHubOptions, "registry">;
+  /** Serve HTTPS with this context (client-tls.ts); the server's `setSecureContext` swaps it later. */
+  tls?: ClientTlsOptions;
+  /** Bearer-token auth (auth.ts): the current token table (undefined: auth off). */
+  tokens?: () => TokenTable | undefined;
+  /** With auth on, `/metrics` needs no token (default: a `read` token). */
+  metricsPublic?: boolean;
+  /** Extra routes (new files register theirs here: `GET /backup`), tried before the built-in ones. */
+  routes?: readonly KvRoute[];
+}
+
+/** A route of its own file: `match` says whether it takes the request, `handle` answers it. */
+export interface KvRoute {
+  readonly name: string;
+  match(path: string): boolean;
+  handle(c: {
+    readonly req: IncomingMessage;
+    readonly res: ServerResponse;
+    readonly path: string;
+    readonly query: URLSearchParams;
+    readonly signal: AbortSignal;
+  }): Promise<void>;
 }
 
 const hubs = new WeakMap<Server, WatchHub>();
@@ -179,13 +204,15 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
     registers: [o.registry],
   });
 
-  const server = createServer({
+  const serverOptions = {
     headersTimeout: o.headersTimeoutMs ?? 10_000,
     requestTimeout: o.bodyTimeoutMs ?? 30_000,
     keepAliveTimeout: o.keepAliveTimeoutMs ?? 5_000,
     // How often the two timeouts above are checked (Node's default, 30 s, would make them coarse).
     connectionsCheckingInterval: 500,
-  });
+  };
+  const server =
+    o.tls === undefined ? createServer(serverOptions) : createHttpsServer({ ...serverOptions, ...o.tls });
   const watches = new WatchHub(o.store, { ...o.watch, registry: o.registry });
   hubs.set(server, watches);
   const deps: RouteDeps = { node: o.node, store: o.store, waitMs, maxBody, watches };
@@ -201,7 +228,8 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
     const rawUrl = req.url ?? "/";
     const q = rawUrl.indexOf("?");
     const path = q < 0 ? rawUrl : rawUrl.slice(0, q);
-    const route = routeOf(path);
+    const extra = o.routes?.find((r) => r.match(path));
+    const route = extra === undefined ? routeOf(path) : extra.name;
     const method = req.method ?? "GET";
     // The request's child logger, made only when a line is logged (most are below the level).
     const log = (): Logger => o.logger.child({ reqId });
@@ -226,7 +254,12 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
       query: q < 0 ? NO_QUERY : new URLSearchParams(rawUrl.slice(q + 1)),
       signal,
     };
-    dispatch(ctx, route).catch((err: unknown) => {
+    const answer = async (): Promise<void> => {
+      authorize(req, path, o.tokens?.(), o.metricsPublic ?? false);
+      if (extra !== undefined) return extra.handle(ctx);
+      return dispatch(ctx, route as Route);
+    };
+    answer().catch((err: unknown) => {
       const h = nodeErrorToHttp(err);
       if (h === undefined) {
         log().debug({ method, url: rawUrl }, "client went away before the answer");
@@ -234,7 +267,7 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
       }
       if (h.status === 500) log().error({ err }, "request failed");
       sendError(res, h);
-      if (h.status === 413) discardRest(req);
+      if (h.status === 413 || h.status === 401 || h.status === 403) discardRest(req);
     });
   };
 
@@ -313,20 +346,34 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
       await drainEmpty(c.req);
       cmd = prev === undefined ? { op: "delete", key } : { op: "delete", key, prev };
     }
-    const result = await o.node.propose(encodeCommand(cmd), { timeoutMs: waitMs, signal: c.signal });
+    const idem = idempotencyKeyOf(c.req);
+    const data = idem === undefined ? encodeCommand(cmd) : encodeIdempotent(idem, encodeCommand(cmd));
+    const result = await o.node.propose(data, { timeoutMs: waitMs, signal: c.signal });
     answerWrite(c, result);
   };
 
   const answerWrite = (c: Ctx, result: ApplyResult): void => {
+    // An idempotent retry answers what the first attempt did, and says so (idempotency.ts).
+    const replayed = "replayed" in result && result.replayed === true ? { [REPLAYED_HEADER]: "true" } : {};
     switch (result.kind) {
       case "ok":
-        c.res.writeHead(204, { [REVISION_HEADER]: result.revision });
+        c.res.writeHead(204, { [REVISION_HEADER]: result.revision, ...replayed });
         c.res.end();
         return;
       case "compare-failed":
-        throw new HttpError(412, "CompareFailed", "the current value is not prev", {
-          current: result.current === undefined ? null : Buffer.from(result.current).toString("utf8"),
-        });
+        throw new HttpError(
+          412,
+          "CompareFailed",
+          "the current value is not prev",
+          { current: result.current === undefined ? null : Buffer.from(result.current).toString("utf8") },
+          replayed,
+        );
+      case "key-reused":
+        throw new HttpError(
+          422,
+          "IdempotencyKeyReused",
+          "this Idempotency-Key was used for another request (within the last entries the cluster remembers)",
+        );
       default:
         throw new HttpError(500, "ApplyFailed", `unexpected apply result ${JSON.stringify(result)}`);
     }

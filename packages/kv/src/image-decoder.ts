@@ -12,6 +12,7 @@ import {
   DEFAULT_MAX_IMAGE_RECORD_BYTES,
   HEADER_BASE_BYTES,
   HEADER_REST_BYTES,
+  IDEMPOTENCY_FIXED_BYTES,
   IMAGE_FORMAT_VERSION,
   IMAGE_MAGIC,
   ImageError,
@@ -22,6 +23,7 @@ import {
   KEY_FIXED_BYTES,
   KEY_V1_FIXED_BYTES,
   KIND_CHANGE,
+  KIND_IDEMPOTENCY,
   KIND_KEY,
   KIND_KEY_VALUE_V1,
   KIND_TRAILER,
@@ -105,7 +107,10 @@ export class ImageDecoder {
   private records = 0;
   private keys = 0;
   private changes = 0;
+  private idempotencyRecords = 0;
   private lastKey: Buffer | undefined;
+  /** Set once an idempotency record was read: no key or change may follow. */
+  private lastIdempotencyKey: Buffer | undefined;
   private lastChange: { revision: number; sub: number } | undefined;
   private declaredRecords = 0;
   private hdr: ImageHeader | undefined;
@@ -218,6 +223,7 @@ export class ImageDecoder {
             records: this.records,
             keys: this.keys,
             changes: this.changes,
+            idempotencyRecords: this.idempotencyRecords,
             bytes: this.offset,
             checksum: digest.toString("hex"),
           };
@@ -255,7 +261,9 @@ export class ImageDecoder {
   }
 
   private kindAllowed(kind: number): boolean {
-    return this.formatVersion === 1 ? kind === KIND_KEY_VALUE_V1 : kind === KIND_KEY || kind === KIND_CHANGE;
+    return this.formatVersion === 1
+      ? kind === KIND_KEY_VALUE_V1
+      : kind === KIND_KEY || kind === KIND_CHANGE || kind === KIND_IDEMPOTENCY;
   }
 
   private parseFixed(u: Uint8Array): void {
@@ -263,7 +271,10 @@ export class ImageDecoder {
     const p = this.p;
     const at = this.offset;
     p.prevLength = 0;
-    if (p.kind === KIND_CHANGE) {
+    if (p.kind === KIND_IDEMPOTENCY) {
+      p.keyLength = v.getUint32(0);
+      p.valueLength = v.getUint32(4);
+    } else if (p.kind === KIND_CHANGE) {
       p.revision = readU64(u, 0, "change revision", at, "BadRecord");
       p.sub = v.getUint16(8);
       p.flags = u[10]!;
@@ -298,6 +309,13 @@ export class ImageDecoder {
           `change record ${this.records + 1} at revision ${p.revision}.${p.sub} is outside (${hdr.compactRevision}, ${hdr.revision}]`,
         );
       }
+      if (this.lastIdempotencyKey !== undefined) {
+        throw new ImageError(
+          "OutOfOrder",
+          at,
+          `record ${this.records + 1} is a change after the idempotency records`,
+        );
+      }
       const last = this.lastChange;
       if (
         last !== undefined &&
@@ -321,8 +339,12 @@ export class ImageDecoder {
         p.modRevision = 0;
         p.version = 1;
       }
-      if (this.lastChange !== undefined) {
-        throw new ImageError("OutOfOrder", at, `record ${this.records + 1} is a key after the changes`);
+      if (this.lastChange !== undefined || this.lastIdempotencyKey !== undefined) {
+        throw new ImageError(
+          "OutOfOrder",
+          at,
+          `record ${this.records + 1} is a key after the ${this.lastIdempotencyKey !== undefined ? "idempotency records" : "changes"}`,
+        );
       }
     }
     const size = p.keyLength + p.valueLength + p.prevLength;
@@ -338,6 +360,19 @@ export class ImageDecoder {
   private record(u: Uint8Array): ImageRecord {
     const p = this.p;
     const key = u.subarray(0, p.keyLength);
+    if (p.kind === KIND_IDEMPOTENCY) {
+      const last = this.lastIdempotencyKey;
+      if (last !== undefined && Buffer.compare(last, key) >= 0) {
+        throw new ImageError(
+          "OutOfOrder",
+          this.offset,
+          `record ${this.records + 1}'s idempotency key is not greater than the previous one`,
+        );
+      }
+      this.lastIdempotencyKey = Buffer.from(key);
+      this.idempotencyRecords++;
+      return { kind: "idempotency", key, value: u.subarray(p.keyLength) };
+    }
     if (p.kind === KIND_CHANGE) {
       this.lastChange = { revision: p.revision, sub: p.sub };
       this.changes++;
@@ -436,7 +471,9 @@ export class ImageDecoder {
 }
 
 function fixedBytes(kind: number): number {
-  return kind === KIND_CHANGE ? CHANGE_FIXED_BYTES : kind === KIND_KEY ? KEY_FIXED_BYTES : KEY_V1_FIXED_BYTES;
+  if (kind === KIND_CHANGE) return CHANGE_FIXED_BYTES;
+  if (kind === KIND_KEY) return KEY_FIXED_BYTES;
+  return kind === KIND_IDEMPOTENCY ? IDEMPOTENCY_FIXED_BYTES : KEY_V1_FIXED_BYTES;
 }
 
 function view(u: Uint8Array): DataView {

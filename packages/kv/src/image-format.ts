@@ -2,7 +2,7 @@
  * The tsraft-kv image: the whole store at one applied index as a byte stream, written and read a
  * chunk at a time. It is what a leader streams to a follower that needs a snapshot
  * ({@link SqliteStateMachine.snapshot}, {@link SqliteStateMachine.restore}) and what a backup
- * holds, so it is a logical format (keys, values, revisions, history), not SQLite's file: it does not
+ * holds, so it is a logical format (keys, values, revisions, history, idempotency records), not SQLite's file: it does not
  * depend on the SQLite version, page size or free pages, and it can be checked without SQLite.
  * The encoder is in image.ts, the decoder in image-decoder.ts.
  *
@@ -25,8 +25,13 @@
  *                            prevValueLength u32, key, value, prevValue
  *                            (after every key, in strictly increasing (revision, sub) order, each
  *                            with compactRevision < revision <= revision of the header)
+ *           kind 4: an       kind u8 = 4, keyLength u32, valueLength u32, key, value: an idempotency
+ *           idempotency      record (idempotency.ts) under its Idempotency-Key `key`; its value is
+ *           record           the u64 index of the entry that recorded it, the 16-byte request digest
+ *                            and the encoded result (sqlite-idempotency.ts)
+ *                            (after every change, in strictly increasing bytewise key order)
  * trailer   kind             u8        0xff
- *           records          u64       the number of records (both kinds)
+ *           records          u64       the number of records (every kind)
  *           checksum         32 bytes  SHA-256 of every byte before it, from the magic to `records`
  * ```
  *
@@ -35,11 +40,19 @@
  * them as the leader did. The history is part of the replicated state (compactions go through the
  * log), which is why it travels with the keys.
  *
+ * An idempotency record is one row of the `idempotency` table: the result a write sent with an
+ * Idempotency-Key had, so that a retry of it answers the same result instead of applying twice. The
+ * records are replicated state too (the state machine writes them in the write's transaction and
+ * they enter `/debug/hash`, state-hash.ts), so a member restored from an image must answer retries
+ * as the leader would. A store that never saw an Idempotency-Key writes none.
+ *
  * Format version 1 (tsraft-kv before issue 16) has a 28-byte header without `compactRevision` and
  * records of kind 1 only: `kind u8 = 1, keyLength u32, valueLength u32, key, value`. A version-2
  * reader still reads it: its keys get create and mod revision 0 and version 1 ("written before
  * revisions were kept", as a migrated database's, sqlite-database.ts), and its history is empty,
- * compacted at its revision. Each version accepts only its own record kinds.
+ * compacted at its revision, and it has no idempotency records. Each version accepts only its own
+ * record kinds (so a version-1 image with a kind-3 idempotency record, as an unreleased development
+ * branch wrote, is refused: "unknown record kind 3 in a version-1 image").
  *
  * Nothing follows the trailer. A reader detects truncation (no trailer), corruption (checksum,
  * record count, order, an unknown kind) and refuses records larger than it is willing to buffer.
@@ -68,11 +81,14 @@ export const HEADER_REST_BYTES: Readonly<Record<number, number>> = { 1: 16, 2: 2
 export const KIND_KEY_VALUE_V1 = 1;
 export const KIND_KEY = 2;
 export const KIND_CHANGE = 3;
+export const KIND_IDEMPOTENCY = 4;
 export const KIND_TRAILER = 0xff;
 /** After the kind byte: keyLength, valueLength (kind 1). */
 export const KEY_V1_FIXED_BYTES = 8;
 /** After the kind byte: keyLength, valueLength, createRevision, modRevision, version (kind 2). */
 export const KEY_FIXED_BYTES = 32;
+/** After the kind byte: keyLength, valueLength (kind 4). */
+export const IDEMPOTENCY_FIXED_BYTES = 8;
 /** After the kind byte: revision, sub, flags, three u64, three u32 lengths (kind 3). */
 export const CHANGE_FIXED_BYTES = 8 + 2 + 1 + 24 + 12;
 export const CHANGE_FLAG_PUT = 1;
@@ -125,18 +141,30 @@ export interface ImageChangeRecord {
   readonly prevValue: Uint8Array | undefined;
 }
 
+/**
+ * One idempotency record (idempotency.ts): its Idempotency-Key `key` and `value`, the u64 index
+ * that recorded it, the 16-byte request digest and the encoded result (sqlite-idempotency.ts
+ * encodes and decodes it; the image does not look inside).
+ */
+export interface ImageIdempotencyRecord {
+  readonly kind: "idempotency";
+  readonly key: Uint8Array;
+  readonly value: Uint8Array;
+}
+
 /** A record of an image. */
-export type ImageRecord = ImageKeyRecord | ImageChangeRecord;
+export type ImageRecord = ImageKeyRecord | ImageChangeRecord | ImageIdempotencyRecord;
 
 /** What a complete, verified image held. */
 export interface ImageSummary {
   readonly header: ImageHeader;
   /** The format version it was written in. */
   readonly formatVersion: number;
-  /** Records of both kinds (the trailer's count). */
+  /** Records of every kind (the trailer's count). */
   readonly records: number;
   readonly keys: number;
   readonly changes: number;
+  readonly idempotencyRecords: number;
   /** The image's length in bytes, trailer included. */
   readonly bytes: number;
   /** The SHA-256 checksum of the trailer, in hex. */

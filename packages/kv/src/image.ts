@@ -15,6 +15,7 @@ import {
   type ImageChangeRecord,
   type ImageHeader,
   KIND_CHANGE,
+  KIND_IDEMPOTENCY,
   KIND_KEY,
   KIND_KEY_VALUE_V1,
   KIND_TRAILER,
@@ -31,6 +32,7 @@ export {
   ImageError,
   type ImageErrorCode,
   type ImageHeader,
+  type ImageIdempotencyRecord,
   type ImageKeyRecord,
   type ImageRecord,
   type ImageSummary,
@@ -55,8 +57,8 @@ export interface ImageEncoderOptions {
 }
 
 /**
- * Writes an image into fixed-size chunks. Feed it the records in increasing key order with `add`,
- * take the full chunks with `take` whenever convenient, and end with `finish`. It holds at most one
+ * Writes an image into fixed-size chunks. Feed it the keys in increasing key order with `add`, then
+ * the history with `addChange`, then the idempotency records with `addIdempotency`; take the full chunks with `take` whenever convenient, and end with `finish`. It holds at most one
  * chunk being filled plus the full ones not taken yet; each chunk handed out is a fresh buffer the
  * caller may keep.
  */
@@ -74,6 +76,8 @@ export class ImageEncoder {
   private ready: Uint8Array[] = [];
   private records = 0;
   private lastKey: Buffer | undefined;
+  /** Set once an idempotency record was added: no key or change may follow. */
+  private lastIdempotencyKey: Buffer | undefined;
   private finished = false;
   private readonly scratch = Buffer.alloc(64);
 
@@ -111,7 +115,9 @@ export class ImageEncoder {
    */
   add(key: Uint8Array, value: Uint8Array, revisions: KeyRevisions = LEGACY_REVISIONS): void {
     if (this.finished) throw new Error("kv image: add after finish");
-    if (this.lastChange !== undefined) throw new Error("kv image: keys must come before the changes");
+    if (this.lastChange !== undefined || this.lastIdempotencyKey !== undefined) {
+      throw new Error("kv image: keys must come before the changes and the idempotency records");
+    }
     if (this.lastKey !== undefined && Buffer.compare(this.lastKey, key) >= 0) {
       throw new Error("kv image: records must come in strictly increasing key order");
     }
@@ -147,6 +153,9 @@ export class ImageEncoder {
   addChange(c: Omit<ImageChangeRecord, "kind">): void {
     if (this.finished) throw new Error("kv image: addChange after finish");
     if (this.formatVersion === 1) throw new Error("kv image: format version 1 has no history");
+    if (this.lastIdempotencyKey !== undefined) {
+      throw new Error("kv image: changes must come before the idempotency records");
+    }
     const last = this.lastChange;
     if (
       last !== undefined &&
@@ -183,6 +192,29 @@ export class ImageEncoder {
     this.write(c.key);
     this.write(value);
     this.write(prev);
+    this.records++;
+  }
+
+  /**
+   * Appends an idempotency record (format version 2 only; its value as sqlite-idempotency.ts
+   * encodes it), after every key and change. Throws unless `key` is greater than the previous
+   * idempotency record's.
+   */
+  addIdempotency(key: Uint8Array, value: Uint8Array): void {
+    if (this.finished) throw new Error("kv image: addIdempotency after finish");
+    if (this.formatVersion === 1) throw new Error("kv image: format version 1 has no idempotency records");
+    const last = this.lastIdempotencyKey;
+    if (last !== undefined && Buffer.compare(last, key) >= 0) {
+      throw new Error("kv image: idempotency records must come in strictly increasing key order");
+    }
+    this.lastIdempotencyKey = Buffer.from(key);
+    const s = this.scratch;
+    s[0] = KIND_IDEMPOTENCY;
+    s.writeUInt32BE(key.length, 1);
+    s.writeUInt32BE(value.length, 5);
+    this.write(s.subarray(0, 9));
+    this.write(key);
+    this.write(value);
     this.records++;
   }
 

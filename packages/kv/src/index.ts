@@ -62,6 +62,15 @@ export {
   decodeCommand,
   encodeCommand,
 } from "./command.js";
+// Idempotency keys (exactly-once retries of writes).
+export {
+  decodeIdempotent,
+  encodeIdempotent,
+  IDEMPOTENCY_HEADER,
+  IDEMPOTENCY_WINDOW,
+  MAX_IDEMPOTENCY_KEY_BYTES,
+  REPLAYED_HEADER,
+} from "./idempotency.js";
 // The image format (snapshots; backups).
 export {
   DEFAULT_IMAGE_CHUNK_BYTES,
@@ -76,6 +85,7 @@ export {
   ImageError,
   type ImageErrorCode,
   type ImageHeader,
+  type ImageIdempotencyRecord,
   type ImageKeyRecord,
   type ImageRecord,
   type ImageSummary,

@@ -34,7 +34,6 @@
  * leader's compactor proposes it, history-compactor.ts), so every node holds the same history
  * at the same applied index, images carry it, and `stateHash` covers it.
  */
-import { createHash } from "node:crypto";
 import type Database from "better-sqlite3";
 import {
   CHANGES_PER_REVISION,
@@ -45,6 +44,7 @@ import {
   type RangePage,
   type RangeRequest,
 } from "./mvcc-types.js";
+import type { StateHasher } from "./state-hash.js";
 
 export {
   CHANGES_PER_REVISION,
@@ -208,45 +208,12 @@ export class MvccStore {
   }
 
   /**
-   * SHA-256 over `revision`, `compactRevision`, every key in key order (key, value, create and mod
-   * revision, version) and every change of the history in order, each field length-prefixed (the
-   * state machine's `stateHash`). Reads everything.
+   * Feeds every key in key order, then every change of the history in order, to `hasher` (the
+   * state machine's `stateHash`, state-hash.ts). Reads everything.
    */
-  digest(revision: number, compactRevision: number): { keys: number; changes: number; hash: string } {
-    const h = createHash("sha256");
-    const u32 = Buffer.alloc(4);
-    // Each field length-prefixed; an absent one (a delete's value) is the length 0xffffffff alone.
-    const field = (b: Uint8Array | number | undefined) => {
-      const bytes = typeof b === "number" ? Buffer.from(String(b)) : b;
-      u32.writeUInt32BE(bytes === undefined ? 0xffffffff : bytes.length);
-      h.update(u32);
-      if (bytes !== undefined) h.update(bytes);
-    };
-    field(revision);
-    field(compactRevision);
-    let keys = 0;
-    for (const kv of this.allKeys()) {
-      field(kv.key);
-      field(kv.value);
-      field(kv.createRevision);
-      field(kv.modRevision);
-      field(kv.version);
-      keys++;
-    }
-    field(undefined); // between the keys and the history
-    let changes = 0;
-    for (const c of this.allChanges()) {
-      field(c.revision);
-      field(c.sub);
-      field(c.key);
-      field(c.value);
-      field(c.createRevision);
-      field(c.version);
-      field(c.prevModRevision);
-      field(c.prevValue);
-      changes++;
-    }
-    return { keys, changes, hash: h.digest("hex") };
+  hashInto(hasher: StateHasher): void {
+    for (const kv of this.allKeys()) hasher.key(kv);
+    for (const c of this.allChanges()) hasher.change(c);
   }
 
   /** The current keys of `range` in key order, read a batch at a time. */

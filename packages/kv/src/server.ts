@@ -5,13 +5,23 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { blockingNodeFileSystem, createNodeMetrics, nodeFileSystem, RaftNode } from "@tsraft/node";
+import {
+  blockingNodeFileSystem,
+  createNodeMetrics,
+  DataDirLock,
+  dataDirHasLog,
+  nodeFileSystem,
+  RaftNode,
+} from "@tsraft/node";
 import { type Logger, pino } from "pino";
 import { collectDefaultMetrics, Gauge } from "prom-client";
+import { backupRoute } from "./backup-route.js";
+import { openClientSecurity } from "./client-security.js";
 import type { KvServerConfig } from "./config.js";
 import { startHistoryCompactor } from "./history-compactor.js";
 import { closeKvWatches, createKvHttpServer } from "./http.js";
 import { DEFAULT_MAX_IMAGE_RECORD_BYTES } from "./image.js";
+import { OperatorError } from "./operator-error.js";
 import { type ApplyResult, SqliteStateMachine } from "./sqlite-state-machine.js";
 
 /** Room in a proposal beyond the HTTP body: key (≤ 4 KiB), `prev` (≤ the 16 KiB header limit), framing. */
@@ -31,6 +41,8 @@ export interface KvServer {
   readonly logger: Logger;
   /** Stops HTTP (letting in-flight requests finish briefly), then the node, then closes SQLite. */
   stop(): Promise<void>;
+  /** Re-reads the client certificate files and the token file (the CLI calls it on SIGHUP). */
+  reload(why: string): void;
 }
 
 /**
@@ -45,16 +57,41 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
   const metrics = createNodeMetrics();
   collectDefaultMetrics({ register: metrics.registry });
   let node: RaftNode<ApplyResult> | undefined;
-  const stateMachine = SqliteStateMachine.open(join(config.dataDir, "kv"), {
-    logger: log.child({ component: "kv" }),
-    // A record of an image is one key and value: as large as a request may make them.
-    maxImageRecordBytes: Math.max(DEFAULT_MAX_IMAGE_RECORD_BYTES, config.maxRequestBytes + PROPOSAL_OVERHEAD),
-    // A failed background commit: the database no longer holds what reads would be served from.
-    onFailure: (err) => {
-      log.fatal({ err }, "the state machine failed: stopping the node");
-      void node?.stop();
+  // Disaster recovery needs a surviving member's log: refused before anything is created.
+  if (config.forceNewCluster === true && !(await dataDirHasLog(config.dataDir))) {
+    throw new OperatorError(
+      `--force-new-cluster needs the data directory of a surviving member; ${config.dataDir} holds no log`,
+    );
+  }
+  // Client security (client-tls.ts, auth.ts): read first (a bad file fails the start before anything
+  // is opened), re-read on reload().
+  const security = openClientSecurity(config, log);
+  // One process per data directory: locked before the database in it is opened, released after it
+  // is closed (data-dir-lock.ts in @tsraft/node).
+  const lock = orUndo(
+    () => security.close(),
+    () => DataDirLock.acquire(config.dataDir, log),
+  );
+  const stateMachine = orUndo(
+    () => {
+      lock.release();
+      security.close();
     },
-  });
+    () =>
+      SqliteStateMachine.open(join(config.dataDir, "kv"), {
+        logger: log.child({ component: "kv" }),
+        // A record of an image is one key and value: as large as a request may make them.
+        maxImageRecordBytes: Math.max(
+          DEFAULT_MAX_IMAGE_RECORD_BYTES,
+          config.maxRequestBytes + PROPOSAL_OVERHEAD,
+        ),
+        // A failed background commit: the database no longer holds what reads would be served from.
+        onFailure: (err) => {
+          log.fatal({ err }, "the state machine failed: stopping the node");
+          void node?.stop();
+        },
+      }),
+  );
   new Gauge({
     name: "tsraft_kv_keys",
     help: "Keys in the store.",
@@ -77,8 +114,10 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
       clusterId: config.clusterId,
       peers: config.cluster,
       join: config.join,
+      forceNewCluster: config.forceNewCluster ?? false,
       listen: config.listenPeerUrl ?? config.cluster.get(config.id)!,
       dataDir: config.dataDir,
+      dataDirLock: lock,
       // Blocking by default: see packages/kv/README.md, "WAL I/O".
       fs: config.walIo === "async" ? nodeFileSystem : blockingNodeFileSystem,
       stateMachine,
@@ -103,6 +142,8 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
     });
   } catch (err) {
     stateMachine.close();
+    lock.release();
+    security.close();
     throw err;
   }
   const http = createKvHttpServer({
@@ -113,6 +154,8 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
     maxRequestBytes: config.maxRequestBytes,
     requestTimeoutMs: config.requestTimeoutMs,
     watch: { slowWatcherMs: config.watchSlowMs },
+    ...security.httpOptions,
+    routes: [backupRoute(node, config.requestTimeoutMs, log.child({ component: "backup" }))],
   });
   const compactor = startHistoryCompactor({
     node,
@@ -121,6 +164,7 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
     historyAgeMs: config.historyAgeSec * 1000,
     logger: log.child({ component: "compactor" }),
   });
+  security.attach(http);
   try {
     await new Promise<void>((resolve, reject) => {
       http.once("error", reject);
@@ -134,11 +178,13 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
     closeKvWatches(http);
     await node.stop();
     stateMachine.close();
+    lock.release();
+    security.close();
     throw err;
   }
   const addr = http.address() as AddressInfo;
   const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
-  const url = `http://${host}:${addr.port}`;
+  const url = `${config.clientTls === undefined ? "http" : "https"}://${host}:${addr.port}`;
   log.info({ url, peerUrl: config.cluster.get(config.id), dataDir: config.dataDir }, "serving the KV API");
 
   let stopping: Promise<void> | undefined;
@@ -151,11 +197,23 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
       const grace = setTimeout(() => http.closeAllConnections(), HTTP_GRACE_MS);
       await closed;
       clearTimeout(grace);
+      security.close();
       await node.stop();
       stateMachine.close();
+      lock.release();
       log.info("kv server stopped");
     })();
     return stopping;
   };
-  return { node, stateMachine, http, url, logger: log, stop };
+  return { node, stateMachine, http, url, logger: log, stop, reload: (why) => security.reload(why) };
+}
+
+/** Runs `open`; if it throws, runs `undo` (releasing what was taken before) and rethrows. */
+function orUndo<T>(undo: () => void, open: () => T): T {
+  try {
+    return open();
+  } catch (err) {
+    undo();
+    throw err;
+  }
 }

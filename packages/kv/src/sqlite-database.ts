@@ -6,6 +6,7 @@
  */
 import { existsSync, statSync } from "node:fs";
 import Database from "better-sqlite3";
+import { createIdempotencyTable } from "./sqlite-idempotency.js";
 
 /**
  * Bumped when the schema changes. Version 2 added the per-key revisions (`create_rev`, `mod_rev`,
@@ -41,6 +42,7 @@ export function openDatabase(path: string, options: ConnectionOptions): Database
     if (fresh) createSchema(db);
     else migrateSchema(db);
     checkSchema(db);
+    createIdempotencyTable(db); // a database of an earlier release lacks it
     return db;
   } catch (err) {
     db.close();
@@ -57,6 +59,7 @@ export function openDatabase(path: string, options: ConnectionOptions): Database
  * - `meta`: `applied_index`, `revision`, `compact_revision`; the checkpoint worker also counts its
  *   WAL restarts there (`wal_restarts`, wal-checkpointer.ts), which is not part of the state
  *   (images and `stateHash` leave it out).
+ * - `idempotency`: the records of writes sent with an Idempotency-Key (sqlite-idempotency.ts).
  */
 export function createSchema(db: Database.Database): void {
   db.exec(`
@@ -66,6 +69,7 @@ export function createSchema(db: Database.Database): void {
     ${HISTORY_DDL}
     PRAGMA user_version = ${SCHEMA_VERSION};
   `);
+  createIdempotencyTable(db);
 }
 
 const KV_REVISION_COLUMNS =

@@ -10,6 +10,7 @@ import Database from "better-sqlite3";
 import { ImageDecoder, ImageError, type ImageSummary } from "./image.js";
 import { CHANGES_PER_REVISION } from "./mvcc-types.js";
 import { createSchema } from "./sqlite-database.js";
+import { idempotencyInserter } from "./sqlite-idempotency.js";
 
 /** Longest stretch of inserting between two turns of the event loop while building. */
 export const RESTORE_SLICE_MS = 4;
@@ -99,6 +100,7 @@ export async function buildDatabaseFromImage(
     >(
       "INSERT INTO history (id, key, value, create_rev, version, prev_mod_rev, prev_value) VALUES (?, ?, ?, ?, ?, ?, ?)",
     );
+    const insertIdempotency = idempotencyInserter(db);
     const decoder = new ImageDecoder(
       options.maxRecordBytes === undefined ? {} : { maxRecordBytes: options.maxRecordBytes },
     );
@@ -118,6 +120,7 @@ export async function buildDatabaseFromImage(
       decoder.push(chunk);
       for (let r = decoder.next(); r !== undefined; r = decoder.next()) {
         if (r.kind === "key") insertKey.run(r.key, r.value, r.createRevision, r.modRevision, r.version);
+        else if (r.kind === "idempotency") insertIdempotency(r.key, r.value);
         else {
           insertChange.run(
             r.revision * CHANGES_PER_REVISION + r.sub,

@@ -19,6 +19,8 @@ import Database from "better-sqlite3";
 import { DEFAULT_IMAGE_CHUNK_BYTES, type ImageChangeRecord, ImageEncoder } from "./image.js";
 import { CHANGES_PER_REVISION } from "./mvcc-types.js";
 import { checkSchema, readMeta } from "./sqlite-database.js";
+import { encodeIdempotencyValue, IDEMPOTENCY_ROWS } from "./sqlite-idempotency.js";
+import { type StateDigest, StateHasher } from "./state-hash.js";
 
 /** Longest stretch of work between two turns of the event loop while producing an image. */
 export const IMAGE_SLICE_MS = 4;
@@ -41,6 +43,9 @@ export class SqliteSnapshot implements SqliteImageSnapshot {
   private started = false;
   /** Why the snapshot can no longer be read, once released or aborted. */
   private ended: string | undefined;
+  /** Set by {@link hashState}: the rows read are also fed to the state digest (state-hash.ts). */
+  private hasher: StateHasher | undefined;
+  private hashed: StateDigest | undefined;
 
   /**
    * Opens a read-only connection to `path` and pins the state it holds now: the caller must have
@@ -79,6 +84,32 @@ export class SqliteSnapshot implements SqliteImageSnapshot {
     if (this.started) throw new Error("kv snapshot: read() called twice");
     this.started = true;
     return this.produce();
+  }
+
+  /**
+   * Also computes `/debug/hash`'s digest of the state read (for a backup: state-hash.ts), available
+   * from {@link stateHash} once the image was read to its end. Call before {@link read}.
+   */
+  hashState(): void {
+    if (this.started) throw new Error("kv snapshot: hashState() after read()");
+    this.hasher = new StateHasher(this.revision, this.compactRevision);
+  }
+
+  /** The state digest, once an image read with {@link hashState} is complete; else undefined. */
+  get stateHash():
+    | {
+        appliedIndex: number;
+        revision: number;
+        compactRevision: number;
+        keys: number;
+        changes: number;
+        hash: string;
+      }
+    | undefined {
+    const h = this.hashed;
+    if (h === undefined) return undefined;
+    const { index: appliedIndex, revision, compactRevision } = this;
+    return { appliedIndex, revision, compactRevision, keys: h.keys, changes: h.changes, hash: h.hash };
   }
 
   /** Ends the read transaction and closes the connection. Idempotent. */
@@ -120,19 +151,37 @@ export class SqliteSnapshot implements SqliteImageSnapshot {
       { appliedIndex: this.index, revision: this.revision, compactRevision: this.compactRevision },
       this.chunkBytes,
     );
+    const hasher = this.hasher;
     const query = (sql: string) => () =>
       this.check().prepare(sql).raw().iterate() as IterableIterator<unknown[]>;
-    // One cursor at a time (a connection runs one statement at a time): the keys, then the history.
+    // One cursor at a time (a connection runs one statement at a time): the keys, then the history,
+    // then the idempotency records (sqlite-idempotency.ts), which are part of the state too. The
+    // state digest (hashState) is fed the same rows in the same order (state-hash.ts).
     for (const [open, add] of [
       [
         query("SELECT key, value, create_rev, mod_rev, version FROM kv ORDER BY key"),
-        (r: unknown[]) => enc.add(r[0] as Buffer, r[1] as Buffer, keyRevisions(r)),
+        (r: unknown[]) => {
+          const revisions = keyRevisions(r);
+          enc.add(r[0] as Buffer, r[1] as Buffer, revisions);
+          hasher?.key({ key: r[0] as Buffer, value: r[1] as Buffer, ...revisions });
+        },
       ],
       [
         query(
           "SELECT id, key, value, create_rev, version, prev_mod_rev, prev_value FROM history ORDER BY id",
         ),
-        (r: unknown[]) => enc.addChange(changeOf(r)),
+        (r: unknown[]) => {
+          const c = changeOf(r);
+          enc.addChange(c);
+          hasher?.change(c);
+        },
+      ],
+      [
+        query(IDEMPOTENCY_ROWS),
+        (r: unknown[]) => {
+          enc.addIdempotency(r[0] as Buffer, encodeIdempotencyValue(r));
+          hasher?.idempotency(r);
+        },
       ],
     ] as const) {
       const rows = open();
@@ -157,6 +206,7 @@ export class SqliteSnapshot implements SqliteImageSnapshot {
       }
       this.check(); // a cursor closed by release() ends early: that is not the end of the image
     }
+    this.hashed = hasher?.finish();
     yield* enc.finish();
   }
 }

@@ -87,6 +87,7 @@ import { trace, tracing } from "@tsraft/node/trace";
 import type { ApplyEntry, StateMachine } from "@tsraft/raft";
 import type Database from "better-sqlite3";
 import type { Logger } from "pino";
+import { decodeIdempotent } from "./idempotency.js";
 import { DEFAULT_IMAGE_CHUNK_BYTES } from "./image.js";
 import { MvccStore } from "./mvcc-store.js";
 import {
@@ -99,6 +100,7 @@ import {
   type RangeRequest,
 } from "./mvcc-types.js";
 import { openDatabase, prepare, readMeta, type Statements, startWal } from "./sqlite-database.js";
+import { IdempotencyTable } from "./sqlite-idempotency.js";
 import {
   buildDatabaseFromImage,
   companionFiles,
@@ -107,6 +109,7 @@ import {
   removeDatabaseFiles,
 } from "./sqlite-restore.js";
 import { type SqliteImageSnapshot, SqliteSnapshot } from "./sqlite-snapshot.js";
+import { StateHasher } from "./state-hash.js";
 import { casTxn, readOnlyStore, runTxn, type Txn, type TxnResult } from "./txn.js";
 import { decodeKvCommand, type KvCommand } from "./txn-command.js";
 import { type CheckpointResult, DEFAULT_WAL_CHECKPOINT_BYTES, WalCheckpointer } from "./wal-checkpointer.js";
@@ -123,14 +126,19 @@ export type { SqliteImageSnapshot } from "./sqlite-snapshot.js";
 
 /** What applying one normal entry did; the node hands it to the proposer's `propose()` promise. */
 export type ApplyResult =
-  /** A put, delete or compaction applied; `revision`: the store's revision after it (mvcc-store.ts). */
-  | { readonly kind: "ok"; readonly revision: number }
+  /**
+   * A put, delete or compaction applied; `revision`: the store's revision after it (mvcc-store.ts).
+   * `replayed`: an idempotent retry; this is the first attempt's result (idempotency.ts).
+   */
+  | { readonly kind: "ok"; readonly revision: number; readonly replayed?: true }
   /** A conditional write whose `prev` did not match; `current` is the value found (undefined: absent). */
-  | { readonly kind: "compare-failed"; readonly current: Uint8Array | undefined }
+  | { readonly kind: "compare-failed"; readonly current: Uint8Array | undefined; readonly replayed?: true }
   /** A transaction (txn.ts) ran. */
   | { readonly kind: "txn"; readonly result: TxnResult }
   /** The entry's data was not a command (never proposed by this server); it changed nothing. */
-  | { readonly kind: "invalid"; readonly error: string };
+  | { readonly kind: "invalid"; readonly error: string }
+  /** Its idempotency key was recorded for another request within the window; it changed nothing. */
+  | { readonly kind: "key-reused" };
 
 /** What an apply (or a restore) moved the store to; {@link SqliteStateMachine.onApplied} listeners hear it. */
 export interface AppliedState {
@@ -176,6 +184,11 @@ export interface SqliteStateMachineOptions {
   /** `restore` refuses images with a record (key + value) larger than this (default 64 MiB). */
   maxImageRecordBytes?: number;
   /**
+   * Log entries an idempotency key is remembered for (default {@link IDEMPOTENCY_WINDOW}). Must be
+   * the same on every member: tests only.
+   */
+  idempotencyWindow?: number;
+  /**
    * Fault injection for tests: called at each step of a restore (see {@link RestoreStep}). A hook
    * that throws fails the restore at that point as an I/O error there would.
    */
@@ -194,6 +207,8 @@ const DEFAULT_COMMIT_ENTRIES = 10_000;
 export class SqliteStateMachine implements StateMachine<ApplyResult> {
   private db: Database.Database;
   private stmts: Statements;
+  /** Idempotency records (sqlite-idempotency.ts), on the same connection as `stmts`. */
+  private idempotency: IdempotencyTable;
   /**
    * Invariant: equals the `applied_index` row of `meta` as this connection sees it (the open
    * transaction's, once something is applied in it; the committed one may be lower, the durable
@@ -242,6 +257,7 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
     this.db = this.openConnection();
     this.stmts = prepare(this.db);
     this.store = new MvccStore(this.db);
+    this.idempotency = new IdempotencyTable(this.db, options.idempotencyWindow);
     ({
       appliedIndex: this.applied,
       revision: this.rev,
@@ -490,6 +506,7 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
     this.db = this.openConnection();
     this.stmts = prepare(this.db);
     this.store = new MvccStore(this.db);
+    this.idempotency = new IdempotencyTable(this.db, this.options.idempotencyWindow);
     ({
       appliedIndex: this.applied,
       revision: this.rev,
@@ -591,6 +608,7 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
       revision: this.rev,
       compactRevision: this.compactRev,
     } = readMeta(this.db));
+    this.idempotency.reload();
   }
 
   private readonly applyTx = (entries: readonly ApplyEntry[], results: (ApplyResult | undefined)[]) => {
@@ -601,6 +619,11 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
         if (e.index <= applied) return;
         applied = e.index;
         if (e.kind !== "normal") return;
+        const idem = decodeIdempotent(e.data);
+        if (idem !== undefined) {
+          results[i] = this.idempotency.apply(idem.key, idem.command, e.index, (c) => this.execute(c));
+          return;
+        }
         let cmd: KvCommand;
         try {
           cmd = decodeKvCommand(e.data);
@@ -613,6 +636,7 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
         results[i] = this.execute(cmd);
       });
       if (applied === before.applied) return false;
+      this.idempotency.expireTo(applied);
       this.stmts.setMeta.run("applied_index", applied);
       if (this.rev !== before.rev) this.stmts.setMeta.run("revision", this.rev);
       if (this.compactRev !== before.compactRev) this.stmts.setMeta.run("compact_revision", this.compactRev);
@@ -738,11 +762,12 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
   }
 
   /**
-   * A digest of the store at its applied index: SHA-256 over the revision, the compact revision,
-   * every key in key order (key, value, create and mod revision, version) and every change of the
-   * history in order, each field length-prefixed. Nodes that applied the same log prefix have the
+   * A digest of the store at its applied index (state-hash.ts says what it covers, in which order):
+   * the revision, the compact revision, every key with its revisions, every change of the history,
+   * then the idempotency records if there are any. Nodes that applied the same log prefix have the
    * same digest at the same index, whatever path (entries, image, restart) brought them there; tests
-   * compare them. Reads everything: meant for tests and operators, not hot paths.
+   * compare them, and a backup names the digest of its image's state (sqlite-snapshot.ts computes it
+   * with the same {@link StateHasher}). Reads everything: meant for tests and operators, not hot paths.
    */
   stateHash(): {
     appliedIndex: number;
@@ -753,7 +778,10 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
     hash: string;
   } {
     this.checkFailure();
-    const { keys, changes, hash } = this.store.digest(this.rev, this.compactRev);
+    const hasher = new StateHasher(this.rev, this.compactRev);
+    this.store.hashInto(hasher);
+    this.idempotency.hashInto(hasher);
+    const { keys, changes, hash } = hasher.finish();
     return {
       appliedIndex: this.applied,
       revision: this.rev,

@@ -7,7 +7,7 @@
  */
 
 // The node: RaftNode and what it takes and gives (packages/node/README.md, "RaftNode").
-export { RaftNode } from "./raftnode/raft-node.js";
+export { type ExportedSnapshot, RaftNode } from "./raftnode/raft-node.js";
 export type {
   RaftNodeOptions,
   RaftNodeTransportOptions,
@@ -16,6 +16,9 @@ export type {
 } from "./raftnode/options.js";
 export type { RequestOptions } from "./raftnode/requests.js";
 export { isRaftNodeError, RaftNodeError, type RaftNodeErrorCode } from "./raftnode/errors.js";
+export { DataDirLock, LOCK_FILE, type LockOwner } from "./raftnode/data-dir-lock.js";
+export { type SeedDataDirOptions, seedDataDir } from "./raftnode/seed-data-dir.js";
+export { dataDirHasLog } from "./raftnode/force-new-cluster.js";
 export type { Member } from "./raftnode/membership.js";
 export type { RaftNodeEvents } from "./raftnode/node-events.js";
 export type { PeerProgress, RaftNodeStatus } from "./raftnode/status.js";

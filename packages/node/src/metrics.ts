@@ -100,14 +100,26 @@ export function createNodeMetrics(registry: Registry = new Registry()): NodeMetr
       "Time from a compaction's start (between two applies) to the log cut, off the apply path.",
       [0.001, 0.004, 0.016, 0.064, 0.256, 1, 4, 16, 64],
     ),
-    messagesSent: counter("messages_sent_total", "Raft messages handed to peer connections."),
-    messagesReceived: counter("messages_received_total", "Raft messages received from peers."),
+    messagesSent: counter("messages_sent_total", "Raft messages handed to peer connections, by peer.", [
+      "to",
+    ]),
+    messagesReceived: counter("messages_received_total", "Raft messages received from peers, by peer.", [
+      "from",
+    ]),
     messagesDropped: counter("messages_dropped_total", "Raft messages dropped, by reason.", ["reason"]),
     framesRejected: counter("frames_rejected_total", "Malformed or refused frames, by reason.", ["reason"]),
-    peerUnreachable: counter("peer_unreachable_total", "Times a peer was reported unreachable."),
+    peerUnreachable: counter("peer_unreachable_total", "Times a peer was reported unreachable, by peer.", [
+      "to",
+    ]),
     snapshotsSent: counter("snapshots_sent_total", "Snapshots streamed to peers, by result.", ["result"]),
     snapshotsReceived: counter("snapshots_received_total", "Snapshots received, by result.", ["result"]),
-    snapshotBytesSent: counter("snapshot_sent_bytes_total", "Snapshot bytes streamed to peers."),
-    snapshotBytesReceived: counter("snapshot_received_bytes_total", "Snapshot bytes received from peers."),
+    snapshotBytesSent: counter("snapshot_sent_bytes_total", "Snapshot bytes streamed to peers, by peer.", [
+      "to",
+    ]),
+    snapshotBytesReceived: counter(
+      "snapshot_received_bytes_total",
+      "Snapshot bytes received from peers, by peer.",
+      ["from"],
+    ),
   };
 }

@@ -109,6 +109,17 @@ export interface MergedLog {
   readonly undecodable: readonly string[];
   /** Index ranges no node's WAL still holds (compacted everywhere): writes there are unknown. */
   readonly gaps: readonly string[];
+  /**
+   * Entries whose idempotency key an earlier entry (within the window) already applied: the state
+   * machine answered them from its record and changed nothing, so they are not in `writes`.
+   */
+  readonly replays: number;
+}
+
+/** The idempotency envelope of @tsraft/kv (its `decodeIdempotent`) and its window, injected too. */
+export interface IdempotencyDecoder {
+  readonly unwrap: (payload: Uint8Array) => { key: Uint8Array; command: Uint8Array } | undefined;
+  readonly window: number;
 }
 
 const utf8 = new TextDecoder();
@@ -120,7 +131,11 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** Merges the nodes' committed logs, checking that they agree wherever they overlap. */
-export function mergeCommittedLogs(logs: readonly NodeLog[], decode: CommandDecoder): MergedLog {
+export function mergeCommittedLogs(
+  logs: readonly NodeLog[],
+  decode: CommandDecoder,
+  idempotency?: IdempotencyDecoder,
+): MergedLog {
   const at = new Map<number, { entry: Entry; from: number }>();
   const divergences: string[] = [];
   let commit = 0;
@@ -153,6 +168,9 @@ export function mergeCommittedLogs(logs: readonly NodeLog[], decode: CommandDeco
   const requests = new Map<string, number>();
   const duplicateRequests: string[] = [];
   const undecodable: string[] = [];
+  /** Idempotency keys (hex) and the index that applied them, as the state machine records them. */
+  const keys = new Map<string, number>();
+  let replays = 0;
   for (const i of indexes) {
     const e = at.get(i)!.entry;
     if (e.type !== EntryType.EntryNormal || e.data.length === 0) continue;
@@ -164,9 +182,21 @@ export function mergeCommittedLogs(logs: readonly NodeLog[], decode: CommandDeco
     const first = requests.get(env.requestId);
     if (first !== undefined) duplicateRequests.push(`request ${env.requestId} at indexes ${first} and ${i}`);
     else requests.set(env.requestId, i);
+    let payload = env.payload;
+    const keyed = idempotency?.unwrap(payload);
+    if (keyed !== undefined) {
+      const key = Buffer.from(keyed.key).toString("hex");
+      const applied = keys.get(key);
+      if (applied !== undefined && applied + idempotency!.window >= i) {
+        replays++;
+        continue;
+      }
+      keys.set(key, i);
+      payload = keyed.command;
+    }
     let cmd: ReturnType<CommandDecoder>;
     try {
-      cmd = decode(env.payload);
+      cmd = decode(payload);
     } catch (err) {
       undecodable.push(`index ${i}: ${err instanceof Error ? err.message : String(err)}`);
       continue;
@@ -180,5 +210,5 @@ export function mergeCommittedLogs(logs: readonly NodeLog[], decode: CommandDeco
       prev: cmd.prev === undefined ? null : utf8.decode(cmd.prev),
     });
   }
-  return { writes, commit, divergences, duplicateRequests, undecodable, gaps };
+  return { writes, commit, divergences, duplicateRequests, undecodable, gaps, replays };
 }

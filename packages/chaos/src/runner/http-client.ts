@@ -33,6 +33,8 @@ export interface HttpRequestOptions {
   readonly timeoutMs: number;
   /** A keep-alive agent (one per client keeps one connection per node). */
   readonly agent?: Agent;
+  /** Extra request headers (e.g. Idempotency-Key). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** Sends one request to 127.0.0.1. Resolves with the answer, or with why there is none. */
@@ -53,7 +55,7 @@ export function httpRequest(o: HttpRequestOptions): Promise<HttpResult> {
         method: o.method,
         path: o.path,
         ...(o.agent !== undefined ? { agent: o.agent } : {}),
-        headers: body === undefined ? {} : { "content-length": body.length },
+        headers: { ...o.headers, ...(body === undefined ? {} : { "content-length": body.length }) },
       },
       (res) => {
         const chunks: Buffer[] = [];

@@ -18,7 +18,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { decodeKvCommand } from "@tsraft/kv";
+import { decodeIdempotent, decodeKvCommand, IDEMPOTENCY_WINDOW } from "@tsraft/kv";
 import { KvClient as TypedKvClient } from "@tsraft/kv/client";
 import { type CheckOutcome, checkOperations } from "../lincheck/checker.js";
 import { groupModel, isGroupAmbiguous } from "../lincheck/kv-group-model.js";
@@ -38,6 +38,11 @@ export interface RunSpec {
   readonly seed: number;
   readonly nodes: 1 | 3;
   readonly fault: FaultKind;
+  /**
+   * The retrying workload: every write carries an Idempotency-Key and every ambiguous one is sent
+   * again with it until its answer is definite (workload.ts).
+   */
+  readonly retries?: boolean;
 }
 
 /**
@@ -88,6 +93,9 @@ export interface RunReport {
   /** Failpoint kinds: whether the failpoint fired (a run whose failpoint did not fire tested less). */
   readonly faultFired: boolean | undefined;
   readonly checkMs: number;
+  /** Retrying mode: writes sent more than once, and committed entries deduplicated by their key. */
+  readonly retried: number;
+  readonly replays: number;
   readonly faultLog: readonly string[];
   /** The kept run directory, if any. */
   readonly dir: string | undefined;
@@ -142,6 +150,7 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
       requestTimeoutMs: 1500,
       thinkMs: [10, 70],
       now,
+      retryAmbiguous: spec.retries === true,
     },
     cluster,
   );
@@ -188,10 +197,14 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
   // The committed log: agreement between nodes, then durability, then the patched history.
   const logs = await Promise.all(cluster.everStarted().map((s) => readNodeLog(s.id, s.dataDir)));
   for (const l of logs) if (l.error !== undefined) failures.push(`node ${l.id}: WAL unreadable: ${l.error}`);
-  const merged = mergeCommittedLogs(logs, (payload) => {
-    const cmd = decodeKvCommand(payload);
-    return cmd.op === "put" || cmd.op === "delete" ? cmd : undefined;
-  });
+  const merged = mergeCommittedLogs(
+    logs,
+    (payload) => {
+      const cmd = decodeKvCommand(payload);
+      return cmd.op === "put" || cmd.op === "delete" ? cmd : undefined;
+    },
+    { unwrap: decodeIdempotent, window: IDEMPOTENCY_WINDOW },
+  );
   for (const d of merged.divergences) failures.push(`committed logs diverge: ${d}`);
   for (const d of merged.duplicateRequests) failures.push(`request applied twice: ${d}`);
   for (const d of merged.undecodable) failures.push(`undecodable committed entry: ${d}`);
@@ -233,7 +246,7 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
   const ok = failures.length === 0;
   const keep = o.keep ?? "failure";
   const kept = keep === "always" || (keep === "failure" && !ok);
-  const replay = `node scripts/chaos.mjs --seed ${spec.seed}`;
+  const replay = `node scripts/chaos.mjs --seed ${spec.seed}${spec.retries === true ? " --retries" : ""}`;
   if (kept) {
     writeFileSync(
       join(dir, "history.json"),
@@ -255,7 +268,7 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
     writeFileSync(
       join(dir, "report.txt"),
       [
-        `seed ${spec.seed}: ${spec.fault} on ${spec.nodes} node(s)`,
+        `seed ${spec.seed}: ${spec.fault} on ${spec.nodes} node(s)${spec.retries === true ? ", retrying workload" : ""}`,
         `replay: ${replay}`,
         "",
         ...faultLog,
@@ -283,6 +296,8 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
     lincheck: check.outcome === "ok" ? groupCheck.outcome : check.outcome,
     faultFired,
     checkMs: check.elapsedMs + groupCheck.elapsedMs,
+    retried: workload.stats.retried,
+    replays: merged.replays,
     faultLog,
     dir: kept ? dir : undefined,
     replay,
@@ -402,11 +417,12 @@ export function formatRunLine(r: RunReport): string {
   return [
     `seed ${String(r.spec.seed).padStart(4)}`,
     `${(r.spec.fault + (r.faultFired === undefined ? "" : r.faultFired ? "" : " (not fired)")).padEnd(21)}`,
-    `${r.spec.nodes}n`,
+    `${r.spec.nodes}n${r.spec.retries === true ? " retry" : ""}`,
     `ops ${String(r.ops).padStart(5)} (${r.opsPerSec.toFixed(0)}/s, ${r.groupOps} txn/range)`,
     `watch ${r.watchEvents} ev ${r.watchResumes} res`,
     `ambiguous ${r.ambiguousBefore}->${r.ambiguousAfter} (${pct}%)`,
     `lincheck ${r.lincheck} ${r.checkMs.toFixed(0)} ms`,
+    ...(r.spec.retries === true ? [`retried ${r.retried} replays ${r.replays}`] : []),
     r.ok ? "PASS" : `FAIL (${r.failures.length})`,
     `${(r.elapsedMs / 1000).toFixed(1)} s`,
   ].join("  ");

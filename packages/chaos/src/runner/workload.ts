@@ -5,14 +5,18 @@
  *
  * How an HTTP outcome becomes history (the answers of README.md, "HTTP API"):
  * - 204 → `ok`; 412 → `mismatch`; GET 200 → the value, GET 404 `KeyNotFound` → absent.
- * - 503 `NoLeader` / `ProposalDropped` / `TooManyRequests`: the server promises nothing was proposed, so
- *   the write is left out of the history. (If it applied anyway, the checker sees a value no
+ * - 503 `NoLeader` / `ProposalDropped` / `TooManyRequests` / `Superseded`: the server promises the
+ *   write was not applied and never will be, so it is left out of the history. (If it applied anyway, the checker sees a value no
  *   recorded write produced — the promise is tested, not trusted.)
  * - A refused connection: the request never reached a server; left out.
- * - Anything else without a definite answer — 504, a reset, a timeout, and 503 `Stopped` (the node
- *   stopped while the request waited; its entry may already be on its way to commit: chaos seed 40
- *   caught such a write committing) — is ambiguous: recorded with an unknown outcome, settled later
- *   from the committed log.
+ * - Anything else without a definite answer — 504, a reset, a timeout, and 503 `Stopped` or
+ *   `LeaderChanged` (the node stopped, or its leader went, while the request waited; its entry may
+ *   already be on its way to commit: chaos seed 40 caught such a write committing) — is ambiguous:
+ *   recorded with an unknown outcome, settled later from the committed log.
+ * - In the retrying mode (`retryAmbiguous`), every write carries an Idempotency-Key and an ambiguous
+ *   one is sent again with the same key (to any node) until an answer is definite: the history
+ *   holds one operation per write, from its first call to its definite answer, and the committed
+ *   log, deduplicated by key as the state machine does, must hold every acknowledged write once.
  * - A read without an answer is left out (it changed nothing).
  */
 import { Agent } from "node:http";
@@ -53,8 +57,8 @@ export interface ClientOutcome {
   readonly clientId: number;
 }
 
-/** 503 codes after which the server guarantees nothing was proposed. */
-const NOT_PROPOSED = new Set(["NoLeader", "ProposalDropped", "TooManyRequests"]);
+/** 503 codes after which the server guarantees the write was not applied and never will be. */
+const NOT_PROPOSED = new Set(["NoLeader", "ProposalDropped", "TooManyRequests", "Superseded"]);
 
 /** Counts of outcomes, for the run's report. */
 export interface WorkloadStats {
@@ -65,6 +69,9 @@ export interface WorkloadStats {
   failed: number;
   /** Answers the API does not allow here (e.g. a 500, or a 412 to a plain put): listed in the report. */
   unexpected: string[];
+  /** Retrying mode: writes sent more than once, and the attempts they took in all. */
+  retried: number;
+  retryAttempts: number;
 }
 
 /** A KV client: one keep-alive connection per node, one request at a time. */
@@ -83,14 +90,51 @@ export class KvClient {
    * Runs `input` on node `node`; returns the history entry (undefined when the operation surely did
    * not happen, or is a read without an answer) and how it ended.
    */
-  async execute(node: number, input: KvInput): Promise<ClientOutcome> {
-    const r = await this.send(node, input);
+  async execute(node: number, input: KvInput, idempotencyKey?: string): Promise<ClientOutcome> {
+    const r = await this.send(node, input, idempotencyKey);
     return { ...r, input, clientId: this.id };
+  }
+
+  /**
+   * Runs the write `input` with idempotency key `key`, sending it again (with the key, to the node
+   * `nodeFor` names for each attempt) after every ambiguous outcome, until a definite one or
+   * `budgetMs` passed. The outcome spans the first call to the last answer; it is ambiguous only if
+   * no attempt was definite, and "failed" (not applied) only if no attempt was ambiguous before.
+   */
+  async executeWithRetries(
+    nodeFor: (attempt: number) => number,
+    input: KvInput,
+    key: string,
+    budgetMs: number,
+  ): Promise<ClientOutcome & { attempts: number }> {
+    const call = this.now();
+    let maybeApplied = false;
+    for (let attempt = 1; ; attempt++) {
+      const r = await this.execute(nodeFor(attempt), input, key);
+      if (r.kind === "ok" || r.kind === "mismatch")
+        return { ...r, op: { ...r.op!, call }, attempts: attempt };
+      if (r.kind === "unexpected") return { ...r, attempts: attempt };
+      maybeApplied ||= r.kind === "ambiguous";
+      if (r.kind === "failed" && !maybeApplied) return { ...r, attempts: attempt };
+      if (this.now() - call > budgetMs) {
+        const op: KvOperation = { clientId: this.id, input, call, return: UNKNOWN_RETURN, output: UNKNOWN };
+        return {
+          op,
+          kind: "ambiguous",
+          detail: `${r.detail} after ${attempt} attempts`,
+          input,
+          clientId: this.id,
+          attempts: attempt,
+        };
+      }
+      await sleep(50);
+    }
   }
 
   private async send(
     node: number,
     input: KvInput,
+    idempotencyKey: string | undefined,
   ): Promise<{ op: KvOperation | undefined; kind: OutcomeKind; detail: string }> {
     const path = `/kv/${encodeURIComponent(input.key)}${input.type === "cas" ? `?prev=${encodeURIComponent(input.prev)}` : ""}`;
     const method = input.type === "get" ? "GET" : input.type === "delete" ? "DELETE" : "PUT";
@@ -103,6 +147,7 @@ export class KvClient {
       ...(body !== undefined ? { body } : {}),
       timeoutMs: this.timeoutMs,
       agent: this.agent,
+      ...(idempotencyKey !== undefined ? { headers: { "idempotency-key": idempotencyKey } } : {}),
     });
     const ret = this.now();
     const record = (output: KvOutput, known = true): KvOperation => ({
@@ -173,6 +218,12 @@ export interface WorkloadOptions {
   /** Pause between a client's operations, uniform in [min, max] ms (sets the offered load). */
   readonly thinkMs: readonly [number, number];
   readonly now: () => number;
+  /**
+   * Give every write an Idempotency-Key and send an ambiguous one again with it until its answer is
+   * definite (for at most `retryBudgetMs`, default 15 s).
+   */
+  readonly retryAmbiguous?: boolean;
+  readonly retryBudgetMs?: number;
 }
 
 /** The keys a run uses: `k0` .. `k<n-1>`. */
@@ -187,7 +238,16 @@ export class Workload {
   readonly groupHistory: GroupOperation[] = [];
   /** Writes left out of the history as surely not applied, with the answer that said so. */
   readonly failedWrites: { clientId: number; input: KvInput; detail: string }[] = [];
-  readonly stats: WorkloadStats = { ok: 0, mismatch: 0, values: 0, ambiguous: 0, failed: 0, unexpected: [] };
+  readonly stats: WorkloadStats = {
+    ok: 0,
+    mismatch: 0,
+    values: 0,
+    ambiguous: 0,
+    failed: 0,
+    unexpected: [],
+    retried: 0,
+    retryAttempts: 0,
+  };
   private stopped = false;
   private loops: Promise<void>[] = [];
   private readonly clients: KvClient[] = [];
@@ -295,7 +355,19 @@ export class Workload {
       else if (p < 0.75) input = { type: "put", key, value };
       else if (p < 0.9) input = { type: "cas", key, prev: seen.get(key) ?? `${this.o.tag}-none`, value };
       else input = { type: "delete", key };
-      const result = await client.execute(node, input);
+      let result: ClientOutcome;
+      if (this.o.retryAmbiguous === true && input.type !== "get") {
+        const first = node;
+        // Retries go to any member: the first node may be the one down or cut off.
+        const nodeFor = (attempt: number): number =>
+          attempt === 1 ? first : rng.pick(this.target.members());
+        const r = await client.executeWithRetries(nodeFor, input, value, this.o.retryBudgetMs ?? 15_000);
+        if (r.attempts > 1) {
+          this.stats.retried++;
+          this.stats.retryAttempts += r.attempts;
+        }
+        result = r;
+      } else result = await client.execute(node, input);
       this.record(result);
       const out = result.op?.output;
       if (out?.type === "value" && out.value !== null) seen.set(key, out.value);

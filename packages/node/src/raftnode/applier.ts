@@ -257,7 +257,7 @@ export class Applier<R> {
 }
 
 /** The member change a ConfChange (V1) entry stands for, or undefined if it is not one of ours. */
-function memberChange(cc: ConfChange, ctx: ConfChangeContext): MemberChange | undefined {
+export function memberChange(cc: ConfChange, ctx: ConfChangeContext): MemberChange | undefined {
   switch (cc.type) {
     case ConfChangeType.ConfChangeAddNode:
       if (ctx.promote === true) return { kind: "promote", id: cc.nodeId };

@@ -12,6 +12,19 @@ export type RaftNodeErrorCode =
   | "ProposalDropped"
   /** No answer within the timeout. A proposal or conf change **may still apply** (HTTP 504). */
   | "Timeout"
+  /**
+   * The leader the request was handed to is gone (this node lost it, or it lost leadership) before
+   * the request settled. A proposal or conf change **may still apply** (its entry may be in the
+   * next leader's log, or on its way there); retry it only if applying it twice is harmless or
+   * deduplicated (tsraft-kv's idempotency keys). A read changed nothing: retry it.
+   */
+  | "LeaderChanged"
+  /**
+   * This node appended the proposal as leader, lost leadership, and has since applied an entry of
+   * a later term without it: it **will never apply** (a later leader's entries took its place).
+   * Safe to retry.
+   */
+  | "Superseded"
   /** The node stopped (or failed, see `cause`) before the request settled. */
   | "Stopped"
   /** The caller's AbortSignal fired; `cause` is the signal's reason. */
@@ -33,7 +46,11 @@ export type RaftNodeErrorCode =
   /** A conf change adds a member with a peer URL another member has. */
   | "UrlExists"
   /** A malformed argument (id, URL). */
-  | "InvalidArgument";
+  | "InvalidArgument"
+  /** Another process (or RaftNode) holds the data directory's lock (data-dir-lock.ts). */
+  | "DataDirInUse"
+  /** The data directory holds another node's or another cluster's WAL (a wrong --data-dir or --id). */
+  | "DataDirMismatch";
 
 /**
  * The one error type of the node layer: every rejection of a {@link RaftNode} request is one, with a
@@ -68,6 +85,22 @@ export function droppedError(what = "proposal", cause?: unknown): RaftNodeError 
 /** The request timed out. A proposal or conf change may still be applied later. */
 export function timeoutError(what: string, ms: number): RaftNodeError {
   return new RaftNodeError("Timeout", `raftnode: ${what} timed out after ${ms} ms (it may still be applied)`);
+}
+
+/** The request's leader is gone; a proposal may still apply (see the code's comment). */
+export function leaderChangedError(what = "request"): RaftNodeError {
+  return new RaftNodeError(
+    "LeaderChanged",
+    `raftnode: ${what} ended: its leader is gone (it may still be applied)`,
+  );
+}
+
+/** A proposal this node appended as leader was overtaken by a later term's entries: never applied. */
+export function supersededError(what = "proposal"): RaftNodeError {
+  return new RaftNodeError(
+    "Superseded",
+    `raftnode: ${what} not applied: leadership was lost and a later leader's entries took its place`,
+  );
 }
 
 /** The node stopped before the request settled; `cause` is why, when it was not a plain `stop()`. */

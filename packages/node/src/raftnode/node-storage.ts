@@ -23,6 +23,7 @@ import type { Logger } from "pino";
 import type { ImageDigest } from "../snap/snapshotter.js";
 import { Snapshotter } from "../snap/snapshotter.js";
 import { WAL, type WalOptions } from "../wal/wal.js";
+import { RaftNodeError } from "./errors.js";
 import { NodeLogStorage } from "./log-storage.js";
 import { toRaftLogger } from "./logger.js";
 import type { Member } from "./membership.js";
@@ -55,13 +56,28 @@ export class NodeStorage {
     readonly memory: MemoryStorage,
     /** The snapshot restored from at open (restart only). */
     readonly snapshot: Snapshot | undefined,
-    /** The last HardState the WAL held at open (zero on a first start). */
-    readonly hardState: HardState,
+    /** The last HardState the WAL held at open (zero on a first start), or {@link rewriteTail}'s. */
+    private hs: HardState,
     /** True if the data directory held a WAL with something in it. */
     readonly restarted: boolean,
     private readonly o: ResolvedNodeOptions,
   ) {
     this.log = new NodeLogStorage(memory, wal);
+  }
+
+  /** The last HardState the WAL held at open (zero on a first start), or {@link rewriteTail}'s. */
+  get hardState(): HardState {
+    return this.hs;
+  }
+
+  /**
+   * Before the node starts: writes `entries` (replacing any at their indexes and after) and
+   * `hardState` in one fsynced WAL write, then hands them to MemoryStorage (force-new-cluster.ts).
+   */
+  async rewriteTail(hardState: HardState, entries: readonly Entry[]): Promise<void> {
+    await this.wal.save(hardState, entries, true);
+    this.append(hardState, entries);
+    this.hs = hardState;
   }
 
   /** Opens (or creates) the WAL and snapshot directories of `o.dataDir`. */
@@ -97,7 +113,8 @@ export class NodeStorage {
       const r = await wal.readAll();
       const meta = decodeWalMetadata(r.metadata);
       if (meta === undefined || meta.id !== o.id || meta.clusterId !== o.clusterId) {
-        throw new Error(
+        throw new RaftNodeError(
+          "DataDirMismatch",
           `raftnode: the WAL in ${o.walDir} belongs to ${
             meta === undefined ? "an unknown node" : `node ${meta.id} of cluster ${meta.clusterId}`
           }, not node ${o.id} of cluster ${o.clusterId}`,

@@ -11,6 +11,7 @@ import { type FileSystem, isNodeFileSystem, nodeFileSystem } from "../file-syste
 import { createNodeMetrics, type NodeMetrics } from "../metrics.js";
 import type { TransportOptions } from "../transport/options.js";
 import type { PreallocateMode } from "../wal/file-pipeline.js";
+import type { DataDirLock } from "./data-dir-lock.js";
 
 /**
  * What the node needs from a transport. {@link Transport} is the real one; tests may wrap it (to
@@ -73,12 +74,28 @@ export interface RaftNodeOptions<R = unknown> {
    */
   join?: boolean;
   /**
+   * Disaster recovery (force-new-cluster.ts, etcd's --force-new-cluster): before starting, rewrite
+   * the membership to this node alone, durably in the WAL, keeping every committed entry. Refused
+   * (InvalidArgument) on a data directory without a log, and with `join`.
+   */
+  forceNewCluster?: boolean;
+  /**
    * The peer URL to listen on (default: `peers.get(id)`); port 0 picks a free port. Not used when
    * `transport.server` is given (the transport then takes `/raft` upgrades on that server).
    */
   listen?: string;
-  /** The node's data directory: the WAL in `wal/`, snapshots in `snap/`. Created if missing. */
+  /**
+   * The node's data directory: the WAL in `wal/`, snapshots in `snap/`. Created if missing. On the
+   * real file system the node holds its lock (`LOCK`, data-dir-lock.ts) from `start` to `stop`: a
+   * second process or RaftNode on it is refused before anything is opened.
+   */
   dataDir: string;
+  /**
+   * The data directory's lock, when the caller took it first (a server opening files of its own
+   * there before starting the node: tsraft-kv). The caller keeps it and releases it after `stop`
+   * (and after closing its own files); the node only checks it is held for `dataDir`.
+   */
+  dataDirLock?: DataDirLock;
   /**
    * The application's state machine (the contract is `StateMachine` in `@tsraft/raft`). A durable
    * one (with `sync`) is compacted without copying its state; a volatile one is persisted by
@@ -163,9 +180,13 @@ export interface ResolvedNodeOptions<R = unknown> {
   readonly clusterId: number;
   readonly peers: ReadonlyMap<number, string>;
   readonly join: boolean;
+  readonly forceNewCluster: boolean;
   /** Undefined when the transport attaches to `transport.server`. */
   readonly listen: string | undefined;
   readonly dataDir: string;
+  /** Take the data directory's lock (on the real file system only: a MemFileSystem's paths are not on disk). */
+  readonly lockDataDir: boolean;
+  readonly dataDirLock: DataDirLock | undefined;
   readonly walDir: string;
   readonly snapDir: string;
   readonly stateMachine: StateMachine<R>;
@@ -226,14 +247,20 @@ export function resolveNodeOptions<R>(o: RaftNodeOptions<R>): ResolvedNodeOption
   if (maxRequestBytes + 64 * 1024 > maxPayload) {
     throw new RangeError("raftnode: maxRequestBytes must be at least 64 KiB below transport.maxPayload");
   }
+  if (o.forceNewCluster === true && o.join === true) {
+    throw new TypeError("raftnode: forceNewCluster and join exclude each other");
+  }
   const logger = (o.logger ?? pino({ level: "silent" })).child({ node: o.id });
   return {
     id: o.id,
     clusterId: o.clusterId,
     peers: o.peers,
     join: o.join ?? false,
+    forceNewCluster: o.forceNewCluster ?? false,
     listen,
     dataDir: o.dataDir,
+    lockDataDir: realFs,
+    dataDirLock: o.dataDirLock,
     walDir: join(o.dataDir, "wal"),
     snapDir: join(o.dataDir, "snap"),
     stateMachine: o.stateMachine,

@@ -4,7 +4,7 @@
  * (requests.ts) that the apply loop's outcome settles (etcd's wait.Wait + the request id in its
  * InternalRaftRequest header).
  */
-import { isRaftError, RaftPanic, type RawNode } from "@tsraft/raft";
+import { isRaftError, RaftPanic, type RawNode, StateType } from "@tsraft/raft";
 import { ConfChangeType } from "@tsraft/raft/raftpb";
 import type { Logger } from "pino";
 import type { NodeMetrics } from "../metrics.js";
@@ -13,7 +13,7 @@ import type { ApplyOutcome } from "./applier.js";
 import { droppedError, isRaftNodeError, noLeaderError, RaftNodeError } from "./errors.js";
 import type { MemberChange, Membership } from "./membership.js";
 import { encodeConfChangeContext, encodeProposal, type RequestId } from "./proposal.js";
-import { PendingRequests, type RequestOptions } from "./requests.js";
+import { type Handoff, PendingRequests, type RequestOptions } from "./requests.js";
 
 /** What the proposer needs, given once. */
 export interface ProposerDeps {
@@ -71,7 +71,13 @@ export class Proposer<R> {
     if (tracing) trace("propose", { seq });
     const env = encodeProposal({ node: d.id, nonce: this.nonce, seq }, data);
     const t0 = performance.now();
-    const p = this.proposals.add(seq, "proposal", opts.timeoutMs ?? d.requestTimeoutMs, opts.signal);
+    const p = this.proposals.add(
+      seq,
+      "proposal",
+      opts.timeoutMs ?? d.requestTimeoutMs,
+      opts.signal,
+      this.handoff(),
+    );
     this.submit(seq, "proposal", () => d.rawNode.propose(env));
     try {
       const v = await p;
@@ -107,11 +113,28 @@ export class Proposer<R> {
       if (this.proposals.resolve(p.seq, p.result)) this.d.metrics.proposals.inc({ result: "committed" });
     }
     for (const c of out.confChanges) {
+      this.confChanges.applied(c.seq);
       afterAdvance(c.index, () => {
         if (c.error === undefined) this.confChanges.resolve(c.seq, undefined);
         else this.confChanges.reject(c.seq, c.error);
       });
     }
+  }
+
+  /**
+   * The leader changed to `lead` (0: none known) at `term`: requests handed to the leader that is
+   * gone end promptly rather than at their timeout (requests.ts; docs/architecture.md, "When the
+   * leader goes").
+   */
+  onLeaderChange(lead: number, term: number): void {
+    this.proposals.onLeaderChange(lead, term);
+    this.confChanges.onLeaderChange(lead, term);
+  }
+
+  /** An entry of `term` (a later one than before) applied: requests whose fate it settles end. */
+  onAppliedTerm(term: number): void {
+    this.proposals.onAppliedTerm(term);
+    this.confChanges.onAppliedTerm(term);
   }
 
   /** Rejects every waiting request with `err` (the node stops). */
@@ -122,6 +145,12 @@ export class Proposer<R> {
 
   private pending(): number {
     return this.proposals.size + this.confChanges.size;
+  }
+
+  /** Where a request stepped into the core now goes: the leader and term, and whether that is us. */
+  private handoff(): Handoff {
+    const bs = this.d.rawNode.basicStatus();
+    return { lead: bs.lead, term: bs.term, local: bs.raftState === StateType.StateLeader };
   }
 
   /** Takes a request sequence number, refusing beyond maxPendingProposals. */
@@ -174,7 +203,13 @@ export class Proposer<R> {
         req: { node: d.id, nonce: this.nonce, seq },
       }),
     };
-    const p = this.confChanges.add(seq, "conf change", opts.timeoutMs ?? d.requestTimeoutMs, opts.signal);
+    const p = this.confChanges.add(
+      seq,
+      "conf change",
+      opts.timeoutMs ?? d.requestTimeoutMs,
+      opts.signal,
+      this.handoff(),
+    );
     d.log.info({ change: c.kind, member: c.id }, "proposing conf change");
     this.submit(seq, "conf change", () => d.rawNode.proposeConfChange(cc));
     try {

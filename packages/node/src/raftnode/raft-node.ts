@@ -15,6 +15,7 @@
  * docs/architecture.md walks a client write through this file.
  */
 import { randomInt } from "node:crypto";
+import { realpathSync } from "node:fs";
 import {
   type Config,
   isDurableStateMachine,
@@ -28,6 +29,7 @@ import {
   type Ready,
   SnapshotStatus,
   type StateMachine,
+  type StateMachineSnapshot,
   StateType,
 } from "@tsraft/raft";
 import {
@@ -49,7 +51,9 @@ import { Applier, type ApplyOutcome, type ApplyTask } from "./applier.js";
 import { CatchUps } from "./catch-up.js";
 import { IndexWaiters, StopSignal, TaskQueue, Wakeup } from "./channels.js";
 import { Compactor } from "./compactor.js";
+import { DataDirLock } from "./data-dir-lock.js";
 import { isRaftNodeError, noLeaderError, RaftNodeError, stoppedError } from "./errors.js";
+import { dataDirHasLog, forceNewCluster } from "./force-new-cluster.js";
 import { toRaftLogger } from "./logger.js";
 import { type Member, Membership } from "./membership.js";
 import { decodeSnapshotMetadata, encodeSnapshotMetadata } from "./metadata.js";
@@ -76,7 +80,18 @@ type LoopTask =
   /** A MsgSnap the core wants sent: take the state machine's image between two applies. */
   | { readonly kind: "send-snapshot"; readonly msg: Message }
   /** A compaction ended: check at once whether another is due (nothing else may come to trigger it). */
-  | { readonly kind: "compact" };
+  | { readonly kind: "compact" }
+  /** exportSnapshot(): take the state machine's image between two applies and hand it over. */
+  | { readonly kind: "export"; readonly done: (r: ExportedSnapshot | Error) => void };
+
+/** What {@link RaftNode.exportSnapshot} resolves with. */
+export interface ExportedSnapshot {
+  /** The applied index the image is at, and the term of the entry there. */
+  readonly index: number;
+  readonly term: number;
+  /** The image: read it (once), then release it. */
+  readonly snapshot: StateMachineSnapshot;
+}
 
 /** Tasks the apply loop may be behind before the Ready loop stops taking Readys (etcd's applyc). */
 const APPLY_BACKLOG = 64;
@@ -115,6 +130,10 @@ export class RaftNode<R = unknown> {
   private readonly applied = new IndexWaiters();
   /** The index Raft knows is applied (advanced): conf-change requests settle after it. */
   private readonly raftApplied = new IndexWaiters();
+  /** The term of the last entry applied, as last handed to the pending requests. */
+  private appliedTerm = 0;
+  /** A peer said this node was removed (transport): it stops once, like applying its own removal. */
+  private removedNotice = false;
   /** The leader and role as of the last Ready's SoftState. */
   private lead = 0;
   private raftState = StateType.StateFollower;
@@ -137,6 +156,11 @@ export class RaftNode<R = unknown> {
     private readonly o: ResolvedNodeOptions<R>,
     private readonly disk: NodeStorage,
     smApplied: number,
+    /**
+     * The data directory's lock this node took, released once the WAL is closed at stop (undefined
+     * on a MemFileSystem, or when the caller gave its own: the caller releases that one).
+     */
+    private readonly lock: DataDirLock | undefined,
   ) {
     this.id = o.id;
     this.metrics = o.metrics;
@@ -248,9 +272,23 @@ export class RaftNode<R = unknown> {
   static async start<R>(opts: RaftNodeOptions<R>): Promise<RaftNode<R>> {
     const o = resolveNodeOptions(opts);
     checkPeers(o.peers);
-    const disk = await NodeStorage.open(o, o.logger);
+    const lock = lockDataDir(o);
+    let disk: NodeStorage;
+    try {
+      if (o.forceNewCluster && !(await dataDirHasLog(o.dataDir, o.fs))) {
+        throw new RaftNodeError(
+          "InvalidArgument",
+          `raftnode: forceNewCluster needs the data directory of a surviving member; ${o.dataDir} holds no log`,
+        );
+      }
+      disk = await NodeStorage.open(o, o.logger);
+    } catch (e) {
+      lock?.release();
+      throw e;
+    }
     let node: RaftNode<R> | undefined;
     try {
+      if (o.forceNewCluster) await forceNewCluster(disk, o.id, o.logger);
       const sm = o.stateMachine;
       let smApplied = sm.appliedIndex();
       const snap = disk.snapshot;
@@ -262,7 +300,7 @@ export class RaftNode<R = unknown> {
         await sm.restore(snap.metadata.index, disk.openImage(snap));
         smApplied = snap.metadata.index;
       }
-      node = new RaftNode(o, disk, smApplied);
+      node = new RaftNode(o, disk, smApplied, lock);
       await node.transport.start();
       node.run();
       o.logger.info(
@@ -280,6 +318,7 @@ export class RaftNode<R = unknown> {
     } catch (e) {
       await node?.transport.stop().catch(() => {});
       await disk.close().catch(() => {});
+      lock?.release();
       throw e;
     }
   }
@@ -360,6 +399,24 @@ export class RaftNode<R = unknown> {
     this.events.on("stopped", onStop);
     this.guardCore(() => this.rawNode.transferLeader(to));
     await promise;
+  }
+
+  /**
+   * A point-in-time image of the state machine at the index applied now, with that index and its
+   * term, taken between two applies as for a follower's snapshot (etcd's maintenance Snapshot): for
+   * backups. Call {@link linearizableRead} first for an image that holds every write completed
+   * before. The caller reads `snapshot.read()` (entries keep applying meanwhile) and must
+   * `release()` it. Rejects with Stopped if the node stops first.
+   */
+  exportSnapshot(): Promise<ExportedSnapshot> {
+    this.checkRunning();
+    const taken = new Promise<ExportedSnapshot>((resolve, reject) => {
+      this.applyQueue.push({
+        kind: "export",
+        done: (r) => (r instanceof Error ? reject(r) : resolve(r)),
+      });
+    });
+    return this.untilStopped(taken);
   }
 
   // --- state ----------------------------------------------------------------------------------------
@@ -606,6 +663,7 @@ export class RaftNode<R = unknown> {
       if (t === undefined) return;
       if (t.kind === "apply") this.afterApply(await this.applier.apply(t.task), t.responses);
       else if (t.kind === "send-snapshot") await this.sendSnapshot(t.msg);
+      else if (t.kind === "export") await this.exportImage(t.done);
       else this.compactionQueued = false;
       const compaction = await this.compactor.start();
       if (compaction !== undefined) this.inBackground("compaction", () => this.compacted(compaction));
@@ -625,11 +683,39 @@ export class RaftNode<R = unknown> {
       if (c.kind === "remove" && c.id === this.id) this.onRemoved();
       else this.peers.apply(c);
     }
+    // An entry of a later term applied: requests it settles the fate of end (requests.ts).
+    const term = this.applier.appliedTerm;
+    if (term > this.appliedTerm) {
+      this.appliedTerm = term;
+      this.proposer.onAppliedTerm(term);
+    }
     if (out.restored !== undefined) this.onSnapshotRestored(out.restored);
     for (const m of responses) this.step(m);
     if (responses.length > 0) this.raftApplied.trigger(out.appliedIndex);
     this.applied.trigger(out.appliedIndex);
     if (tracing && out.proposals.length > 0) trace("settled", { n: out.proposals.length });
+  }
+
+  /** Takes the image for {@link exportSnapshot}; a failure goes to the caller, not the node. */
+  private async exportImage(done: (r: ExportedSnapshot | Error) => void): Promise<void> {
+    const point = this.applier.point();
+    let snapshot: StateMachineSnapshot;
+    try {
+      snapshot = await this.sm.snapshot();
+    } catch (e) {
+      done(e instanceof Error ? e : new Error(String(e)));
+      return;
+    }
+    if (snapshot.index !== point.index) {
+      snapshot.release();
+      done(
+        new Error(
+          `raftnode: the state machine's image is at index ${snapshot.index}, not the applied ${point.index}`,
+        ),
+      );
+      return;
+    }
+    done({ index: point.index, term: point.term, snapshot });
   }
 
   /**
@@ -697,6 +783,14 @@ export class RaftNode<R = unknown> {
       },
       // Removed members may not connect (they would disrupt the cluster with their elections).
       isMember: (id) => !this.membership.isRemoved(id),
+      // ...and are told so: one that was down when it was removed learns it at restart and stops.
+      isRemoved: (id) => this.membership.isRemoved(id),
+      removedFromCluster: (by) => {
+        if (this.stopping || this.removedNotice) return;
+        this.removedNotice = true;
+        this.logger.warn({ by }, "a member says this node was removed from the cluster");
+        this.onRemoved();
+      },
     };
   }
 
@@ -777,6 +871,10 @@ export class RaftNode<R = unknown> {
     if (ss.lead === prev) return;
     if (ss.lead !== 0) this.metrics.leaderChanges.inc();
     const term = this.rawNode.basicStatus().term;
+    // Requests handed to the leader that is gone end promptly (docs/architecture.md, "When the
+    // leader goes"), rather than at their timeout.
+    this.proposer.onLeaderChange(ss.lead, term);
+    this.reads.onLeaderChange(ss.lead);
     this.logger.info({ lead: ss.lead, term, state: StateType[ss.raftState] }, "leader changed");
     this.events.emit("leader-change", { lead: ss.lead, term });
   }
@@ -887,11 +985,28 @@ export class RaftNode<R = unknown> {
       } catch (e) {
         if (cause === undefined) this.logger.error({ err: e }, "closing the WAL failed");
       }
+      this.lock?.release();
       this.logger.info({ cause: cause instanceof Error ? cause.message : cause }, "stopped");
       this.events.emit("stopped", cause);
     })();
     return this.stopPromise;
   }
+}
+
+/**
+ * Takes the data directory's lock before anything in it is opened, or checks the one the caller
+ * took and keeps. The lock this node must release; undefined if none (not the real file system).
+ */
+function lockDataDir<R>(o: ResolvedNodeOptions<R>): DataDirLock | undefined {
+  const given = o.dataDirLock;
+  if (given !== undefined) {
+    if (!given.held || realpathSync(o.dataDir) !== given.realDir) {
+      throw new RaftNodeError("InvalidArgument", `raftnode: dataDirLock is not a held lock of ${o.dataDir}`);
+    }
+    return undefined;
+  }
+  if (!o.lockDataDir) return undefined;
+  return DataDirLock.acquire(o.dataDir, o.logger);
 }
 
 /** Peer ids must be valid and URLs distinct (each becomes a member with that URL). */

@@ -28,6 +28,8 @@ interface ReadWaiter {
 }
 
 interface Round {
+  /** The leader the round was asked of (through the core). */
+  readonly lead: number;
   readonly key: string;
   readonly ctx: Uint8Array;
   readonly waiters: ReadWaiter[];
@@ -107,6 +109,24 @@ export class ReadIndexBatcher {
     }
   }
 
+  /**
+   * The leader is now `lead` (0: none known). A round asked of another leader will get no answer
+   * from it: with no leader its reads end at once (NoLeader: a read changed nothing, retry it);
+   * otherwise they are asked again, of the new leader, at once (not at the next retry).
+   */
+  onLeaderChange(lead: number): void {
+    const r = this.round;
+    if (r === undefined || r.lead === lead) return;
+    this.endRound();
+    if (lead === 0) {
+      this.h.metrics.readIndexRequests.inc({ result: "no-leader" });
+      for (const w of r.waiters) w.reject(noLeaderError("read"));
+    } else {
+      this.next = [...r.waiters, ...this.next];
+    }
+    this.startRound();
+  }
+
   /** Rejects every read with `err` and refuses new ones. */
   stop(err: Error): void {
     this.stopped = err;
@@ -128,7 +148,7 @@ export class ReadIndexBatcher {
       return;
     }
     const key = `${this.nonce.toString(16)}:${(++this.seq).toString(16)}`;
-    const r: Round = { key, ctx: new TextEncoder().encode(key), waiters };
+    const r: Round = { lead: this.h.leader(), key, ctx: new TextEncoder().encode(key), waiters };
     this.round = r;
     this.h.readIndex(r.ctx);
     // The request (or its answer) may be lost on the way to the leader: ask again.

@@ -2,7 +2,7 @@
  * Waiting requests (etcd's wait.Wait): a promise per request id that the apply loop settles when
  * the entry is applied, with a timeout and an optional AbortSignal, bounded in number.
  */
-import { abortedError, timeoutError } from "./errors.js";
+import { abortedError, leaderChangedError, supersededError, timeoutError } from "./errors.js";
 
 /** Per-call options of the node's request methods. */
 export interface RequestOptions {
@@ -89,46 +89,124 @@ export function guard<T>(
   };
 }
 
-/** Requests waiting for their entry to apply, keyed by the request's sequence number. */
+/**
+ * Where a request went when it was stepped into the core: the leader it was handed to (this node,
+ * or the leader its proposal was forwarded to) and the term then. `local`: this node was that
+ * leader, so the entry was appended here at `term` (and nowhere else at another term).
+ */
+export interface Handoff {
+  readonly lead: number;
+  readonly term: number;
+  readonly local: boolean;
+}
+
+interface Pending<T> {
+  readonly waiter: Waiter<T>;
+  readonly what: string;
+  readonly handoff: Handoff | undefined;
+  /** Set once its leader is gone and a new one known: settle once an entry of this term applies. */
+  awaitTerm: number | undefined;
+}
+
+/**
+ * Requests waiting for their entry to apply, keyed by the request's sequence number. Besides
+ * timeouts and aborts, they end when the leader they were handed to is gone (see
+ * {@link onLeaderChange} and {@link onAppliedTerm}; docs/architecture.md, "When the leader goes").
+ */
 export class PendingRequests<T> {
-  private readonly waiters = new Map<number, Waiter<T>>();
+  private readonly pending = new Map<number, Pending<T>>();
 
   constructor(private readonly onChange: (size: number) => void = () => {}) {}
 
   get size(): number {
-    return this.waiters.size;
+    return this.pending.size;
   }
 
-  /** Registers request `seq`; its promise settles by {@link resolve}/{@link reject}, timeout or abort. */
-  add(seq: number, what: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<T> {
+  /**
+   * Registers request `seq`; its promise settles by {@link resolve}/{@link reject}, timeout, abort,
+   * or the loss of the leader in `handoff` (none: it only ends by the others).
+   */
+  add(
+    seq: number,
+    what: string,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    handoff?: Handoff,
+  ): Promise<T> {
     const { promise, waiter } = guard<T>(what, timeoutMs, signal, () => {
-      if (this.waiters.get(seq) === waiter) {
-        this.waiters.delete(seq);
-        this.onChange(this.waiters.size);
+      const p = this.pending.get(seq);
+      if (p?.waiter === waiter) {
+        this.pending.delete(seq);
+        this.onChange(this.pending.size);
       }
     });
-    this.waiters.set(seq, waiter);
-    this.onChange(this.waiters.size);
+    this.pending.set(seq, { waiter, what, handoff, awaitTerm: undefined });
+    this.onChange(this.pending.size);
     return promise;
   }
 
   /** Settles `seq` with `value`; false if nobody waits for it (any more). */
   resolve(seq: number, value: T): boolean {
-    const w = this.waiters.get(seq);
-    if (w === undefined) return false;
-    w.resolve(value);
+    const p = this.pending.get(seq);
+    if (p === undefined) return false;
+    p.waiter.resolve(value);
     return true;
   }
 
   reject(seq: number, err: unknown): boolean {
-    const w = this.waiters.get(seq);
-    if (w === undefined) return false;
-    w.reject(err);
+    const p = this.pending.get(seq);
+    if (p === undefined) return false;
+    p.waiter.reject(err);
     return true;
   }
 
   /** Rejects every waiter with `err` (the node stopped). */
   rejectAll(err: unknown): void {
-    for (const w of [...this.waiters.values()]) w.reject(err);
+    for (const p of [...this.pending.values()]) p.waiter.reject(err);
+  }
+
+  /**
+   * `seq`'s entry has applied; it settles later (a conf change, once Raft has advanced): the loss
+   * of its leader no longer concerns it.
+   */
+  applied(seq: number): void {
+    const p = this.pending.get(seq);
+    if (p === undefined || p.handoff === undefined) return;
+    this.pending.set(seq, { waiter: p.waiter, what: p.what, handoff: undefined, awaitTerm: undefined });
+  }
+
+  /**
+   * The leader is now `lead` (0: none known) at `term`. Requests handed to another leader end: at
+   * once with the "unknown" error when no leader is known; otherwise once this node applies an
+   * entry of `term` (the new leader's first entry commits everything before it that ever will):
+   * by then an entry of theirs in the new leader's log has applied and resolved them.
+   */
+  onLeaderChange(lead: number, term: number): void {
+    for (const p of [...this.pending.values()]) {
+      const h = p.handoff;
+      if (h === undefined || h.lead === lead) continue;
+      if (lead === 0) {
+        p.waiter.reject(leaderChangedError(p.what));
+      } else {
+        p.awaitTerm ??= term;
+      }
+    }
+  }
+
+  /**
+   * Entries up to one of `term` have applied here (call when the applied term grows, after
+   * settling what applied). A request this node appended as leader at an earlier term never will:
+   * every entry committed after one of `term` has a term at least `term` (Log Matching; terms never
+   * decrease along a log), and its own index, if below, has applied without it. It ends with the
+   * "superseded" error. A forwarded request whose new leader's entry has applied ends with the
+   * "unknown" error: its old leader may still hand it on (a message delivered late).
+   */
+  onAppliedTerm(term: number): void {
+    for (const p of [...this.pending.values()]) {
+      const h = p.handoff;
+      if (h === undefined) continue;
+      if (h.local && h.term < term) p.waiter.reject(supersededError(p.what));
+      else if (p.awaitTerm !== undefined && p.awaitTerm <= term) p.waiter.reject(leaderChangedError(p.what));
+    }
   }
 }

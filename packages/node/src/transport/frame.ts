@@ -76,6 +76,11 @@ export const CloseCode = {
    * frame, or the receiving node refused or failed to store the image.
    */
   SnapshotRejected: 4010,
+  /**
+   * The dialer was removed from the cluster (ids are never reused): it must not dial again. A member
+   * removed while it was down learns so from this at restart (etcd answers it 410 Gone).
+   */
+  MemberRemoved: 4011,
   /** Normal shutdown of the transport. */
   GoingAway: 1001,
 } as const;

@@ -225,6 +225,8 @@ describe("handshake refusals", () => {
     await raw.waitClosed();
     const warn = lines.find((l) => l.level === 40 && l.msg.startsWith("refused connection"));
     expect(warn?.msg).toMatch(/cluster id mismatch/);
+    // Ids in decimal, as the HTTP API and the flags give them (0x9999).
+    expect(warn?.msg).toMatch(/remote 39321\b/);
     expect(warn?.code).toBe(CloseCode.ClusterMismatch);
   });
 

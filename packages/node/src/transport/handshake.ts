@@ -44,14 +44,14 @@ function checkCommon(o: ResolvedOptions, digest: Buffer, h: Hello): Refusal | un
   if (h.clusterId !== o.clusterId) {
     return {
       code: CloseCode.ClusterMismatch,
-      reason: `cluster id mismatch: local ${o.clusterId.toString(16)}, remote ${h.clusterId.toString(16)}`,
+      reason: `cluster id mismatch: local ${o.clusterId}, remote ${h.clusterId}`,
       metric: "cluster-mismatch",
     };
   }
   if (h.to !== o.id) {
     return {
       code: CloseCode.WrongReceiver,
-      reason: `receiver mismatch: this is ${o.id.toString(16)}, not ${h.to.toString(16)}`,
+      reason: `receiver mismatch: this is ${o.id}, not ${h.to}`,
       metric: "wrong-receiver",
     };
   }
@@ -75,20 +75,28 @@ export function checkHello(
   digest: Buffer,
   h: Hello,
   isMember: (id: number) => boolean,
+  isRemoved: (id: number) => boolean = () => false,
 ): Refusal | undefined {
   const common = checkCommon(o, digest, h);
   if (common !== undefined) return common;
+  if (h.from !== 0 && h.from !== o.id && isRemoved(h.from)) {
+    return {
+      code: CloseCode.MemberRemoved,
+      reason: `sender ${h.from} was removed from cluster ${o.clusterId}`,
+      metric: "removed-member",
+    };
+  }
   if (h.from === 0 || h.from === o.id || !isMember(h.from)) {
     return {
       code: CloseCode.NotMember,
-      reason: `sender ${h.from.toString(16)} is not a member of cluster ${o.clusterId.toString(16)}`,
+      reason: `sender ${h.from} is not a member of cluster ${o.clusterId}`,
       metric: "non-member",
     };
   }
   if (h.kind === ConnKind.Stream && h.from > o.id) {
     return {
       code: CloseCode.WrongDirection,
-      reason: `stream connections are dialed by the lower id; ${o.id.toString(16)} dials ${h.from.toString(16)}`,
+      reason: `stream connections are dialed by the lower id; ${o.id} dials ${h.from}`,
       metric: "wrong-direction",
     };
   }
@@ -108,7 +116,7 @@ export function checkHelloAck(
   if (h.from !== peer || h.kind !== kind) {
     return {
       code: CloseCode.WrongReceiver,
-      reason: `dialed ${peer.toString(16)} but ${h.from.toString(16)} answered`,
+      reason: `dialed ${peer} but ${h.from} answered`,
       metric: "wrong-receiver",
     };
   }

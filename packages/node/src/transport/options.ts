@@ -47,6 +47,17 @@ export interface TransportHandler {
    * connection is accepted only from a peer in the transport's peer set for which this returns true.
    */
   isMember?(id: number): boolean;
+  /**
+   * Was `id` removed from the cluster for good? Its connections are then refused with
+   * MemberRemoved, which tells it so (default: never).
+   */
+  isRemoved?(id: number): boolean;
+  /**
+   * A peer refused this node's connection because this node was removed from the cluster: the
+   * transport no longer dials that peer; the node should stop (RaftNode does, as when it applies its
+   * own removal).
+   */
+  removedFromCluster?(by: number): void;
 }
 
 /**
@@ -168,7 +179,7 @@ export function resolveOptions(o: TransportOptions): ResolvedOptions {
     typeof o.token === "string" ? new TextEncoder().encode(o.token) : (o.token ?? new Uint8Array(0));
   const log = (o.logger ?? pino({ level: "silent" })).child({
     component: "transport",
-    id: o.id.toString(16),
+    id: o.id,
   });
   return {
     id: o.id,

@@ -31,6 +31,8 @@ export interface PeerContext {
   reject(reason: string, fields: Record<string, unknown>, msg: string): void;
   /** Registers an outgoing socket: closed by `stop`, errors logged and counted. */
   track(ws: WebSocket, peer: number | undefined): void;
+  /** `peer` refused us as removed from the cluster (CloseCode.MemberRemoved). */
+  removedFromCluster(peer: number): void;
 }
 
 /** A snapshot of a peer's state, for status pages and tests. */
@@ -43,6 +45,8 @@ export interface PeerInfo {
   readonly queuedBytes: number;
   /** Bytes handed to the socket but not yet written to the kernel. */
   readonly bufferedBytes: number;
+  /** The peer refused this node as removed from the cluster: it is not dialed any more. */
+  readonly refusedAsRemoved: boolean;
 }
 
 /** The outcome of `enqueue`. */
@@ -72,6 +76,10 @@ export class Peer {
   private closed = false;
   /** `start` has been called (the transport is running). */
   private running = false;
+  /** The peer refused us as removed from the cluster: no more dials. */
+  private redialStopped = false;
+  /** The id in decimal: the `to` label of its metrics. */
+  private readonly label: string;
 
   constructor(
     private readonly ctx: PeerContext,
@@ -80,6 +88,7 @@ export class Peer {
   ) {
     const o = ctx.opts;
     this.dialer = o.id < id;
+    this.label = String(id);
     this.queue = new BoundedQueue(o.queueSize, o.queueBytes);
     this.backoff = new Backoff(o.backoffInitialMs, o.backoffMaxMs, o.random);
   }
@@ -100,6 +109,7 @@ export class Peer {
       queuedMessages: this.queue.length,
       queuedBytes: this.queue.bytes,
       bufferedBytes: this.conn?.bufferedAmount ?? 0,
+      refusedAsRemoved: this.redialStopped,
     };
   }
 
@@ -147,7 +157,7 @@ export class Peer {
     this.backoff.reset();
     this.waitingDrain = false;
     if (this.status !== "active") {
-      this.ctx.opts.log.info({ peer: this.id.toString(16) }, "peer became active");
+      this.ctx.opts.log.info({ peer: this.id }, "peer became active");
     }
     this.status = "active";
     ws.on("message", (data, isBinary) => {
@@ -156,10 +166,7 @@ export class Peer {
     ws.on("close", (code, reason) => {
       if (this.conn !== ws) return;
       this.conn = undefined;
-      this.ctx.opts.log.warn(
-        { peer: this.id.toString(16), code, reason: reason.toString() },
-        "lost connection to peer",
-      );
+      this.ctx.opts.log.warn({ peer: this.id, code, reason: reason.toString() }, "lost connection to peer");
       this.down();
       if (this.dialer) this.scheduleRedial();
     });
@@ -209,7 +216,7 @@ export class Peer {
     this.graceTimer = undefined;
     const n = this.queue.clear();
     if (n > 0) this.ctx.opts.metrics.messagesDropped.inc({ reason: "peer-down" }, n);
-    this.ctx.opts.log.warn({ peer: this.id.toString(16), dropped: n }, "peer became inactive");
+    this.ctx.opts.log.warn({ peer: this.id, dropped: n }, "peer became inactive");
     this.ctx.reportUnreachable(this.id);
   }
 
@@ -240,9 +247,9 @@ export class Peer {
 
   /** One dial attempt: connect, send our Hello, check the HelloAck, attach. Failure schedules the next. */
   private dial(): void {
-    if (this.closed || this.url === undefined) return;
+    if (this.closed || this.redialStopped || this.url === undefined) return;
     const o = this.ctx.opts;
-    const peer = this.id.toString(16);
+    const peer = String(this.id);
     let ws: WebSocket;
     try {
       ws = new WebSocket(this.url + RAFT_PATH, this.ctx.clientOptions());
@@ -277,6 +284,17 @@ export class Peer {
       clearTimeout(timer);
       if (this.dialing !== ws) return;
       this.dialing = undefined;
+      if (refusal === undefined && code === CloseCode.MemberRemoved) {
+        // Removed for good: dialing again would only be refused again.
+        o.log.error(
+          { peer, reason: reason.toString() },
+          "peer says this member was removed from the cluster: not dialing it again",
+        );
+        this.down();
+        this.redialStopped = true;
+        this.ctx.removedFromCluster(this.id);
+        return;
+      }
       if (refusal === undefined && code >= 4000) {
         o.log.warn({ peer, code, reason: reason.toString() }, "peer refused the connection");
       }
@@ -306,14 +324,14 @@ export class Peer {
       const batch = this.queue.shiftBatch(o.maxBatchBytes);
       if (tracing) traceBatch("tx", this.id, batch);
       ws.send(encodeBatch(batch), { binary: true }, this.onSent);
-      o.metrics.messagesSent.inc(batch.length);
+      o.metrics.messagesSent.inc({ to: this.label }, batch.length);
     }
   }
 
   /** The send callback: resumes flushing once the socket drains, and takes a failed write as the peer down. */
   private readonly onSent = (err?: Error): void => {
     if (err !== undefined && err !== null) {
-      this.ctx.opts.log.debug({ peer: this.id.toString(16), err: err.message }, "send to peer failed");
+      this.ctx.opts.log.debug({ peer: this.id, err: err.message }, "send to peer failed");
       return; // the close event follows and marks the peer down
     }
     const ws = this.conn;

@@ -69,7 +69,7 @@ export class SnapshotReceiver {
     readonly from: number,
     private readonly sink: SnapshotSink,
   ) {
-    this.peer = from.toString(16);
+    this.peer = String(from);
     this.highWater = HIGH_WATER_CHUNKS * o.snapshotChunkBytes;
   }
 
@@ -145,7 +145,7 @@ export class SnapshotReceiver {
       return;
     }
     if (m.from !== this.from || m.to !== this.o.id) {
-      this.fail(`header addressed ${m.from.toString(16)}→${m.to.toString(16)}`, "snapshot-malformed");
+      this.fail(`header addressed ${m.from}→${m.to}`, "snapshot-malformed");
       return;
     }
     this.state = "streaming";
@@ -194,7 +194,7 @@ export class SnapshotReceiver {
     }
     this.received += data.length;
     this.hash.update(data);
-    this.o.metrics.snapshotBytesReceived.inc(data.length);
+    this.o.metrics.snapshotBytesReceived.inc({ from: this.peer }, data.length);
     image.push(data);
     if (image.bytes >= this.highWater && !this.ws.isPaused) {
       this.ws.pause();
@@ -246,7 +246,7 @@ export class SnapshotReceiver {
     clearTimeout(this.idle);
     this.o.log.info({ peer: this.peer, index: this.index, bytes: this.received }, "received snapshot");
     this.o.metrics.snapshotsReceived.inc({ result: "success" });
-    this.o.metrics.messagesReceived.inc();
+    this.o.metrics.messagesReceived.inc({ from: this.peer });
     if (this.ws.readyState === WebSocket.OPEN) {
       this.ws.send(SNAP_ACK);
       this.ws.close(1000, "snapshot stored");

@@ -112,7 +112,7 @@ export function sendSnapshot(p: SnapshotSendParams): SnapshotSend {
     try {
       image.release();
     } catch (err) {
-      o.log.error({ peer: to.toString(16), err }, "snapshot image release() threw");
+      o.log.error({ peer: to, err }, "snapshot image release() threw");
     }
   };
 
@@ -207,7 +207,7 @@ export function sendSnapshot(p: SnapshotSendParams): SnapshotSend {
       progress();
       wakeWriter?.();
     });
-    o.metrics.snapshotBytesSent.inc(n);
+    o.metrics.snapshotBytesSent.inc({ to: String(to) }, n);
     sentBytes += n;
     // Paced (snapshotSendBytesPerSec): wait until this many bytes are due. Otherwise, let timers
     // and I/O run between frames even when the kernel takes every write at once and the producer

@@ -44,6 +44,9 @@ describe("Transport between two nodes", () => {
     expect(b.rec.processed[41]).toEqual(app(1, 2, 42, 2, 100));
     expect(await count(a.metrics.messagesSent)).toBe(500);
     expect(await count(b.metrics.messagesReceived)).toBe(500);
+    // Per peer, ids in decimal (as the HTTP API names members).
+    expect(await count(a.metrics.messagesSent, { to: "2" })).toBe(500);
+    expect(await count(b.metrics.messagesReceived, { from: "1" })).toBe(500);
     expect(a.rec.unreachable).toEqual([]);
     expect(b.rec.unreachable).toEqual([]);
     // One connection per pair: each side sees the other active.
@@ -199,6 +202,24 @@ describe("Transport across restarts and membership changes", () => {
     b.t.send([app(2, 1, 1)]);
     expect(await count(b.metrics.messagesDropped, { reason: "unknown-peer" })).toBe(1);
     expect(b.rec.processed).toEqual([]);
+  });
+
+  it("a member refused as removed is told so once and stops dialing; a non-member keeps redialing", async () => {
+    nodes = await startCluster([1, 2, 3]);
+    const [a, b, c] = nodes as [TestNode, TestNode, TestNode];
+    await waitFor(() => c.t.peers().every((p) => p.active), "node 3's connections");
+    c.rec.removed = (id) => id === 1; // removed for good
+    c.rec.member = (id) => id !== 2; // not a member now, not removed (the control)
+    c.t.removePeer(1);
+    c.t.removePeer(2);
+    await waitFor(() => a.rec.removedBy.length === 1, "node 1 told it was removed");
+    expect(a.rec.removedBy).toEqual([3]);
+    // The control redials (refused as a non-member) five times meanwhile; node 1 never again.
+    await waitUntil(async () => (await count(c.metrics.framesRejected, { reason: "non-member" })) >= 5);
+    expect(await count(c.metrics.framesRejected, { reason: "removed-member" })).toBe(1);
+    expect(a.t.peers().find((p) => p.id === 3)?.refusedAsRemoved).toBe(true);
+    expect(b.rec.removedBy).toEqual([]);
+    expect(b.t.peers().find((p) => p.id === 3)?.refusedAsRemoved).toBe(false);
   });
 
   it("updatePeer moves the dialer to the peer's new URL", async () => {

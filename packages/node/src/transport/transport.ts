@@ -131,6 +131,14 @@ export class Transport {
       onStreamFrame: (peer, data, isBinary) => this.onStreamFrame(peer, data, isBinary),
       reject: (reason, fields, msg) => this.reject(reason, fields, msg),
       track: (ws, peer) => this.track(ws, peer),
+      removedFromCluster: (peer) => {
+        if (this.stopped) return;
+        try {
+          this.handler.removedFromCluster?.(peer);
+        } catch (err) {
+          this.o.log.error({ err }, "handler.removedFromCluster threw");
+        }
+      },
     };
     for (const [id, url] of options.peers ?? []) this.addPeer(id, url);
   }
@@ -181,7 +189,7 @@ export class Transport {
     for (const m of messages) {
       if (m.type === MessageType.MsgSnap) {
         this.o.log.error(
-          { to: m.to.toString(16) },
+          { to: m.to },
           "MsgSnap passed to send(): it needs its image, use sendSnapshot(); reported as failed",
         );
         this.o.metrics.messagesDropped.inc({ reason: "msgsnap-without-image" });
@@ -193,7 +201,7 @@ export class Transport {
       const p = this.stopped ? undefined : this.peerMap.get(m.to);
       if (p === undefined) {
         this.o.metrics.messagesDropped.inc({ reason: this.stopped ? "stopped" : "unknown-peer" });
-        this.warnThrottled("unknown-peer", { to: m.to.toString(16) }, "dropped message to unknown peer");
+        this.warnThrottled("unknown-peer", { to: m.to }, "dropped message to unknown peer");
         continue;
       }
       const r = p.enqueue(m);
@@ -206,7 +214,7 @@ export class Transport {
       if (r !== "down") {
         this.warnThrottled(
           reason,
-          { to: m.to.toString(16), type: MessageType[m.type] },
+          { to: m.to, type: MessageType[m.type] },
           r === "full"
             ? "dropped message: send queue full (overloaded network)"
             : "dropped message: larger than maxPayload",
@@ -243,7 +251,7 @@ export class Transport {
     if (p === undefined) return;
     this.peerMap.delete(id);
     p.close(CloseCode.PeerRemoved, "peer removed");
-    this.o.log.info({ peer: id.toString(16) }, "removed peer");
+    this.o.log.info({ peer: id }, "removed peer");
   }
 
   /** Changes a peer's URL (its lower-id side reconnects to the new one); an unknown id is added. */
@@ -379,7 +387,13 @@ export class Transport {
       if (hello === undefined) {
         refusal = { code: CloseCode.BadHandshake, reason: "malformed handshake", metric: "bad-handshake" };
       } else {
-        refusal = checkHello(this.o, this.digest, hello, (id) => this.isMember(id));
+        refusal = checkHello(
+          this.o,
+          this.digest,
+          hello,
+          (id) => this.isMember(id),
+          (id) => this.isRemoved(id),
+        );
       }
       if (refusal !== undefined || hello === undefined) {
         this.refuse(ws, remote, refusal!);
@@ -425,6 +439,16 @@ export class Transport {
     }
   }
 
+  /** Whether the handler says `id` was removed from the cluster. */
+  private isRemoved(id: number): boolean {
+    try {
+      return this.handler.isRemoved?.(id) ?? false;
+    } catch (err) {
+      this.o.log.error({ err }, "handler.isRemoved threw");
+      return false;
+    }
+  }
+
   /** Registers a socket for `stop`, with an error listener that counts protocol violations. */
   private track(ws: WebSocket, peer: number | undefined): void {
     this.sockets.add(ws);
@@ -437,10 +461,10 @@ export class Transport {
             ? "protocol"
             : undefined;
       if (reason === undefined) {
-        this.o.log.debug({ peer: peer?.toString(16), err: err.message }, "connection error");
+        this.o.log.debug({ peer, err: err.message }, "connection error");
         return;
       }
-      this.reject(reason, { peer: peer?.toString(16), err: err.message }, "closed connection on a bad frame");
+      this.reject(reason, { peer, err: err.message }, "closed connection on a bad frame");
     });
   }
 
@@ -448,16 +472,12 @@ export class Transport {
   private onStreamFrame(peer: number, data: RawData, isBinary: boolean): void {
     if (this.stopped) return;
     if (!isBinary) {
-      this.reject("text", { peer: peer.toString(16) }, "dropped text frame");
+      this.reject("text", { peer: peer }, "dropped text frame");
       return;
     }
     const frame = toBuffer(data);
     if (frame[0] !== FrameKind.Batch) {
-      this.reject(
-        "unexpected-kind",
-        { peer: peer.toString(16), kind: frame[0] },
-        "dropped frame of unexpected kind",
-      );
+      this.reject("unexpected-kind", { peer: peer, kind: frame[0] }, "dropped frame of unexpected kind");
       return;
     }
     let msgs: Message[];
@@ -465,11 +485,7 @@ export class Transport {
       msgs = decodeBatch(frame);
     } catch (err) {
       if (!isRaftError(err, "Decode")) throw err;
-      this.reject(
-        "decode",
-        { peer: peer.toString(16), err: err.message, bytes: frame.length },
-        "dropped malformed frame",
-      );
+      this.reject("decode", { peer: peer, err: err.message, bytes: frame.length }, "dropped malformed frame");
       return;
     }
     if (tracing) traceBatch("rx", peer, msgs);
@@ -478,14 +494,14 @@ export class Transport {
         this.o.metrics.messagesDropped.inc({ reason: "misrouted" });
         this.warnThrottled(
           "misrouted",
-          { peer: peer.toString(16), from: m.from, to: m.to },
+          { peer: peer, from: m.from, to: m.to },
           "dropped misaddressed message",
         );
       } else if (LOCAL_TYPES.has(m.type) || MessageType[m.type] === undefined) {
         this.o.metrics.messagesDropped.inc({ reason: "bad-type" });
         this.warnThrottled(
           "bad-type",
-          { peer: peer.toString(16), type: m.type },
+          { peer: peer, type: m.type },
           "dropped message of a local or unknown type",
         );
       } else {
@@ -496,11 +512,11 @@ export class Transport {
 
   private deliver(m: Message): void {
     if (this.stopped) return;
-    this.o.metrics.messagesReceived.inc();
+    this.o.metrics.messagesReceived.inc({ from: String(m.from) });
     try {
       this.handler.process(m);
     } catch (err) {
-      this.o.log.error({ err, from: m.from.toString(16) }, "handler.process threw");
+      this.o.log.error({ err, from: m.from }, "handler.process threw");
     }
   }
 
@@ -521,7 +537,7 @@ export class Transport {
 
   sendSnapshot(m: Message, image: SnapshotImageSource): void {
     const to = m.to;
-    const peer = to.toString(16);
+    const peer = String(to);
     const refuse = (why: string, reason: string): void => {
       this.o.metrics.messagesDropped.inc({ reason });
       this.o.metrics.snapshotsSent.inc({ result: "failure" });
@@ -564,7 +580,7 @@ export class Transport {
       () => {
         this.sends.delete(s);
         this.o.metrics.snapshotsSent.inc({ result: "success" });
-        this.o.metrics.messagesSent.inc();
+        this.o.metrics.messagesSent.inc({ to: String(to) });
         this.o.log.info({ peer, index, ms: Date.now() - started }, "sent snapshot");
         this.reportSnapshotOutcome(to, "finish");
       },
@@ -588,13 +604,13 @@ export class Transport {
     try {
       image.release();
     } catch (err) {
-      this.o.log.error({ peer: to.toString(16), err }, "snapshot image release() threw");
+      this.o.log.error({ peer: to, err }, "snapshot image release() threw");
     }
   }
 
   private reportUnreachable(id: number): void {
     if (this.stopped) return;
-    this.o.metrics.peerUnreachable.inc();
+    this.o.metrics.peerUnreachable.inc({ to: String(id) });
     try {
       this.handler.reportUnreachable(id);
     } catch (err) {

@@ -43,6 +43,9 @@ export class Recorder {
   /** Incoming snapshots, in the order their headers arrived. */
   readonly received: ReceivedSnapshot[] = [];
   member: (id: number) => boolean = () => true;
+  removed: (id: number) => boolean = () => false;
+  /** The peers that refused this node as removed from the cluster. */
+  readonly removedBy: number[] = [];
   /** Replaces the default processSnapshot (which collects the image in memory and records it). */
   onSnapshot: SnapshotHandlerFn | undefined;
 
@@ -61,6 +64,10 @@ export class Recorder {
       this.snapshots.push({ id, status });
     },
     isMember: (id: number) => this.member(id),
+    isRemoved: (id: number) => this.removed(id),
+    removedFromCluster: (by: number) => {
+      this.removedBy.push(by);
+    },
   };
 
   /** Messages processed that came from `from`. */

@@ -1,0 +1,158 @@
+/**
+ * The retrying workload (workload.ts, `retryAmbiguous`) and its checker side: a write sent again
+ * with its Idempotency-Key after ambiguous answers becomes one history operation from its first
+ * call to its definite answer; a write refused as not applied before any ambiguous attempt is left
+ * out; one that never gets a definite answer stays ambiguous. The committed log, merged with the
+ * idempotency decoder, counts a keyed write once however many times it was proposed, as the state
+ * machine applies it.
+ */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { decodeCommand, decodeIdempotent, encodeCommand, encodeIdempotent } from "@tsraft/kv";
+import { type Entry, EntryType } from "@tsraft/raft/raftpb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { UNKNOWN_RETURN } from "../lincheck/model.js";
+import { checkAcknowledgedWrites } from "../lincheck/patch.js";
+import { mergeCommittedLogs } from "./committed-log.js";
+import { KvClient } from "./workload.js";
+
+// A scripted server: per key, the answers of successive attempts (the last one repeats).
+let server: Server;
+let port: number;
+const scripts: Record<string, [number, string][]> = {
+  "after-504": [
+    [504, JSON.stringify({ code: "Timeout" })],
+    [503, JSON.stringify({ code: "NoLeader" })],
+    [503, JSON.stringify({ code: "LeaderChanged" })],
+    [204, ""],
+  ],
+  "not-applied": [
+    [503, JSON.stringify({ code: "Superseded" })],
+    [204, ""],
+  ],
+  "never-definite": [[504, JSON.stringify({ code: "Timeout" })]],
+};
+const attempts = new Map<string, number>();
+const keysSeen = new Map<string, Set<string>>();
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const key = decodeURIComponent((req.url ?? "").slice(4).split("?")[0]!);
+    const n = attempts.get(key) ?? 0;
+    attempts.set(key, n + 1);
+    const seen = keysSeen.get(key) ?? new Set();
+    seen.add(String(req.headers["idempotency-key"]));
+    keysSeen.set(key, seen);
+    const script = scripts[key]!;
+    const [status, body] = script[Math.min(n, script.length - 1)]!;
+    req.resume();
+    res.writeHead(status);
+    res.end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  port = (server.address() as AddressInfo).port;
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+function client(): KvClient {
+  let t = 0;
+  return new KvClient(7, { nodeOfSlot: () => 1, members: () => [1], httpPort: () => port }, () => ++t, 1000);
+}
+
+describe("KvClient.executeWithRetries", () => {
+  it("retries an ambiguous write with its key until a definite answer: one operation, first call to last answer", async () => {
+    const c = client();
+    const input = { type: "put" as const, key: "after-504", value: "v" };
+    const r = await c.executeWithRetries(() => 1, input, "key-1", 60_000);
+    expect(r.attempts).toBe(4);
+    expect(r.kind).toBe("ok");
+    // It spans the first attempt's call (the clock's first tick) to the last attempt's answer.
+    expect(r.op).toMatchObject({ clientId: 7, input, call: 1, output: { type: "ok" } });
+    expect(r.op!.return).toBeGreaterThan(6);
+    expect([...keysSeen.get("after-504")!]).toEqual(["key-1"]);
+    c.close();
+  });
+
+  it("leaves out a write refused as not applied before any ambiguous attempt, without retrying", async () => {
+    const c = client();
+    const r = await c.executeWithRetries(
+      () => 1,
+      { type: "put", key: "not-applied", value: "v" },
+      "key-2",
+      60_000,
+    );
+    expect([r.kind, r.attempts, r.op]).toEqual(["failed", 1, undefined]);
+    c.close();
+  });
+
+  it("keeps a write ambiguous when no attempt within the budget is definite", async () => {
+    const c = client();
+    const r = await c.executeWithRetries(
+      () => 1,
+      { type: "put", key: "never-definite", value: "v" },
+      "key-3",
+      5,
+    );
+    expect(r.kind).toBe("ambiguous");
+    expect(r.op?.return).toBe(UNKNOWN_RETURN);
+    expect(r.attempts).toBeGreaterThan(1);
+    c.close();
+  });
+});
+
+describe("the committed log with idempotency keys", () => {
+  const b = (s: string) => new TextEncoder().encode(s);
+  let seq = 0;
+  const keyedPut = (index: number, idem: string, value: string): Entry => ({
+    index,
+    term: 1,
+    type: EntryType.EntryNormal,
+    data: new Uint8Array([
+      1,
+      1,
+      9,
+      ++seq,
+      ...encodeIdempotent(b(idem), encodeCommand({ op: "put", key: b("x"), value: b(value) })),
+    ]),
+  });
+
+  it("counts a write proposed three times under one key once, as the state machine applies it", () => {
+    const log = [
+      keyedPut(1, "w1", "a"),
+      keyedPut(2, "w2", "b"),
+      keyedPut(3, "w1", "a"),
+      keyedPut(4, "w1", "a"),
+    ];
+    const m = mergeCommittedLogs([{ id: 1, commit: 4, entries: log, error: undefined }], decodeCommand, {
+      unwrap: decodeIdempotent,
+      window: 100,
+    });
+    expect(m.writes.map((w) => [w.index, w.value])).toEqual([
+      [1, "a"],
+      [2, "b"],
+    ]);
+    expect(m.replays).toBe(2);
+    expect(m.duplicateRequests).toEqual([]);
+    const acked = {
+      clientId: 0,
+      input: { type: "put" as const, key: "x", value: "a" },
+      call: 0,
+      return: 1,
+      output: { type: "ok" as const },
+    };
+    expect(checkAcknowledgedWrites([acked], m.writes).duplicated).toEqual([]);
+    // Without the decoder the same log is undecodable: the mode needs it.
+    expect(
+      mergeCommittedLogs([{ id: 1, commit: 4, entries: log, error: undefined }], decodeCommand).undecodable,
+    ).toHaveLength(4);
+    // Past the window a key applies again, as in the state machine.
+    const late = mergeCommittedLogs([{ id: 1, commit: 4, entries: log, error: undefined }], decodeCommand, {
+      unwrap: decodeIdempotent,
+      window: 1,
+    });
+    expect(late.writes.map((w) => w.index)).toEqual([1, 2, 3]);
+  });
+});

@@ -1,0 +1,102 @@
+/**
+ * Helpers of the operations tests (backup, restore, force-new-cluster): running a `tsraft-kv`
+ * subcommand as an operator would, a write load that records what was acknowledged and when, and
+ * the `/debug/hash` and `/status` of a node by URL.
+ */
+import { spawn } from "node:child_process";
+import { CLI, type Status, sleep } from "./cluster.js";
+
+/** Runs `tsraft-kv <args>` to its exit: the exit code and what it printed. */
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
+    let stdout = "";
+    let stderr = "";
+    p.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    p.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    p.once("error", reject);
+    p.once("exit", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** `/debug/hash` of the node at `url`. */
+export interface StateHash {
+  appliedIndex: number;
+  revision: number;
+  keys: number;
+  hash: string;
+}
+
+export async function debugHash(url: string): Promise<StateHash> {
+  const res = await fetch(`${url}/debug/hash`, { signal: AbortSignal.timeout(5000) });
+  if (res.status !== 200) throw new Error(`/debug/hash: ${res.status}`);
+  return (await res.json()) as StateHash;
+}
+
+export async function statusOf(url: string): Promise<Status> {
+  const res = await fetch(`${url}/status`, { signal: AbortSignal.timeout(2000) });
+  if (res.status !== 200) throw new Error(`/status: ${res.status}`);
+  return (await res.json()) as Status;
+}
+
+/** A write acknowledged (204) by the cluster. */
+export interface Ack {
+  key: string;
+  value: string;
+  /** performance.now() when the answer arrived. */
+  at: number;
+}
+
+/**
+ * Writes unique keys (`<prefix>-<worker>-<n>`, each with an Idempotency-Key, so the store also
+ * holds idempotency records) from `workers` concurrent clients to the URLs `urls()` names, until
+ * `stop()`; every 204 is recorded. A write that fails is retried with its key (exactly once).
+ */
+export function startLoad(prefix: string, urls: () => string[], workers = 4) {
+  const acks: Ack[] = [];
+  let stopped = false;
+  let failures = 0;
+  const worker = async (w: number) => {
+    for (let n = 0; !stopped; n++) {
+      const key = `${prefix}-${w}-${String(n).padStart(6, "0")}`;
+      const value = `v-${key}-${"x".repeat(64)}`;
+      for (let attempt = 0; !stopped; attempt++) {
+        const list = urls();
+        const url = list[(w + attempt) % list.length]!;
+        try {
+          const res = await fetch(`${url}/kv/${key}`, {
+            method: "PUT",
+            body: value,
+            headers: { "idempotency-key": key },
+            signal: AbortSignal.timeout(10_000),
+          });
+          await res.arrayBuffer();
+          if (res.status === 204) {
+            acks.push({ key, value, at: performance.now() });
+            break;
+          }
+        } catch {}
+        failures++;
+        await sleep(50);
+      }
+    }
+  };
+  const running = Promise.all(Array.from({ length: workers }, (_, w) => worker(w)));
+  return {
+    acks,
+    get failures() {
+      return failures;
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      await running;
+    },
+  };
+}
