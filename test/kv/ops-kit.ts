@@ -30,7 +30,9 @@ export function runCli(
 export interface StateHash {
   appliedIndex: number;
   revision: number;
+  compactRevision: number;
   keys: number;
+  changes: number;
   hash: string;
 }
 

@@ -85,12 +85,16 @@ function historyOf(history: Row[][], from: number, to: number): Row[] {
   }).flat();
 }
 
-/** Collects a watch's events until one at revision `last` or later arrives (or the signal aborts). */
+/**
+ * Collects a watch's events until one after revision `last` arrives (or the signal aborts). Not at
+ * `last` itself: a transaction's revision holds several events, and stopping at its first would
+ * drop the others.
+ */
 async function collect(kv: KvClient, from: number, until: () => number, signal: AbortSignal): Promise<Row[]> {
   const rows: Row[] = [];
   for await (const e of kv.watch({ prefix: "w/", from, signal })) {
     rows.push(rowOf(e));
-    if (e.revision >= until()) break;
+    if (e.revision > until()) break;
   }
   return rows;
 }
@@ -113,7 +117,7 @@ describe.skipIf(CLI_MISSING)("watches on a cluster", () => {
     );
     // The last revision any writer was acknowledged: every watch stops once it has it.
     last = history.length - 1;
-    // One more write in the prefix wakes a watch that had reached `last` before it was known.
+    // One more write in the prefix, after `last`: every watch stops at it.
     await new KvClient({ endpoints: [urls[0]!] }).put("w/end", "");
     const got = await Promise.all(watches);
     clearTimeout(timer);
