@@ -129,6 +129,12 @@ for (const asyncStorageWrites of [false, true]) {
       };
       const sentBefore = await sentByOthers();
       await f2.stop();
+      // Inactive first: a leader keeps the WAL entries of a recently active follower for its
+      // catch-up, and on a busy machine it then needed no snapshot.
+      await waitFor(
+        () => leader().status().progress?.[String(f2.id)]?.recentActive === false,
+        "the stopped follower inactive at the leader",
+      );
       await proposeRange(leader, 12_000, 3000);
       await waitFor(
         () => leader().status().snapshotIndex - CATCH_UP > f2Applied,
