@@ -92,6 +92,11 @@ describe("requests whose leader is gone", () => {
     await waitFor(() => others.some((n) => n.isLeader()), "a new leader among the other two");
     const fresh = others.find((n) => n.isLeader())!;
     await fresh.propose(enc.encode("won=1"));
+    // The old leader first hears the new one (its heartbeat names it), not a reply of a later term
+    // that names no leader: that would end the proposal at once with LeaderChanged, outcome unknown
+    // (docs/architecture.md, "When the leader goes").
+    net.healLink(fresh.id, leader.id);
+    await waitFor(() => leader.leader() === fresh.id, "the old leader to follow the new one");
     net.heal();
     const r = await stranded;
     console.log(`stranded proposal on the old leader: ${r.code} after ${r.ms.toFixed(0)} ms`);
