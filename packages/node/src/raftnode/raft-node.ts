@@ -93,7 +93,10 @@ export interface ExportedSnapshot {
   readonly snapshot: StateMachineSnapshot;
 }
 
-/** Tasks the apply loop may be behind before the Ready loop stops taking Readys (etcd's applyc). */
+/**
+ * Tasks the apply loop may be behind before a leader's Ready loop stops taking Readys (etcd's
+ * applyc), and before a follower sheds the leader's appends (see {@link RaftNode.shedsAppend}).
+ */
 const APPLY_BACKLOG = 64;
 /** asyncStorageWrites: MsgStorageAppends the append worker may be behind. */
 const APPEND_BACKLOG = 256;
@@ -120,6 +123,8 @@ export class RaftNode<R = unknown> {
   private readonly reads: ReadIndexBatcher;
   private readonly compactor: Compactor<R>;
   private readonly catchUps = new CatchUps();
+  /** The apply loop is restoring a snapshot from the leader. */
+  private restoring = false;
   /** From the Ready loop to the apply loop. */
   private readonly applyQueue = new TaskQueue<LoopTask>();
   /** asyncStorageWrites: from the Ready loop to the append worker. */
@@ -501,7 +506,12 @@ export class RaftNode<R = unknown> {
         continue;
       }
       await endOfTurn();
-      await this.untilStopped(this.applyQueue.drainedTo(APPLY_BACKLOG));
+      // A leader waits for its apply loop (its proposals are what fill it). A follower does not: it
+      // keeps answering heartbeats and votes while its apply loop is behind, shedding new entries
+      // instead (shedsAppend), so its backlog stays bounded all the same.
+      if (this.raftState === StateType.StateLeader) {
+        await this.untilStopped(this.applyQueue.drainedTo(APPLY_BACKLOG));
+      }
       if (this.stopping) return;
       const rd = this.rawNode.ready();
       if (this.o.asyncStorageWrites) await this.handleReadyAsync(rd);
@@ -661,8 +671,12 @@ export class RaftNode<R = unknown> {
     for (;;) {
       const t = await this.untilStopped(this.applyQueue.shift());
       if (t === undefined) return;
-      if (t.kind === "apply") this.afterApply(await this.applier.apply(t.task), t.responses);
-      else if (t.kind === "send-snapshot") await this.sendSnapshot(t.msg);
+      if (t.kind === "apply") {
+        this.restoring = t.task.snapshot !== undefined;
+        const out = await this.applier.apply(t.task);
+        this.restoring = false;
+        this.afterApply(out, t.responses);
+      } else if (t.kind === "send-snapshot") await this.sendSnapshot(t.msg);
       else if (t.kind === "export") await this.exportImage(t.done);
       else this.compactionQueued = false;
       const compaction = await this.compactor.start();
@@ -769,7 +783,10 @@ export class RaftNode<R = unknown> {
 
   private transportHandler(): TransportHandler {
     return {
-      process: (m) => this.step(m),
+      process: (m) => {
+        if (this.shedsAppend(m)) this.metrics.messagesDropped.inc({ reason: "apply-behind" });
+        else this.step(m);
+      },
       processSnapshot: (m, image) => this.receiveSnapshot(m, image),
       reportUnreachable: (id) => {
         if (!this.stopping) this.guardCore(() => this.rawNode.reportUnreachable(id));
@@ -832,6 +849,23 @@ export class RaftNode<R = unknown> {
     if (this.stopping) throw stoppedError();
     deposed();
     this.step({ ...m, snapshot: stepped });
+  }
+
+  /**
+   * Whether a follower drops the leader's MsgApp `m` unread: while its apply loop restores a
+   * snapshot (minutes, for gigabytes) or is {@link APPLY_BACKLOG} tasks behind. Taking the entries
+   * would grow the apply backlog without bound (etcd's follower holds them all in memory), and
+   * stalling the Ready loop instead would silence its heartbeat responses: the leader would take it
+   * for gone, release the entries it kept for its catch-up (catch-up.ts) and send another snapshot,
+   * and another. A lost MsgApp is what Raft expects of a network: the leader sends those entries
+   * again once the follower acknowledges (its heartbeat responses free the way, raft's Progress).
+   */
+  private shedsAppend(m: Message): boolean {
+    return (
+      m.type === MessageType.MsgApp &&
+      this.raftState !== StateType.StateLeader &&
+      (this.restoring || this.applyQueue.length >= APPLY_BACKLOG)
+    );
   }
 
   // --- stepping the core -----------------------------------------------------------------------------

@@ -50,15 +50,94 @@ function countingChunks(
   };
 }
 
+/** A 3-node cluster on a MemNetwork and MemFileSystems, and its state machines (volatile). */
+interface TestCluster {
+  readonly nodes: Map<number, RaftNode<string>>;
+  readonly sms: Map<number, MapStateMachine>;
+  /** The file systems, by node: a crash test swaps in a node's crash image. */
+  readonly fss: Map<number, MemFileSystem>;
+  /** Starts (or restarts) node `id` with a fresh state machine. */
+  start(id: number): Promise<RaftNode<string>>;
+  /** A node that is up and leads, if any. */
+  leader(): RaftNode<string> | undefined;
+}
+
+function testCluster(
+  factory: (o: TransportOptions) => RaftTransport,
+  o: { walSegmentSize: number; newStateMachine?: () => MapStateMachine },
+): TestCluster {
+  const nodes = new Map<number, RaftNode<string>>();
+  const sms = new Map<number, MapStateMachine>();
+  const fss = new Map(IDS.map((id) => [id, new MemFileSystem()]));
+  return {
+    nodes,
+    sms,
+    fss,
+    async start(id) {
+      const sm = o.newStateMachine?.() ?? new MapStateMachine();
+      sms.set(id, sm);
+      const n = await RaftNode.start({
+        id,
+        clusterId: 9,
+        peers: PEERS,
+        dataDir: `/n${id}`,
+        stateMachine: sm,
+        fs: fss.get(id)!,
+        transportFactory: factory,
+        tickMs: 10,
+        electionTick: 10,
+        snapshotCount: 30,
+        snapshotCatchUpEntries: 5,
+        walSegmentSize: o.walSegmentSize,
+        logger: pino({ level: process.env.TSRAFT_LOG ?? "silent" }),
+      });
+      nodes.set(id, n);
+      running.push(n);
+      return n;
+    },
+    leader: () => [...nodes.values()].find((n) => !n.stopped && n.isLeader()),
+  };
+}
+
+/**
+ * A transport factory whose snapshot transfers wait, after their first chunk, for `hold()`'s
+ * promise (undefined: no wait); `reached` is called when one starts waiting.
+ */
+function heldTransfers(
+  factory: (o: TransportOptions) => RaftTransport,
+  hold: () => Promise<void> | undefined,
+  reached: () => void,
+): (o: TransportOptions) => RaftTransport {
+  return (o) => {
+    const t = factory(o);
+    return {
+      ...t,
+      sendSnapshot: (m: Message, image: SnapshotImageSource) => {
+        const held = hold();
+        t.sendSnapshot(m, {
+          async *read() {
+            let k = 0;
+            for await (const chunk of image.read()) {
+              if (k++ === 1 && held !== undefined) {
+                reached();
+                await held;
+              }
+              yield chunk;
+            }
+          },
+          release: () => image.release(),
+        });
+      },
+    };
+  };
+}
+
 describe("a snapshot transfer interrupted at every chunk boundary", () => {
   for (const victim of ["receiver", "sender"] as const) {
     // Budget: ~8 rounds of a follower restart, ~80 writes and a snapshot transfer each.
     it(`recovers when the ${victim} crashes at each chunk`, { timeout: 120_000 }, async () => {
       const history = new Map<number, string>();
       const net = new MemNetwork();
-      const fss = new Map(IDS.map((id) => [id, new MemFileSystem()]));
-      const nodes = new Map<number, RaftNode<string>>();
-      const sms = new Map<number, MapStateMachine>();
       let armed: { at: number; to: number; fired: boolean } | undefined;
       let interrupted: (() => void) | undefined;
       const factory = countingChunks(net.factory, (k, m) => {
@@ -66,37 +145,20 @@ describe("a snapshot transfer interrupted at every chunk boundary", () => {
         armed.fired = true;
         interrupted?.();
       });
-      const start = async (id: number): Promise<RaftNode<string>> => {
-        const sm = new MapStateMachine(); // volatile: a restart starts empty
-        sm.history = history;
-        sms.set(id, sm);
-        const n = await RaftNode.start({
-          id,
-          clusterId: 9,
-          peers: PEERS,
-          dataDir: `/n${id}`,
-          stateMachine: sm,
-          fs: fss.get(id)!,
-          transportFactory: factory,
-          tickMs: 10,
-          electionTick: 10,
-          snapshotCount: 30,
-          snapshotCatchUpEntries: 5,
-          // Small segments: reopening a 64 MiB segment (the default) reads all of it.
-          walSegmentSize: 256 * 1024,
-          logger: pino({ level: process.env.TSRAFT_LOG ?? "silent" }),
-        });
-        nodes.set(id, n);
-        running.push(n);
-        return n;
-      };
+      // Small segments: reopening a 64 MiB segment (the default) reads all of it.
+      const { nodes, sms, fss, start, leader } = testCluster(factory, {
+        walSegmentSize: 256 * 1024,
+        newStateMachine: () => {
+          const sm = new MapStateMachine();
+          sm.history = history;
+          return sm;
+        },
+      });
       /** Power loss: the node's files as of their last fsync, and a stop. */
       const crash = async (id: number): Promise<void> => {
         fss.set(id, fss.get(id)!.crashImage({ data: "durable", dirs: "durable" }));
         await nodes.get(id)!.stop();
       };
-      const leader = (): RaftNode<string> | undefined =>
-        [...nodes.values()].find((n) => !n.stopped && n.isLeader());
       let written = 0;
       /** Writes `count` entries, 20 at a time; a write that fails (no leader yet) is retried. */
       const write = async (count: number): Promise<void> => {
@@ -195,57 +257,17 @@ describe("a follower catching up after a long snapshot transfer", () => {
     net.onSend = (_from, msgs) => {
       for (const m of msgs) if (m.type === MessageType.MsgSnap) snaps.push(m.to);
     };
-    const snapsSentTo = (id: number) => snaps.filter((to) => to === id).length;
-    const nodes = new Map<number, RaftNode<string>>();
-    const sms = new Map<number, MapStateMachine>();
-    const fss = new Map(IDS.map((id) => [id, new MemFileSystem()]));
     let gate: Promise<void> | undefined;
     let gateReached: (() => void) | undefined;
-    const factory = (o: TransportOptions): RaftTransport => {
-      const t = net.factory(o);
-      return {
-        ...t,
-        sendSnapshot: (m: Message, image: SnapshotImageSource) =>
-          t.sendSnapshot(m, {
-            async *read() {
-              let k = 0;
-              for await (const chunk of image.read()) {
-                if (k++ === 1 && gate !== undefined) {
-                  gateReached?.();
-                  await gate; // the transfer takes "minutes"
-                }
-                yield chunk;
-              }
-            },
-            release: () => image.release(),
-          }),
-      };
-    };
-    const start = async (id: number): Promise<RaftNode<string>> => {
-      const sm = new MapStateMachine();
-      sms.set(id, sm);
-      const n = await RaftNode.start({
-        id,
-        clusterId: 9,
-        peers: PEERS,
-        dataDir: `/n${id}`,
-        stateMachine: sm,
-        fs: fss.get(id)!,
-        transportFactory: factory,
-        tickMs: 10,
-        electionTick: 10,
-        snapshotCount: 30,
-        snapshotCatchUpEntries: 5,
-        walSegmentSize: 64 * 1024,
-        logger: pino({ level: process.env.TSRAFT_LOG ?? "silent" }),
-      });
-      nodes.set(id, n);
-      running.push(n);
-      return n;
-    };
+    const factory = heldTransfers(
+      net.factory,
+      () => gate,
+      () => gateReached?.(),
+    );
+    const { nodes, sms, start, leader } = testCluster(factory, { walSegmentSize: 64 * 1024 });
     for (const id of IDS) await start(id);
-    await waitFor(() => [...nodes.values()].some((n) => n.isLeader()), "a leader");
-    const l = [...nodes.values()].find((n) => n.isLeader())!;
+    await waitFor(() => leader() !== undefined, "a leader");
+    const l = leader()!;
     let i = 0;
     const write = async (count: number) => {
       for (const end = i + count; i < end; i++) await l.propose(enc.encode(`k${i % KEYS}=${i}:${VALUE}`));
@@ -275,7 +297,79 @@ describe("a follower catching up after a long snapshot transfer", () => {
     await waitFor(() => fsm.applied >= l.status().commit, "the follower caught up");
     expect(fsm.dump()).toBe(sms.get(l.id)!.dump());
     expect(fsm.restores - restoresAtStart, "restored one snapshot, not a cycle of them").toBe(1);
-    expect(snapsSentTo(f), "the leader sent one snapshot").toBe(1);
+    expect(snaps.filter((to) => to === f).length, "the leader sent one snapshot").toBe(1);
+  });
+
+  it("needs one snapshot when its restore takes many election timeouts: it stays responsive, shedding appends", {
+    timeout: 60_000,
+  }, async () => {
+    const net = new MemNetwork();
+    const snaps: number[] = [];
+    net.onSend = (_from, msgs) => {
+      for (const m of msgs) if (m.type === MessageType.MsgSnap) snaps.push(m.to);
+    };
+    // The follower's state machine holds its restore until `open` (a restore of gigabytes takes
+    // minutes): its apply loop is stuck while the leader writes on.
+    let restoreGate: Promise<void> | undefined;
+    let restoreReached: (() => void) | undefined;
+    class SlowRestore extends MapStateMachine {
+      override async restore(index: number, image: AsyncIterable<Uint8Array>): Promise<void> {
+        const gate = restoreGate;
+        if (gate !== undefined) {
+          restoreReached?.();
+          await gate;
+        }
+        await super.restore(index, image);
+      }
+    }
+    let slow = false;
+    const { nodes, sms, start, leader } = testCluster(net.factory, {
+      walSegmentSize: 64 * 1024,
+      newStateMachine: () => (slow ? new SlowRestore() : new MapStateMachine()),
+    });
+    for (const id of IDS) await start(id);
+    await waitFor(() => leader() !== undefined, "a leader");
+    const l = leader()!;
+    const term = l.status().term;
+    let i = 0;
+    const write = async (count: number) => {
+      for (const end = i + count; i < end; i++) await l.propose(enc.encode(`k${i % KEYS}=${i}:${VALUE}`));
+    };
+    await write(KEYS + 20);
+    const f = IDS.find((id) => id !== l.id)!;
+    await nodes.get(f)!.stop();
+    await write(80);
+
+    slow = true;
+    await start(f); // restores its own (volatile) snapshot from disk, ungated
+    let open!: () => void;
+    restoreGate = new Promise((r) => {
+      open = r;
+    });
+    const reached = new Promise<void>((r) => {
+      restoreReached = r;
+    });
+    await reached; // the image has arrived: the follower restores it
+    restoreGate = undefined;
+    try {
+      // Meanwhile the leader writes far more than the follower's apply backlog and compacts past the
+      // image, for many election timeouts: the follower must stay active, or the leader lets go of
+      // the entries it kept for it (catch-up.ts) and needs another snapshot.
+      const before = l.status().snapshotIndex;
+      await write(300);
+      await waitFor(() => l.status().snapshotIndex > before + 250, "the leader compacted past the image");
+      expect(l.status().progress?.[String(f)]?.recentActive, "the restoring follower is active").toBe(true);
+      const dropped = await nodes.get(f)!.metrics.messagesDropped.get();
+      const shed = dropped.values.find((v) => v.labels.reason === "apply-behind")?.value ?? 0;
+      expect(shed, "appends the restoring follower shed").toBeGreaterThan(0);
+    } finally {
+      open(); // also on a failure: a restore held forever would hold the node's stop too
+    }
+    const fsm = sms.get(f)!;
+    await waitFor(() => fsm.applied >= l.status().commit, "the follower caught up");
+    expect(fsm.dump()).toBe(sms.get(l.id)!.dump());
+    expect(snaps.filter((to) => to === f).length, "the leader sent one snapshot").toBe(1);
+    expect(l.isLeader() && l.status().term === term, "no election meanwhile").toBe(true);
   });
 });
 

@@ -225,7 +225,8 @@ export async function proposeRange(
 /**
  * An in-memory network of RaftTransports: messages are delivered on a later macrotask, in order
  * per link. `cut(a, b)` drops both directions of a link (reported unreachable, as the real
- * transport does); `healLink(from, to)` restores one direction. `sends` records every `send` call, for ordering assertions.
+ * transport does); `healLink(from, to)` restores one direction. `sends` records every `send`
+ * call, for ordering assertions.
  *
  * Snapshots (`sendSnapshot`) behave as the real transport's: the receiving node's
  * `processSnapshot` gets an async iterable over copies of the image's chunks, pulled from the
