@@ -220,7 +220,9 @@ export async function injectFault(plan: FaultPlan, ctx: FaultContext): Promise<F
       // Wait for the failpoint to fire (a crash ends the process; ENOSPC leaves a fail-stopped node).
       const firedIn = () =>
         readFileSync(logPath).subarray(logFrom).toString("utf8").includes(failpointMark(plan));
-      const deadline = performance.now() + 8000;
+      // It fires after a few WAL writes or one snapshot: seconds, or tens of them on a busy machine
+      // (a node process starting at a load average of 14 took most of the 8 s once allowed).
+      const deadline = performance.now() + 30_000;
       while (cluster.isRunning(victim) && !firedIn() && performance.now() < deadline) await sleep(50);
       if (cluster.isRunning(victim) && plan.kind === "enospc" && firedIn()) {
         log(`node ${victim} hit ENOSPC; disk stays full for ${plan.durationMs} ms`);
