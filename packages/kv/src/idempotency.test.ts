@@ -10,7 +10,7 @@
 import type { ApplyEntry } from "@tsraft/raft";
 import { newRandom } from "@tsraft/raft";
 import { describe, expect, it } from "vitest";
-import { b, del, imageOf, openSm, put, tempDir, text, useSqliteKit } from "../test/sqlite-kit.js";
+import { b, del, imageOf, keyedEntry, openSm, put, tempDir, text, useSqliteKit } from "../test/sqlite-kit.js";
 import { type Command, encodeCommand } from "./command.js";
 import { decodeIdempotent, encodeIdempotent } from "./idempotency.js";
 import { ImageDecoder } from "./image.js";
@@ -18,22 +18,15 @@ import { encodeTxnCommand } from "./txn-command.js";
 
 useSqliteKit();
 
-const keyed = (index: number, key: string, cmd: Command): ApplyEntry => ({
-  index,
-  term: 1,
-  kind: "normal",
-  data: encodeIdempotent(b(key), encodeCommand(cmd)),
-});
+const keyed = (index: number, key: string, cmd: Command) => keyedEntry(index, key, encodeCommand(cmd));
 const kput = (index: number, key: string, k: string, v: string, prev?: string) =>
   keyed(index, key, { op: "put", key: b(k), value: b(v), ...(prev === undefined ? {} : { prev: b(prev) }) });
 
 /** A keyed transaction: if `k` exists, put it and get it, else get it (its result is recorded). */
-const ktxn = (index: number, key: string, k: string, v: string): ApplyEntry => ({
-  index,
-  term: 1,
-  kind: "normal",
-  data: encodeIdempotent(
-    b(key),
+const ktxn = (index: number, key: string, k: string, v: string) =>
+  keyedEntry(
+    index,
+    key,
     encodeTxnCommand({
       compare: [{ key: b(k), target: "exists", op: "=", exists: true }],
       success: [
@@ -42,8 +35,7 @@ const ktxn = (index: number, key: string, k: string, v: string): ApplyEntry => (
       ],
       failure: [{ op: "get", key: b(k) }],
     }),
-  ),
-});
+  );
 
 describe("idempotency keys", () => {
   it("the envelope round-trips and is never taken for a plain command", () => {

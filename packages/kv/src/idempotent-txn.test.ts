@@ -6,11 +6,10 @@
  * deletes) still decoded; images carry transaction records, so a restored member answers retries
  * as the source does and hashes the same.
  */
-import type { ApplyEntry } from "@tsraft/raft";
 import { describe, expect, it } from "vitest";
-import { b, imageOf, openSm, put, tempDir, text, useSqliteKit } from "../test/sqlite-kit.js";
+import { b, imageOf, keyedEntry, openSm, put, tempDir, text, useSqliteKit } from "../test/sqlite-kit.js";
 import { txnResultJson } from "./http-txn.js";
-import { decodeResult, encodeIdempotent, encodeResult } from "./idempotency.js";
+import { decodeResult, encodeResult } from "./idempotency.js";
 import type { ApplyResult } from "./sqlite-state-machine.js";
 import type { Txn } from "./txn.js";
 import { encodeCompactCommand, encodeTxnCommand } from "./txn-command.js";
@@ -18,12 +17,7 @@ import { MAX_RECORDED_TXN_RESULT_BYTES } from "./txn-result-codec.js";
 
 useSqliteKit();
 
-const keyedTxn = (index: number, key: string, txn: Txn): ApplyEntry => ({
-  index,
-  term: 1,
-  kind: "normal",
-  data: encodeIdempotent(b(key), encodeTxnCommand(txn)),
-});
+const keyedTxn = (index: number, key: string, txn: Txn) => keyedEntry(index, key, encodeTxnCommand(txn));
 
 /** What a client is answered for `r` (http-txn.ts), and whether it was a replay. */
 const answer = (r: ApplyResult | undefined) =>
@@ -85,7 +79,7 @@ describe("transactions with an idempotency key", () => {
     await sm.apply([keyedTxn(1, "t3", swap("0", "1"))]);
     const other = await sm.apply([
       keyedTxn(2, "t3", swap("0", "2")),
-      { index: 3, term: 1, kind: "normal", data: encodeIdempotent(b("t3"), put(0, "a", "3").data) },
+      keyedEntry(3, "t3", put(0, "a", "3").data),
     ]);
     expect(other).toEqual([{ kind: "key-reused" }, { kind: "key-reused" }]);
     expect(sm.revision()).toBe(0);
@@ -94,12 +88,7 @@ describe("transactions with an idempotency key", () => {
   it("a compaction in an envelope is an invalid command, recorded, never run", async () => {
     const sm = openSm(tempDir());
     await sm.apply([put(1, "a", "0"), put(2, "a", "1")]);
-    const entry = (index: number): ApplyEntry => ({
-      index,
-      term: 1,
-      kind: "normal",
-      data: encodeIdempotent(b("c1"), encodeCompactCommand(2)),
-    });
+    const entry = (index: number) => keyedEntry(index, "c1", encodeCompactCommand(2));
     const [r] = await sm.apply([entry(3)]);
     expect(r).toEqual({ kind: "invalid", error: "a compaction is not an idempotent command" });
     expect(sm.compactRevision()).toBe(0);

@@ -17,7 +17,7 @@ import {
 } from "../lincheck/kv-group-model.js";
 import { UNKNOWN_RETURN } from "../lincheck/model.js";
 import { errorCodeOf, httpRequest } from "./http-client.js";
-import type { OutcomeKind } from "./workload.js";
+import type { Outcome, OutcomeKind } from "./workload.js";
 
 /** 503 codes after which the server guarantees nothing was proposed. */
 const NOT_PROPOSED = new Set(["NoLeader", "ProposalDropped", "TooManyRequests"]);
@@ -26,13 +26,7 @@ const NOT_PROPOSED = new Set(["NoLeader", "ProposalDropped", "TooManyRequests"])
 export const groupKeys = (g: string) => [`${g}/a`, `${g}/b`] as const;
 
 /** One group operation's outcome (see workload.ts's ClientOutcome). */
-export interface GroupOutcome {
-  readonly op: GroupOperation | undefined;
-  readonly kind: OutcomeKind;
-  readonly detail: string;
-  readonly input: GroupInput;
-  readonly clientId: number;
-}
+export type GroupOutcome = Outcome<GroupInput, GroupOutput>;
 
 interface KvJson {
   key: string;

@@ -31,7 +31,7 @@ import {
   OK,
   UNKNOWN,
 } from "../lincheck/kv-model.js";
-import { UNKNOWN_RETURN } from "../lincheck/model.js";
+import { type Operation, UNKNOWN_RETURN } from "../lincheck/model.js";
 import { Rng } from "../random.js";
 import { executeGroupOp, type GroupOutcome } from "./group-ops.js";
 import { errorCodeOf, httpRequest } from "./http-client.js";
@@ -49,15 +49,11 @@ export interface WorkloadTarget {
 /** What happened to one request, beyond what goes into the history. */
 export type OutcomeKind = "ok" | "mismatch" | "value" | "ambiguous" | "failed" | "unexpected";
 
-/** One request's outcome: its history entry (if it belongs in the history), how it ended, and why. */
-export interface ClientOutcome {
-  readonly op: KvOperation | undefined;
-  readonly kind: OutcomeKind;
-  /** The HTTP status and error code, or the network error. */
-  readonly detail: string;
-  readonly input: KvInput;
-  readonly clientId: number;
-}
+/**
+ * One request's outcome: its history entry (if it belongs in the history), how it ended, and why
+ * (`detail`: the HTTP status and error code, or the network error).
+ */
+export type ClientOutcome = Outcome<KvInput, KvOutput>;
 
 /** 503 codes after which the server guarantees the write was not applied and never will be. */
 const NOT_PROPOSED = new Set(["NoLeader", "ProposalDropped", "TooManyRequests", "Superseded"]);
@@ -115,13 +111,7 @@ export class KvClient {
     return retryUntilDefinite((n) => this.execute(nodeFor(n), input, key), {
       now: this.now,
       budgetMs,
-      giveUp: (call, detail) => ({
-        op: { clientId: this.id, input, call, return: UNKNOWN_RETURN, output: UNKNOWN },
-        kind: "ambiguous",
-        detail,
-        input,
-        clientId: this.id,
-      }),
+      unknown: UNKNOWN,
     });
   }
 
@@ -135,13 +125,7 @@ export class KvClient {
     return retryUntilDefinite((n) => this.executeGroup(nodeFor(n), input, key), {
       now: this.now,
       budgetMs,
-      giveUp: (call, detail) => ({
-        op: { clientId: this.id, input, call, return: UNKNOWN_RETURN, output: GROUP_UNKNOWN },
-        kind: "ambiguous",
-        detail,
-        input,
-        clientId: this.id,
-      }),
+      unknown: GROUP_UNKNOWN,
     });
   }
 
@@ -217,19 +201,25 @@ export class KvClient {
   }
 }
 
+/** One request's outcome, single-key (ClientOutcome) or on a group (group-ops.ts's GroupOutcome). */
+export interface Outcome<I, Out> {
+  readonly op: Operation<I, Out> | undefined;
+  readonly kind: OutcomeKind;
+  readonly detail: string;
+  readonly input: I;
+  readonly clientId: number;
+}
+
 /**
  * Runs `attempt(1)`, `attempt(2)`... (a write sent again with its Idempotency-Key) until an outcome
  * is definite or `budgetMs` passed. The outcome spans the first call to the last answer; it is
- * ambiguous (`giveUp`'s, with the last attempt's detail) only if no attempt was definite, and
+ * ambiguous (output `unknown`, with the last attempt's detail) only if no attempt was definite, and
  * "failed" (not applied) only if no attempt was ambiguous before.
  */
-export async function retryUntilDefinite<
-  Op extends { readonly call: number },
-  O extends { readonly op: Op | undefined; readonly kind: OutcomeKind; readonly detail: string },
->(
-  attempt: (n: number) => Promise<O>,
-  o: { now: () => number; budgetMs: number; giveUp: (call: number, detail: string) => O },
-): Promise<O & { attempts: number }> {
+export async function retryUntilDefinite<I, Out>(
+  attempt: (n: number) => Promise<Outcome<I, Out>>,
+  o: { now: () => number; budgetMs: number; unknown: Out },
+): Promise<Outcome<I, Out> & { attempts: number }> {
   const call = o.now();
   let maybeApplied = false;
   for (let n = 1; ; n++) {
@@ -238,8 +228,18 @@ export async function retryUntilDefinite<
     if (r.kind === "unexpected") return { ...r, attempts: n };
     maybeApplied ||= r.kind === "ambiguous";
     if (r.kind === "failed" && !maybeApplied) return { ...r, attempts: n };
-    if (o.now() - call > o.budgetMs)
-      return { ...o.giveUp(call, `${r.detail} after ${n} attempts`), attempts: n };
+    if (o.now() - call > o.budgetMs) {
+      const { input, clientId } = r;
+      const op = { clientId, input, call, return: UNKNOWN_RETURN, output: o.unknown };
+      return {
+        op,
+        kind: "ambiguous",
+        detail: `${r.detail} after ${n} attempts`,
+        input,
+        clientId,
+        attempts: n,
+      };
+    }
     await sleep(50);
   }
 }

@@ -5,8 +5,9 @@
  * retried; a keyed write that never gets a definite answer is `Ambiguous`; a reused key is refused.
  */
 import { afterEach, describe, expect, it } from "vitest";
+import { rejection } from "../../test/client-kit.js";
 import { type KvHttpKit, startKvHttpKit } from "../../test/kv-http-kit.js";
-import { isKvClientError, KvClient, type KvClientError } from "./index.js";
+import { KvClient } from "./index.js";
 
 let kits: KvHttpKit[] = [];
 afterEach(async () => {
@@ -33,16 +34,6 @@ async function lossy(lose: number) {
   };
   const kv = new KvClient({ endpoints: [kit.base], fetch: fetchLosing, retryDelayMs: 1, attempts: 3 });
   return { kit, kv, sent };
-}
-
-async function rejection(p: Promise<unknown>): Promise<KvClientError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isKvClientError(e)) return e;
-    throw e;
-  }
-  throw new Error("expected a KvClientError");
 }
 
 describe("KvClient with idempotency keys", () => {
