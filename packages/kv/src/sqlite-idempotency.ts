@@ -111,18 +111,22 @@ export class IdempotencyTable {
       return decodeResult(row.result);
     }
     let cmd: KvCommand | undefined;
-    let error = "a compaction is not an idempotent command";
+    let error = "";
     try {
       cmd = decodeKvCommand(command);
     } catch (err) {
       error = (err as Error).message;
+    }
+    if (cmd?.op === "compact") {
+      cmd = undefined;
+      error = "a compaction is not an idempotent command";
     }
     // Anything `run` throws (SQLite) fails the batch, as for a plain command.
     let r: ApplyResult;
     let encoded: Buffer;
     if (cmd?.op === "txn") [r, encoded] = this.runTxn(cmd, run, undo);
     else {
-      r = cmd !== undefined && cmd.op !== "compact" ? run(cmd) : { kind: "invalid", error };
+      r = cmd !== undefined ? run(cmd) : { kind: "invalid", error };
       encoded = encodeResult(r);
     }
     this.insert.run(key, index, digest, encoded);
