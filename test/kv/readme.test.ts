@@ -49,6 +49,8 @@ interface Curl {
   url: string;
   method: string;
   body: string | undefined;
+  /** `-H 'Name: value'`. */
+  headers: Record<string, string>;
   showStatus: boolean;
   /** `-N`: a stream (a watch), read until the documented lines have arrived. */
   stream: boolean;
@@ -60,16 +62,20 @@ function parseCurl(argv: string[]): Curl {
   let body: string | undefined;
   let showStatus = false;
   let stream = false;
+  const headers: Record<string, string> = {};
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === "-i") showStatus = true;
-    else if (a === "-N") stream = true;
+    else if (a === "-H") {
+      const h = argv[++i] ?? "";
+      headers[h.slice(0, h.indexOf(":")).trim()] = h.slice(h.indexOf(":") + 1).trim();
+    } else if (a === "-N") stream = true;
     else if (a === "-X") method = argv[++i];
     else if (a === "-d") body = argv[++i];
     else if (a.startsWith("-")) throw new Error(`README curl option ${a} not understood by this test`);
     else url = a;
   }
-  return { url, method: method ?? (body !== undefined ? "POST" : "GET"), body, showStatus, stream };
+  return { url, method: method ?? (body !== undefined ? "POST" : "GET"), body, headers, showStatus, stream };
 }
 
 const PORTS = [12379, 22379, 32379, 42379, 12380, 22380, 32380, 42380];
@@ -146,6 +152,7 @@ async function runSteps(steps: Step[]): Promise<void> {
       async () => {
         const r = await fetch(curl.url, {
           method: curl.method,
+          headers: curl.headers,
           ...(curl.body !== undefined ? { body: curl.body } : {}),
         });
         return r.status === 503 ? undefined : r;

@@ -18,11 +18,20 @@
  * `{"op": "get", "kv": {...} | null}` (kv-json.ts). A transaction whose branches only read is
  * answered from a linearizable read (no log entry); `?consistency=serializable` reads this node's
  * applied state.
+ *
+ * **`Idempotency-Key`** (idempotency.ts), as on `PUT` and `DELETE`: a transaction that writes is
+ * applied at most once per key, and a retry answers exactly what the first attempt did (every
+ * result, gets included) with `Idempotent-Replayed: true`; the key on another request is refused
+ * (422 `IdempotencyKeyReused`). A transaction whose result would be larger than a record keeps
+ * (txn-result-codec.ts, 4 MiB of gets) is not applied: 422 `TxnResultTooLarge`. A transaction that
+ * only reads writes nothing and has no log entry, so its key is checked but nothing is recorded:
+ * a retry reads again.
  */
 
 import type { Ctx, RouteDeps } from "./http.js";
 import { allow, onlyParams } from "./http.js";
 import { HttpError, readBody, sendJson } from "./http-util.js";
+import { encodeIdempotent, idempotencyKeyOf, keyReusedError, replayedHeaders } from "./idempotency.js";
 import { keyValueJson, REVISION_HEADER, readBytesField } from "./kv-json.js";
 import {
   type Compare,
@@ -36,6 +45,7 @@ import {
   validateTxn,
 } from "./txn.js";
 import { encodeTxnCommand } from "./txn-command.js";
+import { MAX_RECORDED_TXN_RESULT_BYTES } from "./txn-result-codec.js";
 
 const TARGETS: readonly CompareTarget[] = ["value", "version", "mod", "create", "exists"];
 const OPS: readonly CompareOp[] = ["=", "!=", "<", ">"];
@@ -49,7 +59,9 @@ export async function handleTxn(c: Ctx, d: RouteDeps): Promise<void> {
     throw new HttpError(400, "BadQuery", "consistency must be linearizable or serializable");
   }
   const txn = parseTxn(await readBody(c.req, d.maxBody));
+  const idem = idempotencyKeyOf(c.req);
   let result: TxnResult;
+  let replayed: Record<string, string> = {};
   if (isReadOnly(txn)) {
     if (consistency === "linearizable")
       await d.node.linearizableRead({ timeoutMs: d.waitMs, signal: c.signal });
@@ -58,12 +70,29 @@ export async function handleTxn(c: Ctx, d: RouteDeps): Promise<void> {
     if (consistency !== "linearizable") {
       throw new HttpError(400, "BadQuery", "a transaction that writes is always linearizable");
     }
-    const r = await d.node.propose(encodeTxnCommand(txn), { timeoutMs: d.waitMs, signal: c.signal });
-    if (r.kind !== "txn")
-      throw new HttpError(500, "ApplyFailed", `unexpected apply result ${JSON.stringify(r)}`);
-    result = r.result;
+    const command = encodeTxnCommand(txn);
+    const data = idem === undefined ? command : encodeIdempotent(idem, command);
+    const r = await d.node.propose(data, { timeoutMs: d.waitMs, signal: c.signal });
+    replayed = replayedHeaders(r);
+    switch (r.kind) {
+      case "txn":
+        result = r.result;
+        break;
+      case "key-reused":
+        throw keyReusedError();
+      case "txn-too-large":
+        throw new HttpError(
+          422,
+          "TxnResultTooLarge",
+          `a transaction with an Idempotency-Key may return at most ${MAX_RECORDED_TXN_RESULT_BYTES} bytes (its result is recorded for its retries); this one would return ${r.bytes}: it was not applied`,
+          { bytes: r.bytes, limit: MAX_RECORDED_TXN_RESULT_BYTES },
+          replayed,
+        );
+      default:
+        throw new HttpError(500, "ApplyFailed", `unexpected apply result ${JSON.stringify(r)}`);
+    }
   }
-  sendJson(c.res, 200, txnResultJson(result), { [REVISION_HEADER]: String(result.revision) });
+  sendJson(c.res, 200, txnResultJson(result), { [REVISION_HEADER]: String(result.revision), ...replayed });
 }
 
 /** A transaction's result as the JSON `POST /txn` answers. */

@@ -28,7 +28,7 @@ import {
   sendJson,
 } from "./http-util.js";
 import { handleWatch } from "./http-watch.js";
-import { encodeIdempotent, idempotencyKeyOf, REPLAYED_HEADER } from "./idempotency.js";
+import { encodeIdempotent, idempotencyKeyOf, keyReusedError, replayedHeaders } from "./idempotency.js";
 import { REVISION_HEADER, revisionHeaders } from "./kv-json.js";
 import type { ApplyResult, SqliteStateMachine } from "./sqlite-state-machine.js";
 import { WatchHub, type WatchHubOptions } from "./watch-hub.js";
@@ -354,7 +354,7 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
 
   const answerWrite = (c: Ctx, result: ApplyResult): void => {
     // An idempotent retry answers what the first attempt did, and says so (idempotency.ts).
-    const replayed = "replayed" in result && result.replayed === true ? { [REPLAYED_HEADER]: "true" } : {};
+    const replayed = replayedHeaders(result);
     switch (result.kind) {
       case "ok":
         c.res.writeHead(204, { [REVISION_HEADER]: result.revision, ...replayed });
@@ -369,11 +369,7 @@ export function createKvHttpServer(o: KvHttpOptions): Server {
           replayed,
         );
       case "key-reused":
-        throw new HttpError(
-          422,
-          "IdempotencyKeyReused",
-          "this Idempotency-Key was used for another request (within the last entries the cluster remembers)",
-        );
+        throw keyReusedError();
       default:
         throw new HttpError(500, "ApplyFailed", `unexpected apply result ${JSON.stringify(result)}`);
     }

@@ -3,27 +3,39 @@
  * applies once and every retry answers its first result; a key reused for another request is
  * refused; records expire by log index exactly `window` entries later, whatever the batching (two
  * state machines fed the same log in different batches have the same state hash at every common
- * index); images carry the records, so a node restored from one deduplicates the same retries; a
- * failed batch leaves no record behind.
+ * index, keyed transactions included); images carry the records, so a node restored from one
+ * deduplicates the same retries; a failed batch leaves no record behind. Transactions with a key:
+ * idempotent-txn.test.ts.
  */
 import type { ApplyEntry } from "@tsraft/raft";
 import { newRandom } from "@tsraft/raft";
 import { describe, expect, it } from "vitest";
-import { b, del, imageOf, openSm, put, tempDir, text, useSqliteKit } from "../test/sqlite-kit.js";
+import { b, del, imageOf, keyedEntry, openSm, put, tempDir, text, useSqliteKit } from "../test/sqlite-kit.js";
 import { type Command, encodeCommand } from "./command.js";
 import { decodeIdempotent, encodeIdempotent } from "./idempotency.js";
 import { ImageDecoder } from "./image.js";
+import { encodeTxnCommand } from "./txn-command.js";
 
 useSqliteKit();
 
-const keyed = (index: number, key: string, cmd: Command): ApplyEntry => ({
-  index,
-  term: 1,
-  kind: "normal",
-  data: encodeIdempotent(b(key), encodeCommand(cmd)),
-});
+const keyed = (index: number, key: string, cmd: Command) => keyedEntry(index, key, encodeCommand(cmd));
 const kput = (index: number, key: string, k: string, v: string, prev?: string) =>
   keyed(index, key, { op: "put", key: b(k), value: b(v), ...(prev === undefined ? {} : { prev: b(prev) }) });
+
+/** A keyed transaction: if `k` exists, put it and get it, else get it (its result is recorded). */
+const ktxn = (index: number, key: string, k: string, v: string) =>
+  keyedEntry(
+    index,
+    key,
+    encodeTxnCommand({
+      compare: [{ key: b(k), target: "exists", op: "=", exists: true }],
+      success: [
+        { op: "put", key: b(k), value: b(v) },
+        { op: "get", key: b(k) },
+      ],
+      failure: [{ op: "get", key: b(k) }],
+    }),
+  );
 
 describe("idempotency keys", () => {
   it("the envelope round-trips and is never taken for a plain command", () => {
@@ -98,7 +110,8 @@ describe("idempotency keys", () => {
       const k = `key-${Math.floor(rand() * 20)}`;
       const idem = `req-${Math.floor(rand() * 40)}`;
       const roll = rand();
-      if (roll < 0.5) log.push(kput(i, idem, k, `v${i}`));
+      if (roll < 0.4) log.push(kput(i, idem, k, `v${i}`));
+      else if (roll < 0.5) log.push(ktxn(i, idem, k, `t${i}`));
       else if (roll < 0.7) log.push(keyed(i, idem, { op: "delete", key: b(k) }));
       else if (roll < 0.9) log.push(put(i, k, `p${i}`));
       else log.push(del(i, k));

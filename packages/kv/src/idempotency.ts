@@ -1,10 +1,12 @@
 /**
- * Idempotency keys: a write that carries a key (HTTP `Idempotency-Key`) is applied at most once,
- * however often it is retried, and every retry answers what the first attempt would have (Raft
- * thesis §6.3, client sessions, with one key per request in place of a session's sequence
- * numbers). The state machine records each key with the entry's index, a digest of the request and
- * the result, in the same transaction as the write (sqlite-idempotency.ts); an entry whose key is
- * recorded changes nothing and returns the recorded result.
+ * Idempotency keys: a write that carries a key (HTTP `Idempotency-Key` on `PUT`, `DELETE` and
+ * `POST /txn`) is applied at most once, however often it is retried, and every retry answers what
+ * the first attempt would have (Raft thesis §6.3, client sessions, with one key per request in place
+ * of a session's sequence numbers). The state machine records each key with the entry's index, a
+ * digest of the request and the result (a transaction's whole result, its gets included:
+ * txn-result-codec.ts, which bounds it), in the same transaction as the write
+ * (sqlite-idempotency.ts); an entry whose key is recorded changes nothing and returns the recorded
+ * result.
  *
  * Records expire by log index, never by wall clock: a record made at index i answers retries up
  * to index i + {@link IDEMPOTENCY_WINDOW} and is forgotten after that (every member applies the same entries,
@@ -24,6 +26,8 @@ import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { HttpError } from "./http-util.js";
 import type { ApplyResult } from "./sqlite-state-machine.js";
+import { Reader, Writer } from "./txn-command.js";
+import { readTxnResult, writeTxnResult } from "./txn-result-codec.js";
 
 /** The request header that carries the key. */
 export const IDEMPOTENCY_HEADER = "idempotency-key";
@@ -90,9 +94,31 @@ export function requestDigest(command: Uint8Array): Buffer {
   return createHash("sha256").update(command).digest().subarray(0, 16);
 }
 
+/** The header that marks `result` as the first attempt's, replayed (none if it is not a replay). */
+export function replayedHeaders(result: ApplyResult): Record<string, string> {
+  return "replayed" in result && result.replayed === true ? { [REPLAYED_HEADER]: "true" } : {};
+}
+
+/** The answer (422) to a request whose key the cluster recorded for another request. */
+export function keyReusedError(): HttpError {
+  return new HttpError(
+    422,
+    "IdempotencyKeyReused",
+    "this Idempotency-Key was used for another request (within the last entries the cluster remembers)",
+  );
+}
+
+/*
+ * Recorded results: byte 0 is the kind. Kinds 1 to 3 are those of puts and deletes (the first
+ * release); 4 and 5 came with keyed transactions, so records written before still decode.
+ */
 const RESULT_OK = 1;
 const RESULT_COMPARE_FAILED = 2;
 const RESULT_INVALID = 3;
+/** A transaction's result: txn-result-codec.ts's layout. */
+const RESULT_TXN = 4;
+/** A keyed transaction refused for its result's size: uvarint the encoded size. */
+const RESULT_TXN_TOO_LARGE = 5;
 
 /** A result as the idempotency record stores it. */
 export function encodeResult(r: ApplyResult): Buffer {
@@ -112,8 +138,18 @@ export function encodeResult(r: ApplyResult): Buffer {
     case "key-reused":
       throw new Error("kv: a key-reused result is never recorded");
     case "txn":
-      // Transactions are not idempotent commands (sqlite-idempotency.ts): never recorded.
-      throw new Error("kv: a transaction's result is never recorded");
+    case "txn-too-large": {
+      const w = new Writer();
+      if (r.kind === "txn") {
+        w.byte(RESULT_TXN);
+        writeTxnResult(w, r.result);
+      } else {
+        w.byte(RESULT_TXN_TOO_LARGE);
+        w.uvarint(r.bytes);
+      }
+      const out = w.finish();
+      return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+    }
   }
 }
 
@@ -133,6 +169,17 @@ export function decodeResult(b: Uint8Array): ApplyResult {
       };
     case RESULT_INVALID:
       return { kind: "invalid", error: Buffer.from(b.subarray(1)).toString("utf8") };
+    case RESULT_TXN:
+    case RESULT_TXN_TOO_LARGE: {
+      const r = new Reader(b);
+      r.byte("result kind");
+      const out: ApplyResult =
+        b[0] === RESULT_TXN
+          ? { kind: "txn", result: readTxnResult(r), replayed: true }
+          : { kind: "txn-too-large", bytes: r.uvarint("size"), replayed: true };
+      r.end();
+      return out;
+    }
     default:
       throw new Error(`kv: unknown recorded result kind ${b[0]}`);
   }

@@ -7,10 +7,11 @@
  * batch happens to delete it changes nothing).
  */
 import type Database from "better-sqlite3";
-import { type Command, decodeCommand } from "./command.js";
 import { decodeResult, encodeResult, IDEMPOTENCY_WINDOW, requestDigest } from "./idempotency.js";
 import type { ApplyResult } from "./sqlite-state-machine.js";
 import type { StateHasher } from "./state-hash.js";
+import { decodeKvCommand, type KvCommand } from "./txn-command.js";
+import { MAX_RECORDED_TXN_RESULT_BYTES } from "./txn-result-codec.js";
 
 /** Creates the table if the database lacks it (databases of earlier releases). */
 export function createIdempotencyTable(db: Database.Database): void {
@@ -58,6 +59,10 @@ export class IdempotencyTable {
   private readonly expire: Database.Statement<[number]>;
   private readonly oldestStmt: Database.Statement<[]>;
   private readonly all: Database.Statement<[]>;
+  /** Around a keyed transaction, nested in the batch's savepoint: undone if its result is too large. */
+  private readonly txnSavepoint: Database.Statement<[]>;
+  private readonly txnRollback: Database.Statement<[]>;
+  private readonly txnRelease: Database.Statement<[]>;
   /** The lowest recorded index (undefined: none): expiry costs nothing while it is in the window. */
   private oldest: number | undefined;
 
@@ -74,21 +79,30 @@ export class IdempotencyTable {
     this.expire = db.prepare("DELETE FROM idempotency WHERE applied_index < ?");
     this.oldestStmt = db.prepare("SELECT min(applied_index) FROM idempotency").pluck();
     this.all = db.prepare(IDEMPOTENCY_ROWS).raw();
+    this.txnSavepoint = db.prepare("SAVEPOINT idempotent_txn");
+    this.txnRollback = db.prepare("ROLLBACK TO idempotent_txn");
+    this.txnRelease = db.prepare("RELEASE idempotent_txn");
     this.readOldest();
   }
 
   /**
    * Applies the idempotent command `command` with `key` at `index`: the recorded result if the key
    * is recorded within the window (the store is not touched), a `key-reused` result if it was
-   * recorded for another request, else `run`'s, recorded. Only plain puts and deletes (command.ts)
-   * are idempotent commands (the HTTP routes that take an Idempotency-Key send nothing else); any
-   * other command in an envelope is an `invalid` result, recorded as such.
+   * recorded for another request, else `run`'s, recorded. The idempotent commands are what the HTTP
+   * routes that take an Idempotency-Key send: plain puts and deletes (command.ts) and transactions
+   * (txn-command.ts); anything else in an envelope is an `invalid` result, recorded as such.
+   *
+   * A transaction runs in a savepoint of its own: if its encoded result is larger than
+   * MAX_RECORDED_TXN_RESULT_BYTES (txn-result-codec.ts), its writes are rolled back, `undo` is
+   * called (the caller puts back what it keeps in memory: the store's revision), and the result,
+   * recorded, is `txn-too-large`. Every member decides alike: the size depends on the log only.
    */
   apply(
     key: Uint8Array,
     command: Uint8Array,
     index: number,
-    run: (cmd: Command) => ApplyResult,
+    run: (cmd: KvCommand) => ApplyResult,
+    undo: () => void,
   ): ApplyResult {
     const digest = requestDigest(command);
     const row = this.find.get(key) as { applied_index: number; request: Buffer; result: Buffer } | undefined;
@@ -96,18 +110,47 @@ export class IdempotencyTable {
       if (Buffer.compare(row.request, digest) !== 0) return { kind: "key-reused" };
       return decodeResult(row.result);
     }
-    let cmd: Command | undefined;
+    let cmd: KvCommand | undefined;
     let error = "";
     try {
-      cmd = decodeCommand(command);
+      cmd = decodeKvCommand(command);
     } catch (err) {
       error = (err as Error).message;
     }
+    if (cmd?.op === "compact") {
+      cmd = undefined;
+      error = "a compaction is not an idempotent command";
+    }
     // Anything `run` throws (SQLite) fails the batch, as for a plain command.
-    const r: ApplyResult = cmd !== undefined ? run(cmd) : { kind: "invalid", error };
-    this.insert.run(key, index, digest, encodeResult(r));
+    let r: ApplyResult;
+    let encoded: Buffer;
+    if (cmd?.op === "txn") [r, encoded] = this.runTxn(cmd, run, undo);
+    else {
+      r = cmd !== undefined ? run(cmd) : { kind: "invalid", error };
+      encoded = encodeResult(r);
+    }
+    this.insert.run(key, index, digest, encoded);
     if (this.oldest === undefined || row !== undefined) this.readOldest();
     return r;
+  }
+
+  private runTxn(
+    cmd: KvCommand,
+    run: (cmd: KvCommand) => ApplyResult,
+    undo: () => void,
+  ): [ApplyResult, Buffer] {
+    this.txnSavepoint.run();
+    const r = run(cmd);
+    const encoded = encodeResult(r);
+    if (encoded.length > MAX_RECORDED_TXN_RESULT_BYTES) {
+      this.txnRollback.run();
+      this.txnRelease.run();
+      undo();
+      const refused: ApplyResult = { kind: "txn-too-large", bytes: encoded.length };
+      return [refused, encodeResult(refused)];
+    }
+    this.txnRelease.run();
+    return [r, encoded];
   }
 
   /** After a batch applied up to `applied`: forgets the records that left the window. */

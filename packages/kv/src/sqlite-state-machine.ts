@@ -133,8 +133,13 @@ export type ApplyResult =
   | { readonly kind: "ok"; readonly revision: number; readonly replayed?: true }
   /** A conditional write whose `prev` did not match; `current` is the value found (undefined: absent). */
   | { readonly kind: "compare-failed"; readonly current: Uint8Array | undefined; readonly replayed?: true }
-  /** A transaction (txn.ts) ran. */
-  | { readonly kind: "txn"; readonly result: TxnResult }
+  /** A transaction (txn.ts) ran. `replayed`: an idempotent retry; this is the first attempt's result. */
+  | { readonly kind: "txn"; readonly result: TxnResult; readonly replayed?: true }
+  /**
+   * A transaction sent with an idempotency key whose result (`bytes`, encoded) would be larger than
+   * an idempotency record keeps (txn-result-codec.ts): not applied; it changed nothing.
+   */
+  | { readonly kind: "txn-too-large"; readonly bytes: number; readonly replayed?: true }
   /** The entry's data was not a command (never proposed by this server); it changed nothing. */
   | { readonly kind: "invalid"; readonly error: string }
   /** Its idempotency key was recorded for another request within the window; it changed nothing. */
@@ -621,7 +626,16 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
         if (e.kind !== "normal") return;
         const idem = decodeIdempotent(e.data);
         if (idem !== undefined) {
-          results[i] = this.idempotency.apply(idem.key, idem.command, e.index, (c) => this.execute(c));
+          const rev = this.rev;
+          results[i] = this.idempotency.apply(
+            idem.key,
+            idem.command,
+            e.index,
+            (c) => this.execute(c),
+            () => {
+              this.rev = rev;
+            },
+          );
           return;
         }
         let cmd: KvCommand;

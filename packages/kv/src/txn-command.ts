@@ -133,7 +133,8 @@ function decodeTxn(r: Reader): Txn {
   return txn;
 }
 
-class Writer {
+/** Builds a byte string of bytes, uvarints and length-prefixed fields (also txn-result-codec.ts's). */
+export class Writer {
   private buf = new Uint8Array(64);
   private n = 0;
 
@@ -170,7 +171,8 @@ class Writer {
   }
 }
 
-class Reader {
+/** Reads what {@link Writer} wrote; throws a CommandDecodeError on truncated or malformed bytes. */
+export class Reader {
   private p = 0;
   constructor(private readonly data: Uint8Array) {}
 

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { ApplyEntry } from "@tsraft/raft";
 import { afterEach } from "vitest";
 import { type Command, encodeCommand } from "../src/command.js";
+import { encodeIdempotent } from "../src/idempotency.js";
 import { SqliteStateMachine, type SqliteStateMachineOptions } from "../src/sqlite-state-machine.js";
 
 const dirs: string[] = [];
@@ -44,6 +45,14 @@ export const normal = (index: number, cmd: Command): ApplyEntry => ({
   term: 1,
   kind: "normal",
   data: encodeCommand(cmd),
+});
+
+/** An entry of an encoded command (`command.ts` or `txn-command.ts`) sent with idempotency key `key`. */
+export const keyedEntry = (index: number, key: string, command: Uint8Array): ApplyEntry => ({
+  index,
+  term: 1,
+  kind: "normal",
+  data: encodeIdempotent(b(key), command),
 });
 
 export const put = (index: number, k: string | Uint8Array, v: string | Uint8Array, prev?: string) =>

@@ -3,7 +3,8 @@
  * two keys and a range over a group read a page at a time, turned into history entries by the
  * same rules as the single-key operations (workload.ts): an answer is recorded as seen; a 503 that
  * promises nothing was proposed, a refused connection, or a read without an answer is left out; a
- * transaction without a definite answer is recorded with an unknown outcome.
+ * transaction without a definite answer is recorded with an unknown outcome. In the retrying mode a
+ * transaction carries an Idempotency-Key and is sent again with it (workload.ts).
  */
 import type { Agent } from "node:http";
 import {
@@ -16,7 +17,7 @@ import {
 } from "../lincheck/kv-group-model.js";
 import { UNKNOWN_RETURN } from "../lincheck/model.js";
 import { errorCodeOf, httpRequest } from "./http-client.js";
-import type { OutcomeKind } from "./workload.js";
+import type { Outcome, OutcomeKind } from "./workload.js";
 
 /** 503 codes after which the server guarantees nothing was proposed. */
 const NOT_PROPOSED = new Set(["NoLeader", "ProposalDropped", "TooManyRequests"]);
@@ -25,23 +26,24 @@ const NOT_PROPOSED = new Set(["NoLeader", "ProposalDropped", "TooManyRequests"])
 export const groupKeys = (g: string) => [`${g}/a`, `${g}/b`] as const;
 
 /** One group operation's outcome (see workload.ts's ClientOutcome). */
-export interface GroupOutcome {
-  readonly op: GroupOperation | undefined;
-  readonly kind: OutcomeKind;
-  readonly detail: string;
-  readonly input: GroupInput;
-  readonly clientId: number;
-}
+export type GroupOutcome = Outcome<GroupInput, GroupOutput>;
 
 interface KvJson {
   key: string;
   value: string;
 }
 
-/** Runs `input` on the node listening on `port`. */
+/** Runs `input` on the node listening on `port` (a transaction with `idempotencyKey`, if given). */
 export async function executeGroupOp(
   input: GroupInput,
-  o: { port: number; agent: Agent; timeoutMs: number; now: () => number; clientId: number },
+  o: {
+    port: number;
+    agent: Agent;
+    timeoutMs: number;
+    now: () => number;
+    clientId: number;
+    idempotencyKey?: string | undefined;
+  },
 ): Promise<GroupOutcome> {
   const [a, b] = groupKeys(input.group);
   const call = o.now();
@@ -106,6 +108,7 @@ export async function executeGroupOp(
     body,
     timeoutMs: o.timeoutMs,
     agent: o.agent,
+    ...(o.idempotencyKey !== undefined ? { headers: { "idempotency-key": o.idempotencyKey } } : {}),
   });
   if (r.kind === "failure") {
     if (r.refused) return done(undefined, "failed", r.error);

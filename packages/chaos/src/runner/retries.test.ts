@@ -2,13 +2,20 @@
  * The retrying workload (workload.ts, `retryAmbiguous`) and its checker side: a write sent again
  * with its Idempotency-Key after ambiguous answers becomes one history operation from its first
  * call to its definite answer; a write refused as not applied before any ambiguous attempt is left
- * out; one that never gets a definite answer stays ambiguous. The committed log, merged with the
- * idempotency decoder, counts a keyed write once however many times it was proposed, as the state
- * machine applies it.
+ * out; one that never gets a definite answer stays ambiguous. A group's transaction is retried the
+ * same way. The committed log, merged with the idempotency decoder, counts a keyed write (or
+ * transaction) once however many times it was proposed, as the state machine applies it.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { decodeCommand, decodeIdempotent, encodeCommand, encodeIdempotent } from "@tsraft/kv";
+import {
+  decodeCommand,
+  decodeIdempotent,
+  decodeKvCommand,
+  encodeCommand,
+  encodeIdempotent,
+  encodeTxnCommand,
+} from "@tsraft/kv";
 import { type Entry, EntryType } from "@tsraft/raft/raftpb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UNKNOWN_RETURN } from "../lincheck/model.js";
@@ -31,13 +38,35 @@ const scripts: Record<string, [number, string][]> = {
     [204, ""],
   ],
   "never-definite": [[504, JSON.stringify({ code: "Timeout" })]],
+  // Transactions, by their Idempotency-Key.
+  "txn:t-ok": [
+    [503, JSON.stringify({ code: "LeaderChanged" })],
+    [200, JSON.stringify({ succeeded: true, revision: 3, results: [{ op: "put" }, { op: "put" }] })],
+  ],
+  "txn:t-failed": [
+    [504, JSON.stringify({ code: "Timeout" })],
+    [
+      200,
+      JSON.stringify({
+        succeeded: false,
+        revision: 3,
+        results: [
+          { op: "get", kv: { key: "g/a", value: "x-a" } },
+          { op: "get", kv: { key: "g/b", value: "x-b" } },
+        ],
+      }),
+    ],
+  ],
 };
 const attempts = new Map<string, number>();
 const keysSeen = new Map<string, Set<string>>();
 
 beforeAll(async () => {
   server = createServer((req, res) => {
-    const key = decodeURIComponent((req.url ?? "").slice(4).split("?")[0]!);
+    const key =
+      req.url === "/txn"
+        ? `txn:${String(req.headers["idempotency-key"])}`
+        : decodeURIComponent((req.url ?? "").slice(4).split("?")[0]!);
     const n = attempts.get(key) ?? 0;
     attempts.set(key, n + 1);
     const seen = keysSeen.get(key) ?? new Set();
@@ -103,6 +132,25 @@ describe("KvClient.executeWithRetries", () => {
   });
 });
 
+describe("KvClient.executeGroupWithRetries", () => {
+  it("retries an ambiguous transaction with its key: one operation, with the definite answer", async () => {
+    const c = client();
+    const input = { type: "txn" as const, group: "g", prev: null, value: "t-ok" };
+    const r = await c.executeGroupWithRetries(() => 1, input, "t-ok", 60_000);
+    expect([r.kind, r.attempts]).toEqual(["ok", 2]);
+    expect(r.op).toMatchObject({ clientId: 7, input, call: 1, output: { type: "succeeded" } });
+    expect(r.op!.return).toBeGreaterThan(1);
+    // A failed compare answered by the retry is definite too, with what its gets read.
+    const f = await c.executeGroupWithRetries(() => 1, { ...input, value: "t-failed" }, "t-failed", 60_000);
+    expect([f.kind, f.attempts, f.op?.output]).toEqual([
+      "mismatch",
+      2,
+      { type: "failed", a: "x-a", b: "x-b" },
+    ]);
+    c.close();
+  });
+});
+
 describe("the committed log with idempotency keys", () => {
   const b = (s: string) => new TextEncoder().encode(s);
   let seq = 0;
@@ -154,5 +202,30 @@ describe("the committed log with idempotency keys", () => {
       window: 1,
     });
     expect(late.writes.map((w) => w.index)).toEqual([1, 2, 3]);
+  });
+
+  it("counts a keyed transaction's retries as replays, and the writes beside it once", () => {
+    const txn = encodeTxnCommand({
+      compare: [],
+      success: [{ op: "put", key: b("g/a"), value: b("t-a") }],
+      failure: [],
+    });
+    const keyedTxn = (index: number): Entry => ({
+      index,
+      term: 1,
+      type: EntryType.EntryNormal,
+      data: new Uint8Array([1, 1, 9, ++seq, ...encodeIdempotent(b("t1"), txn)]),
+    });
+    const log = [keyedTxn(1), keyedPut(2, "w3", "c"), keyedTxn(3), keyedTxn(4)];
+    // The runner's decoder (run.ts): single-key writes, and undefined for a transaction.
+    const m = mergeCommittedLogs(
+      [{ id: 1, commit: 4, entries: log, error: undefined }],
+      (payload) => {
+        const cmd = decodeKvCommand(payload);
+        return cmd.op === "put" || cmd.op === "delete" ? cmd : undefined;
+      },
+      { unwrap: decodeIdempotent, window: 100 },
+    );
+    expect([m.replays, m.undecodable, m.writes.map((w) => w.index)]).toEqual([2, [], [2]]);
   });
 });

@@ -96,6 +96,13 @@ export interface RunReport {
   /** Retrying mode: writes sent more than once, and committed entries deduplicated by their key. */
   readonly retried: number;
   readonly replays: number;
+  /** Of the writes retried, the groups' transactions. */
+  readonly retriedTxns: number;
+  /**
+   * Retrying mode: writes still ambiguous because their retries ran out of budget. Nothing else is
+   * left ambiguous in this mode (the final write is retried with its key too).
+   */
+  readonly retryExhausted: number;
   readonly faultLog: readonly string[];
   /** The kept run directory, if any. */
   readonly dir: string | undefined;
@@ -174,7 +181,7 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
     await workload.stop();
     workloadMs = now() - w0;
     log(`workload stopped: ${workload.history.length} operations`);
-    await finalPhase(cluster, workload, network, log, failures);
+    await finalPhase(cluster, workload, network, log, failures, spec.retries === true);
     const before = failures.length;
     watchEvents = await checkWatches(cluster, workload, watches, log, failures);
     watchesChecked = failures.length === before;
@@ -298,6 +305,8 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
     checkMs: check.elapsedMs + groupCheck.elapsedMs,
     retried: workload.stats.retried,
     replays: merged.replays,
+    retryExhausted: workload.stats.retryExhausted,
+    retriedTxns: workload.stats.retriedTxns,
     faultLog,
     dir: kept ? dir : undefined,
     replay,
@@ -307,8 +316,8 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
 
 /**
  * After the fault: everything healed and running, one final acknowledged write (it commits every
- * entry before it), every key read from every node, and the state digests compared once every node
- * has applied the same index.
+ * entry before it; in the retrying mode sent with its key until definite), every key read from
+ * every node, and the state digests compared once every node has applied the same index.
  */
 async function finalPhase(
   cluster: ChaosCluster,
@@ -316,6 +325,7 @@ async function finalPhase(
   network: Network,
   log: (line: string) => void,
   failures: string[],
+  retries: boolean,
 ): Promise<void> {
   network.heal();
   for (const id of cluster.members()) {
@@ -333,7 +343,19 @@ async function finalPhase(
   const client = workload.extraClient();
   const deadline = performance.now() + 20_000;
   for (let n = 0; ; n++) {
-    const r = await client.execute(lead, { type: "put", key: FINAL_KEY, value: `final-${n}` });
+    const input = { type: "put", key: FINAL_KEY, value: `final-${n}` } as const;
+    const first = lead;
+    const members = cluster.members();
+    const r = retries
+      ? workload.countRetries(
+          await client.executeWithRetries(
+            (attempt) => (attempt === 1 ? first : members[attempt % members.length]!),
+            input,
+            input.value,
+            10_000,
+          ),
+        )
+      : await client.execute(lead, input);
     workload.record(r);
     if (r.kind === "ok") break;
     if (performance.now() > deadline) throw new Error(`the final write never succeeded (last: ${r.detail})`);
@@ -422,7 +444,9 @@ export function formatRunLine(r: RunReport): string {
     `watch ${r.watchEvents} ev ${r.watchResumes} res`,
     `ambiguous ${r.ambiguousBefore}->${r.ambiguousAfter} (${pct}%)`,
     `lincheck ${r.lincheck} ${r.checkMs.toFixed(0)} ms`,
-    ...(r.spec.retries === true ? [`retried ${r.retried} replays ${r.replays}`] : []),
+    ...(r.spec.retries === true
+      ? [`retried ${r.retried} (${r.retriedTxns} txn, ${r.retryExhausted} ran out) replays ${r.replays}`]
+      : []),
     r.ok ? "PASS" : `FAIL (${r.failures.length})`,
     `${(r.elapsedMs / 1000).toFixed(1)} s`,
   ].join("  ");

@@ -13,14 +13,16 @@
  *   `LeaderChanged` (the node stopped, or its leader went, while the request waited; its entry may
  *   already be on its way to commit: chaos seed 40 caught such a write committing) — is ambiguous:
  *   recorded with an unknown outcome, settled later from the committed log.
- * - In the retrying mode (`retryAmbiguous`), every write carries an Idempotency-Key and an ambiguous
- *   one is sent again with the same key (to any node) until an answer is definite: the history
- *   holds one operation per write, from its first call to its definite answer, and the committed
- *   log, deduplicated by key as the state machine does, must hold every acknowledged write once.
+ * - In the retrying mode (`retryAmbiguous`), every write — a group's transactions too
+ *   (group-ops.ts) — carries an Idempotency-Key and an ambiguous one is sent again with the same
+ *   key (to any node) until an answer is definite: the history holds one operation per write, from
+ *   its first call to its definite answer, and the committed log, deduplicated by key as the state
+ *   machine does, must hold every acknowledged write once. Only a write whose retries ran out of
+ *   their budget stays ambiguous (counted in `retryExhausted`).
  * - A read without an answer is left out (it changed nothing).
  */
 import { Agent } from "node:http";
-import type { GroupInput, GroupOperation } from "../lincheck/kv-group-model.js";
+import { GROUP_UNKNOWN, type GroupInput, type GroupOperation } from "../lincheck/kv-group-model.js";
 import {
   type KvInput,
   type KvOperation,
@@ -29,7 +31,7 @@ import {
   OK,
   UNKNOWN,
 } from "../lincheck/kv-model.js";
-import { UNKNOWN_RETURN } from "../lincheck/model.js";
+import { type Operation, UNKNOWN_RETURN } from "../lincheck/model.js";
 import { Rng } from "../random.js";
 import { executeGroupOp, type GroupOutcome } from "./group-ops.js";
 import { errorCodeOf, httpRequest } from "./http-client.js";
@@ -47,15 +49,11 @@ export interface WorkloadTarget {
 /** What happened to one request, beyond what goes into the history. */
 export type OutcomeKind = "ok" | "mismatch" | "value" | "ambiguous" | "failed" | "unexpected";
 
-/** One request's outcome: its history entry (if it belongs in the history), how it ended, and why. */
-export interface ClientOutcome {
-  readonly op: KvOperation | undefined;
-  readonly kind: OutcomeKind;
-  /** The HTTP status and error code, or the network error. */
-  readonly detail: string;
-  readonly input: KvInput;
-  readonly clientId: number;
-}
+/**
+ * One request's outcome: its history entry (if it belongs in the history), how it ended, and why
+ * (`detail`: the HTTP status and error code, or the network error).
+ */
+export type ClientOutcome = Outcome<KvInput, KvOutput>;
 
 /** 503 codes after which the server guarantees the write was not applied and never will be. */
 const NOT_PROPOSED = new Set(["NoLeader", "ProposalDropped", "TooManyRequests", "Superseded"]);
@@ -72,6 +70,10 @@ export interface WorkloadStats {
   /** Retrying mode: writes sent more than once, and the attempts they took in all. */
   retried: number;
   retryAttempts: number;
+  /** Of the writes retried, the groups' transactions. */
+  retriedTxns: number;
+  /** Retrying mode: writes left ambiguous because no attempt within the budget was definite. */
+  retryExhausted: number;
 }
 
 /** A KV client: one keep-alive connection per node, one request at a time. */
@@ -98,37 +100,33 @@ export class KvClient {
   /**
    * Runs the write `input` with idempotency key `key`, sending it again (with the key, to the node
    * `nodeFor` names for each attempt) after every ambiguous outcome, until a definite one or
-   * `budgetMs` passed. The outcome spans the first call to the last answer; it is ambiguous only if
-   * no attempt was definite, and "failed" (not applied) only if no attempt was ambiguous before.
+   * `budgetMs` passed ({@link retryUntilDefinite}).
    */
-  async executeWithRetries(
+  executeWithRetries(
     nodeFor: (attempt: number) => number,
     input: KvInput,
     key: string,
     budgetMs: number,
   ): Promise<ClientOutcome & { attempts: number }> {
-    const call = this.now();
-    let maybeApplied = false;
-    for (let attempt = 1; ; attempt++) {
-      const r = await this.execute(nodeFor(attempt), input, key);
-      if (r.kind === "ok" || r.kind === "mismatch")
-        return { ...r, op: { ...r.op!, call }, attempts: attempt };
-      if (r.kind === "unexpected") return { ...r, attempts: attempt };
-      maybeApplied ||= r.kind === "ambiguous";
-      if (r.kind === "failed" && !maybeApplied) return { ...r, attempts: attempt };
-      if (this.now() - call > budgetMs) {
-        const op: KvOperation = { clientId: this.id, input, call, return: UNKNOWN_RETURN, output: UNKNOWN };
-        return {
-          op,
-          kind: "ambiguous",
-          detail: `${r.detail} after ${attempt} attempts`,
-          input,
-          clientId: this.id,
-          attempts: attempt,
-        };
-      }
-      await sleep(50);
-    }
+    return retryUntilDefinite((n) => this.execute(nodeFor(n), input, key), {
+      now: this.now,
+      budgetMs,
+      unknown: UNKNOWN,
+    });
+  }
+
+  /** {@link executeWithRetries} for a group's transaction (group-ops.ts). */
+  executeGroupWithRetries(
+    nodeFor: (attempt: number) => number,
+    input: GroupInput,
+    key: string,
+    budgetMs: number,
+  ): Promise<GroupOutcome & { attempts: number }> {
+    return retryUntilDefinite((n) => this.executeGroup(nodeFor(n), input, key), {
+      now: this.now,
+      budgetMs,
+      unknown: GROUP_UNKNOWN,
+    });
   }
 
   private async send(
@@ -186,19 +184,63 @@ export class KvClient {
   }
 
   /** Runs a multi-key operation (group-ops.ts) on node `node`. */
-  executeGroup(node: number, input: GroupInput): Promise<GroupOutcome> {
+  executeGroup(node: number, input: GroupInput, idempotencyKey?: string): Promise<GroupOutcome> {
     return executeGroupOp(input, {
       port: this.target.httpPort(node),
       agent: this.agent,
       timeoutMs: this.timeoutMs,
       now: this.now,
       clientId: this.id,
+      idempotencyKey,
     });
   }
 
   /** Closes the keep-alive connections. */
   close(): void {
     this.agent.destroy();
+  }
+}
+
+/** One request's outcome, single-key (ClientOutcome) or on a group (group-ops.ts's GroupOutcome). */
+export interface Outcome<I, Out> {
+  readonly op: Operation<I, Out> | undefined;
+  readonly kind: OutcomeKind;
+  readonly detail: string;
+  readonly input: I;
+  readonly clientId: number;
+}
+
+/**
+ * Runs `attempt(1)`, `attempt(2)`... (a write sent again with its Idempotency-Key) until an outcome
+ * is definite or `budgetMs` passed. The outcome spans the first call to the last answer; it is
+ * ambiguous (output `unknown`, with the last attempt's detail) only if no attempt was definite, and
+ * "failed" (not applied) only if no attempt was ambiguous before.
+ */
+export async function retryUntilDefinite<I, Out>(
+  attempt: (n: number) => Promise<Outcome<I, Out>>,
+  o: { now: () => number; budgetMs: number; unknown: Out },
+): Promise<Outcome<I, Out> & { attempts: number }> {
+  const call = o.now();
+  let maybeApplied = false;
+  for (let n = 1; ; n++) {
+    const r = await attempt(n);
+    if (r.kind === "ok" || r.kind === "mismatch") return { ...r, op: { ...r.op!, call }, attempts: n };
+    if (r.kind === "unexpected") return { ...r, attempts: n };
+    maybeApplied ||= r.kind === "ambiguous";
+    if (r.kind === "failed" && !maybeApplied) return { ...r, attempts: n };
+    if (o.now() - call > o.budgetMs) {
+      const { input, clientId } = r;
+      const op = { clientId, input, call, return: UNKNOWN_RETURN, output: o.unknown };
+      return {
+        op,
+        kind: "ambiguous",
+        detail: `${r.detail} after ${n} attempts`,
+        input,
+        clientId,
+        attempts: n,
+      };
+    }
+    await sleep(50);
   }
 }
 
@@ -247,6 +289,8 @@ export class Workload {
     unexpected: [],
     retried: 0,
     retryAttempts: 0,
+    retriedTxns: 0,
+    retryExhausted: 0,
   };
   private stopped = false;
   private loops: Promise<void>[] = [];
@@ -335,7 +379,12 @@ export class Workload {
           rng.float() < 0.6
             ? { type: "txn", group, prev: seen.get(`${group}/a`) ?? null, value }
             : { type: "range", group };
-        const result = await client.executeGroup(node, input);
+        const result =
+          this.o.retryAmbiguous === true && input.type === "txn"
+            ? this.countRetries(
+                await client.executeGroupWithRetries(this.retryNodes(node, rng), input, value, this.budgetMs),
+              )
+            : await client.executeGroup(node, input);
         this.recordGroup(result);
         const out = result.op?.output;
         if (out?.type === "succeeded" && input.type === "txn") seen.set(`${group}/a`, `${value}-a`);
@@ -357,16 +406,9 @@ export class Workload {
       else input = { type: "delete", key };
       let result: ClientOutcome;
       if (this.o.retryAmbiguous === true && input.type !== "get") {
-        const first = node;
-        // Retries go to any member: the first node may be the one down or cut off.
-        const nodeFor = (attempt: number): number =>
-          attempt === 1 ? first : rng.pick(this.target.members());
-        const r = await client.executeWithRetries(nodeFor, input, value, this.o.retryBudgetMs ?? 15_000);
-        if (r.attempts > 1) {
-          this.stats.retried++;
-          this.stats.retryAttempts += r.attempts;
-        }
-        result = r;
+        result = this.countRetries(
+          await client.executeWithRetries(this.retryNodes(node, rng), input, value, this.budgetMs),
+        );
       } else result = await client.execute(node, input);
       this.record(result);
       const out = result.op?.output;
@@ -378,6 +420,26 @@ export class Workload {
         await sleep(rng.int(20, 80));
       } else await sleep(rng.int(this.o.thinkMs[0], this.o.thinkMs[1]));
     }
+  }
+
+  private get budgetMs(): number {
+    return this.o.retryBudgetMs ?? 15_000;
+  }
+
+  /** The node of each attempt: `first`, then any member (`first` may be the one down or cut off). */
+  private retryNodes(first: number, rng: Rng): (attempt: number) => number {
+    return (attempt) => (attempt === 1 ? first : rng.pick(this.target.members()));
+  }
+
+  /** Counts a retrying write's attempts (and whether it ran out of budget) in the stats; returns it. */
+  countRetries<O extends { kind: OutcomeKind; attempts: number; input: { type: string } }>(r: O): O {
+    if (r.attempts > 1) {
+      this.stats.retried++;
+      this.stats.retryAttempts += r.attempts;
+      if (r.input.type === "txn") this.stats.retriedTxns++;
+    }
+    if (r.kind === "ambiguous") this.stats.retryExhausted++;
+    return r;
   }
 
   /** Stops the loops and waits for every client's last request to finish. */

@@ -17,6 +17,7 @@ export {
   type TxnRequestOp,
   type TxnResponse,
   type WatchOptions,
+  type WriteOptions,
   type WriteResult,
 } from "./kv-client.js";
 export { isKvClientError, KvClientError } from "./kv-client-errors.js";

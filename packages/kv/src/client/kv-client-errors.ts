@@ -2,7 +2,8 @@
  * The typed client's one error class. `code` is the server's error code (`CompareFailed`,
  * `Compacted`, `InvalidKey`...) when the server answered one, or the client's own:
  * - `Ambiguous`: a write whose outcome is unknown (a timeout, a reset, a 504, a 503 `Stopped`): it
- *   may have applied or not; the client never retries it. Read before writing again.
+ *   may have applied or not. Without an idempotency key the client never retries it: read before
+ *   writing again. With one, every attempt was ambiguous: send it again with the same key.
  * - `Unavailable`: no endpoint gave an answer within the attempts allowed (reads, and writes the
  *   server promised were not proposed).
  * - `BadResponse`: an answer the API does not give.

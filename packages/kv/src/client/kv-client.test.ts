@@ -11,10 +11,11 @@ import { freePorts } from "@tsraft/testkit";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
+import { rejection } from "../../test/client-kit.js";
 import { type KvHttpKit, startKvHttpKit } from "../../test/kv-http-kit.js";
 import { closeKvWatches, createKvHttpServer } from "../http.js";
 import { encodeTxnCommand } from "../txn-command.js";
-import { isKvClientError, KvClient, type KvClientError, type WatchEvent } from "./index.js";
+import { KvClient, type WatchEvent } from "./index.js";
 
 let kits: KvHttpKit[] = [];
 const servers: Server[] = [];
@@ -31,16 +32,6 @@ async function kit(): Promise<KvHttpKit> {
   const k = await startKvHttpKit();
   kits.push(k);
   return k;
-}
-
-async function rejection(p: Promise<unknown>): Promise<KvClientError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isKvClientError(e)) return e;
-    throw e;
-  }
-  throw new Error("expected a KvClientError");
 }
 
 /** A server that accepts requests and never answers. */

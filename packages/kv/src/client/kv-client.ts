@@ -13,6 +13,13 @@
  * reset, a 504, a 503 `Stopped`) throws a {@link KvClientError} `Ambiguous`: the write may have
  * applied, and repeating it could apply it twice. Read, then decide.
  *
+ * **Idempotency keys.** A write given an `idempotencyKey` (unique per write: a UUID) is sent with
+ * it as `Idempotency-Key`: the cluster applies it at most once however often it arrives, and
+ * answers a repeat with the first attempt's result (`replayed: true`). So it is retried like a
+ * read, on any failure, within `attempts`; only if no attempt was definite does it throw
+ * `Ambiguous`, and calling again with the same key is then safe. The same key on another request
+ * throws `IdempotencyKeyReused` (422).
+ *
  * **Timeouts and cancellation.** Every call takes `timeoutMs` (default the client's, 5 s, per
  * attempt) and an `AbortSignal`; an aborted call rejects with the signal's reason (an aborted
  * write may have applied).
@@ -45,6 +52,15 @@ export interface KvClientOptions {
 export interface CallOptions {
   readonly signal?: AbortSignal;
   readonly timeoutMs?: number;
+}
+
+/** Options of a write. */
+export interface WriteOptions extends CallOptions {
+  /**
+   * Sent as `Idempotency-Key` (1 to 128 printable ASCII characters, unique per write): the write
+   * applies at most once, so it is retried on any failure (see the module comment).
+   */
+  readonly idempotencyKey?: string;
 }
 
 /** Options of a read. */
@@ -81,6 +97,8 @@ export interface RangePage {
 /** What a write did: the store's revision after it. */
 export interface WriteResult {
   readonly revision: number;
+  /** A write with an idempotency key that an earlier attempt applied: this is that attempt's result. */
+  readonly replayed?: true;
 }
 
 /** A compare of a transaction (see packages/kv/src/http-txn.ts for the rules). */
@@ -121,6 +139,8 @@ export interface TxnResponse {
   readonly succeeded: boolean;
   readonly revision: number;
   readonly results: readonly TxnOpResponse[];
+  /** As {@link WriteResult.replayed}: the first attempt's answer, gets included. */
+  readonly replayed?: true;
 }
 
 /** Options of {@link KvClient.watch}. */
@@ -180,17 +200,17 @@ export class KvClient {
    * Puts `key` = `value`. With `prev`, only if the key's value is `prev` (else a `CompareFailed`
    * error, its `details.current` the value found, null if none).
    */
-  async put(key: string, value: KvValue, o: CallOptions & { prev?: KvValue } = {}): Promise<WriteResult> {
+  async put(key: string, value: KvValue, o: WriteOptions & { prev?: KvValue } = {}): Promise<WriteResult> {
     const q = o.prev === undefined ? "" : `?prev=${encodeURIComponent(text(o.prev))}`;
     const r = await this.call("write", "PUT", `/kv/${encodeKey(key)}${q}`, bytesOf(value), o);
-    return { revision: Number(r.headers.get("x-revision")) };
+    return { revision: Number(r.headers.get("x-revision")), ...replayedOf(r.headers) };
   }
 
   /** Deletes `key` (done also if it was absent). With `prev`, only if its value is `prev`. */
-  async delete(key: string, o: CallOptions & { prev?: KvValue } = {}): Promise<WriteResult> {
+  async delete(key: string, o: WriteOptions & { prev?: KvValue } = {}): Promise<WriteResult> {
     const q = o.prev === undefined ? "" : `?prev=${encodeURIComponent(text(o.prev))}`;
     const r = await this.call("write", "DELETE", `/kv/${encodeKey(key)}${q}`, undefined, o);
-    return { revision: Number(r.headers.get("x-revision")) };
+    return { revision: Number(r.headers.get("x-revision")), ...replayedOf(r.headers) };
   }
 
   /**
@@ -232,8 +252,11 @@ export class KvClient {
     return (await this.json("read", "GET", `/kv?${q}`, undefined, o)) as { revision: number; count: number };
   }
 
-  /** Runs a transaction (atomic, one revision). One that only reads is retried like a read. */
-  async txn(t: TxnRequest, o: CallOptions = {}): Promise<TxnResponse> {
+  /**
+   * Runs a transaction (atomic, one revision). One that only reads is retried like a read (its
+   * idempotency key, if any, records nothing: it has no log entry).
+   */
+  async txn(t: TxnRequest, o: WriteOptions = {}): Promise<TxnResponse> {
     const ops = [...(t.success ?? []), ...(t.failure ?? [])];
     const kind: Kind = ops.every((x) => x.op === "get") ? "read" : "write";
     const body = JSON.stringify({
@@ -245,7 +268,8 @@ export class KvClient {
       success: (t.success ?? []).map(opJson),
       failure: (t.failure ?? []).map(opJson),
     });
-    const r = (await this.json(kind, "POST", "/txn", new TextEncoder().encode(body), o)) as {
+    const answer = await this.call(kind, "POST", "/txn", new TextEncoder().encode(body), o);
+    const r = parseJson(answer, "POST /txn") as {
       succeeded: boolean;
       revision: number;
       results: (
@@ -260,6 +284,7 @@ export class KvClient {
       results: r.results.map((x) =>
         x.op === "get" ? { op: "get", kv: x.kv === null ? undefined : entryOf(x.kv) } : x,
       ),
+      ...replayedOf(answer.headers),
     };
   }
 
@@ -348,18 +373,7 @@ export class KvClient {
     body: Uint8Array | undefined,
     o: CallOptions,
   ): Promise<unknown> {
-    const r = await this.call(kind, method, path, body, o);
-    try {
-      return JSON.parse(new TextDecoder().decode(r.bytes));
-    } catch (err) {
-      throw new KvClientError(
-        "BadResponse",
-        `${method} ${path}: the answer is not JSON`,
-        r.status,
-        {},
-        { cause: err },
-      );
-    }
+    return parseJson(await this.call(kind, method, path, body, o), `${method} ${path}`);
   }
 
   /**
@@ -371,10 +385,15 @@ export class KvClient {
     method: string,
     path: string,
     body: Uint8Array | undefined,
-    o: CallOptions,
+    o: WriteOptions,
     accept: readonly number[] = [],
-  ): Promise<{ status: number; headers: Headers; bytes: Uint8Array }> {
+  ): Promise<Answer> {
     let last: KvClientError | undefined;
+    // A write with a key cannot apply twice: retried as a read is, remembering whether it may have applied.
+    const keyed = kind === "write" && o.idempotencyKey !== undefined;
+    let maybeApplied = false;
+    const headers =
+      o.idempotencyKey === undefined ? {} : { headers: { "idempotency-key": o.idempotencyKey } };
     for (let attempt = 0; attempt < this.attempts; attempt++) {
       o.signal?.throwIfAborted();
       if (attempt > 0) await delay(this.retryDelayMs * attempt, o.signal);
@@ -387,6 +406,7 @@ export class KvClient {
         res = await this.fetch(`${endpoint}${path}`, {
           method,
           ...(body === undefined ? {} : { body }),
+          ...headers,
           signal: signal.signal,
         });
         bytes = new Uint8Array(await res.arrayBuffer());
@@ -398,7 +418,8 @@ export class KvClient {
         const what = signal.timedOut
           ? `no answer within ${o.timeoutMs ?? this.timeoutMs} ms`
           : String(code ?? (err as Error).message);
-        if (kind === "write" && !notSent) {
+        maybeApplied ||= keyed && !notSent;
+        if (kind === "write" && !notSent && !keyed) {
           throw new KvClientError(
             "Ambiguous",
             `${method} ${path} on ${endpoint}: ${what}; the write may have applied`,
@@ -424,8 +445,8 @@ export class KvClient {
       const e = errorFrom(res.status, bytes, `${method} ${path} on ${endpoint}`);
       const retryable =
         res.status === 503
-          ? kind === "read" || NOT_PROPOSED.has(e.code)
-          : res.status === 504 && kind === "read";
+          ? kind === "read" || keyed || NOT_PROPOSED.has(e.code)
+          : res.status === 504 && (kind === "read" || keyed);
       if (!retryable) {
         if (kind === "write" && (res.status === 503 || res.status === 504)) {
           throw new KvClientError("Ambiguous", `${e.message}; the write may have applied`, res.status, {
@@ -435,8 +456,18 @@ export class KvClient {
         }
         throw e;
       }
+      maybeApplied ||= keyed && !NOT_PROPOSED.has(e.code);
       last = e;
       this.current = (i + 1) % this.endpoints.length;
+    }
+    if (maybeApplied) {
+      throw new KvClientError(
+        "Ambiguous",
+        `${method} ${path}: no definite answer after ${this.attempts} attempts (${last?.message}); the write may have applied: send it again with the same idempotency key`,
+        last?.status,
+        {},
+        { cause: last },
+      );
     }
     throw new KvClientError(
       "Unavailable",
@@ -446,6 +477,26 @@ export class KvClient {
       { cause: last },
     );
   }
+}
+
+/** An answer the server gave (a 2xx, or a status the caller accepts). */
+interface Answer {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly bytes: Uint8Array;
+}
+
+function parseJson(r: Answer, what: string): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(r.bytes));
+  } catch (err) {
+    throw new KvClientError("BadResponse", `${what}: the answer is not JSON`, r.status, {}, { cause: err });
+  }
+}
+
+/** `{replayed: true}` if the server answered from an idempotency record, else nothing. */
+function replayedOf(headers: Headers): { replayed?: true } {
+  return headers.get("idempotent-replayed") === "true" ? { replayed: true } : {};
 }
 
 function opJson(x: TxnRequestOp): Record<string, unknown> {
