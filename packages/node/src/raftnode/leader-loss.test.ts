@@ -119,3 +119,43 @@ describe("requests whose leader is gone", () => {
     expect(r.ms).toBeLessThan(4 * ELECTION_MS);
   });
 });
+
+describe("a conf change right after an election", () => {
+  it("waits until the new leader may propose it (not silently refused into an empty entry), and applies", {
+    timeout: 60_000,
+  }, async () => {
+    // A new leader refuses conf changes until it has applied its whole log as of its election
+    // (raft's pendingConfIndex), turning them into empty entries: the caller would time out. Its
+    // log ends past its applied index when the old leader died with writes in flight.
+    const rs: { code: string; ms: number }[] = [];
+    for (let round = 0; round < 3; round++) {
+      const { leader } = await startCluster({ requestTimeoutMs: 3000 });
+      let writing = true;
+      const writers = [0, 1, 2, 3].map(async (w) => {
+        for (let i = 0; writing; i++) {
+          await leader.propose(enc.encode(`w${w}=${i}`)).catch(() => {});
+          if (leader.stopped) return;
+        }
+      });
+      const others = nodes.filter((n) => n !== leader);
+      const proposed = new Promise<{ code: string; ms: number }>((resolve) => {
+        for (const n of others) {
+          n.on("leader-change", ({ lead }) => {
+            // At once, in the Ready that makes it leader.
+            if (lead === n.id) resolve(outcome(n.addMember(9, "ws://spare", { learner: true })));
+          });
+        }
+      });
+      await waitFor(() => leader.status().applied > 20, "writes flowing");
+      await leader.stop(); // writes in flight: its followers' logs end past their commit index
+      writing = false;
+      await Promise.all(writers);
+      rs.push(await proposed);
+      await Promise.all(nodes.map((n) => n.stop()));
+    }
+    console.log(
+      `conf changes right after an election: ${rs.map((r) => `${r.code} in ${r.ms.toFixed(0)} ms`).join(", ")}`,
+    );
+    for (const r of rs) expect(r.code).toBe("applied");
+  });
+});

@@ -13,7 +13,7 @@ import type { ApplyOutcome } from "./applier.js";
 import { droppedError, isRaftNodeError, noLeaderError, RaftNodeError } from "./errors.js";
 import type { MemberChange, Membership } from "./membership.js";
 import { encodeConfChangeContext, encodeProposal, type RequestId } from "./proposal.js";
-import { type Handoff, PendingRequests, type RequestOptions } from "./requests.js";
+import { guard, type Handoff, PendingRequests, type RequestOptions } from "./requests.js";
 
 /** What the proposer needs, given once. */
 export interface ProposerDeps {
@@ -27,6 +27,8 @@ export interface ProposerDeps {
   readonly maxPendingProposals: number;
   /** The leader this node knows (0: none): a drop with none is NoLeader. */
   readonly leader: () => number;
+  /** Calls `fn` once the core has applied (handed out and advanced past) `index`. */
+  readonly onRaftApplied: (index: number, fn: () => void) => void;
   /** The core took a step: wake the Ready loop. */
   readonly stepped: () => void;
   /** The core panicked or failed unexpectedly: stop the node. */
@@ -186,6 +188,8 @@ export class Proposer<R> {
     const d = this.d;
     const err = d.membership.check(c);
     if (err !== undefined) throw err;
+    const deadline = performance.now() + (opts.timeoutMs ?? d.requestTimeoutMs);
+    await this.untilConfChangeAllowed(deadline, opts.signal);
     const seq = this.reserve();
     const url = c.kind === "add" ? c.url : c.kind === "promote" ? d.membership.get(c.id)?.url : undefined;
     const cc = {
@@ -206,7 +210,7 @@ export class Proposer<R> {
     const p = this.confChanges.add(
       seq,
       "conf change",
-      opts.timeoutMs ?? d.requestTimeoutMs,
+      Math.max(1, deadline - performance.now()),
       opts.signal,
       this.handoff(),
     );
@@ -217,6 +221,28 @@ export class Proposer<R> {
     } catch (e) {
       if (isRaftNodeError(e, "Timeout")) d.metrics.proposals.inc({ result: "timeout" });
       throw e;
+    }
+  }
+
+  /**
+   * A leader refuses a conf change while an earlier one may still be unapplied (from its
+   * `pendingConfIndex` on: a new leader sets that to its whole log, so right after every election
+   * too), and refuses it silently: the entry becomes an empty one, and its caller would wait out its
+   * timeout for nothing. So a leader first waits until its core has applied that far (by the
+   * request's deadline). A follower forwards the change; the leader it reaches decides.
+   */
+  private async untilConfChangeAllowed(deadline: number, signal: AbortSignal | undefined): Promise<void> {
+    for (;;) {
+      const r = this.d.rawNode.raft;
+      if (r.state !== StateType.StateLeader || r.pendingConfIndex <= r.raftLog.applied) return;
+      const { promise, waiter } = guard<void>(
+        "conf change (waiting for the one before it to apply)",
+        Math.max(1, deadline - performance.now()),
+        signal,
+        () => {},
+      );
+      this.d.onRaftApplied(r.pendingConfIndex, () => waiter.resolve());
+      await promise;
     }
   }
 }

@@ -190,6 +190,7 @@ export class RaftNode<R = unknown> {
         maxRequestBytes: o.maxRequestBytes,
         maxPendingProposals: o.maxPendingProposals,
         leader: () => this.leader(),
+        onRaftApplied: (index, fn) => this.raftApplied.wait(index, fn),
         stepped: () => this.wakeup.kick(),
         fatal: (e, where) => this.fatal(e, where),
       },
