@@ -33,6 +33,8 @@ import { Network } from "./proxy.js";
 import { settleTransactions, WatchRecorder } from "./watch-check.js";
 import { sleep, Workload, workloadKeys } from "./workload.js";
 
+/** Operations a run's history holds at least, time permitting (its workload runs on until then). */
+export const MIN_OPS = 150;
 /** What a seed stands for: the cluster size and the fault. */
 export interface RunSpec {
   readonly seed: number;
@@ -178,6 +180,10 @@ export async function runChaos(spec: RunSpec, o: RunOptions = {}): Promise<RunRe
     await sleep(1000);
     faultFired = (await injectFault(plan, { cluster, network, log, spareId: spec.nodes + 1 })).fired;
     await sleep(2000);
+    // A run checks a history, not a duration: on a busy machine, go on (up to 20 s) until it has
+    // MIN_OPS operations.
+    const until = now() + 20_000;
+    while (workload.history.length < MIN_OPS && now() < until) await sleep(100);
     await workload.stop();
     workloadMs = now() - w0;
     log(`workload stopped: ${workload.history.length} operations`);
