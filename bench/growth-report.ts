@@ -311,7 +311,9 @@ export function formatLine(line: Readonly<Record<string, unknown>>): string {
   if (line.type === "summary") {
     const checks = (line.checks ?? []) as Check[];
     return [
-      `growth summary${line.sizeMeetsAcceptance ? "" : " (smaller than the acceptance's 2 GiB + 1 GiB)"}:`,
+      line.bench === "growth"
+        ? `growth summary${line.sizeMeetsAcceptance ? "" : " (smaller than the acceptance's 2 GiB + 1 GiB)"}:`
+        : `${String(line.bench)} summary:`,
       ...checks.map(
         (c) =>
           `  ${c.pass === null ? "n/a " : c.pass ? "pass" : "FAIL"}  ${c.name.padEnd(19)} ${String(c.value).padStart(8)}  ${c.target}`,

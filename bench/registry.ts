@@ -17,6 +17,7 @@ export const REGISTRY: readonly RegistryEntry[] = [
   { name: "transport", load: async () => (await import("./transport.js")).family },
   { name: "cluster", load: async () => (await import("./cluster.js")).family },
   { name: "growth", load: async () => (await import("./growth.js")).family },
+  { name: "soak", load: async () => (await import("./soak.js")).family },
 ];
 
 /** The entry for `name`, or an error listing the known names. */

@@ -25,6 +25,8 @@ import {
   REFERENCE_N,
   runCoreWorkload,
 } from "../bench/core.js";
+import type { WindowLine } from "../bench/growth-report.js";
+import { soakFigures } from "../bench/soak.js";
 
 const cfg = (voters: number, batch: number, mode: CoreConfig["mode"]): CoreConfig => ({
   voters,
@@ -289,4 +291,55 @@ describe.skipIf(NOT_BUILT !== undefined || !existsSync(KV_CLI))("growth bench (t
     // The run's directories are gone.
     expect(leftovers().filter((n) => !before.has(n))).toEqual([]);
   }, 180_000);
+});
+
+// The soak bench (pnpm bench soak), tiny: 3 s of 128 B PUTs in 0.5 s windows, 1 s of warm-up.
+describe.skipIf(NOT_BUILT !== undefined || !existsSync(KV_CLI))("soak bench (tiny parameters)", () => {
+  test("windows, then a summary whose checks come from the windows after the warm-up", {
+    timeout: 150_000,
+  }, () => {
+    const lines = runStreamChild(["soak", "put-fresh-128B", "--duration", "3", "--window", "0.5", "--warmup", "1"]);
+    const windows = lines.filter((l) => l.type === "window");
+    expect(windows.length).toBeGreaterThanOrEqual(4);
+    const summary = lines[lines.length - 1]!;
+    expect(summary).toMatchObject({ type: "summary", bench: "soak" });
+    const steady = windows.filter(
+      (w) => !w.partial && (w.tSec as number) - (w.durSec as number) >= 1,
+    ) as unknown as WindowLine[];
+    expect(summary.windows).toBe(steady.length);
+    expect(summary).toMatchObject(soakFigures(steady, 1));
+    const checks = summary.checks as { name: string; value: unknown; pass: unknown }[];
+    expect(checks.map((c) => c.name)).toEqual(["minWindowRatio", "maxRssDrift"]);
+    for (const c of checks) expect(typeof c.pass, c.name).toBe("boolean");
+  });
+
+  test("soakFigures: RSS drift against each node's median, the worst window against the median rate", () => {
+    const w = (tSec: number, writesPerSec: number, rss: number[]): WindowLine =>
+      ({
+        type: "window",
+        partial: false,
+        tSec,
+        durSec: 10,
+        writesPerSec,
+        nodes: rss.map((rssMiB, i) => ({ node: i + 1, rssMiB })),
+      }) as unknown as WindowLine;
+    const f = soakFigures(
+      [
+        w(10, 10, [500, 500, 500]),
+        w(20, 100, [100, 200, 300]),
+        w(30, 80, [110, 200, 300]),
+        w(40, 50, [100, 220, 300]),
+      ],
+      10,
+    );
+    expect(f.windows).toBe(3); // the first ends at 10 s: inside the warm-up
+    expect(f.medianWritesPerSec).toBe(80);
+    expect(f.minWindowRatio).toBe(0.625);
+    expect(f.rss).toEqual([
+      { node: 1, medianMiB: 100, maxDrift: 0.1 },
+      { node: 2, medianMiB: 200, maxDrift: 0.1 },
+      { node: 3, medianMiB: 300, maxDrift: 0 },
+    ]);
+    expect(f.maxRssDrift).toBe(0.1);
+  });
 });
