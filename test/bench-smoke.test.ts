@@ -298,7 +298,16 @@ describe.skipIf(NOT_BUILT !== undefined || !existsSync(KV_CLI))("soak bench (tin
   test("windows, then a summary whose checks come from the windows after the warm-up", {
     timeout: 150_000,
   }, () => {
-    const lines = runStreamChild(["soak", "put-fresh-128B", "--duration", "3", "--window", "0.5", "--warmup", "1"]);
+    const lines = runStreamChild([
+      "soak",
+      "put-fresh-128B",
+      "--duration",
+      "3",
+      "--window",
+      "0.5",
+      "--warmup",
+      "1",
+    ]);
     const windows = lines.filter((l) => l.type === "window");
     expect(windows.length).toBeGreaterThanOrEqual(4);
     const summary = lines[lines.length - 1]!;
