@@ -155,7 +155,9 @@ export class WatchHub {
   }
 
   private onApplied(_s: AppliedState): void {
-    this.schedulePump();
+    // No watcher, no pump (one would be an immediate per applied batch for nothing): a new watcher
+    // schedules its own.
+    if (this.watchers.size > 0) this.schedulePump();
   }
 
   private schedulePump(): void {

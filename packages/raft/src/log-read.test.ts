@@ -94,6 +94,23 @@ describe("RaftLog reads", () => {
       expect(thrown(() => l.matchTerm(id(1, 1)))).toBe(broken);
     });
 
+    it.each([
+      { name: "Compacted", err: errCompacted },
+      { name: "Unavailable", err: errUnavailable },
+    ])("takes a storage's in-range $name as out of range", ({ err }) => {
+      const { storage } = logOver(0, 0, ents(1, 1, 1), []);
+      const s: Storage = Object.assign(Object.create(storage) as MemoryStorage, {
+        term(): number {
+          throw err();
+        },
+      });
+      const l = newLog(s, recorder().logger);
+      expect(thrown(() => l.term(1))).toEqual(err());
+      expect(l.matchTerm(id(1, 1))).toBe(false);
+      expect(l.zeroTermOnOutOfBounds(1)).toBe(0);
+      expect(l.findConflictByTerm(1, 5)).toEqual([1, 0]);
+    });
+
     it("lastEntryID panics if storage cannot give the last term", () => {
       const lines = panicLines((logger) => {
         const { storage } = logOver(0, 0, ents(1, 1, 1), []);

@@ -111,9 +111,12 @@ export class Proposer<R> {
    * change is not refused as pending: etcd's raftAdvancedC).
    */
   settle(out: ApplyOutcome<R>, afterAdvance: (index: number, fn: () => void) => void): void {
+    let committed = 0;
     for (const p of out.proposals) {
-      if (this.proposals.resolve(p.seq, p.result)) this.d.metrics.proposals.inc({ result: "committed" });
+      if (this.proposals.resolve(p.seq, p.result)) committed++;
     }
+    // Once per batch: a labelled counter hashes its labels on every call.
+    if (committed > 0) this.d.metrics.proposals.inc({ result: "committed" }, committed);
     for (const c of out.confChanges) {
       this.confChanges.applied(c.seq);
       afterAdvance(c.index, () => {

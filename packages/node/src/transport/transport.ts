@@ -489,6 +489,7 @@ export class Transport {
       return;
     }
     if (tracing) traceBatch("rx", peer, msgs);
+    let delivered = 0;
     for (const m of msgs) {
       if (m.to !== this.o.id || m.from !== peer) {
         this.o.metrics.messagesDropped.inc({ reason: "misrouted" });
@@ -504,20 +505,24 @@ export class Transport {
           { peer: peer, type: m.type },
           "dropped message of a local or unknown type",
         );
-      } else {
-        this.deliver(m);
+      } else if (this.deliver(m)) {
+        delivered++;
       }
     }
+    // Counted once per frame, not per message: a labelled counter hashes its labels on every call
+    // (every message delivered from a frame is from `peer`).
+    if (delivered > 0) this.o.metrics.messagesReceived.inc({ from: String(peer) }, delivered);
   }
 
-  private deliver(m: Message): void {
-    if (this.stopped) return;
-    this.o.metrics.messagesReceived.inc({ from: String(m.from) });
+  /** Hands `m` to the handler; false if the transport has stopped (nothing is delivered then). */
+  private deliver(m: Message): boolean {
+    if (this.stopped) return false;
     try {
       this.handler.process(m);
     } catch (err) {
       this.o.log.error({ err, from: m.from }, "handler.process threw");
     }
+    return true;
   }
 
   /**
