@@ -1,7 +1,6 @@
 /**
  * Small helpers shared by the state machine and RawNode: message classification (which types are
- * local, which are responses), payload sizes for the uncommitted-size quota, and the seeded PRNG
- * that draws randomized election timeouts.
+ * local, which are responses), payload sizes for the uncommitted-size quota, and message builders.
  */
 import { LocalAppendThread, LocalApplyThread, None } from "./constants.js";
 import type { ConfChangeI } from "./raftpb/confchange.js";
@@ -91,26 +90,6 @@ export function payloadsSize(ents: readonly Entry[]): number {
   let s = 0;
   for (let i = 0; i < ents.length; i++) s += ents[i]!.data.length;
   return s;
-}
-
-/**
- * A seeded pseudo-random source returning numbers in [0, 1), the shape of `Config.random`. The core
- * uses one (seeded from the node id) when the caller gives none, so that a run is reproducible: the
- * same seed always yields the same election timeouts. Not for cryptography.
- *
- * The generator is SplitMix32-style mixing over a 32-bit Weyl sequence (the "mulberry32" family):
- * tiny, fast, and good enough to spread election timeouts.
- */
-export function newRandom(seed: number): () => number {
-  // Fold the seed (any safe integer) into 32 bits without losing its high half.
-  let s = (seed >>> 0) ^ Math.floor(seed / 0x100000000) ^ 0x9e3779b9;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

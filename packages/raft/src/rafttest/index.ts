@@ -1,5 +1,6 @@
 /** @tsraft/raft/rafttest: the datadriven runner, the interaction harness and the cluster simulator. */
 
+export { mixSeed, Prng } from "../prng.js";
 export { confchangeDatadrivenHandler } from "./confchange-datadriven.js";
 export {
   type CmdArg,
@@ -38,7 +39,6 @@ export { type GenerateOptions, generateCase } from "./sim/generator.js";
 export { type CheckedNode, Checker, type InvariantName, InvariantViolation } from "./sim/invariants.js";
 export { SimNetwork } from "./sim/network.js";
 export { NodeHost } from "./sim/node-host.js";
-export { mixSeed, Prng } from "./sim/prng.js";
 export {
   type FailureReportOptions,
   formatFailure,

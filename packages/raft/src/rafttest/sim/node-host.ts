@@ -22,6 +22,7 @@
 import { LocalAppendThread, LocalApplyThread } from "../../constants.js";
 import { isRaftError } from "../../errors.js";
 import { discardLogger } from "../../logger.js";
+import { mixSeed, Prng } from "../../prng.js";
 import { decodeConfChange, decodeConfChangeV2 } from "../../raftpb/codec.js";
 import type { ConfChangeI } from "../../raftpb/confchange.js";
 import {
@@ -45,7 +46,6 @@ import { cloneConfState, type MemoryStorage } from "../../storage.js";
 import { Disk, describeWrite } from "./disk.js";
 import { type CheckedNode, type Checker, InvariantViolation } from "./invariants.js";
 import { LogRecord } from "./log-record.js";
-import { mixSeed, Prng } from "./prng.js";
 import type { BrokenVariant, SimOptions } from "./schedule.js";
 import { StateMachineDriver, type StateMachineFactory } from "./state-machine-driver.js";
 
