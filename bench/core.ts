@@ -35,6 +35,7 @@ import {
   type Message,
   MessageType,
   newConfState,
+  zeroMessage,
 } from "@tsraft/raft/raftpb";
 import {
   type BenchCase,
@@ -295,22 +296,9 @@ export class CoreCluster {
     } else {
       const entries: Entry[] = new Array(k);
       for (let i = 0; i < k; i++) entries[i] = { term: 0, index: 0, type: EntryType.EntryNormal, data };
-      leader.step({
-        type: MessageType.MsgProp,
-        to: 0,
-        from: 1,
-        term: 0,
-        logTerm: 0,
-        index: 0,
-        entries,
-        commit: 0,
-        vote: 0,
-        snapshot: undefined,
-        reject: false,
-        rejectHint: 0,
-        context: EMPTY_BYTES,
-        responses: [],
-      });
+      const m = zeroMessage(MessageType.MsgProp, 0, 1);
+      m.entries = entries;
+      leader.step(m);
     }
     this.proposed += k;
   }

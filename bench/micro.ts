@@ -9,12 +9,12 @@
 import { Inflights, MajorityConfig, newRandom, Progress, ProgressState } from "@tsraft/raft";
 import {
   decodeMessage,
-  EMPTY_BYTES,
   type Entry,
   EntryType,
   encodeMessage,
   type Message,
   MessageType,
+  zeroMessage,
 } from "@tsraft/raft/raftpb";
 import {
   type BenchCase,
@@ -53,22 +53,13 @@ function msgApp(k: number): Message {
   const entries: Entry[] = [];
   for (let i = 0; i < k; i++)
     entries.push({ term: 7, index: 1_000_001 + i, type: EntryType.EntryNormal, data });
-  return {
-    type: MessageType.MsgApp,
-    to: 2,
-    from: 1,
+  return Object.assign(zeroMessage(MessageType.MsgApp, 2, 1), {
     term: 7,
     logTerm: 7,
     index: 1_000_000,
     entries,
     commit: 999_990,
-    vote: 0,
-    snapshot: undefined,
-    reject: false,
-    rejectHint: 0,
-    context: EMPTY_BYTES,
-    responses: [],
-  };
+  });
 }
 
 function quorumCase(voters: number): MicroCase {

@@ -10,8 +10,8 @@
  */
 import { LocalAppendThread, LocalApplyThread, None } from "./constants.js";
 import { goQuote } from "./go-quote.js";
-import { decodeConfChange, decodeConfChangeV2 } from "./raftpb/codec.js";
 import { asV2, type ConfChangeI, confChangesToString } from "./raftpb/confchange.js";
+import { decodeConfChange, decodeConfChangeV2 } from "./raftpb/decode.js";
 import {
   ConfChangeTransition,
   ConfChangeType,

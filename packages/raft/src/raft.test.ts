@@ -13,7 +13,7 @@ import {
   readMessages,
 } from "../test/network.js";
 import { None } from "./constants.js";
-import { encodeConfChangeV2 } from "./raftpb/codec.js";
+import { encodeConfChangeV2 } from "./raftpb/encode.js";
 import {
   ConfChangeType,
   EntryType,

@@ -8,7 +8,7 @@ import { LocalAppendThread, LocalApplyThread } from "./constants.js";
 import { describeReady } from "./describe.js";
 import { isRaftError } from "./errors.js";
 import { RaftPanic } from "./logger.js";
-import { decodeConfChange } from "./raftpb/codec.js";
+import { decodeConfChange } from "./raftpb/decode.js";
 import {
   ConfChangeTransition,
   ConfChangeType,

@@ -4,7 +4,15 @@
  */
 import { LocalAppendThread, LocalApplyThread, None } from "./constants.js";
 import type { ConfChangeI } from "./raftpb/confchange.js";
-import { EMPTY_BYTES, type Entry, type Message, MessageType } from "./raftpb/types.js";
+import {
+  EMPTY_BYTES,
+  type Entry,
+  type Message,
+  MessageType,
+  NO_ENTRIES,
+  NO_MESSAGES,
+  zeroMessage,
+} from "./raftpb/types.js";
 import { marshalConfChange } from "./raftpb/util.js";
 
 // Indexed by MessageType. A table lookup keeps the classification branch-free on the hot path.
@@ -110,11 +118,6 @@ export function hex(id: number): string {
   return id.toString(16);
 }
 
-/** The shared empty entry list of messages without entries. Frozen: never push into it. */
-export const NO_ENTRIES: Entry[] = Object.freeze([]) as unknown as Entry[];
-/** The shared empty response list of messages without responses. Frozen: never push into it. */
-export const NO_MESSAGES: Message[] = Object.freeze([]) as unknown as Message[];
-
 /**
  * Builds a full Message (every field present, so all messages share one V8 shape) of type `type`
  * to `to`, with the fields given in `f` and zero values elsewhere.
@@ -140,25 +143,12 @@ export function message(type: MessageType, to: number, f: Partial<Message>): Mes
 
 /**
  * A MsgAppResp acknowledging the log up to `index` (the hottest message: one per append on every
- * follower, and the leader's own per proposal). A full literal, without {@link message}'s defaults.
+ * follower, and the leader's own per proposal): {@link zeroMessage}, without {@link message}'s defaults.
  */
 export function appRespMsg(to: number, index: number): Message {
-  return {
-    type: MessageType.MsgAppResp,
-    to,
-    from: None,
-    term: 0,
-    logTerm: 0,
-    index,
-    entries: NO_ENTRIES,
-    commit: 0,
-    vote: 0,
-    snapshot: undefined,
-    reject: false,
-    rejectHint: 0,
-    context: EMPTY_BYTES,
-    responses: NO_MESSAGES,
-  };
+  const m = zeroMessage(MessageType.MsgAppResp, to, None);
+  m.index = index;
+  return m;
 }
 
 /**

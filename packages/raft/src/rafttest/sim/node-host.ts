@@ -23,8 +23,8 @@ import { LocalAppendThread, LocalApplyThread } from "../../constants.js";
 import { isRaftError } from "../../errors.js";
 import { discardLogger } from "../../logger.js";
 import { mixSeed, Prng } from "../../prng.js";
-import { decodeConfChange, decodeConfChangeV2 } from "../../raftpb/codec.js";
 import type { ConfChangeI } from "../../raftpb/confchange.js";
+import { decodeConfChange, decodeConfChangeV2 } from "../../raftpb/decode.js";
 import {
   type ConfState,
   EMPTY_BYTES,
