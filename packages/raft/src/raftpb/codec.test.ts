@@ -264,6 +264,21 @@ describe("entrySize", () => {
     expect(pb.varintSize(0)).toBe(1);
     expect(pb.varintSize(Number.MAX_SAFE_INTEGER)).toBe(8);
   });
+
+  it("putVarint writes varintSize bytes, as the codec writes a varint field", () => {
+    const zero = new Uint8Array(1).fill(0xee);
+    expect([pb.putVarint(zero, 0, 0), zero[0]]).toEqual([1, 0]);
+    for (const v of [1, 127, 128, 300, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 49 + 3, Number.MAX_SAFE_INTEGER]) {
+      const buf = new Uint8Array(12).fill(0xee);
+      const end = pb.putVarint(buf, 2, v);
+      expect(end - 2).toBe(pb.varintSize(v));
+      expect(buf[end]).toBe(0xee);
+      // HardState.term is field 1: a 0x08 tag, then the varint (the whole encoding, term alone set).
+      expect(pb.encodeHardState(pb.newHardState({ term: v }))).toEqual(
+        Uint8Array.of(0x08, ...buf.subarray(2, end)),
+      );
+    }
+  });
 });
 
 describe("encoding", () => {

@@ -24,7 +24,7 @@
  * three times faster than pushing each field through protobufjs's Writer, whose per-field operation
  * objects and fork/ldelim bookkeeping dominate for raft's small messages, and yields the same bytes.
  */
-import { entrySize, varintSize } from "./size.js";
+import { entrySize, putVarint, varintSize } from "./size.js";
 import type {
   ConfChange,
   ConfChangeSingle,
@@ -162,31 +162,16 @@ function confChangeV2Size(cc: ConfChangeV2): number {
 // Writing (second pass). Each put* writes at `pos` and returns the position after what it wrote; the
 // buffer was sized by the first pass, and the numbers were checked there.
 
-/** Writes `v` (a non-negative safe integer) as a varint. */
-function putUint(buf: Uint8Array, pos: number, v: number): number {
-  // Above 2^31 the shift operators would wrap; `v & 0x7f` is still right (ToInt32 keeps the low bits).
-  while (v > 0x7fffffff) {
-    buf[pos++] = (v & 0x7f) | 0x80;
-    v = Math.floor(v / 128);
-  }
-  while (v > 0x7f) {
-    buf[pos++] = (v & 0x7f) | 0x80;
-    v >>>= 7;
-  }
-  buf[pos++] = v;
-  return pos;
-}
-
 /** Writes a one-byte tag and a varint. */
 function putField(buf: Uint8Array, pos: number, tag: number, v: number): number {
   buf[pos] = tag;
-  return putUint(buf, pos + 1, v);
+  return putVarint(buf, pos + 1, v);
 }
 
 /** Writes a one-byte tag, a length and the bytes. */
 function putBytes(buf: Uint8Array, pos: number, tag: number, b: Uint8Array): number {
   buf[pos] = tag;
-  pos = putUint(buf, pos + 1, b.length);
+  pos = putVarint(buf, pos + 1, b.length);
   buf.set(b, pos);
   return pos + b.length;
 }
