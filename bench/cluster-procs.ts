@@ -183,6 +183,33 @@ async function until<T>(
 }
 
 /**
+ * The {@link Cluster} of `procs` once `ready` resolves with the leader's client port; if it throws
+ * (a member exited, a timeout), every member is stopped and the error passed on.
+ */
+async function clusterOnceReady(
+  kind: Cluster["kind"],
+  procs: readonly Member[],
+  ready: () => Promise<number>,
+): Promise<Cluster> {
+  const stop = async (signal: "SIGTERM" | "SIGKILL" = "SIGTERM") => {
+    await Promise.all(procs.map((p) => p.stop(signal)));
+  };
+  try {
+    const leaderPort = await ready();
+    return {
+      kind,
+      leaderPort,
+      members: procs,
+      cpuMs: () => procs.reduce((a, p) => a + processCpuMs(p.pid), 0),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/**
  * Three tsraft-kv processes (fsync on: the WAL always syncs), logging at warn like etcd below.
  * `extraArgs` go to every node's command line (e.g. `--snapshot-count 500`).
  */
@@ -201,10 +228,7 @@ export async function startTsraft(dataDir: string, extraArgs: readonly string[] 
     });
     return new Member(`tsraft-kv ${i + 1}`, port, dir, process.execPath, args, "pipe");
   });
-  const stop = async (signal: "SIGTERM" | "SIGKILL" = "SIGTERM") => {
-    await Promise.all(procs.map((p) => p.stop(signal)));
-  };
-  try {
+  return clusterOnceReady("tsraft", procs, async () => {
     const leader = await until("a tsraft-kv leader", procs, async () => {
       const st = await Promise.all(
         http.map((port) =>
@@ -229,17 +253,8 @@ export async function startTsraft(dataDir: string, extraArgs: readonly string[] 
       agent.destroy();
       return s === 204 ? true : undefined;
     });
-    return {
-      kind: "tsraft",
-      leaderPort,
-      members: procs,
-      cpuMs: () => procs.reduce((a, p) => a + processCpuMs(p.pid), 0),
-      stop,
-    };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+    return leaderPort;
+  });
 }
 
 /** The etcd binary (`ETCD_BIN`, else `etcd` on the PATH) and its version, or undefined if absent. */
@@ -291,11 +306,8 @@ export async function startEtcd(
     args.push("--logger", "zap", "--log-level", "warn", ...extraArgs);
     return new Member(`etcd m${i + 1}`, c, join(dataDir, `etcd-${i + 1}`), bin, args, "ignore");
   });
-  const stop = async (signal: "SIGTERM" | "SIGKILL" = "SIGTERM") => {
-    await Promise.all(procs.map((p) => p.stop(signal)));
-  };
-  try {
-    const leaderPort = await until("an etcd leader", procs, async () => {
+  return clusterOnceReady("etcd", procs, () =>
+    until("an etcd leader", procs, async () => {
       const st = await Promise.all(
         client.map((port) =>
           askJson(port, {
@@ -313,16 +325,6 @@ export async function startEtcd(
       if (lead === undefined || lead === "0" || !bodies.every((b) => b?.leader === lead)) return undefined;
       const i = bodies.findIndex((b) => b?.header?.member_id === lead);
       return i < 0 ? undefined : client[i];
-    });
-    return {
-      kind: "etcd",
-      leaderPort,
-      members: procs,
-      cpuMs: () => procs.reduce((a, p) => a + processCpuMs(p.pid), 0),
-      stop,
-    };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+    }),
+  );
 }

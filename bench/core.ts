@@ -19,34 +19,12 @@
  * has applied N and the leader's last index is N + 2. The payload is one 128-byte buffer (bytes
  * 0..127) reused for every proposal.
  */
-import {
-  discardLogger,
-  isRaftError,
-  MemoryStorage,
-  RawNode,
-  type Ready,
-  StateType,
-  type StorageCallStats,
-} from "@tsraft/raft";
-import {
-  EMPTY_BYTES,
-  type Entry,
-  EntryType,
-  type Message,
-  MessageType,
-  newConfState,
-  zeroMessage,
-} from "@tsraft/raft/raftpb";
-import {
-  type BenchCase,
-  type BenchFamily,
-  type BenchResult,
-  findCase,
-  measure,
-  type Reference,
-  result,
-  Samples,
-} from "./lib.js";
+import type { Ready, StorageCallStats } from "@tsraft/raft";
+import { discardLogger, isRaftError, MemoryStorage, RawNode, StateType } from "@tsraft/raft";
+import type { Entry, Message } from "@tsraft/raft/raftpb";
+import { EMPTY_BYTES, EntryType, MessageType, newConfState, zeroMessage } from "@tsraft/raft/raftpb";
+import type { BenchCase, BenchFamily, BenchResult, Reference } from "./lib.js";
+import { findCase, measure, result, Samples } from "./lib.js";
 
 /** How the leader is given a round's proposals. */
 export type ProposeMode = "propose" | "step";

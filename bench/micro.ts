@@ -7,24 +7,10 @@
  * batches of {@link BATCH}; the latency percentiles are of the mean ns/op of each batch.
  */
 import { Inflights, MajorityConfig, newRandom, Progress, ProgressState } from "@tsraft/raft";
-import {
-  decodeMessage,
-  type Entry,
-  EntryType,
-  encodeMessage,
-  type Message,
-  MessageType,
-  zeroMessage,
-} from "@tsraft/raft/raftpb";
-import {
-  type BenchCase,
-  type BenchFamily,
-  type BenchResult,
-  findCase,
-  measure,
-  result,
-  Samples,
-} from "./lib.js";
+import type { Entry, Message } from "@tsraft/raft/raftpb";
+import { decodeMessage, EntryType, encodeMessage, MessageType, zeroMessage } from "@tsraft/raft/raftpb";
+import type { BenchCase, BenchFamily, BenchResult } from "./lib.js";
+import { findCase, measure, result, Samples } from "./lib.js";
 
 /** Operations per latency sample. */
 const BATCH = 1000;

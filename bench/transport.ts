@@ -19,24 +19,10 @@ import { type ChildProcess, fork } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createNodeMetrics, Transport } from "@tsraft/node";
-import {
-  type Entry,
-  EntryType,
-  encodeMessage,
-  type Message,
-  MessageType,
-  zeroMessage,
-} from "@tsraft/raft/raftpb";
-import {
-  type BenchCase,
-  type BenchFamily,
-  type BenchResult,
-  findCase,
-  latencyOf,
-  measure,
-  result,
-  round3,
-} from "./lib.js";
+import type { Entry, Message } from "@tsraft/raft/raftpb";
+import { EntryType, encodeMessage, MessageType, zeroMessage } from "@tsraft/raft/raftpb";
+import type { BenchCase, BenchFamily, BenchResult } from "./lib.js";
+import { findCase, latencyOf, measure, result, round3 } from "./lib.js";
 import { counterSum, type PeerStats } from "./transport-peer.js";
 
 /** MsgApps in flight at most (etcd's default MaxInflightMsgs). */

@@ -1,17 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { LocalAppendThread, LocalApplyThread } from "./constants.js";
-import {
-  describeConfChange,
-  describeConfState,
-  describeEntries,
-  describeEntry,
-  describeHardState,
-  describeMessage,
-  describeReady,
-  describeSnapshot,
-  describeSoftState,
-  describeTarget,
-} from "./describe.js";
+import * as fmt from "./describe.js";
 import { goQuote, goQuoteString } from "./go-quote.js";
 import * as pb from "./raftpb/index.js";
 import { type Ready, StateType } from "./ready.js";
@@ -59,74 +48,76 @@ describe("goQuote (Go's %q of []byte)", () => {
 
 describe("describe*", () => {
   it("describes hard and soft state", () => {
-    expect(describeHardState({ term: 2, vote: 0, commit: 5 })).toBe("Term:2 Commit:5");
-    expect(describeHardState({ term: 2, vote: 3, commit: 5 })).toBe("Term:2 Vote:3 Commit:5");
-    expect(describeSoftState({ lead: 0, raftState: StateType.StatePreCandidate })).toBe(
+    expect(fmt.describeHardState({ term: 2, vote: 0, commit: 5 })).toBe("Term:2 Commit:5");
+    expect(fmt.describeHardState({ term: 2, vote: 3, commit: 5 })).toBe("Term:2 Vote:3 Commit:5");
+    expect(fmt.describeSoftState({ lead: 0, raftState: StateType.StatePreCandidate })).toBe(
       "Lead:0 State:StatePreCandidate",
     );
   });
 
   it("describes conf states and snapshots like Go's %v", () => {
     const cs = pb.newConfState({ voters: [1, 2, 3], votersOutgoing: [1], autoLeave: true });
-    expect(describeConfState(cs)).toBe(
+    expect(fmt.describeConfState(cs)).toBe(
       "Voters:[1 2 3] VotersOutgoing:[1] Learners:[] LearnersNext:[] AutoLeave:true",
     );
     const snap = pb.newSnapshot({
       metadata: { index: 4, term: 1, confState: pb.newConfState({ learners: [4] }) },
     });
-    expect(describeSnapshot(snap)).toBe(
+    expect(fmt.describeSnapshot(snap)).toBe(
       "Index:4 Term:1 ConfState:Voters:[] VotersOutgoing:[] Learners:[4] LearnersNext:[] AutoLeave:false",
     );
   });
 
   it("names targets", () => {
-    expect(describeTarget(0)).toBe("None");
-    expect(describeTarget(LocalAppendThread)).toBe("AppendThread");
-    expect(describeTarget(LocalApplyThread)).toBe("ApplyThread");
-    expect(describeTarget(255)).toBe("ff");
+    expect(fmt.describeTarget(0)).toBe("None");
+    expect(fmt.describeTarget(LocalAppendThread)).toBe("AppendThread");
+    expect(fmt.describeTarget(LocalApplyThread)).toBe("ApplyThread");
+    expect(fmt.describeTarget(255)).toBe("ff");
   });
 
   it("describes entries, decoding conf changes", () => {
-    expect(describeEntry(pb.newEntry({ term: 1, index: 3 }))).toBe('1/3 EntryNormal ""');
-    expect(describeEntry(pb.newEntry({ term: 1, index: 3, data: utf8("a\nb") }))).toBe(
+    expect(fmt.describeEntry(pb.newEntry({ term: 1, index: 3 }))).toBe('1/3 EntryNormal ""');
+    expect(fmt.describeEntry(pb.newEntry({ term: 1, index: 3, data: utf8("a\nb") }))).toBe(
       '1/3 EntryNormal "a\\nb"',
     );
     // A formatter that returns "" leaves no trailing space.
-    expect(describeEntry(pb.newEntry({ term: 1, index: 3, data: utf8("x") }), () => "")).toBe(
+    expect(fmt.describeEntry(pb.newEntry({ term: 1, index: 3, data: utf8("x") }), () => "")).toBe(
       "1/3 EntryNormal",
     );
-    expect(describeEntry(pb.newEntry({ term: 2, index: 4, data: utf8("x") }), (d) => `<${d.length}>`)).toBe(
-      "2/4 EntryNormal <1>",
-    );
+    expect(
+      fmt.describeEntry(pb.newEntry({ term: 2, index: 4, data: utf8("x") }), (d) => `<${d.length}>`),
+    ).toBe("2/4 EntryNormal <1>");
     // ConfChangeV2{changes: [{AddNode 3}, {AddLearnerNode 4}]}, hand-encoded.
     const v2 = bytes(0x12, 0x02, 0x10, 0x03, 0x12, 0x04, 0x08, 0x03, 0x10, 0x04);
     expect(
-      describeEntry(pb.newEntry({ term: 1, index: 4, type: pb.EntryType.EntryConfChangeV2, data: v2 })),
+      fmt.describeEntry(pb.newEntry({ term: 1, index: 4, type: pb.EntryType.EntryConfChangeV2, data: v2 })),
     ).toBe("1/4 EntryConfChangeV2 v3 l4");
     // An empty ConfChangeV2 (leave joint) has no changes to show.
-    expect(describeEntry(pb.newEntry({ term: 1, index: 6, type: pb.EntryType.EntryConfChangeV2 }))).toBe(
+    expect(fmt.describeEntry(pb.newEntry({ term: 1, index: 6, type: pb.EntryType.EntryConfChangeV2 }))).toBe(
       "1/6 EntryConfChangeV2",
     );
     // ConfChange{type: RemoveNode, nodeId: 5}.
     const v1 = bytes(0x10, 0x01, 0x18, 0x05);
     expect(
-      describeEntry(pb.newEntry({ term: 3, index: 7, type: pb.EntryType.EntryConfChange, data: v1 })),
+      fmt.describeEntry(pb.newEntry({ term: 3, index: 7, type: pb.EntryType.EntryConfChange, data: v1 })),
     ).toBe("3/7 EntryConfChange r5");
     expect(
-      describeEntries([
+      fmt.describeEntries([
         pb.newEntry({ term: 1, index: 1 }),
         pb.newEntry({ term: 1, index: 2, data: utf8("b") }),
       ]),
     ).toBe('1/1 EntryNormal ""\n1/2 EntryNormal "b"\n');
-    expect(describeEntries([])).toBe("");
+    expect(fmt.describeEntries([])).toBe("");
   });
 
   it("describes conf changes as their V2 form", () => {
     expect(
-      describeConfChange(pb.newConfChange({ type: pb.ConfChangeType.ConfChangeAddLearnerNode, nodeId: 4 })),
+      fmt.describeConfChange(
+        pb.newConfChange({ type: pb.ConfChangeType.ConfChangeAddLearnerNode, nodeId: 4 }),
+      ),
     ).toBe("transition:ConfChangeTransitionAuto changes:{type:ConfChangeAddLearnerNode node_id:4}");
     expect(
-      describeConfChange(
+      fmt.describeConfChange(
         pb.newConfChangeV2({
           transition: pb.ConfChangeTransition.ConfChangeTransitionJointExplicit,
           changes: [
@@ -140,7 +131,7 @@ describe("describe*", () => {
       "transition:ConfChangeTransitionJointExplicit changes:{type:ConfChangeAddNode node_id:2} " +
         'changes:{type:ConfChangeRemoveNode node_id:3} context:"c\\"x"',
     );
-    expect(describeConfChange(pb.newConfChangeV2())).toBe("transition:ConfChangeTransitionAuto");
+    expect(fmt.describeConfChange(pb.newConfChangeV2())).toBe("transition:ConfChangeTransitionAuto");
   });
 });
 
@@ -158,9 +149,9 @@ describe("describeMessage", () => {
       commit: 7,
       vote: 1,
     });
-    expect(describeMessage(m)).toBe("3->2 MsgAppResp Term:2 Log:1/4 Rejected (Hint: 3) Commit:7 Vote:1");
+    expect(fmt.describeMessage(m)).toBe("3->2 MsgAppResp Term:2 Log:1/4 Rejected (Hint: 3) Commit:7 Vote:1");
     expect(
-      describeMessage(
+      fmt.describeMessage(
         pb.newMessage({ type: pb.MessageType.MsgVoteResp, from: 1, to: 3, term: 2, reject: true }),
       ),
     ).toBe("1->3 MsgVoteResp Term:2 Log:0/0 Rejected (Hint: 0)");
@@ -177,12 +168,14 @@ describe("describeMessage", () => {
       commit: 10,
       entries: [pb.newEntry({ term: 1, index: 11 })],
     });
-    expect(describeMessage(one)).toBe('1->2 MsgApp Term:1 Log:1/10 Commit:10 Entries:[1/11 EntryNormal ""]');
+    expect(fmt.describeMessage(one)).toBe(
+      '1->2 MsgApp Term:1 Log:1/10 Commit:10 Entries:[1/11 EntryNormal ""]',
+    );
     const two = {
       ...one,
       entries: [pb.newEntry({ term: 1, index: 11 }), pb.newEntry({ term: 1, index: 12, data: utf8("p") })],
     };
-    expect(describeMessage(two)).toBe(
+    expect(fmt.describeMessage(two)).toBe(
       '1->2 MsgApp Term:1 Log:1/10 Commit:10 Entries:[\n  1/11 EntryNormal ""\n  1/12 EntryNormal "p"\n]',
     );
   });
@@ -192,12 +185,12 @@ describe("describeMessage", () => {
       metadata: { index: 4, term: 1, confState: pb.newConfState({ voters: [1, 2] }) },
     });
     const m = pb.newMessage({ type: pb.MessageType.MsgSnap, from: 1, to: 2, term: 1, snapshot: snap });
-    expect(describeMessage(m)).toBe(
+    expect(fmt.describeMessage(m)).toBe(
       "1->2 MsgSnap Term:1 Log:0/0\n" +
         "  Snapshot: Index:4 Term:1 ConfState:Voters:[1 2] VotersOutgoing:[] Learners:[] LearnersNext:[] AutoLeave:false",
     );
     // An empty snapshot (index 0) is not shown.
-    expect(describeMessage({ ...m, snapshot: pb.newSnapshot() })).toBe("1->2 MsgSnap Term:1 Log:0/0");
+    expect(fmt.describeMessage({ ...m, snapshot: pb.newSnapshot() })).toBe("1->2 MsgSnap Term:1 Log:0/0");
   });
 
   it("nests responses with growing indentation", () => {
@@ -219,7 +212,7 @@ describe("describeMessage", () => {
       term: 1,
       responses: [pb.newMessage({ type: pb.MessageType.MsgVoteResp, from: 1, to: 1, term: 1 }), inner],
     });
-    expect(describeMessage(m)).toBe(
+    expect(fmt.describeMessage(m)).toBe(
       [
         "1->AppendThread MsgStorageAppend Term:1 Log:0/0 Commit:10 Vote:1 Responses:[",
         "  1->1 MsgVoteResp Term:1 Log:0/0",
@@ -235,7 +228,7 @@ describe("describeMessage", () => {
   });
 
   it("prints unknown message types by number", () => {
-    expect(describeMessage(pb.newMessage({ type: 99 as pb.MessageType, from: 1, to: 2 }))).toBe(
+    expect(fmt.describeMessage(pb.newMessage({ type: 99 as pb.MessageType, from: 1, to: 2 }))).toBe(
       "1->2 99 Term:0 Log:0/0",
     );
   });
@@ -254,10 +247,10 @@ describe("describeReady", () => {
   };
 
   it("describes an empty Ready as <empty Ready>", () => {
-    expect(describeReady(empty)).toBe("<empty Ready>");
+    expect(fmt.describeReady(empty)).toBe("<empty Ready>");
     // Zero hard state and empty snapshot count as absent.
     expect(
-      describeReady({ ...empty, hardState: { term: 0, vote: 0, commit: 0 }, snapshot: pb.newSnapshot() }),
+      fmt.describeReady({ ...empty, hardState: { term: 0, vote: 0, commit: 0 }, snapshot: pb.newSnapshot() }),
     ).toBe("<empty Ready>");
   });
 
@@ -277,7 +270,7 @@ describe("describeReady", () => {
       messages: [pb.newMessage({ type: pb.MessageType.MsgHeartbeat, from: 1, to: 2, term: 1, commit: 11 })],
       mustSync: true,
     };
-    expect(describeReady(rd)).toBe(
+    expect(fmt.describeReady(rd)).toBe(
       [
         "Ready MustSync=true:",
         "Lead:1 State:StateLeader",
@@ -302,7 +295,7 @@ describe("describeReady", () => {
       committedEntries: [e],
       messages: [pb.newMessage({ type: pb.MessageType.MsgApp, from: 1, to: 2, entries: [e] })],
     };
-    expect(describeReady(rd, (d) => `len=${d.length}`)).toBe(
+    expect(fmt.describeReady(rd, (d) => `len=${d.length}`)).toBe(
       "Ready MustSync=false:\nCommittedEntries:\n1/2 EntryNormal len=5\nMessages:\n" +
         "1->2 MsgApp Term:0 Log:0/0 Entries:[1/2 EntryNormal len=5]\n",
     );

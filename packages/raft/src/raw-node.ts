@@ -14,16 +14,8 @@ import { applyConfChange } from "./membership.js";
 import { Raft } from "./raft.js";
 import { asV2, type ConfChangeI } from "./raftpb/confchange.js";
 import { entriesSize } from "./raftpb/size.js";
-import {
-  type ConfState,
-  type Entry,
-  EntryType,
-  type HardState,
-  type Message,
-  MessageType,
-  type Snapshot,
-  zeroMessage,
-} from "./raftpb/types.js";
+import type { ConfState, Entry, HardState, Message, Snapshot } from "./raftpb/types.js";
+import { EntryType, MessageType, zeroMessage } from "./raftpb/types.js";
 import { isEmptyHardState, isEmptySnap } from "./raftpb/util.js";
 import type { ReadState, Ready, SoftState } from "./ready.js";
 import { type BasicStatus, getBasicStatus, getStatus, type Status } from "./status.js";

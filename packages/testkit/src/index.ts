@@ -3,6 +3,7 @@
  * published, and nothing in the published packages imports it.
  */
 
+export { type Ca, type CertFiles, issue, makeCa } from "./certs.js";
 export {
   errorCodeOf,
   type HttpAnswer,

@@ -3,14 +3,11 @@
  * one wrong event is reported with the right property name.
  */
 import { describe, expect, it } from "vitest";
+import type { ConfState, Entry, HardState, Message } from "../../raftpb/types.js";
 import {
   ConfChangeTransition,
   ConfChangeType,
-  type ConfState,
-  type Entry,
   EntryType,
-  type HardState,
-  type Message,
   MessageType,
   newConfState,
   newMessage,

@@ -25,17 +25,8 @@ import { discardLogger } from "../../logger.js";
 import { mixSeed, Prng } from "../../prng.js";
 import type { ConfChangeI } from "../../raftpb/confchange.js";
 import { decodeConfChange, decodeConfChangeV2 } from "../../raftpb/decode.js";
-import {
-  type ConfState,
-  EMPTY_BYTES,
-  type Entry,
-  EntryType,
-  type HardState,
-  type Message,
-  MessageType,
-  newConfState,
-  type Snapshot,
-} from "../../raftpb/types.js";
+import type { ConfState, Entry, HardState, Message, Snapshot } from "../../raftpb/types.js";
+import { EMPTY_BYTES, EntryType, MessageType, newConfState } from "../../raftpb/types.js";
 import { isEmptySnap } from "../../raftpb/util.js";
 import { RawNode, type SnapshotStatus } from "../../raw-node.js";
 import { ReadOnlyOption } from "../../read-only.js";
