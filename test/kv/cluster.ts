@@ -23,6 +23,7 @@ import {
   type ServerProcess,
   startKvNode,
 } from "@tsraft/testkit";
+import { afterAll, afterEach, beforeAll } from "vitest";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const CLI = KV_CLI;
@@ -298,4 +299,37 @@ async function putOnce(
   if (r.kind === "failure") return { status: 0, retryable: r.refused };
   if (r.status !== 503) return { status: r.status, retryable: false };
   return { status: 503, retryable: NOT_PROPOSED.has(errorCodeOf(r.body) ?? "") };
+}
+
+/**
+ * For a file whose tests each start their own cluster: returns `start`, which starts one
+ * ({@link Cluster.start}'s options) and keeps it; after each test it is destroyed, its nodes' recent
+ * output printed first if the test failed.
+ */
+export function clusterPerTest(): (o?: ClusterOptions) => Promise<Cluster> {
+  let current: Cluster | undefined;
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state === "fail" && current) console.log(current.dump());
+    await current?.destroy();
+    current = undefined;
+  });
+  return async (o = {}) => {
+    current = await Cluster.start(o);
+    return current;
+  };
+}
+
+/**
+ * For the tests of a `describe` that share one cluster: starts it before them and hands it to
+ * `started`, destroys it after them.
+ */
+export function sharedCluster(o: ClusterOptions, started: (c: Cluster) => void): void {
+  let c: Cluster | undefined;
+  beforeAll(async () => {
+    c = await Cluster.start(o);
+    started(c);
+  });
+  afterAll(async () => {
+    await c?.destroy();
+  });
 }

@@ -3,28 +3,21 @@
  * subcommand as an operator would, a write load that records what was acknowledged and when, and
  * the `/debug/hash` and `/status` of a node by URL.
  */
-import { spawn } from "node:child_process";
-import { httpRequest } from "@tsraft/testkit";
+import type { ChildProcess } from "node:child_process";
+import { httpRequest, runCommand } from "@tsraft/testkit";
 import { CLI, getJson, type Status, sleep } from "./cluster.js";
 
-/** Runs `tsraft-kv <args>` to its exit: the exit code and what it printed. */
-export function runCli(
+/**
+ * Runs `tsraft-kv <args>` to its exit: the exit code and what it printed. `onSpawn` sees the
+ * process as it starts (to sample its memory).
+ */
+export async function runCli(
   args: string[],
   env: NodeJS.ProcessEnv = process.env,
+  onSpawn?: (p: ChildProcess) => void,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
-    let stdout = "";
-    let stderr = "";
-    p.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    p.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    p.once("error", reject);
-    p.once("exit", (code) => resolve({ code, stdout, stderr }));
-  });
+  const r = await runCommand(process.execPath, [CLI, ...args], { env, ...(onSpawn ? { onSpawn } : {}) });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** `/debug/hash` of the node at `url`. */

@@ -10,7 +10,7 @@ import { Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
 import { type KvHttpKit, startKvHttpKit } from "../test/kv-http-kit.js";
 import { SseParser } from "./client/sse-parser.js";
-import { type KeyRange, prefixRange } from "./mvcc-store.js";
+import { type KeyRange, prefixRange } from "./mvcc-types.js";
 import { encodeCompactCommand, encodeTxnCommand } from "./txn-command.js";
 
 let kits: KvHttpKit[] = [];

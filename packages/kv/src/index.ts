@@ -78,10 +78,6 @@ export {
   IMAGE_FORMAT_VERSION,
   IMAGE_MAGIC,
   type ImageChangeRecord,
-  ImageDecoder,
-  type ImageDecoderOptions,
-  ImageEncoder,
-  type ImageEncoderOptions,
   ImageError,
   type ImageErrorCode,
   type ImageHeader,
@@ -90,9 +86,9 @@ export {
   type ImageRecord,
   type ImageSummary,
   isImageError,
-  type KeyRevisions,
-  LEGACY_REVISIONS,
-} from "./image.js";
+} from "./image-format.js";
+export { ImageDecoder, type ImageDecoderOptions } from "./image-decoder.js";
+export { ImageEncoder, type ImageEncoderOptions, type KeyRevisions, LEGACY_REVISIONS } from "./image.js";
 export type { CheckpointResult } from "./wal-checkpointer.js";
 // The HTTP API.
 export { createKvHttpServer, type KvHttpOptions, type KvNode, type KvStore } from "./http.js";

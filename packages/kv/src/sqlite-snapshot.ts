@@ -16,7 +16,8 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { StateMachineSnapshot } from "@tsraft/raft";
 import Database from "better-sqlite3";
-import { DEFAULT_IMAGE_CHUNK_BYTES, type ImageChangeRecord, ImageEncoder } from "./image.js";
+import { ImageEncoder } from "./image.js";
+import { DEFAULT_IMAGE_CHUNK_BYTES, type ImageChangeRecord } from "./image-format.js";
 import { CHANGES_PER_REVISION } from "./mvcc-types.js";
 import { checkSchema, readMeta } from "./sqlite-database.js";
 import { encodeIdempotencyValue, IDEMPOTENCY_ROWS } from "./sqlite-idempotency.js";

@@ -88,7 +88,7 @@ import type { ApplyEntry, StateMachine } from "@tsraft/raft";
 import type Database from "better-sqlite3";
 import type { Logger } from "pino";
 import { decodeIdempotent } from "./idempotency.js";
-import { DEFAULT_IMAGE_CHUNK_BYTES } from "./image.js";
+import { DEFAULT_IMAGE_CHUNK_BYTES } from "./image-format.js";
 import { MvccStore } from "./mvcc-store.js";
 import {
   CompactedError,

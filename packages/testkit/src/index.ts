@@ -22,4 +22,5 @@ export {
   startKvNode,
 } from "./kv-process.js";
 export { ephemeralLow, freePorts } from "./ports.js";
+export { type CommandResult, type RunCommandOptions, runCommand } from "./run-command.js";
 export { type ExitStatus, ServerProcess, type ServerProcessOptions } from "./server-process.js";
