@@ -4,6 +4,7 @@
  * the `/debug/hash` and `/status` of a node by URL.
  */
 import type { ChildProcess } from "node:child_process";
+import type { StateHash } from "@tsraft/kv";
 import { httpRequest, runCommand } from "@tsraft/testkit";
 import { CLI, getJson, type Status, sleep } from "./cluster.js";
 
@@ -20,16 +21,9 @@ export async function runCli(
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** `/debug/hash` of the node at `url`. */
-export interface StateHash {
-  appliedIndex: number;
-  revision: number;
-  compactRevision: number;
-  keys: number;
-  changes: number;
-  hash: string;
-}
+export type { StateHash };
 
+/** `/debug/hash` of the node at `url`. */
 export function debugHash(url: string): Promise<StateHash> {
   return getJson<StateHash>(url, "/debug/hash", 5000);
 }

@@ -26,6 +26,7 @@ export {
   SqliteStateMachine,
   type SqliteStateMachineOptions,
 } from "./sqlite-state-machine.js";
+export type { StateHash } from "./state-hash.js";
 // Revisions, history and transactions.
 export {
   CHANGES_PER_REVISION,

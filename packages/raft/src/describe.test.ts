@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { newReady } from "../test/ready-fixtures.js";
 import { LocalAppendThread, LocalApplyThread } from "./constants.js";
 import * as fmt from "./describe.js";
 import { goQuote, goQuoteString } from "./go-quote.js";
@@ -235,16 +236,7 @@ describe("describeMessage", () => {
 });
 
 describe("describeReady", () => {
-  const empty: Ready = {
-    softState: undefined,
-    hardState: undefined,
-    readStates: [],
-    entries: [],
-    snapshot: undefined,
-    committedEntries: [],
-    messages: [],
-    mustSync: false,
-  };
+  const empty = newReady();
 
   it("describes an empty Ready as <empty Ready>", () => {
     expect(fmt.describeReady(empty)).toBe("<empty Ready>");

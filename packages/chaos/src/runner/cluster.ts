@@ -7,6 +7,7 @@
  */
 import { appendFileSync } from "node:fs";
 import { join } from "node:path";
+import type { StateHash as KvStateHash } from "@tsraft/kv";
 import {
   errorCodeOf,
   freePorts,
@@ -23,11 +24,8 @@ import { sleep, type WorkloadTarget } from "./workload.js";
 /** `/status`, as the runner reads it. */
 export type NodeStatus = KvStatus;
 
-/** `/debug/hash`: the state machine's digest at an applied index. */
-export interface StateHash {
-  appliedIndex: number;
-  hash: string;
-}
+/** `/debug/hash`, as far as the runner reads it: the state machine's digest at an applied index. */
+export type StateHash = Pick<KvStateHash, "appliedIndex" | "hash">;
 
 /** One node identity: ports and directories survive restarts; a replacement gets a new identity. */
 export interface NodeSlot {
