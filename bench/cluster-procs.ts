@@ -5,66 +5,12 @@
  * started again on the same data directory, as the growth bench's catch-up phase does. Every process
  * started is killed when this process exits, even on an error.
  */
-import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { Agent, request } from "node:http";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { freePorts } from "@tsraft/testkit";
-import { type RequestSpec, send } from "./loadgen.js";
-
-/** The tsraft-kv command line, built by `pnpm bench` (bench/tsconfig.json references packages/kv). */
-export const KV_CLI = join(
-  dirname(fileURLToPath(import.meta.url)),
-  "..",
-  "..",
-  "packages",
-  "kv",
-  "dist",
-  "cli.js",
-);
-
-const live = new Set<ChildProcess>();
-process.on("exit", () => {
-  for (const p of live) p.kill("SIGKILL");
-});
-
-/** A started server process, with the tail of what it printed (for error messages). */
-class Proc {
-  readonly output: string[] = [];
-  readonly exited: Promise<void>;
-
-  constructor(
-    readonly name: string,
-    readonly proc: ChildProcess,
-  ) {
-    live.add(proc);
-    const keep = (d: Buffer) => {
-      for (const line of d.toString().split("\n")) {
-        if (line === "") continue;
-        this.output.push(line);
-        if (this.output.length > 40) this.output.shift();
-      }
-    };
-    proc.stdout?.on("data", keep);
-    proc.stderr?.on("data", keep);
-    this.exited = new Promise((resolve) => proc.once("exit", () => resolve()));
-    void this.exited.then(() => live.delete(proc));
-  }
-
-  get running(): boolean {
-    return this.proc.exitCode === null && this.proc.signalCode === null;
-  }
-
-  /** Sends `signal` (SIGTERM: a graceful stop, SIGKILL after 10 s; SIGKILL: a crash) and waits for the exit. */
-  async stop(signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> {
-    if (!this.running) return;
-    this.proc.kill(signal);
-    const timer = setTimeout(() => this.proc.kill("SIGKILL"), 10_000);
-    await this.exited;
-    clearTimeout(timer);
-  }
-}
+import { Agent } from "node:http";
+import { join } from "node:path";
+import { freePorts, kvNodeArgs, parseJson, ServerProcess } from "@tsraft/testkit";
+import { type RequestSpec, send, sendSpec } from "./loadgen.js";
 
 /**
  * One member of a cluster: how to start its process, and the process currently running (if any).
@@ -72,7 +18,7 @@ class Proc {
  * data directory and ports.
  */
 export class Member {
-  #proc: Proc;
+  #proc: ServerProcess;
   readonly #listeners = new Set<(line: string) => void>();
 
   constructor(
@@ -88,20 +34,21 @@ export class Member {
     this.#proc = this.#spawn();
   }
 
-  #spawn(): Proc {
-    const p = new Proc(this.name, spawn(this.command, this.args, { stdio: [this.stdin, "pipe", "pipe"] }));
-    const tell = (d: Buffer) => {
-      if (this.#listeners.size === 0) return;
-      for (const line of d.toString().split("\n")) if (line !== "") for (const f of this.#listeners) f(line);
-    };
-    p.proc.stdout?.on("data", tell);
-    p.proc.stderr?.on("data", tell);
-    return p;
+  #spawn(): ServerProcess {
+    return new ServerProcess({
+      command: this.command,
+      args: this.args,
+      stdin: this.stdin,
+      keepLines: 40,
+      onLine: (line) => {
+        for (const f of this.#listeners) f(line);
+      },
+    });
   }
 
   /** The running process's id; undefined once it has exited. */
   get pid(): number | undefined {
-    return this.#proc.running ? this.#proc.proc.pid : undefined;
+    return this.#proc.running ? this.#proc.pid : undefined;
   }
 
   get running(): boolean {
@@ -119,6 +66,7 @@ export class Member {
     return () => this.#listeners.delete(f);
   }
 
+  /** Sends `signal` (SIGTERM: a graceful stop, SIGKILL after 10 s; SIGKILL: a crash) and waits for the exit. */
   stop(signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> {
     return this.#proc.stop(signal);
   }
@@ -170,26 +118,8 @@ export async function askText(
   spec: RequestSpec,
   timeoutMs = 2000,
 ): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: "127.0.0.1",
-        port,
-        method: spec.method,
-        path: spec.path,
-        headers: { "content-type": spec.contentType },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-        res.on("error", reject);
-      },
-    );
-    req.on("error", reject);
-    req.setTimeout(timeoutMs, () => req.destroy(new Error("timeout")));
-    req.end(spec.body);
-  });
+  const r = await sendSpec(port, spec, { timeoutMs });
+  return { status: r.status, text: r.body };
 }
 
 /** {@link askText}, with the body parsed as JSON (undefined if it is not JSON). */
@@ -199,13 +129,7 @@ export async function askJson(
   timeoutMs = 2000,
 ): Promise<{ status: number; json: unknown }> {
   const { status, text } = await askText(port, spec, timeoutMs);
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status, json };
+  return { status, json: parseJson(text) };
 }
 
 /**
@@ -259,6 +183,33 @@ async function until<T>(
 }
 
 /**
+ * The {@link Cluster} of `procs` once `ready` resolves with the leader's client port; if it throws
+ * (a member exited, a timeout), every member is stopped and the error passed on.
+ */
+async function clusterOnceReady(
+  kind: Cluster["kind"],
+  procs: readonly Member[],
+  ready: () => Promise<number>,
+): Promise<Cluster> {
+  const stop = async (signal: "SIGTERM" | "SIGKILL" = "SIGTERM") => {
+    await Promise.all(procs.map((p) => p.stop(signal)));
+  };
+  try {
+    const leaderPort = await ready();
+    return {
+      kind,
+      leaderPort,
+      members: procs,
+      cpuMs: () => procs.reduce((a, p) => a + processCpuMs(p.pid), 0),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/**
  * Three tsraft-kv processes (fsync on: the WAL always syncs), logging at warn like etcd below.
  * `extraArgs` go to every node's command line (e.g. `--snapshot-count 500`).
  */
@@ -268,21 +219,16 @@ export async function startTsraft(dataDir: string, extraArgs: readonly string[] 
   const http = [h1!, h2!, h3!];
   const procs = http.map((port, i) => {
     const dir = join(dataDir, `node-${i + 1}`);
-    const args = [KV_CLI, "--id", String(i + 1), "--cluster", peers, "--port", String(port)];
-    args.push("--data-dir", dir, "--log-level", "warn", "--exit-on-stdin-close", ...extraArgs);
-    return new Member(
-      `tsraft-kv ${i + 1}`,
-      port,
-      dir,
-      process.execPath,
-      [...profileArgs(`kv${i + 1}`), ...args],
-      "pipe",
-    );
+    const args = kvNodeArgs({
+      id: i + 1,
+      httpPort: port,
+      dataDir: dir,
+      args: ["--cluster", peers, "--log-level", "warn", ...extraArgs],
+      nodeFlags: profileArgs(`kv${i + 1}`),
+    });
+    return new Member(`tsraft-kv ${i + 1}`, port, dir, process.execPath, args, "pipe");
   });
-  const stop = async (signal: "SIGTERM" | "SIGKILL" = "SIGTERM") => {
-    await Promise.all(procs.map((p) => p.stop(signal)));
-  };
-  try {
+  return clusterOnceReady("tsraft", procs, async () => {
     const leader = await until("a tsraft-kv leader", procs, async () => {
       const st = await Promise.all(
         http.map((port) =>
@@ -307,17 +253,8 @@ export async function startTsraft(dataDir: string, extraArgs: readonly string[] 
       agent.destroy();
       return s === 204 ? true : undefined;
     });
-    return {
-      kind: "tsraft",
-      leaderPort,
-      members: procs,
-      cpuMs: () => procs.reduce((a, p) => a + processCpuMs(p.pid), 0),
-      stop,
-    };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+    return leaderPort;
+  });
 }
 
 /** The etcd binary (`ETCD_BIN`, else `etcd` on the PATH) and its version, or undefined if absent. */
@@ -369,11 +306,8 @@ export async function startEtcd(
     args.push("--logger", "zap", "--log-level", "warn", ...extraArgs);
     return new Member(`etcd m${i + 1}`, c, join(dataDir, `etcd-${i + 1}`), bin, args, "ignore");
   });
-  const stop = async (signal: "SIGTERM" | "SIGKILL" = "SIGTERM") => {
-    await Promise.all(procs.map((p) => p.stop(signal)));
-  };
-  try {
-    const leaderPort = await until("an etcd leader", procs, async () => {
+  return clusterOnceReady("etcd", procs, () =>
+    until("an etcd leader", procs, async () => {
       const st = await Promise.all(
         client.map((port) =>
           askJson(port, {
@@ -391,16 +325,6 @@ export async function startEtcd(
       if (lead === undefined || lead === "0" || !bodies.every((b) => b?.leader === lead)) return undefined;
       const i = bodies.findIndex((b) => b?.header?.member_id === lead);
       return i < 0 ? undefined : client[i];
-    });
-    return {
-      kind: "etcd",
-      leaderPort,
-      members: procs,
-      cpuMs: () => procs.reduce((a, p) => a + processCpuMs(p.pid), 0),
-      stop,
-    };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+    }),
+  );
 }

@@ -161,10 +161,8 @@ async function watchCase(
     await waitUntil("every watcher's created event", () => watchers.every((w) => w.created), 30_000);
     const agent = new Agent({ keepAlive: true, maxSockets: MAX_IN_FLIGHT });
     const sentAt = new Map<number, number>();
-    let acked = 0;
-    let errors = 0;
-    let inFlight = 0;
-    let skipped = 0;
+    // The paced writer's counts: answered with a revision, failed, in flight, and not sent (cap).
+    const n = { acked: 0, errors: 0, inFlight: 0, skipped: 0 };
     let lastRevision = 0;
     let t0 = 0;
     const cpu0 = cpuMs();
@@ -174,21 +172,21 @@ async function watchCase(
       const pending = new Set<Promise<void>>();
       // Paced: each 10 ms tick sends what the offered rate owes so far (open loop, capped in flight).
       while (performance.now() - t0 < durationMs) {
-        const owed = Math.floor(((performance.now() - t0) / 1000) * OFFERED_PER_SEC) - seq - skipped;
+        const owed = Math.floor(((performance.now() - t0) / 1000) * OFFERED_PER_SEC) - seq - n.skipped;
         for (let k = 0; k < owed; k++) {
-          if (inFlight >= MAX_IN_FLIGHT) {
-            skipped++;
+          if (n.inFlight >= MAX_IN_FLIGHT) {
+            n.skipped++;
             continue;
           }
           const s = seq++;
           const start = performance.now();
-          inFlight++;
+          n.inFlight++;
           const p = putWithRevision(agent, leaderPort, keyOf(s % 16, s), uniqueValue(s % 16, s)).then(
             (rev) => {
-              inFlight--;
-              if (rev === undefined) errors++;
+              n.inFlight--;
+              if (rev === undefined) n.errors++;
               else {
-                acked++;
+                n.acked++;
                 sentAt.set(rev, start);
                 lastRevision = Math.max(lastRevision, rev);
               }
@@ -208,7 +206,7 @@ async function watchCase(
     });
     const serverCpuMs = cpuMs() - cpu0;
     agent.destroy();
-    const delivered = watchers.reduce((n, w) => n + w.events, 0);
+    const delivered = watchers.reduce((sum, w) => sum + w.events, 0);
     const lastAt = Math.max(...watchers.map((w) => w.lastAt));
     const wallMs = lastAt - t0;
     const delays: number[] = [];
@@ -219,10 +217,10 @@ async function watchCase(
       }
     const figures = {
       eventsPerSec: Math.round(delivered / (wallMs / 1000)),
-      writesPerSec: Math.round(acked / (durationMs / 1000)),
-      missedEvents: WATCHERS * acked - delivered,
-      putErrors: errors,
-      notSentOverInFlightCap: skipped,
+      writesPerSec: Math.round(n.acked / (durationMs / 1000)),
+      missedEvents: WATCHERS * n.acked - delivered,
+      putErrors: n.errors,
+      notSentOverInFlightCap: n.skipped,
       serverCpuUsPerEvent: round3((serverCpuMs * 1000) / delivered),
     };
     return result(

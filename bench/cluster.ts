@@ -22,17 +22,8 @@
 import { type Cluster, findEtcd, startEtcd, startTsraft } from "./cluster-procs.js";
 import { runWatchTxnCase, WATCH_TXN_CASES } from "./cluster-watch-txn.js";
 import { benchDir } from "./disk.js";
-import {
-  type BenchCase,
-  type BenchFamily,
-  type BenchResult,
-  findCase,
-  type Latency,
-  latencyOf,
-  measure,
-  result,
-  round3,
-} from "./lib.js";
+import type { BenchCase, BenchFamily, BenchResult, Latency } from "./lib.js";
+import { findCase, latencyOf, measure, result, round3 } from "./lib.js";
 import { closedLoop, ETCD_SHAPE, keyOf, type RequestShape, TSRAFT_SHAPE, uniqueValue } from "./loadgen.js";
 
 const CLIENTS = [1, 16, 64] as const;

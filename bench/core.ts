@@ -19,33 +19,12 @@
  * has applied N and the leader's last index is N + 2. The payload is one 128-byte buffer (bytes
  * 0..127) reused for every proposal.
  */
-import {
-  discardLogger,
-  isRaftError,
-  MemoryStorage,
-  RawNode,
-  type Ready,
-  StateType,
-  type StorageCallStats,
-} from "@tsraft/raft";
-import {
-  EMPTY_BYTES,
-  type Entry,
-  EntryType,
-  type Message,
-  MessageType,
-  newConfState,
-} from "@tsraft/raft/raftpb";
-import {
-  type BenchCase,
-  type BenchFamily,
-  type BenchResult,
-  findCase,
-  measure,
-  type Reference,
-  result,
-  Samples,
-} from "./lib.js";
+import type { Ready, StorageCallStats } from "@tsraft/raft";
+import { discardLogger, isRaftError, MemoryStorage, RawNode, StateType } from "@tsraft/raft";
+import type { Entry, Message } from "@tsraft/raft/raftpb";
+import { EMPTY_BYTES, EntryType, MessageType, newConfState, zeroMessage } from "@tsraft/raft/raftpb";
+import type { BenchCase, BenchFamily, BenchResult, Reference } from "./lib.js";
+import { findCase, measure, result, Samples } from "./lib.js";
 
 /** How the leader is given a round's proposals. */
 export type ProposeMode = "propose" | "step";
@@ -295,22 +274,9 @@ export class CoreCluster {
     } else {
       const entries: Entry[] = new Array(k);
       for (let i = 0; i < k; i++) entries[i] = { term: 0, index: 0, type: EntryType.EntryNormal, data };
-      leader.step({
-        type: MessageType.MsgProp,
-        to: 0,
-        from: 1,
-        term: 0,
-        logTerm: 0,
-        index: 0,
-        entries,
-        commit: 0,
-        vote: 0,
-        snapshot: undefined,
-        reject: false,
-        rejectHint: 0,
-        context: EMPTY_BYTES,
-        responses: [],
-      });
+      const m = zeroMessage(MessageType.MsgProp, 0, 1);
+      m.entries = entries;
+      leader.step(m);
     }
     this.proposed += k;
   }

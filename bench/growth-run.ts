@@ -8,27 +8,18 @@ import { randomBytes } from "node:crypto";
 import { loadavg } from "node:os";
 import { type Cluster, type Member, processCpuMs, withFlag } from "./cluster-procs.js";
 import { benchDir } from "./disk.js";
+import type { HistogramDelta, MetricsPage } from "./growth-probes.js";
 import {
   diskUsageBytes,
   freeDiskBytes,
-  type HistogramDelta,
-  type MetricsPage,
   memAvailableBytes,
   metricsDelta,
   parseMetrics,
   RssSampler,
   toMiB,
 } from "./growth-probes.js";
-import {
-  type CatchUpFigures,
-  growthFigures,
-  latencyFigures,
-  type NodeWindow,
-  round1,
-  round3,
-  type SystemSummary,
-  type WindowLine,
-} from "./growth-report.js";
+import type { CatchUpFigures, NodeWindow, SystemSummary, WindowLine } from "./growth-report.js";
+import { growthFigures, latencyFigures, round1, round3 } from "./growth-report.js";
 import { leaderOf, type MemberStatus, type SystemAdapter, scrapeMetrics } from "./growth-systems.js";
 import { closedLoop, type PhaseResult } from "./loadgen.js";
 

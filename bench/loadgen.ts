@@ -4,7 +4,8 @@
  * connections (one per client), for a fixed time. The same generator drives tsraft-kv and etcd, so
  * the two see the same load; only the request shape differs ({@link RequestShape}).
  */
-import { Agent, request } from "node:http";
+import { Agent } from "node:http";
+import { httpRequest } from "@tsraft/testkit";
 
 /** One HTTP request to send. */
 export interface RequestSpec {
@@ -49,30 +50,39 @@ export function keyOf(client: number, seq: number): string {
 }
 
 /**
- * Sends one request on `agent`; resolves with the status code once the whole answer is read.
- * With `timeoutMs`, rejects if the answer has not fully arrived by then.
+ * Sends `spec` once through the test kit's client; rejects on a connection error, or when the
+ * whole answer has not arrived within `o.timeoutMs` (if given).
  */
-export function send(
+export async function sendSpec(
+  port: number,
+  spec: RequestSpec,
+  o: { host?: string; agent?: Agent; timeoutMs?: number | undefined; discardBody?: boolean } = {},
+): Promise<{ status: number; body: string }> {
+  const r = await httpRequest({
+    ...o,
+    port,
+    method: spec.method,
+    path: spec.path,
+    ...(spec.body !== undefined ? { body: spec.body } : {}),
+    headers: { "content-type": spec.contentType },
+    timeoutMs: o.timeoutMs,
+  });
+  if (r.kind === "failure") throw new Error(r.error);
+  return r;
+}
+
+/**
+ * Sends one request on `agent`, the body read and dropped; resolves with the status code once the
+ * whole answer is read (see {@link sendSpec}).
+ */
+export async function send(
   agent: Agent,
   host: string,
   port: number,
   spec: RequestSpec,
   timeoutMs?: number,
 ): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string | number> = { "content-type": spec.contentType };
-    if (spec.body !== undefined) headers["content-length"] = spec.body.length;
-    const req = request({ agent, host, port, method: spec.method, path: spec.path, headers }, (res) => {
-      res.on("data", () => {});
-      res.on("end", () => resolve(res.statusCode ?? 0));
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-    if (timeoutMs !== undefined) {
-      req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    }
-    req.end(spec.body);
-  });
+  return (await sendSpec(port, spec, { host, agent, timeoutMs, discardBody: true })).status;
 }
 
 /**

@@ -7,24 +7,10 @@
  * batches of {@link BATCH}; the latency percentiles are of the mean ns/op of each batch.
  */
 import { Inflights, MajorityConfig, newRandom, Progress, ProgressState } from "@tsraft/raft";
-import {
-  decodeMessage,
-  EMPTY_BYTES,
-  type Entry,
-  EntryType,
-  encodeMessage,
-  type Message,
-  MessageType,
-} from "@tsraft/raft/raftpb";
-import {
-  type BenchCase,
-  type BenchFamily,
-  type BenchResult,
-  findCase,
-  measure,
-  result,
-  Samples,
-} from "./lib.js";
+import type { Entry, Message } from "@tsraft/raft/raftpb";
+import { decodeMessage, EntryType, encodeMessage, MessageType, zeroMessage } from "@tsraft/raft/raftpb";
+import type { BenchCase, BenchFamily, BenchResult } from "./lib.js";
+import { findCase, measure, result, Samples } from "./lib.js";
 
 /** Operations per latency sample. */
 const BATCH = 1000;
@@ -53,22 +39,13 @@ function msgApp(k: number): Message {
   const entries: Entry[] = [];
   for (let i = 0; i < k; i++)
     entries.push({ term: 7, index: 1_000_001 + i, type: EntryType.EntryNormal, data });
-  return {
-    type: MessageType.MsgApp,
-    to: 2,
-    from: 1,
+  return Object.assign(zeroMessage(MessageType.MsgApp, 2, 1), {
     term: 7,
     logTerm: 7,
     index: 1_000_000,
     entries,
     commit: 999_990,
-    vote: 0,
-    snapshot: undefined,
-    reject: false,
-    rejectHint: 0,
-    context: EMPTY_BYTES,
-    responses: [],
-  };
+  });
 }
 
 function quorumCase(voters: number): MicroCase {

@@ -8,7 +8,7 @@
  *   ← {cmd: "stop"}                 stops the transport and exits
  */
 import { createNodeMetrics, type NodeMetrics, Transport } from "@tsraft/node";
-import { EMPTY_BYTES, type Message, MessageType } from "@tsraft/raft/raftpb";
+import { type Message, MessageType, zeroMessage } from "@tsraft/raft/raftpb";
 
 /** What the receiver reports to the bench. */
 export interface PeerStats {
@@ -89,22 +89,10 @@ async function main(): Promise<void> {
 /** The follower's acknowledgement of `m`: it now holds everything up to m's last entry. */
 function appResp(m: Message): Message {
   const last = m.entries.length > 0 ? m.entries[m.entries.length - 1]!.index : m.index;
-  return {
-    type: MessageType.MsgAppResp,
-    to: m.from,
-    from: m.to,
-    term: m.term,
-    logTerm: 0,
-    index: last,
-    entries: [],
-    commit: 0,
-    vote: 0,
-    snapshot: undefined,
-    reject: false,
-    rejectHint: 0,
-    context: EMPTY_BYTES,
-    responses: [],
-  };
+  const r = zeroMessage(MessageType.MsgAppResp, m.from, m.to);
+  r.term = m.term;
+  r.index = last;
+  return r;
 }
 
 if (process.argv[1]?.endsWith("transport-peer.js")) {

@@ -19,24 +19,10 @@ import { type ChildProcess, fork } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createNodeMetrics, Transport } from "@tsraft/node";
-import {
-  EMPTY_BYTES,
-  type Entry,
-  EntryType,
-  encodeMessage,
-  type Message,
-  MessageType,
-} from "@tsraft/raft/raftpb";
-import {
-  type BenchCase,
-  type BenchFamily,
-  type BenchResult,
-  findCase,
-  latencyOf,
-  measure,
-  result,
-  round3,
-} from "./lib.js";
+import type { Entry, Message } from "@tsraft/raft/raftpb";
+import { EntryType, encodeMessage, MessageType, zeroMessage } from "@tsraft/raft/raftpb";
+import type { BenchCase, BenchFamily, BenchResult } from "./lib.js";
+import { findCase, latencyOf, measure, result, round3 } from "./lib.js";
 import { counterSum, type PeerStats } from "./transport-peer.js";
 
 /** MsgApps in flight at most (etcd's default MaxInflightMsgs). */
@@ -71,22 +57,13 @@ function msgApp(i: number, k: number, data: Uint8Array): Message {
   const entries: Entry[] = new Array(k);
   const first = i * k + 1;
   for (let j = 0; j < k; j++) entries[j] = { term: 7, index: first + j, type: EntryType.EntryNormal, data };
-  return {
-    type: MessageType.MsgApp,
-    to: 2,
-    from: 1,
+  return Object.assign(zeroMessage(MessageType.MsgApp, 2, 1), {
     term: 7,
     logTerm: 7,
     index: first - 1,
     entries,
     commit: first - 1,
-    vote: 0,
-    snapshot: undefined,
-    reject: false,
-    rejectHint: 0,
-    context: EMPTY_BYTES,
-    responses: [],
-  };
+  });
 }
 
 /** The receiving process, with a request/response helper over IPC. */

@@ -21,27 +21,12 @@
  * written, as at a restart right after a stop; evicting them needs root). One op = one entry replayed.
  */
 import { readdir } from "node:fs/promises";
-import {
-  blockingNodeFileSystem,
-  createNodeMetrics,
-  type NodeMetrics,
-  nodeFileSystem,
-  WAL,
-} from "@tsraft/node";
+import type { NodeMetrics } from "@tsraft/node";
+import { blockingNodeFileSystem, createNodeMetrics, nodeFileSystem, WAL } from "@tsraft/node";
 import { type Entry, EntryType, encodeHardState, entrySize, type HardState } from "@tsraft/raft/raftpb";
 import { benchDir, type RawSyncRate, rateOf, rawAsyncLoop, rawSyncLoop } from "./disk.js";
-import {
-  type BenchCase,
-  type BenchFamily,
-  type BenchResult,
-  findCase,
-  latencyOf,
-  type Measurement,
-  measure,
-  result,
-  round3,
-  sumMeasurements,
-} from "./lib.js";
+import type { BenchCase, BenchFamily, BenchResult, Measurement } from "./lib.js";
+import { findCase, latencyOf, measure, result, round3, sumMeasurements } from "./lib.js";
 
 const KiB = 1024;
 /** MB/s figures are in 10^6 bytes per second. */

@@ -4,16 +4,7 @@
  * bytes, nested snapshots, entries and responses. Objects are built in the `new*` factories' key order.
  */
 import fc from "fast-check";
-import type {
-  ConfChange,
-  ConfChangeSingle,
-  ConfChangeV2,
-  ConfState,
-  Entry,
-  HardState,
-  Message,
-  Snapshot,
-} from "../packages/raft/src/raftpb/index.js";
+import * as pb from "../packages/raft/src/raftpb/index.js";
 
 /** A uint64 field's value: mostly small, often zero, sometimes at a varint-length boundary or 2^53 − 1. */
 export const arbU64: fc.Arbitrary<number> = fc.oneof(
@@ -56,11 +47,11 @@ export const arbBytes: fc.Arbitrary<Uint8Array> = fc.oneof(
 
 const arbIds: fc.Arbitrary<number[]> = fc.array(arbU64, { maxLength: 6 });
 
-export const arbEntry: fc.Arbitrary<Entry> = fc
+export const arbEntry: fc.Arbitrary<pb.Entry> = fc
   .tuple(arbU64, arbU64, arbEnum(3), arbBytes)
   .map(([term, index, type, data]) => ({ term, index, type, data }));
 
-export const arbConfState: fc.Arbitrary<ConfState> = fc
+export const arbConfState: fc.Arbitrary<pb.ConfState> = fc
   .tuple(arbIds, arbIds, arbIds, arbIds, fc.boolean())
   .map(([voters, learners, votersOutgoing, learnersNext, autoLeave]) => ({
     voters,
@@ -70,28 +61,28 @@ export const arbConfState: fc.Arbitrary<ConfState> = fc
     autoLeave,
   }));
 
-export const arbSnapshot: fc.Arbitrary<Snapshot> = fc
+export const arbSnapshot: fc.Arbitrary<pb.Snapshot> = fc
   .tuple(arbBytes, arbConfState, arbU64, arbU64)
   .map(([data, confState, index, term]) => ({ data, metadata: { confState, index, term } }));
 
-export const arbHardState: fc.Arbitrary<HardState> = fc
+export const arbHardState: fc.Arbitrary<pb.HardState> = fc
   .tuple(arbU64, arbU64, arbU64)
   .map(([term, vote, commit]) => ({ term, vote, commit }));
 
-export const arbConfChange: fc.Arbitrary<ConfChange> = fc
+export const arbConfChange: fc.Arbitrary<pb.ConfChange> = fc
   .tuple(arbU64, arbEnum(4), arbU64, arbBytes)
   .map(([id, type, nodeId, context]) => ({ id, type, nodeId, context }));
 
-export const arbConfChangeSingle: fc.Arbitrary<ConfChangeSingle> = fc
+export const arbConfChangeSingle: fc.Arbitrary<pb.ConfChangeSingle> = fc
   .tuple(arbEnum(4), arbU64)
   .map(([type, nodeId]) => ({ type, nodeId }));
 
-export const arbConfChangeV2: fc.Arbitrary<ConfChangeV2> = fc
+export const arbConfChangeV2: fc.Arbitrary<pb.ConfChangeV2> = fc
   .tuple(arbEnum(3), fc.array(arbConfChangeSingle, { maxLength: 5 }), arbBytes)
   .map(([transition, changes, context]) => ({ transition, changes, context }));
 
 /** A Message whose `responses` are drawn from `arbResponse` (so nesting depth is bounded). */
-function arbMessageWith(arbResponses: fc.Arbitrary<Message[]>): fc.Arbitrary<Message> {
+function arbMessageWith(arbResponses: fc.Arbitrary<pb.Message[]>): fc.Arbitrary<pb.Message> {
   return fc
     .record({
       type: arbEnum(24),
@@ -128,6 +119,25 @@ function arbMessageWith(arbResponses: fc.Arbitrary<Message[]>): fc.Arbitrary<Mes
 }
 
 /** A message with responses nested up to two levels deep (MsgStorageAppend carries responses). */
-export const arbMessage: fc.Arbitrary<Message> = arbMessageWith(
+export const arbMessage: fc.Arbitrary<pb.Message> = arbMessageWith(
   fc.array(arbMessageWith(fc.array(arbMessageWith(fc.constant([])), { maxLength: 2 })), { maxLength: 2 }),
 );
+
+/** One raftpb type's codec case: its name in raft.proto, an arbitrary, and its encode and decode. */
+export type CodecCase = readonly [
+  name: string,
+  arb: fc.Arbitrary<unknown>,
+  encode: (x: never) => Uint8Array,
+  decode: (b: Uint8Array) => unknown,
+];
+
+/** Every top-level raftpb type the codec handles, for the tests that run one property over all of them. */
+export const CODEC_CASES: readonly CodecCase[] = [
+  ["Message", arbMessage, pb.encodeMessage, pb.decodeMessage],
+  ["Entry", arbEntry, pb.encodeEntry, pb.decodeEntry],
+  ["HardState", arbHardState, pb.encodeHardState, pb.decodeHardState],
+  ["ConfState", arbConfState, pb.encodeConfState, pb.decodeConfState],
+  ["Snapshot", arbSnapshot, pb.encodeSnapshot, pb.decodeSnapshot],
+  ["ConfChange", arbConfChange, pb.encodeConfChange, pb.decodeConfChange],
+  ["ConfChangeV2", arbConfChangeV2, pb.encodeConfChangeV2, pb.decodeConfChangeV2],
+];

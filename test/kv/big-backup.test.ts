@@ -1,12 +1,3 @@
-/**
- * A backup of at least 1 GiB with bounded memory (issue 15, item 3; heavy: TSRAFT_BIG=1, size
- * TSRAFT_BIG_MIB, default 1024). A 1 GiB image of 16 KiB values is written to a file, `tsraft-kv
- * restore`d into a one-member data directory, the member started, and `tsraft-kv backup` run
- * against it while a client keeps writing. The server's RSS (VmRSS, sampled every 100 ms) must stay
- * under 512 MiB, the per-node bound of bench/README.md's growth acceptance; writes must be
- * acknowledged during the backup. The restore's and the backup client's RSS are reported too.
- */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,8 +5,8 @@ import { join } from "node:path";
 import { freePorts } from "@tsraft/testkit";
 import { afterAll, describe, expect, it } from "vitest";
 import { ImageEncoder } from "../../packages/kv/src/image.js";
-import { CLI, CLI_MISSING, FAST_RAFT, KvProcess, waitFor } from "./cluster.js";
-import { startLoad, statusOf } from "./ops-kit.js";
+import { CLI_MISSING, FAST_RAFT, KvProcess, waitFor } from "./cluster.js";
+import { runCli, startLoad, statusOf } from "./ops-kit.js";
 
 const BIG = process.env.TSRAFT_BIG === "1";
 const MIB = Number(process.env.TSRAFT_BIG_MIB ?? 1024);
@@ -47,23 +38,12 @@ function sampler(pids: () => Record<string, number | undefined>) {
 }
 
 /** Runs the CLI with `args`, sampling its RSS; exit code, stdout, stderr and peak RSS. */
-function runSampled(args: string[], extra: () => Record<string, number | undefined> = () => ({})) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string; peaks: Record<string, number> }>(
-    (resolve, reject) => {
-      const p = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-      const s = sampler(() => ({ cli: p.pid, ...extra() }));
-      let stdout = "";
-      let stderr = "";
-      p.stdout.on("data", (d: Buffer) => {
-        stdout += d.toString();
-      });
-      p.stderr.on("data", (d: Buffer) => {
-        stderr += d.toString();
-      });
-      p.once("error", reject);
-      p.once("exit", (code) => resolve({ code, stdout, stderr, peaks: s.stop() }));
-    },
-  );
+async function runSampled(args: string[], extra: () => Record<string, number | undefined> = () => ({})) {
+  let s: ReturnType<typeof sampler> | undefined;
+  const r = await runCli(args, process.env, (p) => {
+    s = sampler(() => ({ cli: p.pid, ...extra() }));
+  });
+  return { ...r, peaks: s?.stop() ?? {} };
 }
 
 /** Writes an image of `mib` MiB of 16 KiB values at index `index` to `path`; its record count. */

@@ -4,8 +4,8 @@
  * stop on SIGTERM.
  */
 import { spawnSync } from "node:child_process";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI, CLI_MISSING, Cluster } from "./cluster.js";
+import { describe, expect, it } from "vitest";
+import { CLI, CLI_MISSING, type Cluster, sharedCluster } from "./cluster.js";
 
 describe.skipIf(CLI_MISSING)("tsraft-kv", () => {
   it("--help lists the flags and exits 0", () => {
@@ -37,11 +37,8 @@ describe.skipIf(CLI_MISSING)("tsraft-kv", () => {
 
   describe("bad input against a running server", () => {
     let c: Cluster;
-    beforeAll(async () => {
-      c = await Cluster.start({ size: 1, args: ["--max-request-bytes", "1000"] });
-    });
-    afterAll(async () => {
-      await c?.destroy();
+    sharedCluster({ size: 1, args: ["--max-request-bytes", "1000"] }, (started) => {
+      c = started;
     });
 
     it("refuses what it must, with JSON errors", async () => {

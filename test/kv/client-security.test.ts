@@ -10,48 +10,35 @@
  *   the token file reloads on SIGHUP;
  * - no token ever appears in the process's output (logs at trace level).
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePorts } from "@tsraft/testkit";
+import { freePorts, type ServerProcess, startKvNode } from "@tsraft/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Ca, type CertFiles, httpsRequest, issue, makeCa } from "./certs.js";
-import { CLI, CLI_MISSING, FAST_RAFT, waitFor } from "./cluster.js";
+import { CLI_MISSING, FAST_RAFT, waitFor } from "./cluster.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tsraft-kv-security-"));
-const procs: ChildProcess[] = [];
-afterAll(() => {
-  for (const p of procs) p.kill("SIGKILL");
+const servers: ServerProcess[] = [];
+afterAll(async () => {
+  await Promise.all(servers.map((p) => p.kill()));
   rmSync(dir, { recursive: true, force: true });
 });
 
 /** Starts a one-node tsraft-kv with `args`, keeping all of its output. */
 async function startNode(name: string, args: string[]) {
   const [peer, http] = await freePorts(2);
-  const output: string[] = [];
-  const p = spawn(
-    process.execPath,
-    [
-      CLI,
-      "--id",
-      "1",
-      "--cluster",
-      `ws://127.0.0.1:${peer}`,
-      "--port",
-      String(http),
-      "--data-dir",
-      join(dir, name),
-      "--exit-on-stdin-close",
-      ...FAST_RAFT,
-      ...args,
-    ],
-    { stdio: ["pipe", "pipe", "pipe"] },
+  const server = startKvNode(
+    {
+      id: 1,
+      httpPort: http!,
+      dataDir: join(dir, name),
+      args: ["--cluster", `ws://127.0.0.1:${peer}`, ...FAST_RAFT, ...args],
+    },
+    { keepLines: Number.POSITIVE_INFINITY },
   );
-  procs.push(p);
-  p.stdout!.on("data", (d: Buffer) => output.push(d.toString()));
-  p.stderr!.on("data", (d: Buffer) => output.push(d.toString()));
-  return { proc: p, port: http!, output };
+  servers.push(server);
+  return { proc: server.child, port: http!, output: server.output };
 }
 
 describe.skipIf(CLI_MISSING)("client TLS", () => {

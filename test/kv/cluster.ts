@@ -1,22 +1,34 @@
 /**
  * Multi-process test helpers: real `tsraft-kv` processes (packages/kv/dist/cli.js, built by
- * `pnpm test`'s `tsc -b`) on free ports of 127.0.0.1 with temporary data directories, and an HTTP
- * client that retries what a real client would retry.
+ * `pnpm test`'s `tsc -b`; started by the test kit's launcher) on free ports of 127.0.0.1 with
+ * temporary data directories, and requests through the test kit's HTTP client, retrying what a real
+ * client would retry.
  *
  * Every process is started with `--exit-on-stdin-close`, so even if the test runner dies the nodes
  * follow it; `Cluster.destroy` kills whatever is left and removes the data.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePorts } from "@tsraft/testkit";
+import {
+  errorCodeOf,
+  freePorts,
+  httpRequest,
+  KV_CLI,
+  type KvStatus,
+  kvCliMissing,
+  parseJson,
+  type ServerProcess,
+  startKvNode,
+} from "@tsraft/testkit";
+import { afterAll, afterEach, beforeAll } from "vitest";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-export const CLI = join(ROOT, "packages", "kv", "dist", "cli.js");
+export const CLI = KV_CLI;
 /** Why the cluster tests would not run (the CLI is not built); undefined when they can. */
-export const CLI_MISSING = existsSync(CLI) ? undefined : `${CLI} not built (run tsc -b)`;
+export const CLI_MISSING = kvCliMissing();
 
 /** Raft timing for tests: 50 ms ticks, elections after 1-2 s, heartbeats every 50 ms. */
 export const FAST_RAFT = ["--tick-ms", "50", "--election-tick", "20", "--heartbeat-tick", "1"];
@@ -44,12 +56,26 @@ export async function waitFor<T>(
   }
 }
 
+/**
+ * GET `path` from the node at `url` (its `http://127.0.0.1:<port>` base) and parse the JSON; throws
+ * unless it answers 200 within `timeoutMs`.
+ */
+export async function getJson<T>(url: string, path: string, timeoutMs = 2000): Promise<T> {
+  const r = await httpRequest({ method: "GET", port: portOf(url), path, timeoutMs });
+  if (r.kind === "failure") throw new Error(`${path}: ${r.error}`);
+  if (r.status !== 200) throw new Error(`${path}: ${r.status}`);
+  return parseJson(r.body) as T;
+}
+
+function portOf(url: string): number {
+  return Number(new URL(url).port);
+}
+
 /** One `tsraft-kv` process (restartable with the same identity and data). */
 export class KvProcess {
-  proc: ChildProcess | undefined;
-  /** The last lines it printed (stdout and stderr), for failure reports. */
+  private server: ServerProcess | undefined;
+  /** The last lines it printed (stdout and stderr, across restarts), for failure reports. */
   readonly output: string[] = [];
-  private exited: Promise<void> = Promise.resolve();
 
   constructor(
     readonly id: number,
@@ -64,34 +90,23 @@ export class KvProcess {
     return `http://127.0.0.1:${this.httpPort}`;
   }
 
+  /** The current (or last) run's process. */
+  get proc(): ChildProcess | undefined {
+    return this.server?.child;
+  }
+
   get running(): boolean {
-    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
+    return this.server?.running ?? false;
   }
 
   start(): void {
-    const argv = [CLI, "--id", String(this.id), "--port", String(this.httpPort), "--data-dir", this.dataDir];
-    argv.push("--exit-on-stdin-close", ...this.args);
-    const proc = spawn(process.execPath, argv, { stdio: ["pipe", "pipe", "pipe"] });
-    this.proc = proc;
-    const keep = (d: Buffer) => {
-      for (const line of d.toString().split("\n")) {
-        if (line === "") continue;
-        this.output.push(line);
-        if (this.output.length > 300) this.output.shift();
-      }
-    };
-    proc.stdout?.on("data", keep);
-    proc.stderr?.on("data", keep);
-    this.exited = new Promise((resolve) => proc.once("exit", () => resolve()));
+    const spec = { id: this.id, httpPort: this.httpPort, dataDir: this.dataDir, args: this.args };
+    this.server = startKvNode(spec, { lines: this.output, keepLines: 300 });
   }
 
   /** Sends `signal` and waits for the process to exit (SIGKILL after `ms`). */
   async stop(signal: NodeJS.Signals = "SIGTERM", ms = 10_000): Promise<void> {
-    if (!this.running) return;
-    this.proc!.kill(signal);
-    const timer = setTimeout(() => this.proc?.kill("SIGKILL"), ms);
-    await this.exited;
-    clearTimeout(timer);
+    await this.server?.stop(signal, ms);
   }
 
   /** kill -9. */
@@ -101,24 +116,12 @@ export class KvProcess {
 
   /** The exit code once exited. */
   async exitCode(): Promise<number | null> {
-    await this.exited;
-    return this.proc?.exitCode ?? null;
+    return this.server === undefined ? null : (await this.server.exited).code;
   }
 }
 
 /** The `/status` JSON, as far as the tests read it. */
-export interface Status {
-  id: number;
-  term: number;
-  lead: number;
-  state: string;
-  commit: number;
-  applied: number;
-  /** The index of the last compaction or restored snapshot. */
-  snapshotIndex: number;
-  kv: { appliedIndex: number; revision: number; keys: number };
-  members: { id: number; url: string; learner: boolean }[];
-}
+export type Status = KvStatus;
 
 /** Options of {@link Cluster.start}. */
 export interface ClusterOptions {
@@ -183,10 +186,8 @@ export class Cluster {
     return [...this.nodes.values()].filter((n) => n.running);
   }
 
-  async status(id: number): Promise<Status> {
-    const res = await fetch(`${this.node(id).url}/status`, { signal: AbortSignal.timeout(2000) });
-    if (res.status !== 200) throw new Error(`status ${res.status}`);
-    return (await res.json()) as Status;
+  status(id: number): Promise<Status> {
+    return getJson<Status>(this.node(id).url, "/status");
   }
 
   /** Waits until every running node names the same leader, itself running; returns its id. */
@@ -219,8 +220,14 @@ export class Cluster {
 
   /** One metric's value from node `id`'s /metrics (0 when absent); `series` as printed, labels included. */
   async metric(id: number, series: string): Promise<number> {
-    const text = await (await fetch(`${this.node(id).url}/metrics`)).text();
-    for (const line of text.split("\n")) {
+    const r = await httpRequest({
+      method: "GET",
+      port: this.node(id).httpPort,
+      path: "/metrics",
+      timeoutMs: 10_000,
+    });
+    if (r.kind === "failure") throw new Error(`/metrics: ${r.error}`);
+    for (const line of r.body.split("\n")) {
       if (line.startsWith(`${series} `)) return Number(line.slice(series.length + 1));
     }
     return 0;
@@ -228,9 +235,14 @@ export class Cluster {
 
   /** PUT without retries: the HTTP status, or 0 when the request failed (node down, reset). */
   async put(id: number, key: string, value: string, query = ""): Promise<number> {
-    return attempt(() =>
-      fetch(`${this.node(id).url}/kv/${encodeURIComponent(key)}${query}`, { method: "PUT", body: value }),
-    );
+    const r = await httpRequest({
+      method: "PUT",
+      port: this.node(id).httpPort,
+      path: `/kv/${encodeURIComponent(key)}${query}`,
+      body: value,
+      timeoutMs: undefined,
+    });
+    return r.kind === "answer" ? r.status : 0;
   }
 
   /**
@@ -242,7 +254,7 @@ export class Cluster {
   async putRetry(id: number, key: string, value: string, ms = 15_000): Promise<number> {
     const deadline = Date.now() + ms;
     for (;;) {
-      const r = await putOnce(`${this.node(id).url}/kv/${encodeURIComponent(key)}`, value);
+      const r = await putOnce(this.node(id).httpPort, `/kv/${encodeURIComponent(key)}`, value);
       if (!r.retryable || Date.now() > deadline) return r.status;
       await sleep(100);
     }
@@ -251,14 +263,9 @@ export class Cluster {
   /** GET: [status, body] ([0, ""] when the request failed). */
   async get(id: number, key: string, consistency?: "serializable"): Promise<[number, string]> {
     const q = consistency ? `?consistency=${consistency}` : "";
-    try {
-      const res = await fetch(`${this.node(id).url}/kv/${encodeURIComponent(key)}${q}`, {
-        signal: AbortSignal.timeout(10_000),
-      });
-      return [res.status, await res.text()];
-    } catch {
-      return [0, ""];
-    }
+    const path = `/kv/${encodeURIComponent(key)}${q}`;
+    const r = await httpRequest({ method: "GET", port: this.node(id).httpPort, path, timeoutMs: 10_000 });
+    return r.kind === "answer" ? [r.status, r.body] : [0, ""];
   }
 
   /** Kills every process and removes the data directory. */
@@ -282,30 +289,47 @@ export class Cluster {
 const NOT_PROPOSED = new Set(["NoLeader", "ProposalDropped", "TooManyRequests", "Superseded"]);
 
 /** One PUT: its status (0 if no answer) and whether retrying it cannot apply it twice. */
-async function putOnce(url: string, value: string): Promise<{ status: number; retryable: boolean }> {
-  let res: Response;
-  try {
-    res = await fetch(url, { method: "PUT", body: value });
-  } catch (e) {
-    // Only a refused connection is known to have sent nothing.
-    const code = (e as { cause?: { code?: string } }).cause?.code;
-    return { status: 0, retryable: code === "ECONNREFUSED" };
-  }
-  const body = await res.text();
-  if (res.status !== 503) return { status: res.status, retryable: false };
-  let code = "";
-  try {
-    code = (JSON.parse(body) as { code?: string }).code ?? "";
-  } catch {}
-  return { status: 503, retryable: NOT_PROPOSED.has(code) };
+async function putOnce(
+  port: number,
+  path: string,
+  value: string,
+): Promise<{ status: number; retryable: boolean }> {
+  const r = await httpRequest({ method: "PUT", port, path, body: value, timeoutMs: undefined });
+  // Only a refused connection is known to have sent nothing.
+  if (r.kind === "failure") return { status: 0, retryable: r.refused };
+  if (r.status !== 503) return { status: r.status, retryable: false };
+  return { status: 503, retryable: NOT_PROPOSED.has(errorCodeOf(r.body) ?? "") };
 }
 
-async function attempt(f: () => Promise<Response>): Promise<number> {
-  try {
-    const res = await f();
-    await res.arrayBuffer();
-    return res.status;
-  } catch {
-    return 0;
-  }
+/**
+ * For a file whose tests each start their own cluster: returns `start`, which starts one
+ * ({@link Cluster.start}'s options) and keeps it; after each test it is destroyed, its nodes' recent
+ * output printed first if the test failed.
+ */
+export function clusterPerTest(): (o?: ClusterOptions) => Promise<Cluster> {
+  let current: Cluster | undefined;
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state === "fail" && current) console.log(current.dump());
+    await current?.destroy();
+    current = undefined;
+  });
+  return async (o = {}) => {
+    current = await Cluster.start(o);
+    return current;
+  };
+}
+
+/**
+ * For the tests of a `describe` that share one cluster: starts it before them and hands it to
+ * `started`, destroys it after them.
+ */
+export function sharedCluster(o: ClusterOptions, started: (c: Cluster) => void): void {
+  let c: Cluster | undefined;
+  beforeAll(async () => {
+    c = await Cluster.start(o);
+    started(c);
+  });
+  afterAll(async () => {
+    await c?.destroy();
+  });
 }

@@ -3,20 +3,14 @@
  * every write that was answered 204 is readable afterwards, and the killed node, restarted on its
  * data directory, catches up.
  */
-import { afterEach, describe, expect, it } from "vitest";
-import { CLI_MISSING, Cluster, sleep } from "./cluster.js";
+import { describe, expect, it } from "vitest";
+import { CLI_MISSING, clusterPerTest, sleep } from "./cluster.js";
 
-let cluster: Cluster | undefined;
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === "fail" && cluster) console.log(cluster.dump());
-  await cluster?.destroy();
-  cluster = undefined;
-});
+const startCluster = clusterPerTest();
 
 describe.skipIf(CLI_MISSING)("kill -9 the leader under load", () => {
   it("keeps every acknowledged write, elects a new leader, and the old one catches up", async () => {
-    const c = await Cluster.start();
-    cluster = c;
+    const c = await startCluster();
     const oldLeader = await c.waitForLeader();
     const acked = new Map<string, string>();
     let killedAt = 0;

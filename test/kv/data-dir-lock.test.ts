@@ -8,8 +8,8 @@ import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { freePorts } from "@tsraft/testkit";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI, CLI_MISSING, Cluster, FAST_RAFT } from "./cluster.js";
+import { describe, expect, it } from "vitest";
+import { CLI, CLI_MISSING, type Cluster, FAST_RAFT, sharedCluster } from "./cluster.js";
 
 /** Every file under `dir` with its size and mtime: what "touches nothing" compares. */
 function snapshotTree(dir: string): Map<string, string> {
@@ -30,11 +30,8 @@ function snapshotTree(dir: string): Map<string, string> {
 
 describe.skipIf(CLI_MISSING)("one tsraft-kv process per data directory", () => {
   let c: Cluster;
-  beforeAll(async () => {
-    c = await Cluster.start({ size: 1 });
-  });
-  afterAll(async () => {
-    await c?.destroy();
+  sharedCluster({ size: 1 }, (started) => {
+    c = started;
   });
 
   it("refuses a second process on a data directory in use, touching nothing", async () => {

@@ -6,8 +6,8 @@
  * write is applied exactly once (the store's revision moves by one), and the retry that finds it
  * applied says so (Idempotent-Replayed). A key reused for another request is refused with 422.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI_MISSING, Cluster, sleep } from "./cluster.js";
+import { describe, expect, it } from "vitest";
+import { CLI_MISSING, type Cluster, sharedCluster, sleep } from "./cluster.js";
 
 /** FAST_RAFT's election timeout: 20 ticks of 50 ms. */
 const ELECTION_MS = 1000;
@@ -41,12 +41,9 @@ async function put(url: string, key: string, value: string, idem: string) {
 
 describe.skipIf(CLI_MISSING)("failover: a write to a follower right after the leader is killed", () => {
   let c: Cluster;
-  beforeAll(async () => {
-    // A long request timeout: an answer within two election timeouts cannot be a timeout.
-    c = await Cluster.start({ size: 3, args: ["--request-timeout-ms", "10000"] });
-  });
-  afterAll(async () => {
-    await c?.destroy();
+  // A long request timeout: an answer within two election timeouts cannot be a timeout.
+  sharedCluster({ size: 3, args: ["--request-timeout-ms", "10000"] }, (started) => {
+    c = started;
   });
 
   it("answers within two election timeouts, and the keyed retry applies exactly once", async () => {

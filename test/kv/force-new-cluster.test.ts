@@ -10,19 +10,18 @@
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { deriveClusterId } from "../../packages/kv/src/config.js";
-import { CLI_MISSING, Cluster, waitFor } from "./cluster.js";
+import { CLI_MISSING, type Cluster, sharedCluster, waitFor } from "./cluster.js";
 import { debugHash, runCli, startLoad, statusOf } from "./ops-kit.js";
 
 describe.skipIf(CLI_MISSING)("--force-new-cluster", () => {
   let c: Cluster;
   const dir = mkdtempSync(join(tmpdir(), "tsraft-kv-fnc-"));
-  beforeAll(async () => {
-    c = await Cluster.start({ size: 3, spare: 2 });
+  sharedCluster({ size: 3, spare: 2 }, (started) => {
+    c = started;
   });
-  afterAll(async () => {
-    await c?.destroy();
+  afterAll(() => {
     rmSync(dir, { recursive: true, force: true });
   });
 

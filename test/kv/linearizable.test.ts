@@ -3,24 +3,17 @@
  * (followers included), and right after a leader change — including from a deposed leader that was
  * frozen (SIGSTOP) while the others elected a new one, which must not answer from its stale state.
  */
-import { afterEach, describe, expect, it } from "vitest";
-import { CLI_MISSING, Cluster, waitFor } from "./cluster.js";
+import { describe, expect, it } from "vitest";
+import { CLI_MISSING, clusterPerTest, waitFor } from "./cluster.js";
 
 /** ReadIndex rounds completed by a node (one per batch of concurrent linearizable reads). */
 const ROUNDS = 'tsraft_read_index_total{result="success"}';
 
-let cluster: Cluster | undefined;
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === "fail" && cluster) console.log(cluster.dump());
-  for (const n of cluster?.nodes.values() ?? []) n.proc?.kill("SIGCONT");
-  await cluster?.destroy();
-  cluster = undefined;
-});
+const startCluster = clusterPerTest();
 
 describe.skipIf(CLI_MISSING)("linearizable reads", () => {
   it("see every acknowledged write from every node, across a leader change", async () => {
-    const c = await Cluster.start();
-    cluster = c;
+    const c = await startCluster();
     const ids = [1, 2, 3];
     const rounds = () => Promise.all(ids.map((id) => c.metric(id, ROUNDS)));
     const before = await rounds();

@@ -2,15 +2,10 @@
  * Membership through the HTTP API: add a learner that joins with --join and catches up, promote
  * it to voter, remove a voter; the cluster keeps serving writes throughout.
  */
-import { afterEach, describe, expect, it } from "vitest";
-import { CLI_MISSING, Cluster, waitFor } from "./cluster.js";
+import { describe, expect, it } from "vitest";
+import { CLI_MISSING, type Cluster, clusterPerTest, waitFor } from "./cluster.js";
 
-let cluster: Cluster | undefined;
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === "fail" && cluster) console.log(cluster.dump());
-  await cluster?.destroy();
-  cluster = undefined;
-});
+const startCluster = clusterPerTest();
 
 async function members(c: Cluster, id: number) {
   const res = await fetch(`${c.node(id).url}/members`);
@@ -20,8 +15,7 @@ async function members(c: Cluster, id: number) {
 
 describe.skipIf(CLI_MISSING)("membership", () => {
   it("adds a learner, promotes it, removes a voter", async () => {
-    const c = await Cluster.start({ spare: 1 });
-    cluster = c;
+    const c = await startCluster({ spare: 1 });
     const leader = await c.waitForLeader();
     for (let i = 0; i < 20; i++) expect(await c.putRetry(1 + (i % 3), `k${i}`, `v${i}`)).toBe(204);
 

@@ -1,15 +1,8 @@
-/**
- * The README's "Operating a cluster" session, executed: the `sh` block after the test marker runs
- * with bash (`set -euo pipefail`, so any failing command fails the test) in an empty directory, with
- * `tsraft-kv` on the PATH (the built CLI), and every `# prints: X` comment must match what the
- * session printed, in order. It makes real certificates with openssl, starts real processes, backs
- * up, restores into a new cluster, and recovers it with --force-new-cluster.
- */
-import { spawn } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runCommand } from "@tsraft/testkit";
 import { afterAll, describe, expect, it } from "vitest";
 import { CLI, CLI_MISSING, ROOT } from "./cluster.js";
 
@@ -63,22 +56,18 @@ describe.skipIf(CLI_MISSING)("README: Operating a cluster", async () => {
     writeFileSync(join(bin, "tsraft-kv"), `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`);
     chmodSync(join(bin, "tsraft-kv"), 0o755);
     writeFileSync(join(dir, "session.sh"), `set -euo pipefail\n${script}`);
-    const p = spawn("bash", [join(dir, "session.sh")], {
+    const {
+      status: code,
+      stdout: out,
+      stderr: err,
+    } = await runCommand("bash", [join(dir, "session.sh")], {
       cwd: work,
       detached: true, // its own process group: everything it started is killed with it
-      stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+      onSpawn: (p) => {
+        group = p.pid;
+      },
     });
-    group = p.pid;
-    let out = "";
-    let err = "";
-    p.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-    });
-    p.stderr.on("data", (d: Buffer) => {
-      err += d.toString();
-    });
-    const code = await new Promise<number | null>((resolve) => p.once("exit", resolve));
     const logs = () => {
       try {
         return ["node-1.log", "restored-1.log", "forced-1.log", "node-4.log"]

@@ -3,49 +3,33 @@
  * subcommand as an operator would, a write load that records what was acknowledged and when, and
  * the `/debug/hash` and `/status` of a node by URL.
  */
-import { spawn } from "node:child_process";
-import { CLI, type Status, sleep } from "./cluster.js";
+import type { ChildProcess } from "node:child_process";
+import type { StateHash } from "@tsraft/kv";
+import { httpRequest, runCommand } from "@tsraft/testkit";
+import { CLI, getJson, type Status, sleep } from "./cluster.js";
 
-/** Runs `tsraft-kv <args>` to its exit: the exit code and what it printed. */
-export function runCli(
+/**
+ * Runs `tsraft-kv <args>` to its exit: the exit code and what it printed. `onSpawn` sees the
+ * process as it starts (to sample its memory).
+ */
+export async function runCli(
   args: string[],
   env: NodeJS.ProcessEnv = process.env,
+  onSpawn?: (p: ChildProcess) => void,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
-    let stdout = "";
-    let stderr = "";
-    p.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    p.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    p.once("error", reject);
-    p.once("exit", (code) => resolve({ code, stdout, stderr }));
-  });
+  const r = await runCommand(process.execPath, [CLI, ...args], { env, ...(onSpawn ? { onSpawn } : {}) });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+export type { StateHash };
 
 /** `/debug/hash` of the node at `url`. */
-export interface StateHash {
-  appliedIndex: number;
-  revision: number;
-  compactRevision: number;
-  keys: number;
-  changes: number;
-  hash: string;
+export function debugHash(url: string): Promise<StateHash> {
+  return getJson<StateHash>(url, "/debug/hash", 5000);
 }
 
-export async function debugHash(url: string): Promise<StateHash> {
-  const res = await fetch(`${url}/debug/hash`, { signal: AbortSignal.timeout(5000) });
-  if (res.status !== 200) throw new Error(`/debug/hash: ${res.status}`);
-  return (await res.json()) as StateHash;
-}
-
-export async function statusOf(url: string): Promise<Status> {
-  const res = await fetch(`${url}/status`, { signal: AbortSignal.timeout(2000) });
-  if (res.status !== 200) throw new Error(`/status: ${res.status}`);
-  return (await res.json()) as Status;
+export function statusOf(url: string): Promise<Status> {
+  return getJson<Status>(url, "/status");
 }
 
 /** A write acknowledged (204) by the cluster. */
@@ -72,19 +56,18 @@ export function startLoad(prefix: string, urls: () => string[], workers = 4) {
       for (let attempt = 0; !stopped; attempt++) {
         const list = urls();
         const url = list[(w + attempt) % list.length]!;
-        try {
-          const res = await fetch(`${url}/kv/${key}`, {
-            method: "PUT",
-            body: value,
-            headers: { "idempotency-key": key },
-            signal: AbortSignal.timeout(10_000),
-          });
-          await res.arrayBuffer();
-          if (res.status === 204) {
-            acks.push({ key, value, at: performance.now() });
-            break;
-          }
-        } catch {}
+        const r = await httpRequest({
+          method: "PUT",
+          port: Number(new URL(url).port),
+          path: `/kv/${key}`,
+          body: value,
+          headers: { "idempotency-key": key },
+          timeoutMs: 10_000,
+        });
+        if (r.kind === "answer" && r.status === 204) {
+          acks.push({ key, value, at: performance.now() });
+          break;
+        }
         failures++;
         await sleep(50);
       }

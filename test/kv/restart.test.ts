@@ -3,21 +3,15 @@
  * counted by the store's revision (one per applied put, and per delete of a present key), which
  * a double apply would push past the number of acknowledged writes.
  */
-import { afterEach, describe, expect, it } from "vitest";
-import { CLI_MISSING, Cluster, waitFor } from "./cluster.js";
+import { describe, expect, it } from "vitest";
+import { CLI_MISSING, clusterPerTest, waitFor } from "./cluster.js";
 
-let cluster: Cluster | undefined;
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === "fail" && cluster) console.log(cluster.dump());
-  await cluster?.destroy();
-  cluster = undefined;
-});
+const startCluster = clusterPerTest();
 
 describe.skipIf(CLI_MISSING)("whole-cluster restart", () => {
   it("keeps every write exactly once across kill -9 of every node", async () => {
     // A small snapshot count, so a restart replays a snapshot plus a log tail.
-    const c = await Cluster.start({ args: ["--snapshot-count", "25"] });
-    cluster = c;
+    const c = await startCluster({ args: ["--snapshot-count", "25"] });
     await c.waitForLeader();
     const expected = new Map<string, string>();
     let writes = 0;

@@ -4,23 +4,17 @@
  * memory), the follower restores it — and then has the leader's `/debug/hash` at the image's
  * index — and takes the rest from the log.
  */
-import { afterEach, describe, expect, it } from "vitest";
-import { CLI_MISSING, Cluster } from "./cluster.js";
+import { describe, expect, it } from "vitest";
+import { CLI_MISSING, clusterPerTest } from "./cluster.js";
 
-let cluster: Cluster | undefined;
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === "fail" && cluster) console.log(cluster.dump());
-  await cluster?.destroy();
-  cluster = undefined;
-});
+const startCluster = clusterPerTest();
 
 const SENT = 'tsraft_snapshots_sent_total{result="success"}';
 const RECEIVED = 'tsraft_snapshots_received_total{result="success"}';
 
 describe.skipIf(CLI_MISSING)("catch-up by snapshot", () => {
   it("a follower stopped across a compaction receives and restores a snapshot", async () => {
-    const c = await Cluster.start({ args: ["--snapshot-count", "20", "--snapshot-catchup-entries", "5"] });
-    cluster = c;
+    const c = await startCluster({ args: ["--snapshot-count", "20", "--snapshot-catchup-entries", "5"] });
     const leader = await c.waitForLeader();
     const follower = [1, 2, 3].find((id) => id !== leader)!;
     expect(await c.putRetry(leader, "before", "stop")).toBe(204);

@@ -11,15 +11,10 @@
  */
 import { cpSync, existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
-import { CLI_MISSING, Cluster } from "./cluster.js";
+import { describe, expect, it } from "vitest";
+import { CLI_MISSING, type Cluster, clusterPerTest } from "./cluster.js";
 
-let cluster: Cluster | undefined;
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === "fail" && cluster) console.log(cluster.dump());
-  await cluster?.destroy();
-  cluster = undefined;
-});
+const startCluster = clusterPerTest();
 
 const IDS = [1, 2, 3];
 const kvDir = (c: Cluster, id: number) => join(c.node(id).dataDir, "kv");
@@ -64,8 +59,7 @@ function startedFrom(c: Cluster, id: number): number | undefined {
 async function revertDatabases(
   snapshotCount: number,
 ): Promise<{ c: Cluster; want: Expected; oldApplied: number; commit: number }> {
-  const c = await Cluster.start({ args: ["--snapshot-count", String(snapshotCount)] });
-  cluster = c;
+  const c = await startCluster({ args: ["--snapshot-count", String(snapshotCount)] });
   const want = new Expected();
   for (let i = 0; i < 30; i++) await want.put(c, 1 + (i % 3), `key-${i}`, `v1-${i}`);
   const oldApplied = await settle(c);

@@ -9,15 +9,10 @@
  */
 import { Rng } from "@tsraft/chaos";
 import { KvClient, type WatchEvent } from "@tsraft/kv/client";
-import { afterEach, describe, expect, it } from "vitest";
-import { CLI_MISSING, Cluster } from "./cluster.js";
+import { describe, expect, it } from "vitest";
+import { CLI_MISSING, clusterPerTest } from "./cluster.js";
 
-let cluster: Cluster | undefined;
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === "fail" && cluster) console.log(cluster.dump());
-  await cluster?.destroy();
-  cluster = undefined;
-});
+const startCluster = clusterPerTest();
 
 /** One event as compared: revision, kind, key, value. */
 type Row = string;
@@ -101,8 +96,7 @@ async function collect(kv: KvClient, from: number, until: () => number, signal: 
 
 describe.skipIf(CLI_MISSING)("watches on a cluster", () => {
   it("from a past revision: exactly the history, on every node, while writes go on", async () => {
-    const c = await Cluster.start();
-    cluster = c;
+    const c = await startCluster();
     const urls = [...c.nodes.values()].map((n) => n.url);
     const history: Row[][] = [];
     // A first stretch of history, then watches from its middle on each node while three writers go on.
@@ -132,8 +126,7 @@ describe.skipIf(CLI_MISSING)("watches on a cluster", () => {
   }, 120_000);
 
   it("resumes on another node, losing and repeating nothing, after the node it was on is killed", async () => {
-    const c = await Cluster.start();
-    cluster = c;
+    const c = await startCluster();
     const lead = await c.waitForLeader();
     const followers = [...c.nodes.values()].filter((n) => n.id !== lead);
     const [f1, f2] = [followers[0]!, followers[1]!];

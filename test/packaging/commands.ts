@@ -1,52 +1,12 @@
 /**
- * Child processes for the packaging test: run a command to completion without blocking the test
- * worker, and the environment a stranger's npm would see (none of the variables `pnpm test` sets for
+ * Child processes for the packaging test: commands run to completion (the test kit's runCommand),
+ * and the environment a stranger's npm would see (none of the variables `pnpm test` sets for
  * its own scripts).
  */
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import type { CommandResult } from "@tsraft/testkit";
 
-/** What a finished command left: its exit status (null when killed) and its output. */
-export interface CommandResult {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Options of {@link runCommand}. */
-export interface RunOptions {
-  cwd: string;
-  env?: NodeJS.ProcessEnv;
-  /** Kill the command (SIGKILL) after this long: a guard against a hang, not a speed limit. */
-  timeoutMs: number;
-}
-
-/** Runs `cmd args` to completion and resolves with its status and output (never rejects on exit codes). */
-export function runCommand(cmd: string, args: string[], o: RunOptions): Promise<CommandResult> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { cwd: o.cwd, env: o.env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    p.stdout.on("data", (d: Buffer) => out.push(d));
-    p.stderr.on("data", (d: Buffer) => err.push(d));
-    const timer = setTimeout(() => {
-      err.push(Buffer.from(`\n[killed after ${o.timeoutMs} ms]\n`));
-      p.kill("SIGKILL");
-    }, o.timeoutMs);
-    p.once("error", (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    p.once("close", (status) => {
-      clearTimeout(timer);
-      resolve({
-        status,
-        stdout: Buffer.concat(out).toString("utf8"),
-        stderr: Buffer.concat(err).toString("utf8"),
-      });
-    });
-  });
-}
+export { type CommandResult, runCommand } from "@tsraft/testkit";
 
 /** A command's result as text for an assertion message. */
 export function describeResult(what: string, r: CommandResult): string {

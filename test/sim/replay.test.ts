@@ -16,19 +16,18 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import type { GenerateOptions, SimCase } from "../../packages/raft/src/rafttest/index.js";
 import {
   formatCase,
   formatCaseOneLine,
   formatFailure,
   formatSeedSpec,
-  type GenerateOptions,
   generateCase,
   parseCase,
   parseReplaySpec,
   REPLAY_TEST,
   replayCommand,
   runCase,
-  type SimCase,
 } from "../../packages/raft/src/rafttest/index.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");

@@ -6,17 +6,18 @@
  */
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { GenerateOptions } from "../../packages/raft/src/rafttest/index.js";
 import {
   DEFAULT_SIM_OPTIONS,
   formatFailure,
   formatSeedSpec,
-  type GenerateOptions,
   generateCase,
   parseCase,
   parseReplaySpec,
   runCase,
 } from "../../packages/raft/src/rafttest/index.js";
 import { DEFAULT_PLAY, InteractiveSim } from "../../packages/viz/src/sim-driver.js";
+import type { VizEnv } from "./harness.js";
 import {
   CHROMIUM_MISSING,
   near,
@@ -24,7 +25,6 @@ import {
   pixelAt,
   screenshot,
   startVizEnv,
-  type VizEnv,
   visibleBoxes,
 } from "./harness.js";
 

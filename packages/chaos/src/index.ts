@@ -6,12 +6,12 @@ export { Rng } from "./random.js";
 export {
   ChaosCluster,
   type ChaosClusterOptions,
-  KV_CLI,
-  kvCliMissing,
   type NodeSlot,
   type NodeStatus,
   type StateHash,
 } from "./runner/cluster.js";
+// The CLI the runner starts (the test kit's, re-exported for the runner's users).
+export { KV_CLI, kvCliMissing } from "@tsraft/testkit";
 export { type MergedLog, mergeCommittedLogs, type NodeLog, readNodeLog } from "./runner/committed-log.js";
 export {
   FAULT_KINDS,

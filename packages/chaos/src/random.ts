@@ -1,48 +1,46 @@
 /**
- * A small seeded pseudo-random source (splitmix32), so that every schedule — generated histories,
- * fault choices, client workloads — replays exactly from its seed.
+ * The chaos runner's view of tsraft's one seeded generator (`Prng`, packages/raft/src/prng.ts), so
+ * that every schedule — generated histories, fault choices, client workloads — replays exactly from
+ * its seed. A thin adapter: the API the runner was written against (inclusive integer ranges,
+ * `fork`), no generator of its own.
  */
+import { Prng } from "@tsraft/raft";
 
 /** A deterministic random stream. */
 export class Rng {
-  private x: number;
+  private readonly p: Prng;
 
   constructor(seed: number) {
-    this.x = seed | 0;
+    this.p = new Prng(seed);
   }
 
   /** A uniform 32-bit unsigned integer. */
   nextU32(): number {
-    this.x = (this.x + 0x9e3779b9) | 0;
-    let z = this.x;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    return (z ^ (z >>> 16)) >>> 0;
+    return this.p.u32();
   }
 
   /** A uniform float in [0, 1). */
   float(): number {
-    return this.nextU32() / 0x1_0000_0000;
+    return this.p.float();
   }
 
   /** A uniform integer in [lo, hi] (both inclusive). */
   int(lo: number, hi: number): number {
-    return lo + Math.floor(this.float() * (hi - lo + 1));
+    return this.p.range(lo, hi);
   }
 
   /** True with probability `p`. */
   chance(p: number): boolean {
-    return this.float() < p;
+    return this.p.chance(p);
   }
 
   /** A uniformly chosen element of a non-empty array. */
   pick<T>(items: readonly T[]): T {
-    if (items.length === 0) throw new Error("Rng.pick: empty array");
-    return items[Math.floor(this.float() * items.length)]!;
+    return this.p.pick(items);
   }
 
   /** An independent stream derived from this one (for a sub-task that must not shift the parent's). */
   fork(): Rng {
-    return new Rng(this.nextU32());
+    return new Rng(this.p.u32());
   }
 }

@@ -11,8 +11,8 @@ import { createWriteStream, existsSync, readFileSync, renameSync, rmSync } from 
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { dirname } from "node:path";
-import { parseArgs } from "node:util";
 import { BACKUP_HEADERS } from "./backup-route.js";
+import { parseFlags, runJsonCommand } from "./command-line.js";
 import { verifyImageFile } from "./image-file.js";
 import { OperatorError } from "./operator-error.js";
 import { fsyncPath } from "./sqlite-restore.js";
@@ -52,39 +52,20 @@ export interface BackupOptions {
 }
 
 /** Runs the command with `argv` (after `backup`); returns the exit code. */
-export async function runBackup(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
-  let o: BackupOptions;
-  try {
-    const parsed = parseBackupArgs(argv, env);
-    if (parsed === "help") {
-      process.stdout.write(BACKUP_HELP);
-      return 0;
-    }
-    o = parsed;
-  } catch (err) {
-    process.stderr.write(`tsraft-kv backup: ${(err as Error).message}\nRun tsraft-kv backup --help.\n`);
-    return 2;
-  }
-  const r = await saveBackup(o);
-  process.stdout.write(`${JSON.stringify(r)}\n`);
-  return 0;
+export function runBackup(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return runJsonCommand("backup", BACKUP_HELP, () => parseBackupArgs(argv, env), saveBackup);
 }
 
 function parseBackupArgs(argv: readonly string[], env: NodeJS.ProcessEnv): BackupOptions | "help" {
   const str = { type: "string" } as const;
-  const { values: v, positionals } = parseArgs({
-    args: [...argv],
-    strict: true,
-    allowPositionals: true,
-    options: {
-      endpoint: str,
-      out: str,
-      "token-file": str,
-      cacert: str,
-      cert: str,
-      key: str,
-      help: { type: "boolean", short: "h" },
-    },
+  const { values: v, positionals } = parseFlags(argv, {
+    endpoint: str,
+    out: str,
+    "token-file": str,
+    cacert: str,
+    cert: str,
+    key: str,
+    help: { type: "boolean", short: "h" },
   });
   if (v.help) return "help";
   if (positionals.length > 0) throw new Error(`unexpected argument ${positionals[0]}`);

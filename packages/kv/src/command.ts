@@ -18,6 +18,8 @@
  * change must bump the version byte and keep decoding the old one.
  */
 
+import { putVarint, varintSize } from "@tsraft/raft/raftpb";
+
 /** The encoding version written by {@link encodeCommand}. */
 export const COMMAND_VERSION = 1;
 
@@ -35,34 +37,20 @@ export class CommandDecodeError extends Error {
   override readonly name = "CommandDecodeError";
 }
 
-function uvarintSize(n: number): number {
-  let size = 1;
-  while (n >= 128) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
-
 /** Encodes `cmd` for `RaftNode.propose`. */
 export function encodeCommand(cmd: Command): Uint8Array {
   const fields: Uint8Array[] = [cmd.key];
   if (cmd.op === "put") fields.push(cmd.value);
   if (cmd.prev !== undefined) fields.push(cmd.prev);
   let size = 3;
-  for (const f of fields) size += uvarintSize(f.length) + f.length;
+  for (const f of fields) size += varintSize(f.length) + f.length;
   const out = new Uint8Array(size);
   out[0] = COMMAND_VERSION;
   out[1] = cmd.op === "put" ? OP_PUT : OP_DELETE;
   out[2] = cmd.prev !== undefined ? FLAG_PREV : 0;
   let p = 3;
   for (const f of fields) {
-    let n = f.length;
-    while (n >= 128) {
-      out[p++] = (n & 0x7f) | 0x80;
-      n = Math.floor(n / 128);
-    }
-    out[p++] = n;
+    p = putVarint(out, p, f.length);
     out.set(f, p);
     p += f.length;
   }

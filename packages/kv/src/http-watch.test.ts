@@ -5,11 +5,12 @@
  * Resuming on another node after a kill: test/kv/watch.test.ts.
  */
 import { type IncomingMessage, request } from "node:http";
+import { newRandom } from "@tsraft/raft";
 import { Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
 import { type KvHttpKit, startKvHttpKit } from "../test/kv-http-kit.js";
 import { SseParser } from "./client/sse-parser.js";
-import { type KeyRange, prefixRange } from "./mvcc-store.js";
+import { type KeyRange, prefixRange } from "./mvcc-types.js";
 import { encodeCompactCommand, encodeTxnCommand } from "./txn-command.js";
 
 let kits: KvHttpKit[] = [];
@@ -27,13 +28,7 @@ const b = (s: string) => Buffer.from(s);
 
 /** A seeded mix of puts, deletes and transactions over `n` steps (values unique). */
 async function writes(k: KvHttpKit, n: number, tag: string): Promise<void> {
-  let x = 0x9e3779b9 ^ tag.length;
-  const next = () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
+  const next = newRandom(0x9e3779b9 ^ tag.length);
   for (let i = 0; i < n; i++) {
     const key = `${next() < 0.5 ? "a/" : "b/"}${Math.floor(next() * 8)}`;
     const p = next();

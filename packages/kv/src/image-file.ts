@@ -3,7 +3,8 @@
  * verified by streaming it through the decoder, a chunk at a time, never held in memory.
  */
 import { createReadStream } from "node:fs";
-import { ImageDecoder, type ImageSummary } from "./image.js";
+import { ImageDecoder } from "./image-decoder.js";
+import type { ImageSummary } from "./image-format.js";
 
 /**
  * Reads the image file at `path` to its end and verifies it (header, record order and count, the

@@ -60,6 +60,7 @@
  * new format version, which older readers refuse with a clear error instead of dropping what they
  * cannot read.
  */
+import type { KeyValue, KvChange } from "./mvcc-types.js";
 
 /** The first 8 bytes of every image. */
 export const IMAGE_MAGIC: Uint8Array = Buffer.from("TSRAFTKV", "latin1");
@@ -115,13 +116,8 @@ export interface ImageHeader {
  * One key, its value and its revisions. The decoder's records are views valid until its next
  * `push`. A version-1 image's keys have create and mod revision 0 and version 1.
  */
-export interface ImageKeyRecord {
+export interface ImageKeyRecord extends KeyValue {
   readonly kind: "key";
-  readonly key: Uint8Array;
-  readonly value: Uint8Array;
-  readonly createRevision: number;
-  readonly modRevision: number;
-  readonly version: number;
 }
 
 /**
@@ -129,16 +125,8 @@ export interface ImageKeyRecord {
  * what the key held before (`prevValue` and `prevModRevision`, when it existed). For a put,
  * `createRevision` and `version` are the key's after it; for a delete, the deleted key's.
  */
-export interface ImageChangeRecord {
+export interface ImageChangeRecord extends KvChange {
   readonly kind: "change";
-  readonly revision: number;
-  readonly sub: number;
-  readonly key: Uint8Array;
-  readonly value: Uint8Array | undefined;
-  readonly createRevision: number;
-  readonly version: number;
-  readonly prevModRevision: number;
-  readonly prevValue: Uint8Array | undefined;
 }
 
 /**

@@ -2,17 +2,15 @@ import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { fcRuns as runs } from "../../../test/fc.js";
+import { ImageEncoder, type KeyRevisions } from "./image.js";
+import { ImageDecoder, type ImageDecoderOptions } from "./image-decoder.js";
 import {
   IMAGE_MAGIC,
   type ImageChangeRecord,
-  ImageDecoder,
-  type ImageDecoderOptions,
-  ImageEncoder,
   type ImageHeader,
   type ImageSummary,
   isImageError,
-  type KeyRevisions,
-} from "./image.js";
+} from "./image-format.js";
 
 const SEED = 0x1a6e;
 

@@ -1,7 +1,6 @@
 /**
- * Writing the tsraft-kv image (the format: image-format.ts): {@link ImageEncoder}. This module also
- * re-exports the format's names and the decoder (image-decoder.ts), so `./image.js` is the one
- * import for both sides.
+ * Writing the tsraft-kv image (the format and its names: image-format.ts; reading it:
+ * image-decoder.ts): {@link ImageEncoder}.
  */
 import { createHash, type Hash } from "node:crypto";
 import {
@@ -22,22 +21,8 @@ import {
   MAX_SUB,
 } from "./image-format.js";
 
+/** The decoder, re-exported: the other side of the same format. */
 export { ImageDecoder, type ImageDecoderOptions } from "./image-decoder.js";
-export {
-  DEFAULT_IMAGE_CHUNK_BYTES,
-  DEFAULT_MAX_IMAGE_RECORD_BYTES,
-  IMAGE_FORMAT_VERSION,
-  IMAGE_MAGIC,
-  type ImageChangeRecord,
-  ImageError,
-  type ImageErrorCode,
-  type ImageHeader,
-  type ImageIdempotencyRecord,
-  type ImageKeyRecord,
-  type ImageRecord,
-  type ImageSummary,
-  isImageError,
-} from "./image-format.js";
 
 /** A key's revisions, as an image records them. */
 export interface KeyRevisions {

@@ -26,6 +26,7 @@ export {
   SqliteStateMachine,
   type SqliteStateMachineOptions,
 } from "./sqlite-state-machine.js";
+export type { StateHash } from "./state-hash.js";
 // Revisions, history and transactions.
 export {
   CHANGES_PER_REVISION,
@@ -78,10 +79,6 @@ export {
   IMAGE_FORMAT_VERSION,
   IMAGE_MAGIC,
   type ImageChangeRecord,
-  ImageDecoder,
-  type ImageDecoderOptions,
-  ImageEncoder,
-  type ImageEncoderOptions,
   ImageError,
   type ImageErrorCode,
   type ImageHeader,
@@ -90,9 +87,9 @@ export {
   type ImageRecord,
   type ImageSummary,
   isImageError,
-  type KeyRevisions,
-  LEGACY_REVISIONS,
-} from "./image.js";
+} from "./image-format.js";
+export { ImageDecoder, type ImageDecoderOptions } from "./image-decoder.js";
+export { ImageEncoder, type ImageEncoderOptions, type KeyRevisions, LEGACY_REVISIONS } from "./image.js";
 export type { CheckpointResult } from "./wal-checkpointer.js";
 // The HTTP API.
 export { createKvHttpServer, type KvHttpOptions, type KvNode, type KvStore } from "./http.js";

@@ -10,7 +10,7 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { b, del, imageOf, openSm, put, tempDir, text, useSqliteKit } from "../test/sqlite-kit.js";
 import { ImageEncoder } from "./image.js";
-import { type KeyRange, type KeyValue, prefixRange } from "./mvcc-store.js";
+import { type KeyRange, type KeyValue, prefixRange } from "./mvcc-types.js";
 import {
   CompactedError,
   DB_FILE,

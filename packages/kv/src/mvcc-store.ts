@@ -46,20 +46,6 @@ import {
 } from "./mvcc-types.js";
 import type { StateHasher } from "./state-hash.js";
 
-export {
-  CHANGES_PER_REVISION,
-  CompactedError,
-  FutureRevisionError,
-  inRange,
-  type KeyRange,
-  type KeyValue,
-  type KvChange,
-  keySuccessor,
-  prefixRange,
-  type RangePage,
-  type RangeRequest,
-} from "./mvcc-types.js";
-
 /** Keys read from `kv` per query while walking a range. */
 const BATCH = 256;
 /** Keys changed after a past revision read per scan of the history (one scan per this many). */

@@ -5,7 +5,7 @@
  * else is a bug, reported with its stack.
  */
 import { isRaftNodeError, isWalError } from "@tsraft/node";
-import { isImageError } from "./image.js";
+import { isImageError } from "./image-format.js";
 
 /** System error codes that describe the machine or the command line, not a bug. */
 const SYSTEM_CODES = new Set([

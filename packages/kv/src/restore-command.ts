@@ -16,11 +16,11 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { DataDirLock, seedDataDir } from "@tsraft/node";
+import { parseFlags, runJsonCommand } from "./command-line.js";
 import { parseCluster } from "./config.js";
-import { DEFAULT_MAX_IMAGE_RECORD_BYTES } from "./image.js";
 import { readImageFile, verifyImageFile } from "./image-file.js";
+import { DEFAULT_MAX_IMAGE_RECORD_BYTES } from "./image-format.js";
 import { OperatorError } from "./operator-error.js";
 import { buildDatabaseFromImage, fsyncPath } from "./sqlite-restore.js";
 import { DB_FILE } from "./sqlite-state-machine.js";
@@ -63,37 +63,18 @@ export interface RestoreOptions {
 }
 
 /** Runs the command with `argv` (after `restore`); returns the exit code. */
-export async function runRestore(argv: readonly string[]): Promise<number> {
-  let o: RestoreOptions;
-  try {
-    const parsed = parseRestoreArgs(argv);
-    if (parsed === "help") {
-      process.stdout.write(RESTORE_HELP);
-      return 0;
-    }
-    o = parsed;
-  } catch (err) {
-    process.stderr.write(`tsraft-kv restore: ${(err as Error).message}\nRun tsraft-kv restore --help.\n`);
-    return 2;
-  }
-  const r = await restoreBackup(o);
-  process.stdout.write(`${JSON.stringify(r)}\n`);
-  return 0;
+export function runRestore(argv: readonly string[]): Promise<number> {
+  return runJsonCommand("restore", RESTORE_HELP, () => parseRestoreArgs(argv), restoreBackup);
 }
 
 function parseRestoreArgs(argv: readonly string[]): RestoreOptions | "help" {
   const str = { type: "string" } as const;
-  const { values: v, positionals } = parseArgs({
-    args: [...argv],
-    strict: true,
-    allowPositionals: true,
-    options: {
-      cluster: str,
-      id: str,
-      "data-dir": str,
-      "cluster-id": str,
-      help: { type: "boolean", short: "h" },
-    },
+  const { values: v, positionals } = parseFlags(argv, {
+    cluster: str,
+    id: str,
+    "data-dir": str,
+    "cluster-id": str,
+    help: { type: "boolean", short: "h" },
   });
   if (v.help) return "help";
   if (positionals.length !== 1) throw new Error("give exactly one backup FILE");

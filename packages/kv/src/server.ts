@@ -20,7 +20,7 @@ import { openClientSecurity } from "./client-security.js";
 import type { KvServerConfig } from "./config.js";
 import { startHistoryCompactor } from "./history-compactor.js";
 import { closeKvWatches, createKvHttpServer } from "./http.js";
-import { DEFAULT_MAX_IMAGE_RECORD_BYTES } from "./image.js";
+import { DEFAULT_MAX_IMAGE_RECORD_BYTES } from "./image-format.js";
 import { OperatorError } from "./operator-error.js";
 import { type ApplyResult, SqliteStateMachine } from "./sqlite-state-machine.js";
 

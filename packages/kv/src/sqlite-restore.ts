@@ -7,7 +7,8 @@
 import { open, rm } from "node:fs/promises";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import Database from "better-sqlite3";
-import { ImageDecoder, ImageError, type ImageSummary } from "./image.js";
+import { ImageDecoder } from "./image-decoder.js";
+import { ImageError, type ImageSummary } from "./image-format.js";
 import { CHANGES_PER_REVISION } from "./mvcc-types.js";
 import { createSchema } from "./sqlite-database.js";
 import { idempotencyInserter } from "./sqlite-idempotency.js";

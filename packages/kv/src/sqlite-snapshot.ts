@@ -16,11 +16,12 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { StateMachineSnapshot } from "@tsraft/raft";
 import Database from "better-sqlite3";
-import { DEFAULT_IMAGE_CHUNK_BYTES, type ImageChangeRecord, ImageEncoder } from "./image.js";
+import { ImageEncoder } from "./image.js";
+import { DEFAULT_IMAGE_CHUNK_BYTES, type ImageChangeRecord } from "./image-format.js";
 import { CHANGES_PER_REVISION } from "./mvcc-types.js";
 import { checkSchema, readMeta } from "./sqlite-database.js";
 import { encodeIdempotencyValue, IDEMPOTENCY_ROWS } from "./sqlite-idempotency.js";
-import { type StateDigest, StateHasher } from "./state-hash.js";
+import { type StateDigest, type StateHash, StateHasher } from "./state-hash.js";
 
 /** Longest stretch of work between two turns of the event loop while producing an image. */
 export const IMAGE_SLICE_MS = 4;
@@ -96,16 +97,7 @@ export class SqliteSnapshot implements SqliteImageSnapshot {
   }
 
   /** The state digest, once an image read with {@link hashState} is complete; else undefined. */
-  get stateHash():
-    | {
-        appliedIndex: number;
-        revision: number;
-        compactRevision: number;
-        keys: number;
-        changes: number;
-        hash: string;
-      }
-    | undefined {
+  get stateHash(): StateHash | undefined {
     const h = this.hashed;
     if (h === undefined) return undefined;
     const { index: appliedIndex, revision, compactRevision } = this;

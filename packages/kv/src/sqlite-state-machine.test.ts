@@ -14,9 +14,28 @@ import {
   text,
   useSqliteKit,
 } from "../test/sqlite-kit.js";
-import { type ApplyResult, DB_FILE } from "./sqlite-state-machine.js";
+import { type ApplyResult, DB_FILE, type SqliteStateMachine } from "./sqlite-state-machine.js";
 
 useSqliteKit();
+
+/**
+ * Applies a=1 at index 1, then a batch (a=2 at 2, then an entry that throws half way through the
+ * transaction, as a full disk would) that must fail and change nothing: applied index 1, a=1.
+ */
+function applyFailingBatch(sm: SqliteStateMachine): void {
+  sm.apply([put(1, "a", "1")]);
+  const bad = {
+    index: 3,
+    term: 1,
+    data: new Uint8Array(0),
+    get kind(): "normal" {
+      throw new Error("boom");
+    },
+  } as ApplyEntry;
+  expect(() => sm.apply([put(2, "a", "2"), bad])).toThrow("boom");
+  expect(sm.appliedIndex()).toBe(1);
+  expect(text(sm.get(b("a")))).toBe("1");
+}
 
 describe("SqliteStateMachine", () => {
   it("applies puts, deletes and compare-and-swaps, with one result per entry", () => {
@@ -87,19 +106,7 @@ describe("SqliteStateMachine", () => {
 
   it("a failing batch changes nothing (data and applied index move together)", () => {
     const sm = openSm(tempDir());
-    sm.apply([put(1, "a", "1")]);
-    // Force a failure half way through the transaction (as a full disk would).
-    const bad = {
-      index: 3,
-      term: 1,
-      data: new Uint8Array(0),
-      get kind(): "normal" {
-        throw new Error("boom");
-      },
-    } as ApplyEntry;
-    expect(() => sm.apply([put(2, "a", "2"), bad])).toThrow("boom");
-    expect(sm.appliedIndex()).toBe(1);
-    expect(text(sm.get(b("a")))).toBe("1");
+    applyFailingBatch(sm);
   });
 
   it("snapshots and restores into another state machine, replacing its data", async () => {
@@ -251,18 +258,7 @@ describe("SqliteStateMachine batched commits", () => {
   it("a failing batch in the open transaction leaves the batches before it", () => {
     const dir = tempDir();
     const sm = openSm(dir, { commitIntervalMs: 60_000 });
-    sm.apply([put(1, "a", "1")]);
-    const bad = {
-      index: 3,
-      term: 1,
-      data: new Uint8Array(0),
-      get kind(): "normal" {
-        throw new Error("boom");
-      },
-    } as ApplyEntry;
-    expect(() => sm.apply([put(2, "a", "2"), bad])).toThrow("boom");
-    expect(sm.appliedIndex()).toBe(1);
-    expect(text(sm.get(b("a")))).toBe("1");
+    applyFailingBatch(sm);
     sm.commit();
     const after = openSm(crashCopy(dir));
     expect(after.appliedIndex()).toBe(1);

@@ -88,7 +88,7 @@ import type { ApplyEntry, StateMachine } from "@tsraft/raft";
 import type Database from "better-sqlite3";
 import type { Logger } from "pino";
 import { decodeIdempotent } from "./idempotency.js";
-import { DEFAULT_IMAGE_CHUNK_BYTES } from "./image.js";
+import { DEFAULT_IMAGE_CHUNK_BYTES } from "./image-format.js";
 import { MvccStore } from "./mvcc-store.js";
 import {
   CompactedError,
@@ -109,7 +109,7 @@ import {
   removeDatabaseFiles,
 } from "./sqlite-restore.js";
 import { type SqliteImageSnapshot, SqliteSnapshot } from "./sqlite-snapshot.js";
-import { StateHasher } from "./state-hash.js";
+import { type StateHash, StateHasher } from "./state-hash.js";
 import { casTxn, readOnlyStore, runTxn, type Txn, type TxnResult } from "./txn.js";
 import { decodeKvCommand, type KvCommand } from "./txn-command.js";
 import { type CheckpointResult, DEFAULT_WAL_CHECKPOINT_BYTES, WalCheckpointer } from "./wal-checkpointer.js";
@@ -783,14 +783,7 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
    * compare them, and a backup names the digest of its image's state (sqlite-snapshot.ts computes it
    * with the same {@link StateHasher}). Reads everything: meant for tests and operators, not hot paths.
    */
-  stateHash(): {
-    appliedIndex: number;
-    revision: number;
-    compactRevision: number;
-    keys: number;
-    changes: number;
-    hash: string;
-  } {
+  stateHash(): StateHash {
     this.checkFailure();
     const hasher = new StateHasher(this.rev, this.compactRev);
     this.store.hashInto(hasher);

@@ -26,6 +26,13 @@ export interface StateDigest {
   readonly hash: string;
 }
 
+/** A state's digest at an applied index: what `/debug/hash` answers and a backup names. */
+export interface StateHash extends StateDigest {
+  readonly appliedIndex: number;
+  readonly revision: number;
+  readonly compactRevision: number;
+}
+
 /**
  * The digest of one state, fed a section at a time in the order of the module comment: keys,
  * then changes, then idempotency records. Feeding them out of order throws (the digest would differ

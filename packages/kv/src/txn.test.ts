@@ -6,7 +6,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { fcRuns as runs } from "../../../test/fc.js";
 import { CommandDecodeError, encodeCommand } from "./command.js";
-import type { KeyValue } from "./mvcc-store.js";
+import type { KeyValue } from "./mvcc-types.js";
 import { type Compare, type CompareOp, holds, type Txn, TxnError, validateTxn } from "./txn.js";
 import { decodeKvCommand, encodeCompactCommand, encodeTxnCommand } from "./txn-command.js";
 

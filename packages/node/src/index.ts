@@ -23,14 +23,9 @@ export type { Member } from "./raftnode/membership.js";
 export type { RaftNodeEvents } from "./raftnode/node-events.js";
 export type { PeerProgress, RaftNodeStatus } from "./raftnode/status.js";
 // The state machine contract, from @tsraft/raft (the simulator drives the same one).
-export {
-  type ApplyEntry,
-  type ApplyEntryKind,
-  isDurableStateMachine,
-  type MaybePromise,
-  type StateMachine,
-  type StateMachineSnapshot,
-} from "@tsraft/raft";
+export type { StateMachine, StateMachineSnapshot, MaybePromise } from "@tsraft/raft";
+export type { ApplyEntry, ApplyEntryKind } from "@tsraft/raft";
+export { isDurableStateMachine } from "@tsraft/raft";
 
 // Building blocks.
 export { crc32c } from "./crc32c.js";

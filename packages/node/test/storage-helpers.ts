@@ -27,18 +27,6 @@ export function hs(term: number, vote: number, commit: number): HardState {
   return { term, vote, commit };
 }
 
-/** Deterministic pseudo-random numbers (mulberry32), for the workload generators. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The operations {@link InstrumentedFileSystem} counts. */
 export type FsCallKind = MemFsOpKind;
 

@@ -6,8 +6,8 @@
 import { None } from "./constants.js";
 import { applyConfChange } from "./membership.js";
 import type { Raft } from "./raft.js";
-import { encodeConfChange } from "./raftpb/codec.js";
 import { asV2 } from "./raftpb/confchange.js";
+import { encodeConfChange } from "./raftpb/encode.js";
 import { ConfChangeType, EMPTY_BYTES, type Entry, EntryType } from "./raftpb/types.js";
 
 /** A member of the initial configuration. `context` is stored in its ConfChange entry. */

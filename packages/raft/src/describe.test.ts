@@ -1,30 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { newReady } from "../test/ready-fixtures.js";
 import { LocalAppendThread, LocalApplyThread } from "./constants.js";
-import {
-  describeConfChange,
-  describeConfState,
-  describeEntries,
-  describeEntry,
-  describeHardState,
-  describeMessage,
-  describeReady,
-  describeSnapshot,
-  describeSoftState,
-  describeTarget,
-} from "./describe.js";
+import * as fmt from "./describe.js";
 import { goQuote, goQuoteString } from "./go-quote.js";
-import {
-  ConfChangeTransition,
-  ConfChangeType,
-  EntryType,
-  MessageType,
-  newConfChange,
-  newConfChangeV2,
-  newConfState,
-  newEntry,
-  newMessage,
-  newSnapshot,
-} from "./raftpb/types.js";
+import * as pb from "./raftpb/index.js";
 import { type Ready, StateType } from "./ready.js";
 
 const bytes = (...b: number[]) => new Uint8Array(b);
@@ -70,72 +49,81 @@ describe("goQuote (Go's %q of []byte)", () => {
 
 describe("describe*", () => {
   it("describes hard and soft state", () => {
-    expect(describeHardState({ term: 2, vote: 0, commit: 5 })).toBe("Term:2 Commit:5");
-    expect(describeHardState({ term: 2, vote: 3, commit: 5 })).toBe("Term:2 Vote:3 Commit:5");
-    expect(describeSoftState({ lead: 0, raftState: StateType.StatePreCandidate })).toBe(
+    expect(fmt.describeHardState({ term: 2, vote: 0, commit: 5 })).toBe("Term:2 Commit:5");
+    expect(fmt.describeHardState({ term: 2, vote: 3, commit: 5 })).toBe("Term:2 Vote:3 Commit:5");
+    expect(fmt.describeSoftState({ lead: 0, raftState: StateType.StatePreCandidate })).toBe(
       "Lead:0 State:StatePreCandidate",
     );
   });
 
   it("describes conf states and snapshots like Go's %v", () => {
-    const cs = newConfState({ voters: [1, 2, 3], votersOutgoing: [1], autoLeave: true });
-    expect(describeConfState(cs)).toBe(
+    const cs = pb.newConfState({ voters: [1, 2, 3], votersOutgoing: [1], autoLeave: true });
+    expect(fmt.describeConfState(cs)).toBe(
       "Voters:[1 2 3] VotersOutgoing:[1] Learners:[] LearnersNext:[] AutoLeave:true",
     );
-    const snap = newSnapshot({ metadata: { index: 4, term: 1, confState: newConfState({ learners: [4] }) } });
-    expect(describeSnapshot(snap)).toBe(
+    const snap = pb.newSnapshot({
+      metadata: { index: 4, term: 1, confState: pb.newConfState({ learners: [4] }) },
+    });
+    expect(fmt.describeSnapshot(snap)).toBe(
       "Index:4 Term:1 ConfState:Voters:[] VotersOutgoing:[] Learners:[4] LearnersNext:[] AutoLeave:false",
     );
   });
 
   it("names targets", () => {
-    expect(describeTarget(0)).toBe("None");
-    expect(describeTarget(LocalAppendThread)).toBe("AppendThread");
-    expect(describeTarget(LocalApplyThread)).toBe("ApplyThread");
-    expect(describeTarget(255)).toBe("ff");
+    expect(fmt.describeTarget(0)).toBe("None");
+    expect(fmt.describeTarget(LocalAppendThread)).toBe("AppendThread");
+    expect(fmt.describeTarget(LocalApplyThread)).toBe("ApplyThread");
+    expect(fmt.describeTarget(255)).toBe("ff");
   });
 
   it("describes entries, decoding conf changes", () => {
-    expect(describeEntry(newEntry({ term: 1, index: 3 }))).toBe('1/3 EntryNormal ""');
-    expect(describeEntry(newEntry({ term: 1, index: 3, data: utf8("a\nb") }))).toBe(
+    expect(fmt.describeEntry(pb.newEntry({ term: 1, index: 3 }))).toBe('1/3 EntryNormal ""');
+    expect(fmt.describeEntry(pb.newEntry({ term: 1, index: 3, data: utf8("a\nb") }))).toBe(
       '1/3 EntryNormal "a\\nb"',
     );
     // A formatter that returns "" leaves no trailing space.
-    expect(describeEntry(newEntry({ term: 1, index: 3, data: utf8("x") }), () => "")).toBe("1/3 EntryNormal");
-    expect(describeEntry(newEntry({ term: 2, index: 4, data: utf8("x") }), (d) => `<${d.length}>`)).toBe(
-      "2/4 EntryNormal <1>",
+    expect(fmt.describeEntry(pb.newEntry({ term: 1, index: 3, data: utf8("x") }), () => "")).toBe(
+      "1/3 EntryNormal",
     );
+    expect(
+      fmt.describeEntry(pb.newEntry({ term: 2, index: 4, data: utf8("x") }), (d) => `<${d.length}>`),
+    ).toBe("2/4 EntryNormal <1>");
     // ConfChangeV2{changes: [{AddNode 3}, {AddLearnerNode 4}]}, hand-encoded.
     const v2 = bytes(0x12, 0x02, 0x10, 0x03, 0x12, 0x04, 0x08, 0x03, 0x10, 0x04);
-    expect(describeEntry(newEntry({ term: 1, index: 4, type: EntryType.EntryConfChangeV2, data: v2 }))).toBe(
-      "1/4 EntryConfChangeV2 v3 l4",
-    );
+    expect(
+      fmt.describeEntry(pb.newEntry({ term: 1, index: 4, type: pb.EntryType.EntryConfChangeV2, data: v2 })),
+    ).toBe("1/4 EntryConfChangeV2 v3 l4");
     // An empty ConfChangeV2 (leave joint) has no changes to show.
-    expect(describeEntry(newEntry({ term: 1, index: 6, type: EntryType.EntryConfChangeV2 }))).toBe(
+    expect(fmt.describeEntry(pb.newEntry({ term: 1, index: 6, type: pb.EntryType.EntryConfChangeV2 }))).toBe(
       "1/6 EntryConfChangeV2",
     );
     // ConfChange{type: RemoveNode, nodeId: 5}.
     const v1 = bytes(0x10, 0x01, 0x18, 0x05);
-    expect(describeEntry(newEntry({ term: 3, index: 7, type: EntryType.EntryConfChange, data: v1 }))).toBe(
-      "3/7 EntryConfChange r5",
-    );
     expect(
-      describeEntries([newEntry({ term: 1, index: 1 }), newEntry({ term: 1, index: 2, data: utf8("b") })]),
+      fmt.describeEntry(pb.newEntry({ term: 3, index: 7, type: pb.EntryType.EntryConfChange, data: v1 })),
+    ).toBe("3/7 EntryConfChange r5");
+    expect(
+      fmt.describeEntries([
+        pb.newEntry({ term: 1, index: 1 }),
+        pb.newEntry({ term: 1, index: 2, data: utf8("b") }),
+      ]),
     ).toBe('1/1 EntryNormal ""\n1/2 EntryNormal "b"\n');
-    expect(describeEntries([])).toBe("");
+    expect(fmt.describeEntries([])).toBe("");
   });
 
   it("describes conf changes as their V2 form", () => {
     expect(
-      describeConfChange(newConfChange({ type: ConfChangeType.ConfChangeAddLearnerNode, nodeId: 4 })),
+      fmt.describeConfChange(
+        pb.newConfChange({ type: pb.ConfChangeType.ConfChangeAddLearnerNode, nodeId: 4 }),
+      ),
     ).toBe("transition:ConfChangeTransitionAuto changes:{type:ConfChangeAddLearnerNode node_id:4}");
     expect(
-      describeConfChange(
-        newConfChangeV2({
-          transition: ConfChangeTransition.ConfChangeTransitionJointExplicit,
+      fmt.describeConfChange(
+        pb.newConfChangeV2({
+          transition: pb.ConfChangeTransition.ConfChangeTransitionJointExplicit,
           changes: [
-            { type: ConfChangeType.ConfChangeAddNode, nodeId: 2 },
-            { type: ConfChangeType.ConfChangeRemoveNode, nodeId: 3 },
+            { type: pb.ConfChangeType.ConfChangeAddNode, nodeId: 2 },
+            { type: pb.ConfChangeType.ConfChangeRemoveNode, nodeId: 3 },
           ],
           context: utf8('c"x'),
         }),
@@ -144,14 +132,14 @@ describe("describe*", () => {
       "transition:ConfChangeTransitionJointExplicit changes:{type:ConfChangeAddNode node_id:2} " +
         'changes:{type:ConfChangeRemoveNode node_id:3} context:"c\\"x"',
     );
-    expect(describeConfChange(newConfChangeV2())).toBe("transition:ConfChangeTransitionAuto");
+    expect(fmt.describeConfChange(pb.newConfChangeV2())).toBe("transition:ConfChangeTransitionAuto");
   });
 });
 
 describe("describeMessage", () => {
   it("prints the header, rejection, commit and vote", () => {
-    const m = newMessage({
-      type: MessageType.MsgAppResp,
+    const m = pb.newMessage({
+      type: pb.MessageType.MsgAppResp,
       from: 3,
       to: 2,
       term: 2,
@@ -162,66 +150,70 @@ describe("describeMessage", () => {
       commit: 7,
       vote: 1,
     });
-    expect(describeMessage(m)).toBe("3->2 MsgAppResp Term:2 Log:1/4 Rejected (Hint: 3) Commit:7 Vote:1");
+    expect(fmt.describeMessage(m)).toBe("3->2 MsgAppResp Term:2 Log:1/4 Rejected (Hint: 3) Commit:7 Vote:1");
     expect(
-      describeMessage(newMessage({ type: MessageType.MsgVoteResp, from: 1, to: 3, term: 2, reject: true })),
+      fmt.describeMessage(
+        pb.newMessage({ type: pb.MessageType.MsgVoteResp, from: 1, to: 3, term: 2, reject: true }),
+      ),
     ).toBe("1->3 MsgVoteResp Term:2 Log:0/0 Rejected (Hint: 0)");
   });
 
   it("puts one entry inline and several on their own lines", () => {
-    const one = newMessage({
-      type: MessageType.MsgApp,
+    const one = pb.newMessage({
+      type: pb.MessageType.MsgApp,
       from: 1,
       to: 2,
       term: 1,
       logTerm: 1,
       index: 10,
       commit: 10,
-      entries: [newEntry({ term: 1, index: 11 })],
+      entries: [pb.newEntry({ term: 1, index: 11 })],
     });
-    expect(describeMessage(one)).toBe('1->2 MsgApp Term:1 Log:1/10 Commit:10 Entries:[1/11 EntryNormal ""]');
+    expect(fmt.describeMessage(one)).toBe(
+      '1->2 MsgApp Term:1 Log:1/10 Commit:10 Entries:[1/11 EntryNormal ""]',
+    );
     const two = {
       ...one,
-      entries: [newEntry({ term: 1, index: 11 }), newEntry({ term: 1, index: 12, data: utf8("p") })],
+      entries: [pb.newEntry({ term: 1, index: 11 }), pb.newEntry({ term: 1, index: 12, data: utf8("p") })],
     };
-    expect(describeMessage(two)).toBe(
+    expect(fmt.describeMessage(two)).toBe(
       '1->2 MsgApp Term:1 Log:1/10 Commit:10 Entries:[\n  1/11 EntryNormal ""\n  1/12 EntryNormal "p"\n]',
     );
   });
 
   it("shows a non-empty snapshot on its own line", () => {
-    const snap = newSnapshot({
-      metadata: { index: 4, term: 1, confState: newConfState({ voters: [1, 2] }) },
+    const snap = pb.newSnapshot({
+      metadata: { index: 4, term: 1, confState: pb.newConfState({ voters: [1, 2] }) },
     });
-    const m = newMessage({ type: MessageType.MsgSnap, from: 1, to: 2, term: 1, snapshot: snap });
-    expect(describeMessage(m)).toBe(
+    const m = pb.newMessage({ type: pb.MessageType.MsgSnap, from: 1, to: 2, term: 1, snapshot: snap });
+    expect(fmt.describeMessage(m)).toBe(
       "1->2 MsgSnap Term:1 Log:0/0\n" +
         "  Snapshot: Index:4 Term:1 ConfState:Voters:[1 2] VotersOutgoing:[] Learners:[] LearnersNext:[] AutoLeave:false",
     );
     // An empty snapshot (index 0) is not shown.
-    expect(describeMessage({ ...m, snapshot: newSnapshot() })).toBe("1->2 MsgSnap Term:1 Log:0/0");
+    expect(fmt.describeMessage({ ...m, snapshot: pb.newSnapshot() })).toBe("1->2 MsgSnap Term:1 Log:0/0");
   });
 
   it("nests responses with growing indentation", () => {
-    const inner = newMessage({
-      type: MessageType.MsgStorageApply,
+    const inner = pb.newMessage({
+      type: pb.MessageType.MsgStorageApply,
       from: 1,
       to: LocalApplyThread,
-      entries: [newEntry({ term: 1, index: 11 }), newEntry({ term: 1, index: 12 })],
+      entries: [pb.newEntry({ term: 1, index: 11 }), pb.newEntry({ term: 1, index: 12 })],
       responses: [
-        newMessage({ type: MessageType.MsgStorageApplyResp, from: LocalApplyThread, to: 1, term: 0 }),
+        pb.newMessage({ type: pb.MessageType.MsgStorageApplyResp, from: LocalApplyThread, to: 1, term: 0 }),
       ],
     });
-    const m = newMessage({
-      type: MessageType.MsgStorageAppend,
+    const m = pb.newMessage({
+      type: pb.MessageType.MsgStorageAppend,
       from: 1,
       to: LocalAppendThread,
       commit: 10,
       vote: 1,
       term: 1,
-      responses: [newMessage({ type: MessageType.MsgVoteResp, from: 1, to: 1, term: 1 }), inner],
+      responses: [pb.newMessage({ type: pb.MessageType.MsgVoteResp, from: 1, to: 1, term: 1 }), inner],
     });
-    expect(describeMessage(m)).toBe(
+    expect(fmt.describeMessage(m)).toBe(
       [
         "1->AppendThread MsgStorageAppend Term:1 Log:0/0 Commit:10 Vote:1 Responses:[",
         "  1->1 MsgVoteResp Term:1 Log:0/0",
@@ -237,29 +229,20 @@ describe("describeMessage", () => {
   });
 
   it("prints unknown message types by number", () => {
-    expect(describeMessage(newMessage({ type: 99 as MessageType, from: 1, to: 2 }))).toBe(
+    expect(fmt.describeMessage(pb.newMessage({ type: 99 as pb.MessageType, from: 1, to: 2 }))).toBe(
       "1->2 99 Term:0 Log:0/0",
     );
   });
 });
 
 describe("describeReady", () => {
-  const empty: Ready = {
-    softState: undefined,
-    hardState: undefined,
-    readStates: [],
-    entries: [],
-    snapshot: undefined,
-    committedEntries: [],
-    messages: [],
-    mustSync: false,
-  };
+  const empty = newReady();
 
   it("describes an empty Ready as <empty Ready>", () => {
-    expect(describeReady(empty)).toBe("<empty Ready>");
+    expect(fmt.describeReady(empty)).toBe("<empty Ready>");
     // Zero hard state and empty snapshot count as absent.
     expect(
-      describeReady({ ...empty, hardState: { term: 0, vote: 0, commit: 0 }, snapshot: newSnapshot() }),
+      fmt.describeReady({ ...empty, hardState: { term: 0, vote: 0, commit: 0 }, snapshot: pb.newSnapshot() }),
     ).toBe("<empty Ready>");
   });
 
@@ -271,13 +254,15 @@ describe("describeReady", () => {
         { index: 11, requestCtx: utf8("ab") },
         { index: 12, requestCtx: bytes() },
       ],
-      entries: [newEntry({ term: 1, index: 12, data: utf8("x") })],
-      snapshot: newSnapshot({ metadata: { index: 10, term: 1, confState: newConfState({ voters: [1] }) } }),
-      committedEntries: [newEntry({ term: 1, index: 11 })],
-      messages: [newMessage({ type: MessageType.MsgHeartbeat, from: 1, to: 2, term: 1, commit: 11 })],
+      entries: [pb.newEntry({ term: 1, index: 12, data: utf8("x") })],
+      snapshot: pb.newSnapshot({
+        metadata: { index: 10, term: 1, confState: pb.newConfState({ voters: [1] }) },
+      }),
+      committedEntries: [pb.newEntry({ term: 1, index: 11 })],
+      messages: [pb.newMessage({ type: pb.MessageType.MsgHeartbeat, from: 1, to: 2, term: 1, commit: 11 })],
       mustSync: true,
     };
-    expect(describeReady(rd)).toBe(
+    expect(fmt.describeReady(rd)).toBe(
       [
         "Ready MustSync=true:",
         "Lead:1 State:StateLeader",
@@ -296,13 +281,13 @@ describe("describeReady", () => {
   });
 
   it("passes the entry formatter down to entries and messages", () => {
-    const e = newEntry({ term: 1, index: 2, data: utf8("hello") });
+    const e = pb.newEntry({ term: 1, index: 2, data: utf8("hello") });
     const rd: Ready = {
       ...empty,
       committedEntries: [e],
-      messages: [newMessage({ type: MessageType.MsgApp, from: 1, to: 2, entries: [e] })],
+      messages: [pb.newMessage({ type: pb.MessageType.MsgApp, from: 1, to: 2, entries: [e] })],
     };
-    expect(describeReady(rd, (d) => `len=${d.length}`)).toBe(
+    expect(fmt.describeReady(rd, (d) => `len=${d.length}`)).toBe(
       "Ready MustSync=false:\nCommittedEntries:\n1/2 EntryNormal len=5\nMessages:\n" +
         "1->2 MsgApp Term:0 Log:0/0 Entries:[1/2 EntryNormal len=5]\n",
     );

@@ -10,19 +10,10 @@
  */
 import { LocalAppendThread, LocalApplyThread, None } from "./constants.js";
 import { goQuote } from "./go-quote.js";
-import { decodeConfChange, decodeConfChangeV2 } from "./raftpb/codec.js";
 import { asV2, type ConfChangeI, confChangesToString } from "./raftpb/confchange.js";
-import {
-  ConfChangeTransition,
-  ConfChangeType,
-  type ConfState,
-  type Entry,
-  EntryType,
-  type HardState,
-  type Message,
-  MessageType,
-  type Snapshot,
-} from "./raftpb/types.js";
+import { decodeConfChange, decodeConfChangeV2 } from "./raftpb/decode.js";
+import type { ConfState, Entry, HardState, Message, Snapshot } from "./raftpb/types.js";
+import { ConfChangeTransition, ConfChangeType, EntryType, MessageType } from "./raftpb/types.js";
 import { isEmptyHardState, isEmptySnap } from "./raftpb/util.js";
 import { type ReadState, type Ready, type SoftState, StateType } from "./ready.js";
 

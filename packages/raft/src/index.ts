@@ -50,7 +50,8 @@ export {
 
 // Helpers of the Ready loop and of tests.
 export { mustSync, ProgressType, setRandomizedElectionTimeout } from "./raw-node.js";
-export { isLocalMsg, isLocalMsgTarget, isResponseMsg, newRandom, voteRespMsgType } from "./util.js";
+export { isLocalMsg, isLocalMsgTarget, isResponseMsg, voteRespMsgType } from "./util.js";
+export { mixSeed, newRandom, Prng } from "./prng.js";
 
 // etcd's Describe* texts.
 export {

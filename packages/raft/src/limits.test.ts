@@ -117,23 +117,22 @@ describe("maxSizePerMsg", () => {
   });
 });
 
+/** Makes `r` leader with follower 2 replicating (it acked index 1), then proposes `data` five times. */
+function proposeToReplicatingFollower(r: ReturnType<typeof newTestRaft>, data: Uint8Array): void {
+  r.becomeCandidate();
+  r.becomeLeader();
+  readMessages(r);
+  r.step(msg(MessageType.MsgAppResp, { from: 2, to: 1, term: r.term, index: 1 }));
+  readMessages(r);
+  for (let i = 0; i < 5; i++) {
+    r.step(msg(MessageType.MsgProp, { from: 1, to: 1, entries: [{ term: 0, index: 0, type: 0, data }] }));
+  }
+}
+
 describe("maxInflightMsgs / maxInflightBytes", () => {
   it("pauses a replicating follower once its inflight window is full", () => {
     const r = newTestRaft(1, 10, 1, newTestStorage([1, 2]), { maxInflightMsgs: 2, maxSizePerMsg: 0 });
-    r.becomeCandidate();
-    r.becomeLeader();
-    readMessages(r);
-    r.step(msg(MessageType.MsgAppResp, { from: 2, to: 1, term: r.term, index: 1 }));
-    readMessages(r);
-    for (let i = 0; i < 5; i++) {
-      r.step(
-        msg(MessageType.MsgProp, {
-          from: 1,
-          to: 1,
-          entries: [{ term: 0, index: 0, type: 0, data: enc("x") }],
-        }),
-      );
-    }
+    proposeToReplicatingFollower(r, enc("x"));
     const apps = readMessages(r).filter((m) => m.type === MessageType.MsgApp && m.entries.length > 0);
     expect(apps.length).toBe(2);
     expect(r.trk.progress.get(2)!.isPaused()).toBe(true);
@@ -150,20 +149,7 @@ describe("maxInflightMsgs / maxInflightBytes", () => {
       maxInflightBytes: 25,
       maxSizePerMsg: 0,
     });
-    r.becomeCandidate();
-    r.becomeLeader();
-    readMessages(r);
-    r.step(msg(MessageType.MsgAppResp, { from: 2, to: 1, term: r.term, index: 1 }));
-    readMessages(r);
-    for (let i = 0; i < 5; i++) {
-      r.step(
-        msg(MessageType.MsgProp, {
-          from: 1,
-          to: 1,
-          entries: [{ term: 0, index: 0, type: 0, data: new Uint8Array(10) }],
-        }),
-      );
-    }
+    proposeToReplicatingFollower(r, new Uint8Array(10));
     const apps = readMessages(r).filter((m) => m.type === MessageType.MsgApp && m.entries.length > 0);
     // 10 + 10 < 25, the third reaches 30 ≥ 25 and fills the window.
     expect(apps.length).toBe(3);

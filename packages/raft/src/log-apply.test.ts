@@ -8,18 +8,26 @@ import { MemoryStorage } from "./storage.js";
 
 // RaftLog: handing committed entries to the application (nextCommittedEnts, acceptApplying,
 // appliedTo) and the maxApplyingEntsSize budget.
+
+/**
+ * Storage: snapshot (3,1) + entry 4; the log appends 4..6 (term 1), 4 is stable, committed = 5,
+ * applied = `applied`; `maxSize` is maxApplyingEntsSize.
+ */
+function stableAndUnstable(applied: number, maxSize: number) {
+  const storage = new MemoryStorage();
+  storage.applySnapshot(snap(3, 1));
+  storage.append(ents(4, 1));
+  const l = newLogWithSize(storage, recorder().logger, maxSize);
+  l.append(ents(4, 1, 1, 1));
+  l.stableTo(id(4, 1));
+  l.maybeCommit(id(5, 1));
+  l.appliedTo(applied, 0);
+  return l;
+}
 describe("RaftLog applying", () => {
   describe("committed entries", () => {
-    // Storage: snapshot (3,1) + entry 4; log appends 4..6 (term 1), 4 is stable, committed = 5.
     function setup(applied: number, applying: number, allowUnstable: boolean, maxSize = NO_LIMIT) {
-      const storage = new MemoryStorage();
-      storage.applySnapshot(snap(3, 1));
-      storage.append(ents(4, 1));
-      const l = newLogWithSize(storage, recorder().logger, maxSize);
-      l.append(ents(4, 1, 1, 1));
-      l.stableTo(id(4, 1));
-      l.maybeCommit(id(5, 1));
-      l.appliedTo(applied, 0);
+      const l = stableAndUnstable(applied, maxSize);
       l.acceptApplying(applying, 0, allowUnstable);
       // acceptApplying pauses whenever it stops short of what could be applied; unpause to see
       // what nextCommittedEnts would do (the "paused" cases set it explicitly).
@@ -139,14 +147,7 @@ describe("RaftLog applying", () => {
       { i: 5, allow: false, size: max, paused: true },
       { i: 5, allow: false, size: max + 1, paused: true },
     ])("to $i ($size bytes, allowUnstable $allow)", ({ i, allow, size, paused }) => {
-      const storage = new MemoryStorage();
-      storage.applySnapshot(snap(3, 1));
-      storage.append(ents(4, 1));
-      const l = newLogWithSize(storage, recorder().logger, max);
-      l.append(ents(4, 1, 1, 1));
-      l.stableTo(id(4, 1));
-      l.maybeCommit(id(5, 1));
-      l.appliedTo(3, 0);
+      const l = stableAndUnstable(3, max);
       l.acceptApplying(i, size, allow);
       expect([l.applying, l.applyingEntsSize, l.applyingEntsPaused]).toEqual([i, size, paused]);
     });
@@ -175,14 +176,7 @@ describe("RaftLog applying", () => {
       { i: 4, size: max + over, left: 0, paused: false },
       { i: 4, size: max + over + 1, left: 0, paused: false }, // bad accounting never goes below 0
     ])("to $i releasing $size bytes", ({ i, size, left, paused }) => {
-      const storage = new MemoryStorage();
-      storage.applySnapshot(snap(3, 1));
-      storage.append(ents(4, 1));
-      const l = newLogWithSize(storage, recorder().logger, max);
-      l.append(ents(4, 1, 1, 1));
-      l.stableTo(id(4, 1));
-      l.maybeCommit(id(5, 1));
-      l.appliedTo(3, 0);
+      const l = stableAndUnstable(3, max);
       l.acceptApplying(5, max + over, false);
       l.appliedTo(i, size);
       expect([l.applied, l.applying, l.applyingEntsSize, l.applyingEntsPaused]).toEqual([i, 5, left, paused]);

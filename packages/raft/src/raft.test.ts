@@ -13,11 +13,11 @@ import {
   readMessages,
 } from "../test/network.js";
 import { None } from "./constants.js";
-import { encodeConfChangeV2 } from "./raftpb/codec.js";
+import { encodeConfChangeV2 } from "./raftpb/encode.js";
+import type { Message } from "./raftpb/types.js";
 import {
   ConfChangeType,
   EntryType,
-  type Message,
   MessageType,
   newConfChange,
   newConfChangeV2,

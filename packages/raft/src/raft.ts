@@ -15,6 +15,7 @@ import { isRaftError } from "./errors.js";
 import { newLogWithSize, type RaftLog } from "./log.js";
 import { debugEnabled, type Logger, panic } from "./logger.js";
 import { appliedSnap, appliedTo, assertConfStatesEquivalent, switchToConfig } from "./membership.js";
+import { newRandom } from "./prng.js";
 import { entriesSize } from "./raftpb/size.js";
 import { EMPTY_BYTES, EntryType, type HardState, type Message, MessageType } from "./raftpb/types.js";
 import { isEmptyHardState } from "./raftpb/util.js";
@@ -25,7 +26,7 @@ import { stepCandidate } from "./step-candidate.js";
 import { stepFollower } from "./step-follower.js";
 import { stepLeader } from "./step-leader.js";
 import { Inflights, Progress, ProgressTracker } from "./tracker/index.js";
-import { assertNever, hex, message, newRandom, payloadsSize } from "./util.js";
+import { assertNever, hex, message, payloadsSize } from "./util.js";
 
 export { type Config, validateConfig } from "./config.js";
 /** Why a node campaigns (see election.ts). */

@@ -8,12 +8,12 @@ import { LocalAppendThread, LocalApplyThread } from "./constants.js";
 import { describeReady } from "./describe.js";
 import { isRaftError } from "./errors.js";
 import { RaftPanic } from "./logger.js";
-import { decodeConfChange } from "./raftpb/codec.js";
+import { decodeConfChange } from "./raftpb/decode.js";
+import type { Message } from "./raftpb/types.js";
 import {
   ConfChangeTransition,
   ConfChangeType,
   EntryType,
-  type Message,
   MessageType,
   newConfChange,
   newConfChangeV2,

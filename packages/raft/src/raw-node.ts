@@ -14,30 +14,13 @@ import { applyConfChange } from "./membership.js";
 import { Raft } from "./raft.js";
 import { asV2, type ConfChangeI } from "./raftpb/confchange.js";
 import { entriesSize } from "./raftpb/size.js";
-import {
-  type ConfState,
-  EMPTY_BYTES,
-  type Entry,
-  EntryType,
-  type HardState,
-  type Message,
-  MessageType,
-  type Snapshot,
-} from "./raftpb/types.js";
+import type { ConfState, Entry, HardState, Message, Snapshot } from "./raftpb/types.js";
+import { EntryType, MessageType, zeroMessage } from "./raftpb/types.js";
 import { isEmptyHardState, isEmptySnap } from "./raftpb/util.js";
 import type { ReadState, Ready, SoftState } from "./ready.js";
 import { type BasicStatus, getBasicStatus, getStatus, type Status } from "./status.js";
 import type { Progress } from "./tracker/index.js";
-import {
-  clearArray,
-  confChangeToMsg,
-  isLocalMsg,
-  isLocalMsgTarget,
-  isResponseMsg,
-  message,
-  NO_ENTRIES,
-  NO_MESSAGES,
-} from "./util.js";
+import { clearArray, confChangeToMsg, isLocalMsg, isLocalMsgTarget, isResponseMsg, message } from "./util.js";
 
 /** The outcome of sending a snapshot, reported with {@link RawNode.reportSnapshot}. */
 export enum SnapshotStatus {
@@ -110,23 +93,10 @@ export class RawNode {
    */
   propose(data: Uint8Array): void {
     const r = this.raft;
-    // A full literal (one Message shape, no defaults object): this runs once per proposal.
-    r.step({
-      type: MessageType.MsgProp,
-      to: 0,
-      from: r.id,
-      term: 0,
-      logTerm: 0,
-      index: 0,
-      entries: [{ term: 0, index: 0, type: EntryType.EntryNormal, data }],
-      commit: 0,
-      vote: 0,
-      snapshot: undefined,
-      reject: false,
-      rejectHint: 0,
-      context: EMPTY_BYTES,
-      responses: NO_MESSAGES,
-    });
+    // No defaults object: this runs once per proposal.
+    const m = zeroMessage(MessageType.MsgProp, 0, r.id);
+    m.entries = [{ term: 0, index: 0, type: EntryType.EntryNormal, data }];
+    r.step(m);
   }
 
   /**
@@ -433,22 +403,12 @@ function newStorageAppendRespMsg(r: Raft, rd: Ready): Message {
   }
   const snapshot: Snapshot | undefined =
     rd.snapshot !== undefined && !isEmptySnap(rd.snapshot) ? rd.snapshot : undefined;
-  return {
-    type: MessageType.MsgStorageAppendResp,
-    to: r.id,
-    from: LocalAppendThread,
-    term: r.term,
-    logTerm,
-    index,
-    entries: NO_ENTRIES,
-    commit: 0,
-    vote: 0,
-    snapshot,
-    reject: false,
-    rejectHint: 0,
-    context: EMPTY_BYTES,
-    responses: NO_MESSAGES,
-  };
+  const m = zeroMessage(MessageType.MsgStorageAppendResp, r.id, LocalAppendThread);
+  m.term = r.term;
+  m.logTerm = logTerm;
+  m.index = index;
+  m.snapshot = snapshot;
+  return m;
 }
 
 function needStorageApplyMsg(rd: Ready): boolean {
@@ -470,20 +430,7 @@ function newStorageApplyMsg(r: Raft, rd: Ready): Message {
 }
 
 function newStorageApplyRespMsg(r: Raft, ents: readonly Entry[]): Message {
-  return {
-    type: MessageType.MsgStorageApplyResp,
-    to: r.id,
-    from: LocalApplyThread,
-    term: 0,
-    logTerm: 0,
-    index: 0,
-    entries: ents.length === 0 ? NO_ENTRIES : (ents as Entry[]),
-    commit: 0,
-    vote: 0,
-    snapshot: undefined,
-    reject: false,
-    rejectHint: 0,
-    context: EMPTY_BYTES,
-    responses: NO_MESSAGES,
-  };
+  const m = zeroMessage(MessageType.MsgStorageApplyResp, r.id, LocalApplyThread);
+  if (ents.length !== 0) m.entries = ents as Entry[];
+  return m;
 }

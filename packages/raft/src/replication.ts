@@ -8,10 +8,10 @@ import { None } from "./constants.js";
 import { isRaftError } from "./errors.js";
 import { panic } from "./logger.js";
 import type { Raft } from "./raft.js";
-import { EMPTY_BYTES, type Entry, MessageType, type Snapshot } from "./raftpb/types.js";
+import { type Entry, MessageType, NO_ENTRIES, type Snapshot, zeroMessage } from "./raftpb/types.js";
 import { isEmptySnap } from "./raftpb/util.js";
 import { type Progress, ProgressState } from "./tracker/index.js";
-import { appRespMsg, hex, message, NO_ENTRIES, NO_MESSAGES, payloadsSize } from "./util.js";
+import { appRespMsg, hex, message, payloadsSize } from "./util.js";
 
 /** The errors RaftLog.term/entries throw for indexes outside the log. */
 function isOutOfBounds(e: unknown): boolean {
@@ -57,22 +57,12 @@ export function maybeSendAppend(r: Raft, to: number, sendIfEmpty: boolean): bool
   if (ents.length === 0 && !sendIfEmpty) return false;
 
   const commit = r.raftLog.committed;
-  r.send({
-    type: MessageType.MsgApp,
-    to,
-    from: None,
-    term: 0,
-    logTerm: prevTerm,
-    index: prevIndex,
-    entries: ents,
-    commit,
-    vote: 0,
-    snapshot: undefined,
-    reject: false,
-    rejectHint: 0,
-    context: EMPTY_BYTES,
-    responses: NO_MESSAGES,
-  });
+  const m = zeroMessage(MessageType.MsgApp, to, None);
+  m.logTerm = prevTerm;
+  m.index = prevIndex;
+  m.entries = ents;
+  m.commit = commit;
+  r.send(m);
   pr.sentEntries(ents.length, payloadsSize(ents));
   pr.sentCommit(commit);
   return true;

@@ -171,9 +171,11 @@ describe("Raft safety over random schedules", () => {
         ),
         { seed: SEED, numRuns: runs(30) },
       );
-      // The schedules do exercise elections and commits.
+      // The schedules do exercise elections and commits. With checkQuorum and no preVote, 30 runs
+      // apply 50 to 110 entries depending on the seed and on Config.random's sequence (measured over
+      // five seeds with two generators): the floor says they commit at all, not how much.
       expect(elections).toBeGreaterThan(25);
-      expect(applied).toBeGreaterThan(80);
+      expect(applied).toBeGreaterThan(40);
     });
   }
 });

@@ -9,8 +9,8 @@ import { describeConfChange } from "./describe.js";
 import { errProposalDropped } from "./errors.js";
 import { panic } from "./logger.js";
 import type { Raft } from "./raft.js";
-import { decodeConfChange, decodeConfChangeV2 } from "./raftpb/codec.js";
 import { asV2, type ConfChangeI } from "./raftpb/confchange.js";
+import { decodeConfChange, decodeConfChangeV2 } from "./raftpb/decode.js";
 import { EMPTY_BYTES, type Entry, EntryType, type Message, MessageType } from "./raftpb/types.js";
 import { ReadOnlyOption } from "./read-only.js";
 import {

@@ -1,14 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { LocalAppendThread, LocalApplyThread } from "./constants.js";
 import { MessageType } from "./raftpb/types.js";
-import {
-  isLocalMsg,
-  isLocalMsgTarget,
-  isResponseMsg,
-  newRandom,
-  payloadsSize,
-  voteRespMsgType,
-} from "./util.js";
+import { isLocalMsg, isLocalMsgTarget, isResponseMsg, payloadsSize, voteRespMsgType } from "./util.js";
 
 const all = Object.values(MessageType).filter((v): v is MessageType => typeof v === "number");
 
@@ -56,29 +49,5 @@ describe("message classification", () => {
   it("payload size counts data bytes only", () => {
     const e = (n: number) => ({ term: 5, index: 9, type: 0, data: new Uint8Array(n) });
     expect(payloadsSize([e(0), e(3), e(10)])).toBe(13);
-  });
-});
-
-describe("newRandom", () => {
-  it("is reproducible per seed and stays in [0, 1)", () => {
-    const a = newRandom(7);
-    const b = newRandom(7);
-    const xs = Array.from({ length: 1000 }, () => a());
-    expect(Array.from({ length: 1000 }, () => b())).toEqual(xs);
-    for (const x of xs) {
-      expect(x).toBeGreaterThanOrEqual(0);
-      expect(x).toBeLessThan(1);
-    }
-    const c = newRandom(8);
-    expect(Array.from({ length: 10 }, () => c())).not.toEqual(xs.slice(0, 10));
-  });
-
-  it("spreads election timeouts evenly enough", () => {
-    const r = newRandom(1);
-    const counts = new Array(10).fill(0);
-    for (let i = 0; i < 10_000; i++) counts[Math.floor(r() * 10)]++;
-    for (const c of counts) expect(c).toBeGreaterThan(800);
-    // Seeds beyond 32 bits are not folded onto smaller ones.
-    expect(newRandom(2 ** 40 + 1)()).not.toBe(newRandom(1)());
   });
 });

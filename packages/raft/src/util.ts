@@ -1,11 +1,18 @@
 /**
  * Small helpers shared by the state machine and RawNode: message classification (which types are
- * local, which are responses), payload sizes for the uncommitted-size quota, and the seeded PRNG
- * that draws randomized election timeouts.
+ * local, which are responses), payload sizes for the uncommitted-size quota, and message builders.
  */
 import { LocalAppendThread, LocalApplyThread, None } from "./constants.js";
 import type { ConfChangeI } from "./raftpb/confchange.js";
-import { EMPTY_BYTES, type Entry, type Message, MessageType } from "./raftpb/types.js";
+import {
+  EMPTY_BYTES,
+  type Entry,
+  type Message,
+  MessageType,
+  NO_ENTRIES,
+  NO_MESSAGES,
+  zeroMessage,
+} from "./raftpb/types.js";
 import { marshalConfChange } from "./raftpb/util.js";
 
 // Indexed by MessageType. A table lookup keeps the classification branch-free on the hot path.
@@ -94,26 +101,6 @@ export function payloadsSize(ents: readonly Entry[]): number {
 }
 
 /**
- * A seeded pseudo-random source returning numbers in [0, 1), the shape of `Config.random`. The core
- * uses one (seeded from the node id) when the caller gives none, so that a run is reproducible: the
- * same seed always yields the same election timeouts. Not for cryptography.
- *
- * The generator is SplitMix32-style mixing over a 32-bit Weyl sequence (the "mulberry32" family):
- * tiny, fast, and good enough to spread election timeouts.
- */
-export function newRandom(seed: number): () => number {
-  // Fold the seed (any safe integer) into 32 bits without losing its high half.
-  let s = (seed >>> 0) ^ Math.floor(seed / 0x100000000) ^ 0x9e3779b9;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/**
  * Empties `a` in place. For the few elements the hot paths hold, popping is several times cheaper
  * than `a.length = 0` (a runtime call in V8) and allocates nothing, unlike replacing the array.
  */
@@ -130,11 +117,6 @@ export function assertNever(x: never): never {
 export function hex(id: number): string {
   return id.toString(16);
 }
-
-/** The shared empty entry list of messages without entries. Frozen: never push into it. */
-export const NO_ENTRIES: Entry[] = Object.freeze([]) as unknown as Entry[];
-/** The shared empty response list of messages without responses. Frozen: never push into it. */
-export const NO_MESSAGES: Message[] = Object.freeze([]) as unknown as Message[];
 
 /**
  * Builds a full Message (every field present, so all messages share one V8 shape) of type `type`
@@ -161,25 +143,12 @@ export function message(type: MessageType, to: number, f: Partial<Message>): Mes
 
 /**
  * A MsgAppResp acknowledging the log up to `index` (the hottest message: one per append on every
- * follower, and the leader's own per proposal). A full literal, without {@link message}'s defaults.
+ * follower, and the leader's own per proposal): {@link zeroMessage}, without {@link message}'s defaults.
  */
 export function appRespMsg(to: number, index: number): Message {
-  return {
-    type: MessageType.MsgAppResp,
-    to,
-    from: None,
-    term: 0,
-    logTerm: 0,
-    index,
-    entries: NO_ENTRIES,
-    commit: 0,
-    vote: 0,
-    snapshot: undefined,
-    reject: false,
-    rejectHint: 0,
-    context: EMPTY_BYTES,
-    responses: NO_MESSAGES,
-  };
+  const m = zeroMessage(MessageType.MsgAppResp, to, None);
+  m.index = index;
+  return m;
 }
 
 /**

@@ -8,7 +8,7 @@ import { None } from "../src/constants.js";
 import { isRaftError } from "../src/errors.js";
 import type { Logger } from "../src/logger.js";
 import { Raft } from "../src/raft.js";
-import { decodeConfChange, decodeConfChangeV2 } from "../src/raftpb/codec.js";
+import { decodeConfChange, decodeConfChangeV2 } from "../src/raftpb/decode.js";
 import {
   type Entry,
   EntryType,

@@ -3,4 +3,24 @@
  * published, and nothing in the published packages imports it.
  */
 
+export { type Ca, type CertFiles, issue, makeCa } from "./certs.js";
+export {
+  errorCodeOf,
+  type HttpAnswer,
+  type HttpFailure,
+  type HttpRequestOptions,
+  type HttpResult,
+  httpRequest,
+  parseJson,
+} from "./http.js";
+export {
+  KV_CLI,
+  type KvNodeSpec,
+  type KvStatus,
+  kvCliMissing,
+  kvNodeArgs,
+  startKvNode,
+} from "./kv-process.js";
 export { ephemeralLow, freePorts } from "./ports.js";
+export { type CommandResult, type RunCommandOptions, runCommand } from "./run-command.js";
+export { type ExitStatus, ServerProcess, type ServerProcessOptions } from "./server-process.js";

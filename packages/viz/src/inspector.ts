@@ -1,7 +1,12 @@
 /** The side panel describing one node: its Raft state, log indexes and, on a leader, every peer's progress. */
 import { h } from "./dom.js";
-import type { DrawNode } from "./render-cluster.js";
-import type { NodeView } from "./sim-view.js";
+import type { DrawModel, DrawNode } from "./render-cluster.js";
+import type { ClusterView, NodeView } from "./sim-view.js";
+
+/** What the cluster renderer draws of a simulation's view: `selected` ringed, `flagged` marked. */
+export function drawModelOf(v: ClusterView, selected: number, flagged: ReadonlySet<number>): DrawModel {
+  return { nodes: v.nodes.map(drawNodeOf), cuts: v.cuts, messages: v.messages, selected, flagged };
+}
 
 /** A node view as the cluster renderer draws it. */
 export function drawNodeOf(n: NodeView): DrawNode {

@@ -4,17 +4,11 @@
  * through the visualizer's server (`/proxy?url=...`): `tsraft-kv` sends no CORS headers, so a page
  * served from another origin cannot read its answers directly.
  */
+import type { Member, PeerProgress, RaftNodeStatus } from "@tsraft/node";
 
-/** A peer's replication progress as the leader's `/status` reports it. */
-export interface LiveProgress {
+/** A peer's replication progress as the leader's `/status` reports it (RaftNode's, with its id). */
+export interface LiveProgress extends PeerProgress {
   readonly id: number;
-  readonly match: number;
-  readonly next: number;
-  /** `StateProbe`, `StateReplicate` or `StateSnapshot`. */
-  readonly state: string;
-  readonly learner: boolean;
-  readonly recentActive: boolean;
-  readonly paused: boolean;
 }
 
 /** One node's `/status`, or why it could not be read. */
@@ -26,18 +20,13 @@ export interface LiveNode {
   readonly status: LiveStatus | undefined;
 }
 
-/** The fields of `/status` the page shows. */
-export interface LiveStatus {
-  readonly id: number;
-  readonly term: number;
-  readonly vote: number;
-  readonly commit: number;
-  readonly applied: number;
-  readonly lead: number;
-  /** `StateLeader`, `StateFollower`, `StateCandidate` or `StatePreCandidate`. */
-  readonly state: string;
-  readonly snapshotIndex: number;
-  readonly members: readonly { readonly id: number; readonly url: string; readonly learner: boolean }[];
+/** The fields of `/status` the page shows: RaftNode's status (packages/node/src/raftnode/status.ts) and the store's. */
+export interface LiveStatus
+  extends Pick<
+    RaftNodeStatus,
+    "id" | "term" | "vote" | "commit" | "applied" | "lead" | "state" | "snapshotIndex"
+  > {
+  readonly members: readonly Member[];
   readonly progress: readonly LiveProgress[] | undefined;
   /** The key-value store: its applied index, revision and key count. */
   readonly kv:

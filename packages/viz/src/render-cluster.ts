@@ -5,20 +5,14 @@
  * message key) so that messages glide from one position to the next.
  */
 import { attrs, s } from "./dom.js";
-import type { MessageView } from "./sim-view.js";
+import type { MessageView, NodeView } from "./sim-view.js";
 
 /** A node as the renderer draws it (from a simulation or from a live cluster's /status). */
-export interface DrawNode {
-  readonly id: number;
+export interface DrawNode extends Pick<NodeView, "id" | "paused" | "learner" | "term" | "vote" | "lead"> {
   /** `leader`, `candidate`, `pre-candidate`, `follower`, `down` or `removed`. */
   readonly role: string;
-  readonly paused: boolean;
   /** False for spares and removed nodes (drawn faded, dashed). */
   readonly member: boolean;
-  readonly learner: boolean;
-  readonly term: number;
-  readonly vote: number;
-  readonly lead: number;
   /** How far the election timer ran (0..1; a leader's heartbeat timer), or undefined for none. */
   readonly timer: number | undefined;
   /** The timer as text (tooltip), e.g. `election 7/14`. */

@@ -6,7 +6,7 @@
 
 import { formatAction } from "@tsraft/raft/rafttest";
 import { byId, h } from "./dom.js";
-import { drawNodeOf, nodesNamed, renderInspector } from "./inspector.js";
+import { drawModelOf, nodesNamed, renderInspector } from "./inspector.js";
 import { Player } from "./player.js";
 import { ClusterRenderer } from "./render-cluster.js";
 import { renderLogs } from "./render-logs.js";
@@ -150,13 +150,7 @@ export class ReplayPanel {
     this.view = viewOf(s.sim, this.keys, s.ticks);
     const v = this.view;
     const flagged = s.violation === undefined ? new Set<number>() : nodesNamed(s.violation.detail);
-    this.renderer.render({
-      nodes: v.nodes.map(drawNodeOf),
-      cuts: v.cuts,
-      messages: v.messages,
-      selected: this.selected,
-      flagged,
-    });
+    this.renderer.render(drawModelOf(v, this.selected, flagged));
     renderLogs(byId("replay-logs"), v.nodes, flagged);
     renderInspector(
       byId("replay-inspector"),

@@ -7,7 +7,7 @@
  */
 import type { Action } from "@tsraft/raft/rafttest";
 import { byId, h } from "./dom.js";
-import { drawNodeOf, nodesNamed, renderInspector } from "./inspector.js";
+import { drawModelOf, nodesNamed, renderInspector } from "./inspector.js";
 import { Player } from "./player.js";
 import { ClusterRenderer } from "./render-cluster.js";
 import { renderLogs } from "./render-logs.js";
@@ -234,13 +234,7 @@ export class SimPanel {
     const v = this.view;
     const failure = d.failure;
     const flagged = failure === undefined ? new Set<number>() : nodesNamed(failure.message);
-    this.renderer.render({
-      nodes: v.nodes.map(drawNodeOf),
-      cuts: v.cuts,
-      messages: v.messages,
-      selected: this.selected,
-      flagged,
-    });
+    this.renderer.render(drawModelOf(v, this.selected, flagged));
     renderLogs(byId("sim-logs"), v.nodes, flagged);
     renderInspector(
       byId("sim-inspector"),

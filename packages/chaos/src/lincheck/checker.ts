@@ -13,6 +13,7 @@
  * them back. A configuration — which operations are linearized and the model state they produced —
  * is explored once: any later path reaching the same configuration has the same future.
  */
+import { Prng } from "@tsraft/raft";
 import { ILLEGAL, type Model, type Operation } from "./model.js";
 
 /** `illegal`: no linearization exists; `unknown`: the time budget ran out first (count it as a failure). */
@@ -91,17 +92,11 @@ interface SearchResult {
   steps: number;
 }
 
-/** 32-bit Zobrist keys, one per operation, from a fixed splitmix32 stream (determinism over luck). */
+/** 32-bit Zobrist keys, one per operation, from a fixed-seed stream (determinism over luck). */
 function zobristKeys(n: number): Uint32Array {
   const keys = new Uint32Array(n);
-  let x = 0x9e3779b9;
-  for (let i = 0; i < n; i++) {
-    x = (x + 0x9e3779b9) | 0;
-    let z = x;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    keys[i] = (z ^ (z >>> 16)) >>> 0;
-  }
+  const rng = new Prng(0x9e3779b9);
+  for (let i = 0; i < n; i++) keys[i] = rng.u32();
   return keys;
 }
 

@@ -9,6 +9,7 @@
  * so a read that sees `a` from one transaction and `b` from another (a torn transaction or a torn
  * range) has no linearization.
  */
+import { FNV1A_OFFSET, fnv1aString, fnv1aUnit } from "@tsraft/raft/rafttest";
 import { ILLEGAL, type Illegal, type Model, type Operation, UNKNOWN_RETURN } from "./model.js";
 
 /** What a client asked of a group. */
@@ -53,10 +54,9 @@ export function isGroupAmbiguous(op: GroupOperation): boolean {
   return op.output.type === "unknown" || op.return === UNKNOWN_RETURN;
 }
 
+/** `h` extended by `s` and a separator; absent (a marker unit) hashes apart from every string. */
 function hashString(s: string | null, h: number): number {
-  if (s === null) return Math.imul(h ^ 0x7f4a7c15, 0x01000193);
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return Math.imul(h ^ 0xff, 0x01000193);
+  return s === null ? fnv1aUnit(0x7f4a7c15, h) : fnv1aUnit(0xff, fnv1aString(s, h));
 }
 
 const show = (v: string | null) => (v === null ? "∅" : JSON.stringify(v));
@@ -83,7 +83,7 @@ export const groupModel: Model<GroupState, GroupInput, GroupOutput> = {
         return ILLEGAL;
     }
   },
-  hash: (s) => hashString(s.b, hashString(s.a, 0x811c9dc5)) | 0,
+  hash: (s) => hashString(s.b, hashString(s.a, FNV1A_OFFSET)) | 0,
   equal: (x, y) => x.a === y.a && x.b === y.b,
   partition(history) {
     const parts = new Map<string, GroupOperation[]>();

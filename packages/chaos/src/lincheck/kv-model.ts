@@ -2,6 +2,7 @@
  * The sequential specification of a key-value store with put, get, delete and compare-and-swap, as
  * tsraft-kv's HTTP API offers them, partitioned per key.
  */
+import { fnv1aString } from "@tsraft/raft/rafttest";
 import { ILLEGAL, type Illegal, type Model, type Operation, UNKNOWN_RETURN } from "./model.js";
 
 /** What a client asked. Values are strings; tests make every written value unique. */
@@ -41,10 +42,7 @@ export function isAmbiguous(op: KvOperation): boolean {
 
 /** FNV-1a over the UTF-16 code units; absent hashes apart from every string. */
 function hashState(s: KvState): number {
-  if (s === null) return 0x7f4a7c15;
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h | 0;
+  return s === null ? 0x7f4a7c15 : fnv1aString(s) | 0;
 }
 
 function show(v: string | null): string {

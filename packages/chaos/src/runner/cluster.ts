@@ -5,39 +5,27 @@
  * restarted with failpoints armed, removed and replaced; their output goes to one log file per node
  * in the run directory, next to their data directories.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, existsSync, openSync, writeSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { freePorts } from "@tsraft/testkit";
-import { errorCodeOf, httpRequest } from "./http-client.js";
+import { appendFileSync } from "node:fs";
+import { join } from "node:path";
+import type { StateHash as KvStateHash } from "@tsraft/kv";
+import {
+  errorCodeOf,
+  freePorts,
+  httpRequest,
+  type KvStatus,
+  kvNodeArgs,
+  parseJson,
+  type ServerProcess,
+  startKvNode,
+} from "@tsraft/testkit";
 import { type Network, PeerProxy } from "./proxy.js";
 import { sleep, type WorkloadTarget } from "./workload.js";
 
-/** The `tsraft-kv` entry point (built by `tsc -b`), from src/runner or dist/runner alike. */
-export const KV_CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "kv", "dist", "cli.js");
+/** `/status`, as the runner reads it. */
+export type NodeStatus = KvStatus;
 
-/** Why a run cannot start (the CLI is not built); undefined when it can. */
-export function kvCliMissing(): string | undefined {
-  return existsSync(KV_CLI) ? undefined : `${KV_CLI} not built (run tsc -b)`;
-}
-
-/** `/status`, as far as the runner reads it. */
-export interface NodeStatus {
-  id: number;
-  term: number;
-  lead: number;
-  state: string;
-  commit: number;
-  applied: number;
-  kv: { appliedIndex: number };
-}
-
-/** `/debug/hash`: the state machine's digest at an applied index. */
-export interface StateHash {
-  appliedIndex: number;
-  hash: string;
-}
+/** `/debug/hash`, as far as the runner reads it: the state machine's digest at an applied index. */
+export type StateHash = Pick<KvStateHash, "appliedIndex" | "hash">;
 
 /** One node identity: ports and directories survive restarts; a replacement gets a new identity. */
 export interface NodeSlot {
@@ -49,9 +37,8 @@ export interface NodeSlot {
   readonly proxyPort: number;
   readonly dataDir: string;
   readonly logPath: string;
-  proc: ChildProcess | undefined;
-  exited: Promise<void>;
-  paused: boolean;
+  /** The process of its current (or last) run. */
+  proc: ServerProcess | undefined;
   /** Exits seen, as "code N" or "signal S", for the report. */
   readonly exits: string[];
 }
@@ -102,8 +89,6 @@ export class ChaosCluster implements WorkloadTarget {
         dataDir: join(o.dir, `node-${id}`),
         logPath: join(o.dir, `node-${id}.log`),
         proc: undefined,
-        exited: Promise.resolve(),
-        paused: false,
         exits: [],
       });
       const proxy = new PeerProxy({
@@ -147,8 +132,7 @@ export class ChaosCluster implements WorkloadTarget {
   }
 
   isRunning(id: number): boolean {
-    const p = this.slot(id).proc;
-    return p !== undefined && p.exitCode === null && p.signalCode === null;
+    return this.slot(id).proc?.running ?? false;
   }
 
   /**
@@ -164,52 +148,33 @@ export class ChaosCluster implements WorkloadTarget {
       .map((m) => `${m}=${this.peerUrl(m)}`)
       .join(",");
     const args = [
-      KV_CLI,
-      "--id",
-      String(id),
       "--cluster",
       cluster,
       "--cluster-id",
       "4242",
       "--listen-peer-url",
       `ws://127.0.0.1:${s.peerPort}`,
-      "--port",
-      String(s.httpPort),
-      "--data-dir",
-      s.dataDir,
-      "--exit-on-stdin-close",
       ...(opts.join ? ["--join"] : []),
       ...this.o.args,
     ];
+    const spec = { id, httpPort: s.httpPort, dataDir: s.dataDir, args };
     const env = { ...process.env };
     delete env.TSRAFT_FAILPOINTS;
     if (opts.failpoints) env.TSRAFT_FAILPOINTS = opts.failpoints;
-    const fd = openSync(s.logPath, "a");
-    writeSync(
-      fd,
-      `==== ${new Date().toISOString()} start node ${id}${opts.failpoints ? ` TSRAFT_FAILPOINTS=${opts.failpoints}` : ""}: ${args.slice(1).join(" ")}\n`,
+    appendFileSync(
+      s.logPath,
+      `==== ${new Date().toISOString()} start node ${id}${opts.failpoints ? ` TSRAFT_FAILPOINTS=${opts.failpoints}` : ""}: ${kvNodeArgs(spec).slice(1).join(" ")}\n`,
     );
-    const proc = spawn(process.execPath, args, { env, stdio: ["pipe", fd, fd] });
-    closeSync(fd);
+    const proc = startKvNode(spec, { env, logFile: s.logPath });
     s.proc = proc;
-    s.paused = false;
-    s.exited = new Promise((resolve) =>
-      proc.once("exit", (code, signal) => {
-        s.exits.push(signal ? `signal ${signal}` : `code ${code}`);
-        resolve();
-      }),
-    );
+    void proc.exited.then(({ code, signal }) => {
+      s.exits.push(signal ? `signal ${signal}` : `code ${code}`);
+    });
   }
 
   /** Sends `signal` and waits for the exit; a graceful stop that hangs is SIGKILLed after `ms`. */
   async stop(id: number, signal: NodeJS.Signals = "SIGTERM", ms = 10_000): Promise<void> {
-    const s = this.slot(id);
-    if (!this.isRunning(id)) return;
-    if (s.paused) this.resume(id);
-    s.proc!.kill(signal);
-    const timer = setTimeout(() => s.proc?.kill("SIGKILL"), ms);
-    await s.exited;
-    clearTimeout(timer);
+    await this.slot(id).proc?.stop(signal, ms);
   }
 
   /** kill -9 (the process gets no chance to clean up). */
@@ -219,28 +184,28 @@ export class ChaosCluster implements WorkloadTarget {
 
   /** SIGSTOP: the process freezes, its sockets stay open. */
   pause(id: number): void {
-    const s = this.slot(id);
-    if (!this.isRunning(id) || s.paused) return;
-    s.proc!.kill("SIGSTOP");
-    s.paused = true;
+    this.slot(id).proc?.pause();
   }
 
   /** SIGCONT. */
   resume(id: number): void {
-    const s = this.slot(id);
-    if (!s.paused) return;
-    s.paused = false;
-    if (this.isRunning(id)) s.proc!.kill("SIGCONT");
+    this.slot(id).proc?.resume();
+  }
+
+  /** True while node `id` is paused. */
+  isPaused(id: number): boolean {
+    return this.slot(id).proc?.paused ?? false;
   }
 
   /** Waits up to `ms` for node `id` to exit on its own; true if it did. */
   async waitExit(id: number, ms: number): Promise<boolean> {
-    if (!this.isRunning(id)) return true;
+    const proc = this.slot(id).proc;
+    if (proc === undefined || !proc.running) return true;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<false>((r) => {
       timer = setTimeout(() => r(false), ms);
     });
-    const r = await Promise.race([this.slot(id).exited.then(() => true as const), timeout]);
+    const r = await Promise.race([proc.exited.then(() => true as const), timeout]);
     clearTimeout(timer);
     return r;
   }
@@ -248,12 +213,7 @@ export class ChaosCluster implements WorkloadTarget {
   /** GET a JSON document from node `id`; undefined if it does not answer 200 in time. */
   async getJson<T>(id: number, path: string, timeoutMs = 1000): Promise<T | undefined> {
     const r = await httpRequest({ method: "GET", port: this.httpPort(id), path, timeoutMs });
-    if (r.kind !== "answer" || r.status !== 200) return undefined;
-    try {
-      return JSON.parse(r.body) as T;
-    } catch {
-      return undefined;
-    }
+    return r.kind === "answer" && r.status === 200 ? (parseJson(r.body) as T | undefined) : undefined;
   }
 
   status(id: number): Promise<NodeStatus | undefined> {
@@ -262,7 +222,7 @@ export class ChaosCluster implements WorkloadTarget {
 
   /** The leader, if every running member that answers names the same one and it says it leads. */
   async leader(): Promise<number | undefined> {
-    const ids = this.memberList.filter((id) => this.isRunning(id) && !this.slot(id).paused);
+    const ids = this.memberList.filter((id) => this.isRunning(id) && !this.isPaused(id));
     const statuses = await Promise.all(ids.map((id) => this.status(id)));
     const lead = statuses.find((s) => s?.state === "StateLeader")?.id;
     if (lead === undefined) return undefined;

@@ -348,13 +348,7 @@ export class Snapshotter {
    * at or above `belowIndex` may be one whose `.snap` is about to be written; it stays.
    */
   async releaseImages(belowIndex: number): Promise<string[]> {
-    let names: string[];
-    try {
-      names = await this.fs.readdir(this.dir);
-    } catch (e) {
-      if (errorCode(e) === "ENOENT") return [];
-      throw e;
-    }
+    const names = await this.names();
     const snaps = new Set(names.filter((n) => SNAP_RE.test(n)));
     const doomed: string[] = [];
     for (const name of names) {
@@ -385,15 +379,19 @@ export class Snapshotter {
     return undefined;
   }
 
-  /** The snapshot files, newest first (term, then index, descending); deletes leftover temp files. */
-  private async snapNames(): Promise<SnapName[]> {
-    let names: string[];
+  /** The names in the snapshot directory; none if it does not exist (yet). */
+  private async names(): Promise<string[]> {
     try {
-      names = await this.fs.readdir(this.dir);
+      return await this.fs.readdir(this.dir);
     } catch (e) {
       if (errorCode(e) === "ENOENT") return [];
       throw e;
     }
+  }
+
+  /** The snapshot files, newest first (term, then index, descending); deletes leftover temp files. */
+  private async snapNames(): Promise<SnapName[]> {
+    const names = await this.names();
     const snaps: SnapName[] = [];
     for (const name of names) {
       const s = parseSnapName(name);

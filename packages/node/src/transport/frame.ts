@@ -11,7 +11,14 @@
  * drops the frame and counts it.
  */
 import { RaftError } from "@tsraft/raft";
-import { decodeMessage, EMPTY_BYTES, encodeMessage, type Message, varintSize } from "@tsraft/raft/raftpb";
+import {
+  decodeMessage,
+  EMPTY_BYTES,
+  encodeMessage,
+  type Message,
+  putVarint,
+  varintSize,
+} from "@tsraft/raft/raftpb";
 import protobuf from "protobufjs/minimal.js";
 
 /**
@@ -180,12 +187,7 @@ export function encodeBatch(messages: readonly Message[]): Uint8Array {
   let pos = 1;
   for (const e of encoded) {
     out[pos++] = tag(1, 2);
-    let n = e.length;
-    while (n >= 0x80) {
-      out[pos++] = (n & 0x7f) | 0x80;
-      n = Math.floor(n / 128);
-    }
-    out[pos++] = n;
+    pos = putVarint(out, pos, e.length);
     out.set(e, pos);
     pos += e.length;
   }

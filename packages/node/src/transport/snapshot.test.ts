@@ -296,19 +296,12 @@ describe("a transfer interrupted at every chunk boundary", () => {
         let consumed = 0;
         const before = two.rec.snapshots.length;
         let handlerRejected = false;
-        one.rec.onSnapshot = async (m, image) => {
-          const r: ReceivedSnapshot = { msg: m, settled: false };
-          one.rec.received.push(r);
-          try {
-            for await (const _ of image) consumed++;
-          } catch (err) {
-            r.error = err as Error;
+        one.rec.onSnapshot = one.rec.counting(
+          () => consumed++,
+          () => {
             handlerRejected = true;
-            throw err;
-          } finally {
-            r.settled = true;
-          }
-        };
+          },
+        );
         const img = testImage(async (i) => {
           if (i === k) {
             await waitFor(
@@ -470,18 +463,7 @@ describe("failures end to end", () => {
         }
         return pieceOf(9, i, 16 * KiB); // endless: only stop ends it
       });
-      one.rec.onSnapshot = async (m, image) => {
-        const r: ReceivedSnapshot = { msg: m, settled: false };
-        one.rec.received.push(r);
-        try {
-          for await (const _ of image) consumed++;
-        } catch (err) {
-          r.error = err as Error;
-          throw err;
-        } finally {
-          r.settled = true;
-        }
-      };
+      one.rec.onSnapshot = one.rec.counting(() => consumed++);
       two.t.sendSnapshot(msgSnap(2, 1), img.source);
       await waitFor(() => stopped !== undefined, `${stopper}: stop called`);
       await stopped;
@@ -509,18 +491,7 @@ describe("failures end to end", () => {
       }
       return pieceOf(5, i, 16 * KiB); // endless: only the abort ends it
     });
-    one.rec.onSnapshot = async (m, image) => {
-      const r: ReceivedSnapshot = { msg: m, settled: false };
-      one.rec.received.push(r);
-      try {
-        for await (const _ of image) consumed++;
-      } catch (err) {
-        r.error = err as Error;
-        throw err;
-      } finally {
-        r.settled = true;
-      }
-    };
+    one.rec.onSnapshot = one.rec.counting(() => consumed++);
     two.t.sendSnapshot(msgSnap(2, 1), img.source);
     const r = await settledTransfer(one, two, 1);
     expect(two.rec.snapshots).toEqual([{ id: 1, status: "failure" }]);

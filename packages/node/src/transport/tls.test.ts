@@ -1,8 +1,8 @@
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MessageType, newMessage, newSnapshot } from "@tsraft/raft/raftpb";
+import { makeCa } from "@tsraft/testkit";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   app,
@@ -18,35 +18,9 @@ import type { TransportTLS } from "./options.js";
 
 /** A self-signed certificate for 127.0.0.1, made with the openssl CLI; it is its own CA. */
 function selfSigned(dir: string, name: string): TransportTLS {
-  const key = join(dir, `${name}.key`);
-  const cert = join(dir, `${name}.crt`);
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-      "-days",
-      "1",
-      "-subj",
-      `/CN=${name}`,
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-      "-addext",
-      "basicConstraints=critical,CA:TRUE",
-    ],
-    { stdio: "ignore" },
-  );
-  const pem = readFileSync(cert);
-  return { key: readFileSync(key), cert: pem, ca: pem };
+  const ca = makeCa(dir, name, { server: true });
+  const pem = readFileSync(ca.cert);
+  return { key: readFileSync(ca.key), cert: pem, ca: pem };
 }
 
 let dir = "";

@@ -21,7 +21,7 @@ import {
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
-import { isRaftError } from "@tsraft/raft";
+import { isLocalMsg, isRaftError } from "@tsraft/raft";
 import { type Message, MessageType } from "@tsraft/raft/raftpb";
 import { type ClientOptions, type RawData, type WebSocket, WebSocketServer } from "ws";
 import type { SnapshotImageSource } from "../raftnode/options.js";
@@ -38,22 +38,6 @@ import {
 import { Peer, type PeerContext, type PeerInfo, traceBatch } from "./peer.js";
 import { SnapshotReceiver } from "./snapshot-receiver.js";
 import { type SnapshotSend, sendSnapshot as startSnapshotSend } from "./snapshot-sender.js";
-
-/**
- * Message types only a node generates for itself (etcd's IsLocalMsg). One arriving from the network
- * is dropped: stepping it would let a peer drive this node's elections or storage.
- */
-const LOCAL_TYPES: ReadonlySet<MessageType> = new Set([
-  MessageType.MsgHup,
-  MessageType.MsgBeat,
-  MessageType.MsgUnreachable,
-  MessageType.MsgSnapStatus,
-  MessageType.MsgCheckQuorum,
-  MessageType.MsgStorageAppend,
-  MessageType.MsgStorageAppendResp,
-  MessageType.MsgStorageApply,
-  MessageType.MsgStorageApplyResp,
-]);
 
 /**
  * The masking key of every frame this node sends as a client: all zeros, which `ws` recognizes on
@@ -498,7 +482,9 @@ export class Transport {
           { peer: peer, from: m.from, to: m.to },
           "dropped misaddressed message",
         );
-      } else if (LOCAL_TYPES.has(m.type) || MessageType[m.type] === undefined) {
+      } else if (isLocalMsg(m.type) || MessageType[m.type] === undefined) {
+        // Only a node generates local types for itself: stepping one from a peer would let the peer
+        // drive this node's elections or storage.
         this.o.metrics.messagesDropped.inc({ reason: "bad-type" });
         this.warnThrottled(
           "bad-type",

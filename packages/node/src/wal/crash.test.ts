@@ -13,9 +13,9 @@
  * - the repaired WAL accepts a new save and replays it after another reopen.
  */
 import { createHash } from "node:crypto";
+import { newRandom } from "@tsraft/raft";
 import type { Entry, HardState } from "@tsraft/raft/raftpb";
 import { describe, expect, it } from "vitest";
-import { rng } from "../../test/storage-helpers.js";
 import { MemFileSystem, type MemFileSystem as MemFs, type MemFsOp } from "../mem-fs.js";
 import type { SnapshotMarker } from "./record.js";
 import { WAL } from "./wal.js";
@@ -198,8 +198,8 @@ async function runHarness({
   syncProbability,
   sizes,
 }: HarnessConfig): Promise<Stats> {
-  const random = rng(seed);
-  const tearRandom = rng(seed ^ 0x5eed);
+  const random = newRandom(seed);
+  const tearRandom = newRandom(seed ^ 0x5eed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
   const records: Rec[] = [];
   const exp: Expectation = { createAcked: false, written: 0, acked: 0, marker: { index: 0, term: 0 } };

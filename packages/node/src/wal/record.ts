@@ -17,7 +17,14 @@
  * frame never looks like one whose end was never written, which is what lets the reader tell a torn
  * tail (repair) from a damaged acknowledged record (refuse); see decoder.ts.
  */
-import { type ConfState, decodeConfState, type Entry, encodeConfState } from "@tsraft/raft/raftpb";
+import {
+  type ConfState,
+  decodeConfState,
+  type Entry,
+  encodeConfState,
+  putVarint,
+  varintSize,
+} from "@tsraft/raft/raftpb";
 import { crc32c } from "../crc32c.js";
 
 /** Record types, with etcd's walpb numbers. */
@@ -61,24 +68,6 @@ function checkUint(v: number, what: string): number {
   throw new RangeError(`wal: ${what} must be a non-negative safe integer, got ${v}`);
 }
 
-function uvarintSize(v: number): number {
-  let n = 1;
-  while (v >= 128) {
-    v = Math.floor(v / 128);
-    n++;
-  }
-  return n;
-}
-
-function putUvarint(buf: Uint8Array, pos: number, v: number): number {
-  while (v >= 128) {
-    buf[pos++] = (v & 0x7f) | 0x80; // `&` keeps the low 7 bits even above 2^31 (ToInt32 is mod 2^32)
-    v = Math.floor(v / 128);
-  }
-  buf[pos++] = v;
-  return pos;
-}
-
 function putU32(buf: Uint8Array, pos: number, v: number): void {
   buf[pos] = v & 0xff;
   buf[pos + 1] = (v >>> 8) & 0xff;
@@ -97,11 +86,11 @@ export function getU32(buf: Uint8Array, pos: number): number {
  */
 function entryPayloadSize(e: Entry): number {
   let n = 0;
-  if (e.type !== 0) n += 1 + uvarintSize(checkUint(e.type, "Entry.type"));
-  if (e.term !== 0) n += 1 + uvarintSize(checkUint(e.term, "Entry.term"));
-  if (e.index !== 0) n += 1 + uvarintSize(checkUint(e.index, "Entry.index"));
+  if (e.type !== 0) n += 1 + varintSize(checkUint(e.type, "Entry.type"));
+  if (e.term !== 0) n += 1 + varintSize(checkUint(e.term, "Entry.term"));
+  if (e.index !== 0) n += 1 + varintSize(checkUint(e.index, "Entry.index"));
   const d = e.data.length;
-  if (d !== 0) n += 1 + uvarintSize(d) + d;
+  if (d !== 0) n += 1 + varintSize(d) + d;
   return n;
 }
 
@@ -158,20 +147,20 @@ export class FrameEncoder {
     let p = start + FRAME_HEADER_SIZE + 1;
     if (e.type !== 0) {
       buf[p++] = 0x08;
-      p = putUvarint(buf, p, e.type);
+      p = putVarint(buf, p, e.type);
     }
     if (e.term !== 0) {
       buf[p++] = 0x10;
-      p = putUvarint(buf, p, e.term);
+      p = putVarint(buf, p, e.term);
     }
     if (e.index !== 0) {
       buf[p++] = 0x18;
-      p = putUvarint(buf, p, e.index);
+      p = putVarint(buf, p, e.index);
     }
     const d = e.data.length;
     if (d !== 0) {
       buf[p++] = 0x22;
-      p = putUvarint(buf, p, d);
+      p = putVarint(buf, p, d);
       buf.set(e.data, p);
     }
     this.close(start, RecordType.Entry, 1 + payload);
@@ -219,21 +208,21 @@ export function encodeSnapshotMarker(m: SnapshotMarker): Uint8Array {
   const cs = encodeConfState(m.confState);
   const index = checkUint(m.index, "SnapshotMarker.index");
   const term = checkUint(m.term, "SnapshotMarker.term");
-  let n = 1 + uvarintSize(cs.length) + cs.length;
-  if (index !== 0) n += 1 + uvarintSize(index);
-  if (term !== 0) n += 1 + uvarintSize(term);
+  let n = 1 + varintSize(cs.length) + cs.length;
+  if (index !== 0) n += 1 + varintSize(index);
+  if (term !== 0) n += 1 + varintSize(term);
   const out = new Uint8Array(n);
   let p = 0;
   if (index !== 0) {
     out[p++] = 0x08;
-    p = putUvarint(out, p, index);
+    p = putVarint(out, p, index);
   }
   if (term !== 0) {
     out[p++] = 0x10;
-    p = putUvarint(out, p, term);
+    p = putVarint(out, p, term);
   }
   out[p++] = 0x1a;
-  p = putUvarint(out, p, cs.length);
+  p = putVarint(out, p, cs.length);
   out.set(cs, p);
   return out;
 }

@@ -75,6 +75,26 @@ export class Recorder {
     return this.processed.filter((m) => m.from === from);
   }
 
+  /**
+   * A processSnapshot that records the snapshot like the default one but keeps none of the image:
+   * it calls `onChunk` per chunk read, and `onError` if the image's iteration throws (then rethrows).
+   */
+  counting(onChunk: () => void, onError: (err: Error) => void = () => {}): SnapshotHandlerFn {
+    return async (m, image) => {
+      const r: ReceivedSnapshot = { msg: m, settled: false };
+      this.received.push(r);
+      try {
+        for await (const _ of image) onChunk();
+      } catch (err) {
+        r.error = err as Error;
+        onError(r.error);
+        throw err;
+      } finally {
+        r.settled = true;
+      }
+    };
+  }
+
   /** The default processSnapshot: reads the whole image (small test images only), then "steps" `m`. */
   private async collect(m: Message, image: AsyncIterable<Uint8Array>): Promise<void> {
     const r: ReceivedSnapshot = { msg: m, settled: false };

@@ -8,31 +8,7 @@ import fc from "fast-check";
 import protobuf from "protobufjs";
 import { describe, expect, it } from "vitest";
 import { fcRuns as runs } from "../../../../test/fc.js";
-import {
-  arbConfChange,
-  arbConfChangeV2,
-  arbConfState,
-  arbEntry,
-  arbHardState,
-  arbMessage,
-  arbSnapshot,
-} from "../../../../test/raftpb-arbitraries.js";
-import {
-  decodeConfChange,
-  decodeConfChangeV2,
-  decodeConfState,
-  decodeEntry,
-  decodeHardState,
-  decodeMessage,
-  decodeSnapshot,
-  encodeConfChange,
-  encodeConfChangeV2,
-  encodeConfState,
-  encodeEntry,
-  encodeHardState,
-  encodeMessage,
-  encodeSnapshot,
-} from "./codec.js";
+import { CODEC_CASES } from "../../../../test/raftpb-arbitraries.js";
 
 const SEED = 20240603;
 
@@ -114,25 +90,14 @@ function normalize(v: unknown): unknown {
 
 const TO_OBJECT = { longs: Number, enums: Number, defaults: true, arrays: true } as const;
 
-const cases = [
-  ["Message", arbMessage, encodeMessage, decodeMessage],
-  ["Entry", arbEntry, encodeEntry, decodeEntry],
-  ["HardState", arbHardState, encodeHardState, decodeHardState],
-  ["ConfState", arbConfState, encodeConfState, decodeConfState],
-  ["Snapshot", arbSnapshot, encodeSnapshot, decodeSnapshot],
-  ["ConfChange", arbConfChange, encodeConfChange, decodeConfChange],
-  ["ConfChangeV2", arbConfChangeV2, encodeConfChangeV2, decodeConfChangeV2],
-] as const;
-
-describe.each(cases)("%s against protobufjs", (name, arb, encode, decode) => {
+describe.each(CODEC_CASES)("%s against protobufjs", (name, arb, encode, dec) => {
   const enc = encode as (x: unknown) => Uint8Array;
-  const dec = decode as (b: Uint8Array) => unknown;
   const unpacked = unpackedRoot.lookupType(`raftpb.${name}`);
   const packed = packedRoot.lookupType(`raftpb.${name}`);
 
   it("encodes exactly the bytes protobufjs writes for the non-zero fields", () => {
     fc.assert(
-      fc.property(arb as fc.Arbitrary<unknown>, (x) => {
+      fc.property(arb, (x) => {
         const theirs = unpacked.encode(unpacked.fromObject(withoutZeros(x) as object)).finish();
         expect(Array.from(enc(x))).toEqual(Array.from(theirs));
       }),
@@ -142,7 +107,7 @@ describe.each(cases)("%s against protobufjs", (name, arb, encode, decode) => {
 
   it("encodes what protobufjs decodes back to the same value", () => {
     fc.assert(
-      fc.property(arb as fc.Arbitrary<unknown>, (x) => {
+      fc.property(arb, (x) => {
         const theirs = unpacked.toObject(unpacked.decode(enc(x)), TO_OBJECT);
         expect(normalize(theirs)).toEqual(x);
       }),
@@ -152,7 +117,7 @@ describe.each(cases)("%s against protobufjs", (name, arb, encode, decode) => {
 
   it("decodes protobufjs's encoding with every field present, zeros written, ids packed or not", () => {
     fc.assert(
-      fc.property(arb as fc.Arbitrary<unknown>, fc.boolean(), (x, usePacked) => {
+      fc.property(arb, fc.boolean(), (x, usePacked) => {
         const t = usePacked ? packed : unpacked;
         const theirs = t.encode(t.fromObject(x as object)).finish();
         expect(dec(theirs)).toEqual(x);

@@ -1,45 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { fcRuns as runs } from "../../../../test/fc.js";
-import {
-  arbConfChange,
-  arbConfChangeV2,
-  arbConfState,
-  arbEntry,
-  arbHardState,
-  arbMessage,
-  arbSnapshot,
-} from "../../../../test/raftpb-arbitraries.js";
-import {
-  decodeConfChange,
-  decodeConfChangeV2,
-  decodeConfState,
-  decodeEntry,
-  decodeHardState,
-  decodeMessage,
-  decodeSnapshot,
-  encodeConfChange,
-  encodeConfChangeV2,
-  encodeConfState,
-  encodeEntry,
-  encodeHardState,
-  encodeMessage,
-  encodeSnapshot,
-} from "./codec.js";
-import { entriesSize, entrySize, varintSize } from "./size.js";
-import {
-  ConfChangeTransition,
-  ConfChangeType,
-  EntryType,
-  MessageType,
-  newConfChange,
-  newConfChangeV2,
-  newConfState,
-  newEntry,
-  newHardState,
-  newMessage,
-  newSnapshot,
-} from "./types.js";
+import { arbEntry, arbMessage, CODEC_CASES } from "../../../../test/raftpb-arbitraries.js";
+import * as pb from "./index.js";
 
 const SEED = 20240601;
 const bytes = (...b: number[]): Uint8Array => Uint8Array.from(b);
@@ -48,21 +11,11 @@ const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
 const MAX_SAFE_VARINT = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f];
 
 describe("round trips", () => {
-  const cases = [
-    ["Message", arbMessage, encodeMessage, decodeMessage],
-    ["Entry", arbEntry, encodeEntry, decodeEntry],
-    ["HardState", arbHardState, encodeHardState, decodeHardState],
-    ["ConfState", arbConfState, encodeConfState, decodeConfState],
-    ["Snapshot", arbSnapshot, encodeSnapshot, decodeSnapshot],
-    ["ConfChange", arbConfChange, encodeConfChange, decodeConfChange],
-    ["ConfChangeV2", arbConfChangeV2, encodeConfChangeV2, decodeConfChangeV2],
-  ] as const;
-  for (const [name, arb, encode, decode] of cases) {
+  for (const [name, arb, encode, decode] of CODEC_CASES) {
     it(`decode(encode(x)) equals x for every ${name}`, () => {
       fc.assert(
-        fc.property(arb as fc.Arbitrary<never>, (x) => {
-          const enc = (encode as (v: never) => Uint8Array)(x);
-          expect((decode as (b: Uint8Array) => unknown)(enc)).toEqual(x);
+        fc.property(arb, (x) => {
+          expect(decode(encode(x as never))).toEqual(x);
         }),
         { seed: SEED, numRuns: runs(300) },
       );
@@ -72,49 +25,49 @@ describe("round trips", () => {
   it("encoding is deterministic and canonical: encode(decode(b)) gives back b", () => {
     fc.assert(
       fc.property(arbMessage, (m) => {
-        const b = encodeMessage(m);
-        expect(encodeMessage(decodeMessage(b))).toEqual(b);
+        const b = pb.encodeMessage(m);
+        expect(pb.encodeMessage(pb.decodeMessage(b))).toEqual(b);
       }),
       { seed: SEED, numRuns: runs(200) },
     );
   });
 
   it("decoded objects have the factories' keys in the factories' order", () => {
-    const m = decodeMessage(
-      encodeMessage(
-        newMessage({ type: MessageType.MsgSnap, entries: [newEntry()], snapshot: newSnapshot() }),
+    const m = pb.decodeMessage(
+      pb.encodeMessage(
+        pb.newMessage({ type: pb.MessageType.MsgSnap, entries: [pb.newEntry()], snapshot: pb.newSnapshot() }),
       ),
     );
-    expect(Object.keys(m)).toEqual(Object.keys(newMessage({ type: MessageType.MsgHup })));
-    expect(Object.keys(m.entries[0]!)).toEqual(Object.keys(newEntry()));
-    expect(Object.keys(m.snapshot!)).toEqual(Object.keys(newSnapshot()));
-    expect(Object.keys(m.snapshot!.metadata)).toEqual(Object.keys(newSnapshot().metadata));
-    expect(Object.keys(m.snapshot!.metadata.confState)).toEqual(Object.keys(newConfState()));
-    expect(Object.keys(decodeHardState(new Uint8Array(0)))).toEqual(Object.keys(newHardState()));
-    expect(Object.keys(decodeConfChange(new Uint8Array(0)))).toEqual(Object.keys(newConfChange()));
-    expect(Object.keys(decodeConfChangeV2(new Uint8Array(0)))).toEqual(Object.keys(newConfChangeV2()));
+    expect(Object.keys(m)).toEqual(Object.keys(pb.newMessage({ type: pb.MessageType.MsgHup })));
+    expect(Object.keys(m.entries[0]!)).toEqual(Object.keys(pb.newEntry()));
+    expect(Object.keys(m.snapshot!)).toEqual(Object.keys(pb.newSnapshot()));
+    expect(Object.keys(m.snapshot!.metadata)).toEqual(Object.keys(pb.newSnapshot().metadata));
+    expect(Object.keys(m.snapshot!.metadata.confState)).toEqual(Object.keys(pb.newConfState()));
+    expect(Object.keys(pb.decodeHardState(new Uint8Array(0)))).toEqual(Object.keys(pb.newHardState()));
+    expect(Object.keys(pb.decodeConfChange(new Uint8Array(0)))).toEqual(Object.keys(pb.newConfChange()));
+    expect(Object.keys(pb.decodeConfChangeV2(new Uint8Array(0)))).toEqual(Object.keys(pb.newConfChangeV2()));
   });
 
   it("empty input decodes to the zero value of each type", () => {
     const empty = new Uint8Array(0);
-    expect(decodeMessage(empty)).toEqual(newMessage({ type: MessageType.MsgHup }));
-    expect(decodeEntry(empty)).toEqual(newEntry());
-    expect(decodeHardState(empty)).toEqual(newHardState());
-    expect(decodeConfState(empty)).toEqual(newConfState());
-    expect(decodeSnapshot(empty)).toEqual(newSnapshot());
-    expect(decodeConfChange(empty)).toEqual(newConfChange());
-    expect(decodeConfChangeV2(empty)).toEqual(newConfChangeV2());
+    expect(pb.decodeMessage(empty)).toEqual(pb.newMessage({ type: pb.MessageType.MsgHup }));
+    expect(pb.decodeEntry(empty)).toEqual(pb.newEntry());
+    expect(pb.decodeHardState(empty)).toEqual(pb.newHardState());
+    expect(pb.decodeConfState(empty)).toEqual(pb.newConfState());
+    expect(pb.decodeSnapshot(empty)).toEqual(pb.newSnapshot());
+    expect(pb.decodeConfChange(empty)).toEqual(pb.newConfChange());
+    expect(pb.decodeConfChangeV2(empty)).toEqual(pb.newConfChangeV2());
   });
 
   it("zero values encode to nothing", () => {
-    expect(encodeMessage(newMessage({ type: MessageType.MsgHup })).length).toBe(0);
-    expect(encodeEntry(newEntry()).length).toBe(0);
-    expect(encodeHardState(newHardState()).length).toBe(0);
-    expect(encodeConfState(newConfState()).length).toBe(0);
-    expect(encodeConfChange(newConfChange()).length).toBe(0);
-    expect(encodeConfChangeV2(newConfChangeV2()).length).toBe(0);
+    expect(pb.encodeMessage(pb.newMessage({ type: pb.MessageType.MsgHup })).length).toBe(0);
+    expect(pb.encodeEntry(pb.newEntry()).length).toBe(0);
+    expect(pb.encodeHardState(pb.newHardState()).length).toBe(0);
+    expect(pb.encodeConfState(pb.newConfState()).length).toBe(0);
+    expect(pb.encodeConfChange(pb.newConfChange()).length).toBe(0);
+    expect(pb.encodeConfChangeV2(pb.newConfChangeV2()).length).toBe(0);
     // Snapshot.metadata and its confState are always written.
-    expect(encodeSnapshot(newSnapshot())).toEqual(bytes(0x12, 0x02, 0x0a, 0x00));
+    expect(pb.encodeSnapshot(pb.newSnapshot())).toEqual(bytes(0x12, 0x02, 0x0a, 0x00));
   });
 });
 
@@ -128,24 +81,24 @@ describe("hand-checked encodings", () => {
   }
 
   it("an EntryNormal: type omitted, term 2, index 3, data 4", () => {
-    const e = newEntry({ term: 1, index: 2, data: ascii("ab") });
-    check(e, [0x10, 0x01, 0x18, 0x02, 0x22, 0x02, 0x61, 0x62], encodeEntry, decodeEntry);
+    const e = pb.newEntry({ term: 1, index: 2, data: ascii("ab") });
+    check(e, [0x10, 0x01, 0x18, 0x02, 0x22, 0x02, 0x61, 0x62], pb.encodeEntry, pb.decodeEntry);
   });
 
   it("an EntryConfChange with a two-byte index (300 = 0xac 0x02)", () => {
-    const e = newEntry({ term: 5, index: 300, type: EntryType.EntryConfChange, data: bytes(0x01) });
-    check(e, [0x08, 0x01, 0x10, 0x05, 0x18, 0xac, 0x02, 0x22, 0x01, 0x01], encodeEntry, decodeEntry);
+    const e = pb.newEntry({ term: 5, index: 300, type: pb.EntryType.EntryConfChange, data: bytes(0x01) });
+    check(e, [0x08, 0x01, 0x10, 0x05, 0x18, 0xac, 0x02, 0x22, 0x01, 0x01], pb.encodeEntry, pb.decodeEntry);
   });
 
   it("a MsgApp with two entries and a commit index", () => {
-    const m = newMessage({
-      type: MessageType.MsgApp,
+    const m = pb.newMessage({
+      type: pb.MessageType.MsgApp,
       to: 2,
       from: 1,
       term: 4,
       logTerm: 4,
       index: 10,
-      entries: [newEntry({ term: 4, index: 11, data: ascii("x") }), newEntry({ term: 4, index: 12 })],
+      entries: [pb.newEntry({ term: 4, index: 11, data: ascii("x") }), pb.newEntry({ term: 4, index: 12 })],
       commit: 10,
     });
     const expected = [
@@ -159,12 +112,12 @@ describe("hand-checked encodings", () => {
       ...[0x3a, 0x04, 0x10, 0x04, 0x18, 0x0c], // entries[1]: 4 bytes (no data)
       ...[0x40, 0x0a], // commit
     ];
-    check(m, expected, encodeMessage, decodeMessage);
+    check(m, expected, pb.encodeMessage, pb.decodeMessage);
   });
 
   it("a MsgAppResp rejection: bool and hint fields, context (12)", () => {
-    const m = newMessage({
-      type: MessageType.MsgAppResp,
+    const m = pb.newMessage({
+      type: pb.MessageType.MsgAppResp,
       to: 1,
       from: 2,
       term: 5,
@@ -176,12 +129,12 @@ describe("hand-checked encodings", () => {
     });
     const expected = [0x08, 0x04, 0x10, 0x01, 0x18, 0x02, 0x20, 0x05, 0x28, 0x03, 0x30, 0x07];
     expected.push(0x50, 0x01, 0x58, 0x06, 0x62, 0x01, 0x63);
-    check(m, expected, encodeMessage, decodeMessage);
+    check(m, expected, pb.encodeMessage, pb.decodeMessage);
   });
 
   it("a MsgStorageAppend: 2^53 - 1 ids, vote (13) after context (12), a nested response (14)", () => {
-    const m = newMessage({
-      type: MessageType.MsgStorageAppend,
+    const m = pb.newMessage({
+      type: pb.MessageType.MsgStorageAppend,
       to: Number.MAX_SAFE_INTEGER,
       from: 1,
       term: 2,
@@ -189,8 +142,8 @@ describe("hand-checked encodings", () => {
       vote: 1,
       context: ascii("c"),
       responses: [
-        newMessage({
-          type: MessageType.MsgStorageAppendResp,
+        pb.newMessage({
+          type: pb.MessageType.MsgStorageAppendResp,
           to: 1,
           from: Number.MAX_SAFE_INTEGER,
           logTerm: 2,
@@ -203,19 +156,19 @@ describe("hand-checked encodings", () => {
     const expected = [0x08, 0x13, 0x10, ...MAX_SAFE_VARINT, 0x18, 0x01, 0x20, 0x02, 0x40, 0x03];
     expected.push(0x62, 0x01, 0x63, 0x68, 0x01);
     expected.push(0x72, 17, ...resp);
-    check(m, expected, encodeMessage, decodeMessage);
+    check(m, expected, pb.encodeMessage, pb.decodeMessage);
   });
 
   it("a HardState with commit 2^53 - 1 (an 8-byte varint)", () => {
-    const hs = newHardState({ term: 1, vote: 3, commit: Number.MAX_SAFE_INTEGER });
-    check(hs, [0x08, 0x01, 0x10, 0x03, 0x18, ...MAX_SAFE_VARINT], encodeHardState, decodeHardState);
+    const hs = pb.newHardState({ term: 1, vote: 3, commit: Number.MAX_SAFE_INTEGER });
+    check(hs, [0x08, 0x01, 0x10, 0x03, 0x18, ...MAX_SAFE_VARINT], pb.encodeHardState, pb.decodeHardState);
     // 2^32 = 16 · 2^28: four empty 7-bit groups, then 16.
-    const hs2 = newHardState({ commit: 2 ** 32 });
-    check(hs2, [0x18, 0x80, 0x80, 0x80, 0x80, 0x10], encodeHardState, decodeHardState);
+    const hs2 = pb.newHardState({ commit: 2 ** 32 });
+    check(hs2, [0x18, 0x80, 0x80, 0x80, 0x80, 0x10], pb.encodeHardState, pb.decodeHardState);
   });
 
   it("a joint ConfState: repeated ids unpacked (one tag each), autoLeave", () => {
-    const cs = newConfState({
+    const cs = pb.newConfState({
       voters: [1, 2],
       learners: [4],
       votersOutgoing: [1, 2, 3],
@@ -224,44 +177,44 @@ describe("hand-checked encodings", () => {
     });
     const expected = [0x08, 0x01, 0x08, 0x02, 0x10, 0x04, 0x18, 0x01, 0x18, 0x02, 0x18, 0x03, 0x20, 0x03];
     expected.push(0x28, 0x01);
-    check(cs, expected, encodeConfState, decodeConfState);
+    check(cs, expected, pb.encodeConfState, pb.decodeConfState);
   });
 
   it("a ConfChangeV2: transition, two changes (AddNode's type 0 omitted), context", () => {
-    const cc = newConfChangeV2({
-      transition: ConfChangeTransition.ConfChangeTransitionJointExplicit,
+    const cc = pb.newConfChangeV2({
+      transition: pb.ConfChangeTransition.ConfChangeTransitionJointExplicit,
       changes: [
-        { type: ConfChangeType.ConfChangeAddNode, nodeId: 2 },
-        { type: ConfChangeType.ConfChangeRemoveNode, nodeId: 3 },
+        { type: pb.ConfChangeType.ConfChangeAddNode, nodeId: 2 },
+        { type: pb.ConfChangeType.ConfChangeRemoveNode, nodeId: 3 },
       ],
       context: ascii("c"),
     });
     const expected = [
       0x08, 0x02, 0x12, 0x02, 0x10, 0x02, 0x12, 0x04, 0x08, 0x01, 0x10, 0x03, 0x1a, 0x01, 0x63,
     ];
-    check(cc, expected, encodeConfChangeV2, decodeConfChangeV2);
+    check(cc, expected, pb.encodeConfChangeV2, pb.decodeConfChangeV2);
   });
 
   it("a ConfChange: id is field 1", () => {
-    const cc = newConfChange({
+    const cc = pb.newConfChange({
       id: 1,
-      type: ConfChangeType.ConfChangeAddLearnerNode,
+      type: pb.ConfChangeType.ConfChangeAddLearnerNode,
       nodeId: 4,
       context: ascii("ctx"),
     });
     const expected = [0x08, 0x01, 0x10, 0x03, 0x18, 0x04, 0x22, 0x03, 0x63, 0x74, 0x78];
-    check(cc, expected, encodeConfChange, decodeConfChange);
+    check(cc, expected, pb.encodeConfChange, pb.decodeConfChange);
   });
 
   it("a MsgSnap: snapshot (9) holding data and metadata (confState, index 200, term 2)", () => {
-    const m = newMessage({
-      type: MessageType.MsgSnap,
+    const m = pb.newMessage({
+      type: pb.MessageType.MsgSnap,
       to: 2,
       from: 1,
       term: 3,
-      snapshot: newSnapshot({
+      snapshot: pb.newSnapshot({
         data: bytes(0xaa, 0xbb),
-        metadata: { confState: newConfState({ voters: [1, 2, 3] }), index: 200, term: 2 },
+        metadata: { confState: pb.newConfState({ voters: [1, 2, 3] }), index: 200, term: 2 },
       }),
     });
     const confState = [0x08, 0x01, 0x08, 0x02, 0x08, 0x03];
@@ -270,16 +223,18 @@ describe("hand-checked encodings", () => {
     const snapshot = [0x0a, 0x02, 0xaa, 0xbb, 0x12, 0x0d, ...metadata];
     expect(snapshot.length).toBe(19);
     const expected = [0x08, 0x07, 0x10, 0x02, 0x18, 0x01, 0x20, 0x03, 0x4a, 0x13, ...snapshot];
-    check(m, expected, encodeMessage, decodeMessage);
+    check(m, expected, pb.encodeMessage, pb.decodeMessage);
   });
 
   it("reads what etcd's gogoproto-era encoder wrote: zero Type, Term and Index present", () => {
     // gogoproto's non-nullable Entry fields were always written, zeros included.
-    expect(decodeEntry(bytes(0x08, 0x00, 0x10, 0x00, 0x18, 0x00))).toEqual(newEntry());
-    expect(decodeEntry(bytes(0x08, 0x00, 0x10, 0x01, 0x18, 0x02))).toEqual(newEntry({ term: 1, index: 2 }));
+    expect(pb.decodeEntry(bytes(0x08, 0x00, 0x10, 0x00, 0x18, 0x00))).toEqual(pb.newEntry());
+    expect(pb.decodeEntry(bytes(0x08, 0x00, 0x10, 0x01, 0x18, 0x02))).toEqual(
+      pb.newEntry({ term: 1, index: 2 }),
+    );
     // protoc-gen-go writes a field whose pointer is set, even to zero or false.
-    expect(decodeMessage(bytes(0x08, 0x00, 0x50, 0x00, 0x62, 0x00))).toEqual(
-      newMessage({ type: MessageType.MsgHup }),
+    expect(pb.decodeMessage(bytes(0x08, 0x00, 0x50, 0x00, 0x62, 0x00))).toEqual(
+      pb.newMessage({ type: pb.MessageType.MsgHup }),
     );
   });
 });
@@ -290,10 +245,10 @@ describe("entrySize", () => {
       fc.property(fc.array(arbEntry, { maxLength: 8 }), (ents) => {
         let sum = 0;
         for (const e of ents) {
-          expect(entrySize(e)).toBe(encodeEntry(e).length);
-          sum += encodeEntry(e).length;
+          expect(pb.entrySize(e)).toBe(pb.encodeEntry(e).length);
+          sum += pb.encodeEntry(e).length;
         }
-        expect(entriesSize(ents)).toBe(sum);
+        expect(pb.entriesSize(ents)).toBe(sum);
       }),
       { seed: SEED, numRuns: runs(300) },
     );
@@ -301,40 +256,58 @@ describe("entrySize", () => {
 
   it("varintSize matches the varint lengths at every 7-bit boundary", () => {
     for (let k = 1; k <= 7; k++) {
-      expect(varintSize(2 ** (7 * k) - 1)).toBe(k);
-      expect(varintSize(2 ** (7 * k))).toBe(k + 1);
-      expect(encodeHardState(newHardState({ term: 2 ** (7 * k) - 1 })).length).toBe(1 + k);
-      expect(encodeHardState(newHardState({ term: 2 ** (7 * k) })).length).toBe(2 + k);
+      expect(pb.varintSize(2 ** (7 * k) - 1)).toBe(k);
+      expect(pb.varintSize(2 ** (7 * k))).toBe(k + 1);
+      expect(pb.encodeHardState(pb.newHardState({ term: 2 ** (7 * k) - 1 })).length).toBe(1 + k);
+      expect(pb.encodeHardState(pb.newHardState({ term: 2 ** (7 * k) })).length).toBe(2 + k);
     }
-    expect(varintSize(0)).toBe(1);
-    expect(varintSize(Number.MAX_SAFE_INTEGER)).toBe(8);
+    expect(pb.varintSize(0)).toBe(1);
+    expect(pb.varintSize(Number.MAX_SAFE_INTEGER)).toBe(8);
+  });
+
+  it("putVarint writes varintSize bytes, as the codec writes a varint field", () => {
+    const zero = new Uint8Array(1).fill(0xee);
+    expect([pb.putVarint(zero, 0, 0), zero[0]]).toEqual([1, 0]);
+    for (const v of [1, 127, 128, 300, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 49 + 3, Number.MAX_SAFE_INTEGER]) {
+      const buf = new Uint8Array(12).fill(0xee);
+      const end = pb.putVarint(buf, 2, v);
+      expect(end - 2).toBe(pb.varintSize(v));
+      expect(buf[end]).toBe(0xee);
+      // HardState.term is field 1: a 0x08 tag, then the varint (the whole encoding, term alone set).
+      expect(pb.encodeHardState(pb.newHardState({ term: v }))).toEqual(
+        Uint8Array.of(0x08, ...buf.subarray(2, end)),
+      );
+    }
   });
 });
 
 describe("encoding", () => {
   it("refuses numbers that are not non-negative safe integers", () => {
     for (const bad of [-1, 1.5, Number.NaN, Infinity, 2 ** 53, 2 ** 64]) {
-      expect(() => encodeHardState(newHardState({ term: bad }))).toThrow(
+      expect(() => pb.encodeHardState(pb.newHardState({ term: bad }))).toThrow(
         new RangeError(`raftpb: HardState.term: ${bad} is not a non-negative safe integer`),
       );
     }
-    expect(() => encodeConfState(newConfState({ voters: [1, -2] }))).toThrow(/ConfState\.voters: -2/);
-    const m = newMessage({ type: MessageType.MsgApp, entries: [newEntry({ index: 0.5 })] });
-    expect(() => encodeMessage(m)).toThrow(/Entry\.index: 0\.5/);
+    expect(() => pb.encodeConfState(pb.newConfState({ voters: [1, -2] }))).toThrow(/ConfState\.voters: -2/);
+    const m = pb.newMessage({ type: pb.MessageType.MsgApp, entries: [pb.newEntry({ index: 0.5 })] });
+    expect(() => pb.encodeMessage(m)).toThrow(/Entry\.index: 0\.5/);
   });
 
   it("returns plain Uint8Arrays", () => {
-    const b = encodeMessage(
-      newMessage({ type: MessageType.MsgApp, entries: [newEntry({ data: ascii("x") })] }),
+    const b = pb.encodeMessage(
+      pb.newMessage({ type: pb.MessageType.MsgApp, entries: [pb.newEntry({ data: ascii("x") })] }),
     );
     expect(b.constructor).toBe(Uint8Array);
   });
 
   it("a large message (past the allocator's pooled sizes) round-trips", () => {
     const data = new Uint8Array(10_000).map((_, i) => i & 0xff);
-    const m = newMessage({ type: MessageType.MsgApp, entries: [newEntry({ term: 1, index: 1, data })] });
-    const b = encodeMessage(m);
-    expect(b.length).toBe(1 + varintSize(entrySize(m.entries[0]!)) + entrySize(m.entries[0]!) + 2);
-    expect(decodeMessage(b)).toEqual(m);
+    const m = pb.newMessage({
+      type: pb.MessageType.MsgApp,
+      entries: [pb.newEntry({ term: 1, index: 1, data })],
+    });
+    const b = pb.encodeMessage(m);
+    expect(b.length).toBe(1 + pb.varintSize(pb.entrySize(m.entries[0]!)) + pb.entrySize(m.entries[0]!) + 2);
+    expect(pb.decodeMessage(b)).toEqual(m);
   });
 });

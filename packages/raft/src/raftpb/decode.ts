@@ -1,5 +1,16 @@
 /**
- * The decoding half of the raftpb codec (see codec.ts for what it accepts).
+ * The decoding half of raftpb's protobuf codec (encode.ts is the other, with the bytes it writes).
+ *
+ * Decoding accepts any valid proto2 encoding of the message: fields in any order, unknown fields
+ * skipped (groups included), repeated uint64 fields packed or unpacked, the last occurrence of a
+ * singular scalar winning and occurrences of a singular message field merged. Enum values are kept as
+ * numbers, known or not. Decoded objects have every field (zero defaults), in the shape the `new*`
+ * factories build. Their bytes fields never alias the input: they are views into one private copy of
+ * it made on the first bytes field (one allocation per message rather than one per entry), so keeping
+ * any of them keeps that copy alive. A uint64 above 2^53 − 1, truncated input, a wire type other than
+ * the field's, a length past the end or nesting deeper than 100 throws a RaftError with code "Decode"
+ * whose message names the message type and field (e.g. `raftpb: Message.term: 18446744073709551615
+ * exceeds 2^53-1`). Callers taking bytes off the network must catch it.
  *
  * Each read* function reads fields until the cursor's limit (the end of the message being read) and
  * returns a fresh object in its factory's key order, so decoded objects share the core's V8 shapes. A

@@ -1,12 +1,30 @@
 /**
- * The encoding half of the raftpb codec (see codec.ts for the rules the bytes follow).
+ * The encoding half of raftpb's protobuf codec (decode.ts is the other), wire-compatible with etcd's
+ * `raft.proto` (proto2, same field numbers and enum values): a message encoded here decodes in etcd's
+ * Go code (gogoproto-era or protoc-gen-go-era) and the other way round.
+ *
+ * Encoding rules (what the bytes look like):
+ * - Fields are written in field-number order (so Message's `vote`, field 13, follows `context`, 12).
+ * - A scalar field (number, enum, bool, bytes) is written only when it is non-zero / non-empty: the
+ *   bytes proto2 gives for "field present iff set", with zero meaning unset. Go decodes an omitted
+ *   field as zero (its getters), so every value round-trips. (protoc-gen-go also writes a pointer set to
+ *   zero; a plain object cannot tell "set to zero" from "unset", and writes neither.)
+ * - Message fields every object has (Snapshot.metadata, SnapshotMetadata.confState) are always
+ *   written, even when empty; Message.snapshot is written iff it is not undefined; every element of a
+ *   repeated message field (entries, responses, changes) is written, even an empty one.
+ * - Repeated uint64 fields (ConfState's voters, learners, votersOutgoing, learnersNext) are unpacked,
+ *   one tag per element (zeros included), as proto2 requires of fields not marked `[packed=true]`.
+ * - Numbers must be non-negative safe integers; anything else throws a RangeError (a programming error).
+ * `entrySize` (size.ts) gives the length of an encoded Entry without encoding it.
+ * Encoded bytes may be views into a shared slab (as small Node Buffers are): never transfer or
+ * reinterpret their `.buffer`.
  *
  * Two passes, fields written by hand: the first computes the exact size (and checks every number),
  * the second writes into one buffer of that size from protobufjs's pooled allocator. That is about
  * three times faster than pushing each field through protobufjs's Writer, whose per-field operation
  * objects and fork/ldelim bookkeeping dominate for raft's small messages, and yields the same bytes.
  */
-import { entrySize, varintSize } from "./size.js";
+import { entrySize, putVarint, varintSize } from "./size.js";
 import type {
   ConfChange,
   ConfChangeSingle,
@@ -144,31 +162,16 @@ function confChangeV2Size(cc: ConfChangeV2): number {
 // Writing (second pass). Each put* writes at `pos` and returns the position after what it wrote; the
 // buffer was sized by the first pass, and the numbers were checked there.
 
-/** Writes `v` (a non-negative safe integer) as a varint. */
-function putUint(buf: Uint8Array, pos: number, v: number): number {
-  // Above 2^31 the shift operators would wrap; `v & 0x7f` is still right (ToInt32 keeps the low bits).
-  while (v > 0x7fffffff) {
-    buf[pos++] = (v & 0x7f) | 0x80;
-    v = Math.floor(v / 128);
-  }
-  while (v > 0x7f) {
-    buf[pos++] = (v & 0x7f) | 0x80;
-    v >>>= 7;
-  }
-  buf[pos++] = v;
-  return pos;
-}
-
 /** Writes a one-byte tag and a varint. */
 function putField(buf: Uint8Array, pos: number, tag: number, v: number): number {
   buf[pos] = tag;
-  return putUint(buf, pos + 1, v);
+  return putVarint(buf, pos + 1, v);
 }
 
 /** Writes a one-byte tag, a length and the bytes. */
 function putBytes(buf: Uint8Array, pos: number, tag: number, b: Uint8Array): number {
   buf[pos] = tag;
-  pos = putUint(buf, pos + 1, b.length);
+  pos = putVarint(buf, pos + 1, b.length);
   buf.set(b, pos);
   return pos + b.length;
 }
@@ -273,7 +276,7 @@ function checkEnd(end: number, size: number): void {
   if (end !== size) throw new Error(`raftpb: internal error: encoded ${end} bytes, sized ${size}`);
 }
 
-/** Encodes a Message (raft.proto's `Message`) as protobuf bytes; see codec.ts for the rules. */
+/** Encodes a Message (raft.proto's `Message`) as protobuf bytes, by the rules above. */
 export function encodeMessage(m: Message): Uint8Array {
   const size = messageSize(m);
   const buf = alloc(size);

@@ -1,26 +1,10 @@
 /**
  * @tsraft/raft/raftpb: etcd's raft.proto types as plain objects (types.ts: the types, enums, `new*`
- * factories), their protobuf codec wire-compatible with etcd's (codec.ts: `encodeX` / `decodeX`), and
- * the helpers etcd users rely on around them (confchange.ts, util.ts, and size.ts for the encoded sizes
- * etcd's `proto.Size`-based limits count).
+ * factories), their protobuf codec wire-compatible with etcd's (encode.ts: `encodeX`, with the rules
+ * the bytes follow; decode.ts: `decodeX`), and the helpers etcd users rely on around them
+ * (confchange.ts, util.ts, and size.ts for the encoded sizes etcd's `proto.Size`-based limits count).
  */
 
-export {
-  decodeConfChange,
-  decodeConfChangeV2,
-  decodeConfState,
-  decodeEntry,
-  decodeHardState,
-  decodeMessage,
-  decodeSnapshot,
-  encodeConfChange,
-  encodeConfChangeV2,
-  encodeConfState,
-  encodeEntry,
-  encodeHardState,
-  encodeMessage,
-  encodeSnapshot,
-} from "./codec.js";
 export {
   asV1,
   asV2,
@@ -32,7 +16,25 @@ export {
   leaveJoint,
   simpleConfChangeV2,
 } from "./confchange.js";
-export { entriesSize, entrySize, varintSize } from "./size.js";
+export {
+  decodeConfChange,
+  decodeConfChangeV2,
+  decodeConfState,
+  decodeEntry,
+  decodeHardState,
+  decodeMessage,
+  decodeSnapshot,
+} from "./decode.js";
+export {
+  encodeConfChange,
+  encodeConfChangeV2,
+  encodeConfState,
+  encodeEntry,
+  encodeHardState,
+  encodeMessage,
+  encodeSnapshot,
+} from "./encode.js";
+export { entriesSize, entrySize, putVarint, varintSize } from "./size.js";
 export {
   type ConfChange,
   type ConfChangeSingle,
@@ -55,6 +57,7 @@ export {
   newSnapshot,
   type Snapshot,
   type SnapshotMetadata,
+  zeroMessage,
 } from "./types.js";
 export {
   confChangeTransitionName,

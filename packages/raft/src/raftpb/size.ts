@@ -1,6 +1,10 @@
 import type { Entry } from "./types.js";
 
-/** Bytes a varint encoding of `v` takes (v a non-negative safe integer). */
+/**
+ * Bytes a varint (protobuf's base-128, least significant group first) of `v` takes; `v` a
+ * non-negative safe integer. With {@link putVarint}, what every binary format of tsraft built on
+ * varints uses (the codec, the WAL's records, the transport's frames, the KV's commands).
+ */
 export function varintSize(v: number): number {
   if (v < 0x80) return 1;
   if (v < 0x4000) return 2;
@@ -10,6 +14,24 @@ export function varintSize(v: number): number {
   if (v < 0x40000000000) return 6;
   if (v < 0x2000000000000) return 7;
   return 8; // 2^49 ≤ v < 2^53 (safe integers never need the 9th and 10th bytes)
+}
+
+/**
+ * Writes `v` (a non-negative safe integer, unchecked: the caller checked it when it sized the
+ * buffer) as a varint at `pos`; returns the position after it ({@link varintSize} bytes on).
+ */
+export function putVarint(buf: Uint8Array, pos: number, v: number): number {
+  // Above 2^31 the shift operators would wrap; `v & 0x7f` is still right (ToInt32 keeps the low bits).
+  while (v > 0x7fffffff) {
+    buf[pos++] = (v & 0x7f) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  while (v > 0x7f) {
+    buf[pos++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  buf[pos++] = v;
+  return pos;
 }
 
 /**

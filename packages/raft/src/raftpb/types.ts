@@ -189,24 +189,45 @@ export function newSnapshot(s: { data?: Uint8Array; metadata?: Partial<SnapshotM
   };
 }
 
-/** Builds a full Message from the fields given; the rest take their zero values. */
-export function newMessage(m: Partial<Message> & { type: MessageType }): Message {
+/** The shared empty entry list of messages without entries. Frozen: never push into it. */
+export const NO_ENTRIES: Entry[] = Object.freeze([]) as unknown as Entry[];
+/** The shared empty response list of messages without responses. Frozen: never push into it. */
+export const NO_MESSAGES: Message[] = Object.freeze([]) as unknown as Message[];
+
+/**
+ * A Message of `type` from `from` to `to` with every other field at its zero value (the frozen
+ * {@link NO_ENTRIES} and {@link NO_MESSAGES}, {@link EMPTY_BYTES}): the one literal messages are
+ * built from, so that they all share one V8 shape. Hot paths set the few fields they need on it
+ * (replace a list, never push into the shared empty one) rather than pass a defaults object.
+ */
+export function zeroMessage(type: MessageType, to: number, from: number): Message {
   return {
-    type: m.type,
-    to: m.to ?? 0,
-    from: m.from ?? 0,
-    term: m.term ?? 0,
-    logTerm: m.logTerm ?? 0,
-    index: m.index ?? 0,
-    entries: m.entries ?? [],
-    commit: m.commit ?? 0,
-    vote: m.vote ?? 0,
-    snapshot: m.snapshot,
-    reject: m.reject ?? false,
-    rejectHint: m.rejectHint ?? 0,
-    context: m.context ?? EMPTY_BYTES,
-    responses: m.responses ?? [],
+    type,
+    to,
+    from,
+    term: 0,
+    logTerm: 0,
+    index: 0,
+    entries: NO_ENTRIES,
+    commit: 0,
+    vote: 0,
+    snapshot: undefined,
+    reject: false,
+    rejectHint: 0,
+    context: EMPTY_BYTES,
+    responses: NO_MESSAGES,
   };
+}
+
+/**
+ * Builds a full Message from the fields given; the rest take their zero values, with fresh empty
+ * `entries` and `responses` the caller may push into.
+ */
+export function newMessage(m: Partial<Message> & { type: MessageType }): Message {
+  const out = zeroMessage(m.type, 0, 0);
+  out.entries = [];
+  out.responses = [];
+  return Object.assign(out, m);
 }
 
 /** Builds a full HardState from the fields given; the rest take their zero values. */

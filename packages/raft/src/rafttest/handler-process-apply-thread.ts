@@ -1,5 +1,5 @@
 import { defaultEntryFormatter, describeMessage } from "../describe.js";
-import { decodeConfChange, decodeConfChangeV2 } from "../raftpb/codec.js";
+import { decodeConfChange, decodeConfChangeV2 } from "../raftpb/decode.js";
 import { type ConfState, type Entry, EntryType, newSnapshot, type Snapshot } from "../raftpb/types.js";
 import type { TestData } from "./datadriven.js";
 import { nodeAt, nodeIdxs } from "./interaction-args.js";

@@ -1,5 +1,6 @@
 /** @tsraft/raft/rafttest: the datadriven runner, the interaction harness and the cluster simulator. */
 
+export { mixSeed, Prng } from "../prng.js";
 export { confchangeDatadrivenHandler } from "./confchange-datadriven.js";
 export {
   type CmdArg,
@@ -34,11 +35,11 @@ export { alternativeMajorityCommittedIndex, quorumDatadrivenHandler } from "./qu
 // Its fast-check arbitraries are in @tsraft/raft/rafttest/fast-check (fast-check is an optional peer).
 export { bytesEqual, utf8Decode, utf8Encode } from "./sim/bytes.js";
 export { ChecksumStateMachine, KvStateMachine } from "./sim/example-state-machines.js";
+export { FNV1A_OFFSET, fnv1a, fnv1aString, fnv1aUnit } from "./sim/fnv1a.js";
 export { type GenerateOptions, generateCase } from "./sim/generator.js";
 export { type CheckedNode, Checker, type InvariantName, InvariantViolation } from "./sim/invariants.js";
 export { SimNetwork } from "./sim/network.js";
 export { NodeHost } from "./sim/node-host.js";
-export { mixSeed, Prng } from "./sim/prng.js";
 export {
   type FailureReportOptions,
   formatFailure,

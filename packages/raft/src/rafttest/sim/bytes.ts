@@ -1,6 +1,6 @@
 /**
  * Byte helpers for the simulator: UTF-8 without TextEncoder (not in the core's ES2022 lib, and the
- * simulator must stay browser- and Node-neutral), equality, and a small hash.
+ * simulator must stay browser- and Node-neutral) and equality.
  */
 
 /** The UTF-8 bytes of `s` (lone surrogates become U+FFFD, as TextEncoder does). */
@@ -54,10 +54,4 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-/** 32-bit FNV-1a of `b`, continuing from `h` (for chaining). */
-export function fnv1a(b: Uint8Array, h = 0x811c9dc5): number {
-  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
-  return h >>> 0;
 }

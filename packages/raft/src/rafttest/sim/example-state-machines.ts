@@ -6,10 +6,9 @@
  * and in `@tsraft/node`'s RaftNode.
  */
 import type { ApplyEntry, MaybePromise, StateMachine, StateMachineSnapshot } from "../../state-machine.js";
-import { fnv1a, utf8Decode, utf8Encode } from "./bytes.js";
+import { utf8Decode, utf8Encode } from "./bytes.js";
+import { FNV1A_OFFSET, fnv1a } from "./fnv1a.js";
 import { collectImage } from "./snapshot-image.js";
-
-const FNV_OFFSET = 0x811c9dc5;
 
 /**
  * The default state machine: a running hash of every normal entry's data and their count. Two
@@ -17,7 +16,7 @@ const FNV_OFFSET = 0x811c9dc5;
  * returns the count after it (the command's position among all commands applied).
  */
 export class ChecksumStateMachine implements StateMachine<number> {
-  hash = FNV_OFFSET;
+  hash = FNV1A_OFFSET;
   count = 0;
   private applied = 0;
 

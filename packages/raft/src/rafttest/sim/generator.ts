@@ -9,7 +9,7 @@
  * The same seed and options always give the same case.
  */
 import { NO_LIMIT } from "../../constants.js";
-import { Prng } from "./prng.js";
+import { Prng } from "../../prng.js";
 import type {
   Action,
   BrokenVariant,

@@ -3,19 +3,16 @@
  * one wrong event is reported with the right property name.
  */
 import { describe, expect, it } from "vitest";
+import { newReady } from "../../../test/ready-fixtures.js";
+import type { ConfState, Entry, HardState, Message } from "../../raftpb/types.js";
 import {
   ConfChangeTransition,
   ConfChangeType,
-  type ConfState,
-  type Entry,
   EntryType,
-  type HardState,
-  type Message,
   MessageType,
   newConfState,
   newMessage,
 } from "../../raftpb/types.js";
-import type { Ready } from "../../ready.js";
 import { StateType } from "../../ready.js";
 import { utf8Encode } from "./bytes.js";
 import { type CheckedNode, Checker, type InvariantName, InvariantViolation } from "./invariants.js";
@@ -65,19 +62,7 @@ const ent = (index: number, term: number, data = ""): Entry => ({
   data: utf8Encode(data),
 });
 
-function ready(f: Partial<Ready>): Ready {
-  return {
-    softState: undefined,
-    hardState: undefined,
-    readStates: [],
-    entries: [],
-    snapshot: undefined,
-    committedEntries: [],
-    messages: [],
-    mustSync: false,
-    ...f,
-  };
-}
+const ready = newReady;
 
 function violation(f: () => void): InvariantName | undefined {
   try {

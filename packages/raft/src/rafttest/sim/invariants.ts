@@ -14,18 +14,16 @@
  * Every check throws an {@link InvariantViolation} naming the property.
  */
 
-import {
-  type ConfChange,
-  type ConfChangeV2,
-  type ConfState,
-  type Entry,
-  EntryType,
-  type HardState,
-  type Message,
-  MessageType,
-  newConfState,
-  type SnapshotMetadata,
+import type {
+  ConfChange,
+  ConfChangeV2,
+  ConfState,
+  Entry,
+  HardState,
+  Message,
+  SnapshotMetadata,
 } from "../../raftpb/types.js";
+import { EntryType, MessageType, newConfState } from "../../raftpb/types.js";
 import type { Ready } from "../../ready.js";
 import { StateType } from "../../ready.js";
 import { AckChecks } from "./ack-checks.js";

@@ -22,19 +22,11 @@
 import { LocalAppendThread, LocalApplyThread } from "../../constants.js";
 import { isRaftError } from "../../errors.js";
 import { discardLogger } from "../../logger.js";
-import { decodeConfChange, decodeConfChangeV2 } from "../../raftpb/codec.js";
+import { mixSeed, Prng } from "../../prng.js";
 import type { ConfChangeI } from "../../raftpb/confchange.js";
-import {
-  type ConfState,
-  EMPTY_BYTES,
-  type Entry,
-  EntryType,
-  type HardState,
-  type Message,
-  MessageType,
-  newConfState,
-  type Snapshot,
-} from "../../raftpb/types.js";
+import { decodeConfChange, decodeConfChangeV2 } from "../../raftpb/decode.js";
+import type { ConfState, Entry, HardState, Message, Snapshot } from "../../raftpb/types.js";
+import { EMPTY_BYTES, EntryType, MessageType, newConfState } from "../../raftpb/types.js";
 import { isEmptySnap } from "../../raftpb/util.js";
 import { RawNode, type SnapshotStatus } from "../../raw-node.js";
 import { ReadOnlyOption } from "../../read-only.js";
@@ -45,7 +37,6 @@ import { cloneConfState, type MemoryStorage } from "../../storage.js";
 import { Disk, describeWrite } from "./disk.js";
 import { type CheckedNode, type Checker, InvariantViolation } from "./invariants.js";
 import { LogRecord } from "./log-record.js";
-import { mixSeed, Prng } from "./prng.js";
 import type { BrokenVariant, SimOptions } from "./schedule.js";
 import { StateMachineDriver, type StateMachineFactory } from "./state-machine-driver.js";
 

@@ -181,10 +181,14 @@ export class Simulation {
     return this.node(id).sm as T;
   }
 
-  /** The leader, or undefined after recording that the action was skipped for want of one. */
-  private leaderOrSkip(): NodeHost | undefined {
+  /**
+   * The leader (noted in the transcript with `note`), or undefined after recording that the action
+   * was skipped for want of one.
+   */
+  private leaderOrSkip(note = false): NodeHost | undefined {
     const l = this.leader();
     if (l === undefined) this.skip("no leader");
+    else if (note) this.transcript?.note(`the leader is ${l.id}`);
     return l;
   }
 
@@ -432,17 +436,15 @@ export class Simulation {
         return;
       }
       case "crashLeader": {
-        const l = this.leaderOrSkip();
+        const l = this.leaderOrSkip(true);
         if (l === undefined) return;
-        this.transcript?.note(`the leader is ${l.id}`);
         this.stats.crashes++;
         l.crash(a.torn);
         return;
       }
       case "isolateLeader": {
-        const l = this.leaderOrSkip();
+        const l = this.leaderOrSkip(true);
         if (l === undefined) return;
-        this.transcript?.note(`the leader is ${l.id}`);
         this.lastIsolated = l.id;
         for (const h of this.hosts) {
           if (h.id === l.id || h.id === a.with) continue;

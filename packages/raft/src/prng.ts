@@ -1,7 +1,9 @@
 /**
- * The simulator's only source of randomness: a small seeded generator (sfc32, seeded through
- * splitmix32). Pure integer arithmetic, so the same seed yields the same stream in Node and in a
- * browser, on every platform: a run replays bit for bit from its seed.
+ * tsraft's one seeded pseudo-random generator (sfc32, seeded through splitmix32): the core's default
+ * `Config.random` ({@link newRandom}), the simulator's schedules and nodes, the chaos runner's fault
+ * plans and workloads, the linearizability checker's hash keys, and the tests' generated data all
+ * draw from it. Pure integer arithmetic, so the same seed yields the same stream in Node and in a
+ * browser, on every platform: a run replays bit for bit from its seed. Not for cryptography.
  */
 
 /** Mixes integers (any safe integers) into one 32-bit seed (splitmix32 over each part). */
@@ -109,4 +111,13 @@ export class Prng {
   asRandom(): () => number {
     return () => this.float();
   }
+}
+
+/**
+ * A seeded source of numbers in [0, 1), the shape of `Config.random`: a {@link Prng}'s `float()`.
+ * The core uses one, seeded from the node id, when the caller gives none, so that a run is
+ * reproducible: the same seed always yields the same election timeouts.
+ */
+export function newRandom(seed: number): () => number {
+  return new Prng(seed).asRandom();
 }

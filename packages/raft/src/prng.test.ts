@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { mixSeed, Prng } from "./prng.js";
+import { mixSeed, newRandom, Prng } from "./prng.js";
 
 const take = (p: Prng, n: number) => Array.from({ length: n }, () => p.u32());
 
@@ -96,5 +96,35 @@ describe("Prng", () => {
     expect(Math.abs(geo / 20_000 - 2)).toBeLessThan(0.15);
     expect(() => p.weighted([0, 0])).toThrow();
     expect(() => p.pick([])).toThrow();
+  });
+});
+
+describe("newRandom", () => {
+  it("is a Prng's float stream for the same seed", () => {
+    const r = newRandom(2 ** 40 + 5);
+    const p = new Prng(2 ** 40 + 5);
+    expect(Array.from({ length: 20 }, () => r())).toEqual(Array.from({ length: 20 }, () => p.float()));
+  });
+
+  it("is reproducible per seed and stays in [0, 1)", () => {
+    const a = newRandom(7);
+    const b = newRandom(7);
+    const xs = Array.from({ length: 1000 }, () => a());
+    expect(Array.from({ length: 1000 }, () => b())).toEqual(xs);
+    for (const x of xs) {
+      expect(x).toBeGreaterThanOrEqual(0);
+      expect(x).toBeLessThan(1);
+    }
+    const c = newRandom(8);
+    expect(Array.from({ length: 10 }, () => c())).not.toEqual(xs.slice(0, 10));
+  });
+
+  it("spreads election timeouts evenly enough", () => {
+    const r = newRandom(1);
+    const counts = new Array(10).fill(0);
+    for (let i = 0; i < 10_000; i++) counts[Math.floor(r() * 10)]++;
+    for (const c of counts) expect(c).toBeGreaterThan(800);
+    // Seeds beyond 32 bits are not folded onto smaller ones.
+    expect(newRandom(2 ** 40 + 1)()).not.toBe(newRandom(1)());
   });
 });
