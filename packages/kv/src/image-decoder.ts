@@ -3,6 +3,7 @@
  * arbitrary boundaries, verifying it as it goes.
  */
 import { createHash, type Hash } from "node:crypto";
+import type { ImageErrorCode, ImageHeader, ImageRecord, ImageSummary } from "./image-format.js";
 import {
   CHANGE_FIXED_BYTES,
   CHANGE_FLAG_PREV,
@@ -16,10 +17,6 @@ import {
   IMAGE_FORMAT_VERSION,
   IMAGE_MAGIC,
   ImageError,
-  type ImageErrorCode,
-  type ImageHeader,
-  type ImageRecord,
-  type ImageSummary,
   KEY_FIXED_BYTES,
   KEY_V1_FIXED_BYTES,
   KIND_CHANGE,

@@ -5,18 +5,13 @@
  * the bytes its trailer vouches for.
  */
 import { createHash } from "node:crypto";
-import {
-  decodeMessage,
-  EntryType,
-  type Message,
-  MessageType,
-  newMessage,
-  newSnapshot,
-} from "@tsraft/raft/raftpb";
+import type { Message } from "@tsraft/raft/raftpb";
+import { decodeMessage, EntryType, MessageType, newMessage, newSnapshot } from "@tsraft/raft/raftpb";
 import fc from "fast-check";
 import protobuf from "protobufjs/minimal.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { fcRuns as runs } from "../../../../test/fc.js";
+import type { TestNode } from "../../test/transport/harness.js";
 import {
   app,
   BareClient,
@@ -27,7 +22,6 @@ import {
   RawClient,
   startNode,
   stopAll,
-  type TestNode,
   waitFor,
 } from "../../test/transport/harness.js";
 import {
