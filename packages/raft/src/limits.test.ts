@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import {
   dataOf,
+  enc,
   msg,
   Network,
   newTestRaft,
@@ -17,8 +18,6 @@ import { entrySize } from "./raftpb/size.js";
 import { type Entry, MessageType } from "./raftpb/types.js";
 import { SnapshotStatus } from "./raw-node.js";
 import { ProgressState } from "./tracker/index.js";
-
-const enc = (s: string) => new TextEncoder().encode(s);
 
 function dropped(f: () => void): boolean {
   try {

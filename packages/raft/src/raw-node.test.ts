@@ -3,7 +3,7 @@
  * on advance), asyncStorageWrites, step's refusals, bootstrap, restarts, status, and determinism.
  */
 import { describe, expect, it } from "vitest";
-import { dataOf, Network, newTestConfig, newTestStorage, persistReady } from "../test/network.js";
+import { dataOf, enc, Network, newTestConfig, newTestStorage, persistReady } from "../test/network.js";
 import { LocalAppendThread, LocalApplyThread } from "./constants.js";
 import { describeReady } from "./describe.js";
 import { isRaftError } from "./errors.js";
@@ -24,8 +24,6 @@ import { type Ready, StateType } from "./ready.js";
 import { statusToJSON } from "./status.js";
 import { MemoryStorage } from "./storage.js";
 import { ProgressState } from "./tracker/index.js";
-
-const enc = (s: string) => new TextEncoder().encode(s);
 
 function thrown(f: () => void): unknown {
   try {

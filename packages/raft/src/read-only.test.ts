@@ -3,12 +3,11 @@
  * lease-based (the leader answers from its lease). Driven through RawNodes and the real Ready loop.
  */
 import { describe, expect, it } from "vitest";
-import { entry, Network, newTestStorage } from "../test/network.js";
+import { enc, entry, Network, newTestStorage } from "../test/network.js";
 import { JointConfig, MajorityConfig } from "./quorum/index.js";
 import { type Message, MessageType, newMessage } from "./raftpb/types.js";
 import { ReadOnly, ReadOnlyOption } from "./read-only.js";
 
-const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 const states = (nw: Network, id: number) => nw.readStates(id).map((rs) => [rs.index, dec(rs.requestCtx)]);
 
