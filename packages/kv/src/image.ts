@@ -93,7 +93,7 @@ export class ImageEncoder {
     this.lastKey = Buffer.from(key);
     const s = this.scratch;
     if (this.formatVersion === 1) {
-      s[0] = fmt.KIND_KEY_VALUE_V1;
+      s[0] = fmt.RECORD_KIND.KEY_VALUE_V1;
       s.writeUInt32BE(key.length, 1);
       s.writeUInt32BE(value.length, 5);
       this.write(s.subarray(0, 9));
@@ -101,7 +101,7 @@ export class ImageEncoder {
       fmt.checkU64("createRevision", revisions.createRevision);
       fmt.checkU64("modRevision", revisions.modRevision);
       fmt.checkU64("version", revisions.version);
-      s[0] = fmt.KIND_KEY;
+      s[0] = fmt.RECORD_KIND.KEY;
       s.writeUInt32BE(key.length, 1);
       s.writeUInt32BE(value.length, 5);
       s.writeBigUInt64BE(BigInt(revisions.createRevision), 9);
@@ -146,7 +146,7 @@ export class ImageEncoder {
     const value = c.value ?? EMPTY;
     const prev = c.prevValue ?? EMPTY;
     const s = this.scratch;
-    s[0] = fmt.KIND_CHANGE;
+    s[0] = fmt.RECORD_KIND.CHANGE;
     s.writeBigUInt64BE(BigInt(c.revision), 1);
     s.writeUInt16BE(c.sub, 9);
     s[11] =
@@ -179,7 +179,7 @@ export class ImageEncoder {
     }
     this.lastIdempotencyKey = Buffer.from(key);
     const s = this.scratch;
-    s[0] = fmt.KIND_IDEMPOTENCY;
+    s[0] = fmt.RECORD_KIND.IDEMPOTENCY;
     s.writeUInt32BE(key.length, 1);
     s.writeUInt32BE(value.length, 5);
     this.write(s.subarray(0, 9));
@@ -199,7 +199,7 @@ export class ImageEncoder {
   finish(): Uint8Array[] {
     if (this.finished) throw new Error("kv image: finish called twice");
     const t = Buffer.alloc(1 + fmt.COUNT_BYTES);
-    t[0] = fmt.KIND_TRAILER;
+    t[0] = fmt.RECORD_KIND.TRAILER;
     t.writeBigUInt64BE(BigInt(this.records), 1);
     this.write(t);
     this.hash.update(this.chunk.subarray(this.hashed, this.used));
