@@ -70,36 +70,23 @@ function quorumCase(voters: number): MicroCase {
   };
 }
 
-function encodeCase(k: number): MicroCase {
+/** Encoding or decoding a MsgApp of `k` entries of 128 bytes. */
+function codecCase(op: "encode" | "decode", k: number): MicroCase {
   return {
-    id: `raftpb-encode-msgapp-${k}`,
-    params: { op: "encodeMessage", type: "MsgApp", entries: k, payloadBytes: 128 },
-    defaultN: k === 1 ? 3_000_000 : 200_000,
-    make: () => {
-      const m = msgApp(k);
-      return {
-        op: () => encodeMessage(m).length,
-        counters: { encodedBytes: encodeMessage(m).length },
-      };
-    },
-  };
-}
-
-function decodeCase(k: number): MicroCase {
-  return {
-    id: `raftpb-decode-msgapp-${k}`,
-    params: { op: "decodeMessage", type: "MsgApp", entries: k, payloadBytes: 128 },
+    id: `raftpb-${op}-msgapp-${k}`,
+    params: { op: `${op}Message`, type: "MsgApp", entries: k, payloadBytes: 128 },
     defaultN: k === 1 ? 3_000_000 : 200_000,
     make: () => {
       const bytes = encodeMessage(msgApp(k));
+      if (op === "encode") {
+        const m = msgApp(k);
+        return { op: () => encodeMessage(m).length, counters: { encodedBytes: bytes.length } };
+      }
       const back = decodeMessage(bytes);
       if (back.entries.length !== k || back.entries[k - 1]!.data.length !== 128) {
         throw new Error("decodeMessage did not round-trip the MsgApp");
       }
-      return {
-        op: () => decodeMessage(bytes).entries.length,
-        counters: { encodedBytes: bytes.length },
-      };
+      return { op: () => decodeMessage(bytes).entries.length, counters: { encodedBytes: bytes.length } };
     },
   };
 }
@@ -168,10 +155,10 @@ const CASES: readonly MicroCase[] = [
   quorumCase(3),
   quorumCase(5),
   quorumCase(7),
-  encodeCase(1),
-  encodeCase(64),
-  decodeCase(1),
-  decodeCase(64),
+  codecCase("encode", 1),
+  codecCase("encode", 64),
+  codecCase("decode", 1),
+  codecCase("decode", 64),
   inflightsCase(64),
   progressCase(64),
 ];

@@ -16,7 +16,7 @@
 import { describe, expect, it } from "vitest";
 import {
   FAULT_KINDS,
-  formatRunLine,
+  formatRunReport,
   kvCliMissing,
   type RunReport,
   runChaos,
@@ -64,8 +64,7 @@ describe.skipIf(kvCliMissing() !== undefined)("chaos runs (real processes, one f
     async (seed) => {
       const r = await runChaos(specForSeed(seed));
       reports.push(r);
-      console.log(formatRunLine(r));
-      if (!r.ok) console.log(`${r.failures.join("\n")}\nartifacts: ${r.dir}\nreplay: ${r.replay}`);
+      console.log(formatRunReport(r));
       expect(r.failures).toEqual([]);
       expect(r.lincheck).toBe("ok");
       // The run must have tested what it claims: load, and a failpoint that actually fired.

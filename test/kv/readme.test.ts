@@ -193,6 +193,22 @@ const exited = (p: ChildProcess) =>
       : p.once("exit", (code) => resolve(code)),
   );
 
+/**
+ * Starts the README's cluster and runs `steps` (at least ten) against it, printing the cluster's
+ * output if one fails; returns the supervisor process, still running.
+ */
+async function runDocumented(steps: ReturnType<typeof readmeSteps>, output: string[]) {
+  expect(steps.length).toBeGreaterThanOrEqual(10);
+  const sup = await startCluster(output);
+  try {
+    await runSteps(steps);
+  } catch (err) {
+    console.log(output.join(""));
+    throw err;
+  }
+  return sup;
+}
+
 describe.skipIf(CLI_MISSING)("README quick start", async () => {
   const busy = (await Promise.all(PORTS.map(portFree))).some((free) => !free);
   const output: string[] = [];
@@ -201,14 +217,7 @@ describe.skipIf(CLI_MISSING)("README quick start", async () => {
     "runs as documented: put, get, CAS, delete, add a 4th node, remove it",
     async () => {
       const steps = readmeSteps();
-      expect(steps.length).toBeGreaterThanOrEqual(10);
-      const sup = await startCluster(output);
-      try {
-        await runSteps(steps);
-      } catch (err) {
-        console.log(output.join(""));
-        throw err;
-      }
+      const sup = await runDocumented(steps, output);
       // Ctrl-C / SIGTERM: the supervisor stops its three nodes and exits; none is left behind.
       for (const p of procs.slice(1)) p.kill("SIGTERM");
       sup.kill("SIGTERM");
@@ -223,14 +232,7 @@ describe.skipIf(CLI_MISSING)("README quick start", async () => {
     async () => {
       // The second block continues the session of the first (its revisions follow on from it).
       const steps = readmeSteps(1);
-      expect(steps.length).toBeGreaterThanOrEqual(10);
-      const sup = await startCluster(output);
-      try {
-        await runSteps(steps);
-      } catch (err) {
-        console.log(output.join(""));
-        throw err;
-      }
+      const sup = await runDocumented(steps, output);
       sup.kill("SIGTERM");
       expect(await exited(sup)).toBe(0);
     },

@@ -24,6 +24,7 @@ export {
 export { HEALTHY, type LinkRule, Network, PeerProxy, type PeerProxyOptions } from "./runner/proxy.js";
 export {
   formatRunLine,
+  formatRunReport,
   type RunOptions,
   type RunReport,
   type RunSpec,

@@ -3,6 +3,7 @@
  * arbitrary boundaries, verifying it as it goes.
  */
 import { createHash, type Hash } from "node:crypto";
+import type { ImageErrorCode, ImageHeader, ImageRecord, ImageSummary } from "./image-format.js";
 import {
   CHANGE_FIXED_BYTES,
   CHANGE_FLAG_PREV,
@@ -16,18 +17,10 @@ import {
   IMAGE_FORMAT_VERSION,
   IMAGE_MAGIC,
   ImageError,
-  type ImageErrorCode,
-  type ImageHeader,
-  type ImageRecord,
-  type ImageSummary,
   KEY_FIXED_BYTES,
   KEY_V1_FIXED_BYTES,
-  KIND_CHANGE,
-  KIND_IDEMPOTENCY,
-  KIND_KEY,
-  KIND_KEY_VALUE_V1,
-  KIND_TRAILER,
   MAX_SUB,
+  RECORD_KIND,
 } from "./image-format.js";
 
 /** Options of {@link ImageDecoder}. */
@@ -161,7 +154,7 @@ export class ImageDecoder {
           const u = this.unit(1);
           if (u === undefined) return undefined;
           const kind = u[0]!;
-          if (kind === KIND_TRAILER) this.phase = "count";
+          if (kind === RECORD_KIND.TRAILER) this.phase = "count";
           else if (this.kindAllowed(kind)) {
             this.p.kind = kind;
             this.phase = "fixed";
@@ -262,8 +255,8 @@ export class ImageDecoder {
 
   private kindAllowed(kind: number): boolean {
     return this.formatVersion === 1
-      ? kind === KIND_KEY_VALUE_V1
-      : kind === KIND_KEY || kind === KIND_CHANGE || kind === KIND_IDEMPOTENCY;
+      ? kind === RECORD_KIND.KEY_VALUE_V1
+      : kind === RECORD_KIND.KEY || kind === RECORD_KIND.CHANGE || kind === RECORD_KIND.IDEMPOTENCY;
   }
 
   private parseFixed(u: Uint8Array): void {
@@ -271,10 +264,10 @@ export class ImageDecoder {
     const p = this.p;
     const at = this.offset;
     p.prevLength = 0;
-    if (p.kind === KIND_IDEMPOTENCY) {
+    if (p.kind === RECORD_KIND.IDEMPOTENCY) {
       p.keyLength = v.getUint32(0);
       p.valueLength = v.getUint32(4);
-    } else if (p.kind === KIND_CHANGE) {
+    } else if (p.kind === RECORD_KIND.CHANGE) {
       p.revision = readU64(u, 0, "change revision", at, "BadRecord");
       p.sub = v.getUint16(8);
       p.flags = u[10]!;
@@ -330,7 +323,7 @@ export class ImageDecoder {
     } else {
       p.keyLength = v.getUint32(0);
       p.valueLength = v.getUint32(4);
-      if (p.kind === KIND_KEY) {
+      if (p.kind === RECORD_KIND.KEY) {
         p.createRevision = readU64(u, 8, "create revision", at, "BadRecord");
         p.modRevision = readU64(u, 16, "mod revision", at, "BadRecord");
         p.version = readU64(u, 24, "version", at, "BadRecord");
@@ -360,7 +353,7 @@ export class ImageDecoder {
   private record(u: Uint8Array): ImageRecord {
     const p = this.p;
     const key = u.subarray(0, p.keyLength);
-    if (p.kind === KIND_IDEMPOTENCY) {
+    if (p.kind === RECORD_KIND.IDEMPOTENCY) {
       const last = this.lastIdempotencyKey;
       if (last !== undefined && Buffer.compare(last, key) >= 0) {
         throw new ImageError(
@@ -373,7 +366,7 @@ export class ImageDecoder {
       this.idempotencyRecords++;
       return { kind: "idempotency", key, value: u.subarray(p.keyLength) };
     }
-    if (p.kind === KIND_CHANGE) {
+    if (p.kind === RECORD_KIND.CHANGE) {
       this.lastChange = { revision: p.revision, sub: p.sub };
       this.changes++;
       const valueEnd = p.keyLength + p.valueLength;
@@ -471,9 +464,9 @@ export class ImageDecoder {
 }
 
 function fixedBytes(kind: number): number {
-  if (kind === KIND_CHANGE) return CHANGE_FIXED_BYTES;
-  if (kind === KIND_KEY) return KEY_FIXED_BYTES;
-  return kind === KIND_IDEMPOTENCY ? IDEMPOTENCY_FIXED_BYTES : KEY_V1_FIXED_BYTES;
+  if (kind === RECORD_KIND.CHANGE) return CHANGE_FIXED_BYTES;
+  if (kind === RECORD_KIND.KEY) return KEY_FIXED_BYTES;
+  return kind === RECORD_KIND.IDEMPOTENCY ? IDEMPOTENCY_FIXED_BYTES : KEY_V1_FIXED_BYTES;
 }
 
 function view(u: Uint8Array): DataView {

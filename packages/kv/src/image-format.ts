@@ -79,11 +79,8 @@ export const DEFAULT_MAX_IMAGE_RECORD_BYTES = 64 * 1024 * 1024;
 export const HEADER_BASE_BYTES = 12;
 /** The rest of the header, by format version. */
 export const HEADER_REST_BYTES: Readonly<Record<number, number>> = { 1: 16, 2: 24 };
-export const KIND_KEY_VALUE_V1 = 1;
-export const KIND_KEY = 2;
-export const KIND_CHANGE = 3;
-export const KIND_IDEMPOTENCY = 4;
-export const KIND_TRAILER = 0xff;
+/** The kind byte that starts each record (see the module comment), and the trailer's. */
+export const RECORD_KIND = { KEY_VALUE_V1: 1, KEY: 2, CHANGE: 3, IDEMPOTENCY: 4, TRAILER: 0xff } as const;
 /** After the kind byte: keyLength, valueLength (kind 1). */
 export const KEY_V1_FIXED_BYTES = 8;
 /** After the kind byte: keyLength, valueLength, createRevision, modRevision, version (kind 2). */

@@ -3,23 +3,7 @@
  * image-decoder.ts): {@link ImageEncoder}.
  */
 import { createHash, type Hash } from "node:crypto";
-import {
-  CHANGE_FLAG_PREV,
-  CHANGE_FLAG_PUT,
-  COUNT_BYTES,
-  checkU64,
-  DEFAULT_IMAGE_CHUNK_BYTES,
-  IMAGE_FORMAT_VERSION,
-  IMAGE_MAGIC,
-  type ImageChangeRecord,
-  type ImageHeader,
-  KIND_CHANGE,
-  KIND_IDEMPOTENCY,
-  KIND_KEY,
-  KIND_KEY_VALUE_V1,
-  KIND_TRAILER,
-  MAX_SUB,
-} from "./image-format.js";
+import * as fmt from "./image-format.js";
 
 /** The decoder, re-exported: the other side of the same format. */
 export { ImageDecoder, type ImageDecoderOptions } from "./image-decoder.js";
@@ -52,7 +36,7 @@ export class ImageEncoder {
   private readonly formatVersion: 1 | 2;
   /** Set once a change was added: no key may follow. */
   private lastChange: { revision: number; sub: number } | undefined;
-  private readonly header: ImageHeader;
+  private readonly header: fmt.ImageHeader;
   private readonly chunkBytes: number;
   private chunk: Buffer;
   private used = 0;
@@ -67,25 +51,25 @@ export class ImageEncoder {
   private readonly scratch = Buffer.alloc(64);
 
   constructor(
-    header: ImageHeader,
-    chunkBytes: number = DEFAULT_IMAGE_CHUNK_BYTES,
+    header: fmt.ImageHeader,
+    chunkBytes: number = fmt.DEFAULT_IMAGE_CHUNK_BYTES,
     options: ImageEncoderOptions = {},
   ) {
     if (!Number.isInteger(chunkBytes) || chunkBytes < 64) throw new RangeError(`chunkBytes ${chunkBytes}`);
-    checkU64("appliedIndex", header.appliedIndex);
-    checkU64("revision", header.revision);
-    checkU64("compactRevision", header.compactRevision);
+    fmt.checkU64("appliedIndex", header.appliedIndex);
+    fmt.checkU64("revision", header.revision);
+    fmt.checkU64("compactRevision", header.compactRevision);
     if (header.compactRevision > header.revision) {
       throw new RangeError(
         `kv image: compactRevision ${header.compactRevision} is above the revision ${header.revision}`,
       );
     }
-    this.formatVersion = options.formatVersion ?? IMAGE_FORMAT_VERSION;
+    this.formatVersion = options.formatVersion ?? fmt.IMAGE_FORMAT_VERSION;
     this.header = header;
     this.chunkBytes = chunkBytes;
     this.chunk = Buffer.allocUnsafe(chunkBytes);
     const h = Buffer.alloc(this.formatVersion === 1 ? 28 : 36);
-    h.set(IMAGE_MAGIC, 0);
+    h.set(fmt.IMAGE_MAGIC, 0);
     h.writeUInt16BE(this.formatVersion, 8);
     h.writeUInt16BE(0, 10);
     h.writeBigUInt64BE(BigInt(header.appliedIndex), 12);
@@ -109,15 +93,15 @@ export class ImageEncoder {
     this.lastKey = Buffer.from(key);
     const s = this.scratch;
     if (this.formatVersion === 1) {
-      s[0] = KIND_KEY_VALUE_V1;
+      s[0] = fmt.RECORD_KIND.KEY_VALUE_V1;
       s.writeUInt32BE(key.length, 1);
       s.writeUInt32BE(value.length, 5);
       this.write(s.subarray(0, 9));
     } else {
-      checkU64("createRevision", revisions.createRevision);
-      checkU64("modRevision", revisions.modRevision);
-      checkU64("version", revisions.version);
-      s[0] = KIND_KEY;
+      fmt.checkU64("createRevision", revisions.createRevision);
+      fmt.checkU64("modRevision", revisions.modRevision);
+      fmt.checkU64("version", revisions.version);
+      s[0] = fmt.RECORD_KIND.KEY;
       s.writeUInt32BE(key.length, 1);
       s.writeUInt32BE(value.length, 5);
       s.writeBigUInt64BE(BigInt(revisions.createRevision), 9);
@@ -135,7 +119,7 @@ export class ImageEncoder {
    * (revision, sub) is greater than the previous change's, within (compactRevision, revision] of the
    * header, with sub at most 1023.
    */
-  addChange(c: Omit<ImageChangeRecord, "kind">): void {
+  addChange(c: Omit<fmt.ImageChangeRecord, "kind">): void {
     if (this.finished) throw new Error("kv image: addChange after finish");
     if (this.formatVersion === 1) throw new Error("kv image: format version 1 has no history");
     if (this.lastIdempotencyKey !== undefined) {
@@ -153,20 +137,21 @@ export class ImageEncoder {
         `kv image: change at revision ${c.revision} outside (${this.header.compactRevision}, ${this.header.revision}]`,
       );
     }
-    if (!Number.isInteger(c.sub) || c.sub < 0 || c.sub > MAX_SUB)
+    if (!Number.isInteger(c.sub) || c.sub < 0 || c.sub > fmt.MAX_SUB)
       throw new RangeError(`kv image: sub ${c.sub}`);
-    checkU64("createRevision", c.createRevision);
-    checkU64("version", c.version);
-    checkU64("prevModRevision", c.prevModRevision);
+    fmt.checkU64("createRevision", c.createRevision);
+    fmt.checkU64("version", c.version);
+    fmt.checkU64("prevModRevision", c.prevModRevision);
     this.lastChange = { revision: c.revision, sub: c.sub };
     const value = c.value ?? EMPTY;
     const prev = c.prevValue ?? EMPTY;
     const s = this.scratch;
-    s[0] = KIND_CHANGE;
+    s[0] = fmt.RECORD_KIND.CHANGE;
     s.writeBigUInt64BE(BigInt(c.revision), 1);
     s.writeUInt16BE(c.sub, 9);
     s[11] =
-      (c.value !== undefined ? CHANGE_FLAG_PUT : 0) | (c.prevValue !== undefined ? CHANGE_FLAG_PREV : 0);
+      (c.value !== undefined ? fmt.CHANGE_FLAG_PUT : 0) |
+      (c.prevValue !== undefined ? fmt.CHANGE_FLAG_PREV : 0);
     s.writeBigUInt64BE(BigInt(c.createRevision), 12);
     s.writeBigUInt64BE(BigInt(c.version), 20);
     s.writeBigUInt64BE(BigInt(c.prevModRevision), 28);
@@ -194,7 +179,7 @@ export class ImageEncoder {
     }
     this.lastIdempotencyKey = Buffer.from(key);
     const s = this.scratch;
-    s[0] = KIND_IDEMPOTENCY;
+    s[0] = fmt.RECORD_KIND.IDEMPOTENCY;
     s.writeUInt32BE(key.length, 1);
     s.writeUInt32BE(value.length, 5);
     this.write(s.subarray(0, 9));
@@ -213,8 +198,8 @@ export class ImageEncoder {
   /** Appends the trailer and returns every chunk not taken yet, the last one possibly shorter. */
   finish(): Uint8Array[] {
     if (this.finished) throw new Error("kv image: finish called twice");
-    const t = Buffer.alloc(1 + COUNT_BYTES);
-    t[0] = KIND_TRAILER;
+    const t = Buffer.alloc(1 + fmt.COUNT_BYTES);
+    t[0] = fmt.RECORD_KIND.TRAILER;
     t.writeBigUInt64BE(BigInt(this.records), 1);
     this.write(t);
     this.hash.update(this.chunk.subarray(this.hashed, this.used));

@@ -92,22 +92,24 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
         },
       }),
   );
-  new Gauge({
-    name: "tsraft_kv_keys",
-    help: "Keys in the store.",
-    registers: [metrics.registry],
-    collect() {
-      this.set(stateMachine.count());
-    },
-  });
-  new Gauge({
-    name: "tsraft_kv_revision",
-    help: "Writes applied to the store (puts, and deletes of present keys).",
-    registers: [metrics.registry],
-    collect() {
-      this.set(stateMachine.revision());
-    },
-  });
+  // Gauges read from the store when scraped.
+  for (const [name, help, read] of [
+    ["tsraft_kv_keys", "Keys in the store.", () => stateMachine.count()],
+    [
+      "tsraft_kv_revision",
+      "Writes applied to the store (puts, and deletes of present keys).",
+      () => stateMachine.revision(),
+    ],
+  ] as const) {
+    new Gauge({
+      name,
+      help,
+      registers: [metrics.registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  }
   try {
     node = await RaftNode.start({
       id: config.id,

@@ -46,32 +46,29 @@ export class StateHasher {
   private changes = 0;
 
   constructor(revision: number, compactRevision: number) {
-    this.field(revision);
-    this.field(compactRevision);
+    this.fields(revision, compactRevision);
   }
 
   /** A key with its value and revisions (in key order, before any change). */
   key(kv: KeyValue): void {
     if (this.section !== "keys") throw new Error(`state hash: a key after the ${this.section}`);
-    this.field(kv.key);
-    this.field(kv.value);
-    this.field(kv.createRevision);
-    this.field(kv.modRevision);
-    this.field(kv.version);
+    this.fields(kv.key, kv.value, kv.createRevision, kv.modRevision, kv.version);
     this.keys++;
   }
 
   /** A change of the history (in (revision, sub) order, after every key). */
   change(c: KvChange): void {
     this.enter("changes");
-    this.field(c.revision);
-    this.field(c.sub);
-    this.field(c.key);
-    this.field(c.value);
-    this.field(c.createRevision);
-    this.field(c.version);
-    this.field(c.prevModRevision);
-    this.field(c.prevValue);
+    this.fields(
+      c.revision,
+      c.sub,
+      c.key,
+      c.value,
+      c.createRevision,
+      c.version,
+      c.prevModRevision,
+      c.prevValue,
+    );
     this.changes++;
   }
 
@@ -84,10 +81,7 @@ export class StateHasher {
       this.enter("idempotency");
       this.field(Buffer.from("idempotency"));
     }
-    this.field(row[0] as Buffer);
-    this.field(row[1] as number);
-    this.field(row[2] as Buffer);
-    this.field(row[3] as Buffer);
+    this.fields(row[0] as Buffer, row[1] as number, row[2] as Buffer, row[3] as Buffer);
   }
 
   /** The digest and the counts; call once, after the last row. */
@@ -103,6 +97,11 @@ export class StateHasher {
     }
     if (this.section === "keys") this.field(undefined); // between the keys and the history
     this.section = section;
+  }
+
+  /** {@link field} for each of `vs`, in order. */
+  private fields(...vs: (Uint8Array | number | undefined)[]): void {
+    for (const v of vs) this.field(v);
   }
 
   private field(b: Uint8Array | number | undefined): void {

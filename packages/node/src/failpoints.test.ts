@@ -39,6 +39,13 @@ const snap = (index: number): Snapshot => ({
   },
 });
 
+/** The indexes of the entries the WAL at /wal holds after a crash of `mem` (what was durable). */
+async function durableIndexes(mem: MemFileSystem): Promise<number[]> {
+  const image = mem.crashImage({ data: "durable", dirs: "durable" });
+  const r = await (await WAL.open("/wal", { index: 0, term: 0 }, { fs: image })).readAll();
+  return r.entries.map((e) => e.index);
+}
+
 describe("parseFailpoints", () => {
   it("parses points, actions, counts and stickiness", () => {
     expect(parseFailpoints("wal-before-fsync=crash@5; wal-write=enospc@3+;snap-after-save=eio")).toEqual([
@@ -75,9 +82,7 @@ describe("failpoints on a real WAL and snapshotter", () => {
     await w2.readAll();
     await w2.save(hs(1, 1, 0), [ent(1, 1)], true); // fsync #1
     await expect(w2.save(hs(1, 1, 1), [ent(2, 1)], true)).rejects.toSatisfy(crashed);
-    const image = mem.crashImage({ data: "durable", dirs: "durable" });
-    const r = await (await WAL.open("/wal", { index: 0, term: 0 }, { fs: image })).readAll();
-    expect(r.entries.map((e) => e.index)).toEqual([1]);
+    expect(await durableIndexes(mem)).toEqual([1]);
   });
 
   it("wal-after-fsync crashes once the save is durable", async () => {
@@ -85,9 +90,7 @@ describe("failpoints on a real WAL and snapshotter", () => {
     const fs = failpointFileSystem(mem, parseFailpoints("wal-after-fsync=crash@2"), crash);
     const w = await WAL.create("/wal", META, { fs }); // fsync #1 (the new segment)
     await expect(w.save(hs(1, 1, 0), [ent(1, 1)], true)).rejects.toSatisfy(crashed);
-    const image = mem.crashImage({ data: "durable", dirs: "durable" });
-    const r = await (await WAL.open("/wal", { index: 0, term: 0 }, { fs: image })).readAll();
-    expect(r.entries.map((e) => e.index)).toEqual([1]);
+    expect(await durableIndexes(mem)).toEqual([1]);
   });
 
   it("wal-write=enospc@N+ fails the N-th write on and makes the WAL fail-stop", async () => {

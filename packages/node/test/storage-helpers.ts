@@ -23,6 +23,11 @@ export function ent(index: number, term: number, data?: Uint8Array): Entry {
   return { term, index, type: 0, data: data ?? new TextEncoder().encode(`entry ${index}@${term}`) };
 }
 
+/** Entries `from`..`to` (inclusive) of term `term`, as {@link ent} makes them. */
+export function ents(from: number, to: number, term: number): Entry[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => ent(from + i, term));
+}
+
 export function hs(term: number, vote: number, commit: number): HardState {
   return { term, vote, commit };
 }
@@ -60,6 +65,12 @@ export class InstrumentedFileSystem implements FileSystem {
     return this.calls.filter((c) => c.kind === kind).length;
   }
 
+  /** Records `call` (throwing its fault, if any), then runs it. */
+  private async call<T>(call: FsCall, f: () => Promise<T>): Promise<T> {
+    this.before(call);
+    return f();
+  }
+
   private before(call: FsCall): void {
     this.calls.push(call);
     const err = this.fault?.(call);
@@ -85,26 +96,14 @@ export class InstrumentedFileSystem implements FileSystem {
         const n = self.shortWrite?.(call);
         return inner.write(buf, offset, n === undefined ? length : Math.min(n, length), position);
       },
-      async datasync() {
-        self.before({ kind: "datasync", path });
-        return inner.datasync();
-      },
-      async sync() {
-        self.before({ kind: "sync", path });
-        return inner.sync();
-      },
+      datasync: () => self.call({ kind: "datasync", path }, () => inner.datasync()),
+      sync: () => self.call({ kind: "sync", path }, () => inner.sync()),
       async truncate(length) {
         self.before({ kind: "truncate", path, length });
         return inner.truncate(length);
       },
-      async size() {
-        self.before({ kind: "size", path });
-        return inner.size();
-      },
-      async close() {
-        self.before({ kind: "close", path });
-        return inner.close();
-      },
+      size: () => self.call({ kind: "size", path }, () => inner.size()),
+      close: () => self.call({ kind: "close", path }, () => inner.close()),
     };
   }
   async readFile(path: string): Promise<Uint8Array> {

@@ -4,13 +4,11 @@
  * election timeout or if the transferee leaves the configuration.
  */
 import { describe, expect, it } from "vitest";
-import { Network } from "../test/network.js";
+import { enc, Network } from "../test/network.js";
 import { None } from "./constants.js";
 import { isRaftError } from "./errors.js";
 import { ConfChangeType, MessageType, newConfChange } from "./raftpb/types.js";
 import { StateType } from "./ready.js";
-
-const enc = (s: string) => new TextEncoder().encode(s);
 
 function elected(): Network {
   const nw = Network.create([1, 2, 3]);

@@ -4,7 +4,9 @@
  */
 import { describe, expect, it } from "vitest";
 import {
+  caught,
   dataOf,
+  enc,
   msg,
   Network,
   newTestRaft,
@@ -18,16 +20,11 @@ import { type Entry, MessageType } from "./raftpb/types.js";
 import { SnapshotStatus } from "./raw-node.js";
 import { ProgressState } from "./tracker/index.js";
 
-const enc = (s: string) => new TextEncoder().encode(s);
-
+/** True if `f` threw a ProposalDropped RaftError, false if it returned; anything else is rethrown. */
 function dropped(f: () => void): boolean {
-  try {
-    f();
-    return false;
-  } catch (e) {
-    if (isRaftError(e, "ProposalDropped")) return true;
-    throw e;
-  }
+  const e = caught(f);
+  if (e !== undefined && !isRaftError(e, "ProposalDropped")) throw e;
+  return e !== undefined;
 }
 
 describe("maxUncommittedEntriesSize", () => {

@@ -9,6 +9,7 @@
 import { describe, expect, it } from "vitest";
 import {
   advanceMessagesAfterAppend,
+  enc,
   entsWithTerms,
   msg,
   newTestRaft,
@@ -21,8 +22,6 @@ import type { Raft } from "./raft.js";
 import { type Entry, type Message, MessageType, newMessage } from "./raftpb/types.js";
 import { StateType } from "./ready.js";
 import type { MemoryStorage } from "./storage.js";
-
-const enc = (s: string) => new TextEncoder().encode(s);
 
 /** Messages sorted by recipient, for comparisons independent of send order. */
 function byTo(ms: Message[]): Message[] {

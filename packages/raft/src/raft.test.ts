@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import {
+  enc,
   entsWithTerms,
   msg,
   Network,
@@ -25,8 +26,6 @@ import {
   newSnapshot,
 } from "./raftpb/types.js";
 import { StateType } from "./ready.js";
-
-const enc = (s: string) => new TextEncoder().encode(s);
 
 describe("PreVote (Raft thesis §9.6)", () => {
   for (const preVote of [false, true]) {

@@ -3,7 +3,15 @@
  * on advance), asyncStorageWrites, step's refusals, bootstrap, restarts, status, and determinism.
  */
 import { describe, expect, it } from "vitest";
-import { dataOf, Network, newTestConfig, newTestStorage, persistReady } from "../test/network.js";
+import {
+  caught,
+  dataOf,
+  enc,
+  Network,
+  newTestConfig,
+  newTestStorage,
+  persistReady,
+} from "../test/network.js";
 import { LocalAppendThread, LocalApplyThread } from "./constants.js";
 import { describeReady } from "./describe.js";
 import { isRaftError } from "./errors.js";
@@ -24,17 +32,6 @@ import { type Ready, StateType } from "./ready.js";
 import { statusToJSON } from "./status.js";
 import { MemoryStorage } from "./storage.js";
 import { ProgressState } from "./tracker/index.js";
-
-const enc = (s: string) => new TextEncoder().encode(s);
-
-function thrown(f: () => void): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
 
 /** Processes one Ready as an application does; returns it. */
 function cycle(rn: RawNode, s: MemoryStorage): Ready {
@@ -108,7 +105,7 @@ describe("Ready and advance", () => {
     rn.campaign();
     rn.ready();
     rn.campaign(); // more work
-    expect(thrown(() => rn.ready())).toBeInstanceOf(RaftPanic);
+    expect(caught(() => rn.ready())).toBeInstanceOf(RaftPanic);
   });
 
   it("mustSync: new entries or a changed term or vote, not a commit index alone", () => {
@@ -149,25 +146,25 @@ describe("step", () => {
   const rn = () => new RawNode(newTestConfig(1, 10, 1, newTestStorage([1, 2])));
   it("refuses local message types from the network", () => {
     for (const type of [MessageType.MsgHup, MessageType.MsgBeat, MessageType.MsgStorageAppend]) {
-      expect(thrown(() => rn().step(newMessage({ type, from: 2 })))).toSatisfy((e) =>
+      expect(caught(() => rn().step(newMessage({ type, from: 2 })))).toSatisfy((e) =>
         isRaftError(e, "StepLocalMsg"),
       );
     }
   });
 
   it("refuses responses from nodes outside the configuration", () => {
-    const e = thrown(() => rn().step(newMessage({ type: MessageType.MsgAppResp, from: 3, term: 1 })));
+    const e = caught(() => rn().step(newMessage({ type: MessageType.MsgAppResp, from: 3, term: 1 })));
     expect(isRaftError(e, "StepPeerNotFound")).toBe(true);
     // A request from an unknown node is fine.
     expect(
-      thrown(() => rn().step(newMessage({ type: MessageType.MsgHeartbeat, from: 3, term: 1 }))),
+      caught(() => rn().step(newMessage({ type: MessageType.MsgHeartbeat, from: 3, term: 1 }))),
     ).toBeUndefined();
   });
 
   it("accepts local messages from the storage threads", () => {
     const node = rn();
     const m = newMessage({ type: MessageType.MsgStorageApplyResp, from: LocalApplyThread });
-    expect(thrown(() => node.step(m))).toBeUndefined();
+    expect(caught(() => node.step(m))).toBeUndefined();
   });
 });
 
@@ -222,7 +219,7 @@ describe("asyncStorageWrites", () => {
     const rn = new RawNode(newTestConfig(1, 10, 1, s, { asyncStorageWrites: true }));
     rn.campaign();
     const rd = rn.ready();
-    expect(thrown(() => rn.advance(rd))).toBeInstanceOf(RaftPanic);
+    expect(caught(() => rn.advance(rd))).toBeInstanceOf(RaftPanic);
   });
 
   it("ignores the entries of an append acknowledgement from an older term (the ABA guard)", () => {
@@ -272,14 +269,14 @@ describe("bootstrap", () => {
 
   it("refuses no peers and a non-empty storage", () => {
     const rn = new RawNode(newTestConfig(1, 10, 1, new MemoryStorage()));
-    expect(thrown(() => rn.bootstrap([]))).toHaveProperty(
+    expect(caught(() => rn.bootstrap([]))).toHaveProperty(
       "message",
       "must provide at least one peer to Bootstrap",
     );
     const s = new MemoryStorage();
     s.append([{ term: 1, index: 1, type: 0, data: new Uint8Array(0) }]);
     const rn2 = new RawNode(newTestConfig(1, 10, 1, s));
-    expect(thrown(() => rn2.bootstrap([{ id: 1 }]))).toHaveProperty(
+    expect(caught(() => rn2.bootstrap([{ id: 1 }]))).toHaveProperty(
       "message",
       "can't bootstrap a nonempty Storage",
     );

@@ -3,17 +3,24 @@
  * lease-based (the leader answers from its lease). Driven through RawNodes and the real Ready loop.
  */
 import { describe, expect, it } from "vitest";
-import { entry, Network, newTestStorage } from "../test/network.js";
+import { enc, entry, Network, newTestStorage } from "../test/network.js";
 import { JointConfig, MajorityConfig } from "./quorum/index.js";
 import { type Message, MessageType, newMessage } from "./raftpb/types.js";
 import { ReadOnly, ReadOnlyOption } from "./read-only.js";
 
-const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 const states = (nw: Network, id: number) => nw.readStates(id).map((rs) => [rs.index, dec(rs.requestCtx)]);
 
 function cluster(option: ReadOnlyOption, ids = [1, 2, 3]): Network {
   return Network.create(ids, () => ({ readOnlyOption: option, checkQuorum: true }));
+}
+
+/** A three-node cluster with leader 1, after it committed a proposal; its commit index. */
+function leaderWithCommit(option: ReadOnlyOption): { nw: Network; commit: number } {
+  const nw = cluster(option);
+  nw.elect(1);
+  nw.propose(1, "a");
+  return { nw, commit: nw.raft(1).raftLog.committed };
 }
 
 for (const option of [ReadOnlyOption.ReadOnlySafe, ReadOnlyOption.ReadOnlyLeaseBased]) {
@@ -32,10 +39,7 @@ for (const option of [ReadOnlyOption.ReadOnlySafe, ReadOnlyOption.ReadOnlyLeaseB
     });
 
     it("three nodes: the leader answers with its commit index at the time of the request", () => {
-      const nw = cluster(option);
-      nw.elect(1);
-      nw.propose(1, "a");
-      const commit = nw.raft(1).raftLog.committed;
+      const { nw, commit } = leaderWithCommit(option);
       nw.node(1).readIndex(enc("r1"));
       nw.stabilize();
       expect(states(nw, 1)).toEqual([[commit, "r1"]]);
@@ -51,10 +55,7 @@ for (const option of [ReadOnlyOption.ReadOnlySafe, ReadOnlyOption.ReadOnlyLeaseB
     });
 
     it("a follower's request is forwarded to the leader and answered to the follower", () => {
-      const nw = cluster(option);
-      nw.elect(1);
-      nw.propose(1, "a");
-      const commit = nw.raft(1).raftLog.committed;
+      const { nw, commit } = leaderWithCommit(option);
       nw.node(2).readIndex(enc("f"));
       nw.stabilize();
       expect(states(nw, 2)).toEqual([[commit, "f"]]);

@@ -45,11 +45,7 @@ export function stepFollower(r: Raft, m: Message): void {
       handleSnapshot(r, m);
       return;
     case MessageType.MsgTransferLeader:
-      if (r.lead === None) {
-        r.logger.info(`${hex(r.id)} no leader at term ${r.term}; dropping leader transfer msg`);
-        return;
-      }
-      r.send({ ...m, to: r.lead });
+      forwardToLeader(r, m, "leader transfer msg");
       return;
     case MessageType.MsgForgetLeader:
       // With lease-based reads, the leader serves reads on the assumption that no other leader
@@ -71,11 +67,7 @@ export function stepFollower(r: Raft, m: Message): void {
       hup(r, "CampaignTransfer");
       return;
     case MessageType.MsgReadIndex:
-      if (r.lead === None) {
-        r.logger.info(`${hex(r.id)} no leader at term ${r.term}; dropping index reading msg`);
-        return;
-      }
-      r.send({ ...m, to: r.lead });
+      forwardToLeader(r, m, "index reading msg");
       return;
     case MessageType.MsgReadIndexResp:
       if (m.entries.length !== 1) {
@@ -87,6 +79,15 @@ export function stepFollower(r: Raft, m: Message): void {
       r.readStates.push({ index: m.index, requestCtx: m.entries[0]!.data });
       return;
   }
+}
+
+/** Forwards `m` to the leader, or drops it (saying so, naming it `what`) when there is none. */
+function forwardToLeader(r: Raft, m: Message, what: string): void {
+  if (r.lead === None) {
+    r.logger.info(`${hex(r.id)} no leader at term ${r.term}; dropping ${what}`);
+    return;
+  }
+  r.send({ ...m, to: r.lead });
 }
 
 /**

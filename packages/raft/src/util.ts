@@ -15,41 +15,38 @@ import {
 } from "./raftpb/types.js";
 import { marshalConfChange } from "./raftpb/util.js";
 
-// Indexed by MessageType. A table lookup keeps the classification branch-free on the hot path.
-const LOCAL_MSGS: readonly boolean[] = (() => {
+/**
+ * A table indexed by MessageType, true for `types`: the lookup keeps the classification branch-free
+ * on the hot path.
+ */
+function typeTable(types: readonly MessageType[]): readonly boolean[] {
   const t: boolean[] = [];
-  for (const m of [
-    MessageType.MsgHup,
-    MessageType.MsgBeat,
-    MessageType.MsgUnreachable,
-    MessageType.MsgSnapStatus,
-    MessageType.MsgCheckQuorum,
-    MessageType.MsgStorageAppend,
-    MessageType.MsgStorageAppendResp,
-    MessageType.MsgStorageApply,
-    MessageType.MsgStorageApplyResp,
-  ]) {
-    t[m] = true;
-  }
+  for (const m of types) t[m] = true;
   return t;
-})();
+}
 
-const RESPONSE_MSGS: readonly boolean[] = (() => {
-  const t: boolean[] = [];
-  for (const m of [
-    MessageType.MsgAppResp,
-    MessageType.MsgVoteResp,
-    MessageType.MsgHeartbeatResp,
-    MessageType.MsgUnreachable,
-    MessageType.MsgReadIndexResp,
-    MessageType.MsgPreVoteResp,
-    MessageType.MsgStorageAppendResp,
-    MessageType.MsgStorageApplyResp,
-  ]) {
-    t[m] = true;
-  }
-  return t;
-})();
+const LOCAL_MSGS = typeTable([
+  MessageType.MsgHup,
+  MessageType.MsgBeat,
+  MessageType.MsgUnreachable,
+  MessageType.MsgSnapStatus,
+  MessageType.MsgCheckQuorum,
+  MessageType.MsgStorageAppend,
+  MessageType.MsgStorageAppendResp,
+  MessageType.MsgStorageApply,
+  MessageType.MsgStorageApplyResp,
+]);
+
+const RESPONSE_MSGS = typeTable([
+  MessageType.MsgAppResp,
+  MessageType.MsgVoteResp,
+  MessageType.MsgHeartbeatResp,
+  MessageType.MsgUnreachable,
+  MessageType.MsgReadIndexResp,
+  MessageType.MsgPreVoteResp,
+  MessageType.MsgStorageAppendResp,
+  MessageType.MsgStorageApplyResp,
+]);
 
 /**
  * True for message types that only the local node (its driver or its storage threads) may produce:

@@ -22,6 +22,19 @@ import { RawNode } from "../src/raw-node.js";
 import type { ReadState, Ready } from "../src/ready.js";
 import { MemoryStorage } from "../src/storage.js";
 
+/** What `f` threw, or undefined if it returned. */
+export function caught(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
+
+/** The UTF-8 bytes of `s` (proposal data, read contexts). */
+export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+
 /** A MemoryStorage whose initial configuration has the given voters and learners. */
 export function newTestStorage(voters: number[], learners: number[] = []): MemoryStorage {
   const s = new MemoryStorage();

@@ -10,7 +10,7 @@
  * range) has no linearization.
  */
 import { FNV1A_OFFSET, fnv1aString, fnv1aUnit } from "@tsraft/raft/rafttest";
-import { ILLEGAL, type Illegal, type Model, type Operation, UNKNOWN_RETURN } from "./model.js";
+import { ILLEGAL, type Illegal, type Model, type Operation, partitionBy, UNKNOWN_RETURN } from "./model.js";
 
 /** What a client asked of a group. */
 export type GroupInput =
@@ -85,18 +85,7 @@ export const groupModel: Model<GroupState, GroupInput, GroupOutput> = {
   },
   hash: (s) => hashString(s.b, hashString(s.a, FNV1A_OFFSET)) | 0,
   equal: (x, y) => x.a === y.a && x.b === y.b,
-  partition(history) {
-    const parts = new Map<string, GroupOperation[]>();
-    for (const op of history) {
-      let part = parts.get(op.input.group);
-      if (!part) {
-        part = [];
-        parts.set(op.input.group, part);
-      }
-      part.push(op);
-    }
-    return parts;
-  },
+  partition: (history) => partitionBy(history, (input) => input.group),
   describeOperation(input, output) {
     const out =
       output.type === "unknown"

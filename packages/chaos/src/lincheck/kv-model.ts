@@ -3,7 +3,7 @@
  * tsraft-kv's HTTP API offers them, partitioned per key.
  */
 import { fnv1aString } from "@tsraft/raft/rafttest";
-import { ILLEGAL, type Illegal, type Model, type Operation, UNKNOWN_RETURN } from "./model.js";
+import { ILLEGAL, type Illegal, type Model, type Operation, partitionBy, UNKNOWN_RETURN } from "./model.js";
 
 /** What a client asked. Values are strings; tests make every written value unique. */
 export type KvInput =
@@ -75,18 +75,7 @@ export const kvModel: Model<KvState, KvInput, KvOutput> = {
   },
   hash: hashState,
   equal: (a, b) => a === b,
-  partition(history) {
-    const parts = new Map<string, KvOperation[]>();
-    for (const op of history) {
-      let part = parts.get(op.input.key);
-      if (!part) {
-        part = [];
-        parts.set(op.input.key, part);
-      }
-      part.push(op);
-    }
-    return parts;
-  },
+  partition: (history) => partitionBy(history, (input) => input.key),
   describeOperation(input, output) {
     const out = output.type === "value" ? show(output.value) : output.type === "unknown" ? "?" : output.type;
     switch (input.type) {

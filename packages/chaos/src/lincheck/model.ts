@@ -61,3 +61,24 @@ export interface Model<S, I, O> {
   describeOperation(input: I, output: O): string;
   describeState(state: S): string;
 }
+
+/**
+ * A history split by `keyOf` (one part per key, in the order keys first appear), for a model's
+ * {@link Model.partition}.
+ */
+export function partitionBy<I, O>(
+  history: readonly Operation<I, O>[],
+  keyOf: (input: I) => string,
+): Map<string, Operation<I, O>[]> {
+  const parts = new Map<string, Operation<I, O>[]>();
+  for (const op of history) {
+    const key = keyOf(op.input);
+    let part = parts.get(key);
+    if (!part) {
+      part = [];
+      parts.set(key, part);
+    }
+    part.push(op);
+  }
+  return parts;
+}

@@ -457,3 +457,12 @@ export function formatRunLine(r: RunReport): string {
     `${(r.elapsedMs / 1000).toFixed(1)} s`,
   ].join("  ");
 }
+
+/**
+ * {@link formatRunLine}, and for a failed run its failures, where its artifacts are kept and the
+ * command that replays it: what a test prints of a run.
+ */
+export function formatRunReport(r: RunReport): string {
+  const line = formatRunLine(r);
+  return r.ok ? line : `${line}\n${r.failures.join("\n")}\nartifacts: ${r.dir}\nreplay: ${r.replay}`;
+}

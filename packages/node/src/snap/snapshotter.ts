@@ -14,9 +14,18 @@
 import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { discardLogger, type Logger } from "@tsraft/raft";
-import { decodeSnapshot, encodeSnapshot, isEmptySnap, type Snapshot } from "@tsraft/raft/raftpb";
+import {
+  decodeSnapshot,
+  encodeSnapshot,
+  getVarint,
+  isEmptySnap,
+  putVarint,
+  type Snapshot,
+  varintSize,
+} from "@tsraft/raft/raftpb";
 import { crc32c } from "../crc32c.js";
 import { errorCode, type FileSystem, nodeFileSystem, writeFully } from "../file-system.js";
+import { hexPairName, parseHexPairName } from "../hex-pair-name.js";
 import type { NodeMetrics } from "../metrics.js";
 import { WalCorruptError, WalError } from "../wal/errors.js";
 
@@ -57,7 +66,7 @@ export interface SnapName {
 
 /** The file name of the snapshot at (term, index). */
 export function snapFileName(term: number, index: number): string {
-  return `${term.toString(16).padStart(16, "0")}-${index.toString(16).padStart(16, "0")}.snap`;
+  return hexPairName(term, index, "snap");
 }
 
 /** The file name of the state machine image that goes with the snapshot at (term, index). */
@@ -67,32 +76,20 @@ export function imageFileName(term: number, index: number): string {
 
 /** Parses a snapshot file name of the exact form `<16 hex>-<16 hex>.snap`; undefined otherwise. */
 export function parseSnapName(name: string): SnapName | undefined {
-  const m = SNAP_RE.exec(name);
-  if (m === null) return undefined;
-  const term = Number.parseInt(m[1]!, 16);
-  const index = Number.parseInt(m[2]!, 16);
-  if (!Number.isSafeInteger(term) || !Number.isSafeInteger(index)) return undefined;
-  return { name, term, index };
-}
-
-function putUvarint(out: number[], v: number): void {
-  while (v >= 128) {
-    out.push((v & 0x7f) | 0x80);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
+  const p = parseHexPairName(SNAP_RE, name);
+  return p === undefined ? undefined : { name, term: p[0], index: p[1] };
 }
 
 /** Encodes a snapshot file's bytes: snappb.Snapshot{crc: CRC-32C(data), data: encodeSnapshot(s)}. */
 export function encodeSnapFile(s: Snapshot): Uint8Array {
   const data = encodeSnapshot(s);
-  const head: number[] = [0x08];
-  putUvarint(head, crc32c(0, data));
-  head.push(0x12);
-  putUvarint(head, data.length);
-  const out = new Uint8Array(head.length + data.length);
-  out.set(head);
-  out.set(data, head.length);
+  const crc = crc32c(0, data);
+  const out = new Uint8Array(2 + varintSize(crc) + varintSize(data.length) + data.length);
+  out[0] = 0x08;
+  let p = putVarint(out, 1, crc);
+  out[p++] = 0x12;
+  p = putVarint(out, p, data.length);
+  out.set(data, p);
   return out;
 }
 
@@ -100,16 +97,9 @@ export function encodeSnapFile(s: Snapshot): Uint8Array {
 export function decodeSnapFile(b: Uint8Array): Snapshot {
   let p = 0;
   const varint = (): number => {
-    let v = 0;
-    let mul = 1;
-    for (;;) {
-      if (p >= b.length) throw new Error("truncated");
-      const c = b[p++]!;
-      v += (c & 0x7f) * mul;
-      if (c < 0x80) return v;
-      mul *= 128;
-      if (mul > 2 ** 49) throw new Error("varint too long");
-    }
+    const r = getVarint(b, p);
+    p = r.end;
+    return r.value;
   };
   let crc: number | undefined;
   let data: Uint8Array | undefined;

@@ -5,46 +5,21 @@
  * the bytes its trailer vouches for.
  */
 import { createHash } from "node:crypto";
-import {
-  decodeMessage,
-  EntryType,
-  type Message,
-  MessageType,
-  newMessage,
-  newSnapshot,
-} from "@tsraft/raft/raftpb";
+import type { Message } from "@tsraft/raft/raftpb";
+import { decodeMessage, EntryType, MessageType, newMessage, newSnapshot } from "@tsraft/raft/raftpb";
 import fc from "fast-check";
 import protobuf from "protobufjs/minimal.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { fcRuns as runs } from "../../../../test/fc.js";
-import {
-  app,
-  BareClient,
-  count,
-  fakeAcceptor,
-  hello,
-  pieceOf,
-  RawClient,
-  startNode,
-  stopAll,
-  type TestNode,
-  waitFor,
-} from "../../test/transport/harness.js";
-import {
-  CloseCode,
-  ConnKind,
-  encodeBatch,
-  encodeSnapChunk,
-  encodeSnapHeader,
-  encodeSnapTrailer,
-  FrameKind,
-} from "./frame.js";
+import * as harness from "../../test/transport/harness.js";
+
+import * as wire from "./frame.js";
 
 const SEED = 20240607;
 
-let nodes: TestNode[] = [];
+let nodes: harness.TestNode[] = [];
 afterEach(async () => {
-  await stopAll(nodes);
+  await harness.stopAll(nodes);
   nodes = [];
 });
 
@@ -78,7 +53,7 @@ const arbMessage: fc.Arbitrary<Message> = fc
   })
   .map((m) => newMessage({ ...m, from: 1, to: 2 }));
 
-const arbBatch = fc.array(arbMessage, { minLength: 1, maxLength: 4 }).map((ms) => encodeBatch(ms));
+const arbBatch = fc.array(arbMessage, { minLength: 1, maxLength: 4 }).map((ms) => wire.encodeBatch(ms));
 
 /** A frame to throw at the node: a valid batch mutated, or noise. */
 const arbFrame: fc.Arbitrary<Uint8Array | string> = fc.oneof(
@@ -91,12 +66,12 @@ const arbFrame: fc.Arbitrary<Uint8Array | string> = fc.oneof(
   // Truncations.
   fc.tuple(arbBatch, fc.nat()).map(([f, n]) => f.slice(0, n % f.length)),
   // Random bytes behind a batch kind byte, and random bytes outright.
-  fc.uint8Array({ maxLength: 200 }).map((b) => Uint8Array.of(FrameKind.Batch, ...b)),
+  fc.uint8Array({ maxLength: 200 }).map((b) => Uint8Array.of(wire.FrameKind.Batch, ...b)),
   fc.uint8Array({ maxLength: 200 }),
   // A message field declaring a huge length (varint up to 2^49) with few bytes behind it.
   fc.tuple(fc.integer({ min: 1, max: 2 ** 49 }), fc.uint8Array({ maxLength: 16 })).map(([len, tail]) => {
     const w = protobuf.Writer.create();
-    w.uint32(FrameKind.Batch).uint32(10).uint64(len);
+    w.uint32(wire.FrameKind.Batch).uint32(10).uint64(len);
     return Uint8Array.of(...w.finish(), ...tail);
   }),
   // Inside a message: entries declaring huge lengths.
@@ -121,7 +96,7 @@ const arbFrame: fc.Arbitrary<Uint8Array | string> = fc.oneof(
  * messages, or undefined if the frame does not decode cleanly.
  */
 function oracle(frame: Uint8Array | string): Message[] | undefined {
-  if (typeof frame === "string" || frame[0] !== FrameKind.Batch) return undefined;
+  if (typeof frame === "string" || frame[0] !== wire.FrameKind.Batch) return undefined;
   const r = protobuf.Reader.create(frame.subarray(1));
   const out: Message[] = [];
   try {
@@ -151,10 +126,10 @@ function isLocal(t: MessageType): boolean {
 
 describe("hostile frames on an authenticated connection", () => {
   it("≥ 10^4 mutated and random frames: no crash, only clean decodes delivered, every drop counted", async () => {
-    const n = await startNode(2);
+    const n = await harness.startNode(2);
     nodes = [n];
     n.t.addPeer(1, "ws://127.0.0.1:1"); // node 1 dials; we play node 1 by hand
-    const raw = new RawClient(n.url);
+    const raw = new harness.RawClient(n.url);
     await raw.handshake(1, 2);
 
     const frames = fc.sample(arbFrame, { seed: SEED, numRuns: runs(10_000) });
@@ -173,78 +148,78 @@ describe("hostile frames on an authenticated connection", () => {
       raw.send(f);
     }
     // A last, valid frame: once it is in, everything before it has been handled.
-    const sentinel = app(1, 2, 424242);
-    raw.send(encodeBatch([sentinel]));
-    await waitFor(() => n.rec.processed.at(-1)?.index === 424242, "the sentinel", 30_000);
+    const sentinel = harness.app(1, 2, 424242);
+    raw.send(wire.encodeBatch([sentinel]));
+    await harness.waitFor(() => n.rec.processed.at(-1)?.index === 424242, "the sentinel", 30_000);
 
     expect(raw.closed).toBeUndefined(); // the connection survived all of it
     expect(n.rec.processed.slice(0, -1)).toEqual(expected);
-    const counted = await count(n.metrics.framesRejected);
+    const counted = await harness.count(n.metrics.framesRejected);
     expect(counted).toBe(rejected);
     // Clean decodes that are not ours to deliver (misaddressed, local or unknown types) are counted too.
-    expect(await count(n.metrics.messagesDropped)).toBe(filtered);
+    expect(await harness.count(n.metrics.messagesDropped)).toBe(filtered);
     expect(rejected).toBeGreaterThan(frames.length / 2); // the generator does produce mostly garbage
     expect(expected.length).toBeGreaterThan(100); // ... and some clean frames too
   });
 
   it("refuses a frame above maxPayload from its header alone, closing with 1009", async () => {
-    const n = await startNode(2, { maxPayload: 64 * 1024 });
+    const n = await harness.startNode(2, { maxPayload: 64 * 1024 });
     nodes = [n];
     n.t.addPeer(1, "ws://127.0.0.1:1");
-    const bare = await BareClient.connect(n.url);
-    bare.writeFrame(hello({ from: 1, to: 2 }));
-    expect((await bare.readFrame()).payload[0]).toBe(FrameKind.HelloAck);
+    const bare = await harness.BareClient.connect(n.url);
+    bare.writeFrame(harness.hello({ from: 1, to: 2 }));
+    expect((await bare.readFrame()).payload[0]).toBe(wire.FrameKind.HelloAck);
     // Declare a 1 TiB payload and send none of it: ws must refuse on the header, not wait to buffer.
     bare.writeFrame(new Uint8Array(0), 2 ** 40);
     const close = await bare.readFrame();
     expect(close.opcode).toBe(0x8);
     expect(close.payload.readUInt16BE(0)).toBe(1009);
-    await waitFor(() => n.t.peers()[0]!.active === false, "the connection to drop");
-    expect(await count(n.metrics.framesRejected, { reason: "oversize" })).toBe(1);
+    await harness.waitFor(() => n.t.peers()[0]!.active === false, "the connection to drop");
+    expect(await harness.count(n.metrics.framesRejected, { reason: "oversize" })).toBe(1);
     expect(n.rec.processed).toEqual([]);
     bare.sock.destroy();
 
     // The node carries on: a well-behaved connection still works.
-    const raw = new RawClient(n.url);
+    const raw = new harness.RawClient(n.url);
     await raw.handshake(1, 2);
-    raw.send(encodeBatch([app(1, 2, 1)]));
-    await waitFor(() => n.rec.processed.length === 1, "a message on a fresh connection");
+    raw.send(wire.encodeBatch([harness.app(1, 2, 1)]));
+    await harness.waitFor(() => n.rec.processed.length === 1, "a message on a fresh connection");
   });
 
   it("a dialer refuses an oversized frame from the peer it dialed (maxPayload on client sockets too)", async () => {
-    const fake = await fakeAcceptor(2);
-    const n = await startNode(1, { maxPayload: 8192 });
+    const fake = await harness.fakeAcceptor(2);
+    const n = await harness.startNode(1, { maxPayload: 8192 });
     nodes = [n];
     n.t.addPeer(2, fake.url);
-    await waitFor(() => n.t.peers()[0]!.active, "the connection");
-    fake.send(encodeBatch([app(2, 1, 1, 1, 10_000)]));
-    await waitFor(() => n.rec.unreachable.includes(2), "the connection to drop");
-    expect(await count(n.metrics.framesRejected, { reason: "oversize" })).toBe(1);
+    await harness.waitFor(() => n.t.peers()[0]!.active, "the connection");
+    fake.send(wire.encodeBatch([harness.app(2, 1, 1, 1, 10_000)]));
+    await harness.waitFor(() => n.rec.unreachable.includes(2), "the connection to drop");
+    expect(await harness.count(n.metrics.framesRejected, { reason: "oversize" })).toBe(1);
     expect(n.rec.processed).toEqual([]);
     await fake.close();
   });
 
   it("refuses an oversized frame before the handshake too", async () => {
-    const n = await startNode(2, { maxPayload: 8192 });
+    const n = await harness.startNode(2, { maxPayload: 8192 });
     nodes = [n];
-    const raw = new RawClient(n.url);
+    const raw = new harness.RawClient(n.url);
     await raw.open();
     raw.send(new Uint8Array(8193));
     expect((await raw.waitClosed()).code).toBe(1009);
-    expect(await count(n.metrics.framesRejected, { reason: "oversize" })).toBe(1);
+    expect(await harness.count(n.metrics.framesRejected, { reason: "oversize" })).toBe(1);
   });
 
   it("oracle sanity: it accepts a valid batch and rejects its truncation", () => {
-    const f = encodeBatch([app(1, 2, 1, 2), app(1, 2, 3)]);
-    expect(oracle(f)).toEqual([app(1, 2, 1, 2), app(1, 2, 3)]);
+    const f = wire.encodeBatch([harness.app(1, 2, 1, 2), harness.app(1, 2, 3)]);
+    expect(oracle(f)).toEqual([harness.app(1, 2, 1, 2), harness.app(1, 2, 3)]);
     expect(oracle(f.subarray(0, f.length - 1))).toBeUndefined();
   });
 });
 
 describe("hostile snapshot streams", () => {
   // A valid stream: header, 4 chunks of 10,000 bytes, trailer.
-  const image = pieceOf(77, 0, 40_000);
-  const header = encodeSnapHeader(
+  const image = harness.pieceOf(77, 0, 40_000);
+  const header = wire.encodeSnapHeader(
     newMessage({
       type: MessageType.MsgSnap,
       from: 2,
@@ -255,8 +230,8 @@ describe("hostile snapshot streams", () => {
   );
   const valid: Uint8Array[] = [
     header,
-    ...[0, 1, 2, 3].map((i) => encodeSnapChunk(image.subarray(i * 10_000, (i + 1) * 10_000))),
-    encodeSnapTrailer({ size: image.length, sha256: createHash("sha256").update(image).digest() }),
+    ...[0, 1, 2, 3].map((i) => wire.encodeSnapChunk(image.subarray(i * 10_000, (i + 1) * 10_000))),
+    wire.encodeSnapTrailer({ size: image.length, sha256: createHash("sha256").update(image).digest() }),
   ];
 
   type Mutation =
@@ -347,9 +322,9 @@ describe("hostile snapshot streams", () => {
   function oracle(frames: (Uint8Array | string)[]): "valid" | "invalid" | "unsure" {
     const [h, ...rest] = frames;
     const t = rest.pop();
-    if (typeof h !== "object" || h[0] !== FrameKind.SnapHeader) return "invalid";
-    if (typeof t !== "object" || t[0] !== FrameKind.SnapTrailer) return "invalid";
-    if (rest.some((c) => typeof c !== "object" || c[0] !== FrameKind.SnapChunk || c.length < 2))
+    if (typeof h !== "object" || h[0] !== wire.FrameKind.SnapHeader) return "invalid";
+    if (typeof t !== "object" || t[0] !== wire.FrameKind.SnapTrailer) return "invalid";
+    if (rest.some((c) => typeof c !== "object" || c[0] !== wire.FrameKind.SnapChunk || c.length < 2))
       return "invalid";
     const data = Buffer.concat(rest.map((c) => (c as Uint8Array).subarray(1)));
     const hf = fields(h.subarray(1));
@@ -372,7 +347,7 @@ describe("hostile snapshot streams", () => {
 
   it("mutated streams: acknowledged only when well-formed, with exactly the vouched bytes; every other one closed 4010", async () => {
     const SNAP_SEED = 4242;
-    const n = await startNode(1, { snapshotTimeoutMs: 500 });
+    const n = await harness.startNode(1, { snapshotTimeoutMs: 500 });
     nodes = [n];
     n.t.addPeer(2, "ws://127.0.0.1:1");
     const mutations = fc.sample(arbMutation, { seed: SNAP_SEED, numRuns: runs(150) });
@@ -383,12 +358,12 @@ describe("hostile snapshot streams", () => {
       const expect_ = oracle(frames);
       tally[expect_]++;
       const received = n.rec.received.length;
-      const raw = new RawClient(n.url);
-      await raw.handshake(2, 1, { kind: ConnKind.Snapshot });
+      const raw = new harness.RawClient(n.url);
+      await raw.handshake(2, 1, { kind: wire.ConnKind.Snapshot });
       for (const f of frames) raw.send(f);
       const closed = await raw.waitClosed(10_000);
-      const acked = raw.frames.length === 1 && raw.frames[0]![0] === FrameKind.SnapAck;
-      expect([1000, CloseCode.SnapshotRejected], ctx).toContain(closed.code);
+      const acked = raw.frames.length === 1 && raw.frames[0]![0] === wire.FrameKind.SnapAck;
+      expect([1000, wire.CloseCode.SnapshotRejected], ctx).toContain(closed.code);
       expect(acked, ctx).toBe(closed.code === 1000);
       if (expect_ !== "unsure") expect(acked, ctx).toBe(expect_ === "valid");
       const r = n.rec.received[received];
@@ -398,14 +373,14 @@ describe("hostile snapshot streams", () => {
         const chunks = frames.slice(1, -1).map((c) => (c as Uint8Array).subarray(1));
         expect(r?.image?.equals(Buffer.concat(chunks)), ctx).toBe(true);
       } else if (r !== undefined) {
-        await waitFor(() => r.settled, `${ctx}: the handler`);
+        await harness.waitFor(() => r.settled, `${ctx}: the handler`);
         expect(r.error, ctx).toBeDefined();
       }
     }
-    expect(await count(n.metrics.snapshotsReceived, { result: "failure" })).toBe(
+    expect(await harness.count(n.metrics.snapshotsReceived, { result: "failure" })).toBe(
       mutations.length - tally.acked,
     );
-    expect(await count(n.metrics.snapshotsReceived, { result: "success" })).toBe(tally.acked);
+    expect(await harness.count(n.metrics.snapshotsReceived, { result: "success" })).toBe(tally.acked);
     console.log(JSON.stringify({ test: "snapshot-stream-fuzz", runs: mutations.length, ...tally }));
     // The generator exercises both sides.
     expect(tally.valid).toBeGreaterThan(5);

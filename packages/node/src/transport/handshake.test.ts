@@ -1,6 +1,7 @@
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocketServer } from "ws";
+import type { TestNode } from "../../test/transport/harness.js";
 import {
   app,
   count,
@@ -9,7 +10,6 @@ import {
   startCluster,
   startNode,
   stopAll,
-  type TestNode,
   waitFor,
 } from "../../test/transport/harness.js";
 import {

@@ -1,23 +1,10 @@
-import {
-  EntryType,
-  encodeMessage,
-  type Message,
-  MessageType,
-  newMessage,
-  newSnapshot,
-} from "@tsraft/raft/raftpb";
+import type { Message } from "@tsraft/raft/raftpb";
+import { EntryType, encodeMessage, MessageType, newMessage, newSnapshot } from "@tsraft/raft/raftpb";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { fcRuns as runs } from "../../../../test/fc.js";
-import {
-  app,
-  count,
-  fakeAcceptor,
-  startNode,
-  stopAll,
-  type TestNode,
-  waitFor,
-} from "../../test/transport/harness.js";
+import type { TestNode } from "../../test/transport/harness.js";
+import { app, count, fakeAcceptor, startNode, stopAll, waitFor } from "../../test/transport/harness.js";
 import { Backoff } from "./backoff.js";
 import { decodeBatch, encodeBatch } from "./frame.js";
 import { BoundedQueue } from "./queue.js";

@@ -2,19 +2,17 @@ import { createHash } from "node:crypto";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { type Message, MessageType, newMessage, newSnapshot } from "@tsraft/raft/raftpb";
 import { afterEach, describe, expect, it } from "vitest";
+import type { ReceivedSnapshot, TestImage, TestNode } from "../../test/transport/harness.js";
 import {
   count,
   fakeAcceptor,
   pieceOf,
   RawClient,
-  type ReceivedSnapshot,
   sha256Hex,
   startCluster,
   startNode,
   startNodeOnServer,
   stopAll,
-  type TestImage,
-  type TestNode,
   tamperingProxy,
   testImage,
   waitFor,

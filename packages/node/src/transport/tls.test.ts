@@ -4,13 +4,13 @@ import { join } from "node:path";
 import { MessageType, newMessage, newSnapshot } from "@tsraft/raft/raftpb";
 import { makeCa } from "@tsraft/testkit";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { TestNode } from "../../test/transport/harness.js";
 import {
   app,
   count,
   RawClient,
   startNode,
   stopAll,
-  type TestNode,
   testImage,
   waitFor,
 } from "../../test/transport/harness.js";

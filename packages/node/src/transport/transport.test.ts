@@ -2,6 +2,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { MessageType, newMessage } from "@tsraft/raft/raftpb";
 import { afterEach, describe, expect, it } from "vitest";
+import type { TestNode } from "../../test/transport/harness.js";
 import {
   app,
   count,
@@ -10,7 +11,6 @@ import {
   startCluster,
   startNode,
   stopAll,
-  type TestNode,
   waitFor,
   waitUntil,
 } from "../../test/transport/harness.js";

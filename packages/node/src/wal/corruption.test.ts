@@ -49,6 +49,14 @@ async function buildLog(segmentSize: number): Promise<string> {
   return dir;
 }
 
+/** A {@link buildLog}(BIG) log: its directory, its one segment (name, path) and its bytes. */
+async function bigSegment(): Promise<{ dir: string; file: string; path: string; pristine: Buffer }> {
+  const dir = await buildLog(BIG);
+  const [file] = await segments(dir);
+  const path = join(dir, file!);
+  return { dir, file: file!, path, pristine: await readFile(path) };
+}
+
 /** Writes `data` as the whole content of `path` in `fs`. */
 async function putFile(fs: FileSystem, path: string, data: Uint8Array): Promise<void> {
   const fh = await fs.open(path, "overwrite");
@@ -154,10 +162,7 @@ describe("bit flips", () => {
   }
 
   it("a flip in the last record of the last segment is refused, not taken for a torn tail", async () => {
-    const dir = await buildLog(BIG);
-    const [file] = await segments(dir);
-    const path = join(dir, file!);
-    const pristine = await readFile(path);
+    const { dir, file, path, pristine } = await bigSegment();
     const last = frameOffsets(pristine).at(-1)!;
     const end = last + frameSize(getU32(pristine, last));
     // Every bit of the last frame, one at a time.
@@ -172,10 +177,7 @@ describe("bit flips", () => {
   });
 
   it("a flip in the unused zero tail: next to the last record it reads as a torn header (nothing lost); further on it is refused", async () => {
-    const dir = await buildLog(BIG);
-    const [file] = await segments(dir);
-    const path = join(dir, file!);
-    const pristine = await readFile(path);
+    const { dir, file, path, pristine } = await bigSegment();
     const offsets = frameOffsets(pristine);
     const last = offsets.at(-1)!;
     const end = last + frameSize(getU32(pristine, last));
@@ -258,10 +260,7 @@ describe("truncation and zeroed sectors", () => {
   }, 180_000);
 
   it("a zeroed 512-byte sector in the middle is refused; at the tail it is repaired", async () => {
-    const dir = await buildLog(BIG);
-    const [file] = await segments(dir);
-    const path = join(dir, file!);
-    const pristine = await readFile(path);
+    const { dir, file, path, pristine } = await bigSegment();
     const offsets = frameOffsets(pristine);
     const dataEnd = offsets.at(-1)! + frameSize(getU32(pristine, offsets.at(-1)!));
     expect(dataEnd).toBeGreaterThan(4 * 512);

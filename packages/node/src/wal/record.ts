@@ -22,6 +22,7 @@ import {
   decodeConfState,
   type Entry,
   encodeConfState,
+  getVarint,
   putVarint,
   varintSize,
 } from "@tsraft/raft/raftpb";
@@ -231,18 +232,9 @@ export function encodeSnapshotMarker(m: SnapshotMarker): Uint8Array {
 export function decodeSnapshotMarker(b: Uint8Array): SnapshotMarker {
   let p = 0;
   const varint = (): number => {
-    let v = 0;
-    let mul = 1;
-    for (;;) {
-      if (p >= b.length) throw new Error("truncated varint");
-      const c = b[p++]!;
-      v += (c & 0x7f) * mul;
-      if (c < 0x80) break;
-      mul *= 128;
-      if (mul > 2 ** 56) throw new Error("varint too long");
-    }
-    if (!Number.isSafeInteger(v)) throw new Error(`value ${v} exceeds 2^53-1`);
-    return v;
+    const r = getVarint(b, p);
+    p = r.end;
+    return r.value;
   };
   let index = 0;
   let term = 0;

@@ -6,6 +6,7 @@
  */
 import { join } from "node:path";
 import type { FileSystem } from "../file-system.js";
+import { hexPairName, parseHexPairName } from "../hex-pair-name.js";
 import { WalCorruptError } from "./errors.js";
 
 /** One segment, as named on disk. */
@@ -21,17 +22,13 @@ const SEGMENT_RE = /^([0-9a-f]{16})-([0-9a-f]{16})\.wal$/;
 
 /** The file name of segment `seq` starting at entry `index`. */
 export function segmentFileName(seq: number, index: number): string {
-  return `${seq.toString(16).padStart(16, "0")}-${index.toString(16).padStart(16, "0")}.wal`;
+  return hexPairName(seq, index, "wal");
 }
 
 /** Parses a segment file name of the exact form (lower-case hex, safe integers), else undefined. */
 export function parseSegmentName(name: string): SegmentName | undefined {
-  const m = SEGMENT_RE.exec(name);
-  if (m === null) return undefined;
-  const seq = Number.parseInt(m[1]!, 16);
-  const index = Number.parseInt(m[2]!, 16);
-  if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(index)) return undefined;
-  return { name, seq, index };
+  const p = parseHexPairName(SEGMENT_RE, name);
+  return p === undefined ? undefined : { name, seq: p[0], index: p[1] };
 }
 
 /** What is in a WAL directory. */

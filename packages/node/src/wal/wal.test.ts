@@ -1,7 +1,7 @@
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ent, hs, tempDir } from "../../test/storage-helpers.js";
+import { ent, ents, hs, tempDir } from "../../test/storage-helpers.js";
 import { createNodeMetrics } from "../metrics.js";
 import { isWalError, WalCorruptError } from "./errors.js";
 import { parseSegmentName } from "./segment.js";
@@ -63,11 +63,7 @@ describe("WAL create/save/open/readAll", () => {
 
   it("later entries overwrite conflicting earlier ones (Raft figure 7), dropping the old suffix", async () => {
     const w = await WAL.create(dir, META);
-    await w.save(
-      hs(1, 1, 1),
-      [1, 2, 3, 4, 5].map((i) => ent(i, 1)),
-      true,
-    );
+    await w.save(hs(1, 1, 1), ents(1, 5, 1), true);
     await w.save(hs(2, 2, 1), [ent(3, 2), ent(4, 2)], true);
     await w.close();
     const { w: w2, r } = await reopen();
@@ -175,11 +171,7 @@ describe("segments", () => {
 
   it("readSnapshotMarkers only lists markers at or below the saved commit index", async () => {
     const w = await WAL.create(dir, META);
-    await w.save(
-      hs(1, 1, 3),
-      [1, 2, 3, 4, 5].map((i) => ent(i, 1)),
-      true,
-    );
+    await w.save(hs(1, 1, 3), ents(1, 5, 1), true);
     await w.saveSnapshot({ index: 3, term: 1, confState: EMPTY_CS });
     await w.saveSnapshot({ index: 5, term: 1, confState: EMPTY_CS }); // beyond commit: not yet loadable
     await w.close();

@@ -265,6 +265,19 @@ describe("entrySize", () => {
     expect(pb.varintSize(Number.MAX_SAFE_INTEGER)).toBe(8);
   });
 
+  it("getVarint reads what putVarint wrote, and refuses a truncated or oversized varint", () => {
+    for (const v of [0, 1, 127, 128, 300, 2 ** 31, 2 ** 49 + 3, Number.MAX_SAFE_INTEGER]) {
+      const buf = new Uint8Array(12);
+      const end = pb.putVarint(buf, 3, v);
+      expect(pb.getVarint(buf, 3)).toEqual({ value: v, end });
+    }
+    expect(() => pb.getVarint(Uint8Array.of(0x80, 0x80), 0)).toThrow(/truncated varint/);
+    expect(() =>
+      pb.getVarint(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f), 0),
+    ).toThrow(/exceeds 2\^53-1/);
+    expect(() => pb.getVarint(new Uint8Array(10).fill(0xff), 0)).toThrow(/varint too long/);
+  });
+
   it("putVarint writes varintSize bytes, as the codec writes a varint field", () => {
     const zero = new Uint8Array(1).fill(0xee);
     expect([pb.putVarint(zero, 0, 0), zero[0]]).toEqual([1, 0]);

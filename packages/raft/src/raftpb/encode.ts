@@ -25,17 +25,7 @@
  * objects and fork/ldelim bookkeeping dominate for raft's small messages, and yields the same bytes.
  */
 import { entrySize, putVarint, varintSize } from "./size.js";
-import type {
-  ConfChange,
-  ConfChangeSingle,
-  ConfChangeV2,
-  ConfState,
-  Entry,
-  HardState,
-  Message,
-  Snapshot,
-  SnapshotMetadata,
-} from "./types.js";
+import type * as pb from "./types.js";
 import { alloc, badNumber } from "./wire.js";
 
 // ---------------------------------------------------------------------------------------------------
@@ -49,7 +39,7 @@ function uintSize(v: number, what: string): number {
 }
 
 /** {@link entrySize} with the numbers checked. */
-function checkedEntrySize(e: Entry): number {
+function checkedEntrySize(e: pb.Entry): number {
   let n = 0;
   if (e.type !== 0) n += 1 + uintSize(e.type, "Entry.type");
   if (e.term !== 0) n += 1 + uintSize(e.term, "Entry.term");
@@ -65,7 +55,7 @@ function repeatedSize(vs: readonly number[], what: string): number {
   return n;
 }
 
-function confStateSize(cs: ConfState): number {
+function confStateSize(cs: pb.ConfState): number {
   return (
     repeatedSize(cs.voters, "ConfState.voters") +
     repeatedSize(cs.learners, "ConfState.learners") +
@@ -75,7 +65,7 @@ function confStateSize(cs: ConfState): number {
   );
 }
 
-function snapshotMetadataSize(md: SnapshotMetadata): number {
+function snapshotMetadataSize(md: pb.SnapshotMetadata): number {
   const cs = confStateSize(md.confState);
   let n = 1 + varintSize(cs) + cs;
   if (md.index !== 0) n += 1 + uintSize(md.index, "SnapshotMetadata.index");
@@ -83,13 +73,13 @@ function snapshotMetadataSize(md: SnapshotMetadata): number {
   return n;
 }
 
-function snapshotSize(s: Snapshot): number {
+function snapshotSize(s: pb.Snapshot): number {
   const d = s.data.length;
   const md = snapshotMetadataSize(s.metadata);
   return (d !== 0 ? 1 + varintSize(d) + d : 0) + 1 + varintSize(md) + md;
 }
 
-function messageSize(m: Message): number {
+function messageSize(m: pb.Message): number {
   let n = 0;
   if (m.type !== 0) n += 1 + uintSize(m.type, "Message.type");
   if (m.to !== 0) n += 1 + uintSize(m.to, "Message.to");
@@ -120,7 +110,7 @@ function messageSize(m: Message): number {
   return n;
 }
 
-function hardStateSize(hs: HardState): number {
+function hardStateSize(hs: pb.HardState): number {
   let n = 0;
   if (hs.term !== 0) n += 1 + uintSize(hs.term, "HardState.term");
   if (hs.vote !== 0) n += 1 + uintSize(hs.vote, "HardState.vote");
@@ -128,7 +118,7 @@ function hardStateSize(hs: HardState): number {
   return n;
 }
 
-function confChangeSize(cc: ConfChange): number {
+function confChangeSize(cc: pb.ConfChange): number {
   let n = 0;
   if (cc.id !== 0) n += 1 + uintSize(cc.id, "ConfChange.id");
   if (cc.type !== 0) n += 1 + uintSize(cc.type, "ConfChange.type");
@@ -138,14 +128,14 @@ function confChangeSize(cc: ConfChange): number {
   return n;
 }
 
-function confChangeSingleSize(ch: ConfChangeSingle): number {
+function confChangeSingleSize(ch: pb.ConfChangeSingle): number {
   let n = 0;
   if (ch.type !== 0) n += 1 + uintSize(ch.type, "ConfChangeSingle.type");
   if (ch.nodeId !== 0) n += 1 + uintSize(ch.nodeId, "ConfChangeSingle.nodeId");
   return n;
 }
 
-function confChangeV2Size(cc: ConfChangeV2): number {
+function confChangeV2Size(cc: pb.ConfChangeV2): number {
   let n = 0;
   if (cc.transition !== 0) n += 1 + uintSize(cc.transition, "ConfChangeV2.transition");
   const chs = cc.changes;
@@ -176,7 +166,7 @@ function putBytes(buf: Uint8Array, pos: number, tag: number, b: Uint8Array): num
   return pos + b.length;
 }
 
-function putEntry(buf: Uint8Array, pos: number, e: Entry): number {
+function putEntry(buf: Uint8Array, pos: number, e: pb.Entry): number {
   if (e.type !== 0) pos = putField(buf, pos, 0x08, e.type);
   if (e.term !== 0) pos = putField(buf, pos, 0x10, e.term);
   if (e.index !== 0) pos = putField(buf, pos, 0x18, e.index);
@@ -189,7 +179,7 @@ function putRepeated(buf: Uint8Array, pos: number, tag: number, vs: readonly num
   return pos;
 }
 
-function putConfState(buf: Uint8Array, pos: number, cs: ConfState): number {
+function putConfState(buf: Uint8Array, pos: number, cs: pb.ConfState): number {
   pos = putRepeated(buf, pos, 0x08, cs.voters);
   pos = putRepeated(buf, pos, 0x10, cs.learners);
   pos = putRepeated(buf, pos, 0x18, cs.votersOutgoing);
@@ -198,7 +188,7 @@ function putConfState(buf: Uint8Array, pos: number, cs: ConfState): number {
   return pos;
 }
 
-function putSnapshotMetadata(buf: Uint8Array, pos: number, md: SnapshotMetadata): number {
+function putSnapshotMetadata(buf: Uint8Array, pos: number, md: pb.SnapshotMetadata): number {
   pos = putField(buf, pos, 0x0a, confStateSize(md.confState));
   pos = putConfState(buf, pos, md.confState);
   if (md.index !== 0) pos = putField(buf, pos, 0x10, md.index);
@@ -206,13 +196,13 @@ function putSnapshotMetadata(buf: Uint8Array, pos: number, md: SnapshotMetadata)
   return pos;
 }
 
-function putSnapshot(buf: Uint8Array, pos: number, s: Snapshot): number {
+function putSnapshot(buf: Uint8Array, pos: number, s: pb.Snapshot): number {
   if (s.data.length !== 0) pos = putBytes(buf, pos, 0x0a, s.data);
   pos = putField(buf, pos, 0x12, snapshotMetadataSize(s.metadata));
   return putSnapshotMetadata(buf, pos, s.metadata);
 }
 
-function putMessage(buf: Uint8Array, pos: number, m: Message): number {
+function putMessage(buf: Uint8Array, pos: number, m: pb.Message): number {
   if (m.type !== 0) pos = putField(buf, pos, 0x08, m.type);
   if (m.to !== 0) pos = putField(buf, pos, 0x10, m.to);
   if (m.from !== 0) pos = putField(buf, pos, 0x18, m.from);
@@ -243,14 +233,14 @@ function putMessage(buf: Uint8Array, pos: number, m: Message): number {
   return pos;
 }
 
-function putHardState(buf: Uint8Array, pos: number, hs: HardState): number {
+function putHardState(buf: Uint8Array, pos: number, hs: pb.HardState): number {
   if (hs.term !== 0) pos = putField(buf, pos, 0x08, hs.term);
   if (hs.vote !== 0) pos = putField(buf, pos, 0x10, hs.vote);
   if (hs.commit !== 0) pos = putField(buf, pos, 0x18, hs.commit);
   return pos;
 }
 
-function putConfChange(buf: Uint8Array, pos: number, cc: ConfChange): number {
+function putConfChange(buf: Uint8Array, pos: number, cc: pb.ConfChange): number {
   if (cc.id !== 0) pos = putField(buf, pos, 0x08, cc.id);
   if (cc.type !== 0) pos = putField(buf, pos, 0x10, cc.type);
   if (cc.nodeId !== 0) pos = putField(buf, pos, 0x18, cc.nodeId);
@@ -258,7 +248,7 @@ function putConfChange(buf: Uint8Array, pos: number, cc: ConfChange): number {
   return pos;
 }
 
-function putConfChangeV2(buf: Uint8Array, pos: number, cc: ConfChangeV2): number {
+function putConfChangeV2(buf: Uint8Array, pos: number, cc: pb.ConfChangeV2): number {
   if (cc.transition !== 0) pos = putField(buf, pos, 0x08, cc.transition);
   const chs = cc.changes;
   for (let i = 0; i < chs.length; i++) {
@@ -277,7 +267,7 @@ function checkEnd(end: number, size: number): void {
 }
 
 /** Encodes a Message (raft.proto's `Message`) as protobuf bytes, by the rules above. */
-export function encodeMessage(m: Message): Uint8Array {
+export function encodeMessage(m: pb.Message): Uint8Array {
   const size = messageSize(m);
   const buf = alloc(size);
   checkEnd(putMessage(buf, 0, m), size);
@@ -285,7 +275,7 @@ export function encodeMessage(m: Message): Uint8Array {
 }
 
 /** Encodes an Entry; the result is {@link entrySize}(e) bytes long. */
-export function encodeEntry(e: Entry): Uint8Array {
+export function encodeEntry(e: pb.Entry): Uint8Array {
   const size = checkedEntrySize(e);
   const buf = alloc(size);
   checkEnd(putEntry(buf, 0, e), size);
@@ -293,7 +283,7 @@ export function encodeEntry(e: Entry): Uint8Array {
 }
 
 /** Encodes a HardState (what a WAL persists before messages go out). */
-export function encodeHardState(hs: HardState): Uint8Array {
+export function encodeHardState(hs: pb.HardState): Uint8Array {
   const size = hardStateSize(hs);
   const buf = alloc(size);
   checkEnd(putHardState(buf, 0, hs), size);
@@ -301,7 +291,7 @@ export function encodeHardState(hs: HardState): Uint8Array {
 }
 
 /** Encodes a ConfState. */
-export function encodeConfState(cs: ConfState): Uint8Array {
+export function encodeConfState(cs: pb.ConfState): Uint8Array {
   const size = confStateSize(cs);
   const buf = alloc(size);
   checkEnd(putConfState(buf, 0, cs), size);
@@ -309,7 +299,7 @@ export function encodeConfState(cs: ConfState): Uint8Array {
 }
 
 /** Encodes a Snapshot (its data and metadata). */
-export function encodeSnapshot(s: Snapshot): Uint8Array {
+export function encodeSnapshot(s: pb.Snapshot): Uint8Array {
   const size = snapshotSize(s);
   const buf = alloc(size);
   checkEnd(putSnapshot(buf, 0, s), size);
@@ -317,7 +307,7 @@ export function encodeSnapshot(s: Snapshot): Uint8Array {
 }
 
 /** Encodes a ConfChange: the `data` of an EntryConfChange entry. */
-export function encodeConfChange(cc: ConfChange): Uint8Array {
+export function encodeConfChange(cc: pb.ConfChange): Uint8Array {
   const size = confChangeSize(cc);
   const buf = alloc(size);
   checkEnd(putConfChange(buf, 0, cc), size);
@@ -325,7 +315,7 @@ export function encodeConfChange(cc: ConfChange): Uint8Array {
 }
 
 /** Encodes a ConfChangeV2: the `data` of an EntryConfChangeV2 entry. */
-export function encodeConfChangeV2(cc: ConfChangeV2): Uint8Array {
+export function encodeConfChangeV2(cc: pb.ConfChangeV2): Uint8Array {
   const size = confChangeV2Size(cc);
   const buf = alloc(size);
   checkEnd(putConfChangeV2(buf, 0, cc), size);

@@ -34,7 +34,7 @@ export {
   encodeMessage,
   encodeSnapshot,
 } from "./encode.js";
-export { entriesSize, entrySize, putVarint, varintSize } from "./size.js";
+export { entriesSize, entrySize, getVarint, putVarint, varintSize } from "./size.js";
 export {
   type ConfChange,
   type ConfChangeSingle,

@@ -35,6 +35,27 @@ export function putVarint(buf: Uint8Array, pos: number, v: number): number {
 }
 
 /**
+ * The varint at `pos` of `b` ({@link putVarint}'s inverse) and the position after it. Throws a
+ * RangeError if `b` ends inside it or its value is not a safe integer. For the small binary
+ * records beside the codec (the WAL's snapshot markers, snapshot files); the codec has its own reader.
+ */
+export function getVarint(b: Uint8Array, pos: number): { value: number; end: number } {
+  let v = 0;
+  let mul = 1;
+  for (let p = pos; ; ) {
+    if (p >= b.length) throw new RangeError("truncated varint");
+    const c = b[p++]!;
+    v += (c & 0x7f) * mul;
+    if (c < 0x80) {
+      if (!Number.isSafeInteger(v)) throw new RangeError(`varint ${v} exceeds 2^53-1`);
+      return { value: v, end: p };
+    }
+    mul *= 128;
+    if (mul > 2 ** 56) throw new RangeError("varint too long");
+  }
+}
+
+/**
  * The protobuf encoding size of an entry, as the codec writes it (zero fields omitted), computed
  * without encoding: `entrySize(e) === encodeEntry(e).length`. This is the size etcd's `maxSizePerMsg`
  * and `maxCommittedSizePerReady` limits count (`proto.Size`).

@@ -20,12 +20,7 @@ import { EMPTY_BYTES } from "./types.js";
 export const alloc: (size: number) => Uint8Array = protobuf.Writer.alloc;
 
 /** Wire types of the protobuf encoding (the low 3 bits of a field's tag). */
-export const WIRE_VARINT = 0;
-export const WIRE_FIXED64 = 1;
-export const WIRE_LEN = 2;
-export const WIRE_START_GROUP = 3;
-export const WIRE_END_GROUP = 4;
-export const WIRE_FIXED32 = 5;
+const WIRE = { VARINT: 0, FIXED64: 1, LEN: 2, START_GROUP: 3, END_GROUP: 4, FIXED32: 5 } as const;
 
 /**
  * How deep messages may nest (Message → responses → Message …, Message → Snapshot → metadata →
@@ -197,25 +192,25 @@ export class Cursor {
     const wt = tag & 7;
     const start = this.pos;
     switch (wt) {
-      case WIRE_VARINT:
+      case WIRE.VARINT:
         this.bool(msg); // any varint up to 64 bits; its value is not needed
         return;
-      case WIRE_FIXED64:
+      case WIRE.FIXED64:
         this.advance(msg, 8, start);
         return;
-      case WIRE_LEN:
+      case WIRE.LEN:
         this.pos = this.lenEnd(msg);
         return;
-      case WIRE_FIXED32:
+      case WIRE.FIXED32:
         this.advance(msg, 4, start);
         return;
-      case WIRE_START_GROUP: {
+      case WIRE.START_GROUP: {
         // A (deprecated) group: skip fields until the END_GROUP with the same field number.
         const saved = this.enter(msg, this.limit);
         for (;;) {
           if (this.pos >= this.limit) throw truncated(msg, start);
           const t = this.tag(msg);
-          if ((t & 7) === WIRE_END_GROUP) {
+          if ((t & 7) === WIRE.END_GROUP) {
             if (t >>> 3 !== tag >>> 3) {
               throw decodeError(`${msg}: mismatched end of group at offset ${start}`);
             }
@@ -226,7 +221,7 @@ export class Cursor {
         this.leave(saved);
         return;
       }
-      case WIRE_END_GROUP:
+      case WIRE.END_GROUP:
         throw decodeError(`${msg}: unexpected end of group (field ${tag >>> 3}) at offset ${start}`);
       default:
         throw decodeError(`${msg}: invalid wire type ${wt} (field ${tag >>> 3}) at offset ${start}`);

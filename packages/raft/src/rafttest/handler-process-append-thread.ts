@@ -1,45 +1,28 @@
-import { defaultEntryFormatter, describeMessage } from "../describe.js";
 import type { Entry, HardState, Snapshot } from "../raftpb/types.js";
 import { newSnapshot } from "../raftpb/types.js";
 import { isEmptyHardState, isEmptySnap } from "../raftpb/util.js";
 import { cloneSnapshot } from "../storage.js";
 import type { TestData } from "./datadriven.js";
-import { InteractionError, nodeAt, nodeIdxs } from "./interaction-args.js";
+import { forEachNamedNode, InteractionError, nodeAt } from "./interaction-args.js";
 import type { InteractionEnv, Node } from "./interaction-env.js";
+import { runLocalThreadWork } from "./local-thread-work.js";
 
 /**
  * `process-append-thread <id>...`: runs one MsgStorageAppend of each node listed (asyncStorageWrites
  * mode): prints it, writes it to storage, and queues its responses for delivery.
  */
 export function handleProcessAppendThread(env: InteractionEnv, d: TestData): void {
-  const idxs = nodeIdxs(d);
-  for (const idx of idxs) {
-    if (idxs.length > 1) {
-      env.output.writeString(`> ${idx + 1} processing append thread\n`);
-      env.withIndent(() => processAppendThread(env, idx));
-    } else {
-      processAppendThread(env, idx);
-    }
-  }
+  forEachNamedNode(env, d, "processing append thread", processAppendThread);
 }
 
 /** See {@link InteractionEnv.processAppendThread}. */
 export function processAppendThread(env: InteractionEnv, idx: number): void {
   const n = nodeAt(env, idx);
-  const m = n.appendWork.shift();
-  if (m === undefined) {
-    env.output.writeString("no append work to perform");
-    return;
-  }
-  const resps = m.responses;
-  env.output.writeString("Processing:\n");
-  env.output.writeString(`${describeMessage({ ...m, responses: [] }, defaultEntryFormatter)}\n`);
-  const st: HardState = { term: m.term, vote: m.vote, commit: m.commit };
-  const snap = m.snapshot !== undefined ? cloneSnapshot(m.snapshot) : newSnapshot();
-  processAppend(n, st, m.entries, snap);
-  env.output.writeString("Responses:\n");
-  for (const r of resps) env.output.writeString(`${describeMessage(r, defaultEntryFormatter)}\n`);
-  env.messages.push(...resps);
+  runLocalThreadWork(env, n.appendWork, "no append work to perform", (m) => {
+    const st: HardState = { term: m.term, vote: m.vote, commit: m.commit };
+    const snap = m.snapshot !== undefined ? cloneSnapshot(m.snapshot) : newSnapshot();
+    processAppend(n, st, m.entries, snap);
+  });
 }
 
 /**

@@ -1,41 +1,22 @@
-import { defaultEntryFormatter, describeMessage } from "../describe.js";
 import { decodeConfChange, decodeConfChangeV2 } from "../raftpb/decode.js";
 import { type ConfState, type Entry, EntryType, newSnapshot, type Snapshot } from "../raftpb/types.js";
 import type { TestData } from "./datadriven.js";
-import { nodeAt, nodeIdxs } from "./interaction-args.js";
+import { forEachNamedNode, nodeAt } from "./interaction-args.js";
 import type { InteractionEnv, Node } from "./interaction-env.js";
+import { runLocalThreadWork } from "./local-thread-work.js";
 
 /**
  * `process-apply-thread <id>...`: runs one MsgStorageApply of each node listed (asyncStorageWrites
  * mode): prints it, applies its entries, and queues its responses for delivery.
  */
 export function handleProcessApplyThread(env: InteractionEnv, d: TestData): void {
-  const idxs = nodeIdxs(d);
-  for (const idx of idxs) {
-    if (idxs.length > 1) {
-      env.output.writeString(`> ${idx + 1} processing apply thread\n`);
-      env.withIndent(() => processApplyThread(env, idx));
-    } else {
-      processApplyThread(env, idx);
-    }
-  }
+  forEachNamedNode(env, d, "processing apply thread", processApplyThread);
 }
 
 /** See {@link InteractionEnv.processApplyThread}. */
 export function processApplyThread(env: InteractionEnv, idx: number): void {
   const n = nodeAt(env, idx);
-  const m = n.applyWork.shift();
-  if (m === undefined) {
-    env.output.writeString("no apply work to perform");
-    return;
-  }
-  const resps = m.responses;
-  env.output.writeString("Processing:\n");
-  env.output.writeString(`${describeMessage({ ...m, responses: [] }, defaultEntryFormatter)}\n`);
-  processApply(n, m.entries);
-  env.output.writeString("Responses:\n");
-  for (const r of resps) env.output.writeString(`${describeMessage(r, defaultEntryFormatter)}\n`);
-  env.messages.push(...resps);
+  runLocalThreadWork(env, n.applyWork, "no apply work to perform", (m) => processApply(n, m.entries));
 }
 
 /**

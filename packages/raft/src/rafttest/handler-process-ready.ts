@@ -4,7 +4,7 @@ import { isLocalMsgTarget } from "../util.js";
 import type { TestData } from "./datadriven.js";
 import { processAppend } from "./handler-process-append-thread.js";
 import { processApply } from "./handler-process-apply-thread.js";
-import { nodeAt, nodeIdxs } from "./interaction-args.js";
+import { forEachNamedNode, nodeAt } from "./interaction-args.js";
 import type { InteractionEnv } from "./interaction-env.js";
 
 /**
@@ -12,15 +12,7 @@ import type { InteractionEnv } from "./interaction-env.js";
  * header and indented output if more than one).
  */
 export function handleProcessReady(env: InteractionEnv, d: TestData): void {
-  const idxs = nodeIdxs(d);
-  for (const idx of idxs) {
-    if (idxs.length > 1) {
-      env.output.writeString(`> ${idx + 1} handling Ready\n`);
-      env.withIndent(() => processReady(env, idx));
-    } else {
-      processReady(env, idx);
-    }
-  }
+  forEachNamedNode(env, d, "handling Ready", processReady);
 }
 
 /**

@@ -75,7 +75,7 @@ export {
 } from "./sim/schedule.js";
 export { shrinkCase } from "./sim/shrink.js";
 export { type SimSetup, type SimStats, Simulation, type SimulationOptions } from "./sim/simulation.js";
-export { collectImage } from "./sim/snapshot-image.js";
+export { collectImage, imageSnapshot, loadImage } from "./sim/snapshot-image.js";
 export {
   AsyncStateMachineError,
   applyEntryKind,

@@ -103,6 +103,27 @@ export function firstAsNodeIdx(d: TestData): number {
   return firstAsInt(d) - 1;
 }
 
+/**
+ * Runs `f` for each node the command names; with more than one, each under a `> <id> <what>`
+ * header with its output indented (etcd's process-ready and the storage threads' commands).
+ */
+export function forEachNamedNode(
+  env: InteractionEnv,
+  d: TestData,
+  what: string,
+  f: (env: InteractionEnv, idx: number) => void,
+): void {
+  const idxs = nodeIdxs(d);
+  for (const idx of idxs) {
+    if (idxs.length > 1) {
+      env.output.writeString(`> ${idx + 1} ${what}\n`);
+      env.withIndent(() => f(env, idx));
+    } else {
+      f(env, idx);
+    }
+  }
+}
+
 /** The node indexes named by the arguments without values (etcd's `nodeIdxs`); `k=v` args are skipped. */
 export function nodeIdxs(d: TestData): number[] {
   const out: number[] = [];

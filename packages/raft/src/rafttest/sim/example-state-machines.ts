@@ -8,7 +8,7 @@
 import type { ApplyEntry, MaybePromise, StateMachine, StateMachineSnapshot } from "../../state-machine.js";
 import { utf8Decode, utf8Encode } from "./bytes.js";
 import { FNV1A_OFFSET, fnv1a } from "./fnv1a.js";
-import { collectImage } from "./snapshot-image.js";
+import { imageSnapshot, loadImage } from "./snapshot-image.js";
 
 /**
  * The default state machine: a running hash of every normal entry's data and their count. Two
@@ -41,13 +41,11 @@ export class ChecksumStateMachine implements StateMachine<number> {
 
   snapshot(): StateMachineSnapshot {
     const image = utf8Encode(`${this.hash} ${this.count}`);
-    return { index: this.applied, read: () => [image], release: () => {} };
+    return imageSnapshot(this.applied, image);
   }
 
   restore(index: number, image: AsyncIterable<Uint8Array>): MaybePromise<void> {
-    const bytes = collectImage(image);
-    if (bytes instanceof Promise) return bytes.then((b) => this.load(index, b));
-    this.load(index, bytes);
+    return loadImage(image, (b) => this.load(index, b));
   }
 
   private load(index: number, b: Uint8Array): void {
@@ -94,13 +92,11 @@ export class KvStateMachine implements StateMachine<string | undefined> {
   /** The image is the store as JSON, taken now (later applies do not change it). */
   snapshot(): StateMachineSnapshot {
     const image = utf8Encode(JSON.stringify(this.toJSON()));
-    return { index: this.applied, read: () => [image], release: () => {} };
+    return imageSnapshot(this.applied, image);
   }
 
   restore(index: number, image: AsyncIterable<Uint8Array>): MaybePromise<void> {
-    const bytes = collectImage(image);
-    if (bytes instanceof Promise) return bytes.then((b) => this.load(index, b));
-    this.load(index, bytes);
+    return loadImage(image, (b) => this.load(index, b));
   }
 
   private load(index: number, b: Uint8Array): void {

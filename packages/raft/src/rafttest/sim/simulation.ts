@@ -181,6 +181,12 @@ export class Simulation {
     return this.node(id).sm as T;
   }
 
+  /** Crashes node `h` (`torn`: as NodeHost.crash takes it), counting it. */
+  private crashHost(h: NodeHost, torn: number): void {
+    this.stats.crashes++;
+    h.crash(torn);
+  }
+
   /**
    * The leader (noted in the transcript with `note`), or undefined after recording that the action
    * was skipped for want of one.
@@ -431,15 +437,12 @@ export class Simulation {
           this.skip(`node ${a.node} is down`);
           return;
         }
-        this.stats.crashes++;
-        h.crash(a.torn);
+        this.crashHost(h, a.torn);
         return;
       }
       case "crashLeader": {
         const l = this.leaderOrSkip(true);
-        if (l === undefined) return;
-        this.stats.crashes++;
-        l.crash(a.torn);
+        if (l !== undefined) this.crashHost(l, a.torn);
         return;
       }
       case "isolateLeader": {

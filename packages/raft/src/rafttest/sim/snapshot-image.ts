@@ -4,7 +4,7 @@
  * restoring it reads it back as chunks again, cut at other places (a real transport does not keep
  * the sender's chunk boundaries either).
  */
-import type { MaybePromise } from "../../state-machine.js";
+import type { MaybePromise, StateMachineSnapshot } from "../../state-machine.js";
 
 /** The chunks of `bytes` in one array (copied only if there are several). */
 export function concatChunks(chunks: readonly Uint8Array[]): Uint8Array {
@@ -35,6 +35,27 @@ export function collectImage(
     for await (const c of chunks) all.push(c);
     return concatChunks(all);
   })();
+}
+
+/**
+ * A snapshot of an in-memory state encoded as `image` now, at `index`: read as one chunk (as often
+ * as asked), nothing to release. Later applies do not change it.
+ */
+export function imageSnapshot(index: number, image: Uint8Array): StateMachineSnapshot {
+  return { index, read: () => [image], release: () => {} };
+}
+
+/**
+ * Collects a restore image ({@link collectImage}) and hands its bytes to `load`: synchronously when
+ * the image allows it, as `restore` in the simulator wants, else once it is read.
+ */
+export function loadImage(
+  image: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  load: (bytes: Uint8Array) => void,
+): MaybePromise<void> {
+  const bytes = collectImage(image);
+  if (bytes instanceof Promise) return bytes.then(load);
+  load(bytes);
 }
 
 /**
