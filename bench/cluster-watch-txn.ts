@@ -18,10 +18,11 @@
  * events/s here competes with the servers for the same cores.
  */
 import { Agent, type IncomingMessage, request } from "node:http";
+import { httpRequest, parseJson } from "@tsraft/testkit";
 import { type Cluster, findEtcd, startEtcd, startTsraft } from "./cluster-procs.js";
 import { benchDir } from "./disk.js";
 import { type BenchCase, type BenchResult, latencyOf, measure, result, round3 } from "./lib.js";
-import { closedLoop, keyOf, type RequestSpec, uniqueValue } from "./loadgen.js";
+import { closedLoop, keyOf, type RequestSpec, sendSpec, uniqueValue } from "./loadgen.js";
 
 /** The cases, listed by bench/cluster.ts. */
 export const WATCH_TXN_CASES: readonly BenchCase[] = [
@@ -250,31 +251,22 @@ async function watchCase(
 }
 
 /** A PUT; resolves with its revision (`X-Revision`), or undefined if it failed. */
-function putWithRevision(
+async function putWithRevision(
   agent: Agent,
   port: number,
   key: string,
   value: Buffer,
 ): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const req = request(
-      {
-        agent,
-        host: "127.0.0.1",
-        port,
-        method: "PUT",
-        path: `/kv/${encodeURIComponent(key)}`,
-        headers: { "content-length": value.length },
-      },
-      (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode === 204 ? Number(res.headers["x-revision"]) : undefined));
-        res.on("error", () => resolve(undefined));
-      },
-    );
-    req.on("error", () => resolve(undefined));
-    req.end(value);
+  const r = await httpRequest({
+    agent,
+    port,
+    method: "PUT",
+    path: `/kv/${encodeURIComponent(key)}`,
+    body: value,
+    timeoutMs: undefined,
+    discardBody: true,
   });
+  return r.kind === "answer" && r.status === 204 ? Number(r.headers["x-revision"]) : undefined;
 }
 
 /** How a system spells the case's transaction, and reads back a key's version. */
@@ -356,25 +348,13 @@ async function txnPhase(port: number, shape: TxnShape, durationMs: number, cpuMs
   return { phase: phase!, m, serverCpuMs, succeeded, clients };
 }
 
-/** One request; its headers and JSON body. */
-function ask(port: number, spec: RequestSpec): Promise<{ headers: Record<string, unknown>; json: unknown }> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string | number> = { "content-type": spec.contentType };
-    if (spec.body !== undefined) headers["content-length"] = spec.body.length;
-    const req = request({ host: "127.0.0.1", port, method: spec.method, path: spec.path, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        let body: unknown;
-        try {
-          body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-        } catch {}
-        resolve({ headers: res.headers, json: body });
-      });
-    });
-    req.on("error", reject);
-    req.end(spec.body);
-  });
+/** One request; its headers and JSON body (rejects on a connection error). */
+async function ask(
+  port: number,
+  spec: RequestSpec,
+): Promise<{ headers: Record<string, unknown>; json: unknown }> {
+  const r = await sendSpec(port, spec);
+  return { headers: r.headers, json: parseJson(r.body) };
 }
 
 async function txnCase(

@@ -4,7 +4,7 @@
  * connections (one per client), for a fixed time. The same generator drives tsraft-kv and etcd, so
  * the two see the same load; only the request shape differs ({@link RequestShape}).
  */
-import { Agent } from "node:http";
+import { Agent, type IncomingHttpHeaders } from "node:http";
 import { httpRequest } from "@tsraft/testkit";
 
 /** One HTTP request to send. */
@@ -57,7 +57,7 @@ export async function sendSpec(
   port: number,
   spec: RequestSpec,
   o: { host?: string; agent?: Agent; timeoutMs?: number | undefined; discardBody?: boolean } = {},
-): Promise<{ status: number; body: string }> {
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
   const r = await httpRequest({
     ...o,
     port,

@@ -5,12 +5,13 @@
  * connection could not; a reset or a timeout could have, which is what a history recorder or a
  * retrying client must know before it sends a write again.
  */
-import { type Agent, request } from "node:http";
+import { type Agent, type IncomingHttpHeaders, request } from "node:http";
 
 /** An answer from the server. */
 export interface HttpAnswer {
   readonly kind: "answer";
   readonly status: number;
+  readonly headers: IncomingHttpHeaders;
   /** The body as UTF-8 text ("" with `discardBody`). */
   readonly body: string;
 }
@@ -71,7 +72,12 @@ export function httpRequest(o: HttpRequestOptions): Promise<HttpResult> {
         if (o.discardBody) res.resume();
         else res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () =>
-          done({ kind: "answer", status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }),
+          done({
+            kind: "answer",
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString("utf8"),
+          }),
         );
         res.on("error", (e) => done({ kind: "failure", refused: false, error: errorText(e) }));
       },

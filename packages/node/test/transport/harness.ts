@@ -5,6 +5,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { type AddressInfo, connect, type Socket } from "node:net";
+import { mixSeed, Prng } from "@tsraft/raft";
 import { type Entry, EntryType, type Message, MessageType, newMessage } from "@tsraft/raft/raftpb";
 import type { Counter } from "prom-client";
 import { type ClientOptions, type RawData, WebSocket } from "ws";
@@ -521,15 +522,12 @@ export function testImage(
   };
 }
 
-/** Deterministic image content: piece `i` of `size` bytes, seeded (a cheap xorshift, not crypto). */
+/** Deterministic image content: piece `i` of `size` bytes, from a Prng seeded by (seed, i). */
 export function pieceOf(seed: number, i: number, size: number): Uint8Array {
   const out = new Uint8Array(size);
-  let x = (seed * 0x9e3779b1 + i * 0x85ebca6b + 1) >>> 0 || 1;
+  const rng = new Prng(mixSeed(seed, i));
   for (let k = 0; k < size; k += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
+    const x = rng.u32();
     out[k] = x & 0xff;
     if (k + 1 < size) out[k + 1] = (x >>> 8) & 0xff;
     if (k + 2 < size) out[k + 2] = (x >>> 16) & 0xff;
