@@ -381,57 +381,24 @@ describe("a leader that steps down in the middle of a snapshot transfer", () => 
       const net = new MemNetwork();
       const outcomes: { from: number; to: number; status: string; why: string | undefined }[] = [];
       net.onSnapshotOutcome = (from, to, status, why) => outcomes.push({ from, to, status, why });
-      const nodes = new Map<number, RaftNode<string>>();
-      const sms = new Map<number, MapStateMachine>();
-      const fss = new Map(IDS.map((id) => [id, new MemFileSystem()]));
       let gate: Promise<void> | undefined;
       let gateReached: (() => void) | undefined;
-      const factory = (o: TransportOptions): RaftTransport => {
-        const { abortSnapshots, ...t } = net.factory(o);
-        return {
-          ...t,
-          ...(transport === "that cannot" ? {} : { abortSnapshots }),
-          sendSnapshot: (m: Message, image: SnapshotImageSource) => {
-            const held = gate; // only the first transfer is held
-            gate = undefined;
-            t.sendSnapshot(m, {
-              async *read() {
-                let k = 0;
-                for await (const chunk of image.read()) {
-                  if (k++ === 1 && held !== undefined) {
-                    gateReached?.();
-                    await held;
-                  }
-                  yield chunk;
-                }
-              },
-              release: () => image.release(),
-            });
-          },
-        };
+      const base = (o: TransportOptions): RaftTransport => {
+        const t = net.factory(o);
+        if (transport === "that can abort transfers") return t;
+        const { abortSnapshots: _, ...cannot } = t;
+        return cannot;
       };
-      const start = async (id: number): Promise<RaftNode<string>> => {
-        const sm = new MapStateMachine();
-        sms.set(id, sm);
-        const n = await RaftNode.start({
-          id,
-          clusterId: 9,
-          peers: PEERS,
-          dataDir: `/n${id}`,
-          stateMachine: sm,
-          fs: fss.get(id)!,
-          transportFactory: factory,
-          tickMs: 10,
-          electionTick: 10,
-          snapshotCount: 30,
-          snapshotCatchUpEntries: 5,
-          walSegmentSize: 64 * 1024,
-          logger: pino({ level: process.env.TSRAFT_LOG ?? "silent" }),
-        });
-        nodes.set(id, n);
-        running.push(n);
-        return n;
-      };
+      const factory = heldTransfers(
+        base,
+        () => {
+          const held = gate; // only the first transfer is held
+          gate = undefined;
+          return held;
+        },
+        () => gateReached?.(),
+      );
+      const { nodes, sms, start } = testCluster(factory, { walSegmentSize: 64 * 1024 });
       for (const id of IDS) await start(id);
       await waitFor(() => [...nodes.values()].some((n) => n.isLeader()), "a leader");
       const old = [...nodes.values()].find((n) => n.isLeader())!;
