@@ -90,8 +90,10 @@ describe("WAL checkpoints in a worker", () => {
   it("let the WAL grow while an image is read, and shrink it back after the release", async () => {
     const dir = tempDir();
     const threshold = 512 * 1024;
-    const sm = openSm(dir, { walCheckpointBytes: threshold });
-    let next = await load(sm, { from: 1, count: 100, valueBytes: 16 * 1024, perTick: 10, tickMs: 5 });
+    const checkpoints: CheckpointResult[] = [];
+    const sm = openSm(dir, { walCheckpointBytes: threshold, onCheckpoint: (r) => checkpoints.push(r) });
+    // Less than the threshold before the image: no copy has run when the reader starts.
+    let next = await load(sm, { from: 1, count: 10, valueBytes: 16 * 1024, perTick: 10, tickMs: 5 });
     const snap = await sm.snapshot();
     next = await load(sm, { from: next, count: 300, valueBytes: 16 * 1024, perTick: 10, tickMs: 5 });
     // ~4.7 MiB of values (and as much again in the history) written while the reader holds its
@@ -100,6 +102,10 @@ describe("WAL checkpoints in a worker", () => {
     sm.commit();
     const pinned = walSize(dir);
     expect(pinned).toBeGreaterThan(4 * 1024 * 1024);
+    // The commit starts a background copy, which the reader stops short.
+    for (let i = 0; i < 2000 && !checkpoints.some((c) => c.kind === "background"); i++) await sleep(5);
+    expect(checkpoints.some((c) => c.kind === "background" && c.checkpointed < c.log)).toBe(true);
+    const atRelease = checkpoints.length;
     snap.release();
     // Writes go on; the worker copies everything and the next restart truncates the WAL.
     let shrunk = pinned;
@@ -109,6 +115,14 @@ describe("WAL checkpoints in a worker", () => {
       shrunk = walSize(dir);
     }
     expect(shrunk).toBeLessThanOrEqual(2 * threshold);
+    // The grown WAL was copied in the background before the final round (which applying waits
+    // for): a complete background copy comes before the first restart after the release.
+    const after = checkpoints.slice(atRelease);
+    const firstFinal = after.findIndex((c) => c.kind === "final");
+    expect(firstFinal).toBeGreaterThan(0);
+    expect(after.slice(0, firstFinal).some((c) => c.kind === "background" && c.checkpointed === c.log)).toBe(
+      true,
+    );
   });
 });
 

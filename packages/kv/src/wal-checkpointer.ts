@@ -24,7 +24,9 @@
  *
  * 1. after a commit, if the -wal file is larger than the threshold, copy in the background
  *    ({@link committed}): most of the WAL is copied while applying goes on;
- * 2. once that copy is done, the next time the state machine is about to begin a transaction it
+ * 2. once a copy has copied everything it saw, quickly (else another background copy takes what
+ *    was committed meanwhile: the rounds shrink geometrically), the next time the state machine is
+ *    about to begin a transaction it
  *    waits (asynchronously: the event loop runs, only applying pauses) for a final round in the
  *    worker ({@link beforeBegin}): a checkpoint of the frames committed since (a commit or two),
  *    then, since everything is copied and the state machine has no transaction open, a tiny write
@@ -36,7 +38,9 @@
  * for a small copy and three fsyncs in the worker. Not while an image is being read
  * (sqlite-snapshot.ts): a reader's older snapshot keeps every frame committed after it from being
  * copied and the WAL from restarting, so the file grows by what is written until the reader is
- * released; then the next round copies it all and restarts. If the final round cannot copy
+ * released; then background rounds copy it all, and a short final round restarts it. (Before, a
+ * copy during the read primed the final round, which then copied the whole grown WAL while applying
+ * waited: a 7 s stall of every write after a 4 GB image was sent, in the growth bench.) If the final round cannot copy
  * everything (another process reads the database), the state machine does not wait again until the
  * WAL grew by another threshold's worth.
  *
@@ -49,6 +53,12 @@ import { Worker } from "node:worker_threads";
 
 /** Default WAL size past which the WAL is checkpointed and restarted (and the size it shrinks back to). */
 export const DEFAULT_WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A background copy longer than this leaves too much committed meanwhile for the final round
+ * (which applying waits for): another background copy goes first.
+ */
+const QUICK_COPY_MS = 200;
 
 /** What one checkpoint did, as `PRAGMA wal_checkpoint` reports it, plus its duration. */
 export interface CheckpointResult {
@@ -153,6 +163,9 @@ export class WalCheckpointer {
   private primed = false;
   /** Do not wait for a restart again before the WAL is this large (raised when one was impossible). */
   private retryAtBytes: number;
+  /** Do not start a background copy before the WAL is this large (raised while a reader pins it). */
+  private copyAtBytes = 0;
+  private readersWereOpen = false;
 
   private constructor(
     path: string,
@@ -180,12 +193,25 @@ export class WalCheckpointer {
     return new WalCheckpointer(path, options);
   }
 
-  /** After a commit: starts a background copy if the WAL outgrew the threshold. */
+  /**
+   * After a commit: starts a background copy if the WAL outgrew the threshold. Only a copy that
+   * copied every frame it saw, quickly, primes the final round: after a long copy (a WAL grown large
+   * while an image was read), what was committed meanwhile is copied by another background round
+   * first, so that the final one, which applying waits for, stays short. A copy that a reader
+   * stopped short does not prime either, and the next waits until the WAL grew another threshold.
+   */
   committed(): void {
     if (this.stopped || this.suspended || this.inFlight !== undefined || this.primed) return;
-    if (this.walSize() <= this.thresholdBytes) return;
+    const size = this.walSize();
+    if (size <= Math.max(this.thresholdBytes, this.copyAtBytes)) return;
     void this.run("background").then((r) => {
-      if (r !== undefined && r.busy === 0) this.primed = true;
+      if (r === undefined || r.busy !== 0) return;
+      if (r.checkpointed < r.log) {
+        this.copyAtBytes = size + this.thresholdBytes;
+        return;
+      }
+      this.copyAtBytes = 0;
+      if (r.ms <= QUICK_COPY_MS) this.primed = true;
     });
   }
 
@@ -195,6 +221,12 @@ export class WalCheckpointer {
    * being read, so a restart is impossible anyway.
    */
   beforeBegin(readersOpen: boolean): Promise<void> | undefined {
+    // The image's reader is gone: what it pinned is copied now, in the background first.
+    if (this.readersWereOpen && !readersOpen) {
+      this.copyAtBytes = 0;
+      this.primed = false;
+    }
+    this.readersWereOpen = readersOpen;
     if (this.stopped || this.suspended || this.inFlight !== undefined || !this.primed || readersOpen)
       return undefined;
     const size = this.walSize();
@@ -238,6 +270,7 @@ export class WalCheckpointer {
   resume(): void {
     this.suspended = false;
     this.primed = false;
+    this.copyAtBytes = 0;
   }
 
   /** Stops the worker (a checkpoint in progress finishes first, in the worker). */

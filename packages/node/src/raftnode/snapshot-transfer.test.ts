@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { MapStateMachine, MemNetwork, waitFor } from "../../test/raftnode/harness.js";
 import { MemFileSystem } from "../mem-fs.js";
 import type { TransportOptions } from "../transport/options.js";
+import { INACTIVE_COMPACTIONS } from "./catch-up.js";
 import type { RaftTransport, SnapshotImageSource } from "./options.js";
 import { RaftNode } from "./raft-node.js";
 
@@ -134,7 +135,7 @@ function heldTransfers(
 
 describe("a snapshot transfer interrupted at every chunk boundary", () => {
   for (const victim of ["receiver", "sender"] as const) {
-    // Budget: ~8 rounds of a follower restart, ~80 writes and a snapshot transfer each.
+    // Budget: ~8 rounds of a follower restart, ~170 writes and a snapshot transfer each.
     it(`recovers when the ${victim} crashes at each chunk`, { timeout: 120_000 }, async () => {
       const history = new Map<number, string>();
       const net = new MemNetwork();
@@ -208,9 +209,14 @@ describe("a snapshot transfer interrupted at every chunk boundary", () => {
           () => l.status().progress?.[String(follower)]?.recentActive === false,
           "the follower inactive",
         );
+        // Enough compactions (one per 30 entries) for the leader to let go of the entries it kept
+        // for the follower's last catch-up (catch-up.ts: silent at INACTIVE_COMPACTIONS in a row).
         const before = l.status().snapshotIndex;
-        await write(80);
-        await waitFor(() => l.status().snapshotIndex > before + 40, "the leader compacted past the follower");
+        await write(80 + 30 * INACTIVE_COMPACTIONS);
+        await waitFor(
+          () => l.status().snapshotIndex > before + 40 + 30 * INACTIVE_COMPACTIONS,
+          "the leader compacted past the follower",
+        );
         const cut = new Promise<void>((resolve) => {
           interrupted = resolve;
         });
@@ -298,6 +304,74 @@ describe("a follower catching up after a long snapshot transfer", () => {
     expect(fsm.dump()).toBe(sms.get(l.id)!.dump());
     expect(fsm.restores - restoresAtStart, "restored one snapshot, not a cycle of them").toBe(1);
     expect(snaps.filter((to) => to === f).length, "the leader sent one snapshot").toBe(1);
+  });
+
+  it("needs one snapshot when the leader hears a heartbeat response before the image's acknowledgement", {
+    timeout: 60_000,
+  }, async () => {
+    // The image is newer than the snapshot raft asked for (it is taken at the applied index), and
+    // once the transfer is reported finished raft probes from its own snapshot's index + 1. If a
+    // heartbeat response triggers that probe before the follower's MsgAppResp for the image
+    // arrives, the leader must still have those entries, or it sends another image.
+    const net = new MemNetwork();
+    const snaps: { to: number; index: number }[] = [];
+    net.onSend = (_from, msgs) => {
+      for (const m of msgs)
+        if (m.type === MessageType.MsgSnap) snaps.push({ to: m.to, index: m.snapshot!.metadata.index });
+    };
+    let finished = false;
+    net.onSnapshotOutcome = (_from, _to, status) => {
+      if (status === "finish") finished = true;
+    };
+    let gate: Promise<void> | undefined;
+    let gateReached: (() => void) | undefined;
+    const factory = heldTransfers(
+      net.factory,
+      () => gate,
+      () => gateReached?.(),
+    );
+    const { nodes, sms, start, leader } = testCluster(factory, { walSegmentSize: 64 * 1024 });
+    for (const id of IDS) await start(id);
+    await waitFor(() => leader() !== undefined, "a leader");
+    const l = leader()!;
+    let i = 0;
+    const write = async (count: number) => {
+      for (const end = i + count; i < end; i++) await l.propose(enc.encode(`k${i % KEYS}=${i}:${VALUE}`));
+    };
+    await write(KEYS + 20);
+    const f = IDS.find((id) => id !== l.id)!;
+    await nodes.get(f)!.stop();
+    await write(95); // the applied index ends between two compaction points (every 30 entries)
+    const coreSnapshot = l.status().snapshotIndex;
+
+    let open!: () => void;
+    gate = new Promise((r) => {
+      open = r;
+    });
+    const reached = new Promise<void>((r) => {
+      gateReached = r;
+    });
+    // The follower's acknowledgements of entries are lost until the leader has heard a heartbeat
+    // response after the transfer finished.
+    let heartbeatAfterFinish = false;
+    net.lose = (from, m) => {
+      if (from !== f || m.to !== l.id) return false;
+      if (m.type === MessageType.MsgHeartbeatResp && finished) heartbeatAfterFinish = true;
+      return m.type === MessageType.MsgAppResp && !heartbeatAfterFinish;
+    };
+    await start(f);
+    await reached;
+    expect(snaps.at(-1)!.index, "the image is newer than the snapshot raft named").toBeGreaterThan(
+      coreSnapshot,
+    );
+    await write(200);
+    gate = undefined;
+    open();
+    await waitFor(() => heartbeatAfterFinish, "a heartbeat response after the transfer");
+    const fsm = sms.get(f)!;
+    await waitFor(() => fsm.applied >= l.status().commit, "the follower caught up");
+    expect(fsm.dump()).toBe(sms.get(l.id)!.dump());
+    expect(snaps.filter((s) => s.to === f).length, "the leader sent one snapshot").toBe(1);
   });
 
   it("needs one snapshot when its restore takes many election timeouts: it stays responsive, shedding appends", {

@@ -225,8 +225,8 @@ export async function proposeRange(
 /**
  * An in-memory network of RaftTransports: messages are delivered on a later macrotask, in order
  * per link. `cut(a, b)` drops both directions of a link (reported unreachable, as the real
- * transport does); `healLink(from, to)` restores one direction. `sends` records every `send`
- * call, for ordering assertions.
+ * transport does); `healLink(from, to)` restores one direction; `lose` drops chosen messages.
+ * `sends` records every `send` call, for ordering assertions.
  *
  * Snapshots (`sendSnapshot`) behave as the real transport's: the receiving node's
  * `processSnapshot` gets an async iterable over copies of the image's chunks, pulled from the
@@ -243,6 +243,8 @@ export class MemNetwork {
   private readonly transfers = new Map<TransportHandler, Set<(why: string) => void>>();
   /** Observes every send (node, messages) as it happens; `sendSnapshot` shows up as one MsgSnap. */
   onSend: ((from: number, msgs: readonly Message[]) => void) | undefined;
+  /** Messages (not snapshot transfers) for which this returns true are lost, silently. */
+  lose: ((from: number, m: Message) => boolean) | undefined;
   /** Observes the outcome of every snapshot transfer (`why`: the failure's reason). */
   onSnapshotOutcome:
     | ((from: number, to: number, status: "finish" | "failure", why?: string) => void)
@@ -301,6 +303,7 @@ export class MemNetwork {
       });
       return;
     }
+    if (this.lose?.(from, m)) return;
     const to = this.nodes.get(m.to);
     if (to === undefined || this.cutLinks.has(`${from}-${m.to}`)) {
       setImmediate(() => {
