@@ -9,7 +9,8 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { Agent } from "node:http";
 import { join } from "node:path";
-import { freePorts, kvNodeArgs, parseJson, ServerProcess } from "@tsraft/testkit";
+import { fileURLToPath } from "node:url";
+import { freePorts, KV_CLI, kvNodeArgs, parseJson, ServerProcess } from "@tsraft/testkit";
 import { type RequestSpec, send, sendSpec } from "./loadgen.js";
 
 /**
@@ -148,7 +149,7 @@ function profileArgs(tag: string): string[] {
 
 /** A running 3-node cluster of either kind. */
 export interface Cluster {
-  readonly kind: "tsraft" | "etcd";
+  readonly kind: "tsraft" | "etcd" | "ceiling";
   /** The client port of the leader found at start (the load goes there, as etcd's `benchmark --target-leader`). */
   readonly leaderPort: number;
   /** The three members, in id order (tsraft-kv node i + 1, etcd member m<i + 1>). */
@@ -210,6 +211,15 @@ async function clusterOnceReady(
 }
 
 /**
+ * The tsraft-kv to measure: this workspace's, or another checkout's built CLI named by
+ * `TSRAFT_KV_CLI` — to compare two versions under the same harness (bench/README.md, "Cluster,
+ * before and after").
+ */
+function kvCli(): string {
+  return process.env.TSRAFT_KV_CLI ?? KV_CLI;
+}
+
+/**
  * Three tsraft-kv processes (fsync on: the WAL always syncs), logging at warn like etcd below.
  * `extraArgs` go to every node's command line (e.g. `--snapshot-count 500`).
  */
@@ -225,7 +235,7 @@ export async function startTsraft(dataDir: string, extraArgs: readonly string[] 
       dataDir: dir,
       args: ["--cluster", peers, "--log-level", "warn", ...extraArgs],
       nodeFlags: profileArgs(`kv${i + 1}`),
-    });
+    }).map((a) => (a === KV_CLI ? kvCli() : a));
     return new Member(`tsraft-kv ${i + 1}`, port, dir, process.execPath, args, "pipe");
   });
   return clusterOnceReady("tsraft", procs, async () => {
@@ -327,4 +337,37 @@ export async function startEtcd(
       return i < 0 ? undefined : client[i];
     }),
   );
+}
+
+/**
+ * The harness's own limits in place of a cluster (bench/ceiling-server.ts), three processes like
+ * the systems measured: `noop`, three do-nothing HTTP servers, the load going to the first; `floor`,
+ * an HTTP server that answers each write after one loopback round trip to a second process that
+ * appends and fdatasyncs it (in `dataDir`), and a third, idle, do-nothing server.
+ */
+export async function startCeiling(kind: "noop" | "floor", dataDir: string): Promise<Cluster> {
+  const [h1, h2, h3, peer] = await freePorts(4);
+  const script = fileURLToPath(new URL("./ceiling-server.js", import.meta.url));
+  const member = (name: string, port: number, args: readonly (string | number)[]) =>
+    new Member(`ceiling ${name}`, port, dataDir, process.execPath, [script, ...args.map(String)], "ignore");
+  const procs =
+    kind === "floor"
+      ? [member("sync", peer!, ["sync", peer!, dataDir])]
+      : [member("noop 1", h1!, ["noop", h1!]), member("noop 2", h2!, ["noop", h2!])];
+  procs.push(member("noop 3", h3!, ["noop", h3!]));
+  return clusterOnceReady("ceiling", procs, async () => {
+    if (kind === "floor") {
+      // The relay connects to the sync process at once: it must listen first.
+      const disk = procs[0]!;
+      await until("the floor's sync process", procs, async () =>
+        disk.output.some((l) => l.trim() === "ready") ? true : undefined,
+      );
+      procs.unshift(member("relay", h1!, ["relay", h1!, peer!]));
+    }
+    await until("the ceiling servers", procs, async () => {
+      const r = await askText(h1!, { method: "GET", path: "/", body: undefined, contentType: "text/plain" });
+      return r.status === 200 ? true : undefined;
+    });
+    return h1!;
+  });
 }

@@ -7,7 +7,7 @@
  *
  * Per case `put-c<C>`, for each system in turn (tsraft-kv, then etcd): a fresh cluster in a fresh
  * directory on the real disk (`--dir`), the leader found, then
- * - warm-up (untimed): C clients, 1 s of PUTs (the JIT, connections, the first WAL segment);
+ * - warm-up (untimed): C clients, 3 s of PUTs (the JIT, connections, the first WAL segment);
  * - PUT phase: C clients for D seconds (`--duration`, default 10): client c writes key
  *   `bench/c<c>/k<seq mod 1000>` with a 128-byte value unique to (c, seq);
  * - GET phase: C clients for D/2 seconds of linearizable reads of keys written before;
@@ -16,10 +16,15 @@
  * connections, one per client. One op = one acknowledged PUT to tsraft-kv; `cpuOpsPerSec` counts
  * the CPU time of the three server processes during the PUT phase (from /proc).
  *
+ * In the same run, the harness's own limits (bench/ceiling-server.ts, {@link ceilingFigures}): the
+ * same load against three do-nothing servers, and at one client against one loopback hop plus one
+ * fdatasync per write; tsraft-kv's writes/s as a fraction of each (`ceilingFraction`,
+ * `floorFraction`).
+ *
  * Target (issue 7): tsraft-kv ≥ 2× etcd 3.4's writes/s at 1, 16 and 64 clients, with a p99 no worse.
  */
 
-import { type Cluster, findEtcd, startEtcd, startTsraft } from "./cluster-procs.js";
+import { type Cluster, findEtcd, startCeiling, startEtcd, startTsraft } from "./cluster-procs.js";
 import { runWatchTxnCase, WATCH_TXN_CASES } from "./cluster-watch-txn.js";
 import { benchDir } from "./disk.js";
 import type { BenchCase, BenchFamily, BenchResult, Latency } from "./lib.js";
@@ -27,7 +32,12 @@ import { findCase, latencyOf, measure, result, round3 } from "./lib.js";
 import { closedLoop, ETCD_SHAPE, keyOf, type RequestShape, TSRAFT_SHAPE, uniqueValue } from "./loadgen.js";
 
 const CLIENTS = [1, 16, 64] as const;
-const WARMUP_MS = 1000;
+/**
+ * The untimed warm-up before each PUT phase (at most half the phase): 3 s, not 1, since a 1 s
+ * warm-up left V8 still compiling the server's hot paths during the measured phase (bench/README.md,
+ * "The cluster regression, traced").
+ */
+const WARMUP_MS = 3000;
 const DEFAULT_DURATION_SEC = 10;
 
 interface ClusterCase extends BenchCase {
@@ -60,6 +70,7 @@ async function runSystem(
   shape: RequestShape,
   clients: number,
   durationMs: number,
+  gets = true,
 ): Promise<SystemRun> {
   const cluster = await start();
   try {
@@ -70,7 +81,7 @@ async function runSystem(
       host,
       port,
       clients,
-      durationMs: WARMUP_MS,
+      durationMs: Math.min(WARMUP_MS, durationMs / 2),
       make: (c, seq) => shape.put(keyOf(c, seq), uniqueValue(c, 1e9 + seq)),
       okStatus: shape.putOk,
     });
@@ -94,14 +105,16 @@ async function runSystem(
     const serverCpuMs = cluster.cpuMs() - cpu0;
     const p = put!;
 
-    const get = await closedLoop({
-      host,
-      port,
-      clients,
-      durationMs: durationMs / 2,
-      make: (c, seq) => shape.get(keyOf(c, seq % Math.max(1, Math.min(1000, counts[c]!)))),
-      okStatus: shape.getOk,
-    });
+    const get = gets
+      ? await closedLoop({
+          host,
+          port,
+          clients,
+          durationMs: durationMs / 2,
+          make: (c, seq) => shape.get(keyOf(c, seq % Math.max(1, Math.min(1000, counts[c]!)))),
+          okStatus: shape.getOk,
+        })
+      : { ok: 0, errors: 0, latenciesMs: new Float64Array(0), wallMs: Number.NaN, errorSamples: [] };
     return {
       writesPerSec: p.ok / (p.wallMs / 1000),
       writes: p.ok,
@@ -118,6 +131,38 @@ async function runSystem(
   } finally {
     await cluster.stop();
   }
+}
+
+/**
+ * The harness's limits next to tsraft-kv's figures (issue 14, item 1), measured in the same run
+ * with the same generator and load (bench/ceiling-server.ts): `ceiling*`, three do-nothing servers
+ * (the generator, node:http and loopback alone), and at one client `floor*`, one loopback hop and
+ * one fdatasync per write (the physical path of a replicated write). A fraction is tsraft-kv's
+ * writes/s over that system's: 1 would be the harness's (or the disk's) limit.
+ */
+async function ceilingFigures(
+  ours: SystemRun,
+  clients: number,
+  durationMs: number,
+  base: string | undefined,
+): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const kind of clients === 1 ? (["noop", "floor"] as const) : (["noop"] as const)) {
+    const dir = await benchDir(`tsraft-bench-${kind}-`, base);
+    let r: SystemRun;
+    try {
+      r = await runSystem(() => startCeiling(kind, dir.path), TSRAFT_SHAPE, clients, durationMs, false);
+    } finally {
+      await dir.cleanup();
+    }
+    if (r.putErrors > 0) throw new Error(`the ${kind} ceiling failed requests: ${r.errorSamples.join("; ")}`);
+    const name = kind === "noop" ? "ceiling" : "floor";
+    out[`${name}WritesPerSec`] = Math.round(r.writesPerSec);
+    out[`${name}P50Ms`] = r.putLatency.p50;
+    out[`${name}P99Ms`] = r.putLatency.p99;
+    out[`${name}Fraction`] = round3(ours.writesPerSec / r.writesPerSec);
+  }
+  return out;
 }
 
 async function run(
@@ -148,6 +193,7 @@ async function run(
     getErrors: ours.getErrors,
     serverCpuUsPerWrite: round3((ours.serverCpuMs * 1000) / ours.writes),
   };
+  Object.assign(figures, await ceilingFigures(ours, c.clients, durationMs, opts.dir));
   const etcd = findEtcd();
   if (etcd === undefined) {
     const msg =

@@ -151,15 +151,21 @@ describe.skipIf(NOT_BUILT !== undefined)(
     });
 
     test.skipIf(!existsSync(KV_CLI))(
-      "cluster: three tsraft-kv processes, PUTs and GETs; etcd skipped with a note when absent",
+      "cluster: three tsraft-kv processes, PUTs and GETs, the harness's ceiling and floor; etcd skipped with a note when absent",
       () => {
-        const r = runChild(["cluster", "put-c16", "--duration", "0.4"], {
+        const r = runChild(["cluster", "put-c1", "--duration", "0.4"], {
           ETCD_BIN: join(ROOT, "no-such-etcd"),
         });
-        expectWellFormed(r, "cluster", "put-c16");
+        expectWellFormed(r, "cluster", "put-c1");
         const f = r.figures as Record<string, number>;
         expect(f.getsPerSec).toBeGreaterThan(0);
         expect(f.putErrors).toBe(0);
+        // The do-nothing servers and the hop + fdatasync floor ran, and the fractions are of them.
+        const ours = r.opsPerSec as number;
+        for (const k of ["ceiling", "floor"]) {
+          expect(f[`${k}WritesPerSec`]).toBeGreaterThan(0);
+          expect(f[`${k}Fraction`]).toBeCloseTo(ours / f[`${k}WritesPerSec`]!, 1);
+        }
         expect(f.etcdWritesPerSec).toBeUndefined();
         expect((r.notes as string[]).some((n) => n.includes("apt-get install etcd-server"))).toBe(true);
       },
