@@ -219,6 +219,11 @@ function kvCli(): string {
   return process.env.TSRAFT_KV_CLI ?? KV_CLI;
 }
 
+/** Flags for every tsraft-kv node of a bench, from `TSRAFT_KV_ARGS` (space-separated): A/B runs of a flag. */
+function envKvArgs(): string[] {
+  return (process.env.TSRAFT_KV_ARGS ?? "").split(" ").filter((a) => a !== "");
+}
+
 /**
  * Three tsraft-kv processes (fsync on: the WAL always syncs), logging at warn like etcd below.
  * `extraArgs` go to every node's command line (e.g. `--snapshot-count 500`).
@@ -233,7 +238,7 @@ export async function startTsraft(dataDir: string, extraArgs: readonly string[] 
       id: i + 1,
       httpPort: port,
       dataDir: dir,
-      args: ["--cluster", peers, "--log-level", "warn", ...extraArgs],
+      args: ["--cluster", peers, "--log-level", "warn", ...envKvArgs(), ...extraArgs],
       nodeFlags: profileArgs(`kv${i + 1}`),
     }).map((a) => (a === KV_CLI ? kvCli() : a));
     return new Member(`tsraft-kv ${i + 1}`, port, dir, process.execPath, args, "pipe");

@@ -52,6 +52,7 @@ describe("tsraft-kv flags", () => {
       [["--peer-cert-file", "c.pem"], /go together/],
       [["--heartbeat-tick", "10"], /below --election-tick/],
       [["--wal-io", "sideways"], /--wal-io must be blocking or async/],
+      [["--wal-preallocate", "fallocate"], /--wal-preallocate must be sparse or zero-fill/],
       [["--listen-peer-url", "http://h:1"], /--listen-peer-url/],
       [["--listen-peer-url", "ws://h"], /--listen-peer-url/],
       [["--history-entries", "many"], /--history-entries must be an integer/],
@@ -67,6 +68,13 @@ describe("tsraft-kv flags", () => {
   it("--wal-io async puts the WAL on libuv's thread pool", () => {
     const p = parseCliArgs(["--wal-io", "async"], {});
     expect(p.kind === "run" && p.config.walIo).toBe("async");
+  });
+
+  it("--wal-preallocate zero-fill writes WAL segments with zeros up front; sparse by default", () => {
+    const p = parseCliArgs(["--wal-preallocate", "zero-fill"], {});
+    expect(p.kind === "run" && p.config.walPreallocate).toBe("zero-fill");
+    const d = parseCliArgs([], {});
+    expect(d.kind === "run" && d.config.walPreallocate).toBe("sparse");
   });
 
   it("accepts id=url pairs and takes the peer token from the environment", () => {

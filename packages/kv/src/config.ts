@@ -52,6 +52,8 @@ export interface KvServerConfig {
    * trips, the loop waits for the disk) or `async` (node:fs/promises, libuv's thread pool).
    */
   walIo: "blocking" | "async";
+  /** How WAL segments are preallocated (file-pipeline.ts in @tsraft/node): holes, or written zeros. */
+  walPreallocate: "sparse" | "zero-fill";
   /** Revisions of history the leader keeps at least (0: no count-based compaction); history-compactor.ts. */
   historyEntries: number;
   /** Seconds of history the leader keeps (0: no age-based compaction). */
@@ -100,6 +102,10 @@ Raft:
   --wal-io blocking|async      WAL writes and fsyncs as blocking calls on the event loop (default:
                                no thread-pool round trips; the loop waits for the disk) or on
                                libuv's thread pool (the loop keeps serving meanwhile)
+  --wal-preallocate sparse|zero-fill
+                               WAL segments made with ftruncate (default: no I/O up front) or
+                               written with zeros (each fdatasync then commits data only, no block
+                               allocation; 64 MiB more written per segment)
   --tick-ms N                  Raft tick interval (default 100)
   --election-tick N            ticks without a leader before an election (default 10)
   --heartbeat-tick N           ticks between heartbeats (default 1)
@@ -168,6 +174,7 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
       "peer-trusted-ca-file": str,
       "log-level": str,
       "wal-io": str,
+      "wal-preallocate": str,
       "history-entries": str,
       "history-age": str,
       "watch-slow-ms": str,
@@ -215,6 +222,10 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
   }
   const walIo = v["wal-io"] ?? "blocking";
   if (walIo !== "blocking" && walIo !== "async") throw new Error("--wal-io must be blocking or async");
+  const walPreallocate = v["wal-preallocate"] ?? "sparse";
+  if (walPreallocate !== "sparse" && walPreallocate !== "zero-fill") {
+    throw new Error("--wal-preallocate must be sparse or zero-fill");
+  }
   const tokenFile = v["peer-token-file"];
   const peerToken = tokenFile !== undefined ? readFileSync(tokenFile, "utf8").trim() : env.TSRAFT_PEER_TOKEN;
   const config: KvServerConfig = {
@@ -255,6 +266,7 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
     authTokenFile: v["auth-token-file"],
     metricsPublic: v["metrics-public"] ?? false,
     walIo,
+    walPreallocate,
     historyEntries: int("--history-entries", v["history-entries"] ?? "100000", 0),
     historyAgeSec: int("--history-age", v["history-age"] ?? "0", 0),
     watchSlowMs: int("--watch-slow-ms", v["watch-slow-ms"] ?? "10000", 1),

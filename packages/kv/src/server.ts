@@ -122,6 +122,7 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
       dataDirLock: lock,
       // Blocking by default: see packages/kv/README.md, "WAL I/O".
       fs: config.walIo === "async" ? nodeFileSystem : blockingNodeFileSystem,
+      walPreallocate: config.walPreallocate,
       stateMachine,
       tickMs: config.tickMs,
       electionTick: config.electionTick,
