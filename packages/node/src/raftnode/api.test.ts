@@ -222,6 +222,23 @@ describe("leadership, status, events", () => {
     expect(codeOf(await rejection(target.transferLeadership(42)))).toBe("MemberNotFound");
   });
 
+  it("a leadership transfer raft gives up on fails then, not at the request's timeout", async () => {
+    const c = cluster();
+    const ns = await startAll(c);
+    const leader = ns.find((n) => n.isLeader())!;
+    const target = ns.find((n) => !n.isLeader())!;
+    // The target cannot hear the leader: it never catches up nor gets MsgTimeoutNow, and raft
+    // abandons the transfer after an election timeout (20 ticks of 10 ms), long before 30 s.
+    c.net.cut(leader.id, target.id);
+    const e = await rejection(leader.transferLeadership(target.id, { timeoutMs: 30_000 }));
+    expect(codeOf(e)).toBe("Timeout");
+    expect((e as RaftNodeError).message).toMatch(/abandoned the leadership transfer/);
+    expect(leader.isLeader()).toBe(true);
+    c.net.heal();
+    await leader.transferLeadership(target.id);
+    expect(target.isLeader()).toBe(true);
+  });
+
   it("runs a single-node cluster", async () => {
     const c = cluster([1]);
     const n = await c.start(1);

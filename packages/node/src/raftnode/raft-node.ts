@@ -379,7 +379,9 @@ export class RaftNode<R = unknown> {
 
   /**
    * Asks the leader to hand leadership to `to` (a voter) and resolves once this node sees `to` lead.
-   * Rejects with MemberNotFound, MemberIsLearner, NoLeader, Timeout...
+   * Rejects with MemberNotFound, MemberIsLearner, NoLeader; with LeaderChanged if another node
+   * takes over; with Timeout at `timeoutMs`, or as soon as raft abandons the transfer (after an
+   * election timeout in which `to` did not take over: down, or not caught up) and stays leader.
    */
   async transferLeadership(to: number, opts: RequestOptions = {}): Promise<void> {
     this.checkRunning();
@@ -388,6 +390,7 @@ export class RaftNode<R = unknown> {
     if (m.learner) throw new RaftNodeError("MemberIsLearner", `raftnode: member ${to} is a learner`);
     if (this.leader() === to) return;
     if (this.leader() === 0) throw noLeaderError("leadership transfer");
+    let watch: NodeJS.Timeout | undefined;
     const { promise, waiter } = guard<undefined>(
       "leadership transfer",
       opts.timeoutMs ?? this.o.requestTimeoutMs,
@@ -395,15 +398,35 @@ export class RaftNode<R = unknown> {
       () => {
         this.events.off("leader-change", onChange);
         this.events.off("stopped", onStop);
+        clearInterval(watch);
       },
     );
     const onChange = (e: { lead: number }): void => {
       if (e.lead === to) waiter.resolve(undefined);
+      else if (e.lead !== 0) {
+        waiter.reject(
+          new RaftNodeError("LeaderChanged", `raftnode: leadership went to ${e.lead}, not ${to}`),
+        );
+      }
     };
     const onStop = (cause: unknown): void => waiter.reject(stoppedError(cause));
     this.events.on("leader-change", onChange);
     this.events.on("stopped", onStop);
     this.guardCore(() => this.rawNode.transferLeader(to));
+    // Raft gives a transfer up after an election timeout if the target has not taken over (it did
+    // not catch up, or is down), and stays leader: say so then, not at the request's timeout.
+    watch = setInterval(() => {
+      const st = this.rawNode.basicStatus();
+      if (st.raftState === StateType.StateLeader && st.leadTransferee !== to) {
+        waiter.reject(
+          new RaftNodeError(
+            "Timeout",
+            `raftnode: raft abandoned the leadership transfer to ${to} after an election timeout (is it up and caught up?)`,
+          ),
+        );
+      }
+    }, this.o.tickMs);
+    watch.unref();
     await promise;
   }
 
