@@ -137,6 +137,11 @@ export async function askJson(
  * When the bench itself is profiled (`pnpm bench --cpu-prof DIR`), the node flags that profile a
  * server too, into the same directory, named after the bench's profile with `.<tag>` added.
  */
+/** True when the bench runs under `--cpu-prof`: servers must then exit gracefully to write theirs. */
+export function profiling(): boolean {
+  return process.execArgv.some((a) => a.startsWith("--cpu-prof-dir="));
+}
+
 function profileArgs(tag: string): string[] {
   const dir = process.execArgv.find((a) => a.startsWith("--cpu-prof-dir="));
   if (dir === undefined) return [];

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { loadavg } from "node:os";
-import { type Cluster, type Member, processCpuMs, withFlag } from "./cluster-procs.js";
+import { type Cluster, type Member, processCpuMs, profiling, withFlag } from "./cluster-procs.js";
 import { benchDir } from "./disk.js";
 import type { HistogramDelta, MetricsPage } from "./growth-probes.js";
 import {
@@ -105,8 +105,9 @@ export async function runGrowth(
     cluster = await sys.start(dir.path, p.extraArgs);
     return await new GrowthDriver(sys, cluster, p, emit, dir.path).run();
   } finally {
-    // Its data is thrown away: no graceful stop (etcd's leader would first hand over its leadership).
-    await cluster?.stop("SIGKILL");
+    // Its data is thrown away: no graceful stop (etcd's leader would first hand over its leadership),
+    // unless the servers are profiled (V8 writes a profile only at a normal exit).
+    await cluster?.stop(profiling() ? "SIGTERM" : "SIGKILL");
     await dir.cleanup();
   }
 }
