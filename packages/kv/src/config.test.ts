@@ -51,7 +51,7 @@ describe("tsraft-kv flags", () => {
       [["--cluster", "wss://h:1"], /wss:\/\//],
       [["--peer-cert-file", "c.pem"], /go together/],
       [["--heartbeat-tick", "10"], /below --election-tick/],
-      [["--wal-io", "sideways"], /--wal-io must be blocking or async/],
+      [["--wal-io", "sideways"], /--wal-io must be blocking, async or hybrid/],
       [["--wal-preallocate", "fallocate"], /--wal-preallocate must be sparse or zero-fill/],
       [["--listen-peer-url", "http://h:1"], /--listen-peer-url/],
       [["--listen-peer-url", "ws://h"], /--listen-peer-url/],
@@ -65,9 +65,11 @@ describe("tsraft-kv flags", () => {
     }
   });
 
-  it("--wal-io async puts the WAL on libuv's thread pool", () => {
+  it("--wal-io async puts the WAL on libuv's thread pool, hybrid only its fdatasyncs", () => {
     const p = parseCliArgs(["--wal-io", "async"], {});
     expect(p.kind === "run" && p.config.walIo).toBe("async");
+    const h = parseCliArgs(["--wal-io", "hybrid"], {});
+    expect(h.kind === "run" && h.config.walIo).toBe("hybrid");
   });
 
   it("--wal-preallocate zero-fill writes WAL segments with zeros up front; sparse by default", () => {

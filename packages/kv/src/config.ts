@@ -49,9 +49,10 @@ export interface KvServerConfig {
   metricsPublic?: boolean;
   /**
    * How the WAL writes and fsyncs: `blocking` (on the event loop's thread: no thread-pool round
-   * trips, the loop waits for the disk) or `async` (node:fs/promises, libuv's thread pool).
+   * trips, the loop waits for the disk), `async` (node:fs/promises, libuv's thread pool) or
+   * `hybrid` (writes blocking, fdatasync on the thread pool).
    */
-  walIo: "blocking" | "async";
+  walIo: "blocking" | "async" | "hybrid";
   /** How WAL segments are preallocated (file-pipeline.ts in @tsraft/node): holes, or written zeros. */
   walPreallocate: "sparse" | "zero-fill";
   /** Revisions of history the leader keeps at least (0: no count-based compaction); history-compactor.ts. */
@@ -99,9 +100,11 @@ Raft:
   --snapshot-catchup-entries N entries kept after a compaction for slow followers (default 5000)
   --snapshot-send-rate N       bytes/s a snapshot image is sent at, to spare the leader's disk and
                                CPU (default 0: unpaced)
-  --wal-io blocking|async      WAL writes and fsyncs as blocking calls on the event loop (default:
-                               no thread-pool round trips; the loop waits for the disk) or on
-                               libuv's thread pool (the loop keeps serving meanwhile)
+  --wal-io blocking|async|hybrid
+                               WAL writes and fsyncs as blocking calls on the event loop (default:
+                               no thread-pool round trips; the loop waits for the disk), on
+                               libuv's thread pool (the loop keeps serving meanwhile), or hybrid:
+                               writes blocking, fdatasync on the thread pool
   --wal-preallocate sparse|zero-fill
                                WAL segments made with ftruncate (default: no I/O up front) or
                                written with zeros (each fdatasync then commits data only, no block
@@ -221,7 +224,9 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
     throw new Error("--metrics-public only makes sense with --auth-token-file");
   }
   const walIo = v["wal-io"] ?? "blocking";
-  if (walIo !== "blocking" && walIo !== "async") throw new Error("--wal-io must be blocking or async");
+  if (walIo !== "blocking" && walIo !== "async" && walIo !== "hybrid") {
+    throw new Error("--wal-io must be blocking, async or hybrid");
+  }
   const walPreallocate = v["wal-preallocate"] ?? "sparse";
   if (walPreallocate !== "sparse" && walPreallocate !== "zero-fill") {
     throw new Error("--wal-preallocate must be sparse or zero-fill");

@@ -7,9 +7,11 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import {
   blockingNodeFileSystem,
+  createNodeFileSystem,
   createNodeMetrics,
   DataDirLock,
   dataDirHasLog,
+  type FileSystem,
   nodeFileSystem,
   RaftNode,
 } from "@tsraft/node";
@@ -121,7 +123,7 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
       dataDir: config.dataDir,
       dataDirLock: lock,
       // Blocking by default: see packages/kv/README.md, "WAL I/O".
-      fs: config.walIo === "async" ? nodeFileSystem : blockingNodeFileSystem,
+      fs: walFileSystem(config.walIo),
       walPreallocate: config.walPreallocate,
       stateMachine,
       tickMs: config.tickMs,
@@ -219,4 +221,11 @@ function orUndo<T>(undo: () => void, open: () => T): T {
     undo();
     throw err;
   }
+}
+
+/** The WAL's file system for `--wal-io` (packages/kv/README.md, "WAL I/O"). */
+function walFileSystem(mode: KvServerConfig["walIo"]): FileSystem {
+  if (mode === "async") return nodeFileSystem;
+  if (mode === "hybrid") return createNodeFileSystem({ blocking: "writes" });
+  return blockingNodeFileSystem;
 }

@@ -30,6 +30,7 @@ const systems: [string, FileSystem][] = [
   ["nodeFileSystem", nodeFileSystem],
   ["blockingNodeFileSystem", blockingNodeFileSystem],
   ["createNodeFileSystem({ blocking: false })", createNodeFileSystem({ blocking: false })],
+  ['createNodeFileSystem({ blocking: "writes" })', createNodeFileSystem({ blocking: "writes" })],
 ];
 
 describe.each(systems)("%s", (_name, fs) => {
