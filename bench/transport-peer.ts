@@ -10,6 +10,7 @@
  *   ← {cmd: "stats"}  → {stats}     process CPU time so far and what was received and dropped
  *   ← {cmd: "stop"}                 stops the transport and exits
  */
+import { PerformanceObserver } from "node:perf_hooks";
 import { createNodeMetrics, type NodeMetrics, Snapshotter, Transport } from "@tsraft/node";
 import { type Message, MessageType, zeroMessage } from "@tsraft/raft/raftpb";
 
@@ -24,6 +25,8 @@ export interface PeerStats {
   /** Snapshots taken (stored or discarded) and their image bytes. */
   snapshots: number;
   snapshotBytes: number;
+  /** Time spent in garbage collections so far (perf_hooks 'gc' entries), ms. */
+  gcMs: number;
 }
 
 /** The sum of a labelled counter's values. */
@@ -47,6 +50,10 @@ async function main(): Promise<void> {
   let payloadBytes = 0;
   let snapshots = 0;
   let snapshotBytes = 0;
+  let gcMs = 0;
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcMs += e.duration;
+  }).observe({ entryTypes: ["gc"] });
   const takeSnapshot = async (m: Message, image: AsyncIterable<Uint8Array>): Promise<void> => {
     const md = m.snapshot!.metadata;
     if (snapshotter === undefined) {
@@ -104,6 +111,7 @@ async function main(): Promise<void> {
           rejected: await counterSum(metrics, "framesRejected"),
           snapshots,
           snapshotBytes,
+          gcMs,
         };
         process.send!({ stats });
       })();

@@ -371,6 +371,7 @@ async function runSnapshot(c: SnapshotCase, opts: RunOptions): Promise<BenchResu
           MBps: round3(mb / (m.wallMs / 1000)),
           senderCpuMsPerMB: round3(m.cpuMs / mb),
           receiverCpuMsPerMB: round3(receiverCpuMs / mb),
+          receiverGcMsPerMB: round3((cpu1.gcMs - cpu0.gcMs) / mb),
         },
         latency: {
           unit: "ms",
