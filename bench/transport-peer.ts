@@ -1,13 +1,17 @@
 /**
  * The receiving node of the transport bench (bench/transport.ts), in a process of its own as a real
  * peer would be: node 2's Transport, answering every MsgApp from node 1 with a MsgAppResp for its
- * last index, as a Raft follower does. Forked by the bench with node 1's URL; talks to it over IPC:
+ * last index, as a Raft follower does, and taking every snapshot node 1 streams: with `--snap-dir
+ * DIR` it stores the image as a follower does (`Snapshotter.saveImage` into DIR, behind the same
+ * per-chunk async generator as RaftNode.receiveSnapshot), without it it reads and discards it.
+ * Forked by the bench with node 1's URL; talks to it over IPC:
  *
  *   → {url}                         once listening (node 1 then adds it as a peer and dials)
  *   ← {cmd: "stats"}  → {stats}     process CPU time so far and what was received and dropped
  *   ← {cmd: "stop"}                 stops the transport and exits
  */
-import { createNodeMetrics, type NodeMetrics, Transport } from "@tsraft/node";
+import { PerformanceObserver } from "node:perf_hooks";
+import { createNodeMetrics, type NodeMetrics, Snapshotter, Transport } from "@tsraft/node";
 import { type Message, MessageType, zeroMessage } from "@tsraft/raft/raftpb";
 
 /** What the receiver reports to the bench. */
@@ -18,6 +22,11 @@ export interface PeerStats {
   payloadBytes: number;
   dropped: number;
   rejected: number;
+  /** Snapshots taken (stored or discarded) and their image bytes. */
+  snapshots: number;
+  snapshotBytes: number;
+  /** Time spent in garbage collections so far (perf_hooks 'gc' entries), ms. */
+  gcMs: number;
 }
 
 /** The sum of a labelled counter's values. */
@@ -33,10 +42,34 @@ async function main(): Promise<void> {
   if (leaderUrl === undefined || process.send === undefined) {
     throw new Error("transport-peer: run by bench/transport.ts (fork, with the leader's URL)");
   }
+  const snapDirAt = process.argv.indexOf("--snap-dir");
+  const snapshotter = snapDirAt > 0 ? new Snapshotter(process.argv[snapDirAt + 1]!) : undefined;
   const metrics = createNodeMetrics();
   let messages = 0;
   let entries = 0;
   let payloadBytes = 0;
+  let snapshots = 0;
+  let snapshotBytes = 0;
+  let gcMs = 0;
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcMs += e.duration;
+  }).observe({ entryTypes: ["gc"] });
+  const takeSnapshot = async (m: Message, image: AsyncIterable<Uint8Array>): Promise<void> => {
+    const md = m.snapshot!.metadata;
+    if (snapshotter === undefined) {
+      for await (const chunk of image) snapshotBytes += chunk.length;
+    } else {
+      // RaftNode.receiveSnapshot's shape: a per-chunk check (the term, there) in an async generator.
+      const chunks = (async function* () {
+        for await (const chunk of image) {
+          if (md.term !== m.term) throw new Error("bench: term changed");
+          yield chunk;
+        }
+      })();
+      snapshotBytes += (await snapshotter.saveImage(md.term, md.index, chunks)).size;
+    }
+    snapshots++;
+  };
   // The answers of one turn of the event loop go out in one send call, as a Ready's messages would.
   let replies: Message[] = [];
   const flush = (): void => {
@@ -60,7 +93,7 @@ async function main(): Promise<void> {
         replies.push(appResp(m));
       },
       reportUnreachable: () => {},
-      processSnapshot: () => Promise.reject(new Error("bench: no snapshots here")),
+      processSnapshot: takeSnapshot,
       reportSnapshot: () => {},
     },
   });
@@ -76,6 +109,9 @@ async function main(): Promise<void> {
           payloadBytes,
           dropped: await counterSum(metrics, "messagesDropped"),
           rejected: await counterSum(metrics, "framesRejected"),
+          snapshots,
+          snapshotBytes,
+          gcMs,
         };
         process.send!({ stats });
       })();

@@ -1,6 +1,7 @@
 /**
  * The transport benchmark (issue 7, item 4): messages/s and MB/s between two nodes over ws, for
- * MsgApps of 1 and of 64 entries of 128 bytes.
+ * MsgApps of 1 and of 64 entries of 128 bytes; and the CPU a snapshot transfer costs each side
+ * (issue 13: a leader streaming a 5 GB image lost half its writes/s to it).
  *
  * Node 1 (this process) and node 2 (bench/transport-peer.ts, a process of its own, as a real peer)
  * run `@tsraft/node`'s Transport on 127.0.0.1, one ws connection between them. Node 1 replicates as
@@ -14,14 +15,24 @@
  * send to the last acknowledgement. One op = one MsgApp delivered to node 2's handler.
  * `cpuOpsPerSec` counts the CPU time of both processes; the latency is the MsgApp → MsgAppResp round
  * trip of every 64th message (with a full window, mostly the wait behind the messages before it).
+ *
+ * The snapshot cases: node 1 streams one MsgSnap with a synthetic image of N MiB (1 MiB pieces cut
+ * from a pre-generated random buffer, so producing it costs nothing) through `Transport.sendSnapshot`;
+ * node 2 stores it as a follower does (`Snapshotter.saveImage`, fdatasync every 64 MiB, in a fresh
+ * directory under `--dir`) or reads and discards it. Untimed first: an image of N/10 MiB. Timed: from
+ * `sendSnapshot` to the sender's `reportSnapshot(finish)` (node 2 has verified and stored the image
+ * and acknowledged). One op = one MiB; the figures are MB/s and each process's CPU ms per MB.
  */
 import { type ChildProcess, fork } from "node:child_process";
+import { randomFillSync } from "node:crypto";
 import { dirname, join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import { createNodeMetrics, Transport } from "@tsraft/node";
+import { createNodeMetrics, type SnapshotImageSource, Transport } from "@tsraft/node";
 import type { Entry, Message } from "@tsraft/raft/raftpb";
 import { EntryType, encodeMessage, MessageType, zeroMessage } from "@tsraft/raft/raftpb";
-import type { BenchCase, BenchFamily, BenchResult } from "./lib.js";
+import { benchDir } from "./disk.js";
+import type { BenchCase, BenchFamily, BenchResult, RunOptions } from "./lib.js";
 import { findCase, latencyOf, measure, result, round3 } from "./lib.js";
 import { counterSum, type PeerStats } from "./transport-peer.js";
 
@@ -33,22 +44,51 @@ const MB = 1e6;
 const PAYLOAD_BYTES = 128;
 
 interface TransportCase extends BenchCase {
+  readonly kind: "msgapp";
   readonly entries: number;
   readonly defaultN: number;
 }
 
-const CASES: readonly TransportCase[] = [
+interface SnapshotCase extends BenchCase {
+  readonly kind: "snapshot";
+  /** Where node 2 puts the image: saved as a follower does, or read and dropped. */
+  readonly sink: "disk" | "discard";
+  /** Image MiB (N) by default. */
+  readonly defaultN: number;
+}
+
+const MiB = 1024 * 1024;
+/** The synthetic image's pieces are cut from this much random data, round and round. */
+const IMAGE_SOURCE_BYTES = 16 * MiB;
+
+const CASES: readonly (TransportCase | SnapshotCase)[] = [
   {
     id: "msgapp-1x128B",
+    kind: "msgapp",
     params: { op: "MsgApp over ws", entriesPerMsg: 1, entryBytes: PAYLOAD_BYTES, window: WINDOW },
     entries: 1,
     defaultN: 300_000,
   },
   {
     id: "msgapp-64x128B",
+    kind: "msgapp",
     params: { op: "MsgApp over ws", entriesPerMsg: 64, entryBytes: PAYLOAD_BYTES, window: WINDOW },
     entries: 64,
     defaultN: 30_000,
+  },
+  {
+    id: "snapshot-256MiB-disk",
+    kind: "snapshot",
+    params: { op: "MsgSnap over ws, image saved (Snapshotter.saveImage)", pieceBytes: MiB },
+    sink: "disk",
+    defaultN: 256,
+  },
+  {
+    id: "snapshot-256MiB-discard",
+    kind: "snapshot",
+    params: { op: "MsgSnap over ws, image read and dropped", pieceBytes: MiB },
+    sink: "discard",
+    defaultN: 256,
   },
 ];
 
@@ -73,13 +113,16 @@ class PeerProcess {
     readonly url: string,
   ) {}
 
-  static async start(leaderUrl: string): Promise<PeerProcess> {
+  static async start(leaderUrl: string, args: readonly string[] = []): Promise<PeerProcess> {
     const script = join(dirname(fileURLToPath(import.meta.url)), "transport-peer.js");
     // A CPU profile of the receiver too when the bench profiles (its own file name).
     const execArgv = process.execArgv.map((a) =>
       a.startsWith("--cpu-prof-name=") ? a.replace(/(\.cpuprofile)?$/, ".receiver.cpuprofile") : a,
     );
-    const child = fork(script, [leaderUrl], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const child = fork(script, [leaderUrl, ...args], {
+      execArgv,
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
     const url = await new Promise<string>((resolve, reject) => {
       child.once("message", (m: { url?: string }) =>
         m.url ? resolve(m.url) : reject(new Error("no url from the peer")),
@@ -109,9 +152,13 @@ class PeerProcess {
   }
 }
 
-async function run(caseId: string, opts: { n?: number | undefined }): Promise<BenchResult> {
+async function run(caseId: string, opts: RunOptions): Promise<BenchResult> {
   findCase(family, caseId);
   const c = CASES.find((x) => x.id === caseId)!;
+  return c.kind === "snapshot" ? runSnapshot(c, opts) : runMsgApp(c, opts);
+}
+
+async function runMsgApp(c: TransportCase, opts: RunOptions): Promise<BenchResult> {
   const n = opts.n ?? c.defaultN;
   const k = c.entries;
   const data = new Uint8Array(PAYLOAD_BYTES).map((_, i) => i);
@@ -232,10 +279,128 @@ async function run(caseId: string, opts: { n?: number | undefined }): Promise<Be
   }
 }
 
+/**
+ * A synthetic image of `mib` MiB: 1 MiB views of `source`, round and round (the sender copies each
+ * piece into its frames, so handing out the same bytes again is allowed).
+ */
+function syntheticImage(source: Uint8Array, mib: number): SnapshotImageSource {
+  return {
+    *read() {
+      for (let i = 0; i < mib; i++) {
+        const at = (i * MiB) % source.length;
+        yield source.subarray(at, at + MiB);
+      }
+    },
+    release() {},
+  };
+}
+
+/** A MsgSnap from 1 to 2 at term 7 for the snapshot at `index` (its data: a little metadata). */
+function msgSnap(index: number): Message {
+  return Object.assign(zeroMessage(MessageType.MsgSnap, 2, 1), {
+    term: 7,
+    snapshot: {
+      metadata: {
+        index,
+        term: 7,
+        confState: { voters: [1, 2], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false },
+      },
+      data: new Uint8Array(64).fill(1),
+    },
+  });
+}
+
+async function runSnapshot(c: SnapshotCase, opts: RunOptions): Promise<BenchResult> {
+  const mib = opts.n ?? c.defaultN;
+  const warmMib = Math.max(1, Math.ceil(mib / 10));
+  const source = randomFillSync(new Uint8Array(Math.min(IMAGE_SOURCE_BYTES, mib * MiB)));
+  const dir = c.sink === "disk" ? await benchDir("tsraft-bench-snap-", opts.dir) : undefined;
+
+  const metrics = createNodeMetrics();
+  let outcome: ((status: "finish" | "failure") => void) | undefined;
+  const a: Transport = new Transport({
+    id: 1,
+    clusterId: 0x7,
+    listen: "ws://127.0.0.1:0",
+    metrics,
+    handler: {
+      process: () => {},
+      reportUnreachable: () => {},
+      processSnapshot: () => Promise.reject(new Error("bench: node 1 takes no snapshots")),
+      reportSnapshot: (_id, status) => outcome?.(status),
+    },
+  });
+  await a.start();
+  const peer = await PeerProcess.start(a.url!, dir === undefined ? [] : ["--snap-dir", dir.path]);
+  try {
+    a.addPeer(2, peer.url);
+    while (!a.peers()[0]!.active) await new Promise((r) => setTimeout(r, 5));
+    const transfer = (index: number, size: number) =>
+      new Promise<void>((resolve, reject) => {
+        outcome = (status) =>
+          status === "finish" ? resolve() : reject(new Error(`snapshot at ${index} reported ${status}`));
+        a.sendSnapshot(msgSnap(index), syntheticImage(source, size));
+      });
+    await transfer(100, warmMib);
+    const cpu0 = await peer.stats();
+    // How long the transfer holds node 1's event loop (Raft's ticks and appends wait that long).
+    const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+    loopDelay.enable();
+    const m = await measure(() => transfer(200, mib));
+    loopDelay.disable();
+    const cpu1 = await peer.stats();
+
+    const bytes = mib * MiB;
+    const rejected = (await counterSum(metrics, "framesRejected")) + cpu1.rejected;
+    if (cpu1.snapshots !== 2 || cpu1.snapshotBytes - cpu0.snapshotBytes !== bytes) {
+      throw new Error(
+        `node 2 took ${cpu1.snapshots} snapshots, ${cpu1.snapshotBytes - cpu0.snapshotBytes} B`,
+      );
+    }
+    if (rejected > 0) throw new Error(`${rejected} frames refused`);
+    const receiverCpuMs = cpu1.cpuMs - cpu0.cpuMs;
+    const mb = bytes / MB;
+    return result(
+      family.name,
+      { id: c.id, params: { ...c.params, imageMiB: mib } },
+      mib,
+      { ...m, cpuMs: m.cpuMs + receiverCpuMs },
+      {
+        counters: { imageBytes: bytes, rejected },
+        figures: {
+          MBps: round3(mb / (m.wallMs / 1000)),
+          senderCpuMsPerMB: round3(m.cpuMs / mb),
+          receiverCpuMsPerMB: round3(receiverCpuMs / mb),
+          receiverGcMsPerMB: round3((cpu1.gcMs - cpu0.gcMs) / mb),
+        },
+        latency: {
+          unit: "ms",
+          of: "node 1's event-loop delay during the transfer (monitorEventLoopDelay, 1 ms resolution)",
+          samples: loopDelay.count,
+          p50: round3(loopDelay.percentile(50) / 1e6),
+          p90: round3(loopDelay.percentile(90) / 1e6),
+          p99: round3(loopDelay.percentile(99) / 1e6),
+          max: round3(loopDelay.max / 1e6),
+        },
+        notes: [
+          "one op = one MiB of image; cpuOpsPerSec: CPU time of both processes (sender + receiver)",
+          ...(dir === undefined ? [] : [`image saved in ${dir.path} on ${dir.fsType}`]),
+        ],
+      },
+    );
+  } finally {
+    await peer.stop();
+    await a.stop();
+    await dir?.cleanup();
+  }
+}
+
 /** The transport family: two nodes over ws. */
 export const family: BenchFamily = {
   name: "transport",
-  summary: "MsgApps/s and MB/s between two node processes over the ws Transport (closed loop, 256 in flight)",
+  summary:
+    "MsgApps/s and MB/s between two node processes over the ws Transport (closed loop, 256 in flight); " +
+    "a snapshot's MB/s and CPU per MB on each side",
   cases: () => CASES.map((c) => ({ id: c.id, params: c.params })),
   run,
 };

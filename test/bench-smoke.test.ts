@@ -150,6 +150,17 @@ describe.skipIf(NOT_BUILT !== undefined)(
       }
     });
 
+    test("transport: a snapshot image streamed to the peer process, saved and discarded, CPU per MB on each side", () => {
+      for (const c of ["snapshot-256MiB-disk", "snapshot-256MiB-discard"]) {
+        const r = runChild(["transport", c, "--n", "4"]);
+        expectWellFormed(r, "transport", c);
+        expect(r.counters).toEqual({ imageBytes: 4 * 1024 * 1024, rejected: 0 });
+        const f = r.figures as Record<string, number>;
+        for (const k of ["MBps", "senderCpuMsPerMB", "receiverCpuMsPerMB"])
+          expect(f[k], k).toBeGreaterThan(0);
+      }
+    });
+
     test.skipIf(!existsSync(KV_CLI))(
       "cluster: three tsraft-kv processes, PUTs and GETs, the harness's ceiling and floor; etcd skipped with a note when absent",
       () => {

@@ -11,7 +11,7 @@
  * knows (so the WAL can replay from it) and skips, with a warning, any that fails its checksum,
  * renaming it `<name>.broken` so it is looked at once and not again.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, type Hash, randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { discardLogger, type Logger } from "@tsraft/raft";
 import {
@@ -24,10 +24,17 @@ import {
   varintSize,
 } from "@tsraft/raft/raftpb";
 import { crc32c } from "../crc32c.js";
-import { errorCode, type FileSystem, nodeFileSystem, writeFully } from "../file-system.js";
+import {
+  errorCode,
+  type FileHandleLike,
+  type FileSystem,
+  nodeFileSystem,
+  writeFully,
+} from "../file-system.js";
 import { hexPairName, parseHexPairName } from "../hex-pair-name.js";
 import type { NodeMetrics } from "../metrics.js";
 import { WalCorruptError, WalError } from "../wal/errors.js";
+import { type DigestedStream, digestedChunkOrigin } from "./digested-chunks.js";
 
 /** Options of {@link Snapshotter}. */
 export interface SnapshotterOptions {
@@ -55,6 +62,17 @@ export interface ImageDigest {
   readonly size: number;
   /** SHA-256 of the content, lower-case hex. */
   readonly sha256: string;
+}
+
+/** Feeds the first `size` bytes of the open file `fh` to `hash`. */
+async function hashFile(fh: FileHandleLike, size: number, hash: Hash): Promise<void> {
+  const buf = new Uint8Array(Math.min(IMAGE_READ_CHUNK, size));
+  for (let at = 0; at < size; ) {
+    const n = await fh.read(buf, 0, Math.min(buf.length, size - at), at);
+    if (n <= 0) throw new Error(`snap: image file ends at ${at} of the ${size} bytes written`);
+    hash.update(buf.subarray(0, n));
+    at += n;
+  }
 }
 
 /** A snapshot file name, parsed. */
@@ -234,6 +252,12 @@ export class Snapshotter {
    * fdatasynced every 64 MiB and at the end, then renamed into place and the directory fsynced.
    * Resolves with its size and SHA-256 once it is durable. If `chunks` throws (a broken transfer)
    * or a write fails, the temp file is removed and the error rethrown; nothing is left behind.
+   *
+   * Chunks tagged by a producer that hashed them already (digested-chunks.ts: an incoming
+   * snapshot, whose transport checked the sender's SHA-256) are not hashed again: the digest is
+   * the producer's, if every chunk written came from it in order and its digest counts exactly
+   * them. Anything else is hashed here (a chain broken half-way: the bytes written so far are read
+   * back from the file and hashed first).
    */
   async saveImage(
     term: number,
@@ -247,18 +271,40 @@ export class Snapshotter {
     const fh = await this.fs.open(tmp, "overwrite");
     const hash = createHash("sha256");
     let size = 0;
+    let sha256: string;
     try {
       let unsynced = 0;
+      // While every chunk so far is the next one of `digested`, nothing is hashed here.
+      let digested: DigestedStream | undefined;
+      let tagged = true;
+      let seq = 0;
       for await (const chunk of chunks) {
         if (chunk.length === 0) continue;
+        if (tagged) {
+          const o = digestedChunkOrigin(chunk);
+          if (o !== undefined && o.seq === seq && (digested === undefined || o.stream === digested)) {
+            digested = o.stream;
+            seq++;
+          } else {
+            tagged = false;
+            await hashFile(fh, size, hash);
+          }
+        }
         await writeFully(fh, chunk, 0, chunk.length, size);
-        hash.update(chunk);
+        if (!tagged) hash.update(chunk);
         size += chunk.length;
         unsynced += chunk.length;
         if (unsynced >= IMAGE_SYNC_EVERY) {
           await fh.datasync();
           unsynced = 0;
         }
+      }
+      const d = tagged ? digested?.digest() : undefined;
+      if (d !== undefined && d.size === size && d.chunks === seq) {
+        sha256 = d.sha256;
+      } else {
+        if (tagged) await hashFile(fh, size, hash);
+        sha256 = hash.digest("hex");
       }
       await fh.sync();
       await fh.close();
@@ -269,7 +315,7 @@ export class Snapshotter {
     }
     await this.fs.rename(tmp, join(this.dir, name));
     await this.fs.syncDir(this.dir);
-    return { size, sha256: hash.digest("hex") };
+    return { size, sha256 };
   }
 
   /**

@@ -2,7 +2,11 @@
  * The image of an incoming snapshot as the node reads it: an async iterator over the chunks the
  * receiver (snapshot-receiver.ts) pushes as they arrive, which ends once the trailer has verified
  * the image and throws a {@link SnapshotTransferError} once the transfer has failed.
+ *
+ * Its chunks are tagged (src/snap/digested-chunks.ts) with the digest the receiver checked, so
+ * `Snapshotter.saveImage` stores them without hashing them a second time.
  */
+import { type DigestedStream, tagDigestedChunk } from "../snap/digested-chunks.js";
 
 /** Why an incoming snapshot transfer failed; `reason` is the `frames_rejected_total` label. */
 export class SnapshotTransferError extends Error {
@@ -31,8 +35,12 @@ export interface IncomingImageHooks {
  * Invariant: once `error` is set the queue is empty and stays empty; `ended` and `error` may both be
  * set (a failure after the trailer), and then `next` rejects unless the consumer already saw the end.
  */
-export class IncomingImage implements AsyncIterableIterator<Uint8Array> {
+export class IncomingImage implements AsyncIterableIterator<Uint8Array>, DigestedStream {
   private readonly queue: Uint8Array[] = [];
+  /** Chunks pushed so far (the next one's tag). */
+  private pushed = 0;
+  /** Size and SHA-256 of the image, as the trailer checked them; set by `end`. */
+  private checked: { size: number; sha256: string } | undefined;
   /** Bytes in `queue`. */
   private queued = 0;
   /** The trailer verified the image: nothing more will be pushed. */
@@ -52,14 +60,24 @@ export class IncomingImage implements AsyncIterableIterator<Uint8Array> {
     return this.queued;
   }
 
+  /** Size, SHA-256 and chunk count of the image, once `end` has been called (DigestedStream). */
+  digest(): { size: number; sha256: string; chunks: number } | undefined {
+    const d = this.checked;
+    return d === undefined ? undefined : { size: d.size, sha256: d.sha256, chunks: this.pushed };
+  }
+
   /** True once the consumer has read the image to its end (its last `next` returned `done`). */
   get consumed(): boolean {
     return this.finished;
   }
 
-  /** Hands a chunk to the consumer (at once if it is waiting). Ignored after a failure. */
+  /**
+   * Hands a chunk to the consumer (at once if it is waiting). Ignored after a failure. The caller
+   * hashes it into the digest it gives `end`, and neither it nor anyone else writes to it after.
+   */
   push(chunk: Uint8Array): void {
     if (this.error !== undefined || this.ended) return;
+    tagDigestedChunk(chunk, this, this.pushed++);
     const w = this.waiter;
     if (w !== undefined) {
       this.waiter = undefined;
@@ -70,10 +88,14 @@ export class IncomingImage implements AsyncIterableIterator<Uint8Array> {
     this.queued += chunk.length;
   }
 
-  /** The image is complete and verified: the consumer's `next` returns `done` after the queued chunks. */
-  end(): void {
+  /**
+   * The image is complete and verified against `digest` (size and SHA-256 of every chunk pushed,
+   * SHA-256 in lower-case hex): the consumer's `next` returns `done` after the queued chunks.
+   */
+  end(digest: { size: number; sha256: string }): void {
     if (this.error !== undefined) return;
     this.ended = true;
+    this.checked = digest;
     if (this.waiter !== undefined && this.queue.length === 0) {
       const w = this.waiter;
       this.waiter = undefined;

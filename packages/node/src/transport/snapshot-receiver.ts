@@ -223,7 +223,7 @@ export class SnapshotReceiver {
     this.state = "verified";
     clearTimeout(this.idle);
     if (this.ws.isPaused) this.ws.resume(); // only a close (or a stray frame) can come now
-    image.end();
+    image.end({ size: this.received, sha256: digest.toString("hex") });
   }
 
   /** The node took a chunk: below one chunk's worth queued, read the socket again. */
