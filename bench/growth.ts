@@ -16,6 +16,7 @@
 import { mkdirSync } from "node:fs";
 import { findEtcd } from "./cluster-procs.js";
 import { benchParent, fsTypeOf } from "./disk.js";
+import { familyOptions } from "./family-options.js";
 import { freeDiskBytes } from "./growth-probes.js";
 import { acceptanceChecks, type CatchUpFigures, formatLine, type SystemSummary } from "./growth-report.js";
 import { type GrowthParams, runGrowth } from "./growth-run.js";
@@ -68,18 +69,7 @@ interface Settings {
 
 function settingsOf(opts: RunOptions): Settings {
   const x = opts.extra ?? {};
-  const number = (name: string, dflt: number, ok: (v: number) => boolean, what: string): number => {
-    const raw = x[name];
-    if (raw === undefined) return dflt;
-    const v = Number(raw);
-    if (raw === true || !Number.isFinite(v) || !ok(v))
-      throw new Error(`growth: --${name} wants ${what}, not ${String(raw)}`);
-    return v;
-  };
-  const words = (name: string): string[] => {
-    const raw = x[name];
-    return typeof raw === "string" ? raw.split(/\s+/).filter((w) => w !== "") : [];
-  };
+  const { number, words } = familyOptions("growth", opts);
   const sig = x.signal === undefined ? "TERM" : String(x.signal).replace(/^SIG/, "");
   if (sig !== "TERM" && sig !== "KILL")
     throw new Error(`growth: --signal wants TERM or KILL, not ${String(x.signal)}`);

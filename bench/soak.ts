@@ -10,6 +10,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { benchParent, fsTypeOf } from "./disk.js";
+import { familyOptions } from "./family-options.js";
 import { formatLine, type WindowLine } from "./growth-report.js";
 import { type GrowthParams, runGrowth } from "./growth-run.js";
 import { TSRAFT_SYSTEM } from "./growth-systems.js";
@@ -19,6 +20,7 @@ import {
   findCase,
   percentile,
   type RunOptions,
+  round3,
   type StreamFamily,
 } from "./lib.js";
 
@@ -78,26 +80,20 @@ export function soakFigures(windows: readonly WindowLine[], warmupSec: number): 
   };
 }
 
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
-}
-
 async function stream(caseId: string, opts: RunOptions, emit: (line: object) => void): Promise<void> {
   findCase(family, caseId);
-  const x = opts.extra ?? {};
-  const num = (name: string, dflt: number, ok: (v: number) => boolean): number => {
-    const raw = x[name];
-    if (raw === undefined) return dflt;
-    const v = Number(raw);
-    if (raw === true || !Number.isFinite(v) || !ok(v)) throw new Error(`soak: bad --${name} ${String(raw)}`);
-    return v;
-  };
-  const clients = num("clients", 64, (v) => Number.isSafeInteger(v) && v > 0);
-  const valueBytes = num("value-bytes", 128, (v) => Number.isSafeInteger(v) && v >= 64 && v <= 1 << 20);
-  const windowSec = num("window", 10, (v) => v >= 0.5);
-  const warmupSec = num("warmup", 60, (v) => v >= 0);
+  const { number, words } = familyOptions("soak", opts);
+  const clients = number("clients", 64, (v) => Number.isSafeInteger(v) && v > 0, "a positive integer");
+  const valueBytes = number(
+    "value-bytes",
+    128,
+    (v) => Number.isSafeInteger(v) && v >= 64 && v <= 1 << 20,
+    "64..1048576",
+  );
+  const windowSec = number("window", 10, (v) => v >= 0.5, "seconds ≥ 0.5");
+  const warmupSec = number("warmup", 60, (v) => v >= 0, "seconds ≥ 0");
   const durationSec = opts.durationSec ?? 600;
-  const kvArgs = typeof x["kv-args"] === "string" ? x["kv-args"].split(/\s+/).filter((w) => w !== "") : [];
+  const kvArgs = words("kv-args");
   const parent = benchParent(opts.dir);
   mkdirSync(parent, { recursive: true });
 

@@ -17,13 +17,13 @@ import { discardLogger, type Logger } from "@tsraft/raft";
 import {
   decodeSnapshot,
   encodeSnapshot,
-  getVarint,
   isEmptySnap,
   putVarint,
   type Snapshot,
   varintSize,
 } from "@tsraft/raft/raftpb";
 import { crc32c } from "../crc32c.js";
+import { FieldReader } from "../field-reader.js";
 import { errorCode, type FileSystem, nodeFileSystem, writeFully } from "../file-system.js";
 import { hexPairName, parseHexPairName } from "../hex-pair-name.js";
 import type { NodeMetrics } from "../metrics.js";
@@ -95,26 +95,14 @@ export function encodeSnapFile(s: Snapshot): Uint8Array {
 
 /** Decodes a snapshot file's bytes, checking the crc; throws an Error saying what is wrong. */
 export function decodeSnapFile(b: Uint8Array): Snapshot {
-  let p = 0;
-  const varint = (): number => {
-    const r = getVarint(b, p);
-    p = r.end;
-    return r.value;
-  };
+  const r = new FieldReader(b);
   let crc: number | undefined;
   let data: Uint8Array | undefined;
-  while (p < b.length) {
-    const tag = varint();
-    if (tag === 0x08) {
-      crc = varint();
-    } else if (tag === 0x12) {
-      const len = varint();
-      if (p + len > b.length) throw new Error("data runs past the end of the file");
-      data = b.subarray(p, p + len);
-      p += len;
-    } else {
-      throw new Error(`unexpected field tag ${tag} at offset ${p}`);
-    }
+  while (r.more()) {
+    const tag = r.varint();
+    if (tag === 0x08) crc = r.varint();
+    else if (tag === 0x12) data = r.bytes("data runs past the end of the file");
+    else throw new Error(`unexpected field tag ${tag} at offset ${r.offset}`);
   }
   if (crc === undefined || data === undefined || data.length === 0) throw new Error("empty snapshot file");
   const actual = crc32c(0, data);

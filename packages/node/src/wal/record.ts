@@ -22,11 +22,11 @@ import {
   decodeConfState,
   type Entry,
   encodeConfState,
-  getVarint,
   putVarint,
   varintSize,
 } from "@tsraft/raft/raftpb";
 import { crc32c } from "../crc32c.js";
+import { FieldReader } from "../field-reader.js";
 
 /** Record types, with etcd's walpb numbers. */
 export enum RecordType {
@@ -230,25 +230,16 @@ export function encodeSnapshotMarker(m: SnapshotMarker): Uint8Array {
 
 /** Decodes {@link encodeSnapshotMarker}'s bytes; throws an Error on anything else. */
 export function decodeSnapshotMarker(b: Uint8Array): SnapshotMarker {
-  let p = 0;
-  const varint = (): number => {
-    const r = getVarint(b, p);
-    p = r.end;
-    return r.value;
-  };
+  const r = new FieldReader(b);
   let index = 0;
   let term = 0;
   let confState: ConfState | undefined;
-  while (p < b.length) {
-    const tag = varint();
-    if (tag === 0x08) index = varint();
-    else if (tag === 0x10) term = varint();
-    else if (tag === 0x1a) {
-      const len = varint();
-      if (p + len > b.length) throw new Error("conf_state past the end");
-      confState = decodeConfState(b.subarray(p, p + len));
-      p += len;
-    } else throw new Error(`unexpected field tag ${tag}`);
+  while (r.more()) {
+    const tag = r.varint();
+    if (tag === 0x08) index = r.varint();
+    else if (tag === 0x10) term = r.varint();
+    else if (tag === 0x1a) confState = decodeConfState(r.bytes("conf_state past the end"));
+    else throw new Error(`unexpected field tag ${tag}`);
   }
   return { index, term, confState: confState ?? decodeConfState(new Uint8Array(0)) };
 }

@@ -225,10 +225,7 @@ export class Simulation {
    * answer synchronously: throws an AsyncStateMachineError if one returns a promise.
    */
   run(schedule: readonly Action[]): void {
-    for (const a of schedule) {
-      this.step(a);
-      this.assertSynchronous();
-    }
+    this.drive(this.actions(schedule));
   }
 
   /**
@@ -236,8 +233,32 @@ export class Simulation {
    * each step: any implementation of the contract, same result for the same case every time.
    */
   async runAsync(schedule: readonly Action[]): Promise<void> {
+    await this.driveAsync(this.actions(schedule));
+  }
+
+  /** The steps of `schedule`, one action each, for {@link drive} or {@link driveAsync}. */
+  private *actions(schedule: readonly Action[]): Generator<void, void> {
     for (const a of schedule) {
       this.step(a);
+      yield;
+    }
+  }
+
+  /**
+   * Runs `steps` to its end, throwing an AsyncStateMachineError as soon as a step leaves a state
+   * machine call waiting behind a promise; returns what `steps` returns.
+   */
+  private drive<T>(steps: Generator<void, T>): T {
+    for (let r = steps.next(); ; r = steps.next()) {
+      if (r.done === true) return r.value;
+      this.assertSynchronous();
+    }
+  }
+
+  /** {@link drive} for any state machine: awaits the pending calls after each step ({@link settle}). */
+  private async driveAsync<T>(steps: Generator<void, T>): Promise<T> {
+    for (let r = steps.next(); ; r = steps.next()) {
+      if (r.done === true) return r.value;
       if (this.stateMachinesPending()) await this.settle();
     }
   }
@@ -306,28 +327,14 @@ export class Simulation {
    * that takes longer than `livenessTicks`. Returns the ticks it took.
    */
   awaitLiveness(): number {
-    const loop = livenessLoop(this);
-    for (;;) {
-      const r = loop.next();
-      if (r.done === true) {
-        this.stats.livenessTicks = r.value;
-        return r.value;
-      }
-      this.assertSynchronous();
-    }
+    this.stats.livenessTicks = this.drive(livenessLoop(this));
+    return this.stats.livenessTicks;
   }
 
   /** {@link Simulation.awaitLiveness} for any state machine (awaiting its promises, as runAsync). */
   async awaitLivenessAsync(): Promise<number> {
-    const loop = livenessLoop(this);
-    for (;;) {
-      const r = loop.next();
-      if (r.done === true) {
-        this.stats.livenessTicks = r.value;
-        return r.value;
-      }
-      if (this.stateMachinesPending()) await this.settle();
-    }
+    this.stats.livenessTicks = await this.driveAsync(livenessLoop(this));
+    return this.stats.livenessTicks;
   }
 
   /** Final counters (call after the run). */
