@@ -10,9 +10,9 @@
  */
 import { mkdirSync } from "node:fs";
 import { benchParent, fsTypeOf } from "./disk.js";
-import { familyOptions } from "./family-options.js";
+import { familyOptions, type LoadDefaults, loadOptions, loadSettings } from "./family-options.js";
 import { formatLine, type WindowLine } from "./growth-report.js";
-import { type GrowthParams, runGrowth } from "./growth-run.js";
+import { type GrowthParams, RUN_PARAMS, runGrowth } from "./growth-run.js";
 import { TSRAFT_SYSTEM } from "./growth-systems.js";
 import {
   type BenchCase,
@@ -24,15 +24,12 @@ import {
   type StreamFamily,
 } from "./lib.js";
 
-const CASE: BenchCase = {
-  id: "put-fresh-128B",
-  params: { op: "PUT fresh keys (closed loop)", servers: 3, fsync: true },
-};
+const CASE: BenchCase = { id: "put-fresh-128B", params: RUN_PARAMS };
+
+const LOAD_DEFAULTS: LoadDefaults = { clients: 64, valueBytes: 128 };
 
 const OPTIONS: readonly FamilyOption[] = [
-  { name: "clients", takesValue: true, help: "closed-loop clients (default 64)" },
-  { name: "value-bytes", takesValue: true, help: "bytes per value (default 128)" },
-  { name: "window", takesValue: true, help: "seconds per reported window (default 10)" },
+  ...loadOptions(LOAD_DEFAULTS),
   { name: "warmup", takesValue: true, help: "seconds left out of the checks at the start (default 60)" },
   { name: "kv-args", takesValue: true, help: "extra tsraft-kv flags" },
 ];
@@ -82,18 +79,11 @@ export function soakFigures(windows: readonly WindowLine[], warmupSec: number): 
 
 async function stream(caseId: string, opts: RunOptions, emit: (line: object) => void): Promise<void> {
   findCase(family, caseId);
-  const { number, words } = familyOptions("soak", opts);
-  const clients = number("clients", 64, (v) => Number.isSafeInteger(v) && v > 0, "a positive integer");
-  const valueBytes = number(
-    "value-bytes",
-    128,
-    (v) => Number.isSafeInteger(v) && v >= 64 && v <= 1 << 20,
-    "64..1048576",
-  );
-  const windowSec = number("window", 10, (v) => v >= 0.5, "seconds ≥ 0.5");
-  const warmupSec = number("warmup", 60, (v) => v >= 0, "seconds ≥ 0");
+  const reader = familyOptions("soak", opts);
+  const { clients, valueBytes, windowSec } = loadSettings(reader, LOAD_DEFAULTS);
+  const warmupSec = reader.number("warmup", 60, (v) => v >= 0, "seconds ≥ 0");
   const durationSec = opts.durationSec ?? 600;
-  const kvArgs = words("kv-args");
+  const kvArgs = reader.words("kv-args");
   const parent = benchParent(opts.dir);
   mkdirSync(parent, { recursive: true });
 

@@ -14,19 +14,12 @@
 import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { discardLogger, type Logger } from "@tsraft/raft";
-import {
-  decodeSnapshot,
-  encodeSnapshot,
-  isEmptySnap,
-  putVarint,
-  type Snapshot,
-  varintSize,
-} from "@tsraft/raft/raftpb";
+import { decodeSnapshot, encodeSnapshot, isEmptySnap, type Snapshot } from "@tsraft/raft/raftpb";
 import { crc32c } from "../crc32c.js";
-import { FieldReader } from "../field-reader.js";
 import { errorCode, type FileSystem, nodeFileSystem, writeFully } from "../file-system.js";
 import { hexPairName, parseHexPairName } from "../hex-pair-name.js";
 import type { NodeMetrics } from "../metrics.js";
+import { encodeFields, FieldReader } from "../protobuf-fields.js";
 import { WalCorruptError, WalError } from "../wal/errors.js";
 
 /** Options of {@link Snapshotter}. */
@@ -83,14 +76,10 @@ export function parseSnapName(name: string): SnapName | undefined {
 /** Encodes a snapshot file's bytes: snappb.Snapshot{crc: CRC-32C(data), data: encodeSnapshot(s)}. */
 export function encodeSnapFile(s: Snapshot): Uint8Array {
   const data = encodeSnapshot(s);
-  const crc = crc32c(0, data);
-  const out = new Uint8Array(2 + varintSize(crc) + varintSize(data.length) + data.length);
-  out[0] = 0x08;
-  let p = putVarint(out, 1, crc);
-  out[p++] = 0x12;
-  p = putVarint(out, p, data.length);
-  out.set(data, p);
-  return out;
+  return encodeFields([
+    [0x08, crc32c(0, data)],
+    [0x12, data],
+  ]);
 }
 
 /** Decodes a snapshot file's bytes, checking the crc; throws an Error saying what is wrong. */

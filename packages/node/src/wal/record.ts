@@ -26,7 +26,7 @@ import {
   varintSize,
 } from "@tsraft/raft/raftpb";
 import { crc32c } from "../crc32c.js";
-import { FieldReader } from "../field-reader.js";
+import { encodeFields, type Field, FieldReader } from "../protobuf-fields.js";
 
 /** Record types, with etcd's walpb numbers. */
 export enum RecordType {
@@ -209,23 +209,11 @@ export function encodeSnapshotMarker(m: SnapshotMarker): Uint8Array {
   const cs = encodeConfState(m.confState);
   const index = checkUint(m.index, "SnapshotMarker.index");
   const term = checkUint(m.term, "SnapshotMarker.term");
-  let n = 1 + varintSize(cs.length) + cs.length;
-  if (index !== 0) n += 1 + varintSize(index);
-  if (term !== 0) n += 1 + varintSize(term);
-  const out = new Uint8Array(n);
-  let p = 0;
-  if (index !== 0) {
-    out[p++] = 0x08;
-    p = putVarint(out, p, index);
-  }
-  if (term !== 0) {
-    out[p++] = 0x10;
-    p = putVarint(out, p, term);
-  }
-  out[p++] = 0x1a;
-  p = putVarint(out, p, cs.length);
-  out.set(cs, p);
-  return out;
+  const fields: Field[] = [];
+  if (index !== 0) fields.push([0x08, index]);
+  if (term !== 0) fields.push([0x10, term]);
+  fields.push([0x1a, cs]);
+  return encodeFields(fields);
 }
 
 /** Decodes {@link encodeSnapshotMarker}'s bytes; throws an Error on anything else. */

@@ -188,6 +188,17 @@ export class Simulation {
   }
 
   /**
+   * Node `id` if it is running, or undefined after recording that the action was skipped (naming
+   * the node as the action did: `name`, e.g. "isolated").
+   */
+  private runningOrSkip(id: number, name: number | string = id): NodeHost | undefined {
+    const h = this.host(id);
+    if (h?.running) return h;
+    this.skip(`node ${name} is not running`);
+    return undefined;
+  }
+
+  /**
    * The leader (noted in the transcript with `note`), or undefined after recording that the action
    * was skipped for want of one.
    */
@@ -395,10 +406,7 @@ export class Simulation {
           for (const h of this.hosts) if (!h.slowDisk) h.syncAndApplyAll();
           return;
         }
-        if (!this.host(a.node)?.running) {
-          this.skip(`node ${a.node} is not running`);
-          return;
-        }
+        if (this.runningOrSkip(a.node) === undefined) return;
         if (a.kind === "sync" && this.node(a.node).slowDisk) {
           this.skip(`node ${a.node}'s disk is slow`);
           return;
@@ -494,11 +502,8 @@ export class Simulation {
         this.host(a.node)?.setRate(a.rate);
         return;
       case "propose": {
-        const h = this.host(a.node);
-        if (!h?.running) {
-          this.skip(`node ${a.node} is not running`);
-          return;
-        }
+        const h = this.runningOrSkip(a.node);
+        if (h === undefined) return;
         h.propose(utf8Encode(a.data));
         return;
       }
@@ -525,11 +530,8 @@ export class Simulation {
       case "read": {
         const id =
           a.node === "leader" ? (this.leader()?.id ?? 0) : a.node === "isolated" ? this.lastIsolated : a.node;
-        const h = this.host(id);
-        if (!h?.running) {
-          this.skip(`node ${a.node} is not running`);
-          return;
-        }
+        const h = this.runningOrSkip(id, a.node);
+        if (h === undefined) return;
         if (typeof a.node === "string") this.transcript?.note(`that is node ${id}`);
         const ctx = `read-${this.steps}`;
         this.checker.registerRead(
@@ -548,11 +550,8 @@ export class Simulation {
         return;
       }
       case "campaign": {
-        const h = this.host(a.node);
-        if (!h?.running) {
-          this.skip(`node ${a.node} is not running`);
-          return;
-        }
+        const h = this.runningOrSkip(a.node);
+        if (h === undefined) return;
         h.campaign();
         return;
       }
