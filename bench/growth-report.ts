@@ -5,7 +5,7 @@
  * how each line reads to a human (`pnpm bench growth` without --json).
  */
 import type { HistogramDelta } from "./growth-probes.js";
-import { percentile } from "./lib.js";
+import { percentile, round3 } from "./lib.js";
 
 /** One member during one window. */
 export interface NodeWindow {
@@ -141,7 +141,6 @@ export interface Check {
 }
 
 export const round1 = (x: number) => Math.round(x * 10) / 10;
-export const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 /** The median of `xs` (mean of the middle two); null if empty. */
 export function median(xs: readonly number[]): number | null {

@@ -19,8 +19,9 @@ import {
   toMiB,
 } from "./growth-probes.js";
 import type { CatchUpFigures, NodeWindow, SystemSummary, WindowLine } from "./growth-report.js";
-import { growthFigures, latencyFigures, round1, round3 } from "./growth-report.js";
+import { growthFigures, latencyFigures, round1 } from "./growth-report.js";
 import { leaderOf, type MemberStatus, type SystemAdapter, scrapeMetrics } from "./growth-systems.js";
+import { round3 } from "./lib.js";
 import { closedLoop, type PhaseResult } from "./loadgen.js";
 
 const GiB = 1024 ** 3;
@@ -30,6 +31,9 @@ const SCRAPE_TIMEOUT_MS = 3000;
 /** The run stops (with an error) when the disk or the machine's memory gets this low. */
 const MIN_FREE_DISK = 512 * MiB;
 const MIN_FREE_MEMORY = 768 * MiB;
+
+/** The benchmark case parameters of a run (the growth and soak benches' cases). */
+export const RUN_PARAMS = { op: "PUT fresh keys (closed loop)", servers: 3, fsync: true } as const;
 
 /** What one system's run is asked to do. */
 export interface GrowthParams {

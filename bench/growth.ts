@@ -16,28 +16,32 @@
 import { mkdirSync } from "node:fs";
 import { findEtcd } from "./cluster-procs.js";
 import { benchParent, fsTypeOf } from "./disk.js";
+import {
+  familyOptions,
+  type LoadDefaults,
+  type LoadSettings,
+  loadOptions,
+  loadSettings,
+} from "./family-options.js";
 import { freeDiskBytes } from "./growth-probes.js";
 import { acceptanceChecks, type CatchUpFigures, formatLine, type SystemSummary } from "./growth-report.js";
-import { type GrowthParams, runGrowth } from "./growth-run.js";
+import { type GrowthParams, RUN_PARAMS, runGrowth } from "./growth-run.js";
 import { etcdSystem, TSRAFT_SYSTEM } from "./growth-systems.js";
 import { type BenchCase, type FamilyOption, findCase, type RunOptions, type StreamFamily } from "./lib.js";
 
 const GiB = 1024 ** 3;
-const CASE: BenchCase = {
-  id: "put-fresh",
-  params: { op: "PUT fresh keys (closed loop)", servers: 3, fsync: true },
-};
+const CASE: BenchCase = { id: "put-fresh", params: RUN_PARAMS };
+
+const LOAD_DEFAULTS: LoadDefaults = { clients: 16, valueBytes: 16384 };
 
 const OPTIONS: readonly FamilyOption[] = [
-  { name: "clients", takesValue: true, help: "closed-loop clients (default 16)" },
-  { name: "value-bytes", takesValue: true, help: "bytes per value (default 16384)" },
+  ...loadOptions(LOAD_DEFAULTS),
   { name: "gib", takesValue: true, help: "GiB of values to write per node in the growth phase (default 2)" },
   {
     name: "catchup-gib",
     takesValue: true,
     help: "GiB written while a follower is down (default 1; 0 skips the catch-up)",
   },
-  { name: "window", takesValue: true, help: "seconds per reported window (default 10)" },
   { name: "signal", takesValue: true, help: "how the follower is stopped: TERM (default) or KILL" },
   {
     name: "catchup-timeout",
@@ -51,12 +55,9 @@ const OPTIONS: readonly FamilyOption[] = [
 ];
 
 /** The growth bench's settings, from the common options and its own. */
-interface Settings {
-  readonly clients: number;
-  readonly valueBytes: number;
+interface Settings extends LoadSettings {
   readonly gib: number;
   readonly catchupGib: number;
-  readonly windowSec: number;
   readonly signal: "SIGTERM" | "SIGKILL";
   readonly catchupTimeoutSec: number;
   readonly durationSec: number | undefined;
@@ -68,32 +69,15 @@ interface Settings {
 
 function settingsOf(opts: RunOptions): Settings {
   const x = opts.extra ?? {};
-  const number = (name: string, dflt: number, ok: (v: number) => boolean, what: string): number => {
-    const raw = x[name];
-    if (raw === undefined) return dflt;
-    const v = Number(raw);
-    if (raw === true || !Number.isFinite(v) || !ok(v))
-      throw new Error(`growth: --${name} wants ${what}, not ${String(raw)}`);
-    return v;
-  };
-  const words = (name: string): string[] => {
-    const raw = x[name];
-    return typeof raw === "string" ? raw.split(/\s+/).filter((w) => w !== "") : [];
-  };
+  const reader = familyOptions("growth", opts);
+  const { number, words } = reader;
   const sig = x.signal === undefined ? "TERM" : String(x.signal).replace(/^SIG/, "");
   if (sig !== "TERM" && sig !== "KILL")
     throw new Error(`growth: --signal wants TERM or KILL, not ${String(x.signal)}`);
   return {
-    clients: number("clients", 16, (v) => Number.isSafeInteger(v) && v > 0, "a positive integer"),
-    valueBytes: number(
-      "value-bytes",
-      16384,
-      (v) => Number.isSafeInteger(v) && v >= 64 && v <= 1 << 20,
-      "64..1048576",
-    ),
+    ...loadSettings(reader, LOAD_DEFAULTS),
     gib: number("gib", 2, (v) => v > 0, "GiB > 0"),
     catchupGib: number("catchup-gib", 1, (v) => v >= 0, "GiB ≥ 0"),
-    windowSec: number("window", 10, (v) => v >= 0.5, "seconds ≥ 0.5"),
     signal: sig === "KILL" ? "SIGKILL" : "SIGTERM",
     catchupTimeoutSec: number("catchup-timeout", 600, (v) => v > 0, "seconds > 0"),
     durationSec: opts.durationSec,

@@ -5,7 +5,7 @@
  * the two see the same load; only the request shape differs ({@link RequestShape}).
  */
 import { Agent, type IncomingHttpHeaders } from "node:http";
-import { httpRequest } from "@tsraft/testkit";
+import { httpRequest, runClosedLoop } from "@tsraft/testkit";
 
 /** One HTTP request to send. */
 export interface RequestSpec {
@@ -86,11 +86,11 @@ export async function send(
 }
 
 /**
- * Runs `clients` closed-loop clients against host:port for `durationMs`: client c sends
- * `make(c, seq)` (called right before the request goes out) for seq = 0, 1, ... and counts an
- * answer with status `okStatus` as a success. A
- * request in flight when the time is up is awaited, and counted (the phase lasts until the last
- * answer). `counts[c]` is set to the number of requests client c sent.
+ * Runs `clients` closed-loop clients (the test kit's `runClosedLoop`) against host:port for
+ * `durationMs`: client c sends `make(c, seq)` (called right before the request goes out) for
+ * seq = 0, 1, ... and counts an answer with status `okStatus` as a success. A request in flight when
+ * the time is up is awaited, and counted (the phase lasts until the last answer). `counts[c]` is set
+ * to the number of requests client c sent.
  *
  * For long phases aggregated by time window (the growth bench): `port` may be a function, asked
  * before each request (the load follows a new leader); `onAnswer` hears every outcome as it
@@ -120,11 +120,12 @@ export async function closedLoop(opts: {
   const keep = opts.keepLatencies ?? true;
   const portOf = typeof opts.port === "number" ? () => opts.port as number : opts.port;
   const t0 = performance.now();
-  const end = t0 + opts.durationMs;
-  const client = async (c: number): Promise<void> => {
-    let seq = 0;
-    while (performance.now() < end && !(opts.until?.() ?? false)) {
-      const spec = opts.make(c, seq++);
+  const counts = await runClosedLoop({
+    clients: opts.clients,
+    durationMs: opts.durationMs,
+    until: opts.until,
+    client: (c) => async (seq) => {
+      const spec = opts.make(c, seq);
       const start = performance.now();
       let error: string | undefined;
       try {
@@ -138,17 +139,16 @@ export async function closedLoop(opts: {
       if (error === undefined) {
         ok++;
         if (keep) lat.push(ms);
-      } else {
-        errors++;
-        if (errorSamples.length < 5) errorSamples.push(error);
-        if (opts.errorPauseMs) await new Promise((r) => setTimeout(r, opts.errorPauseMs));
+        return 0;
       }
-    }
-    if (opts.counts !== undefined) opts.counts[c] = seq;
-  };
-  await Promise.all(Array.from({ length: opts.clients }, (_, c) => client(c)));
+      errors++;
+      if (errorSamples.length < 5) errorSamples.push(error);
+      return opts.errorPauseMs;
+    },
+  }).finished;
   const wallMs = performance.now() - t0;
   agent.destroy();
+  if (opts.counts !== undefined) for (const [c, n] of counts.entries()) opts.counts[c] = n;
   return { ok, errors, latenciesMs: Float64Array.from(lat), wallMs, errorSamples };
 }
 

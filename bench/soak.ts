@@ -10,8 +10,9 @@
  */
 import { mkdirSync } from "node:fs";
 import { benchParent, fsTypeOf } from "./disk.js";
+import { familyOptions, type LoadDefaults, loadOptions, loadSettings } from "./family-options.js";
 import { formatLine, type WindowLine } from "./growth-report.js";
-import { type GrowthParams, runGrowth } from "./growth-run.js";
+import { type GrowthParams, RUN_PARAMS, runGrowth } from "./growth-run.js";
 import { TSRAFT_SYSTEM } from "./growth-systems.js";
 import {
   type BenchCase,
@@ -19,18 +20,16 @@ import {
   findCase,
   percentile,
   type RunOptions,
+  round3,
   type StreamFamily,
 } from "./lib.js";
 
-const CASE: BenchCase = {
-  id: "put-fresh-128B",
-  params: { op: "PUT fresh keys (closed loop)", servers: 3, fsync: true },
-};
+const CASE: BenchCase = { id: "put-fresh-128B", params: RUN_PARAMS };
+
+const LOAD_DEFAULTS: LoadDefaults = { clients: 64, valueBytes: 128 };
 
 const OPTIONS: readonly FamilyOption[] = [
-  { name: "clients", takesValue: true, help: "closed-loop clients (default 64)" },
-  { name: "value-bytes", takesValue: true, help: "bytes per value (default 128)" },
-  { name: "window", takesValue: true, help: "seconds per reported window (default 10)" },
+  ...loadOptions(LOAD_DEFAULTS),
   { name: "warmup", takesValue: true, help: "seconds left out of the checks at the start (default 60)" },
   { name: "kv-args", takesValue: true, help: "extra tsraft-kv flags" },
 ];
@@ -78,26 +77,13 @@ export function soakFigures(windows: readonly WindowLine[], warmupSec: number): 
   };
 }
 
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
-}
-
 async function stream(caseId: string, opts: RunOptions, emit: (line: object) => void): Promise<void> {
   findCase(family, caseId);
-  const x = opts.extra ?? {};
-  const num = (name: string, dflt: number, ok: (v: number) => boolean): number => {
-    const raw = x[name];
-    if (raw === undefined) return dflt;
-    const v = Number(raw);
-    if (raw === true || !Number.isFinite(v) || !ok(v)) throw new Error(`soak: bad --${name} ${String(raw)}`);
-    return v;
-  };
-  const clients = num("clients", 64, (v) => Number.isSafeInteger(v) && v > 0);
-  const valueBytes = num("value-bytes", 128, (v) => Number.isSafeInteger(v) && v >= 64 && v <= 1 << 20);
-  const windowSec = num("window", 10, (v) => v >= 0.5);
-  const warmupSec = num("warmup", 60, (v) => v >= 0);
+  const reader = familyOptions("soak", opts);
+  const { clients, valueBytes, windowSec } = loadSettings(reader, LOAD_DEFAULTS);
+  const warmupSec = reader.number("warmup", 60, (v) => v >= 0, "seconds ≥ 0");
   const durationSec = opts.durationSec ?? 600;
-  const kvArgs = typeof x["kv-args"] === "string" ? x["kv-args"].split(/\s+/).filter((w) => w !== "") : [];
+  const kvArgs = reader.words("kv-args");
   const parent = benchParent(opts.dir);
   mkdirSync(parent, { recursive: true });
 

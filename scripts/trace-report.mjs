@@ -54,27 +54,25 @@ if (leader === undefined) {
 }
 const followers = procs.filter((p) => p !== leader).sort((a, b) => a.id - b.id);
 
-/** The first event of `p` at or after time t matching `f`, searching from a hint index. */
-function after(p, t, f) {
+/** The index of `p`'s first event at time `t` or later (`strict`: later than `t`); events are in time order. */
+function firstIndexAt(p, t, strict) {
   let lo = 0;
   let hi = p.ev.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (p.ev[mid].t < t) lo = mid + 1;
+    if (p.ev[mid].t < t || (strict && p.ev[mid].t === t)) lo = mid + 1;
     else hi = mid;
   }
-  for (let i = lo; i < p.ev.length; i++) if (f(p.ev[i])) return p.ev[i];
+  return lo;
+}
+/** The first event of `p` at or after time t matching `f`. */
+function after(p, t, f) {
+  for (let i = firstIndexAt(p, t, false); i < p.ev.length; i++) if (f(p.ev[i])) return p.ev[i];
   return undefined;
 }
+/** The last event of `p` at or before time t matching `f`. */
 function before(p, t, f) {
-  let lo = 0;
-  let hi = p.ev.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (p.ev[mid].t <= t) lo = mid + 1;
-    else hi = mid;
-  }
-  for (let i = lo - 1; i >= 0; i--) if (f(p.ev[i])) return p.ev[i];
+  for (let i = firstIndexAt(p, t, true) - 1; i >= 0; i--) if (f(p.ev[i])) return p.ev[i];
   return undefined;
 }
 
@@ -90,10 +88,13 @@ for (const prop of leader.ev.filter((e) => e.ev === "propose" && e.t >= firstPro
     if (e !== undefined) r.steps.push([name, e.t - recv.t]);
     return e;
   };
-  step(
-    "L http.body",
-    after(leader, recv.t, (e) => e.ev === "http.body"),
-  );
+  /** The step `name`: the first event `ev` of `p` from time `t`. */
+  const stepOn = (name, p, t, ev) =>
+    step(
+      name,
+      after(p, t, (e) => e.ev === ev),
+    );
+  stepOn("L http.body", leader, recv.t, "http.body");
   step("L propose", prop);
   step("L ready", rd);
   for (const f of followers) {
@@ -102,18 +103,9 @@ for (const prop of leader.ev.filter((e) => e.ev === "propose" && e.t >= firstPro
       after(leader, rd.t, (e) => e.ev === "tx" && e.peer === f.id && e.idx >= idx && e.type === MSG_APP),
     );
   }
-  step(
-    "L wal.write",
-    after(leader, rd.t, (e) => e.ev === "wal.write"),
-  );
-  step(
-    "L wal.sync",
-    after(leader, rd.t, (e) => e.ev === "wal.sync"),
-  );
-  step(
-    "L ready end",
-    after(leader, rd.t, (e) => e.ev === "rd.end"),
-  );
+  stepOn("L wal.write", leader, rd.t, "wal.write");
+  stepOn("L wal.sync", leader, rd.t, "wal.sync");
+  stepOn("L ready end", leader, rd.t, "rd.end");
   for (const f of followers) {
     const rx = step(
       `F${f.id} rx MsgApp`,
@@ -125,14 +117,8 @@ for (const prop of leader.ev.filter((e) => e.ev === "propose" && e.t >= firstPro
       after(f, rx.t, (e) => e.ev === "rd" && e.e1 >= idx),
     );
     if (frd === undefined) continue;
-    step(
-      `F${f.id} wal.write`,
-      after(f, frd.t, (e) => e.ev === "wal.write"),
-    );
-    step(
-      `F${f.id} wal.sync`,
-      after(f, frd.t, (e) => e.ev === "wal.sync"),
-    );
+    stepOn(`F${f.id} wal.write`, f, frd.t, "wal.write");
+    stepOn(`F${f.id} wal.sync`, f, frd.t, "wal.sync");
     step(
       `F${f.id} tx MsgAppResp`,
       after(f, frd.t, (e) => e.ev === "tx" && e.type === MSG_APP_RESP && e.idx >= idx),
@@ -155,18 +141,9 @@ for (const prop of leader.ev.filter((e) => e.ev === "propose" && e.t >= firstPro
     after(leader, rd.t, (e) => e.ev === "apply" && e.i1 >= idx),
   );
   if (ap !== undefined) {
-    step(
-      "L apply.done",
-      after(leader, ap.t, (e) => e.ev === "apply.done"),
-    );
-    step(
-      "L settled",
-      after(leader, ap.t, (e) => e.ev === "settled"),
-    );
-    step(
-      "L http.done",
-      after(leader, ap.t, (e) => e.ev === "http.done"),
-    );
+    stepOn("L apply.done", leader, ap.t, "apply.done");
+    stepOn("L settled", leader, ap.t, "settled");
+    stepOn("L http.done", leader, ap.t, "http.done");
   }
   void crd;
   r.steps.sort((a, b) => a[1] - b[1]);

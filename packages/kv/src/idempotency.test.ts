@@ -80,26 +80,21 @@ describe("idempotency keys", () => {
   it("forgets a key exactly `window` entries after it was recorded", async () => {
     const window = 10;
     const sm = openSm(tempDir(), { idempotencyWindow: window });
-    await sm.apply([kput(1, "k", "n", "1")]);
+    /** The answer to the write of `k` under idempotency key "n", applied at `index`. */
+    const keyedAt = async (index: number) => (await sm.apply([kput(index, "k", "n", "1")]))[0];
+    const replayed = (revision: number) => ({ kind: "ok", revision, replayed: true });
+    await keyedAt(1);
     const filler = (from: number, to: number) =>
       Array.from({ length: to - from + 1 }, (_, i) => put(from + i, `f${from + i}`, "x"));
     await sm.apply(filler(2, 10));
     // Recorded at 1: a retry at 1 + window is still answered from the record...
-    expect((await sm.apply([kput(11, "k", "n", "1")]))[0]).toEqual({
-      kind: "ok",
-      revision: 1,
-      replayed: true,
-    });
+    expect(await keyedAt(11)).toEqual(replayed(1));
     // ...one entry later it applies again (and is recorded at 12).
-    expect((await sm.apply([kput(12, "k", "n", "1")]))[0]).toEqual({ kind: "ok", revision: 11 });
+    expect(await keyedAt(12)).toEqual({ kind: "ok", revision: 11 });
     expect(sm.revision()).toBe(11);
     await sm.apply(filler(13, 21));
-    expect((await sm.apply([kput(22, "k", "n", "1")]))[0]).toEqual({
-      kind: "ok",
-      revision: 11,
-      replayed: true,
-    });
-    expect((await sm.apply([kput(23, "k", "n", "1")]))[0]).toEqual({ kind: "ok", revision: 21 });
+    expect(await keyedAt(22)).toEqual(replayed(11));
+    expect(await keyedAt(23)).toEqual({ kind: "ok", revision: 21 });
   });
 
   it("two state machines fed one log in different batches agree at every batch boundary (seed printed on failure)", async () => {

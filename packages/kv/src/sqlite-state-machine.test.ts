@@ -37,6 +37,13 @@ function applyFailingBatch(sm: SqliteStateMachine): void {
   expect(text(sm.get(b("a")))).toBe("1");
 }
 
+/** The image of a store that applied `a` = "1" at index 1. */
+async function imageOfA1(): Promise<Awaited<ReturnType<typeof imageOf>>> {
+  const src = openSm(tempDir());
+  src.apply([put(1, "a", "1")]);
+  return imageOf(src);
+}
+
 describe("SqliteStateMachine", () => {
   it("applies puts, deletes and compare-and-swaps, with one result per entry", () => {
     const sm = openSm(tempDir());
@@ -266,9 +273,7 @@ describe("SqliteStateMachine batched commits", () => {
   });
 
   it("restore replaces what was applied but not committed", async () => {
-    const src = openSm(tempDir());
-    src.apply([put(1, "a", "1")]);
-    const image = await imageOf(src);
+    const image = await imageOfA1();
     const dir = tempDir();
     const dst = openSm(dir, { commitIntervalMs: 60_000 });
     dst.apply([put(1, "x", "1"), put(2, "y", "2")]);
@@ -302,9 +307,7 @@ describe("SqliteStateMachine.sync", () => {
   });
 
   it("is refused while a restore replaces the state, like apply and snapshot", async () => {
-    const src = openSm(tempDir());
-    src.apply([put(1, "a", "1")]);
-    const image = await imageOf(src);
+    const image = await imageOfA1();
     const dst = openSm(tempDir());
     let release!: () => void;
     const gate = new Promise<void>((r) => {

@@ -19,7 +19,7 @@ import {
 } from "../test/network.js";
 import { None } from "./constants.js";
 import type { Raft } from "./raft.js";
-import { type Entry, type Message, MessageType, newMessage } from "./raftpb/types.js";
+import { type Entry, type HardState, type Message, MessageType, newMessage } from "./raftpb/types.js";
 import { StateType } from "./ready.js";
 import type { MemoryStorage } from "./storage.js";
 
@@ -41,6 +41,21 @@ function brief(m: Message) {
     reject: m.reject,
     entries: m.entries.map((e) => [e.term, e.index]),
   };
+}
+
+/** The {@link brief}s of a message with no log position and no entries, from node 1 to each of `to`. */
+function bare(type: string, term: number, to: number[]) {
+  return to.map((t) => ({
+    type,
+    from: 1,
+    to: t,
+    term,
+    logTerm: 0,
+    index: 0,
+    commit: 0,
+    reject: false,
+    entries: [],
+  }));
 }
 
 /** The follower's positive answer to an append or vote request. */
@@ -69,6 +84,25 @@ function commitNoopEntry(r: Raft, s: MemoryStorage): void {
   s.append(r.raftLog.nextUnstableEnts());
   r.raftLog.appliedTo(r.raftLog.committed, 0);
   r.raftLog.stableTo(r.raftLog.lastEntryID());
+}
+
+/**
+ * Node `id` of `voters` restarted over a log of entries with `terms` (from index 1), with HardState
+ * `hs` if given.
+ */
+function restartedOver(id: number, terms: number[], hs?: HardState, voters = [1, 2, 3]): Raft {
+  const s = newTestStorage(voters);
+  s.append(entsWithTerms(terms));
+  const r = newTestRaft(id, 10, 1, s);
+  if (hs !== undefined) r.loadState(hs);
+  return r;
+}
+
+/** Leader 1 proposes one entry, "x", as its application would (a MsgProp to itself). */
+function proposeX(r: Raft): void {
+  r.step(
+    msg(MessageType.MsgProp, { from: 1, to: 1, entries: [{ term: 0, index: 0, type: 0, data: enc("x") }] }),
+  );
 }
 
 function leaderOf3(): { r: Raft; s: MemoryStorage } {
@@ -123,30 +157,7 @@ describe("§5.2 Leader election", () => {
     r.tick();
     expect(readMessages(r)).toEqual([]); // not yet a heartbeat interval
     r.tick();
-    expect(byTo(readMessages(r)).map(brief)).toEqual([
-      {
-        type: "MsgHeartbeat",
-        from: 1,
-        to: 2,
-        term: 1,
-        logTerm: 0,
-        index: 0,
-        commit: 0,
-        reject: false,
-        entries: [],
-      },
-      {
-        type: "MsgHeartbeat",
-        from: 1,
-        to: 3,
-        term: 1,
-        logTerm: 0,
-        index: 0,
-        commit: 0,
-        reject: false,
-        entries: [],
-      },
-    ]);
+    expect(byTo(readMessages(r)).map(brief)).toEqual(bare("MsgHeartbeat", 1, [2, 3]));
   });
 
   for (const state of [StateType.StateFollower, StateType.StateCandidate]) {
@@ -162,30 +173,7 @@ describe("§5.2 Leader election", () => {
       expect(r.state).toBe(StateType.StateCandidate);
       expect(r.vote).toBe(1);
       expect(r.trk.votes.get(1)).toBe(true);
-      expect(byTo(readMessages(r)).map(brief)).toEqual([
-        {
-          type: "MsgVote",
-          from: 1,
-          to: 2,
-          term: 2,
-          logTerm: 0,
-          index: 0,
-          commit: 0,
-          reject: false,
-          entries: [],
-        },
-        {
-          type: "MsgVote",
-          from: 1,
-          to: 3,
-          term: 2,
-          logTerm: 0,
-          index: 0,
-          commit: 0,
-          reject: false,
-          entries: [],
-        },
-      ]);
+      expect(byTo(readMessages(r)).map(brief)).toEqual(bare("MsgVote", 2, [2, 3]));
     });
   }
 
@@ -348,9 +336,7 @@ describe("§5.3 Log replication", () => {
     const { r, s } = leaderOf3();
     commitNoopEntry(r, s);
     const li = r.raftLog.lastIndex();
-    r.step(
-      msg(MessageType.MsgProp, { from: 1, to: 1, entries: [{ term: 0, index: 0, type: 0, data: enc("x") }] }),
-    );
+    proposeX(r);
     expect(r.raftLog.lastIndex()).toBe(li + 1);
     expect(r.raftLog.committed).toBe(li);
     const want = (to: number) => ({
@@ -373,9 +359,7 @@ describe("§5.3 Log replication", () => {
     const { r, s } = leaderOf3();
     commitNoopEntry(r, s);
     const li = r.raftLog.lastIndex();
-    r.step(
-      msg(MessageType.MsgProp, { from: 1, to: 1, entries: [{ term: 0, index: 0, type: 0, data: enc("x") }] }),
-    );
+    proposeX(r);
     for (const m of readMessages(r)) r.step(acceptAndReply(m));
     expect(r.raftLog.committed).toBe(li + 1);
     expect(r.raftLog.nextCommittedEnts(true).map((e) => [e.term, e.index])).toEqual([[1, li + 1]]);
@@ -422,10 +406,7 @@ describe("§5.3 Log replication", () => {
   const prior: number[][] = [[], [2], [1, 1], [1, 2], [1, 1, 2], [1, 2, 2]];
   for (const terms of prior) {
     it(`"This also commits all preceding entries in the leader's log, including entries created by previous leaders" — prior terms [${terms}]`, () => {
-      const s = newTestStorage([1, 2, 3]);
-      s.append(entsWithTerms(terms));
-      const r = newTestRaft(1, 10, 1, s);
-      r.loadState({ term: 2, vote: 0, commit: 0 });
+      const r = restartedOver(1, terms, { term: 2, vote: 0, commit: 0 });
       r.becomeCandidate();
       r.becomeLeader();
       r.step(
@@ -490,10 +471,7 @@ describe("§5.3 Log replication", () => {
   ];
   for (const tt of checks) {
     it(`"If the follower does not find an entry in its log with the same index and term, then it refuses the new entries" — prev (${tt.term}, ${tt.index}): ${tt.reject ? "rejects" : "accepts"}`, () => {
-      const s = newTestStorage([1, 2, 3]);
-      s.append(entsWithTerms([1, 2]));
-      const r = newTestRaft(1, 10, 1, s);
-      r.loadState({ term: 0, vote: 0, commit: 1 });
+      const r = restartedOver(1, [1, 2], { term: 0, vote: 0, commit: 1 });
       r.becomeFollower(2, 2);
       r.step(msg(MessageType.MsgApp, { from: 2, to: 1, term: 2, logTerm: tt.term, index: tt.index }));
       expect(readMessages(r).map(brief)).toEqual([
@@ -521,9 +499,7 @@ describe("§5.3 Log replication", () => {
   ];
   for (const tt of appends) {
     it(`"If an existing entry conflicts with a new one (same index but different terms), delete the existing entry and all that follow it; append any new entries not already in the log" — prev (${tt.term}, ${tt.index}) + terms [${tt.ents}]`, () => {
-      const s = newTestStorage([1, 2, 3]);
-      s.append(entsWithTerms([1, 2]));
-      const r = newTestRaft(1, 10, 1, s);
+      const r = restartedOver(1, [1, 2]);
       r.becomeFollower(2, 2);
       r.step(
         msg(MessageType.MsgApp, {
@@ -552,14 +528,8 @@ describe("§5.3 Log replication", () => {
   };
   for (const [name, flog] of Object.entries(followers)) {
     it(`"The leader handles inconsistencies by forcing the followers' logs to duplicate its own" — figure 7 (${name})`, () => {
-      const ls = newTestStorage([1, 2, 3]);
-      ls.append(entsWithTerms(leaderLog));
-      const lead = newTestRaft(1, 10, 1, ls);
-      lead.loadState({ term: 8, vote: 0, commit: leaderLog.length });
-      const fs = newTestStorage([1, 2, 3]);
-      fs.append(entsWithTerms(flog));
-      const follower = newTestRaft(2, 10, 1, fs);
-      follower.loadState({ term: 7, vote: 0, commit: 0 });
+      const lead = restartedOver(1, leaderLog, { term: 8, vote: 0, commit: leaderLog.length });
+      const follower = restartedOver(2, flog, { term: 7, vote: 0, commit: 0 });
       // Node 3 votes for the leader; the follower only receives what the leader sends it.
       lead.becomeCandidate();
       lead.becomeLeader();
@@ -658,9 +628,7 @@ describe("§5.4 Safety", () => {
   ];
   for (const tt of voters) {
     it(`§5.4.1: "The voter denies its vote if its own log is more up-to-date than that of the candidate" — ${tt.why}`, () => {
-      const s = newTestStorage([1, 2]);
-      s.append(entsWithTerms(tt.ents));
-      const r = newTestRaft(1, 10, 1, s);
+      const r = restartedOver(1, tt.ents, undefined, [1, 2]);
       r.step(msg(MessageType.MsgVote, { from: 2, to: 1, term: 3, logTerm: tt.logterm, index: tt.index }));
       const ms = r.msgsAfterAppend;
       expect(ms.length).toBe(1);
@@ -676,10 +644,7 @@ describe("§5.4 Safety", () => {
   ];
   for (const tt of onlyCurrent) {
     it(`§5.4.2: "Raft never commits log entries from previous terms by counting replicas. Only log entries from the leader's current term are committed by counting replicas" — acked up to ${tt.index}`, () => {
-      const s = newTestStorage([1, 2]);
-      s.append(entsWithTerms([1, 2]));
-      const r = newTestRaft(1, 10, 1, s);
-      r.loadState({ term: 2, vote: 0, commit: 0 });
+      const r = restartedOver(1, [1, 2], { term: 2, vote: 0, commit: 0 }, [1, 2]);
       r.becomeCandidate(); // term 3
       r.becomeLeader();
       readMessages(r);

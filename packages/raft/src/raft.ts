@@ -115,14 +115,15 @@ export class Raft {
     this.random = c.random ?? newRandom(c.id);
     this.raftLog = newLogWithSize(c.storage, c.logger, c.maxCommittedSizePerReady);
     const { hardState: hs, confState: cs } = c.storage.initialState();
+    this.trk = new ProgressTracker(c.maxInflightMsgs, c.maxInflightBytes);
+    this.readOnly = new ReadOnly(c.readOnlyOption);
+    // The settings the rest of the core reads, copied from the validated config.
     this.maxMsgSize = c.maxSizePerMsg;
     this.maxUncommittedSize = c.maxUncommittedEntriesSize;
-    this.trk = new ProgressTracker(c.maxInflightMsgs, c.maxInflightBytes);
     this.electionTimeout = c.electionTick;
     this.heartbeatTimeout = c.heartbeatTick;
     this.checkQuorum = c.checkQuorum;
     this.preVote = c.preVote;
-    this.readOnly = new ReadOnly(c.readOnlyOption);
     this.disableProposalForwarding = c.disableProposalForwarding;
     this.disableConfChangeValidation = c.disableConfChangeValidation;
     this.stepDownOnRemoval = c.stepDownOnRemoval;

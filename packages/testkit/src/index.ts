@@ -4,6 +4,7 @@
  */
 
 export { type Ca, type CertFiles, issue, makeCa } from "./certs.js";
+export { type ClientStep, type ClosedLoop, type ClosedLoopOptions, runClosedLoop } from "./closed-loop.js";
 export {
   errorCodeOf,
   type HttpAnswer,
@@ -24,3 +25,4 @@ export {
 export { ephemeralLow, freePorts } from "./ports.js";
 export { type CommandResult, type RunCommandOptions, runCommand } from "./run-command.js";
 export { type ExitStatus, ServerProcess, type ServerProcessOptions } from "./server-process.js";
+export { type WsFrameLayout, wsFrameLayout, wsPayload } from "./ws-frame.js";

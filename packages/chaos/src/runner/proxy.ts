@@ -13,6 +13,8 @@
  * messages, never garbage.
  */
 import { connect, createServer, type Server, type Socket } from "node:net";
+import { decodeHello, FrameKind } from "@tsraft/node/testing";
+import { wsFrameLayout, wsPayload } from "@tsraft/testkit";
 import { Rng } from "../random.js";
 
 /** What happens to the messages of one direction of one link. */
@@ -56,39 +58,13 @@ export class Network {
   }
 }
 
-/** The transport's first byte of a binary message (packages/node/src/transport/frame.ts FrameKind). */
-const FRAME_HELLO = 1;
-const FRAME_HELLO_ACK = 2;
-
-/** Reads the `from` field (3, varint) of a Hello body (after its kind byte). */
-function helloFrom(body: Uint8Array): number | undefined {
-  let p = 1;
-  const varint = (): number => {
-    let n = 0;
-    let mul = 1;
-    for (let i = 0; i < 10; i++) {
-      const b = body[p++];
-      if (b === undefined) throw new Error("truncated");
-      n += (b & 0x7f) * mul;
-      mul *= 128;
-      if (b < 128) return n;
-    }
-    throw new Error("varint too long");
-  };
+/** The `from` of a Hello frame (the transport's handshake), or undefined if it names none or is not one. */
+function helloFrom(frame: Uint8Array): number | undefined {
   try {
-    while (p < body.length) {
-      const tag = varint();
-      if ((tag & 7) === 0) {
-        const v = varint();
-        if (tag >> 3 === 3) return v;
-      } else if ((tag & 7) === 2) {
-        p += varint();
-      } else return undefined;
-    }
+    return decodeHello(FrameKind.Hello, frame).from || undefined;
   } catch {
     return undefined;
   }
-  return undefined;
 }
 
 /** A WebSocket frame cut out of the stream. */
@@ -141,35 +117,15 @@ class Relay {
 
   /** Cuts the next complete frame off the buffer: its bytes, opcode, first payload byte and payload. */
   private nextFrame(): Frame | undefined {
-    const b = this.buf;
-    if (b.length < 2) return undefined;
-    const masked = (b[1]! & 0x80) !== 0;
-    let len = b[1]! & 0x7f;
-    let off = 2;
-    if (len === 126) {
-      if (b.length < 4) return undefined;
-      len = b.readUInt16BE(2);
-      off = 4;
-    } else if (len === 127) {
-      if (b.length < 10) return undefined;
-      len = Number(b.readBigUInt64BE(2));
-      off = 10;
-    }
-    const maskAt = off;
-    if (masked) off += 4;
-    if (b.length < off + len) return undefined;
-    const bytes = b.subarray(0, off + len);
-    this.buf = b.subarray(off + len);
-    const payloadAt = off;
+    const f = wsFrameLayout(this.buf);
+    if (f === undefined) return undefined;
+    const bytes = this.buf.subarray(0, f.size);
+    this.buf = this.buf.subarray(f.size);
     return {
       bytes,
-      opcode: bytes[0]! & 0x0f,
-      kind: len === 0 ? -1 : bytes[payloadAt]! ^ (masked ? bytes[maskAt]! : 0),
-      body: () => {
-        const body = Buffer.from(bytes.subarray(payloadAt, payloadAt + len));
-        if (masked) for (let i = 0; i < body.length; i++) body[i]! ^= bytes[maskAt + (i & 3)]!;
-        return body;
-      },
+      opcode: f.opcode,
+      kind: f.payloadLength === 0 ? -1 : bytes[f.payloadAt]! ^ (f.maskAt >= 0 ? bytes[f.maskAt]! : 0),
+      body: () => wsPayload(bytes, f),
     };
   }
 
@@ -180,13 +136,13 @@ class Relay {
       return;
     }
     const kind = frame.opcode === 0 ? -1 : frame.kind;
-    if (this.onFirstBinary !== undefined && kind === FRAME_HELLO) this.onFirstBinary(frame.body());
+    if (this.onFirstBinary !== undefined && kind === FrameKind.Hello) this.onFirstBinary(frame.body());
     const link = this.link();
     const rule = link === undefined ? HEALTHY : this.network.get(link.from, link.to);
     let drop: boolean;
     if (frame.opcode === 0) drop = this.droppingMessage;
     else {
-      const handshake = kind === FRAME_HELLO || kind === FRAME_HELLO_ACK;
+      const handshake = kind === FrameKind.Hello || kind === FrameKind.HelloAck;
       drop = rule.drop || (!handshake && rule.loss > 0 && this.network.rng.chance(rule.loss));
       this.droppingMessage = drop;
     }

@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UNKNOWN_RETURN } from "../lincheck/model.js";
 import { checkAcknowledgedWrites } from "../lincheck/patch.js";
 import { mergeCommittedLogs } from "./committed-log.js";
-import { KvClient } from "./workload.js";
+import { KvClient, type RetryPlan } from "./workload.js";
 
 // A scripted server: per key, the answers of successive attempts (the last one repeats).
 let server: Server;
@@ -91,11 +91,14 @@ function client(): KvClient {
   return new KvClient(7, { nodeOfSlot: () => 1, members: () => [1], httpPort: () => port }, () => ++t, 1000);
 }
 
+/** Every attempt to node 1, under Idempotency-Key `key`, for `budgetMs`. */
+const toNode1 = (key: string, budgetMs = 60_000): RetryPlan => ({ nodeFor: () => 1, key, budgetMs });
+
 describe("KvClient.executeWithRetries", () => {
   it("retries an ambiguous write with its key until a definite answer: one operation, first call to last answer", async () => {
     const c = client();
     const input = { type: "put" as const, key: "after-504", value: "v" };
-    const r = await c.executeWithRetries(() => 1, input, "key-1", 60_000);
+    const r = await c.executeWithRetries(input, toNode1("key-1"));
     expect(r.attempts).toBe(4);
     expect(r.kind).toBe("ok");
     // It spans the first attempt's call (the clock's first tick) to the last attempt's answer.
@@ -107,12 +110,7 @@ describe("KvClient.executeWithRetries", () => {
 
   it("leaves out a write refused as not applied before any ambiguous attempt, without retrying", async () => {
     const c = client();
-    const r = await c.executeWithRetries(
-      () => 1,
-      { type: "put", key: "not-applied", value: "v" },
-      "key-2",
-      60_000,
-    );
+    const r = await c.executeWithRetries({ type: "put", key: "not-applied", value: "v" }, toNode1("key-2"));
     expect([r.kind, r.attempts, r.op]).toEqual(["failed", 1, undefined]);
     c.close();
   });
@@ -120,10 +118,8 @@ describe("KvClient.executeWithRetries", () => {
   it("keeps a write ambiguous when no attempt within the budget is definite", async () => {
     const c = client();
     const r = await c.executeWithRetries(
-      () => 1,
       { type: "put", key: "never-definite", value: "v" },
-      "key-3",
-      5,
+      toNode1("key-3", 5),
     );
     expect(r.kind).toBe("ambiguous");
     expect(r.op?.return).toBe(UNKNOWN_RETURN);
@@ -136,12 +132,12 @@ describe("KvClient.executeGroupWithRetries", () => {
   it("retries an ambiguous transaction with its key: one operation, with the definite answer", async () => {
     const c = client();
     const input = { type: "txn" as const, group: "g", prev: null, value: "t-ok" };
-    const r = await c.executeGroupWithRetries(() => 1, input, "t-ok", 60_000);
+    const r = await c.executeGroupWithRetries(input, toNode1("t-ok"));
     expect([r.kind, r.attempts]).toEqual(["ok", 2]);
     expect(r.op).toMatchObject({ clientId: 7, input, call: 1, output: { type: "succeeded" } });
     expect(r.op!.return).toBeGreaterThan(1);
     // A failed compare answered by the retry is definite too, with what its gets read.
-    const f = await c.executeGroupWithRetries(() => 1, { ...input, value: "t-failed" }, "t-failed", 60_000);
+    const f = await c.executeGroupWithRetries({ ...input, value: "t-failed" }, toNode1("t-failed"));
     expect([f.kind, f.attempts, f.op?.output]).toEqual([
       "mismatch",
       2,

@@ -354,12 +354,11 @@ async function finalPhase(
     const members = cluster.members();
     const r = retries
       ? workload.countRetries(
-          await client.executeWithRetries(
-            (attempt) => (attempt === 1 ? first : members[attempt % members.length]!),
-            input,
-            input.value,
-            10_000,
-          ),
+          await client.executeWithRetries(input, {
+            nodeFor: (attempt) => (attempt === 1 ? first : members[attempt % members.length]!),
+            key: input.value,
+            budgetMs: 10_000,
+          }),
         )
       : await client.execute(lead, input);
     workload.record(r);

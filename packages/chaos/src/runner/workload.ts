@@ -22,6 +22,7 @@
  * - A read without an answer is left out (it changed nothing).
  */
 import { Agent } from "node:http";
+import { type ClientStep, type ClosedLoop, runClosedLoop } from "@tsraft/testkit";
 import { GROUP_UNKNOWN, type GroupInput, type GroupOperation } from "../lincheck/kv-group-model.js";
 import {
   type KvInput,
@@ -58,6 +59,15 @@ export type ClientOutcome = Outcome<KvInput, KvOutput>;
 /** 503 codes after which the server guarantees the write was not applied and never will be. */
 const NOT_PROPOSED = new Set(["NoLeader", "ProposalDropped", "TooManyRequests", "Superseded"]);
 
+/** The {@link WorkloadStats} counter of each outcome kind but "unexpected" (which lists its details). */
+const STAT_OF_KIND = {
+  ok: "ok",
+  mismatch: "mismatch",
+  value: "values",
+  ambiguous: "ambiguous",
+  failed: "failed",
+} as const satisfies Record<Exclude<OutcomeKind, "unexpected">, keyof WorkloadStats>;
+
 /** Counts of outcomes, for the run's report. */
 export interface WorkloadStats {
   ok: number;
@@ -74,6 +84,13 @@ export interface WorkloadStats {
   retriedTxns: number;
   /** Retrying mode: writes left ambiguous because no attempt within the budget was definite. */
   retryExhausted: number;
+}
+
+/** How a write is retried: the node of each attempt (from 1), its Idempotency-Key, and for how long. */
+export interface RetryPlan {
+  readonly nodeFor: (attempt: number) => number;
+  readonly key: string;
+  readonly budgetMs: number;
 }
 
 /** A KV client: one keep-alive connection per node, one request at a time. */
@@ -98,35 +115,19 @@ export class KvClient {
   }
 
   /**
-   * Runs the write `input` with idempotency key `key`, sending it again (with the key, to the node
-   * `nodeFor` names for each attempt) after every ambiguous outcome, until a definite one or
-   * `budgetMs` passed ({@link retryUntilDefinite}).
+   * Runs the write `input` under `plan`: with its idempotency key, sent again (to the node the plan
+   * names for each attempt) after every ambiguous outcome, until a definite one or the plan's
+   * budget passed ({@link retryUntilDefinite}).
    */
-  executeWithRetries(
-    nodeFor: (attempt: number) => number,
-    input: KvInput,
-    key: string,
-    budgetMs: number,
-  ): Promise<ClientOutcome & { attempts: number }> {
-    return retryUntilDefinite((n) => this.execute(nodeFor(n), input, key), {
-      now: this.now,
-      budgetMs,
-      unknown: UNKNOWN,
-    });
+  executeWithRetries(input: KvInput, plan: RetryPlan): Promise<ClientOutcome & { attempts: number }> {
+    const attempt = (n: number) => this.execute(plan.nodeFor(n), input, plan.key);
+    return retryUntilDefinite(attempt, { now: this.now, budgetMs: plan.budgetMs, unknown: UNKNOWN });
   }
 
   /** {@link executeWithRetries} for a group's transaction (group-ops.ts). */
-  executeGroupWithRetries(
-    nodeFor: (attempt: number) => number,
-    input: GroupInput,
-    key: string,
-    budgetMs: number,
-  ): Promise<GroupOutcome & { attempts: number }> {
-    return retryUntilDefinite((n) => this.executeGroup(nodeFor(n), input, key), {
-      now: this.now,
-      budgetMs,
-      unknown: GROUP_UNKNOWN,
-    });
+  executeGroupWithRetries(input: GroupInput, plan: RetryPlan): Promise<GroupOutcome & { attempts: number }> {
+    const attempt = (n: number) => this.executeGroup(plan.nodeFor(n), input, plan.key);
+    return retryUntilDefinite(attempt, { now: this.now, budgetMs: plan.budgetMs, unknown: GROUP_UNKNOWN });
   }
 
   private async send(
@@ -292,8 +293,7 @@ export class Workload {
     retriedTxns: 0,
     retryExhausted: 0,
   };
-  private stopped = false;
-  private loops: Promise<void>[] = [];
+  private loop: ClosedLoop | undefined;
   private readonly clients: KvClient[] = [];
 
   constructor(
@@ -316,26 +316,8 @@ export class Workload {
   }
 
   private count(kind: OutcomeKind, detail: string): void {
-    switch (kind) {
-      case "ok":
-        this.stats.ok++;
-        break;
-      case "mismatch":
-        this.stats.mismatch++;
-        break;
-      case "value":
-        this.stats.values++;
-        break;
-      case "ambiguous":
-        this.stats.ambiguous++;
-        break;
-      case "failed":
-        this.stats.failed++;
-        break;
-      case "unexpected":
-        this.stats.unexpected.push(detail);
-        break;
-    }
+    if (kind === "unexpected") this.stats.unexpected.push(detail);
+    else this.stats[STAT_OF_KIND[kind]]++;
   }
 
   /** A client for the runner's own operations (its id follows the workload's). */
@@ -350,28 +332,37 @@ export class Workload {
     return c;
   }
 
-  /** Starts every client loop. */
+  /** Starts every client loop (the test kit's closed loop: one operation at a time per client). */
   start(): void {
     const root = new Rng(this.o.seed);
     const keys = workloadKeys(this.o.keys);
-    for (let c = 0; c < this.o.clients; c++) {
-      const client = new KvClient(c, this.target, this.o.now, this.o.requestTimeoutMs);
-      this.clients.push(client);
-      this.loops.push(this.loop(client, c < this.o.pinned ? c % this.o.slots : undefined, root.fork(), keys));
-    }
+    this.loop = runClosedLoop({
+      clients: this.o.clients,
+      client: (c) => {
+        const client = new KvClient(c, this.target, this.o.now, this.o.requestTimeoutMs);
+        this.clients.push(client);
+        return this.clientStep(client, c < this.o.pinned ? c % this.o.slots : undefined, root.fork(), keys);
+      },
+    });
   }
 
-  private async loop(client: KvClient, slot: number | undefined, rng: Rng, keys: string[]): Promise<void> {
+  /**
+   * Client `client`'s operations: each picks a node and an operation, runs it, records it and
+   * resolves with the pause before the next one (a short back-off after an outcome that was not
+   * definite, the think time otherwise).
+   */
+  private clientStep(client: KvClient, slot: number | undefined, rng: Rng, keys: string[]): ClientStep {
     /** The last value this client saw per key: the usual `prev` of its compare-and-swaps. */
     const seen = new Map<string, string>();
-    let seq = 0;
     let node: number | undefined;
-    while (!this.stopped) {
+    const backOff = (): number => rng.int(20, 80);
+    const think = (): number => rng.int(this.o.thinkMs[0], this.o.thinkMs[1]);
+    return async (seq) => {
       if (slot !== undefined) node = this.target.nodeOfSlot(slot);
       else if (node === undefined || !this.target.members().includes(node))
         node = rng.pick(this.target.members());
       const key = rng.pick(keys);
-      const value = `${this.o.tag}-c${client.id}-${seq++}`;
+      const value = `${this.o.tag}-c${client.id}-${seq}`;
       if ((this.o.groups ?? 0) > 0 && rng.float() < 0.2) {
         // A multi-key operation: a transaction on a group's two keys, or a range over them.
         const group = `g${rng.int(0, this.o.groups! - 1)}`;
@@ -381,9 +372,7 @@ export class Workload {
             : { type: "range", group };
         const result =
           this.o.retryAmbiguous === true && input.type === "txn"
-            ? this.countRetries(
-                await client.executeGroupWithRetries(this.retryNodes(node, rng), input, value, this.budgetMs),
-              )
+            ? this.countRetries(await client.executeGroupWithRetries(input, this.retryPlan(node, rng, value)))
             : await client.executeGroup(node, input);
         this.recordGroup(result);
         const out = result.op?.output;
@@ -391,12 +380,9 @@ export class Workload {
         if ((out?.type === "failed" || out?.type === "range") && out.a !== null)
           seen.set(`${group}/a`, out.a);
         if (slot === undefined && (result.kind === "failed" || result.kind === "ambiguous")) node = undefined;
-        await sleep(
-          result.kind === "ok" || result.kind === "mismatch" || result.kind === "value"
-            ? rng.int(this.o.thinkMs[0], this.o.thinkMs[1])
-            : rng.int(20, 80),
-        );
-        continue;
+        return result.kind === "ok" || result.kind === "mismatch" || result.kind === "value"
+          ? think()
+          : backOff();
       }
       const p = rng.float();
       let input: KvInput;
@@ -406,9 +392,7 @@ export class Workload {
       else input = { type: "delete", key };
       let result: ClientOutcome;
       if (this.o.retryAmbiguous === true && input.type !== "get") {
-        result = this.countRetries(
-          await client.executeWithRetries(this.retryNodes(node, rng), input, value, this.budgetMs),
-        );
+        result = this.countRetries(await client.executeWithRetries(input, this.retryPlan(node, rng, value)));
       } else result = await client.execute(node, input);
       this.record(result);
       const out = result.op?.output;
@@ -417,18 +401,22 @@ export class Workload {
       if (result.kind === "failed" || result.kind === "ambiguous" || result.kind === "unexpected") {
         // Back off a little, and let a roaming client try another node.
         if (slot === undefined) node = undefined;
-        await sleep(rng.int(20, 80));
-      } else await sleep(rng.int(this.o.thinkMs[0], this.o.thinkMs[1]));
-    }
+        return backOff();
+      }
+      return think();
+    };
   }
 
-  private get budgetMs(): number {
-    return this.o.retryBudgetMs ?? 15_000;
-  }
-
-  /** The node of each attempt: `first`, then any member (`first` may be the one down or cut off). */
-  private retryNodes(first: number, rng: Rng): (attempt: number) => number {
-    return (attempt) => (attempt === 1 ? first : rng.pick(this.target.members()));
+  /**
+   * The plan of a retried write keyed `key`: its first attempt goes to `first`, the next ones to any
+   * member (`first` may be the one down or cut off), within `retryBudgetMs`.
+   */
+  private retryPlan(first: number, rng: Rng, key: string): RetryPlan {
+    return {
+      nodeFor: (attempt) => (attempt === 1 ? first : rng.pick(this.target.members())),
+      key,
+      budgetMs: this.o.retryBudgetMs ?? 15_000,
+    };
   }
 
   /** Counts a retrying write's attempts (and whether it ran out of budget) in the stats; returns it. */
@@ -444,8 +432,7 @@ export class Workload {
 
   /** Stops the loops and waits for every client's last request to finish. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    await Promise.all(this.loops);
+    await this.loop?.stop();
     for (const c of this.clients) c.close();
   }
 }

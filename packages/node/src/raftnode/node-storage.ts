@@ -12,7 +12,6 @@
 import { dirname } from "node:path";
 import { MemoryStorage } from "@tsraft/raft";
 import {
-  type ConfState,
   type Entry,
   type HardState,
   isEmptyHardState,
@@ -22,6 +21,7 @@ import {
 import type { Logger } from "pino";
 import type { ImageDigest } from "../snap/snapshotter.js";
 import { Snapshotter } from "../snap/snapshotter.js";
+import type { SnapshotMarker } from "../wal/record.js";
 import { WAL, type WalOptions } from "../wal/wal.js";
 import { RaftNodeError } from "./errors.js";
 import { NodeLogStorage } from "./log-storage.js";
@@ -35,11 +35,11 @@ import {
 } from "./metadata.js";
 import type { ResolvedNodeOptions } from "./options.js";
 
-/** Where a compaction cuts: an applied index with its term, ConfState and membership. */
-export interface CompactionPoint {
-  readonly index: number;
-  readonly term: number;
-  readonly confState: ConfState;
+/**
+ * Where a compaction cuts: an applied index with its term and ConfState (what the WAL's snapshot
+ * marker records), and the membership there (what the `.snap` file's metadata adds).
+ */
+export interface CompactionPoint extends Readonly<SnapshotMarker> {
   readonly members: readonly Member[];
   readonly removed: readonly number[];
 }

@@ -14,15 +14,7 @@
 import { createHash, type Hash, randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { discardLogger, type Logger } from "@tsraft/raft";
-import {
-  decodeSnapshot,
-  encodeSnapshot,
-  getVarint,
-  isEmptySnap,
-  putVarint,
-  type Snapshot,
-  varintSize,
-} from "@tsraft/raft/raftpb";
+import { decodeSnapshot, encodeSnapshot, isEmptySnap, type Snapshot } from "@tsraft/raft/raftpb";
 import { crc32c } from "../crc32c.js";
 import {
   errorCode,
@@ -33,6 +25,7 @@ import {
 } from "../file-system.js";
 import { hexPairName, parseHexPairName } from "../hex-pair-name.js";
 import type { NodeMetrics } from "../metrics.js";
+import { encodeFields, FieldReader } from "../protobuf-fields.js";
 import { WalCorruptError, WalError } from "../wal/errors.js";
 import { type DigestedStream, digestedChunkOrigin } from "./digested-chunks.js";
 
@@ -101,38 +94,22 @@ export function parseSnapName(name: string): SnapName | undefined {
 /** Encodes a snapshot file's bytes: snappb.Snapshot{crc: CRC-32C(data), data: encodeSnapshot(s)}. */
 export function encodeSnapFile(s: Snapshot): Uint8Array {
   const data = encodeSnapshot(s);
-  const crc = crc32c(0, data);
-  const out = new Uint8Array(2 + varintSize(crc) + varintSize(data.length) + data.length);
-  out[0] = 0x08;
-  let p = putVarint(out, 1, crc);
-  out[p++] = 0x12;
-  p = putVarint(out, p, data.length);
-  out.set(data, p);
-  return out;
+  return encodeFields([
+    [0x08, crc32c(0, data)],
+    [0x12, data],
+  ]);
 }
 
 /** Decodes a snapshot file's bytes, checking the crc; throws an Error saying what is wrong. */
 export function decodeSnapFile(b: Uint8Array): Snapshot {
-  let p = 0;
-  const varint = (): number => {
-    const r = getVarint(b, p);
-    p = r.end;
-    return r.value;
-  };
+  const r = new FieldReader(b);
   let crc: number | undefined;
   let data: Uint8Array | undefined;
-  while (p < b.length) {
-    const tag = varint();
-    if (tag === 0x08) {
-      crc = varint();
-    } else if (tag === 0x12) {
-      const len = varint();
-      if (p + len > b.length) throw new Error("data runs past the end of the file");
-      data = b.subarray(p, p + len);
-      p += len;
-    } else {
-      throw new Error(`unexpected field tag ${tag} at offset ${p}`);
-    }
+  while (r.more()) {
+    const tag = r.varint();
+    if (tag === 0x08) crc = r.varint();
+    else if (tag === 0x12) data = r.bytes("data runs past the end of the file");
+    else throw new Error(`unexpected field tag ${tag} at offset ${r.offset}`);
   }
   if (crc === undefined || data === undefined || data.length === 0) throw new Error("empty snapshot file");
   const actual = crc32c(0, data);

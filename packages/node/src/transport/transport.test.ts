@@ -120,29 +120,39 @@ describe("Transport in a three-node cluster", () => {
   });
 });
 
+/** Starts node `stopped` again on its port, with `peer` as its peer. */
+async function restartOnPort(stopped: TestNode, peer: TestNode): Promise<TestNode> {
+  const n = await startNode(stopped.id, {}, Number(new URL(stopped.url).port));
+  nodes.push(n);
+  n.t.addPeer(peer.id, peer.url);
+  return n;
+}
+
+/** Sends `n` MsgApps each way (x → y from index `xFrom`, y → x from 1); resolves once both got them all. */
+async function exchange(x: TestNode, y: TestNode, xFrom: number, n: number): Promise<void> {
+  burst(x, y, xFrom, n);
+  burst(y, x, 1, n);
+  await waitFor(
+    () => y.rec.processed.length === n && x.rec.processed.length === n,
+    "traffic after the restart",
+  );
+}
+
 describe("Transport across restarts and membership changes", () => {
   it("a restarted acceptor (higher id) is redialed and traffic resumes", async () => {
     nodes = await startCluster([1, 2]);
     const [a, b] = nodes as [TestNode, TestNode];
     burst(a, b, 1, 5);
     await waitFor(() => b.rec.processed.length === 5, "first traffic");
-    const port = Number(new URL(b.url).port);
     await b.t.stop();
     await waitFor(() => a.rec.unreachable.includes(2), "the peer reported unreachable");
     // While it is down, sends are dropped at once and reported.
     a.t.send([app(1, 2, 100)]);
     expect(await count(a.metrics.messagesDropped, { reason: "peer-down" })).toBeGreaterThanOrEqual(1);
 
-    const b2 = await startNode(2, {}, port);
-    nodes.push(b2);
-    b2.t.addPeer(1, a.url);
+    const b2 = await restartOnPort(b, a);
     await waitFor(() => a.t.peers()[0]!.active, "the redial");
-    burst(a, b2, 6, 5);
-    burst(b2, a, 1, 5);
-    await waitFor(
-      () => b2.rec.processed.length === 5 && a.rec.processed.length === 5,
-      "traffic after the restart",
-    );
+    await exchange(a, b2, 6, 5);
     expect(b2.rec.processed.map((m) => m.index)).toEqual([6, 7, 8, 9, 10]);
   });
 
@@ -151,19 +161,11 @@ describe("Transport across restarts and membership changes", () => {
     const [a, b] = nodes as [TestNode, TestNode];
     burst(b, a, 1, 3);
     await waitFor(() => a.rec.processed.length === 3, "first traffic");
-    const port = Number(new URL(a.url).port);
     await a.t.stop();
     await waitFor(() => !b.t.peers()[0]!.active, "the acceptor noticing");
-    const a2 = await startNode(1, {}, port);
-    nodes.push(a2);
-    a2.t.addPeer(2, b.url);
+    const a2 = await restartOnPort(a, b);
     await waitFor(() => b.t.peers()[0]!.active, "the new connection");
-    burst(b, a2, 4, 3);
-    burst(a2, b, 1, 3);
-    await waitFor(
-      () => a2.rec.processed.length === 3 && b.rec.processed.length === 3,
-      "traffic after the restart",
-    );
+    await exchange(b, a2, 4, 3);
     expect(a2.rec.processed.map((m) => m.index)).toEqual([4, 5, 6]);
   });
 

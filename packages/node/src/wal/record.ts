@@ -22,11 +22,11 @@ import {
   decodeConfState,
   type Entry,
   encodeConfState,
-  getVarint,
   putVarint,
   varintSize,
 } from "@tsraft/raft/raftpb";
 import { crc32c } from "../crc32c.js";
+import { encodeFields, type Field, FieldReader } from "../protobuf-fields.js";
 
 /** Record types, with etcd's walpb numbers. */
 export enum RecordType {
@@ -209,46 +209,25 @@ export function encodeSnapshotMarker(m: SnapshotMarker): Uint8Array {
   const cs = encodeConfState(m.confState);
   const index = checkUint(m.index, "SnapshotMarker.index");
   const term = checkUint(m.term, "SnapshotMarker.term");
-  let n = 1 + varintSize(cs.length) + cs.length;
-  if (index !== 0) n += 1 + varintSize(index);
-  if (term !== 0) n += 1 + varintSize(term);
-  const out = new Uint8Array(n);
-  let p = 0;
-  if (index !== 0) {
-    out[p++] = 0x08;
-    p = putVarint(out, p, index);
-  }
-  if (term !== 0) {
-    out[p++] = 0x10;
-    p = putVarint(out, p, term);
-  }
-  out[p++] = 0x1a;
-  p = putVarint(out, p, cs.length);
-  out.set(cs, p);
-  return out;
+  const fields: Field[] = [];
+  if (index !== 0) fields.push([0x08, index]);
+  if (term !== 0) fields.push([0x10, term]);
+  fields.push([0x1a, cs]);
+  return encodeFields(fields);
 }
 
 /** Decodes {@link encodeSnapshotMarker}'s bytes; throws an Error on anything else. */
 export function decodeSnapshotMarker(b: Uint8Array): SnapshotMarker {
-  let p = 0;
-  const varint = (): number => {
-    const r = getVarint(b, p);
-    p = r.end;
-    return r.value;
-  };
+  const r = new FieldReader(b);
   let index = 0;
   let term = 0;
   let confState: ConfState | undefined;
-  while (p < b.length) {
-    const tag = varint();
-    if (tag === 0x08) index = varint();
-    else if (tag === 0x10) term = varint();
-    else if (tag === 0x1a) {
-      const len = varint();
-      if (p + len > b.length) throw new Error("conf_state past the end");
-      confState = decodeConfState(b.subarray(p, p + len));
-      p += len;
-    } else throw new Error(`unexpected field tag ${tag}`);
+  while (r.more()) {
+    const tag = r.varint();
+    if (tag === 0x08) index = r.varint();
+    else if (tag === 0x10) term = r.varint();
+    else if (tag === 0x1a) confState = decodeConfState(r.bytes("conf_state past the end"));
+    else throw new Error(`unexpected field tag ${tag}`);
   }
   return { index, term, confState: confState ?? decodeConfState(new Uint8Array(0)) };
 }

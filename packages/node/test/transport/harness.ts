@@ -7,6 +7,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from "nod
 import { type AddressInfo, connect, type Socket } from "node:net";
 import { mixSeed, Prng } from "@tsraft/raft";
 import { type Entry, EntryType, type Message, MessageType, newMessage } from "@tsraft/raft/raftpb";
+import { wsFrameLayout } from "@tsraft/testkit";
 import type { Counter } from "prom-client";
 import { type ClientOptions, type RawData, WebSocket } from "ws";
 import { createNodeMetrics, type NodeMetrics } from "../../src/metrics.js";
@@ -363,22 +364,10 @@ export class BareClient {
     let frame: { opcode: number; payload: Buffer } | undefined;
     await waitFor(
       () => {
-        const b = this.buf;
-        if (b.length < 2) return false;
-        let len = b[1]! & 0x7f;
-        let off = 2;
-        if (len === 126) {
-          if (b.length < 4) return false;
-          len = b.readUInt16BE(2);
-          off = 4;
-        } else if (len === 127) {
-          if (b.length < 10) return false;
-          len = Number(b.readBigUInt64BE(2));
-          off = 10;
-        }
-        if (b.length < off + len) return false;
-        frame = { opcode: b[0]! & 0x0f, payload: b.subarray(off, off + len) };
-        this.buf = b.subarray(off + len);
+        const f = wsFrameLayout(this.buf);
+        if (f === undefined) return false;
+        frame = { opcode: f.opcode, payload: this.buf.subarray(f.payloadAt, f.size) };
+        this.buf = this.buf.subarray(f.size);
         return true;
       },
       "a frame from the server",

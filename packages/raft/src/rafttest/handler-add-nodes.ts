@@ -27,6 +27,16 @@ export function raftConfigStub(): RaftConfigTemplate {
   };
 }
 
+/** The boolean arguments of `add-nodes`, and the Config field each sets. */
+const BOOL_FLAGS = {
+  "async-storage-writes": "asyncStorageWrites",
+  prevote: "preVote",
+  checkquorum: "checkQuorum",
+  "disable-conf-change-validation": "disableConfChangeValidation",
+  "step-down-on-removal": "stepDownOnRemoval",
+} as const satisfies Record<string, keyof RaftConfigTemplate>;
+type BoolFlag = keyof typeof BOOL_FLAGS;
+
 /**
  * `add-nodes <n> [voters=(1,2,3)] [learners=(4,5)] [index=<i>] [content=<s>] [inflight=<n>]
  * [async-storage-writes=<bool>] [prevote=<bool>] [checkquorum=<bool>]
@@ -42,7 +52,12 @@ export function handleAddNodes(env: InteractionEnv, d: TestData): void {
   const cs = snap.metadata.confState;
   const cfg = raftConfigStub();
   for (const arg of d.cmdArgs.slice(1)) {
+    const flag = Object.hasOwn(BOOL_FLAGS, arg.key) ? BOOL_FLAGS[arg.key as BoolFlag] : undefined;
     for (let i = 0; i < arg.vals.length; i++) {
+      if (flag !== undefined) {
+        cfg[flag] = scanBool(d, arg, i);
+        continue;
+      }
       switch (arg.key) {
         case "voters":
           cs.voters.push(scanUint(d, arg, i));
@@ -62,20 +77,8 @@ export function handleAddNodes(env: InteractionEnv, d: TestData): void {
           // the value's bytes, which is what it means.
           snap.data = utf8Bytes(arg.vals[i] as string);
           break;
-        case "async-storage-writes":
-          cfg.asyncStorageWrites = scanBool(d, arg, i);
-          break;
-        case "prevote":
-          cfg.preVote = scanBool(d, arg, i);
-          break;
-        case "checkquorum":
-          cfg.checkQuorum = scanBool(d, arg, i);
-          break;
         case "max-committed-size-per-ready":
           cfg.maxCommittedSizePerReady = scanUint(d, arg, i);
-          break;
-        case "disable-conf-change-validation":
-          cfg.disableConfChangeValidation = scanBool(d, arg, i);
           break;
         case "read-only":
           switch (arg.vals[i]) {
@@ -88,9 +91,6 @@ export function handleAddNodes(env: InteractionEnv, d: TestData): void {
             default:
               throw new InteractionError(`invalid read-only option ${goQuoteString(arg.vals[i] as string)}`);
           }
-          break;
-        case "step-down-on-removal":
-          cfg.stepDownOnRemoval = scanBool(d, arg, i);
           break;
       }
     }

@@ -188,6 +188,17 @@ export class Simulation {
   }
 
   /**
+   * Node `id` if it is running, or undefined after recording that the action was skipped (naming
+   * the node as the action did: `name`, e.g. "isolated").
+   */
+  private runningOrSkip(id: number, name: number | string = id): NodeHost | undefined {
+    const h = this.host(id);
+    if (h?.running) return h;
+    this.skip(`node ${name} is not running`);
+    return undefined;
+  }
+
+  /**
    * The leader (noted in the transcript with `note`), or undefined after recording that the action
    * was skipped for want of one.
    */
@@ -225,10 +236,7 @@ export class Simulation {
    * answer synchronously: throws an AsyncStateMachineError if one returns a promise.
    */
   run(schedule: readonly Action[]): void {
-    for (const a of schedule) {
-      this.step(a);
-      this.assertSynchronous();
-    }
+    this.drive(this.actions(schedule));
   }
 
   /**
@@ -236,8 +244,32 @@ export class Simulation {
    * each step: any implementation of the contract, same result for the same case every time.
    */
   async runAsync(schedule: readonly Action[]): Promise<void> {
+    await this.driveAsync(this.actions(schedule));
+  }
+
+  /** The steps of `schedule`, one action each, for {@link drive} or {@link driveAsync}. */
+  private *actions(schedule: readonly Action[]): Generator<void, void> {
     for (const a of schedule) {
       this.step(a);
+      yield;
+    }
+  }
+
+  /**
+   * Runs `steps` to its end, throwing an AsyncStateMachineError as soon as a step leaves a state
+   * machine call waiting behind a promise; returns what `steps` returns.
+   */
+  private drive<T>(steps: Generator<void, T>): T {
+    for (let r = steps.next(); ; r = steps.next()) {
+      if (r.done === true) return r.value;
+      this.assertSynchronous();
+    }
+  }
+
+  /** {@link drive} for any state machine: awaits the pending calls after each step ({@link settle}). */
+  private async driveAsync<T>(steps: Generator<void, T>): Promise<T> {
+    for (let r = steps.next(); ; r = steps.next()) {
+      if (r.done === true) return r.value;
       if (this.stateMachinesPending()) await this.settle();
     }
   }
@@ -306,28 +338,14 @@ export class Simulation {
    * that takes longer than `livenessTicks`. Returns the ticks it took.
    */
   awaitLiveness(): number {
-    const loop = livenessLoop(this);
-    for (;;) {
-      const r = loop.next();
-      if (r.done === true) {
-        this.stats.livenessTicks = r.value;
-        return r.value;
-      }
-      this.assertSynchronous();
-    }
+    this.stats.livenessTicks = this.drive(livenessLoop(this));
+    return this.stats.livenessTicks;
   }
 
   /** {@link Simulation.awaitLiveness} for any state machine (awaiting its promises, as runAsync). */
   async awaitLivenessAsync(): Promise<number> {
-    const loop = livenessLoop(this);
-    for (;;) {
-      const r = loop.next();
-      if (r.done === true) {
-        this.stats.livenessTicks = r.value;
-        return r.value;
-      }
-      if (this.stateMachinesPending()) await this.settle();
-    }
+    this.stats.livenessTicks = await this.driveAsync(livenessLoop(this));
+    return this.stats.livenessTicks;
   }
 
   /** Final counters (call after the run). */
@@ -388,10 +406,7 @@ export class Simulation {
           for (const h of this.hosts) if (!h.slowDisk) h.syncAndApplyAll();
           return;
         }
-        if (!this.host(a.node)?.running) {
-          this.skip(`node ${a.node} is not running`);
-          return;
-        }
+        if (this.runningOrSkip(a.node) === undefined) return;
         if (a.kind === "sync" && this.node(a.node).slowDisk) {
           this.skip(`node ${a.node}'s disk is slow`);
           return;
@@ -487,11 +502,8 @@ export class Simulation {
         this.host(a.node)?.setRate(a.rate);
         return;
       case "propose": {
-        const h = this.host(a.node);
-        if (!h?.running) {
-          this.skip(`node ${a.node} is not running`);
-          return;
-        }
+        const h = this.runningOrSkip(a.node);
+        if (h === undefined) return;
         h.propose(utf8Encode(a.data));
         return;
       }
@@ -518,11 +530,8 @@ export class Simulation {
       case "read": {
         const id =
           a.node === "leader" ? (this.leader()?.id ?? 0) : a.node === "isolated" ? this.lastIsolated : a.node;
-        const h = this.host(id);
-        if (!h?.running) {
-          this.skip(`node ${a.node} is not running`);
-          return;
-        }
+        const h = this.runningOrSkip(id, a.node);
+        if (h === undefined) return;
         if (typeof a.node === "string") this.transcript?.note(`that is node ${id}`);
         const ctx = `read-${this.steps}`;
         this.checker.registerRead(
@@ -541,11 +550,8 @@ export class Simulation {
         return;
       }
       case "campaign": {
-        const h = this.host(a.node);
-        if (!h?.running) {
-          this.skip(`node ${a.node} is not running`);
-          return;
-        }
+        const h = this.runningOrSkip(a.node);
+        if (h === undefined) return;
         h.campaign();
         return;
       }
