@@ -45,19 +45,15 @@ async function main(): Promise<void> {
   const snapDirAt = process.argv.indexOf("--snap-dir");
   const snapshotter = snapDirAt > 0 ? new Snapshotter(process.argv[snapDirAt + 1]!) : undefined;
   const metrics = createNodeMetrics();
-  let messages = 0;
-  let entries = 0;
-  let payloadBytes = 0;
-  let snapshots = 0;
-  let snapshotBytes = 0;
-  let gcMs = 0;
+  /** What was received so far: the counters of {@link PeerStats}. */
+  const got = { messages: 0, entries: 0, payloadBytes: 0, snapshots: 0, snapshotBytes: 0, gcMs: 0 };
   new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) gcMs += e.duration;
+    for (const e of list.getEntries()) got.gcMs += e.duration;
   }).observe({ entryTypes: ["gc"] });
   const takeSnapshot = async (m: Message, image: AsyncIterable<Uint8Array>): Promise<void> => {
     const md = m.snapshot!.metadata;
     if (snapshotter === undefined) {
-      for await (const chunk of image) snapshotBytes += chunk.length;
+      for await (const chunk of image) got.snapshotBytes += chunk.length;
     } else {
       // RaftNode.receiveSnapshot's shape: a per-chunk check (the term, there) in an async generator.
       const chunks = (async function* () {
@@ -66,9 +62,9 @@ async function main(): Promise<void> {
           yield chunk;
         }
       })();
-      snapshotBytes += (await snapshotter.saveImage(md.term, md.index, chunks)).size;
+      got.snapshotBytes += (await snapshotter.saveImage(md.term, md.index, chunks)).size;
     }
-    snapshots++;
+    got.snapshots++;
   };
   // The answers of one turn of the event loop go out in one send call, as a Ready's messages would.
   let replies: Message[] = [];
@@ -86,9 +82,9 @@ async function main(): Promise<void> {
     handler: {
       process: (m) => {
         if (m.type !== MessageType.MsgApp) return;
-        messages++;
-        entries += m.entries.length;
-        for (const e of m.entries) payloadBytes += e.data.length;
+        got.messages++;
+        got.entries += m.entries.length;
+        for (const e of m.entries) got.payloadBytes += e.data.length;
         if (replies.length === 0) setImmediate(flush);
         replies.push(appResp(m));
       },
@@ -103,15 +99,10 @@ async function main(): Promise<void> {
       void (async () => {
         const cpu = process.cpuUsage();
         const stats: PeerStats = {
+          ...got,
           cpuMs: (cpu.user + cpu.system) / 1000,
-          messages,
-          entries,
-          payloadBytes,
           dropped: await counterSum(metrics, "messagesDropped"),
           rejected: await counterSum(metrics, "framesRejected"),
-          snapshots,
-          snapshotBytes,
-          gcMs,
         };
         process.send!({ stats });
       })();

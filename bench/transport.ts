@@ -28,7 +28,7 @@ import { randomFillSync } from "node:crypto";
 import { dirname, join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import { createNodeMetrics, type SnapshotImageSource, Transport } from "@tsraft/node";
+import { createNodeMetrics, type SnapshotImageSource, Transport, type TransportHandler } from "@tsraft/node";
 import type { Entry, Message } from "@tsraft/raft/raftpb";
 import { EntryType, encodeMessage, MessageType, zeroMessage } from "@tsraft/raft/raftpb";
 import { benchDir } from "./disk.js";
@@ -187,42 +187,31 @@ async function runMsgApp(c: TransportCase, opts: RunOptions): Promise<BenchResul
     }
     a.send(batch);
   };
-  const a: Transport = new Transport({
-    id: 1,
-    clusterId: 0x7,
-    listen: "ws://127.0.0.1:0",
-    metrics,
-    handler: {
-      process: (m) => {
-        if (m.type !== MessageType.MsgAppResp) return;
-        const nowAcked = m.index / k;
-        const now = performance.now();
-        for (let i = acked; i < nowAcked; i++) {
-          if (i % SAMPLE === 0 && i >= warm) rtts[rttCount++] = now - sendTimes[i / SAMPLE]!;
-        }
-        acked = nowAcked;
-        if (acked >= goal) {
-          done?.();
-          return;
-        }
-        if (!topUpScheduled) {
-          topUpScheduled = true;
-          setImmediate(topUp);
-        }
-      },
-      reportUnreachable: (id) => {
-        throw new Error(`transport bench: peer ${id} reported unreachable`);
-      },
-      processSnapshot: () => Promise.reject(new Error("bench: no snapshots here")),
-      reportSnapshot: () => {},
+  const { a, peer } = await connectPair(metrics, {
+    process: (m) => {
+      if (m.type !== MessageType.MsgAppResp) return;
+      const nowAcked = m.index / k;
+      const now = performance.now();
+      for (let i = acked; i < nowAcked; i++) {
+        if (i % SAMPLE === 0 && i >= warm) rtts[rttCount++] = now - sendTimes[i / SAMPLE]!;
+      }
+      acked = nowAcked;
+      if (acked >= goal) {
+        done?.();
+        return;
+      }
+      if (!topUpScheduled) {
+        topUpScheduled = true;
+        setImmediate(topUp);
+      }
     },
+    reportUnreachable: (id) => {
+      throw new Error(`transport bench: peer ${id} reported unreachable`);
+    },
+    processSnapshot: () => Promise.reject(new Error("bench: no snapshots here")),
+    reportSnapshot: () => {},
   });
-  await a.start();
-  const peer = await PeerProcess.start(a.url!);
   try {
-    a.addPeer(2, peer.url);
-    while (!a.peers()[0]!.active) await new Promise((r) => setTimeout(r, 5));
-
     const phase = (to: number) =>
       new Promise<void>((resolve) => {
         goal = to;
@@ -318,23 +307,17 @@ async function runSnapshot(c: SnapshotCase, opts: RunOptions): Promise<BenchResu
 
   const metrics = createNodeMetrics();
   let outcome: ((status: "finish" | "failure") => void) | undefined;
-  const a: Transport = new Transport({
-    id: 1,
-    clusterId: 0x7,
-    listen: "ws://127.0.0.1:0",
+  const { a, peer } = await connectPair(
     metrics,
-    handler: {
+    {
       process: () => {},
       reportUnreachable: () => {},
       processSnapshot: () => Promise.reject(new Error("bench: node 1 takes no snapshots")),
       reportSnapshot: (_id, status) => outcome?.(status),
     },
-  });
-  await a.start();
-  const peer = await PeerProcess.start(a.url!, dir === undefined ? [] : ["--snap-dir", dir.path]);
+    dir === undefined ? [] : ["--snap-dir", dir.path],
+  );
   try {
-    a.addPeer(2, peer.url);
-    while (!a.peers()[0]!.active) await new Promise((r) => setTimeout(r, 5));
     const transfer = (index: number, size: number) =>
       new Promise<void>((resolve, reject) => {
         outcome = (status) =>
@@ -404,3 +387,27 @@ export const family: BenchFamily = {
   cases: () => CASES.map((c) => ({ id: c.id, params: c.params })),
   run,
 };
+
+/**
+ * Node 1's transport (`handler`, `metrics`) and node 2 in a process of its own (bench/transport-peer.ts,
+ * with `peerArgs`), connected: the stream to node 2 is up. The caller stops both.
+ */
+async function connectPair(
+  metrics: ReturnType<typeof createNodeMetrics>,
+  handler: TransportHandler,
+  peerArgs: string[] = [],
+): Promise<{ a: Transport; peer: PeerProcess }> {
+  const a = new Transport({ id: 1, clusterId: 0x7, listen: "ws://127.0.0.1:0", metrics, handler });
+  await a.start();
+  let peer: PeerProcess | undefined;
+  try {
+    peer = await PeerProcess.start(a.url!, peerArgs);
+    a.addPeer(2, peer.url);
+    while (!a.peers()[0]!.active) await new Promise((r) => setTimeout(r, 5));
+    return { a, peer };
+  } catch (err) {
+    await peer?.stop();
+    await a.stop();
+    throw err;
+  }
+}

@@ -103,22 +103,22 @@ class NodeFileHandle implements FileHandleLike {
  * still settles as the interface says (rejected with the system error on failure).
  */
 class BlockingNodeFileHandle extends NodeFileHandle {
-  readonly #fd: number;
+  protected readonly fd: number;
   constructor(fh: FileHandle) {
     super(fh);
-    this.#fd = fh.fd;
+    this.fd = fh.fd;
   }
   override async write(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    return writeSync(this.#fd, buf, offset, length, position);
+    return writeSync(this.fd, buf, offset, length, position);
   }
   override async datasync(): Promise<void> {
-    fdatasyncSync(this.#fd);
+    fdatasyncSync(this.fd);
   }
   override async sync(): Promise<void> {
-    fsyncSync(this.#fd);
+    fsyncSync(this.fd);
   }
   override async truncate(length: number): Promise<void> {
-    ftruncateSync(this.#fd, length);
+    ftruncateSync(this.fd, length);
   }
 }
 
@@ -129,23 +129,12 @@ class BlockingNodeFileHandle extends NodeFileHandle {
  * waiting. Two thread wake-ups per synced save instead of four (the async handle) or none (the
  * blocking one).
  */
-class SyncOffLoopNodeFileHandle extends NodeFileHandle {
-  readonly #fd: number;
-  constructor(fh: FileHandle) {
-    super(fh);
-    this.#fd = fh.fd;
-  }
-  override async write(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    return writeSync(this.#fd, buf, offset, length, position);
-  }
+class SyncOffLoopNodeFileHandle extends BlockingNodeFileHandle {
   override datasync(): Promise<void> {
-    return new Promise((resolve, reject) => fdatasync(this.#fd, (err) => (err ? reject(err) : resolve())));
+    return new Promise((resolve, reject) => fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
   }
   override sync(): Promise<void> {
-    return new Promise((resolve, reject) => fsync(this.#fd, (err) => (err ? reject(err) : resolve())));
-  }
-  override async truncate(length: number): Promise<void> {
-    ftruncateSync(this.#fd, length);
+    return new Promise((resolve, reject) => fsync(this.fd, (err) => (err ? reject(err) : resolve())));
   }
 }
 

@@ -254,6 +254,46 @@ describe("a snapshot transfer interrupted at every chunk boundary", () => {
   }
 });
 
+/**
+ * A fresh cluster on `net` whose follower `f` was stopped `behind` entries ago (past the leader's
+ * compactions), and whose next snapshot transfer is held after its first chunk until `release()`:
+ * a long transfer, once `f` is started again.
+ */
+async function followerBehindHeldTransfer(net: MemNetwork, behind: number) {
+  let gate: Promise<void> | undefined;
+  let gateReached: (() => void) | undefined;
+  const factory = heldTransfers(
+    net.factory,
+    () => gate,
+    () => gateReached?.(),
+  );
+  const { nodes, sms, start, leader } = testCluster(factory, { walSegmentSize: 64 * 1024 });
+  for (const id of IDS) await start(id);
+  await waitFor(() => leader() !== undefined, "a leader");
+  const l = leader()!;
+  let i = 0;
+  const write = async (count: number) => {
+    for (const end = i + count; i < end; i++) await l.propose(enc.encode(`k${i % KEYS}=${i}:${VALUE}`));
+  };
+  await write(KEYS + 20);
+  const f = IDS.find((id) => id !== l.id)!;
+  await nodes.get(f)!.stop();
+  await write(behind);
+  let open!: () => void;
+  gate = new Promise((r) => {
+    open = r;
+  });
+  /** Resolves once a transfer is held. */
+  const reached = new Promise<void>((r) => {
+    gateReached = r;
+  });
+  const release = (): void => {
+    gate = undefined;
+    open();
+  };
+  return { l, f, sms, start, write, reached, release };
+}
+
 describe("a follower catching up after a long snapshot transfer", () => {
   it("needs one snapshot: what was written meanwhile comes from the leader's WAL", {
     timeout: 60_000,
@@ -263,33 +303,7 @@ describe("a follower catching up after a long snapshot transfer", () => {
     net.onSend = (_from, msgs) => {
       for (const m of msgs) if (m.type === MessageType.MsgSnap) snaps.push(m.to);
     };
-    let gate: Promise<void> | undefined;
-    let gateReached: (() => void) | undefined;
-    const factory = heldTransfers(
-      net.factory,
-      () => gate,
-      () => gateReached?.(),
-    );
-    const { nodes, sms, start, leader } = testCluster(factory, { walSegmentSize: 64 * 1024 });
-    for (const id of IDS) await start(id);
-    await waitFor(() => leader() !== undefined, "a leader");
-    const l = leader()!;
-    let i = 0;
-    const write = async (count: number) => {
-      for (const end = i + count; i < end; i++) await l.propose(enc.encode(`k${i % KEYS}=${i}:${VALUE}`));
-    };
-    await write(KEYS + 20);
-    const f = IDS.find((id) => id !== l.id)!;
-    await nodes.get(f)!.stop();
-    await write(80);
-
-    let open!: () => void;
-    gate = new Promise((r) => {
-      open = r;
-    });
-    const reached = new Promise<void>((r) => {
-      gateReached = r;
-    });
+    const { l, f, sms, start, write, reached, release } = await followerBehindHeldTransfer(net, 80);
     await start(f);
     const restoresAtStart = sms.get(f)!.restores; // its own snapshot, from its disk (volatile)
     await reached;
@@ -297,8 +311,7 @@ describe("a follower catching up after a long snapshot transfer", () => {
     const before = l.status().snapshotIndex;
     await write(200);
     expect(l.status().snapshotIndex).toBeGreaterThan(before + 150);
-    gate = undefined;
-    open();
+    release();
     const fsm = sms.get(f)!;
     await waitFor(() => fsm.applied >= l.status().commit, "the follower caught up");
     expect(fsm.dump()).toBe(sms.get(l.id)!.dump());
@@ -323,34 +336,9 @@ describe("a follower catching up after a long snapshot transfer", () => {
     net.onSnapshotOutcome = (_from, _to, status) => {
       if (status === "finish") finished = true;
     };
-    let gate: Promise<void> | undefined;
-    let gateReached: (() => void) | undefined;
-    const factory = heldTransfers(
-      net.factory,
-      () => gate,
-      () => gateReached?.(),
-    );
-    const { nodes, sms, start, leader } = testCluster(factory, { walSegmentSize: 64 * 1024 });
-    for (const id of IDS) await start(id);
-    await waitFor(() => leader() !== undefined, "a leader");
-    const l = leader()!;
-    let i = 0;
-    const write = async (count: number) => {
-      for (const end = i + count; i < end; i++) await l.propose(enc.encode(`k${i % KEYS}=${i}:${VALUE}`));
-    };
-    await write(KEYS + 20);
-    const f = IDS.find((id) => id !== l.id)!;
-    await nodes.get(f)!.stop();
-    await write(95); // the applied index ends between two compaction points (every 30 entries)
+    // The applied index ends between two compaction points (every 30 entries).
+    const { l, f, sms, start, write, reached, release } = await followerBehindHeldTransfer(net, 95);
     const coreSnapshot = l.status().snapshotIndex;
-
-    let open!: () => void;
-    gate = new Promise((r) => {
-      open = r;
-    });
-    const reached = new Promise<void>((r) => {
-      gateReached = r;
-    });
     // The follower's acknowledgements of entries are lost until the leader has heard a heartbeat
     // response after the transfer finished.
     let heartbeatAfterFinish = false;
@@ -365,8 +353,7 @@ describe("a follower catching up after a long snapshot transfer", () => {
       coreSnapshot,
     );
     await write(200);
-    gate = undefined;
-    open();
+    release();
     await waitFor(() => heartbeatAfterFinish, "a heartbeat response after the transfer");
     const fsm = sms.get(f)!;
     await waitFor(() => fsm.applied >= l.status().commit, "the follower caught up");

@@ -31,31 +31,36 @@ export const PROTOCOL_VERSION = 2;
 /** The HTTP path of the WebSocket endpoint, appended to a peer's URL. */
 export const RAFT_PATH = "/raft";
 
-/** The first byte of every frame. */
-export enum FrameKind {
+/**
+ * The first byte of every frame. Wire constants are plain objects (as {@link CloseCode}), so that the
+ * module is erasable TypeScript; the type of the same name is the union of the values.
+ */
+export const FrameKind = {
   /** Dialer → acceptor, first frame on every connection. */
-  Hello = 1,
+  Hello: 1,
   /** Acceptor → dialer: the handshake was accepted; the acceptor's own credentials. */
-  HelloAck = 2,
+  HelloAck: 2,
   /** A batch of raft messages (stream connections only, both directions). */
-  Batch = 3,
+  Batch: 3,
   /** Snapshot connection: the MsgSnap (its `snapshot.data` is the node's metadata, not the image). */
-  SnapHeader = 4,
+  SnapHeader: 4,
   /** Snapshot connection: the next piece of the state machine image, raw (never empty). */
-  SnapChunk = 5,
+  SnapChunk: 5,
   /** Snapshot connection: total length and SHA-256 of the image. */
-  SnapTrailer = 6,
+  SnapTrailer: 6,
   /** Snapshot connection, receiver → sender: the image was verified and the node has stored it. */
-  SnapAck = 7,
-}
+  SnapAck: 7,
+} as const;
+export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
 /** What a connection is for, named in the handshake. */
-export enum ConnKind {
+export const ConnKind = {
   /** The one long-lived connection per peer pair carrying message batches both ways. */
-  Stream = 1,
+  Stream: 1,
   /** A short-lived connection carrying one MsgSnap and its image, sender → receiver. */
-  Snapshot = 2,
-}
+  Snapshot: 2,
+} as const;
+export type ConnKind = (typeof ConnKind)[keyof typeof ConnKind];
 
 /**
  * Close codes the transport uses (4000–4999 is the application range of RFC 6455). ws itself closes
@@ -118,11 +123,14 @@ export const SHA256_BYTES = 32;
 
 const { Writer } = protobuf;
 
+/** The two handshake frames' kinds. */
+type HelloKind = typeof FrameKind.Hello | typeof FrameKind.HelloAck;
+
 /** Field tags: (field number << 3) | wire type (0 varint, 2 length-delimited). */
 const tag = (field: number, wireType: 0 | 2): number => (field << 3) | wireType;
 
 /** Encodes a Hello or HelloAck frame. */
-export function encodeHello(kind: FrameKind.Hello | FrameKind.HelloAck, h: Hello): Uint8Array {
+export function encodeHello(kind: HelloKind, h: Hello): Uint8Array {
   const w = Writer.create();
   w.uint32(kind);
   w.uint32(tag(1, 0)).uint32(h.version);
@@ -135,7 +143,7 @@ export function encodeHello(kind: FrameKind.Hello | FrameKind.HelloAck, h: Hello
 }
 
 /** Decodes a Hello/HelloAck frame of the given kind; unknown fields are skipped (forward compatibility). */
-export function decodeHello(kind: FrameKind.Hello | FrameKind.HelloAck, frame: Uint8Array): Hello {
+export function decodeHello(kind: HelloKind, frame: Uint8Array): Hello {
   const r = new FrameReader(frame, kind);
   const h: Hello = { version: 0, clusterId: 0, from: 0, to: 0, kind: 0 as ConnKind, token: EMPTY_BYTES };
   while (r.more()) {
@@ -154,7 +162,7 @@ export function decodeHello(kind: FrameKind.Hello | FrameKind.HelloAck, frame: U
         h.to = r.varint("to");
         break;
       case tag(5, 0):
-        h.kind = r.varint("kind");
+        h.kind = r.varint("kind") as ConnKind; // checked by the handshake (handshake.ts)
         break;
       case tag(6, 2):
         h.token = r.bytes();

@@ -18,7 +18,15 @@
  */
 import { crc32c } from "../crc32c.js";
 import { WalCorruptError, WalError } from "./errors.js";
-import { FRAME_HEADER_SIZE, frameSize, getU32, MAX_BODY_SIZE, RecordType, TRAILER_BYTE } from "./record.js";
+import {
+  FRAME_HEADER_SIZE,
+  frameSize,
+  getU32,
+  MAX_BODY_SIZE,
+  RecordType,
+  recordTypeName,
+  TRAILER_BYTE,
+} from "./record.js";
 
 /** Called for each valid frame with its type, its payload (a view into the segment) and its offset. */
 export type FrameVisitor = (type: RecordType, payload: Uint8Array, offset: number) => void;
@@ -127,7 +135,7 @@ export function scanSegment(buf: Uint8Array, opts: ScanOptions, visit: FrameVisi
         visit(type as RecordType, payload, p);
       } catch (e) {
         if (e instanceof WalError) throw e;
-        const name = RecordType[type] ?? `type ${type}`;
+        const name = recordTypeName(type);
         throw corrupt(p, `bad ${name} record: ${e instanceof Error ? e.message : String(e)}`);
       }
       crc = storedCrc;

@@ -28,18 +28,28 @@ import {
 import { crc32c } from "../crc32c.js";
 import { encodeFields, type Field, FieldReader } from "../protobuf-fields.js";
 
-/** Record types, with etcd's walpb numbers. */
-export enum RecordType {
+/**
+ * Record types, with etcd's walpb numbers (a plain object, as the transport's wire constants; the
+ * type of the same name is the union of the values).
+ */
+export const RecordType = {
   /** Opaque bytes given at `WAL.create` (e.g. node and cluster id); the second frame of every segment. */
-  Metadata = 1,
+  Metadata: 1,
   /** A raftpb Entry. */
-  Entry = 2,
+  Entry: 2,
   /** A raftpb HardState. */
-  HardState = 3,
+  HardState: 3,
   /** u32 LE: the crc chain value at the end of the previous segment; the first frame of every segment. */
-  CrcSeed = 4,
+  CrcSeed: 4,
   /** A snapshot marker: {@link SnapshotMarker} as walpb.Snapshot (index = 1, term = 2, conf_state = 3). */
-  Snapshot = 5,
+  Snapshot: 5,
+} as const;
+export type RecordType = (typeof RecordType)[keyof typeof RecordType];
+
+/** The name of record type `type` ("Entry"), or `type N` for an unknown one. */
+export function recordTypeName(type: number): string {
+  for (const [name, value] of Object.entries(RecordType)) if (value === type) return name;
+  return `type ${type}`;
 }
 
 /** Bytes before the body: length, check, crc. */
