@@ -8,7 +8,7 @@
  *   node scripts/trace-report.mjs <prefix> [--show N] [--slowest N] [--skip S]
  *
  * --show N: N writes spread over the run (default 3); --slowest N: the N slowest instead; --skip S:
- * ignore the first S seconds of proposals (default 1, the bench's warm-up).
+ * ignore the first S seconds of proposals (default 3, the cluster bench's warm-up).
  *
  * Meant for closed-loop runs with one client (bench/README.md, "Tracing a write"), where writes do
  * not overlap; with more clients the per-step figures still hold per batch, roughly.
@@ -29,9 +29,10 @@ const showAt = args.indexOf("--show");
 const show = showAt >= 0 ? Number(args[showAt + 1]) : 3;
 const slowAt = args.indexOf("--slowest");
 const slowest = slowAt >= 0 ? Number(args[slowAt + 1]) : 0;
-// The bench's 1 s warm-up (JIT, first connections) is not in its figures: skip it here too.
+// The bench's warm-up (3 s: JIT, first connections; bench/cluster.ts) is not in its figures: skip it
+// here too.
 const skipAt = args.indexOf("--skip");
-const skipUs = (skipAt >= 0 ? Number(args[skipAt + 1]) : 1) * 1e6;
+const skipUs = (skipAt >= 0 ? Number(args[skipAt + 1]) : 3) * 1e6;
 
 const dir = dirname(prefix);
 const base = basename(prefix);

@@ -11,7 +11,7 @@
  * its three phases for a few seconds each and its lines are checked for shape, not performance.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -164,8 +164,11 @@ describe.skipIf(NOT_BUILT !== undefined)(
     test.skipIf(!existsSync(KV_CLI))(
       "cluster: three tsraft-kv processes, PUTs and GETs, the harness's ceiling and floor; etcd skipped with a note when absent",
       () => {
+        // Traced too (TSRAFT_TRACE): the trace report must find the leader and its writes.
+        const traceDir = mkdtempSync(join(tmpdir(), "tsraft-trace-"));
         const r = runChild(["cluster", "put-c1", "--duration", "0.4"], {
           ETCD_BIN: join(ROOT, "no-such-etcd"),
+          TSRAFT_TRACE: join(traceDir, "c1"),
         });
         expectWellFormed(r, "cluster", "put-c1");
         const f = r.figures as Record<string, number>;
@@ -177,6 +180,16 @@ describe.skipIf(NOT_BUILT !== undefined)(
           expect(f[`${k}WritesPerSec`]).toBeGreaterThan(0);
           expect(f[`${k}Fraction`]).toBeCloseTo(ours / f[`${k}WritesPerSec`]!, 1);
         }
+        const report = spawnSync(
+          process.execPath,
+          [join(ROOT, "scripts", "trace-report.mjs"), join(traceDir, "c1"), "--skip", "0"],
+          { encoding: "utf8", timeout: 60_000 },
+        );
+        rmSync(traceDir, { recursive: true, force: true });
+        expect(report.status, report.stderr).toBe(0);
+        const writes = /^leader \d+ \(pid \d+\); followers \d+, \d+; (\d+) writes$/m.exec(report.stdout);
+        expect(writes, report.stdout.slice(0, 500)).not.toBeNull();
+        expect(Number(writes![1])).toBeGreaterThan(0);
         expect(f.etcdWritesPerSec).toBeUndefined();
         expect((r.notes as string[]).some((n) => n.includes("apt-get install etcd-server"))).toBe(true);
       },

@@ -16,7 +16,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
-import { HttpError } from "./http-util.js";
+import { HttpError } from "./http-errors.js";
 
 /** A token's role. */
 export type Role = "read" | "readwrite" | "admin";

@@ -17,7 +17,7 @@ import type { ServerResponse } from "node:http";
 import type { ExportedSnapshot, RaftNode } from "@tsraft/node";
 import type { Logger } from "pino";
 import type { KvRoute } from "./http.js";
-import { HttpError } from "./http-util.js";
+import { HttpError } from "./http-errors.js";
 import { SqliteSnapshot } from "./sqlite-snapshot.js";
 import type { ApplyResult } from "./sqlite-state-machine.js";
 

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { ClientTlsFiles } from "./client-tls.js";
-import { DEFAULT_MAX_REQUEST_BYTES, MAX_KEY_BYTES } from "./http-util.js";
+import { DEFAULT_MAX_REQUEST_BYTES, MAX_KEY_BYTES } from "./http-io.js";
 
 /** Everything a KV server process needs, as parsed from the command line. */
 export interface KvServerConfig {

@@ -20,7 +20,8 @@
  */
 import type { Ctx, RouteDeps } from "./http.js";
 import { allow, onlyParams } from "./http.js";
-import { HttpError, MAX_KEY_BYTES, sendJson } from "./http-util.js";
+import { HttpError } from "./http-errors.js";
+import { MAX_KEY_BYTES, sendJson } from "./http-io.js";
 import { bytesField, keyValueJson, REVISION_HEADER } from "./kv-json.js";
 import { CompactedError, FutureRevisionError, type KeyRange, prefixRange } from "./mvcc-types.js";
 

@@ -30,7 +30,8 @@
 
 import type { Ctx, RouteDeps } from "./http.js";
 import { allow, onlyParams } from "./http.js";
-import { HttpError, readBody, sendJson } from "./http-util.js";
+import { HttpError } from "./http-errors.js";
+import { readBody, sendJson } from "./http-io.js";
 import { encodeIdempotent, idempotencyKeyOf, keyReusedError, replayedHeaders } from "./idempotency.js";
 import { keyValueJson, REVISION_HEADER, readBytesField } from "./kv-json.js";
 import {

@@ -18,8 +18,9 @@
  */
 import type { Ctx, RouteDeps } from "./http.js";
 import { allow, onlyParams } from "./http.js";
+import { HttpError } from "./http-errors.js";
+import { MAX_KEY_BYTES } from "./http-io.js";
 import { intParam } from "./http-range.js";
-import { HttpError, MAX_KEY_BYTES } from "./http-util.js";
 import { type KeyRange, keySuccessor, prefixRange } from "./mvcc-types.js";
 
 /** Handles `GET /watch`. */

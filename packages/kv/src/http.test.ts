@@ -9,7 +9,7 @@ import { pino } from "pino";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createKvHttpServer, type KvNode } from "./http.js";
-import { MAX_KEY_BYTES } from "./http-util.js";
+import { MAX_KEY_BYTES } from "./http-io.js";
 import { type ApplyResult, SqliteStateMachine } from "./sqlite-state-machine.js";
 
 /**

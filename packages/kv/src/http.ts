@@ -14,19 +14,18 @@ import { Counter, Histogram, type Registry } from "prom-client";
 import { authorize, type TokenTable } from "./auth.js";
 import type { ClientTlsOptions } from "./client-tls.js";
 import { type Command, encodeCommand } from "./command.js";
-import { handleRange } from "./http-range.js";
-import { handleTxn } from "./http-txn.js";
+import { HttpError, nodeErrorToHttp } from "./http-errors.js";
 import {
   DEFAULT_MAX_REQUEST_BYTES,
   discardRest,
-  HttpError,
-  nodeErrorToHttp,
   parseKey,
   parseMemberId,
   readBody,
   sendError,
   sendJson,
-} from "./http-util.js";
+} from "./http-io.js";
+import { handleRange } from "./http-range.js";
+import { handleTxn } from "./http-txn.js";
 import { handleWatch } from "./http-watch.js";
 import { encodeIdempotent, idempotencyKeyOf, keyReusedError, replayedHeaders } from "./idempotency.js";
 import { REVISION_HEADER, revisionHeaders } from "./kv-json.js";

@@ -24,7 +24,7 @@
  */
 import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import { HttpError } from "./http-util.js";
+import { HttpError } from "./http-errors.js";
 import type { ApplyResult } from "./sqlite-state-machine.js";
 import { Reader, Writer } from "./txn-command.js";
 import { readTxnResult, writeTxnResult } from "./txn-result-codec.js";

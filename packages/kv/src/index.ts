@@ -93,4 +93,5 @@ export { ImageEncoder, type ImageEncoderOptions, type KeyRevisions, LEGACY_REVIS
 export type { CheckpointResult } from "./wal-checkpointer.js";
 // The HTTP API.
 export { createKvHttpServer, type KvHttpOptions, type KvNode, type KvStore } from "./http.js";
-export { DEFAULT_MAX_REQUEST_BYTES, HttpError, MAX_KEY_BYTES } from "./http-util.js";
+export { DEFAULT_MAX_REQUEST_BYTES, MAX_KEY_BYTES } from "./http-io.js";
+export { HttpError } from "./http-errors.js";

@@ -6,7 +6,8 @@
  * take either form for values; keys are UTF-8 text everywhere (as in `/kv/<key>`).
  */
 import { isUtf8 } from "node:buffer";
-import { HttpError, MAX_KEY_BYTES } from "./http-util.js";
+import { HttpError } from "./http-errors.js";
+import { MAX_KEY_BYTES } from "./http-io.js";
 import type { KeyValue, KvChange } from "./mvcc-types.js";
 
 /** The store's revision when an answer was made (every read and write answer carries it). */

@@ -320,6 +320,8 @@ export class RaftNode<R = unknown> {
         },
         "raft node started",
       );
+      // Names this process's trace (scripts/trace-report.mjs matches peers by node id).
+      if (tracing) trace("node.start", { id: o.id });
       return node;
     } catch (e) {
       await node?.transport.stop().catch(() => {});
