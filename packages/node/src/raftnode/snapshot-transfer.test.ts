@@ -255,19 +255,18 @@ describe("a snapshot transfer interrupted at every chunk boundary", () => {
 });
 
 /**
- * A fresh cluster on `net` whose follower `f` was stopped `behind` entries ago (past the leader's
- * compactions), and whose next snapshot transfer is held after its first chunk until `release()`:
- * a long transfer, once `f` is started again.
+ * A fresh cluster (`factory`, state machines from `newStateMachine`) whose follower `f` was stopped
+ * `behind` entries ago, past the leader's compactions: it needs a snapshot once started again.
  */
-async function followerBehindHeldTransfer(net: MemNetwork, behind: number) {
-  let gate: Promise<void> | undefined;
-  let gateReached: (() => void) | undefined;
-  const factory = heldTransfers(
-    net.factory,
-    () => gate,
-    () => gateReached?.(),
-  );
-  const { nodes, sms, start, leader } = testCluster(factory, { walSegmentSize: 64 * 1024 });
+async function followerBehind(
+  factory: (o: TransportOptions) => RaftTransport,
+  behind: number,
+  newStateMachine?: () => MapStateMachine,
+) {
+  const { nodes, sms, start, leader } = testCluster(factory, {
+    walSegmentSize: 64 * 1024,
+    ...(newStateMachine !== undefined ? { newStateMachine } : {}),
+  });
   for (const id of IDS) await start(id);
   await waitFor(() => leader() !== undefined, "a leader");
   const l = leader()!;
@@ -279,6 +278,22 @@ async function followerBehindHeldTransfer(net: MemNetwork, behind: number) {
   const f = IDS.find((id) => id !== l.id)!;
   await nodes.get(f)!.stop();
   await write(behind);
+  return { l, f, nodes, sms, start, write };
+}
+
+/**
+ * {@link followerBehind} on `net`, with the next snapshot transfer held after its first chunk until
+ * `release()`: a long transfer, once `f` is started again.
+ */
+async function followerBehindHeldTransfer(net: MemNetwork, behind: number) {
+  let gate: Promise<void> | undefined;
+  let gateReached: (() => void) | undefined;
+  const factory = heldTransfers(
+    net.factory,
+    () => gate,
+    () => gateReached?.(),
+  );
+  const { l, f, sms, start, write } = await followerBehind(factory, behind);
   let open!: () => void;
   gate = new Promise((r) => {
     open = r;
@@ -384,22 +399,10 @@ describe("a follower catching up after a long snapshot transfer", () => {
       }
     }
     let slow = false;
-    const { nodes, sms, start, leader } = testCluster(net.factory, {
-      walSegmentSize: 64 * 1024,
-      newStateMachine: () => (slow ? new SlowRestore() : new MapStateMachine()),
-    });
-    for (const id of IDS) await start(id);
-    await waitFor(() => leader() !== undefined, "a leader");
-    const l = leader()!;
+    const { l, f, nodes, sms, start, write } = await followerBehind(net.factory, 80, () =>
+      slow ? new SlowRestore() : new MapStateMachine(),
+    );
     const term = l.status().term;
-    let i = 0;
-    const write = async (count: number) => {
-      for (const end = i + count; i < end; i++) await l.propose(enc.encode(`k${i % KEYS}=${i}:${VALUE}`));
-    };
-    await write(KEYS + 20);
-    const f = IDS.find((id) => id !== l.id)!;
-    await nodes.get(f)!.stop();
-    await write(80);
 
     slow = true;
     await start(f); // restores its own (volatile) snapshot from disk, ungated
