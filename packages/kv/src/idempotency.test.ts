@@ -132,16 +132,16 @@ describe("idempotency keys", () => {
     const src = openSm(tempDir());
     await src.apply([put(1, "a", "1"), kput(2, "k-a", "a", "2"), kput(3, "k-b", "b", "3")]);
     const img = await imageOf(src);
-    // The image holds two keys, the three changes of the history, then two idempotency records.
+    // The image holds two keys, the three rows of the history, then two idempotency records.
     const dec = new ImageDecoder();
     const seen: string[] = [];
     for (const chunk of img.chunks) {
       dec.push(chunk);
       for (let r = dec.next(); r !== undefined; r = dec.next())
-        seen.push(`${r.kind === "idempotency" ? "I" : r.kind === "key" ? "K" : "C"}:${text(r.key)}`);
+        seen.push(`${r.kind === "idempotency" ? "I" : r.kind === "key-row" ? "K" : "R"}:${text(r.key)}`);
     }
     dec.finish();
-    expect(seen).toEqual(["K:a", "K:b", "C:a", "C:a", "C:b", "I:k-a", "I:k-b"]);
+    expect(seen).toEqual(["K:a", "K:b", "R:a", "R:a", "R:b", "I:k-a", "I:k-b"]);
     const dst = openSm(tempDir());
     await dst.restore(img.index, img.chunks);
     expect(dst.stateHash()).toEqual(src.stateHash());

@@ -1,5 +1,5 @@
 /**
- * Reading the tsraft-kv image (the format: image-format.ts), versions 1 and 2, from chunks with
+ * Reading the tsraft-kv image (the format: image-format.ts), versions 1 to 3, from chunks with
  * arbitrary boundaries, verifying it as it goes.
  */
 import { createHash, type Hash } from "node:crypto";
@@ -18,10 +18,16 @@ import {
   IMAGE_MAGIC,
   ImageError,
   KEY_FIXED_BYTES,
+  KEY_ROW_FIXED_BYTES,
   KEY_V1_FIXED_BYTES,
   MAX_SUB,
   RECORD_KIND,
+  ROW_FIXED_BYTES,
+  ROW_FLAG_PREV,
+  ROW_FLAG_PUT,
+  rowProblem,
 } from "./image-format.js";
+import { CHANGES_PER_REVISION } from "./mvcc-types.js";
 
 /** Options of {@link ImageDecoder}. */
 export interface ImageDecoderOptions {
@@ -58,6 +64,10 @@ interface Pending {
   sub: number;
   flags: number;
   prevModRevision: number;
+  /** A row's id, the row before it, a key's value row (version 3). */
+  id: number;
+  prevRow: number;
+  valueRow: number;
 }
 
 /**
@@ -83,7 +93,7 @@ export class ImageDecoder {
   private carryLen = 0;
   /** Bytes consumed before the current unit. */
   private offset = 0;
-  private formatVersion = 0;
+  private version = 0;
   private readonly p: Pending = {
     kind: 0,
     keyLength: 0,
@@ -96,6 +106,9 @@ export class ImageDecoder {
     sub: 0,
     flags: 0,
     prevModRevision: 0,
+    id: 0,
+    prevRow: 0,
+    valueRow: 0,
   };
   private records = 0;
   private keys = 0;
@@ -105,6 +118,8 @@ export class ImageDecoder {
   /** Set once an idempotency record was read: no key or change may follow. */
   private lastIdempotencyKey: Buffer | undefined;
   private lastChange: { revision: number; sub: number } | undefined;
+  /** The last row's id (version 3): set once a row was read, so no key may follow. */
+  private lastRow: number | undefined;
   private declaredRecords = 0;
   private hdr: ImageHeader | undefined;
   private summary: ImageSummary | undefined;
@@ -116,6 +131,11 @@ export class ImageDecoder {
   /** The header, once its bytes were pushed and `next` read them. */
   get header(): ImageHeader | undefined {
     return this.hdr;
+  }
+
+  /** The format version of the image, once its header was read (else 0). */
+  get formatVersion(): number {
+    return this.version;
   }
 
   /** Records read so far. */
@@ -137,13 +157,13 @@ export class ImageDecoder {
         case "header": {
           const u = this.unit(HEADER_BASE_BYTES);
           if (u === undefined) return undefined;
-          this.formatVersion = this.parseHeaderBase(u);
+          this.version = this.parseHeaderBase(u);
           this.consumed(u, true);
           this.phase = "header-rest";
           break;
         }
         case "header-rest": {
-          const u = this.unit(HEADER_REST_BYTES[this.formatVersion]!);
+          const u = this.unit(HEADER_REST_BYTES[this.version]!);
           if (u === undefined) return undefined;
           this.hdr = this.parseHeaderRest(u);
           this.consumed(u, true);
@@ -162,7 +182,7 @@ export class ImageDecoder {
             throw new ImageError(
               "UnknownRecordKind",
               this.offset,
-              `unknown record kind ${kind} in a version-${this.formatVersion} image after ${this.records} records (written by a newer tsraft-kv, or corrupt)`,
+              `unknown record kind ${kind} in a version-${this.version} image after ${this.records} records (written by a newer tsraft-kv, or corrupt)`,
             );
           }
           this.consumed(u, true);
@@ -212,7 +232,7 @@ export class ImageDecoder {
           this.phase = "done";
           this.summary = {
             header: this.hdr!,
-            formatVersion: this.formatVersion,
+            formatVersion: this.version,
             records: this.records,
             keys: this.keys,
             changes: this.changes,
@@ -254,9 +274,11 @@ export class ImageDecoder {
   }
 
   private kindAllowed(kind: number): boolean {
-    return this.formatVersion === 1
-      ? kind === RECORD_KIND.KEY_VALUE_V1
-      : kind === RECORD_KIND.KEY || kind === RECORD_KIND.CHANGE || kind === RECORD_KIND.IDEMPOTENCY;
+    if (this.version === 1) return kind === RECORD_KIND.KEY_VALUE_V1;
+    if (kind === RECORD_KIND.IDEMPOTENCY) return true;
+    return this.version === 2
+      ? kind === RECORD_KIND.KEY || kind === RECORD_KIND.CHANGE
+      : kind === RECORD_KIND.KEY_ROW || kind === RECORD_KIND.ROW;
   }
 
   private parseFixed(u: Uint8Array): void {
@@ -320,6 +342,16 @@ export class ImageDecoder {
           `change record ${this.records + 1} is not after the previous change (${last.revision}.${last.sub})`,
         );
       }
+    } else if (p.kind === RECORD_KIND.ROW) {
+      this.parseRow(u);
+    } else if (p.kind === RECORD_KIND.KEY_ROW) {
+      p.keyLength = v.getUint32(0);
+      p.valueLength = 0;
+      p.createRevision = readU64(u, 4, "create revision", at, "BadRecord");
+      p.modRevision = readU64(u, 12, "mod revision", at, "BadRecord");
+      p.version = readU64(u, 20, "version", at, "BadRecord");
+      p.valueRow = readI64(u, 28, "value row", at);
+      this.checkKeyComesNow(at);
     } else {
       p.keyLength = v.getUint32(0);
       p.valueLength = v.getUint32(4);
@@ -332,13 +364,7 @@ export class ImageDecoder {
         p.modRevision = 0;
         p.version = 1;
       }
-      if (this.lastChange !== undefined || this.lastIdempotencyKey !== undefined) {
-        throw new ImageError(
-          "OutOfOrder",
-          at,
-          `record ${this.records + 1} is a key after the ${this.lastIdempotencyKey !== undefined ? "idempotency records" : "changes"}`,
-        );
-      }
+      this.checkKeyComesNow(at);
     }
     const size = p.keyLength + p.valueLength + p.prevLength;
     if (size > this.maxRecordBytes) {
@@ -346,6 +372,58 @@ export class ImageDecoder {
         "RecordTooLarge",
         at,
         `record ${this.records + 1} is ${size} bytes, more than the ${this.maxRecordBytes} allowed`,
+      );
+    }
+  }
+
+  /** A key may not follow a change, a row or an idempotency record. */
+  private checkKeyComesNow(at: number): void {
+    if (
+      this.lastChange !== undefined ||
+      this.lastRow !== undefined ||
+      this.lastIdempotencyKey !== undefined
+    ) {
+      throw new ImageError(
+        "OutOfOrder",
+        at,
+        `record ${this.records + 1} is a key after the ${this.lastIdempotencyKey !== undefined ? "idempotency records" : "changes"}`,
+      );
+    }
+  }
+
+  /** The fixed part of a row (version 3): its fields and what can be checked of them alone. */
+  private parseRow(u: Uint8Array): void {
+    const v = view(u);
+    const p = this.p;
+    const at = this.offset;
+    const n = this.records + 1;
+    p.id = readI64(u, 0, "row id", at);
+    p.flags = u[8]!;
+    p.createRevision = readU64(u, 9, "create revision", at, "BadRecord");
+    p.version = readU64(u, 17, "version", at, "BadRecord");
+    p.prevModRevision = readU64(u, 25, "previous mod revision", at, "BadRecord");
+    p.prevRow = readI64(u, 33, "previous row", at);
+    p.keyLength = v.getUint32(41);
+    p.valueLength = v.getUint32(45);
+    if ((p.flags & ~(ROW_FLAG_PUT | ROW_FLAG_PREV)) !== 0) {
+      throw new ImageError("BadRecord", at, `row record ${n} has unknown flags ${p.flags}`);
+    }
+    if ((p.flags & ROW_FLAG_PUT) === 0 && p.valueLength !== 0) {
+      throw new ImageError("BadRecord", at, `row record ${n} is a delete with a value`);
+    }
+    if ((p.flags & ROW_FLAG_PREV) === 0 ? p.prevRow !== 0 : p.prevRow >= p.id) {
+      throw new ImageError("BadRecord", at, `row record ${n} has a bad previous row ${p.prevRow}`);
+    }
+    const problem = rowProblem(p.id, (p.flags & ROW_FLAG_PUT) !== 0, this.hdr!);
+    if (problem !== undefined) throw new ImageError("BadRecord", at, `row record ${n} ${problem}`);
+    if (this.lastIdempotencyKey !== undefined) {
+      throw new ImageError("OutOfOrder", at, `record ${n} is a row after the idempotency records`);
+    }
+    if (this.lastRow !== undefined && p.id <= this.lastRow) {
+      throw new ImageError(
+        "OutOfOrder",
+        at,
+        `row record ${n} is not after the previous row (${this.lastRow})`,
       );
     }
   }
@@ -382,6 +460,20 @@ export class ImageDecoder {
         prevValue: (p.flags & CHANGE_FLAG_PREV) !== 0 ? u.subarray(valueEnd) : undefined,
       };
     }
+    if (p.kind === RECORD_KIND.ROW) {
+      this.lastRow = p.id;
+      if (p.id >= (this.hdr!.compactRevision + 1) * CHANGES_PER_REVISION) this.changes++;
+      return {
+        kind: "row",
+        id: p.id,
+        key,
+        value: (p.flags & ROW_FLAG_PUT) !== 0 ? u.subarray(p.keyLength) : undefined,
+        createRevision: p.createRevision,
+        version: p.version,
+        prevModRevision: p.prevModRevision,
+        prevRow: (p.flags & ROW_FLAG_PREV) !== 0 ? p.prevRow : undefined,
+      };
+    }
     if (this.lastKey !== undefined && Buffer.compare(this.lastKey, key) >= 0) {
       throw new ImageError(
         "OutOfOrder",
@@ -391,6 +483,16 @@ export class ImageDecoder {
     }
     this.lastKey = Buffer.from(key);
     this.keys++;
+    if (p.kind === RECORD_KIND.KEY_ROW) {
+      return {
+        kind: "key-row",
+        key,
+        createRevision: p.createRevision,
+        modRevision: p.modRevision,
+        version: p.version,
+        valueRow: p.valueRow,
+      };
+    }
     return {
       kind: "key",
       key,
@@ -450,7 +552,7 @@ export class ImageDecoder {
   private parseHeaderRest(u: Uint8Array): ImageHeader {
     const appliedIndex = readU64(u, 0, "applied index", 12);
     const revision = readU64(u, 8, "revision", 20);
-    if (this.formatVersion === 1) return { appliedIndex, revision, compactRevision: revision };
+    if (this.version === 1) return { appliedIndex, revision, compactRevision: revision };
     const compactRevision = readU64(u, 16, "compact revision", 28);
     if (compactRevision > revision) {
       throw new ImageError(
@@ -464,6 +566,8 @@ export class ImageDecoder {
 }
 
 function fixedBytes(kind: number): number {
+  if (kind === RECORD_KIND.ROW) return ROW_FIXED_BYTES;
+  if (kind === RECORD_KIND.KEY_ROW) return KEY_ROW_FIXED_BYTES;
   if (kind === RECORD_KIND.CHANGE) return CHANGE_FIXED_BYTES;
   if (kind === RECORD_KIND.KEY) return KEY_FIXED_BYTES;
   return kind === RECORD_KIND.IDEMPOTENCY ? IDEMPOTENCY_FIXED_BYTES : KEY_V1_FIXED_BYTES;
@@ -482,5 +586,14 @@ function readU64(
 ): number {
   const n = view(u).getBigUint64(at);
   if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw new ImageError(code, offset, `${what} ${n} is too large`);
+  return Number(n);
+}
+
+/** A signed row id (version 3); refuses what a JavaScript number cannot hold exactly. */
+function readI64(u: Uint8Array, at: number, what: string, offset: number): number {
+  const n = view(u).getBigInt64(at);
+  if (n > BigInt(Number.MAX_SAFE_INTEGER) || n < BigInt(Number.MIN_SAFE_INTEGER)) {
+    throw new ImageError("BadRecord", offset, `${what} ${n} is too large`);
+  }
   return Number(n);
 }

@@ -6,8 +6,37 @@
  * depend on the SQLite version, page size or free pages, and it can be checked without SQLite.
  * The encoder is in image.ts, the decoder in image-decoder.ts.
  *
- * Format version 2 (written since per-key revisions and the history, issue 16); every integer is
- * unsigned big-endian:
+ * Format version 3 (written since each value is stored once, schema 3 of sqlite-database.ts): the
+ * database's rows as they are, each value once; every integer is big-endian, unsigned but for the
+ * row ids (i64, two's complement):
+ *
+ * ```
+ * header    as version 2's, with version 3
+ * records   kind 5: a key    kind u8 = 5, keyLength u32, createRevision u64, modRevision u64,
+ *                            version u64, valueRow i64, key
+ *                            (one per key, in strictly increasing bytewise key order; `valueRow`
+ *                            is the id of the row holding its value)
+ *           kind 6: a row    kind u8 = 6, id i64, flags u8 (bit 0: a put, with a value; bit 1: it
+ *                            has a previous row), createRevision u64, version u64, prevModRevision
+ *                            u64, prevRow i64 (0 without bit 1), keyLength u32, valueLength u32,
+ *                            key, value
+ *                            (after every key, in strictly increasing id order; a row with
+ *                            id >= (compactRevision + 1) * 1024 is the change at revision
+ *                            floor(id / 1024), sub id % 1024, at most the header's revision; a row
+ *                            below that is a put holding a key's value or the previous value of
+ *                            a change: mvcc-store.ts)
+ *           kind 4           as in version 2, after every row
+ * trailer   as version 2's
+ * ```
+ *
+ * A version-3 image holds each value once, as the database does: a key's value is in its row, a
+ * change's previous value is its previous row's. The reader checks what it can check record by
+ * record (orders, ranges, flags); that every key's row and every change's previous row is present
+ * (with the same key) is checked by the restore once the rows are in the database
+ * (sqlite-restore.ts).
+ *
+ * Format version 2 (written from per-key revisions and the history, issue 16, until version 3);
+ * every integer is unsigned big-endian:
  *
  * ```
  * header    magic            8 bytes   "TSRAFTKV"
@@ -60,12 +89,12 @@
  * new format version, which older readers refuse with a clear error instead of dropping what they
  * cannot read.
  */
-import type { KeyValue, KvChange } from "./mvcc-types.js";
+import { CHANGES_PER_REVISION, type KeyValue, type KvChange } from "./mvcc-types.js";
 
 /** The first 8 bytes of every image. */
 export const IMAGE_MAGIC: Uint8Array = Buffer.from("TSRAFTKV", "latin1");
 /** The format version this code writes and the newest it reads. */
-export const IMAGE_FORMAT_VERSION = 2;
+export const IMAGE_FORMAT_VERSION = 3;
 /** Chunk size of {@link ImageEncoder} by default: large enough for the disk and the network, small enough to hold a few. */
 export const DEFAULT_IMAGE_CHUNK_BYTES = 512 * 1024;
 /**
@@ -78,9 +107,23 @@ export const DEFAULT_MAX_IMAGE_RECORD_BYTES = 64 * 1024 * 1024;
 /** The fixed part of the header every version shares: magic, version, flags. */
 export const HEADER_BASE_BYTES = 12;
 /** The rest of the header, by format version. */
-export const HEADER_REST_BYTES: Readonly<Record<number, number>> = { 1: 16, 2: 24 };
+export const HEADER_REST_BYTES: Readonly<Record<number, number>> = { 1: 16, 2: 24, 3: 24 };
 /** The kind byte that starts each record (see the module comment), and the trailer's. */
-export const RECORD_KIND = { KEY_VALUE_V1: 1, KEY: 2, CHANGE: 3, IDEMPOTENCY: 4, TRAILER: 0xff } as const;
+export const RECORD_KIND = {
+  KEY_VALUE_V1: 1,
+  KEY: 2,
+  CHANGE: 3,
+  IDEMPOTENCY: 4,
+  KEY_ROW: 5,
+  ROW: 6,
+  TRAILER: 0xff,
+} as const;
+/** After the kind byte: keyLength, createRevision, modRevision, version, valueRow (kind 5). */
+export const KEY_ROW_FIXED_BYTES = 4 + 32;
+/** After the kind byte: id, flags, createRevision, version, prevModRevision, prevRow, keyLength, valueLength (kind 6). */
+export const ROW_FIXED_BYTES = 8 + 1 + 32 + 8;
+export const ROW_FLAG_PUT = 1;
+export const ROW_FLAG_PREV = 2;
 /** After the kind byte: keyLength, valueLength (kind 1). */
 export const KEY_V1_FIXED_BYTES = 8;
 /** After the kind byte: keyLength, valueLength, createRevision, modRevision, version (kind 2). */
@@ -93,7 +136,7 @@ export const CHANGE_FLAG_PUT = 1;
 export const CHANGE_FLAG_PREV = 2;
 export const COUNT_BYTES = 8;
 export const CHECKSUM_BYTES = 32;
-/** Changes per revision are numbered 0..MAX_CHANGES_PER_REVISION-1 (kv-store.ts). */
+/** Changes per revision are numbered 0..CHANGES_PER_REVISION-1 (mvcc-store.ts). */
 export const MAX_SUB = 1023;
 
 /** What the header says about the state the image holds. */
@@ -137,8 +180,41 @@ export interface ImageIdempotencyRecord {
   readonly value: Uint8Array;
 }
 
+/**
+ * One key of a version-3 image: its revisions and the id of the row holding its value
+ * (`valueRow`), which comes later in the image.
+ */
+export interface ImageKeyRowRecord {
+  readonly kind: "key-row";
+  readonly key: Uint8Array;
+  readonly createRevision: number;
+  readonly modRevision: number;
+  readonly version: number;
+  readonly valueRow: number;
+}
+
+/**
+ * One row of a version-3 image: a database `history` row (mvcc-store.ts). A put carries its
+ * `value`; `prevRow` is the id of the row holding the key's previous value, if it had one.
+ */
+export interface ImageRowRecord {
+  readonly kind: "row";
+  readonly id: number;
+  readonly key: Uint8Array;
+  readonly value: Uint8Array | undefined;
+  readonly createRevision: number;
+  readonly version: number;
+  readonly prevModRevision: number;
+  readonly prevRow: number | undefined;
+}
+
 /** A record of an image. */
-export type ImageRecord = ImageKeyRecord | ImageChangeRecord | ImageIdempotencyRecord;
+export type ImageRecord =
+  | ImageKeyRecord
+  | ImageChangeRecord
+  | ImageKeyRowRecord
+  | ImageRowRecord
+  | ImageIdempotencyRecord;
 
 /** What a complete, verified image held. */
 export interface ImageSummary {
@@ -148,6 +224,7 @@ export interface ImageSummary {
   /** Records of every kind (the trailer's count). */
   readonly records: number;
   readonly keys: number;
+  /** Changes of the history (version 3: rows above the compact revision). */
   readonly changes: number;
   readonly idempotencyRecords: number;
   /** The image's length in bytes, trailer included. */
@@ -185,6 +262,22 @@ export class ImageError extends Error {
 /** True if `e` is an {@link ImageError} (with `code`, if given). */
 export function isImageError(e: unknown, code?: ImageErrorCode): e is ImageError {
   return e instanceof ImageError && (code === undefined || e.code === code);
+}
+
+/**
+ * Why a version-3 row with this id and kind cannot be in an image with this header, or undefined if
+ * it can: a change (at or above the first id after the compact revision) must be at most at the
+ * header's revision; a row below that must be a put (a value kept by compaction).
+ */
+export function rowProblem(id: number, put: boolean, header: ImageHeader): string | undefined {
+  const firstChange = (header.compactRevision + 1) * CHANGES_PER_REVISION;
+  if (id >= firstChange) {
+    const revision = Math.floor(id / CHANGES_PER_REVISION);
+    if (revision > header.revision)
+      return `is a change at revision ${revision}, after the image's ${header.revision}`;
+    return undefined;
+  }
+  return put ? undefined : `is a delete at or below the compact revision ${header.compactRevision}`;
 }
 
 /** Throws a RangeError unless `n` fits a u64 field (and a JavaScript number). */

@@ -70,6 +70,8 @@ function decode(
         revisions.push({ createRevision: r.createRevision, modRevision: r.modRevision, version: r.version });
       } else if (r.kind === "idempotency") {
         idempotency.push([Buffer.from(r.key), Buffer.from(r.value)]);
+      } else if (r.kind !== "change") {
+        throw new Error(`a ${r.kind} record in a version-1 or version-2 image`);
       } else {
         const { kind: _, ...rest } = r;
         changes.push({
@@ -195,7 +197,7 @@ const CHANGES: Change[] = [
   },
 ];
 
-describe("kv image", () => {
+describe("kv image, format versions 1 and 2 (what older releases wrote)", () => {
   it("round-trips random contents through random chunk boundaries", () => {
     fc.assert(
       fc.property(arbImage, ({ header, records, changes, idempotency, chunkBytes, cuts }) => {
@@ -434,12 +436,12 @@ describe("kv image", () => {
       "BadMagic",
       /not a tsraft-kv image/,
     );
-    const v3 = Buffer.from(good);
-    v3[9] = 3;
+    const v4 = Buffer.from(good);
+    v4[9] = 4;
     expectError(
-      [v3],
+      [v4],
       "UnsupportedVersion",
-      /format version 3 is not supported \(this tsraft-kv reads 1 to 2\)/,
+      /format version 4 is not supported \(this tsraft-kv reads 1 to 3\)/,
     );
     expectError([good, Buffer.from([0])], "TrailingBytes", /bytes after the trailer/);
     expectError([good.subarray(0, -1)], "Truncated", /inside the trailer's checksum, after 1 records/);
@@ -526,7 +528,9 @@ describe("kv image", () => {
   });
 
   it("the encoder refuses keys out of order, changes out of order or range, keys after changes, and idempotency records out of order or before anything else", () => {
-    const enc = new ImageEncoder({ appliedIndex: 1, revision: 3, compactRevision: 1 });
+    const enc = new ImageEncoder({ appliedIndex: 1, revision: 3, compactRevision: 1 }, 64, {
+      formatVersion: 2,
+    });
     enc.add(Buffer.from("b"), Buffer.from("1"));
     expect(() => enc.add(Buffer.from("a"), Buffer.from("1"))).toThrow(/strictly increasing/);
     expect(() => enc.add(Buffer.from("b"), Buffer.from("1"))).toThrow(/strictly increasing/);
@@ -547,7 +551,7 @@ describe("kv image", () => {
     const v1 = new ImageEncoder({ appliedIndex: 1, revision: 3, compactRevision: 1 }, 64, {
       formatVersion: 1,
     });
-    expect(() => v1.addChange(c)).toThrow(/version 1 has no history/);
+    expect(() => v1.addChange(c)).toThrow(/version 1 has no change records/);
     expect(() => v1.addIdempotency(Buffer.from("k"), Buffer.from("r"))).toThrow(
       /version 1 has no idempotency records/,
     );

@@ -18,24 +18,28 @@ export interface KeyRevisions {
 /** Options of {@link ImageEncoder}. */
 export interface ImageEncoderOptions {
   /**
-   * The format version to write (default {@link IMAGE_FORMAT_VERSION}). 1 writes keys and values
-   * only (the revisions given to `add` are dropped, `addChange` throws): for tests of the readers of
-   * old images.
+   * The format version to write (default {@link IMAGE_FORMAT_VERSION}, 3: `addKeyRow` and `addRow`).
+   * 1 and 2 (`add` and `addChange`; 1 writes keys and values only, the revisions given to `add` are
+   * dropped and `addChange` throws) are for tests of the readers of old images.
    */
-  readonly formatVersion?: 1 | 2;
+  readonly formatVersion?: 1 | 2 | 3;
 }
 
 /**
- * Writes an image into fixed-size chunks. Feed it the keys in increasing key order with `add`, then
- * the history with `addChange`, then the idempotency records with `addIdempotency`; take the full chunks with `take` whenever convenient, and end with `finish`. It holds at most one
+ * Writes an image into fixed-size chunks. Feed it the keys in increasing key order with `addKeyRow`,
+ * then the rows with `addRow` (versions 1 and 2: `add`, then `addChange`), then the idempotency
+ * records with `addIdempotency`; take the full chunks with `take` whenever convenient, and end with
+ * `finish`. It holds at most one
  * chunk being filled plus the full ones not taken yet; each chunk handed out is a fresh buffer the
  * caller may keep.
  */
 export class ImageEncoder {
   private readonly hash: Hash = createHash("sha256");
-  private readonly formatVersion: 1 | 2;
+  private readonly formatVersion: 1 | 2 | 3;
   /** Set once a change was added: no key may follow. */
   private lastChange: { revision: number; sub: number } | undefined;
+  /** Set once a row was added (version 3): no key may follow. */
+  private lastRow: number | undefined;
   private readonly header: fmt.ImageHeader;
   private readonly chunkBytes: number;
   private chunk: Buffer;
@@ -74,7 +78,7 @@ export class ImageEncoder {
     h.writeUInt16BE(0, 10);
     h.writeBigUInt64BE(BigInt(header.appliedIndex), 12);
     h.writeBigUInt64BE(BigInt(header.revision), 20);
-    if (this.formatVersion === 2) h.writeBigUInt64BE(BigInt(header.compactRevision), 28);
+    if (this.formatVersion !== 1) h.writeBigUInt64BE(BigInt(header.compactRevision), 28);
     this.write(h);
   }
 
@@ -83,14 +87,8 @@ export class ImageEncoder {
    * key, or if a change was added already (keys come first).
    */
   add(key: Uint8Array, value: Uint8Array, revisions: KeyRevisions = LEGACY_REVISIONS): void {
-    if (this.finished) throw new Error("kv image: add after finish");
-    if (this.lastChange !== undefined || this.lastIdempotencyKey !== undefined) {
-      throw new Error("kv image: keys must come before the changes and the idempotency records");
-    }
-    if (this.lastKey !== undefined && Buffer.compare(this.lastKey, key) >= 0) {
-      throw new Error("kv image: records must come in strictly increasing key order");
-    }
-    this.lastKey = Buffer.from(key);
+    if (this.formatVersion === 3) throw new Error("kv image: format version 3 writes keys with addKeyRow");
+    this.beginKey("add", key);
     const s = this.scratch;
     if (this.formatVersion === 1) {
       s[0] = fmt.RECORD_KIND.KEY_VALUE_V1;
@@ -121,7 +119,8 @@ export class ImageEncoder {
    */
   addChange(c: Omit<fmt.ImageChangeRecord, "kind">): void {
     if (this.finished) throw new Error("kv image: addChange after finish");
-    if (this.formatVersion === 1) throw new Error("kv image: format version 1 has no history");
+    if (this.formatVersion !== 2)
+      throw new Error(`kv image: format version ${this.formatVersion} has no change records`);
     if (this.lastIdempotencyKey !== undefined) {
       throw new Error("kv image: changes must come before the idempotency records");
     }
@@ -166,6 +165,68 @@ export class ImageEncoder {
   }
 
   /**
+   * Appends a key with its revisions and the id of the row holding its value (format version 3).
+   * Throws if `key` is not greater than the previous key, or if a row was added already.
+   */
+  addKeyRow(key: Uint8Array, revisions: KeyRevisions, valueRow: number): void {
+    if (this.formatVersion !== 3) throw new Error("kv image: addKeyRow is format version 3's");
+    this.beginKey("addKeyRow", key);
+    fmt.checkU64("createRevision", revisions.createRevision);
+    fmt.checkU64("modRevision", revisions.modRevision);
+    fmt.checkU64("version", revisions.version);
+    checkI64("valueRow", valueRow);
+    const s = this.scratch;
+    s[0] = fmt.RECORD_KIND.KEY_ROW;
+    s.writeUInt32BE(key.length, 1);
+    s.writeBigUInt64BE(BigInt(revisions.createRevision), 5);
+    s.writeBigUInt64BE(BigInt(revisions.modRevision), 13);
+    s.writeBigUInt64BE(BigInt(revisions.version), 21);
+    s.writeBigInt64BE(BigInt(valueRow), 29);
+    this.write(s.subarray(0, 1 + fmt.KEY_ROW_FIXED_BYTES));
+    this.write(key);
+    this.records++;
+  }
+
+  /**
+   * Appends a row (format version 3), after every key. Throws unless its id is greater than the
+   * previous row's and, for a change (an id above the compact revision's rows), at most the
+   * header's revision's; a row below them must be a put.
+   */
+  addRow(r: Omit<fmt.ImageRowRecord, "kind">): void {
+    if (this.finished) throw new Error("kv image: addRow after finish");
+    if (this.formatVersion !== 3) throw new Error("kv image: addRow is format version 3's");
+    if (this.lastIdempotencyKey !== undefined) {
+      throw new Error("kv image: rows must come before the idempotency records");
+    }
+    checkI64("row id", r.id);
+    if (this.lastRow !== undefined && r.id <= this.lastRow) {
+      throw new Error("kv image: rows must come in strictly increasing id order");
+    }
+    const problem = fmt.rowProblem(r.id, r.value !== undefined, this.header);
+    if (problem !== undefined) throw new RangeError(`kv image: row ${r.id} ${problem}`);
+    fmt.checkU64("createRevision", r.createRevision);
+    fmt.checkU64("version", r.version);
+    fmt.checkU64("prevModRevision", r.prevModRevision);
+    if (r.prevRow !== undefined) checkI64("prevRow", r.prevRow);
+    this.lastRow = r.id;
+    const value = r.value ?? EMPTY;
+    const s = this.scratch;
+    s[0] = fmt.RECORD_KIND.ROW;
+    s.writeBigInt64BE(BigInt(r.id), 1);
+    s[9] = (r.value !== undefined ? fmt.ROW_FLAG_PUT : 0) | (r.prevRow !== undefined ? fmt.ROW_FLAG_PREV : 0);
+    s.writeBigUInt64BE(BigInt(r.createRevision), 10);
+    s.writeBigUInt64BE(BigInt(r.version), 18);
+    s.writeBigUInt64BE(BigInt(r.prevModRevision), 26);
+    s.writeBigInt64BE(BigInt(r.prevRow ?? 0), 34);
+    s.writeUInt32BE(r.key.length, 42);
+    s.writeUInt32BE(value.length, 46);
+    this.write(s.subarray(0, 1 + fmt.ROW_FIXED_BYTES));
+    this.write(r.key);
+    this.write(value);
+    this.records++;
+  }
+
+  /**
    * Appends an idempotency record (format version 2 only; its value as sqlite-idempotency.ts
    * encodes it), after every key and change. Throws unless `key` is greater than the previous
    * idempotency record's.
@@ -173,6 +234,7 @@ export class ImageEncoder {
   addIdempotency(key: Uint8Array, value: Uint8Array): void {
     if (this.finished) throw new Error("kv image: addIdempotency after finish");
     if (this.formatVersion === 1) throw new Error("kv image: format version 1 has no idempotency records");
+
     const last = this.lastIdempotencyKey;
     if (last !== undefined && Buffer.compare(last, key) >= 0) {
       throw new Error("kv image: idempotency records must come in strictly increasing key order");
@@ -211,6 +273,22 @@ export class ImageEncoder {
     return this.take();
   }
 
+  /** Checks that a key may come now (before any change, row or idempotency record; in key order). */
+  private beginKey(method: string, key: Uint8Array): void {
+    if (this.finished) throw new Error(`kv image: ${method} after finish`);
+    if (
+      this.lastChange !== undefined ||
+      this.lastRow !== undefined ||
+      this.lastIdempotencyKey !== undefined
+    ) {
+      throw new Error("kv image: keys must come before the changes and the idempotency records");
+    }
+    if (this.lastKey !== undefined && Buffer.compare(this.lastKey, key) >= 0) {
+      throw new Error("kv image: records must come in strictly increasing key order");
+    }
+    this.lastKey = Buffer.from(key);
+  }
+
   private write(bytes: Uint8Array): void {
     let from = 0;
     while (from < bytes.length) {
@@ -230,6 +308,11 @@ export class ImageEncoder {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Throws a RangeError unless `n` is a safe integer (an i64 field). */
+function checkI64(what: string, n: number): void {
+  if (!Number.isSafeInteger(n)) throw new RangeError(`kv image: ${what} ${n} is not a valid i64`);
+}
 
 /** The revisions of a key written before revisions were kept (format version 1, schema version 1). */
 export const LEGACY_REVISIONS: KeyRevisions = { createRevision: 0, modRevision: 0, version: 1 };

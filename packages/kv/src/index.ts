@@ -84,7 +84,9 @@ export {
   type ImageHeader,
   type ImageIdempotencyRecord,
   type ImageKeyRecord,
+  type ImageKeyRowRecord,
   type ImageRecord,
+  type ImageRowRecord,
   type ImageSummary,
   isImageError,
 } from "./image-format.js";

@@ -10,7 +10,7 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { b, del, imageOf, openSm, put, tempDir, text, useSqliteKit } from "../test/sqlite-kit.js";
 import { ImageEncoder } from "./image.js";
-import { type KeyRange, type KeyValue, prefixRange } from "./mvcc-types.js";
+import { CHANGES_PER_REVISION, type KeyRange, type KeyValue, prefixRange } from "./mvcc-types.js";
 import {
   CompactedError,
   DB_FILE,
@@ -49,6 +49,20 @@ function readAll(sm: SqliteStateMachine, range: KeyRange, revision: number, limi
     after = page.kvs.at(-1)!.key;
   }
   throw new Error("too many pages");
+}
+
+/** Rows of `history` at or below the compact revision (kept values, not history), as committed. */
+function valuesBelowHistory(sm: SqliteStateMachine, dir: string): number {
+  sm.commit();
+  const db = new Database(join(dir, DB_FILE), { readonly: true });
+  try {
+    return db
+      .prepare("SELECT count(*) FROM history WHERE id < ?")
+      .pluck()
+      .get((sm.compactRevision() + 1) * CHANGES_PER_REVISION) as number;
+  } finally {
+    db.close();
+  }
 }
 
 const show = (kvs: KeyValue[]) =>
@@ -159,7 +173,8 @@ describe("revisions", () => {
 
   it("reads at every kept revision equal a model that copied the map at each revision, paged or not", async () => {
     const rand = newRandom(SEED);
-    const sm = openSm(tempDir());
+    const dir = tempDir();
+    const sm = openSm(dir);
     /** The model: the whole map after each revision. */
     const states: Map<string, KeyValue>[] = [new Map()];
     let index = 0;
@@ -208,9 +223,13 @@ describe("revisions", () => {
       // Every command here writes something (a transaction puts its first key): one revision each.
       expect(sm.revision()).toBe(rev);
       states.push(next);
-      if (step === 400) {
-        await sm.apply([compactEntry(++index, 150)]);
-        expect(sm.compactRevision()).toBe(150);
+      // Three compactions, each over its own window of the history (mvcc-store.ts `compact`).
+      const to = { 200: 60, 300: 100, 400: 150 }[step];
+      if (to !== undefined) {
+        await sm.apply([compactEntry(++index, to)]);
+        expect(sm.compactRevision()).toBe(to);
+        // What compaction keeps below the history is at most one value per key ever written.
+        expect(valuesBelowHistory(sm, dir)).toBeLessThanOrEqual(keys.length);
       }
     }
     const modelAt = (rev: number, range: KeyRange) =>
@@ -307,5 +326,56 @@ describe("format 1", () => {
     sm.apply([del(6, "b")]);
     expect(sm.changes(5, 6, undefined, 10)).toMatchObject([{ revision: 5, version: 1, prevModRevision: 0 }]);
     expect(show(readAll(sm, ALL, 4, 10))).toEqual(["a=1@0/0/v1", "b=2@0/0/v1"]);
+  });
+});
+
+describe("format 2", () => {
+  it("a version-2 image (an older backup) restores into values stored once: the same answers, then the same history", async () => {
+    const rand = newRandom(SEED + 2);
+    const keys = Array.from({ length: 12 }, (_, i) => `k/${i}`);
+    const log: ApplyEntry[] = [];
+    const more = (n: number, compactTo: (rev: number) => number, sm: SqliteStateMachine) => {
+      let rev = sm.revision();
+      for (let i = 0; i < n; i++) {
+        const key = keys[Math.floor(rand() * keys.length)]!;
+        const index = log.length + 1;
+        log.push(rand() < 0.7 ? put(index, key, `v${index}`) : del(index, key));
+        rev++; // an upper bound: a delete of an absent key takes none
+      }
+      log.push(compactEntry(log.length + 1, compactTo(rev)));
+    };
+    const dirA = tempDir();
+    const a = openSm(dirA);
+    more(200, (rev) => Math.floor(rev / 2), a);
+    await a.apply(log);
+    expect(a.compactRevision()).toBeGreaterThan(0);
+    // What a release of schema 2 would have imaged: every key with its value, every change with
+    // its previous value.
+    const enc = new ImageEncoder(
+      { appliedIndex: a.appliedIndex(), revision: a.revision(), compactRevision: a.compactRevision() },
+      4096,
+      { formatVersion: 2 },
+    );
+    for (const kv of readAll(a, ALL, a.revision(), 1000)) enc.add(kv.key, kv.value, kv);
+    for (const c of a.changes(a.compactRevision() + 1, a.revision() + 1, undefined, 100_000))
+      enc.addChange(c);
+    const chunks = [...enc.take(), ...enc.finish()];
+    const dirB = tempDir();
+    const b2 = openSm(dirB);
+    await b2.restore(a.appliedIndex(), chunks);
+    const same = () => {
+      expect(b2.stateHash()).toEqual(a.stateHash());
+      for (let rev = a.compactRevision(); rev <= a.revision(); rev++) {
+        expect(show(readAll(b2, ALL, rev, 5)), `revision ${rev}`).toEqual(show(readAll(a, ALL, rev, 1000)));
+      }
+    };
+    same();
+    // The migrated rows (values under negative ids) are compacted like the others.
+    const from = log.length;
+    more(150, (rev) => rev - 20, a);
+    await a.apply(log.slice(from));
+    await b2.apply(log.slice(from));
+    same();
+    expect(valuesBelowHistory(b2, dirB)).toBeLessThanOrEqual(keys.length);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * The revisioned key space of the KV state machine, on its SQLite connection: etcd's MVCC model
- * (etcd's `mvcc` package) in two tables.
+ * (etcd's `mvcc` package) in two tables, each value stored once.
  *
  * **Revisions.** The store has a revision, the last one a change was applied at; it starts at 0 and
  * every applied command that changes the store (a put, a delete of a present key, a transaction
@@ -11,28 +11,38 @@
  * its version (changes since it was created: 1 after the create; a delete ends it). The state
  * machine owns the store's revision (sqlite-state-machine.ts); this class stamps what it is given.
  *
- * **Current state**: `kv(key, value, create_rev, mod_rev, version)`, one row per key.
- *
- * **History**: `history`, one row per changed key per revision, in the same transaction as the
+ * **Rows**: `history`, one row per changed key per revision, written in the same transaction as the
  * change, keyed by `id = revision * 1024 + sub` (`sub` numbers the changes of one revision, in the
  * order the transaction made them; a revision changes each key at most once). A row holds the key,
  * the new value (NULL for a delete; Invariant: non-NULL for a put), the key's create revision and
  * version after a put (the deleted key's, for a delete), and what the key held before: its mod
- * revision and value (`prev_mod_rev`, `prev_value`; a put with version 1 had nothing before).
- * Watches read the changes from it in `id` order; a read at a past revision R rebuilds each key's
- * state at R from the key's first change after R (its "before" half), or takes the current row when
- * the key has not changed since R. So the state at any revision from the compact revision on can be
- * read, with no second copy of the data: the history holds only what changed.
+ * revision (`prev_mod_rev`) and the row holding that value (`prev_id`; NULL when the key did not
+ * exist). The value lives only there, as etcd keeps it only in its revision-keyed bucket: a put
+ * writes its value once, and an overwrite does not copy the old one.
+ *
+ * **Keys**: `kv(key, create_rev, mod_rev, version, mod_id)`, one row per live key: its revisions and
+ * the row holding its value (`mod_id`), the in-database counterpart of etcd's key index. Reading a
+ * value is a lookup of the key and one of its row.
+ *
+ * **History and compaction.** The changes after the compact revision are the rows with `id` above
+ * `(compactRevision + 1) * 1024 - 1`; watches read them in `id` order, and a read at a past revision
+ * R rebuilds each key's state at R from the key's first change after R (its "before" half), or takes
+ * the current row when the key has not changed since R. Compacting up to revision C drops the
+ * history at or below C but keeps, as etcd's compaction does, each key's last put at or below C
+ * while it is still the key's value or the "before" of a later change: it deletes the rows a newer
+ * row of the same key at or below C points to (`prev_id`) and the deletes at or below C. Rows below
+ * the compact revision are values, not history (nothing lists them as changes). A database migrated
+ * from schema 2 (sqlite-database.ts) holds values whose row was compacted away under rows with
+ * negative ids; they are values like the others.
  *
  * The history has no index on `key`: one costs more than the rest of a put's history (7 of 12 µs
  * more per put, measured), and only reads at a past revision would use it. Such a read scans the
  * history after its revision once per page (at most `--history-entries` rows; reads at a recent
  * revision, the paging case, scan little).
  *
- * **Compaction** drops the history at or below a revision (`compact`): reads at an older revision,
- * and watches from one, are refused from then on. It is a replicated command like a write (the
- * leader's compactor proposes it, history-compactor.ts), so every node holds the same history
- * at the same applied index, images carry it, and `stateHash` covers it.
+ * Compaction is a replicated command like a write (the leader's compactor proposes it,
+ * history-compactor.ts), so every node holds the same history at the same applied index, images
+ * carry it, and `stateHash` covers it.
  */
 import type Database from "better-sqlite3";
 import {
@@ -89,26 +99,34 @@ export class MvccStore {
    */
   put(key: Uint8Array, value: Uint8Array, revision: number, sub: number): void {
     const id = revision * CHANGES_PER_REVISION + sub;
-    // The history row from the old one, inside SQLite (no copy of the old value through JS).
-    if (this.stmt.historyFromPut.run(id, value, key).changes === 0) {
-      this.stmt.historyCreate.run(id, key, value, revision);
-      this.stmt.insert.run(key, value, revision, revision);
+    // The new row from the key's, inside SQLite (one statement whether or not the key exists).
+    if (this.stmt.rowFromPut.run(id, value, key).changes === 0) {
+      this.stmt.rowCreate.run(id, key, value, revision);
+      this.stmt.insert.run(key, revision, revision, id);
     } else {
-      this.stmt.update.run(value, revision, key);
+      this.stmt.update.run(revision, id, key);
     }
   }
 
   /** Deletes `key` at (`revision`, `sub`) if present; false (nothing written) if absent. */
   delete(key: Uint8Array, revision: number, sub: number): boolean {
     const id = revision * CHANGES_PER_REVISION + sub;
-    if (this.stmt.historyFromDelete.run(id, key).changes === 0) return false;
+    if (this.stmt.rowFromDelete.run(id, key).changes === 0) return false;
     this.stmt.del.run(key);
     return true;
   }
 
-  /** Drops the history at or below `revision`; returns the rows deleted. */
-  compact(revision: number): number {
-    return this.stmt.compact.run((revision + 1) * CHANGES_PER_REVISION).changes;
+  /**
+   * Drops the history in (`from`, `to`] (`from`: the compact revision so far) but each key's last
+   * put at or below `to` (see "History and compaction"); returns the rows deleted. The work is in
+   * proportion to the rows of (`from`, `to`], whatever the store's size.
+   */
+  compact(from: number, to: number): number {
+    const lo = (from + 1) * CHANGES_PER_REVISION;
+    const hi = (to + 1) * CHANGES_PER_REVISION;
+    // Superseded values first: the deletes among them still name the put they ended.
+    const superseded = this.stmt.compactSuperseded.run(lo, hi).changes;
+    return superseded + this.stmt.compactDeletes.run(lo, hi).changes;
   }
 
   /** The current value of `key`. */
@@ -168,7 +186,7 @@ export class MvccStore {
     let rows: ChangeRow[];
     if (range === undefined) rows = this.stmt.changes.all(lo, hi, limit) as ChangeRow[];
     else {
-      const sql = `SELECT * FROM history WHERE id >= ? AND id < ? AND key >= ?${range.end === undefined ? "" : " AND key < ?"} ORDER BY id LIMIT ?`;
+      const sql = `${CHANGE_COLUMNS} WHERE h.id >= ? AND h.id < ? AND h.key >= ?${range.end === undefined ? "" : " AND h.key < ?"} ORDER BY h.id LIMIT ?`;
       const args: unknown[] = [lo, hi, range.start];
       if (range.end !== undefined) args.push(range.end);
       args.push(limit);
@@ -182,9 +200,9 @@ export class MvccStore {
     yield* this.current({ start: EMPTY, end: undefined }, false);
   }
 
-  /** Every change of the history, in (revision, sub) order (images, `stateHash`). */
-  *allChanges(): Generator<KvChange> {
-    let from = 0;
+  /** Every change of the history (after `compactRevision`), in (revision, sub) order (`stateHash`). */
+  *allChanges(compactRevision: number): Generator<KvChange> {
+    let from = (compactRevision + 1) * CHANGES_PER_REVISION;
     for (;;) {
       const rows = this.stmt.changes.all(from, Number.MAX_SAFE_INTEGER, BATCH) as ChangeRow[];
       for (const r of rows) yield toChange(r);
@@ -197,14 +215,14 @@ export class MvccStore {
    * Feeds every key in key order, then every change of the history in order, to `hasher` (the
    * state machine's `stateHash`, state-hash.ts). Reads everything.
    */
-  hashInto(hasher: StateHasher): void {
+  hashInto(hasher: StateHasher, compactRevision: number): void {
     for (const kv of this.allKeys()) hasher.key(kv);
-    for (const c of this.allChanges()) hasher.change(c);
+    for (const c of this.allChanges(compactRevision)) hasher.change(c);
   }
 
   /** The current keys of `range` in key order, read a batch at a time. */
   private *current(range: KeyRange, keysOnly: boolean): Generator<KeyValue> {
-    const sql = `SELECT key, ${keysOnly ? "NULL AS value" : "value"}, create_rev, mod_rev, version FROM kv WHERE key >= ?${range.end === undefined ? "" : " AND key < ?"} ORDER BY key LIMIT ${BATCH}`;
+    const sql = `SELECT k.key, ${keysOnly ? "NULL AS value" : "h.value"}, k.create_rev, k.mod_rev, k.version FROM kv k${keysOnly ? "" : " CROSS JOIN history h ON h.id = k.mod_id"} WHERE k.key >= ?${range.end === undefined ? "" : " AND k.key < ?"} ORDER BY k.key LIMIT ${BATCH}`;
     const stmt = this.statement(sql);
     let start = range.start;
     for (;;) {
@@ -224,7 +242,7 @@ export class MvccStore {
     const end = range.end === undefined ? "" : " AND key < ?";
     // min(id) makes SQLite take the other columns from the row holding it: the key's first change.
     const firstChanges = this.statement(
-      `SELECT key, min(id) AS id, value IS NULL AS deleted, create_rev, version, prev_mod_rev, ${keysOnly ? "NULL AS prev_value" : "prev_value"} FROM history WHERE id >= ? AND key >= ?${end} GROUP BY key ORDER BY key LIMIT ${CHANGED_BATCH}`,
+      `SELECT f.key, f.id, f.deleted, f.create_rev, f.version, f.prev_mod_rev, ${keysOnly ? "NULL" : "p.value"} AS prev_value FROM (SELECT key, min(id) AS id, value IS NULL AS deleted, create_rev, version, prev_mod_rev, prev_id FROM history WHERE id >= ? AND key >= ?${end} GROUP BY key ORDER BY key LIMIT ${CHANGED_BATCH}) f LEFT JOIN history p ON p.id = f.prev_id ORDER BY f.key`,
     );
     const minId = (revision + 1) * CHANGES_PER_REVISION;
     const changed = batches(range.start, CHANGED_BATCH, (from) =>
@@ -306,29 +324,44 @@ function toChange(r: ChangeRow): KvChange {
   };
 }
 
+/** A history row as a change: its own columns and the value of the row before it (`prev_id`). */
+const CHANGE_COLUMNS =
+  "SELECT h.id, h.key, h.value, h.create_rev, h.version, h.prev_mod_rev, p.value AS prev_value FROM history h LEFT JOIN history p ON p.id = h.prev_id";
+
 function prepareStore(db: Database.Database) {
   return {
-    getValue: db.prepare<[Uint8Array]>("SELECT value FROM kv WHERE key = ?").pluck(),
-    get: db.prepare<[Uint8Array]>("SELECT value, create_rev, mod_rev, version FROM kv WHERE key = ?"),
-    historyFromPut: db.prepare<[number, Uint8Array, Uint8Array]>(
-      "INSERT INTO history (id, key, value, create_rev, version, prev_mod_rev, prev_value) SELECT ?, key, ?, create_rev, version + 1, mod_rev, value FROM kv WHERE key = ?",
+    getValue: db
+      .prepare<[Uint8Array]>(
+        "SELECT h.value FROM kv k CROSS JOIN history h ON h.id = k.mod_id WHERE k.key = ?",
+      )
+      .pluck(),
+    get: db.prepare<[Uint8Array]>(
+      "SELECT h.value, k.create_rev, k.mod_rev, k.version FROM kv k CROSS JOIN history h ON h.id = k.mod_id WHERE k.key = ?",
     ),
-    historyCreate: db.prepare<[number, Uint8Array, Uint8Array, number]>(
-      "INSERT INTO history (id, key, value, create_rev, version, prev_mod_rev, prev_value) VALUES (?, ?, ?, ?, 1, 0, NULL)",
+    rowFromPut: db.prepare<[number, Uint8Array, Uint8Array]>(
+      "INSERT INTO history (id, key, value, create_rev, version, prev_mod_rev, prev_id) SELECT ?, key, ?, create_rev, version + 1, mod_rev, mod_id FROM kv WHERE key = ?",
     ),
-    insert: db.prepare<[Uint8Array, Uint8Array, number, number]>(
-      "INSERT INTO kv (key, value, create_rev, mod_rev, version) VALUES (?, ?, ?, ?, 1)",
+    rowCreate: db.prepare<[number, Uint8Array, Uint8Array, number]>(
+      "INSERT INTO history (id, key, value, create_rev, version, prev_mod_rev, prev_id) VALUES (?, ?, ?, ?, 1, 0, NULL)",
     ),
-    update: db.prepare<[Uint8Array, number, Uint8Array]>(
-      "UPDATE kv SET value = ?, mod_rev = ?, version = version + 1 WHERE key = ?",
+    insert: db.prepare<[Uint8Array, number, number, number]>(
+      "INSERT INTO kv (key, create_rev, mod_rev, version, mod_id) VALUES (?, ?, ?, 1, ?)",
     ),
-    historyFromDelete: db.prepare<[number, Uint8Array]>(
-      "INSERT INTO history (id, key, value, create_rev, version, prev_mod_rev, prev_value) SELECT ?, key, NULL, create_rev, version, mod_rev, value FROM kv WHERE key = ?",
+    update: db.prepare<[number, number, Uint8Array]>(
+      "UPDATE kv SET mod_rev = ?, mod_id = ?, version = version + 1 WHERE key = ?",
+    ),
+    rowFromDelete: db.prepare<[number, Uint8Array]>(
+      "INSERT INTO history (id, key, value, create_rev, version, prev_mod_rev, prev_id) SELECT ?, key, NULL, create_rev, version, mod_rev, mod_id FROM kv WHERE key = ?",
     ),
     del: db.prepare<[Uint8Array]>("DELETE FROM kv WHERE key = ?"),
-    compact: db.prepare<[number]>("DELETE FROM history WHERE id < ?"),
+    compactSuperseded: db.prepare<[number, number]>(
+      "DELETE FROM history WHERE id IN (SELECT prev_id FROM history WHERE id >= ? AND id < ? AND prev_id IS NOT NULL)",
+    ),
+    compactDeletes: db.prepare<[number, number]>(
+      "DELETE FROM history WHERE id >= ? AND id < ? AND value IS NULL",
+    ),
     changes: db.prepare<[number, number, number]>(
-      "SELECT * FROM history WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+      `${CHANGE_COLUMNS} WHERE h.id >= ? AND h.id < ? ORDER BY h.id LIMIT ?`,
     ),
   };
 }

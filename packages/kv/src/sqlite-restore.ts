@@ -8,9 +8,9 @@ import { open, rm } from "node:fs/promises";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import Database from "better-sqlite3";
 import { ImageDecoder } from "./image-decoder.js";
-import { ImageError, type ImageSummary } from "./image-format.js";
+import { IMAGE_FORMAT_VERSION, ImageError, type ImageRecord, type ImageSummary } from "./image-format.js";
 import { CHANGES_PER_REVISION } from "./mvcc-types.js";
-import { createSchema } from "./sqlite-database.js";
+import { createLegacySchema, createSchema, migrateSchema } from "./sqlite-database.js";
 import { idempotencyInserter } from "./sqlite-idempotency.js";
 
 /** Longest stretch of inserting between two turns of the event loop while building. */
@@ -75,9 +75,13 @@ export interface BuildOptions {
  * `index`, and fsyncs it: afterwards `path` is a complete KV database in WAL mode with no companion
  * files. One transaction, inserted a slice at a time with a turn of the event loop in between, so
  * memory stays at about a chunk of the image plus SQLite's page cache, whatever the image's size.
+ * An image of format 3 is the database's own rows; one of format 1 or 2 (an older backup) is built
+ * as the database of its release and migrated (sqlite-database.ts `migrateSchema`), which writes
+ * its values twice.
  *
- * Throws an {@link ImageError} if the image is invalid (truncated, corrupt, or at another index than
- * `index`), or whatever reading `image` or writing the file threw; the caller removes the file.
+ * Throws an {@link ImageError} if the image is invalid (truncated, corrupt, at another index than
+ * `index`, or a key's value row or a change's previous row missing), or whatever reading `image` or
+ * writing the file threw; the caller removes the file.
  */
 export async function buildDatabaseFromImage(
   path: string,
@@ -92,20 +96,10 @@ export async function buildDatabaseFromImage(
     // the file is fdatasynced as it grows (below) and at the end.
     db.pragma("journal_mode = OFF");
     db.pragma("synchronous = OFF");
-    createSchema(db);
-    const insertKey = db.prepare<[Uint8Array, Uint8Array, number, number, number]>(
-      "INSERT INTO kv (key, value, create_rev, mod_rev, version) VALUES (?, ?, ?, ?, ?)",
-    );
-    const insertChange = db.prepare<
-      [number, Uint8Array, Uint8Array | null, number, number, number, Uint8Array | null]
-    >(
-      "INSERT INTO history (id, key, value, create_rev, version, prev_mod_rev, prev_value) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    );
-    const insertIdempotency = idempotencyInserter(db);
     const decoder = new ImageDecoder(
       options.maxRecordBytes === undefined ? {} : { maxRecordBytes: options.maxRecordBytes },
     );
-    db.prepare("BEGIN").run();
+    let insert: ((r: ImageRecord) => void) | undefined;
     let sliceStart = performance.now();
     let n = 0;
     let unsynced = 0;
@@ -120,19 +114,11 @@ export async function buildDatabaseFromImage(
       }
       decoder.push(chunk);
       for (let r = decoder.next(); r !== undefined; r = decoder.next()) {
-        if (r.kind === "key") insertKey.run(r.key, r.value, r.createRevision, r.modRevision, r.version);
-        else if (r.kind === "idempotency") insertIdempotency(r.key, r.value);
-        else {
-          insertChange.run(
-            r.revision * CHANGES_PER_REVISION + r.sub,
-            r.key,
-            r.value ?? null,
-            r.createRevision,
-            r.version,
-            r.prevModRevision,
-            r.prevValue ?? null,
-          );
+        if (insert === undefined) {
+          insert = inserter(db, decoder.formatVersion);
+          db.prepare("BEGIN").run();
         }
+        insert(r);
         if (++n % RECORDS_PER_CLOCK_CHECK === 0 && performance.now() - sliceStart > RESTORE_SLICE_MS) {
           await nextTurn();
           sliceStart = performance.now();
@@ -149,11 +135,17 @@ export async function buildDatabaseFromImage(
       sliceStart = performance.now();
     }
     summary = decoder.finish();
+    if (insert === undefined) {
+      insert = inserter(db, summary.formatVersion);
+      db.prepare("BEGIN").run();
+    }
     const setMeta = db.prepare<[number, string]>("UPDATE meta SET value = ? WHERE name = ?");
     setMeta.run(index, "applied_index");
     setMeta.run(summary.header.revision, "revision");
     setMeta.run(summary.header.compactRevision, "compact_revision");
+    if (summary.formatVersion === IMAGE_FORMAT_VERSION) checkRows(db, summary);
     db.prepare("COMMIT").run();
+    migrateSchema(db);
     // The live database's mode, so that opening the file needs no write.
     db.pragma("journal_mode = WAL");
   } finally {
@@ -161,4 +153,85 @@ export async function buildDatabaseFromImage(
   }
   await fsyncPath(path, "file");
   return summary;
+}
+
+/**
+ * Creates the schema an image of `formatVersion` is built into and returns what inserts its
+ * records: this version's rows (format 3), or the tables of the release that wrote it (1, 2).
+ */
+function inserter(db: Database.Database, formatVersion: number): (r: ImageRecord) => void {
+  const insertIdempotency = (): ((key: Uint8Array, value: Uint8Array) => void) => idempotencyInserter(db);
+  if (formatVersion === IMAGE_FORMAT_VERSION) {
+    createSchema(db);
+    const idempotency = insertIdempotency();
+    const key = db.prepare<[Uint8Array, number, number, number, number]>(
+      "INSERT INTO kv (key, create_rev, mod_rev, version, mod_id) VALUES (?, ?, ?, ?, ?)",
+    );
+    const row = db.prepare<[number, Uint8Array, Uint8Array | null, number, number, number, number | null]>(
+      "INSERT INTO history (id, key, value, create_rev, version, prev_mod_rev, prev_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    );
+    return (r) => {
+      if (r.kind === "key-row") key.run(r.key, r.createRevision, r.modRevision, r.version, r.valueRow);
+      else if (r.kind === "row") {
+        row.run(
+          r.id,
+          r.key,
+          r.value ?? null,
+          r.createRevision,
+          r.version,
+          r.prevModRevision,
+          r.prevRow ?? null,
+        );
+      } else if (r.kind === "idempotency") idempotency(r.key, r.value);
+      else throw new Error(`kv image: a ${r.kind} record in a version-${formatVersion} image`); // the decoder refuses it
+    };
+  }
+  createLegacySchema(db);
+  const idempotency = insertIdempotency();
+  const key = db.prepare<[Uint8Array, Uint8Array, number, number, number]>(
+    "INSERT INTO kv (key, value, create_rev, mod_rev, version) VALUES (?, ?, ?, ?, ?)",
+  );
+  const change = db.prepare<
+    [number, Uint8Array, Uint8Array | null, number, number, number, Uint8Array | null]
+  >(
+    "INSERT INTO history (id, key, value, create_rev, version, prev_mod_rev, prev_value) VALUES (?, ?, ?, ?, ?, ?, ?)",
+  );
+  return (r) => {
+    if (r.kind === "key") key.run(r.key, r.value, r.createRevision, r.modRevision, r.version);
+    else if (r.kind === "change") {
+      change.run(
+        r.revision * CHANGES_PER_REVISION + r.sub,
+        r.key,
+        r.value ?? null,
+        r.createRevision,
+        r.version,
+        r.prevModRevision,
+        r.prevValue ?? null,
+      );
+    } else if (r.kind === "idempotency") idempotency(r.key, r.value);
+    else throw new Error(`kv image: a ${r.kind} record in a version-${formatVersion} image`); // the decoder refuses it
+  };
+}
+
+/**
+ * What the decoder cannot check record by record (image-format.ts, version 3): every key's value
+ * row, and every change's previous row, is a put of the same key in the image.
+ */
+function checkRows(db: Database.Database, summary: ImageSummary): void {
+  const missing = db
+    .prepare<[number]>(
+      `SELECT (SELECT count(*) FROM kv k LEFT JOIN history h ON h.id = k.mod_id
+                WHERE h.id IS NULL OR h.key != k.key OR h.value IS NULL)
+            + (SELECT count(*) FROM history h LEFT JOIN history p ON p.id = h.prev_id
+                WHERE h.id >= ? AND h.prev_id IS NOT NULL AND (p.id IS NULL OR p.key != h.key OR p.value IS NULL))`,
+    )
+    .pluck()
+    .get((summary.header.compactRevision + 1) * CHANGES_PER_REVISION) as number;
+  if (missing > 0) {
+    throw new ImageError(
+      "BadRecord",
+      summary.bytes,
+      `${missing} keys or changes name a value row the image does not hold`,
+    );
+  }
 }

@@ -18,8 +18,8 @@ import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promi
 import type { StateMachineSnapshot } from "@tsraft/raft";
 import Database from "better-sqlite3";
 import { ImageEncoder } from "./image.js";
-import { DEFAULT_IMAGE_CHUNK_BYTES, type ImageChangeRecord } from "./image-format.js";
-import { CHANGES_PER_REVISION } from "./mvcc-types.js";
+import { DEFAULT_IMAGE_CHUNK_BYTES, type ImageRowRecord } from "./image-format.js";
+import { CHANGES_PER_REVISION, type KvChange } from "./mvcc-types.js";
 import { checkSchema, readMeta } from "./sqlite-database.js";
 import { encodeIdempotencyValue, IDEMPOTENCY_ROWS } from "./sqlite-idempotency.js";
 import { type StateDigest, type StateHash, StateHasher } from "./state-hash.js";
@@ -156,26 +156,39 @@ export class SqliteSnapshot implements SqliteImageSnapshot {
     const hasher = this.hasher;
     const query = (sql: string) => () =>
       this.check().prepare(sql).raw().iterate() as IterableIterator<unknown[]>;
-    // One cursor at a time (a connection runs one statement at a time): the keys, then the history,
+    const firstChange = (this.compactRevision + 1) * CHANGES_PER_REVISION;
+    // One cursor at a time (a connection runs one statement at a time): the keys, then the rows,
     // then the idempotency records (sqlite-idempotency.ts), which are part of the state too. The
-    // state digest (hashState) is fed the same rows in the same order (state-hash.ts).
+    // state digest (hashState) is fed the same state in the same order (state-hash.ts): each key
+    // with its value, each change with its previous value (joined only when hashing).
     for (const [open, add] of [
       [
-        query("SELECT key, value, create_rev, mod_rev, version FROM kv ORDER BY key"),
+        query(
+          hasher === undefined
+            ? "SELECT key, create_rev, mod_rev, version, mod_id FROM kv ORDER BY key"
+            : "SELECT k.key, k.create_rev, k.mod_rev, k.version, k.mod_id, h.value FROM kv k CROSS JOIN history h ON h.id = k.mod_id ORDER BY k.key",
+        ),
         (r: unknown[]) => {
-          const revisions = keyRevisions(r);
-          enc.add(r[0] as Buffer, r[1] as Buffer, revisions);
-          hasher?.key({ key: r[0] as Buffer, value: r[1] as Buffer, ...revisions });
+          const revisions = {
+            createRevision: r[1] as number,
+            modRevision: r[2] as number,
+            version: r[3] as number,
+          };
+          enc.addKeyRow(r[0] as Buffer, revisions, r[4] as number);
+          hasher?.key({ key: r[0] as Buffer, value: r[5] as Buffer, ...revisions });
         },
       ],
       [
         query(
-          "SELECT id, key, value, create_rev, version, prev_mod_rev, prev_value FROM history ORDER BY id",
+          hasher === undefined
+            ? "SELECT id, key, value, create_rev, version, prev_mod_rev, prev_id FROM history ORDER BY id"
+            : "SELECT h.id, h.key, h.value, h.create_rev, h.version, h.prev_mod_rev, h.prev_id, p.value FROM history h LEFT JOIN history p ON p.id = h.prev_id ORDER BY h.id",
         ),
         (r: unknown[]) => {
-          const c = changeOf(r);
-          enc.addChange(c);
-          hasher?.change(c);
+          const row = rowOf(r);
+          enc.addRow(row);
+          if (hasher !== undefined && row.id >= firstChange)
+            hasher.change(changeOf(row, r[7] as Buffer | null));
         },
       ],
       [
@@ -226,22 +239,29 @@ async function rest(workedMs: number): Promise<void> {
   else await nextTurn();
 }
 
-/** A `kv` row's revisions (create_rev, mod_rev, version after key and value). */
-function keyRevisions(r: unknown[]): { createRevision: number; modRevision: number; version: number } {
-  return { createRevision: r[2] as number, modRevision: r[3] as number, version: r[4] as number };
-}
-
-/** A `history` row (id, key, value, create_rev, version, prev_mod_rev, prev_value) as an image change. */
-function changeOf(r: unknown[]): Omit<ImageChangeRecord, "kind"> {
-  const id = r[0] as number;
+/** A `history` row (id, key, value, create_rev, version, prev_mod_rev, prev_id) as an image row. */
+function rowOf(r: unknown[]): Omit<ImageRowRecord, "kind"> {
   return {
-    revision: Math.floor(id / CHANGES_PER_REVISION),
-    sub: id % CHANGES_PER_REVISION,
+    id: r[0] as number,
     key: r[1] as Buffer,
     value: (r[2] as Buffer | null) ?? undefined,
     createRevision: r[3] as number,
     version: r[4] as number,
     prevModRevision: r[5] as number,
-    prevValue: (r[6] as Buffer | null) ?? undefined,
+    prevRow: (r[6] as number | null) ?? undefined,
+  };
+}
+
+/** A row of the history (a change) with its previous row's value, as the state digest takes it. */
+function changeOf(row: Omit<ImageRowRecord, "kind">, prevValue: Buffer | null): KvChange {
+  return {
+    revision: Math.floor(row.id / CHANGES_PER_REVISION),
+    sub: row.id % CHANGES_PER_REVISION,
+    key: row.key,
+    value: row.value,
+    createRevision: row.createRevision,
+    version: row.version,
+    prevModRevision: row.prevModRevision,
+    prevValue: prevValue ?? undefined,
   };
 }

@@ -697,7 +697,7 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
         // Beyond the current revision there is nothing more to drop; below the last one, nothing.
         const to = Math.min(cmd.revision, this.rev);
         if (to > this.compactRev) {
-          this.store.compact(to);
+          this.store.compact(this.compactRev, to);
           this.compactRev = to;
         }
         return { kind: "ok", revision: this.rev };
@@ -786,7 +786,7 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
   stateHash(): StateHash {
     this.checkFailure();
     const hasher = new StateHasher(this.rev, this.compactRev);
-    this.store.hashInto(hasher);
+    this.store.hashInto(hasher, this.compactRev);
     this.idempotency.hashInto(hasher);
     const { keys, changes, hash } = hasher.finish();
     return {
