@@ -10,6 +10,7 @@ import { type ApplyEntry, newRandom } from "@tsraft/raft";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { b, crashCopy, del, imageOf, openSm, put, tempDir, text, useSqliteKit } from "../test/sqlite-kit.js";
+import type { SqliteSnapshot } from "./sqlite-snapshot.js";
 import { DB_FILE, type RestoreStep } from "./sqlite-state-machine.js";
 
 useSqliteKit();
@@ -167,7 +168,7 @@ describe("SqliteStateMachine images", () => {
     expect(dst.stateHash()).toEqual(newHash);
   });
 
-  it("a snapshot's release ends its read transaction: read to the end, abandoned, or never read", async () => {
+  it("a snapshot's read transaction ends with its release (abandoned, or never read) or with the image", async () => {
     const dir = tempDir();
     const sm = openSm(dir, { commitIntervalMs: 0, imageChunkBytes: 1024 });
     for (let i = 1; i <= 40; i++) await sm.apply([put(i, `k${i}`, Buffer.alloc(500, i))]);
@@ -179,17 +180,24 @@ describe("SqliteStateMachine images", () => {
       const modes = ["never read", "abandoned", "read to the end"] as const;
       for (const [i, mode] of modes.entries()) {
         await sm.apply([put(41 + i, "more", mode)]); // a frame the reader does not see
-        const snap = await sm.snapshot();
+        const snap = (await sm.snapshot()) as SqliteSnapshot;
+        await snap.pinned;
         await sm.apply([put(44 + i, "more", `${mode} after`)]);
         if (mode === "abandoned") {
           for await (const _ of snap.read()) break;
         } else if (mode === "read to the end") {
           for await (const _ of snap.read()) {
           }
+          // The worker ends its read transaction with the image.
+          await snap.closed;
+          expect(truncate(), `${mode}: over`).toBe(0);
+          snap.release();
+          continue;
         }
         expect(truncate(), `${mode}: held`).toBe(1);
         snap.release();
         snap.release(); // idempotent
+        await snap.closed;
         expect(truncate(), `${mode}: released`).toBe(0);
       }
     } finally {
@@ -241,10 +249,16 @@ describe("SqliteStateMachine images", () => {
  * issue 13's report.
  */
 const IMAGE_MB = Number(process.env.TSRAFT_KV_IMAGE_MB ?? 160);
-const RSS_BOUND = 64 * 1024 * 1024;
+/**
+ * What producing or restoring may add to the RSS, whatever the store's size: producing runs a worker
+ * thread (its isolate and SQLite cache, ~10 MiB) and moves 512 KiB chunks to the event loop's
+ * thread, where they are freed at its next collection, which V8 starts after ~64 MiB of such
+ * external memory (measured here: +104 MiB for a 160 MB store, +116 MiB for a 480 MB one).
+ */
+const RSS_BOUND = 160 * 1024 * 1024;
 
 describe("SqliteStateMachine image memory", () => {
-  it(`produces and restores the image of a ${IMAGE_MB} MB store with RSS growing by less than 64 MiB`, async () => {
+  it(`produces and restores the image of a ${IMAGE_MB} MB store with RSS growing by less than 160 MiB`, async () => {
     const srcDir = tempDir();
     const src = openSm(srcDir, { commitEntries: 2000 });
     const value = Buffer.alloc(16 * 1024);
@@ -346,9 +360,9 @@ describe("SqliteStateMachine image memory", () => {
       }),
     );
     expect(produce.bytes).toBeGreaterThan(IMAGE_MB * 1e6);
-    // Producing rests between its slices (IMAGE_DUTY, sqlite-snapshot.ts): read as fast as
-    // possible, the image still leaves most of the event loop idle, for the writes a leader serves.
-    expect(produce.elu, "event loop utilization while producing").toBeLessThan(0.6);
+    // A worker thread produces (image-worker.ts): read as fast as possible, the image still leaves
+    // most of the event loop idle, for the writes a leader serves.
+    expect(produce.elu, "event loop utilization while producing").toBeLessThan(0.4);
     expect(restore.bytes).toBe(produce.bytes);
     expect(produce.peak - produce.base).toBeLessThan(RSS_BOUND);
     expect(restore.peak - restore.base).toBeLessThan(RSS_BOUND);

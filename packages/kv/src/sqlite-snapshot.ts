@@ -1,12 +1,14 @@
 /**
- * A point-in-time image of the KV database, read from a read transaction of its own connection.
+ * A point-in-time image of the KV database, produced by a worker thread (image-worker.ts) from a
+ * read transaction of its own connection.
  *
  * In WAL mode a read transaction sees the database as of the commit it started after, however long
  * it lasts, while the state machine's connection keeps committing: so pinning the state costs one
- * connection and one `BEGIN` + read (well under a millisecond), not a copy. The image is then
- * produced lazily from a cursor over the keys, a chunk each time the consumer asks for one, in
- * slices of at most {@link IMAGE_SLICE_MS} with rests between them, so that producing takes at most
- * {@link IMAGE_DUTY} of the event loop.
+ * connection and one `BEGIN` + read, not a copy. The worker pins it as it starts (a few tens of
+ * milliseconds after `snapshot()`; the state machine holds its commits until then, so what the
+ * worker pins is the state at the snapshot's index), then produces the image as the consumer asks
+ * for chunks, at most {@link CHUNKS_IN_FLIGHT} ahead: reading SQLite, encoding and hashing never
+ * run on the event loop, which only passes each chunk on (moved, not copied).
  *
  * The price of a long-open reader is paid in the WAL: checkpoints cannot copy into the database
  * file any frame committed after the reader started (the reader still needs the older pages), and
@@ -14,29 +16,14 @@
  * written during the transfer, and is checkpointed and shrunk back after `release` (see
  * wal-checkpointer.ts). Release promptly.
  */
-import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promises";
+import { Worker } from "node:worker_threads";
 import type { StateMachineSnapshot } from "@tsraft/raft";
-import Database from "better-sqlite3";
-import { ImageEncoder } from "./image.js";
-import { DEFAULT_IMAGE_CHUNK_BYTES, type ImageRowRecord } from "./image-format.js";
-import { CHANGES_PER_REVISION, type KvChange } from "./mvcc-types.js";
-import { checkSchema, readMeta } from "./sqlite-database.js";
-import { encodeIdempotencyValue, IDEMPOTENCY_ROWS } from "./sqlite-idempotency.js";
-import { type StateDigest, type StateHash, StateHasher } from "./state-hash.js";
+import { DEFAULT_IMAGE_CHUNK_BYTES } from "./image-format.js";
+import type { FromImageWorker, ImageWorkerData, ToImageWorker } from "./image-worker.js";
+import type { StateDigest, StateHash } from "./state-hash.js";
 
-/** Longest stretch of work between two turns of the event loop while producing an image. */
-export const IMAGE_SLICE_MS = 2;
-/**
- * The share of the event loop's time producing an image may take: after each stretch of work it
- * rests three times as long. Producing is CPU work on the node that serves writes (a leader sending
- * a snapshot, any node serving `GET /backup`); read by a fast consumer (a local backup), it took
- * the whole loop for as long as the image lasted (sqlite-image.test.ts: event loop utilization 1.0
- * while producing; 0.30 with this). At a quarter of the loop it still makes ~75 MB/s of image here,
- * twice what a snapshot transfer between two nodes of this machine carries.
- */
-export const IMAGE_DUTY = 0.25;
-/** Rows read between two looks at the clock. */
-const ROWS_PER_CLOCK_CHECK = 64;
+/** Chunks the worker may produce ahead of the consumer: bounds the memory of a snapshot read. */
+export const CHUNKS_IN_FLIGHT = 4;
 
 /** What {@link SqliteStateMachine.snapshot} returns: its image is always produced asynchronously. */
 export interface SqliteImageSnapshot extends StateMachineSnapshot {
@@ -47,50 +34,68 @@ export interface SqliteImageSnapshot extends StateMachineSnapshot {
 /** A snapshot as {@link SqliteStateMachine.snapshot} returns it, plus what the state machine needs. */
 export class SqliteSnapshot implements SqliteImageSnapshot {
   readonly index: number;
-  readonly revision: number;
-  readonly compactRevision: number;
-  private db: Database.Database | undefined;
-  private rows: IterableIterator<unknown[]> | undefined;
+  /** Settles once the worker pinned the state (rejects if it could not); never rejects unhandled. */
+  readonly pinned: Promise<void>;
+  /**
+   * Resolves once the worker thread is gone, and with it the read transaction: after the image's
+   * end, or after `release`/`abort` (which stop the thread asynchronously).
+   */
+  readonly closed: Promise<void>;
+  private revisions: { revision: number; compactRevision: number } | undefined;
+  private worker: Worker | undefined;
+  /** Messages not taken by `read` yet, and who waits for the next one. */
+  private readonly inbox: FromImageWorker[] = [];
+  private wake: (() => void) | undefined;
   private started = false;
+  private hashing = false;
+  /** The worker sent the image's end (it then exits on its own). */
+  private finished = false;
   /** Why the snapshot can no longer be read, once released or aborted. */
   private ended: string | undefined;
-  /** Set by {@link hashState}: the rows read are also fed to the state digest (state-hash.ts). */
-  private hasher: StateHasher | undefined;
   private hashed: StateDigest | undefined;
 
   /**
-   * Opens a read-only connection to `path` and pins the state it holds now: the caller must have
-   * committed everything the image should contain. Throws if the database's applied index is not
-   * `expectedIndex` (something applied without committing).
+   * Starts the worker that pins the state of the database at `path`: the caller must have committed
+   * everything the image should contain and must not commit again before `pinned` settles. `pinned`
+   * rejects if the database's applied index is not `index` (something applied without committing).
    */
   constructor(
     path: string,
-    expectedIndex: number,
-    private readonly chunkBytes: number = DEFAULT_IMAGE_CHUNK_BYTES,
+    index: number,
+    chunkBytes: number = DEFAULT_IMAGE_CHUNK_BYTES,
     private readonly onRelease: (s: SqliteSnapshot) => void = () => {},
   ) {
-    const db = new Database(path, { readonly: true, fileMustExist: true });
-    try {
-      db.prepare("BEGIN").run();
-      // The read transaction starts at its first read: from here on, this connection sees this state.
-      checkSchema(db);
-      const meta = readMeta(db);
-      if (meta.appliedIndex !== expectedIndex) {
-        throw new Error(
-          `kv snapshot: the database holds index ${meta.appliedIndex}, expected ${expectedIndex} (not committed?)`,
-        );
-      }
-      this.index = meta.appliedIndex;
-      this.revision = meta.revision;
-      this.compactRevision = meta.compactRevision;
-    } catch (err) {
-      db.close();
-      throw err;
-    }
-    this.db = db;
+    this.index = index;
+    const data: ImageWorkerData = { path, index, chunkBytes };
+    const worker = new Worker(WORKER_URL, { workerData: data, resourceLimits: WORKER_LIMITS });
+    this.worker = worker;
+    worker.on("message", (m: FromImageWorker) => this.deliver(m));
+    worker.on("error", (err) => this.deliver({ type: "error", message: err.message }));
+    this.closed = new Promise((resolve) =>
+      worker.on("exit", (code) => {
+        if (this.ended === undefined && !this.finished)
+          this.deliver({ type: "error", message: `the image worker exited (${code})` });
+        resolve();
+      }),
+    );
+    this.pinned = this.next().then((m) => {
+      if (m.type === "pinned") this.revisions = m;
+      else throw new Error(`kv snapshot at index ${index}: ${m.type === "error" ? m.message : "not pinned"}`);
+    });
+    this.pinned.catch(() => {}); // read() reports it
   }
 
-  /** The image, chunk by chunk (see image.ts). Read at most once. */
+  /** The store's revision in the image (once pinned). */
+  get revision(): number {
+    return this.revisions?.revision ?? Number.NaN;
+  }
+
+  /** The compact revision in the image (once pinned). */
+  get compactRevision(): number {
+    return this.revisions?.compactRevision ?? Number.NaN;
+  }
+
+  /** The image, chunk by chunk (see image-format.ts). Read at most once. */
   read(): AsyncIterable<Uint8Array> {
     if (this.started) throw new Error("kv snapshot: read() called twice");
     this.started = true;
@@ -103,18 +108,19 @@ export class SqliteSnapshot implements SqliteImageSnapshot {
    */
   hashState(): void {
     if (this.started) throw new Error("kv snapshot: hashState() after read()");
-    this.hasher = new StateHasher(this.revision, this.compactRevision);
+    this.hashing = true;
   }
 
   /** The state digest, once an image read with {@link hashState} is complete; else undefined. */
   get stateHash(): StateHash | undefined {
     const h = this.hashed;
-    if (h === undefined) return undefined;
-    const { index: appliedIndex, revision, compactRevision } = this;
+    if (h === undefined || this.revisions === undefined) return undefined;
+    const { index: appliedIndex } = this;
+    const { revision, compactRevision } = this.revisions;
     return { appliedIndex, revision, compactRevision, keys: h.keys, changes: h.changes, hash: h.hash };
   }
 
-  /** Ends the read transaction and closes the connection. Idempotent. */
+  /** Ends the read transaction (stops the worker). Idempotent. */
   release(): void {
     this.end("released");
   }
@@ -130,138 +136,73 @@ export class SqliteSnapshot implements SqliteImageSnapshot {
   private end(reason: string): void {
     if (this.ended !== undefined) return;
     this.ended = reason;
-    try {
-      this.rows?.return?.();
-    } finally {
-      this.rows = undefined;
-      const db = this.db;
-      this.db = undefined;
-      db?.close(); // ends the read transaction
-      this.onRelease(this);
+    const worker = this.worker;
+    this.worker = undefined;
+    void worker?.terminate(); // its connection closes with the thread, ending the read transaction
+    this.inbox.length = 0; // chunks not read yet are not read after the end
+    this.deliver({ type: "error", message: reason });
+    this.onRelease(this);
+  }
+
+  private deliver(m: FromImageWorker): void {
+    if (m.type === "end") this.finished = true;
+    this.inbox.push(m);
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  /** The worker's next message (an error once the snapshot ended). */
+  private async next(): Promise<FromImageWorker> {
+    for (;;) {
+      const m = this.inbox.shift();
+      if (m !== undefined) return m;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
     }
   }
 
-  private check(): Database.Database {
-    if (this.ended !== undefined || this.db === undefined) {
-      throw new Error(`kv snapshot at index ${this.index}: ${this.ended ?? "released"}`);
-    }
-    return this.db;
+  private post(m: ToImageWorker): void {
+    this.worker?.postMessage(m);
   }
 
   private async *produce(): AsyncGenerator<Uint8Array> {
-    const enc = new ImageEncoder(
-      { appliedIndex: this.index, revision: this.revision, compactRevision: this.compactRevision },
-      this.chunkBytes,
-    );
-    const hasher = this.hasher;
-    const query = (sql: string) => () =>
-      this.check().prepare(sql).raw().iterate() as IterableIterator<unknown[]>;
-    const firstChange = (this.compactRevision + 1) * CHANGES_PER_REVISION;
-    // One cursor at a time (a connection runs one statement at a time): the keys, then the rows,
-    // then the idempotency records (sqlite-idempotency.ts), which are part of the state too. The
-    // state digest (hashState) is fed the same state in the same order (state-hash.ts): each key
-    // with its value, each change with its previous value (joined only when hashing).
-    for (const [open, add] of [
-      [
-        query(
-          hasher === undefined
-            ? "SELECT key, create_rev, mod_rev, version, mod_id FROM kv ORDER BY key"
-            : "SELECT k.key, k.create_rev, k.mod_rev, k.version, k.mod_id, h.value FROM kv k CROSS JOIN history h ON h.id = k.mod_id ORDER BY k.key",
-        ),
-        (r: unknown[]) => {
-          const revisions = {
-            createRevision: r[1] as number,
-            modRevision: r[2] as number,
-            version: r[3] as number,
-          };
-          enc.addKeyRow(r[0] as Buffer, revisions, r[4] as number);
-          hasher?.key({ key: r[0] as Buffer, value: r[5] as Buffer, ...revisions });
-        },
-      ],
-      [
-        query(
-          hasher === undefined
-            ? "SELECT id, key, value, create_rev, version, prev_mod_rev, prev_id FROM history ORDER BY id"
-            : "SELECT h.id, h.key, h.value, h.create_rev, h.version, h.prev_mod_rev, h.prev_id, p.value FROM history h LEFT JOIN history p ON p.id = h.prev_id ORDER BY h.id",
-        ),
-        (r: unknown[]) => {
-          const row = rowOf(r);
-          enc.addRow(row);
-          if (hasher !== undefined && row.id >= firstChange)
-            hasher.change(changeOf(row, r[7] as Buffer | null));
-        },
-      ],
-      [
-        query(IDEMPOTENCY_ROWS),
-        (r: unknown[]) => {
-          enc.addIdempotency(r[0] as Buffer, encodeIdempotencyValue(r));
-          hasher?.idempotency(r);
-        },
-      ],
-    ] as const) {
-      const rows = open();
-      this.rows = rows;
-      // This generator's own work since it last rested, ms (not the consumer's time at a yield).
-      let worked = 0;
-      let since = performance.now();
-      let n = 0;
-      for (;;) {
-        const current = this.rows;
-        if (current === undefined) this.check(); // ended while we waited: throws
-        const row = current!.next();
-        if (row.done) break;
-        add(row.value);
-        const full = enc.take();
-        if (full.length > 0) {
-          worked += performance.now() - since;
-          for (const chunk of full) yield chunk;
-          await rest(worked);
-          worked = 0;
-          since = performance.now();
-        } else if (++n % ROWS_PER_CLOCK_CHECK === 0 && worked + performance.now() - since > IMAGE_SLICE_MS) {
-          worked += performance.now() - since;
-          await rest(worked);
-          worked = 0;
-          since = performance.now();
-        }
+    await this.pinned.catch((err: Error) => {
+      throw new Error(
+        err.message.replace(/^kv snapshot at index \d+: /, `kv snapshot at index ${this.index}: `),
+      );
+    });
+    this.post({ type: "start", hash: this.hashing });
+    this.post({ type: "credit", n: CHUNKS_IN_FLIGHT });
+    for (;;) {
+      if (this.ended !== undefined && this.inbox.length === 0) break;
+      const m = await this.next();
+      if (m.type === "chunk") {
+        yield m.chunk;
+        this.post({ type: "credit", n: 1 });
+      } else if (m.type === "end") {
+        this.finished = true;
+        this.hashed = m.digest;
+        return;
+      } else if (m.type === "error") {
+        throw new Error(`kv snapshot at index ${this.index}: ${m.message}`);
       }
-      this.check(); // a cursor closed by release() ends early: that is not the end of the image
     }
-    this.hashed = hasher?.finish();
-    yield* enc.finish();
+    throw new Error(`kv snapshot at index ${this.index}: ${this.ended}`);
   }
 }
 
-/** Rests after `workedMs` of producing, so that producing takes at most {@link IMAGE_DUTY} of the loop. */
-async function rest(workedMs: number): Promise<void> {
-  const ms = workedMs * (1 / IMAGE_DUTY - 1);
-  if (ms >= 1) await sleep(ms);
-  else await nextTurn();
-}
+/**
+ * The worker's module. Tests run this package's TypeScript sources, which a worker thread cannot
+ * load on Node 20; they run the build of it (`pnpm test` builds first).
+ */
+const WORKER_URL = import.meta.url.endsWith(".ts")
+  ? new URL("../dist/image-worker.js", import.meta.url)
+  : new URL("./image-worker.js", import.meta.url);
 
-/** A `history` row (id, key, value, create_rev, version, prev_mod_rev, prev_id) as an image row. */
-function rowOf(r: unknown[]): Omit<ImageRowRecord, "kind"> {
-  return {
-    id: r[0] as number,
-    key: r[1] as Buffer,
-    value: (r[2] as Buffer | null) ?? undefined,
-    createRevision: r[3] as number,
-    version: r[4] as number,
-    prevModRevision: r[5] as number,
-    prevRow: (r[6] as number | null) ?? undefined,
-  };
-}
-
-/** A row of the history (a change) with its previous row's value, as the state digest takes it. */
-function changeOf(row: Omit<ImageRowRecord, "kind">, prevValue: Buffer | null): KvChange {
-  return {
-    revision: Math.floor(row.id / CHANGES_PER_REVISION),
-    sub: row.id % CHANGES_PER_REVISION,
-    key: row.key,
-    value: row.value,
-    createRevision: row.createRevision,
-    version: row.version,
-    prevModRevision: row.prevModRevision,
-    prevValue: prevValue ?? undefined,
-  };
-}
+/**
+ * The worker's heap: it holds a few rows and chunks at a time, so a small young generation keeps
+ * its garbage (row values it copied out of SQLite) collected early instead of growing the RSS.
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 };

@@ -47,9 +47,10 @@
  *    which replaces the file atomically: after a crash the database is the old one (at or after its
  *    last synced index) or the new one (fsynced before the swap, at the image's index), never a mix.
  *
- * **Images.** `snapshot()` commits, then pins the state in a read transaction of its own connection
- * (sqlite-snapshot.ts): WAL mode lets this connection go on committing while the image is streamed
- * in chunks from a cursor. The image format is image.ts's (a logical, checksummed record stream),
+ * **Images.** `snapshot()` commits, then a worker thread pins the state in a read transaction of
+ * its own connection (sqlite-snapshot.ts; commits wait the few milliseconds until it has): WAL mode
+ * lets this connection go on committing while the worker produces the image from a cursor, chunk by
+ * chunk as the consumer takes them (image-worker.ts). The image format is image.ts's (a logical, checksummed record stream),
  * also what a backup holds.
  *
  * **Restore** (sqlite-restore.ts builds the new file; the swap is here, in this order):
@@ -243,6 +244,14 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
   private inlineCheckpoints: boolean;
   /** Images not released yet; a restore or close ends them. */
   private readonly snapshots = new Set<SqliteSnapshot>();
+  /**
+   * Snapshots whose worker has not pinned the state yet (sqlite-snapshot.ts): until it has, the
+   * committed state must stay the one at the snapshot's index, so commits wait (`commitHeld`).
+   */
+  private pinning = 0;
+  /** Settles once every snapshot begun so far has pinned its state or failed to. */
+  private pinsSettled: Promise<void> = Promise.resolve();
+  private commitHeld = false;
   /** Settles when the fsyncs of every `sync()` begun so far are done (a restore waits for them). */
   private syncing: Promise<void> = Promise.resolve();
   /** True once the directory was fsynced since the database (and its -wal file) was opened. */
@@ -348,10 +357,19 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
    * Throws if the commit fails; the state machine then refuses every later call.
    */
   commit(): void {
+    this.commitNow(false);
+  }
+
+  /** {@link commit}; unless `force`, it waits while a snapshot is pinning (see `pinning`). */
+  private commitNow(force: boolean): void {
     this.checkFailure();
     if (this.commitTimer !== undefined) clearTimeout(this.commitTimer);
     this.commitTimer = undefined;
     if (this.pending === 0) return;
+    if (this.pinning > 0 && !force) {
+      this.commitHeld = true;
+      return;
+    }
     this.pending = 0;
     if (!this.db.inTransaction) return;
     try {
@@ -377,6 +395,10 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
    */
   async sync(): Promise<number> {
     this.checkUsable();
+    if (this.pinning > 0) {
+      await this.pinsSettled;
+      this.checkUsable();
+    }
     this.commit();
     const index = this.applied;
     const done = this.makeDurable();
@@ -402,14 +424,18 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
   }
 
   /**
-   * A consistent image of the state at the applied index (commits first). The state is pinned
-   * before this returns (a read transaction on a connection of the snapshot's own); `read()` yields
-   * the image (image.ts) chunk by chunk while entries keep being applied, and `release()` ends the
-   * read transaction: the WAL cannot shrink while it lasts (see sqlite-snapshot.ts). A restore or
-   * `close` ends snapshots still open (their `read` then fails).
+   * A consistent image of the state at the applied index (commits first). A worker thread pins the
+   * state (a read transaction on a connection of its own) a few tens of milliseconds later; until
+   * then commits wait, so what it pins is this index's state while entries keep being applied.
+   * `read()` yields the image (image-format.ts) chunk by chunk, produced by the worker, and
+   * `release()` ends the read transaction: the WAL cannot shrink while it lasts (see
+   * sqlite-snapshot.ts). A restore or `close` ends snapshots still open (their `read` then fails).
+   * Returns a promise only when an earlier snapshot is still pinning and entries were applied
+   * since: it waits for that pin to commit them.
    */
-  snapshot(): SqliteImageSnapshot {
+  snapshot(): SqliteImageSnapshot | Promise<SqliteImageSnapshot> {
     this.checkUsable();
+    if (this.pinning > 0 && this.pending > 0) return this.pinsSettled.then(() => this.snapshot());
     this.commit();
     const s = new SqliteSnapshot(
       this.path,
@@ -418,7 +444,26 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
       (x) => this.snapshots.delete(x),
     );
     this.snapshots.add(s);
+    this.pinning++;
+    const settled = s.pinned.then(
+      () => this.pinSettled(),
+      () => this.pinSettled(),
+    );
+    this.pinsSettled = Promise.all([this.pinsSettled, settled]).then(() => {});
     return s;
+  }
+
+  /** A snapshot pinned its state (or failed to): a commit that waited for the last one runs now. */
+  private pinSettled(): void {
+    this.pinning--;
+    if (this.pinning > 0 || !this.commitHeld) return;
+    this.commitHeld = false;
+    if (this.closed || this.restoring || this.failure !== undefined) return;
+    try {
+      this.commit();
+    } catch {
+      // commit() recorded the failure and told onFailure; every later call throws it.
+    }
   }
 
   /**
@@ -447,10 +492,12 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
       );
       this.step("built");
       // Make the live file the whole old state, durably, with an empty WAL.
-      for (const s of [...this.snapshots]) s.abort("the state machine was restored from another image");
+      const readers = [...this.snapshots];
+      for (const s of readers) s.abort("the state machine was restored from another image");
+      await Promise.all(readers.map((s) => s.closed)); // their read transactions end with their threads
       await this.syncing;
       this.checkOpen();
-      this.commit();
+      this.commitNow(true); // the snapshots are aborted: their pins no longer matter
       await this.checkpointer?.quiesce();
       this.checkOpen();
       const [ckpt] = this.db.pragma("wal_checkpoint(TRUNCATE)") as { busy: number }[];
@@ -814,7 +861,7 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
     this.checkpointer = undefined;
     if (!this.db.open) return;
     try {
-      if (this.failure === undefined) this.commit();
+      if (this.failure === undefined) this.commitNow(true);
     } finally {
       this.db.close();
     }

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { ApplyEntry } from "@tsraft/raft";
 import { describe, expect, it } from "vitest";
 import { openSm, put, tempDir, useSqliteKit } from "../test/sqlite-kit.js";
+import type { SqliteSnapshot } from "./sqlite-snapshot.js";
 import { DB_FILE, type SqliteStateMachine, type SqliteStateMachineOptions } from "./sqlite-state-machine.js";
 import type { CheckpointResult } from "./wal-checkpointer.js";
 
@@ -94,9 +95,10 @@ describe("WAL checkpoints in a worker", () => {
     const sm = openSm(dir, { walCheckpointBytes: threshold, onCheckpoint: (r) => checkpoints.push(r) });
     // Less than the threshold before the image: no copy has run when the reader starts.
     let next = await load(sm, { from: 1, count: 10, valueBytes: 16 * 1024, perTick: 10, tickMs: 5 });
-    const snap = await sm.snapshot();
+    const snap = (await sm.snapshot()) as SqliteSnapshot;
+    await snap.pinned; // commits wait until the image worker holds its read transaction
     next = await load(sm, { from: next, count: 300, valueBytes: 16 * 1024, perTick: 10, tickMs: 5 });
-    // ~4.7 MiB of values (and as much again in the history) written while the reader holds its
+    // ~4.7 MiB of values written while the reader holds its
     // snapshot, committed first (the state machine commits on a 100 ms timer; under load none of the
     // 300 entries had been): nothing of it could be copied or restarted.
     sm.commit();
