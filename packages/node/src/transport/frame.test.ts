@@ -102,6 +102,22 @@ describe("frames", () => {
     expect(decodeFails(() => decodeHello(FrameKind.Hello, long))).toBe(true);
   });
 
+  it("a batch's entries are plain Uint8Array views into the frame (no copy), each its own range", () => {
+    const ms = [app(1, 2, 10, 3, 16 * 1024), app(1, 2, 13, 2, 128)];
+    const frame = Buffer.from(encodeBatch(ms)); // ws hands out Node Buffers
+    const got = decodeBatch(frame);
+    expect(got).toEqual(ms);
+    const datas = got.flatMap((m) => m.entries.map((e) => e.data));
+    let end = frame.byteOffset;
+    for (const d of datas) {
+      expect(d.constructor).toBe(Uint8Array);
+      expect(d.buffer).toBe(frame.buffer);
+      expect(d.byteOffset).toBeGreaterThan(end); // in frame order, none overlapping another
+      end = d.byteOffset + d.byteLength;
+    }
+    expect(end).toBeLessThanOrEqual(frame.byteOffset + frame.byteLength);
+  });
+
   it("batch decoding is all or nothing and refuses fields other than messages", () => {
     const frame = encodeBatch([app(1, 2, 1), app(1, 2, 2)]);
     expect(decodeFails(() => decodeBatch(frame.subarray(0, frame.length - 3)))).toBe(true);

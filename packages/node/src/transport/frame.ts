@@ -12,6 +12,7 @@
  */
 import { RaftError } from "@tsraft/raft";
 import {
+  type DecodeOptions,
   decodeMessage,
   EMPTY_BYTES,
   encodeMessage,
@@ -202,9 +203,28 @@ export function encodeBatch(messages: readonly Message[]): Uint8Array {
   return out;
 }
 
+/** raftpb's option for decoding straight out of a frame the transport owns (see decodeBatch). */
+const IN_PLACE: DecodeOptions = { aliasInput: true };
+
 /**
  * Decodes a batch frame, all or nothing: a frame with any malformed message, or any field other than
  * `messages`, throws and none of its messages may be delivered.
+ *
+ * The messages' bytes fields (entries' `data`, `context`) are views into `frame`, not copies: with
+ * 16 KiB entries, copying was a follower's biggest allocation per write. The caller hands over
+ * `frame` and never writes to it or reuses it. That holds for ws's messages (ws 8,
+ * lib/receiver.js): a binary message is a view into one socket read (Node allocates a fresh buffer
+ * per read and never refills it) or, if it spans reads, a fresh `Buffer.allocUnsafe` the fragments
+ * are copied into; masked payloads are unmasked in place before the message is emitted, and ws keeps
+ * no reference after it.
+ *
+ * Memory: an entry the log keeps keeps its frame's ArrayBuffer alive until log compaction drops the
+ * entry. That buffer is one socket read (at most 64 KiB) or one frame (at most maxBatchBytes, 1 MiB
+ * by default, or a single message up to maxPayload), holding nothing but this stream's messages;
+ * under load those are MsgApps whose entries the log keeps anyway, so the overhead is their headers.
+ * The worst case, one small entry pinning a 64 KiB read of messages dropped meanwhile, is bounded by
+ * the read size per entry kept (the copying decoder pinned an 8 KiB slab per small message the same
+ * way).
  */
 export function decodeBatch(frame: Uint8Array): Message[] {
   const r = new FrameReader(frame, FrameKind.Batch);
@@ -212,7 +232,7 @@ export function decodeBatch(frame: Uint8Array): Message[] {
   while (r.more()) {
     const t = r.tag();
     if (t !== tag(1, 2)) throw decodeFailure(`batch: unexpected field tag ${t}`);
-    out.push(decodeMessage(r.bytes()));
+    out.push(decodeMessage(r.bytes(), IN_PLACE));
   }
   return out;
 }
