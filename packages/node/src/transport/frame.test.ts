@@ -17,6 +17,7 @@ import {
   encodeSnapHeader,
   encodeSnapTrailer,
   FrameKind,
+  IN_PLACE_MIN_BYTES,
   snapChunkData,
 } from "./frame.js";
 
@@ -102,20 +103,28 @@ describe("frames", () => {
     expect(decodeFails(() => decodeHello(FrameKind.Hello, long))).toBe(true);
   });
 
-  it("a batch's entries are plain Uint8Array views into the frame (no copy), each its own range", () => {
-    const ms = [app(1, 2, 10, 3, 16 * 1024), app(1, 2, 13, 2, 128)];
+  it("a batch's large messages are decoded in place (views into the frame), small ones copied", () => {
+    // Messages of 16 KiB entries (decoded in place) around one of 128 B entries (copied).
+    const ms = [app(1, 2, 10, 3, 16 * 1024), app(1, 2, 13, 2, 128), app(1, 2, 15, 1, IN_PLACE_MIN_BYTES)];
     const frame = Buffer.from(encodeBatch(ms)); // ws hands out Node Buffers
     const got = decodeBatch(frame);
     expect(got).toEqual(ms);
-    const datas = got.flatMap((m) => m.entries.map((e) => e.data));
     let end = frame.byteOffset;
-    for (const d of datas) {
-      expect(d.constructor).toBe(Uint8Array);
-      expect(d.buffer).toBe(frame.buffer);
-      expect(d.byteOffset).toBeGreaterThan(end); // in frame order, none overlapping another
-      end = d.byteOffset + d.byteLength;
+    for (const [i, m] of got.entries()) {
+      for (const e of m.entries) {
+        expect(e.data.constructor).toBe(Uint8Array);
+        if (i === 1) {
+          expect(e.data.buffer).not.toBe(frame.buffer);
+          continue;
+        }
+        expect(e.data.buffer).toBe(frame.buffer);
+        expect(e.data.byteOffset).toBeGreaterThan(end); // in frame order, none overlapping another
+        end = e.data.byteOffset + e.data.byteLength;
+      }
     }
     expect(end).toBeLessThanOrEqual(frame.byteOffset + frame.byteLength);
+    frame.fill(0); // the copied message does not see it
+    expect(got[1]).toEqual(ms[1]);
   });
 
   it("batch decoding is all or nothing and refuses fields other than messages", () => {
