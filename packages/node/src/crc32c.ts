@@ -20,7 +20,8 @@ import { createRequire } from "node:module";
 /**
  * The shortest input handed to the native implementation. Below it, the fixed cost of a native call
  * exceeds the JS tables' time: the two cross between 200 and 300 bytes on x86-64 (`pnpm bench
- * micro/crc32c-256B`: 0.96× there, 1.8× at 512 B), so 512 leaves a margin for slower calls elsewhere.
+ * micro/crc32c-256B`: 0.96–1.1× there, 1.3–1.8× at 512 B), so 512 leaves a margin for slower calls
+ * elsewhere.
  */
 export const NATIVE_MIN_BYTES = 512;
 
