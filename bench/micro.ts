@@ -1,41 +1,60 @@
 /**
- * Micro benchmarks of the core's building blocks on the leader's hot path: the quorum commit
- * index (run for every MsgAppResp), the raftpb codec of a MsgApp (what a transport does per
- * message), and Progress/Inflights flow control (per MsgApp sent and acknowledged).
+ * Micro benchmarks of the building blocks on a write's hot path: the quorum commit index (run for
+ * every MsgAppResp), the raftpb codec of a MsgApp (what a transport does per message),
+ * Progress/Inflights flow control (per MsgApp sent and acknowledged), and CRC-32C (per WAL record).
  *
  * Each case runs a warm-up of a tenth of its operations untimed, then times `n` operations in
- * batches of {@link BATCH}; the latency percentiles are of the mean ns/op of each batch.
+ * batches of {@link BATCH}; the latency percentiles are of the mean ns/op of each batch. A case
+ * with alternatives (the CRC-32C implementations, decoding with or without a copy) then times them
+ * side by side in the same process: {@link ROUNDS} rounds of n/ROUNDS operations of each in turn,
+ * so that drift on a shared machine hits them alike; figures `<name>NsPerOp` and `<name>Speedup`
+ * (the baseline's time over the alternative's).
  */
+import { crc32c } from "@tsraft/node";
+import { crc32cImplementation, crc32cNative, crc32cSoftware } from "@tsraft/node/testing";
 import { Inflights, MajorityConfig, newRandom, Progress, ProgressState } from "@tsraft/raft";
 import type { Entry, Message } from "@tsraft/raft/raftpb";
 import { decodeMessage, EntryType, encodeMessage, MessageType, zeroMessage } from "@tsraft/raft/raftpb";
 import type { BenchCase, BenchFamily, BenchResult } from "./lib.js";
-import { findCase, measure, result, Samples } from "./lib.js";
+import { findCase, measure, result, round3, Samples } from "./lib.js";
 
 /** Operations per latency sample. */
 const BATCH = 1000;
+/** Rounds of the side-by-side comparison of a case's alternatives. */
+const ROUNDS = 10;
+
+type Op = (i: number) => number;
+
+/** What a micro case's factory builds. */
+interface MicroOps {
+  /**
+   * The timed operation: `op(i)` does the i-th operation and returns a number folded into a sink,
+   * so that the work cannot be optimized away.
+   */
+  readonly op: Op;
+  /** The work done (sizes and the like). */
+  readonly counters: Record<string, number>;
+  /** Alternatives to time side by side, by name, each against `baseline` (one of the names). */
+  readonly compare?: { readonly baseline: string; readonly ops: Readonly<Record<string, Op>> };
+  readonly notes?: string[];
+}
 
 /** One micro case: its parameters, default op count, and a factory for its operation. */
 interface MicroCase extends BenchCase {
   readonly defaultN: number;
-  /**
-   * Builds the state and returns the operation: `op(i)` does the i-th operation and returns a
-   * number folded into a sink, so that the work cannot be optimized away. `counters` describes the
-   * work (sizes and the like).
-   */
-  readonly make: () => { op: (i: number) => number; counters: Record<string, number> };
+  readonly make: () => MicroOps;
 }
 
-/** A 128-byte payload (bytes 0..127), as in the core workload. */
-function payload(): Uint8Array {
-  const p = new Uint8Array(128);
+/** A payload of `size` bytes (0, 1, 2, ... mod 256); 128 bytes as in the core workload. */
+function payload(size = 128): Uint8Array {
+  const p = new Uint8Array(size);
   for (let i = 0; i < p.length; i++) p[i] = i;
   return p;
 }
 
-/** A MsgApp from leader 1 to 2 at term 7 carrying `k` 128-byte entries after index 1,000,000. */
-function msgApp(k: number): Message {
-  const data = payload();
+/** A MsgApp from leader 1 to 2 at term 7 carrying `k` entries of `size` bytes after index 1,000,000. */
+function msgApp(k: number, size = 128): Message {
+  const data = payload(size);
   const entries: Entry[] = [];
   for (let i = 0; i < k; i++)
     entries.push({ term: 7, index: 1_000_001 + i, type: EntryType.EntryNormal, data });
@@ -70,23 +89,72 @@ function quorumCase(voters: number): MicroCase {
   };
 }
 
-/** Encoding or decoding a MsgApp of `k` entries of 128 bytes. */
-function codecCase(op: "encode" | "decode", k: number): MicroCase {
+/**
+ * Encoding or decoding a MsgApp of `k` entries of `size` bytes (128 unless named in the id). Decoding
+ * times the default (a private copy of the input) and compares it with `aliasInput` (views into the
+ * input, as the transport decodes its frames).
+ */
+function codecCase(op: "encode" | "decode", k: number, size = 128): MicroCase {
+  const sizeName = size === 128 ? "" : `x${size % 1024 === 0 ? `${size / 1024}KiB` : `${size}B`}`;
   return {
-    id: `raftpb-${op}-msgapp-${k}`,
-    params: { op: `${op}Message`, type: "MsgApp", entries: k, payloadBytes: 128 },
-    defaultN: k === 1 ? 3_000_000 : 200_000,
+    id: `raftpb-${op}-msgapp-${k}${sizeName}`,
+    params: { op: `${op}Message`, type: "MsgApp", entries: k, payloadBytes: size },
+    defaultN: Math.max(2_000, Math.min(k === 1 ? 3_000_000 : 200_000, Math.floor(2e9 / (k * size)))),
     make: () => {
-      const bytes = encodeMessage(msgApp(k));
+      const bytes = encodeMessage(msgApp(k, size));
       if (op === "encode") {
-        const m = msgApp(k);
+        const m = msgApp(k, size);
         return { op: () => encodeMessage(m).length, counters: { encodedBytes: bytes.length } };
       }
-      const back = decodeMessage(bytes);
-      if (back.entries.length !== k || back.entries[k - 1]!.data.length !== 128) {
-        throw new Error("decodeMessage did not round-trip the MsgApp");
+      const alias = { aliasInput: true };
+      for (const back of [decodeMessage(bytes), decodeMessage(bytes, alias)]) {
+        if (back.entries.length !== k || back.entries[k - 1]!.data.length !== size) {
+          throw new Error("decodeMessage did not round-trip the MsgApp");
+        }
       }
-      return { op: () => decodeMessage(bytes).entries.length, counters: { encodedBytes: bytes.length } };
+      const copy: Op = () => decodeMessage(bytes).entries.length;
+      return {
+        op: copy,
+        counters: { encodedBytes: bytes.length },
+        compare: {
+          baseline: "copy",
+          ops: { copy, alias: () => decodeMessage(bytes, alias).entries.length },
+        },
+      };
+    },
+  };
+}
+
+/**
+ * CRC-32C over `size` bytes at offset 1 of a buffer (as the WAL checksums a record's body inside its
+ * write buffer): `crc32c` as the WAL calls it, compared with its JS tables and its native binding.
+ */
+function crcCase(size: number, name: string, defaultN: number): MicroCase {
+  return {
+    id: `crc32c-${name}`,
+    params: { op: "crc32c", bytes: size, implementation: crc32cImplementation },
+    defaultN,
+    make: () => {
+      const buf = payload(size + 8);
+      const end = 1 + size;
+      const want = crc32cSoftware(0, buf, 1, end);
+      const ops: Record<string, Op> = {
+        software: (i) => crc32cSoftware(i, buf, 1, end),
+        crc32c: (i) => crc32c(i, buf, 1, end),
+      };
+      if (crc32cNative !== undefined) {
+        const nat = crc32cNative;
+        ops.native = (i) => nat(i, buf, 1, end);
+      }
+      for (const [name, f] of Object.entries(ops)) {
+        if (f(0) !== want) throw new Error(`crc32c: ${name} disagrees with the JS tables`);
+      }
+      return {
+        op: ops.crc32c!,
+        counters: { bytes: size },
+        compare: { baseline: "software", ops },
+        notes: crc32cNative === undefined ? ["no native crc32c on this platform: software only"] : [],
+      };
     },
   };
 }
@@ -159,8 +227,17 @@ const CASES: readonly MicroCase[] = [
   codecCase("encode", 64),
   codecCase("decode", 1),
   codecCase("decode", 64),
+  codecCase("decode", 1, 16 * 1024),
+  codecCase("decode", 8, 16 * 1024),
   inflightsCase(64),
   progressCase(64),
+  crcCase(16, "16B", 5_000_000),
+  crcCase(128, "128B", 2_000_000),
+  crcCase(256, "256B", 1_000_000),
+  crcCase(512, "512B", 1_000_000),
+  crcCase(4096, "4KiB", 200_000),
+  crcCase(16 * 1024, "16KiB", 50_000),
+  crcCase(1024 * 1024, "1MiB", 1_000),
 ];
 
 /** Keeps results alive so that the JIT cannot drop the work. */
@@ -170,7 +247,7 @@ async function run(caseId: string, opts: { n?: number | undefined }): Promise<Be
   findCase(family, caseId);
   const mc = CASES.find((c) => c.id === caseId)!;
   const n = opts.n ?? mc.defaultN;
-  const { op, counters } = mc.make();
+  const { op, counters, compare, notes } = mc.make();
   const warm = Math.ceil(n / 10);
   // The results are folded in int32 (`| 0`): a growing double sum would box a HeapNumber per op
   // unless the loop runs optimized, charging the harness's allocations to the case.
@@ -186,17 +263,53 @@ async function run(caseId: string, opts: { n?: number | undefined }): Promise<Be
     }
     sink = (sink + s) | 0;
   });
+  const figures = compare === undefined ? undefined : sideBySide(compare.ops, compare.baseline, n);
   if (sink === 0.5) console.log(sink); // never true: keeps `sink` observable
   return result(family.name, { id: mc.id, params: { ...mc.params, n } }, n, m, {
     counters,
+    figures,
     latency: samples.latency("ns", `mean ns/op over batches of ${BATCH} ops`, 1e6),
+    notes,
   });
 }
 
-/** The micro family: quorum, raftpb codec, Progress/Inflights. */
+/**
+ * Times each of `ops` over `n` operations, in {@link ROUNDS} interleaved rounds after a warm-up of
+ * n/10 each: ns/op per alternative, and the baseline's time over each other's.
+ */
+function sideBySide(ops: Readonly<Record<string, Op>>, baseline: string, n: number): Record<string, number> {
+  const names = Object.keys(ops);
+  const per = Math.max(1, Math.ceil(n / ROUNDS));
+  const ms = new Map(names.map((name) => [name, 0]));
+  for (const name of names) {
+    const f = ops[name]!;
+    for (let i = 0; i < Math.ceil(n / 10); i++) sink = (sink + f(i)) | 0;
+  }
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const name of names) {
+      const f = ops[name]!;
+      let s = 0;
+      const t = performance.now();
+      for (let i = 0; i < per; i++) s = (s + f(i)) | 0;
+      ms.set(name, ms.get(name)! + performance.now() - t);
+      sink = (sink + s) | 0;
+    }
+  }
+  const nsPerOp = (name: string) => (ms.get(name)! * 1e6) / (per * ROUNDS);
+  const figures: Record<string, number> = {};
+  for (const name of names) figures[`${name}NsPerOp`] = round3(nsPerOp(name));
+  for (const name of names) {
+    if (name !== baseline) figures[`${name}Speedup`] = round3(nsPerOp(baseline) / nsPerOp(name));
+  }
+  return figures;
+}
+
+/** The micro family: quorum, raftpb codec, Progress/Inflights, CRC-32C. */
 export const family: BenchFamily = {
   name: "micro",
-  summary: "quorum committedIndex, raftpb MsgApp encode/decode, Progress/Inflights hot paths",
+  summary:
+    "quorum committedIndex, raftpb MsgApp encode/decode (copy vs in place), Progress/Inflights hot paths, " +
+    "CRC-32C (JS vs native)",
   cases: () => CASES.map((c) => ({ id: c.id, params: c.params })),
   run,
 };

@@ -1,6 +1,7 @@
 /**
  * The transport benchmark (issue 7, item 4): messages/s and MB/s between two nodes over ws, for
- * MsgApps of 1 and of 64 entries of 128 bytes; and the CPU a snapshot transfer costs each side
+ * MsgApps of 1 and of 64 entries of 128 bytes and of 4 entries of 16 KiB (the KV's write path with
+ * 16 KiB values, issues 13/14); and the CPU a snapshot transfer costs each side
  * (issue 13: a leader streaming a 5 GB image lost half its writes/s to it).
  *
  * Node 1 (this process) and node 2 (bench/transport-peer.ts, a process of its own, as a real peer)
@@ -46,6 +47,8 @@ const PAYLOAD_BYTES = 128;
 interface TransportCase extends BenchCase {
   readonly kind: "msgapp";
   readonly entries: number;
+  /** Bytes of each entry's data. */
+  readonly entryBytes: number;
   readonly defaultN: number;
 }
 
@@ -67,6 +70,7 @@ const CASES: readonly (TransportCase | SnapshotCase)[] = [
     kind: "msgapp",
     params: { op: "MsgApp over ws", entriesPerMsg: 1, entryBytes: PAYLOAD_BYTES, window: WINDOW },
     entries: 1,
+    entryBytes: PAYLOAD_BYTES,
     defaultN: 300_000,
   },
   {
@@ -74,6 +78,16 @@ const CASES: readonly (TransportCase | SnapshotCase)[] = [
     kind: "msgapp",
     params: { op: "MsgApp over ws", entriesPerMsg: 64, entryBytes: PAYLOAD_BYTES, window: WINDOW },
     entries: 64,
+    entryBytes: PAYLOAD_BYTES,
+    defaultN: 30_000,
+  },
+  {
+    // The KV's write path with 16 KiB values (issues 13/14): a few entries per MsgApp.
+    id: "msgapp-4x16KiB",
+    kind: "msgapp",
+    params: { op: "MsgApp over ws", entriesPerMsg: 4, entryBytes: 16 * 1024, window: WINDOW },
+    entries: 4,
+    entryBytes: 16 * 1024,
     defaultN: 30_000,
   },
   {
@@ -161,7 +175,7 @@ async function run(caseId: string, opts: RunOptions): Promise<BenchResult> {
 async function runMsgApp(c: TransportCase, opts: RunOptions): Promise<BenchResult> {
   const n = opts.n ?? c.defaultN;
   const k = c.entries;
-  const data = new Uint8Array(PAYLOAD_BYTES).map((_, i) => i);
+  const data = new Uint8Array(c.entryBytes).map((_, i) => i);
   const warm = Math.ceil(n / 10);
   const total = warm + n;
 
@@ -241,16 +255,17 @@ async function runMsgApp(c: TransportCase, opts: RunOptions): Promise<BenchResul
         counters: {
           messages: n,
           entries,
-          payloadBytes: entries * PAYLOAD_BYTES,
+          payloadBytes: entries * c.entryBytes,
           msgBytes: wireBytes,
           dropped,
         },
         figures: {
           entriesPerSec: Math.round(entries / secs),
-          payloadMBps: round3((entries * PAYLOAD_BYTES) / MB / secs),
+          payloadMBps: round3((entries * c.entryBytes) / MB / secs),
           msgMBps: round3((n * wireBytes) / MB / secs),
           senderCpuUsPerMsg: round3((m.cpuMs * 1000) / n),
           receiverCpuUsPerMsg: round3((receiverCpuMs * 1000) / n),
+          receiverGcUsPerMsg: round3(((cpu1.gcMs - cpu0.gcMs) * 1000) / n),
         },
         latency: latencyOf(
           rtts.subarray(0, rttCount),

@@ -143,7 +143,7 @@ describe.skipIf(NOT_BUILT !== undefined)(
     });
 
     test("transport: two processes, MsgApps delivered, nothing dropped", () => {
-      for (const c of ["msgapp-1x128B", "msgapp-64x128B"]) {
+      for (const c of ["msgapp-1x128B", "msgapp-64x128B", "msgapp-4x16KiB"]) {
         const r = runChild(["transport", c, "--n", "1000"]);
         expectWellFormed(r, "transport", c);
         expect(r.counters).toMatchObject({ messages: 1000, dropped: 0 });

@@ -4,9 +4,11 @@
  * by the crash harness), {@link MemFileSystem} is an in-memory FileSystem that can "crash" and keep
  * only what was made durable, and the segment-name helpers read and write WAL file names. The
  * frame kinds and the Hello decoder are for tools that watch the transport's bytes (the chaos
- * runner's proxy reads the dialer's id from its Hello).
+ * runner's proxy reads the dialer's id from its Hello). The two CRC-32C implementations behind
+ * `crc32c` are here for benches and tests that compare them.
  */
 
+export { crc32cImplementation, crc32cNative, crc32cSoftware } from "./crc32c.js";
 export {
   type CrashFn,
   FAILPOINTS_ENV,

@@ -17,6 +17,7 @@ import {
   encodeSnapHeader,
   encodeSnapTrailer,
   FrameKind,
+  IN_PLACE_MIN_BYTES,
   snapChunkData,
 } from "./frame.js";
 
@@ -100,6 +101,30 @@ describe("frames", () => {
     }
     const long = Uint8Array.of(FrameKind.Hello, 0x08, ...Array(10).fill(0x80), 0x01);
     expect(decodeFails(() => decodeHello(FrameKind.Hello, long))).toBe(true);
+  });
+
+  it("a batch's large messages are decoded in place (views into the frame), small ones copied", () => {
+    // Messages of 16 KiB entries (decoded in place) around one of 128 B entries (copied).
+    const ms = [app(1, 2, 10, 3, 16 * 1024), app(1, 2, 13, 2, 128), app(1, 2, 15, 1, IN_PLACE_MIN_BYTES)];
+    const frame = Buffer.from(encodeBatch(ms)); // ws hands out Node Buffers
+    const got = decodeBatch(frame);
+    expect(got).toEqual(ms);
+    let end = frame.byteOffset;
+    for (const [i, m] of got.entries()) {
+      for (const e of m.entries) {
+        expect(e.data.constructor).toBe(Uint8Array);
+        if (i === 1) {
+          expect(e.data.buffer).not.toBe(frame.buffer);
+          continue;
+        }
+        expect(e.data.buffer).toBe(frame.buffer);
+        expect(e.data.byteOffset).toBeGreaterThan(end); // in frame order, none overlapping another
+        end = e.data.byteOffset + e.data.byteLength;
+      }
+    }
+    expect(end).toBeLessThanOrEqual(frame.byteOffset + frame.byteLength);
+    frame.fill(0); // the copied message does not see it
+    expect(got[1]).toEqual(ms[1]);
   });
 
   it("batch decoding is all or nothing and refuses fields other than messages", () => {

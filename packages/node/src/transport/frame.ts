@@ -12,6 +12,7 @@
  */
 import { RaftError } from "@tsraft/raft";
 import {
+  type DecodeOptions,
   decodeMessage,
   EMPTY_BYTES,
   encodeMessage,
@@ -202,9 +203,38 @@ export function encodeBatch(messages: readonly Message[]): Uint8Array {
   return out;
 }
 
+/** raftpb's option for decoding straight out of a frame the transport owns (see decodeBatch). */
+const IN_PLACE: DecodeOptions = { aliasInput: true };
+
+/**
+ * Messages of this many encoded bytes or more are decoded in place (see {@link decodeBatch}); smaller
+ * ones are copied, as raftpb does by default.
+ */
+export const IN_PLACE_MIN_BYTES = 16 * 1024;
+
 /**
  * Decodes a batch frame, all or nothing: a frame with any malformed message, or any field other than
  * `messages`, throws and none of its messages may be delivered.
+ *
+ * A message of {@link IN_PLACE_MIN_BYTES} or more has its bytes fields (entries' `data`, `context`)
+ * as views into `frame`, not copies: with 16 KiB entries, that copy (a fresh ArrayBuffer per
+ * message) was a follower's biggest allocation per write. The caller hands over `frame` and never
+ * writes to it or reuses it. That holds for ws's messages (ws 8, lib/receiver.js): a binary message
+ * is a view into one socket read (Node allocates a fresh buffer per read and never refills it) or,
+ * if it spans reads, a fresh `Buffer.allocUnsafe` the fragments are copied into; masked payloads are
+ * unmasked in place before the message is emitted, and ws keeps no reference after it.
+ *
+ * Smaller messages are still copied: the copy is cheap there (carved from a pooled slab below 4
+ * KiB), and in `pnpm bench transport/msgapp-64x128B` (9 KB messages in 1 MiB frames) decoding them
+ * in place cost the receiver more than it saved: with nothing else allocated between ws's 1 MiB frame
+ * buffers, glibc kept handing their memory back to the kernel and faulting it in again (2–4× the
+ * page faults, twice the system time).
+ *
+ * Memory: an entry the log keeps keeps its frame's ArrayBuffer alive until log compaction drops the
+ * entry. That buffer is one socket read (at most 64 KiB: at most 4× a message decoded in place) or
+ * one frame (at most maxBatchBytes, 1 MiB by default, or a single message up to maxPayload), holding
+ * nothing but this stream's messages; under load those are MsgApps whose entries the log keeps
+ * anyway, so the overhead is their headers.
  */
 export function decodeBatch(frame: Uint8Array): Message[] {
   const r = new FrameReader(frame, FrameKind.Batch);
@@ -212,7 +242,8 @@ export function decodeBatch(frame: Uint8Array): Message[] {
   while (r.more()) {
     const t = r.tag();
     if (t !== tag(1, 2)) throw decodeFailure(`batch: unexpected field tag ${t}`);
-    out.push(decodeMessage(r.bytes()));
+    const m = r.bytes();
+    out.push(decodeMessage(m, m.length >= IN_PLACE_MIN_BYTES ? IN_PLACE : undefined));
   }
   return out;
 }

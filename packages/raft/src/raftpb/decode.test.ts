@@ -325,6 +325,40 @@ describe("decoded bytes", () => {
     expect(out.context.constructor).toBe(Uint8Array);
   });
 
+  it("with aliasInput, are plain Uint8Array views into the input itself, even a Node Buffer", () => {
+    const m = pb.newMessage({
+      type: pb.MessageType.MsgApp,
+      entries: [
+        pb.newEntry({ term: 1, index: 1, data: bytes(1, 2, 3) }),
+        pb.newEntry({ term: 1, index: 2, data: new Uint8Array(5000).fill(7) }),
+      ],
+      context: bytes(9),
+      snapshot: pb.newSnapshot({ data: bytes(4, 5) }),
+    });
+    const frame = Buffer.alloc(10_000, 0xee);
+    const encoded = pb.encodeMessage(m);
+    frame.set(encoded, 100);
+    const input = frame.subarray(100, 100 + encoded.length);
+    const out = pb.decodeMessage(input, { aliasInput: true });
+    expect(out).toEqual(m);
+    for (const b of [out.entries[0]!.data, out.entries[1]!.data, out.context, out.snapshot!.data]) {
+      expect(b.constructor).toBe(Uint8Array);
+      expect(b.buffer).toBe(frame.buffer);
+      expect(b.byteOffset).toBeGreaterThanOrEqual(input.byteOffset);
+      expect(b.byteOffset + b.byteLength).toBeLessThanOrEqual(input.byteOffset + input.byteLength);
+    }
+    input.fill(0); // what the caller promises never to do: the decoded bytes change with it
+    expect(out.entries[0]!.data).toEqual(new Uint8Array(3));
+    // The default, and aliasInput: false, still copy.
+    for (const options of [undefined, { aliasInput: false }]) {
+      frame.set(encoded, 100);
+      const copied = pb.decodeMessage(input, options);
+      expect(copied.entries[1]!.data.buffer).not.toBe(frame.buffer);
+      input.fill(0);
+      expect(copied).toEqual(m);
+    }
+  });
+
   it("an empty bytes field decodes to an empty array", () => {
     expect(pb.decodeEntry(bytes(0x22, 0x00)).data.length).toBe(0);
   });

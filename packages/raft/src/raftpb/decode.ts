@@ -7,10 +7,12 @@
  * numbers, known or not. Decoded objects have every field (zero defaults), in the shape the `new*`
  * factories build. Their bytes fields never alias the input: they are views into one private copy of
  * it made on the first bytes field (one allocation per message rather than one per entry), so keeping
- * any of them keeps that copy alive. A uint64 above 2^53 − 1, truncated input, a wire type other than
- * the field's, a length past the end or nesting deeper than 100 throws a RaftError with code "Decode"
- * whose message names the message type and field (e.g. `raftpb: Message.term: 18446744073709551615
- * exceeds 2^53-1`). Callers taking bytes off the network must catch it.
+ * any of them keeps that copy alive; `decodeMessage(bytes, { aliasInput: true })` skips the copy for
+ * a caller that owns its input (see {@link DecodeOptions}). A uint64 above 2^53 − 1, truncated
+ * input, a wire type other than the field's, a length past the end or nesting deeper than 100 throws
+ * a RaftError with code "Decode" whose message names the message type and field (e.g. `raftpb:
+ * Message.term: 18446744073709551615 exceeds 2^53-1`). Callers taking bytes off the network must
+ * catch it.
  *
  * Each read* function reads fields until the cursor's limit (the end of the message being read) and
  * returns a fresh object in its factory's key order, so decoded objects share the core's V8 shapes. A
@@ -374,12 +376,30 @@ function readConfChangeV2(c: Cursor): ConfChangeV2 {
   return { transition, changes, context };
 }
 
+/** How {@link decodeMessage} treats its input. */
+export interface DecodeOptions {
+  /**
+   * Hand out the bytes fields (`entries[i].data`, `context`, `snapshot.data`) as views into the
+   * input itself instead of into a copy of it. That saves an allocation and a copy of the whole
+   * message per decode (with 16 KiB entries, the copy is most of a decode's time: see `pnpm bench
+   * micro/raftpb-decode-*`). Default false.
+   *
+   * Only for a caller that owns the input: it must never write to it or hand it to anything that
+   * reuses it (a read buffer refilled by the next read) while any decoded object lives, since
+   * mutating the input would change entries already in the log. And any bytes field kept keeps the
+   * input's whole ArrayBuffer alive: the caller bounds what that buffer holds (the transport's
+   * frames, packages/node/src/transport/frame.ts, hold nothing but the messages decoded from them).
+   */
+  readonly aliasInput?: boolean | undefined;
+}
+
 /**
  * Decodes a Message. Throws a RaftError with code "Decode" on malformed input or a number above
- * 2^53 − 1; callers taking bytes off the network must catch it (and drop the frame).
+ * 2^53 − 1; callers taking bytes off the network must catch it (and drop the frame). The result
+ * never aliases `bytes` unless `options.aliasInput` says so.
  */
-export function decodeMessage(bytes: Uint8Array): Message {
-  return readMessage(new Cursor(bytes));
+export function decodeMessage(bytes: Uint8Array, options?: DecodeOptions): Message {
+  return readMessage(new Cursor(bytes, options?.aliasInput === true));
 }
 
 /** Decodes an Entry (throws a "Decode" RaftError like {@link decodeMessage}). */

@@ -17,6 +17,7 @@ export {
   simpleConfChangeV2,
 } from "./confchange.js";
 export {
+  type DecodeOptions,
   decodeConfChange,
   decodeConfChangeV2,
   decodeConfState,

@@ -47,18 +47,28 @@ export class Cursor {
   depth: number;
 
   /**
-   * A private copy of `buf`, made when the first bytes field is read; bytes fields are views into it.
-   * One pooled copy per decoded message costs far less than one ArrayBuffer per field, and decoded
-   * objects still never alias the caller's buffer, which a transport may reuse.
+   * What bytes fields are views into: by default a private copy of `buf`, made when the first bytes
+   * field is read (one pooled copy per decoded message costs far less than one ArrayBuffer per
+   * field, and decoded objects never alias the caller's buffer, which a reader may reuse); with
+   * `aliasInput`, `buf` itself (as a plain Uint8Array), set from the start.
    */
   private copy: Uint8Array | undefined;
 
-  constructor(bytes: Uint8Array) {
+  /**
+   * A cursor over all of `bytes`. With `aliasInput`, bytes fields are views into `bytes` rather than
+   * into a copy of it: the caller owns `bytes` and never writes to it again (decode.ts, DecodeOptions).
+   */
+  constructor(bytes: Uint8Array, aliasInput = false) {
     this.buf = bytes;
     this.pos = 0;
     this.limit = bytes.length;
     this.depth = 0;
-    this.copy = undefined;
+    // A plain Uint8Array (even if the input is a Node Buffer), so the subarrays handed out are too.
+    this.copy = !aliasInput
+      ? undefined
+      : bytes.constructor === Uint8Array
+        ? bytes
+        : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   /**
@@ -140,8 +150,8 @@ export class Cursor {
   }
 
   /**
-   * Reads a bytes field: a view into the private copy of the input (see `copy`); an empty field gives
-   * the shared EMPTY_BYTES.
+   * Reads a bytes field: a view into the private copy of the input, or into the input itself with
+   * `aliasInput` (see `copy`); an empty field gives the shared EMPTY_BYTES.
    */
   bytes(what: string): Uint8Array {
     const end = this.lenEnd(what);
