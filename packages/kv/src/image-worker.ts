@@ -13,8 +13,10 @@ import { StateHasher } from "./state-hash.js";
 /** What the snapshot gives the worker at its start. */
 export interface ImageWorkerData {
   readonly path: string;
-  /** The applied index the database must hold when pinned. */
+  /** The state the database must hold when pinned (else the worker fails). */
   readonly index: number;
+  readonly revision: number;
+  readonly compactRevision: number;
   readonly chunkBytes: number;
 }
 
@@ -25,13 +27,13 @@ export type ToImageWorker =
 
 /** Messages from the worker, in this order: pinned (or error), chunks, end (or error). */
 export type FromImageWorker =
-  | { readonly type: "pinned"; readonly revision: number; readonly compactRevision: number }
+  | { readonly type: "pinned" }
   | { readonly type: "chunk"; readonly chunk: Uint8Array }
   | { readonly type: "end"; readonly digest: { keys: number; changes: number; hash: string } | undefined }
   | { readonly type: "error"; readonly message: string };
 
 const port = parentPort!;
-const { path, index, chunkBytes } = workerData as ImageWorkerData;
+const { path, index, revision, compactRevision, chunkBytes } = workerData as ImageWorkerData;
 const post = (m: FromImageWorker, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
 
 let db: Database.Database | undefined;
@@ -46,11 +48,13 @@ try {
   // The read transaction starts at its first read: from here on, this connection sees this state.
   checkSchema(db);
   const meta = readMeta(db);
-  if (meta.appliedIndex !== index) {
-    throw new Error(`the database holds index ${meta.appliedIndex}, expected ${index} (not committed?)`);
+  if (meta.appliedIndex !== index || meta.revision !== revision || meta.compactRevision !== compactRevision) {
+    throw new Error(
+      `the database holds index ${meta.appliedIndex} (revision ${meta.revision}, compacted at ${meta.compactRevision}), expected ${index} (${revision}, ${compactRevision}): not committed?`,
+    );
   }
   header = meta;
-  post({ type: "pinned", revision: meta.revision, compactRevision: meta.compactRevision });
+  post({ type: "pinned" });
 } catch (err) {
   fail(err);
 }

@@ -34,6 +34,9 @@ export interface SqliteImageSnapshot extends StateMachineSnapshot {
 /** A snapshot as {@link SqliteStateMachine.snapshot} returns it, plus what the state machine needs. */
 export class SqliteSnapshot implements SqliteImageSnapshot {
   readonly index: number;
+  /** The store's revision and compact revision in the image (the state machine's at `index`). */
+  readonly revision: number;
+  readonly compactRevision: number;
   /** Settles once the worker pinned the state (rejects if it could not); never rejects unhandled. */
   readonly pinned: Promise<void>;
   /**
@@ -41,7 +44,6 @@ export class SqliteSnapshot implements SqliteImageSnapshot {
    * end, or after `release`/`abort` (which stop the thread asynchronously).
    */
   readonly closed: Promise<void>;
-  private revisions: { revision: number; compactRevision: number } | undefined;
   private worker: Worker | undefined;
   /** Messages not taken by `read` yet, and who waits for the next one. */
   private readonly inbox: FromImageWorker[] = [];
@@ -55,18 +57,21 @@ export class SqliteSnapshot implements SqliteImageSnapshot {
   private hashed: StateDigest | undefined;
 
   /**
-   * Starts the worker that pins the state of the database at `path`: the caller must have committed
-   * everything the image should contain and must not commit again before `pinned` settles. `pinned`
-   * rejects if the database's applied index is not `index` (something applied without committing).
+   * Starts the worker that pins the state of the database at `path`, which the caller has committed
+   * at `state` (and must not commit again before `pinned` settles). `pinned` rejects if the database
+   * holds another state (something applied without committing).
    */
   constructor(
     path: string,
-    index: number,
+    state: { readonly index: number; readonly revision: number; readonly compactRevision: number },
     chunkBytes: number = DEFAULT_IMAGE_CHUNK_BYTES,
     private readonly onRelease: (s: SqliteSnapshot) => void = () => {},
   ) {
+    const { index } = state;
     this.index = index;
-    const data: ImageWorkerData = { path, index, chunkBytes };
+    this.revision = state.revision;
+    this.compactRevision = state.compactRevision;
+    const data: ImageWorkerData = { path, ...state, chunkBytes };
     const worker = new Worker(WORKER_URL, { workerData: data, resourceLimits: WORKER_LIMITS });
     this.worker = worker;
     worker.on("message", (m: FromImageWorker) => this.deliver(m));
@@ -79,20 +84,10 @@ export class SqliteSnapshot implements SqliteImageSnapshot {
       }),
     );
     this.pinned = this.next().then((m) => {
-      if (m.type === "pinned") this.revisions = m;
-      else throw new Error(`kv snapshot at index ${index}: ${m.type === "error" ? m.message : "not pinned"}`);
+      if (m.type !== "pinned")
+        throw new Error(`kv snapshot at index ${index}: ${m.type === "error" ? m.message : "not pinned"}`);
     });
     this.pinned.catch(() => {}); // read() reports it
-  }
-
-  /** The store's revision in the image (once pinned). */
-  get revision(): number {
-    return this.revisions?.revision ?? Number.NaN;
-  }
-
-  /** The compact revision in the image (once pinned). */
-  get compactRevision(): number {
-    return this.revisions?.compactRevision ?? Number.NaN;
   }
 
   /** The image, chunk by chunk (see image-format.ts). Read at most once. */
@@ -114,9 +109,8 @@ export class SqliteSnapshot implements SqliteImageSnapshot {
   /** The state digest, once an image read with {@link hashState} is complete; else undefined. */
   get stateHash(): StateHash | undefined {
     const h = this.hashed;
-    if (h === undefined || this.revisions === undefined) return undefined;
-    const { index: appliedIndex } = this;
-    const { revision, compactRevision } = this.revisions;
+    if (h === undefined) return undefined;
+    const { index: appliedIndex, revision, compactRevision } = this;
     return { appliedIndex, revision, compactRevision, keys: h.keys, changes: h.changes, hash: h.hash };
   }
 

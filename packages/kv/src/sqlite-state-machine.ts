@@ -439,7 +439,7 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
     this.commit();
     const s = new SqliteSnapshot(
       this.path,
-      this.applied,
+      { index: this.applied, revision: this.rev, compactRevision: this.compactRev },
       this.options.imageChunkBytes ?? DEFAULT_IMAGE_CHUNK_BYTES,
       (x) => this.snapshots.delete(x),
     );

@@ -30,6 +30,8 @@ async function hashedImage(sm: SqliteStateMachine, during?: () => unknown, chunk
   const s = await sm.snapshot();
   expect(s).toBeInstanceOf(SqliteSnapshot);
   const snap = s as SqliteSnapshot;
+  // Known before the worker pinned the state (a backup's headers carry them at once).
+  expect([snap.revision, snap.compactRevision]).toEqual([sm.revision(), sm.compactRevision()]);
   snap.hashState();
   let first = true;
   for await (const chunk of snap.read()) {
