@@ -197,6 +197,8 @@ const WORKER_URL = import.meta.url.endsWith(".ts")
 
 /**
  * The worker's heap: it holds a few rows and chunks at a time, so a small young generation keeps
- * its garbage (row values it copied out of SQLite) collected early instead of growing the RSS.
+ * its garbage (row values it copied out of SQLite) collected early instead of growing the RSS. The
+ * old generation is left unbounded: a value as large as `--max-request-bytes` allows must not make
+ * every image fail.
  */
-const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 };
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4 };
