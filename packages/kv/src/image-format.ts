@@ -2,8 +2,9 @@
  * The tsraft-kv image: the whole store at one applied index as a byte stream, written and read a
  * chunk at a time. It is what a leader streams to a follower that needs a snapshot
  * ({@link SqliteStateMachine.snapshot}, {@link SqliteStateMachine.restore}) and what a backup
- * holds, so it is a logical format (keys, values, revisions, history, idempotency records), not SQLite's file: it does not
- * depend on the SQLite version, page size or free pages, and it can be checked without SQLite.
+ * holds. It carries the store's rows (keys with their revisions, the history rows holding the
+ * values, idempotency records), not SQLite's file: it does not depend on the SQLite version, page
+ * size or free pages, and it can be checked without SQLite.
  * The encoder is in image.ts, the decoder in image-decoder.ts.
  *
  * Format version 3 (written since each value is stored once, schema 3 of sqlite-database.ts): the

@@ -176,7 +176,6 @@ export class SqliteSnapshot implements SqliteImageSnapshot {
         yield m.chunk;
         this.post({ type: "credit", n: 1 });
       } else if (m.type === "end") {
-        this.finished = true;
         this.hashed = m.digest;
         return;
       } else if (m.type === "error") {
