@@ -293,6 +293,23 @@ describe("kv image, format version 3 (rows, each value once)", () => {
     expect(sm.stateHash()).toEqual(before);
   });
 
+  it("a paced restore (restoreBytesPerSec) takes the image no faster than its rate, and restores it whole", async () => {
+    const src = openSm(tempDir());
+    const value = Buffer.alloc(16 * 1024, 3);
+    await src.apply(Array.from({ length: 48 }, (_, i) => put(i + 1, `key-${i}`, value)));
+    const { index, chunks } = await imageOf(src);
+    const bytes = chunks.reduce((s, c) => s + c.length, 0);
+    const rate = 2 * 1024 * 1024; // ~0.38 s for the ~790 KB image
+    const dst = openSm(tempDir(), { restoreBytesPerSec: rate });
+    const started = performance.now();
+    await dst.restore(index, chunks);
+    const ms = performance.now() - started;
+    // A lower bound only (a busy machine makes it slower, never faster); the last chunk may go at once.
+    const lastChunk = chunks[chunks.length - 1]!.length;
+    expect(ms).toBeGreaterThanOrEqual(((bytes - lastChunk) / rate) * 1000 - 5);
+    expect(dst.stateHash()).toEqual(src.stateHash());
+  });
+
   it("holds each value once: N fresh values of 16 KiB make an image of about N × 16 KiB", async () => {
     const sm = openSm(tempDir());
     const value = Buffer.alloc(16 * 1024, 7);

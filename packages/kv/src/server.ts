@@ -87,6 +87,7 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
           DEFAULT_MAX_IMAGE_RECORD_BYTES,
           config.maxRequestBytes + PROPOSAL_OVERHEAD,
         ),
+        restoreBytesPerSec: config.catchUpBytesPerSec,
         // A failed background commit: the database no longer holds what reads would be served from.
         onFailure: (err) => {
           log.fatal({ err }, "the state machine failed: stopping the node");
@@ -133,6 +134,7 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
       checkQuorum: true,
       snapshotCount: config.snapshotCount,
       snapshotCatchUpEntries: config.snapshotCatchUpEntries,
+      catchUpBytesPerSec: config.catchUpBytesPerSec,
       requestTimeoutMs: config.requestTimeoutMs,
       // The proposal is the body plus the key, the CAS value and a few bytes of framing.
       maxRequestBytes: config.maxRequestBytes + PROPOSAL_OVERHEAD,

@@ -5,7 +5,7 @@
  * sqlite-state-machine.ts walks through why a crash at any step leaves one database or the other.
  */
 import { open, rm } from "node:fs/promises";
-import { setImmediate as nextTurn } from "node:timers/promises";
+import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
 import { ImageDecoder } from "./image-decoder.js";
 import { IMAGE_FORMAT_VERSION, ImageError, type ImageRecord, type ImageSummary } from "./image-format.js";
@@ -68,6 +68,11 @@ const SYNC_EVERY_BYTES = 64 * 1024 * 1024;
 export interface BuildOptions {
   /** Refuse records larger than this (see {@link ImageDecoderOptions}). */
   readonly maxRecordBytes?: number;
+  /**
+   * Take the image at most this many bytes/s (default 0: as fast as the disk and CPU allow): a
+   * follower building gigabytes competes with the quorum's writes for both.
+   */
+  readonly bytesPerSec?: number;
 }
 
 /**
@@ -103,7 +108,11 @@ export async function buildDatabaseFromImage(
     let sliceStart = performance.now();
     let n = 0;
     let unsynced = 0;
+    const rate = options.bytesPerSec ?? 0;
+    const started = performance.now();
+    let taken = 0;
     for await (const chunk of image) {
+      taken += chunk.length;
       // SQLite spills the transaction's pages to the file as its cache fills; fdatasync what it
       // wrote every 64 MiB, so the kernel never holds GiBs of it dirty (a final fsync of those
       // stalls every other fsync on the disk for seconds: the WAL's, the other nodes' on one box).
@@ -131,7 +140,10 @@ export async function buildDatabaseFromImage(
           `the image is at index ${decoder.header.appliedIndex}, not at the index ${index} it was restored for`,
         );
       }
-      await nextTurn();
+      // Paced: wait until the bytes taken so far are due. Otherwise a turn of the event loop.
+      const ahead = rate > 0 ? (taken / rate) * 1000 - (performance.now() - started) : 0;
+      if (ahead > 1) await sleep(ahead);
+      else await nextTurn();
       sliceStart = performance.now();
     }
     summary = decoder.finish();

@@ -190,6 +190,11 @@ export interface SqliteStateMachineOptions {
   /** `restore` refuses images with a record (key + value) larger than this (default 64 MiB). */
   maxImageRecordBytes?: number;
   /**
+   * `restore` takes its image at most this many bytes/s (default 0: unpaced), so that a follower
+   * building a large database leaves the disk and CPU to the quorum's writes.
+   */
+  restoreBytesPerSec?: number;
+  /**
    * Log entries an idempotency key is remembered for (default {@link IDEMPOTENCY_WINDOW}). Must be
    * the same on every member: tests only.
    */
@@ -482,14 +487,14 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
     this.restoring = true;
     let swapping = false;
     try {
-      const summary = await buildDatabaseFromImage(
-        this.tempPath,
-        index,
-        image,
-        this.options.maxImageRecordBytes === undefined
+      const summary = await buildDatabaseFromImage(this.tempPath, index, image, {
+        ...(this.options.maxImageRecordBytes === undefined
           ? {}
-          : { maxRecordBytes: this.options.maxImageRecordBytes },
-      );
+          : { maxRecordBytes: this.options.maxImageRecordBytes }),
+        ...(this.options.restoreBytesPerSec === undefined
+          ? {}
+          : { bytesPerSec: this.options.restoreBytesPerSec }),
+      });
       this.step("built");
       // Make the live file the whole old state, durably, with an empty WAL.
       const readers = [...this.snapshots];

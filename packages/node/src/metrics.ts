@@ -29,6 +29,7 @@ export interface NodeMetrics {
   readonly snapshotSaveSeconds: Histogram;
   readonly compactions: Counter;
   readonly compactionSeconds: Histogram;
+  readonly catchUpPacedBytes: Counter<"to">;
   // Transport.
   readonly messagesSent: Counter;
   readonly messagesReceived: Counter;
@@ -99,6 +100,11 @@ export function createNodeMetrics(registry: Registry = new Registry()): NodeMetr
       "compaction_duration_seconds",
       "Time from a compaction's start (between two applies) to the log cut, off the apply path.",
       [0.001, 0.004, 0.016, 0.064, 0.256, 1, 4, 16, 64],
+    ),
+    catchUpPacedBytes: counter(
+      "catch_up_paced_bytes_total",
+      "Entry bytes this leader sent at the catch-up pace to a follower far behind its commit, by peer.",
+      ["to"],
     ),
     messagesSent: counter("messages_sent_total", "Raft messages handed to peer connections, by peer.", [
       "to",

@@ -137,6 +137,14 @@ export interface RaftNodeOptions<R = unknown> {
    */
   maxInflightBytes?: number;
   /**
+   * A follower far behind the leader's commit (back from a long stop, or replaying what was
+   * written while its snapshot travelled) takes the leader's entries at most this many bytes/s,
+   * but always at least twice as many entries/s as the leader commits (default 0: unpaced). It is
+   * not on the commit path then, and its disk and CPU are the ones the quorum's writes need
+   * (raftnode/catch-up-pace.ts).
+   */
+  catchUpBytesPerSec?: number;
+  /**
    * Bytes of uncommitted entries a leader accepts before it drops proposals (default 64 MiB: what it
    * holds in memory for proposals not yet committed stays bounded).
    */
@@ -203,6 +211,7 @@ export interface ResolvedNodeOptions<R = unknown> {
   readonly maxSizePerMsg: number;
   readonly maxInflightMsgs: number;
   readonly maxInflightBytes: number;
+  readonly catchUpBytesPerSec: number;
   readonly maxUncommittedEntriesSize: number;
   readonly asyncStorageWrites: boolean;
   readonly requestTimeoutMs: number;
@@ -237,6 +246,11 @@ export function resolveNodeOptions<R>(o: RaftNodeOptions<R>): ResolvedNodeOption
     const x = v ?? def;
     if (!Number.isSafeInteger(x) || x <= 0)
       throw new RangeError(`raftnode: ${name} must be a positive integer`);
+    return x;
+  };
+  const nonNegative = (name: string, v: number | undefined): number => {
+    const x = v ?? 0;
+    if (!Number.isSafeInteger(x) || x < 0) throw new RangeError(`raftnode: ${name} must be an integer ≥ 0`);
     return x;
   };
   const realFs = o.fs === undefined || isNodeFileSystem(o.fs);
@@ -277,6 +291,7 @@ export function resolveNodeOptions<R>(o: RaftNodeOptions<R>): ResolvedNodeOption
     maxSizePerMsg,
     maxInflightMsgs,
     maxInflightBytes: Math.max(maxSizePerMsg, positive("maxInflightBytes", o.maxInflightBytes, 16 * MiB)),
+    catchUpBytesPerSec: nonNegative("catchUpBytesPerSec", o.catchUpBytesPerSec),
     maxUncommittedEntriesSize: o.maxUncommittedEntriesSize ?? 64 * MiB,
     asyncStorageWrites: o.asyncStorageWrites ?? false,
     requestTimeoutMs: positive("requestTimeoutMs", o.requestTimeoutMs, 5_000),

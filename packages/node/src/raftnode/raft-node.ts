@@ -49,6 +49,7 @@ import type { TransportHandler, TransportOptions } from "../transport/options.js
 import { Transport } from "../transport/transport.js";
 import { Applier, type ApplyOutcome, type ApplyTask } from "./applier.js";
 import { CatchUps } from "./catch-up.js";
+import { CatchUpPacer } from "./catch-up-pace.js";
 import { IndexWaiters, StopSignal, TaskQueue, Wakeup } from "./channels.js";
 import { Compactor } from "./compactor.js";
 import { DataDirLock } from "./data-dir-lock.js";
@@ -123,6 +124,8 @@ export class RaftNode<R = unknown> {
   private readonly reads: ReadIndexBatcher;
   private readonly compactor: Compactor<R>;
   private readonly catchUps = new CatchUps();
+  /** MsgApps to followers far behind, at their catch-up pace (catch-up-pace.ts). */
+  private readonly pacer: CatchUpPacer;
   /** The apply loop is restoring a snapshot from the leader. */
   private restoring = false;
   /** From the Ready loop to the apply loop. */
@@ -209,6 +212,13 @@ export class RaftNode<R = unknown> {
     );
     this.applied.trigger(this.applier.appliedIndex);
     this.raftApplied.trigger(this.applier.appliedIndex);
+    this.pacer = new CatchUpPacer(
+      o.catchUpBytesPerSec,
+      (msgs) => {
+        if (!this.stopping) this.transport.send(msgs);
+      },
+      (to, bytes) => this.metrics.catchUpPacedBytes.inc({ to: String(to) }, bytes),
+    );
     this.compactor = new Compactor<R>(
       {
         sm: this.sm,
@@ -687,7 +697,7 @@ export class RaftNode<R = unknown> {
         this.applyQueue.push({ kind: "send-snapshot", msg: m });
       }
     }
-    if (plain.length > 0) this.transport.send(plain);
+    if (plain.length > 0) this.pacer.send(plain);
   }
 
   // --- the apply loop ---------------------------------------------------------------------------------
@@ -929,8 +939,10 @@ export class RaftNode<R = unknown> {
     const wasLeader = this.raftState === StateType.StateLeader;
     this.lead = ss.lead;
     this.raftState = ss.raftState;
-    if (wasLeader && ss.raftState !== StateType.StateLeader)
+    if (wasLeader && ss.raftState !== StateType.StateLeader) {
       this.transport.abortSnapshots?.("no longer leader");
+      this.pacer.clear();
+    }
     this.metrics.hasLeader.set(ss.lead === 0 ? 0 : 1);
     this.metrics.isLeader.set(ss.raftState === StateType.StateLeader ? 1 : 0);
     if (ss.lead === prev) return;
@@ -1037,6 +1049,7 @@ export class RaftNode<R = unknown> {
     this.applyQueue.close();
     this.appendQueue.close();
     this.peers.stop();
+    this.pacer.stop();
     this.wakeup.kick();
     const transportStopped = this.transport
       .stop()
