@@ -6,6 +6,7 @@
  * the server fails, 2 on a usage error.
  */
 import { HELP, parseCliArgs } from "./config.js";
+import { tuneHeapGrowth } from "./heap-growth.js";
 import type { KvServer } from "./server.js";
 
 /** Hard deadline for a clean stop; past it the process exits anyway. */
@@ -29,6 +30,7 @@ async function main(): Promise<void> {
     return;
   }
   const config = parsed.config;
+  tuneHeapGrowth();
   let server: KvServer | undefined;
   let exiting = false;
   const shutdown = (why: string, code = 0) => {
