@@ -5,6 +5,7 @@
  * cluster stopped and its directory removed.
  */
 import { randomBytes } from "node:crypto";
+import { appendFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { type Cluster, type Member, processCpuMs, profiling, withFlag } from "./cluster-procs.js";
 import { benchDir } from "./disk.js";
@@ -52,6 +53,8 @@ export interface GrowthParams {
   readonly dir: string | undefined;
   /** Added to every member's command line. */
   readonly extraArgs: readonly string[];
+  /** Where the restarted follower's log lines go, each prefixed with the run's second (undefined: nowhere). */
+  readonly catchupLog?: string | undefined;
 }
 
 /** An accumulator of acknowledged writes and failed attempts over a time span (a window, or a whole phase). */
@@ -233,9 +236,11 @@ class GrowthDriver {
     // Restart it, logging at info so that its snapshot messages can be seen.
     const commitAtRestart = (await this.sys.status(members[this.#target]!, SCRAPE_TIMEOUT_MS))?.commit;
     const evidence: string[] = [];
+    const logTo = this.p.catchupLog;
     const unsubscribe = members[f]!.onLine((line) => {
       const e = snapshotLogLine(line);
       if (e !== undefined && evidence.length < 10) evidence.push(e);
+      if (logTo !== undefined) appendFileSync(logTo, `${(this.#elapsed() / 1000).toFixed(1)} ${line}\n`);
     });
     const tRestart = performance.now();
     const downSec = (tRestart - tStop) / 1000;

@@ -52,6 +52,11 @@ const OPTIONS: readonly FamilyOption[] = [
   { name: "etcd-quota-gib", takesValue: true, help: "etcd's --quota-backend-bytes, GiB (default 8)" },
   { name: "kv-args", takesValue: true, help: 'extra tsraft-kv flags, e.g. "--snapshot-count 500"' },
   { name: "etcd-args", takesValue: true, help: 'extra etcd flags, e.g. "--snapshot-count 500"' },
+  {
+    name: "catchup-log",
+    takesValue: true,
+    help: "file to write the restarted follower's log lines to, each prefixed with the run's second",
+  },
 ];
 
 /** The growth bench's settings, from the common options and its own. */
@@ -65,6 +70,7 @@ interface Settings extends LoadSettings {
   readonly etcdQuotaGib: number;
   readonly kvArgs: readonly string[];
   readonly etcdArgs: readonly string[];
+  readonly catchupLog: string | undefined;
 }
 
 function settingsOf(opts: RunOptions): Settings {
@@ -85,6 +91,7 @@ function settingsOf(opts: RunOptions): Settings {
     etcdQuotaGib: number("etcd-quota-gib", 8, (v) => v > 0, "GiB > 0"),
     kvArgs: words("kv-args"),
     etcdArgs: words("etcd-args"),
+    catchupLog: x["catchup-log"] === undefined ? undefined : String(x["catchup-log"]),
   };
 }
 
@@ -154,13 +161,15 @@ async function stream(caseId: string, opts: RunOptions, emit: (line: object) => 
     windowMs: s.windowSec * 1000,
     dir: opts.dir,
     extraArgs: s.kvArgs,
+    catchupLog: s.catchupLog,
   };
   const ours = await runGrowth(TSRAFT_SYSTEM, params, emit);
   emit(ours);
   let theirs: SystemSummary | null = null;
   if (etcd !== undefined) {
     const sys = etcdSystem(etcd.bin, Math.round(s.etcdQuotaGib * GiB));
-    theirs = await runGrowth(sys, { ...params, extraArgs: s.etcdArgs }, emit);
+    const etcdLog = s.catchupLog === undefined ? undefined : `${s.catchupLog}.etcd`;
+    theirs = await runGrowth(sys, { ...params, extraArgs: s.etcdArgs, catchupLog: etcdLog }, emit);
     emit(theirs);
     notes.push(
       `etcd ${etcd.version} (${etcd.bin}) via its v3 JSON gateway, --quota-backend-bytes ${s.etcdQuotaGib} GiB`,
