@@ -165,12 +165,10 @@ describe.skipIf(CLI_MISSING)("backup under load, restore into a new cluster", ()
     const peers = "ws://127.0.0.1:1,ws://127.0.0.1:2";
     for (const [f, why] of [
       [truncated, /not a valid backup: kv image: truncated/],
-      // Where the flipped bit lands decides which check sees it first: the checksum, or a field
-      // of a record that cannot be (a length, a kind, an order, a revision out of range).
-      [
-        altered,
-        /not a valid backup: kv image: .*(checksum|order|kind|length|too large|outside|flags|value)/i,
-      ],
+      // Where the flipped bit lands decides which check sees it first (the checksum, or a field
+      // of a record that cannot be: a length, a kind, an order, a revision after the image's), so
+      // the reason varies with the data; every one is an ImageError naming the byte it saw.
+      [altered, /not a valid backup: kv image: .+ \(at byte \d+\)$/m],
     ] as const) {
       const target = join(dir, `never-${f.length}`);
       const r = await runCli(["restore", f, "--cluster", peers, "--id", "1", "--data-dir", target]);
