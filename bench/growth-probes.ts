@@ -140,8 +140,8 @@ export interface MetricsPage {
   readonly histograms: ReadonlyMap<string, HistogramSeries>;
 }
 
-/** The names the growth bench reports: anything about snapshots, compaction or defragmentation. */
-export const EVENT_SERIES = /snap|compact|defrag/i;
+/** The names the growth bench reports: snapshots, compaction, defragmentation, and a catch-up's WAL reads and pacing. */
+export const EVENT_SERIES = /snap|compact|defrag|wal_read|catch_up/i;
 
 /** Parses Prometheus text exposition, keeping the counter and histogram series whose name matches `keep`. */
 export function parseMetrics(text: string, keep: RegExp = EVENT_SERIES): MetricsPage {

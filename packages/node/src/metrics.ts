@@ -25,6 +25,8 @@ export interface NodeMetrics {
   readonly walFsyncSeconds: Histogram;
   readonly walWriteBytes: Counter;
   readonly walRecordsWritten: Counter;
+  readonly walReadBackSeconds: Histogram;
+  readonly walReadAheadBytes: Counter;
   readonly snapshotsSaved: Counter;
   readonly snapshotSaveSeconds: Histogram;
   readonly compactions: Counter;
@@ -93,6 +95,15 @@ export function createNodeMetrics(registry: Registry = new Registry()): NodeMetr
     walFsyncSeconds: histogram("wal_fsync_duration_seconds", "Latency of WAL fdatasync calls.", diskBuckets),
     walWriteBytes: counter("wal_write_bytes_total", "Bytes written to the WAL."),
     walRecordsWritten: counter("wal_records_total", "Records written to the WAL."),
+    walReadBackSeconds: histogram(
+      "wal_read_back_duration_seconds",
+      "Time the event loop spent reading entries back from the WAL for a follower catching up.",
+      diskBuckets,
+    ),
+    walReadAheadBytes: counter(
+      "wal_read_ahead_bytes_total",
+      "WAL bytes read ahead of a catching-up follower's next entries, to have them in the page cache.",
+    ),
     snapshotsSaved: counter("snapshots_saved_total", "Snapshots saved to disk."),
     snapshotSaveSeconds: histogram("snapshot_save_duration_seconds", "Time to save a snapshot.", diskBuckets),
     compactions: counter("compactions_total", "Log compactions (the state made durable, then the log cut)."),

@@ -1,11 +1,14 @@
 /**
  * Reading saved entries back from the WAL (WAL.readEntries), which serves a follower catching up
- * after a snapshot: across segment cuts, after an overwritten suffix, bounded by size, and refused
- * once the segments are released.
+ * after a snapshot: across segment cuts, after an overwritten suffix, bounded by size, refused once
+ * the segments are released; and read ahead of such a reader, so that it finds them in the page cache.
  */
 import { join } from "node:path";
-import { afterEach, beforeEach, expect, it } from "vitest";
+import { encodeEntry } from "@tsraft/raft/raftpb";
+import { afterEach, beforeEach, expect, it, vi } from "vitest";
 import { ent, hs, tempDir } from "../../test/storage-helpers.js";
+import { createNodeMetrics } from "../metrics.js";
+import { frameSize } from "./record.js";
 import { WAL } from "./wal.js";
 
 let tmp: { path: string; cleanup: () => Promise<void> };
@@ -48,4 +51,45 @@ it("reads back what this run saved, across cuts and overwrites, until released",
   expect(w.readEntries(left.first, 63, Number.MAX_SAFE_INTEGER).length).toBe(63 - left.first);
   await w.close();
   expect(w.savedEntries()).toBeUndefined();
+});
+
+it("reads ahead of a sequential reader, off the event loop, each byte once", async () => {
+  const metrics = createNodeMetrics();
+  const w = await WAL.create(join(tmp.path, "wal"), new Uint8Array([1]), {
+    segmentSize: 4 * 1024 * 1024,
+    metrics,
+  });
+  const value = new Uint8Array(16 * 1024).fill(3);
+  const n = 1000;
+  for (let i = 1; i <= n; i += 100) {
+    await w.save(
+      hs(1, 1, i),
+      Array.from({ length: 100 }, (_, k) => ent(i + k, 1, value)),
+      true,
+    );
+  }
+  const aheadBytes = async () => (await metrics.walReadAheadBytes.get()).values[0]?.value ?? 0;
+  const frameOf = (i: number) => frameSize(1 + encodeEntry(ent(i, 1, value)).length);
+  let rest = 0; // the frames of entries 11..n
+  for (let i = 11; i <= n; i++) rest += frameOf(i);
+
+  // The first read starts one read-ahead of 8 MiB of frames after what it returned.
+  expect(w.readEntries(1, 11, Number.MAX_SAFE_INTEGER)).toHaveLength(10);
+  await vi.waitFor(async () => expect(await aheadBytes()).toBeGreaterThanOrEqual(8 * 1024 * 1024));
+  const first = await aheadBytes();
+  expect(first).toBeLessThan(8 * 1024 * 1024 + frameOf(n));
+  const covered = Math.round(first / frameOf(n)); // entries 11 .. 10 + covered
+  // A reader still in the first half of it starts nothing more.
+  expect(w.readEntries(11, 12 + Math.floor(covered / 4), Number.MAX_SAFE_INTEGER)).toHaveLength(
+    1 + Math.floor(covered / 4),
+  );
+  await new Promise((r) => setTimeout(r, 20));
+  expect(await aheadBytes()).toBe(first);
+  // Past its middle: the next one starts where it ended and runs to the last entry.
+  w.readEntries(11 + Math.ceil(covered / 2), 12 + Math.ceil(covered / 2), Number.MAX_SAFE_INTEGER);
+  await vi.waitFor(async () => expect(await aheadBytes()).toBe(rest));
+  // Closing waits for a read-ahead in flight (a reader that jumped back starts one).
+  w.readEntries(2, 3, Number.MAX_SAFE_INTEGER);
+  await w.close();
+  expect(await aheadBytes()).toBeGreaterThan(rest);
 });

@@ -8,6 +8,13 @@ import { decodeEntry, type Entry, entrySize } from "@tsraft/raft/raftpb";
 import type { FileHandleLike } from "../file-system.js";
 import { FRAME_HEADER_SIZE, RecordType } from "./record.js";
 
+/** A run of frames in one segment: `length` bytes at `offset`. */
+export interface EntrySpan {
+  readonly seq: number;
+  readonly offset: number;
+  length: number;
+}
+
 export class EntryLocator {
   /** The index of the entry at position 0; meaningless while empty. */
   private first = 0;
@@ -89,6 +96,28 @@ export class EntryLocator {
       out.push(e);
     }
     return out;
+  }
+
+  /**
+   * Where the located entries from `from` on lie, up to about `maxBytes` of frames in all (at least
+   * one entry): byte spans, adjacent frames of one segment merged; and the index after the last
+   * entry covered. No spans if `from` is not located.
+   */
+  spans(from: number, maxBytes: number): { spans: EntrySpan[]; end: number } {
+    const spans: EntrySpan[] = [];
+    let bytes = 0;
+    let i = from - this.first;
+    if (i < 0) return { spans, end: from };
+    for (; i < this.terms.length && bytes < maxBytes; i++) {
+      const seq = this.segs[i]!;
+      const offset = this.offsets[i]!;
+      const size = this.sizes[i]!;
+      const last = spans[spans.length - 1];
+      if (last !== undefined && last.seq === seq && last.offset + last.length === offset) last.length += size;
+      else spans.push({ seq, offset, length: size });
+      bytes += size;
+    }
+    return { spans, end: this.first + i };
   }
 
   /** Forgets everything. */
