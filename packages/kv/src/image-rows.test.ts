@@ -5,14 +5,24 @@
  * N × S, not twice that (values were in both `kv` and `history` before).
  */
 import { createHash } from "node:crypto";
+import { join } from "node:path";
+import Database from "better-sqlite3";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { fcRuns as runs } from "../../../test/fc.js";
 import { b, imageOf, openSm, put, tempDir, useSqliteKit } from "../test/sqlite-kit.js";
 import { ImageEncoder, type KeyRevisions } from "./image.js";
 import { ImageDecoder } from "./image-decoder.js";
-import { type ImageHeader, type ImageRecord, type ImageRowRecord, isImageError } from "./image-format.js";
+import {
+  type ImageHeader,
+  type ImageRecord,
+  type ImageRowRecord,
+  type ImageSummary,
+  isImageError,
+} from "./image-format.js";
 import { CHANGES_PER_REVISION } from "./mvcc-types.js";
+import { createSchema } from "./sqlite-database.js";
+import { checkRows } from "./sqlite-restore.js";
 
 useSqliteKit();
 
@@ -320,5 +330,64 @@ describe("kv image, format version 3 (rows, each value once)", () => {
     const { chunks } = await imageOf(sm);
     const bytes = chunks.reduce((s, c) => s + c.length, 0);
     expect(bytes / (n * value.length)).toBeLessThan(1.02);
+  });
+});
+
+describe("checkRows, the restore's last check", () => {
+  // Keys k0..k(n-1), each with one value row; history ids are revision * CHANGES_PER_REVISION.
+  function database(n: number): Database.Database {
+    const db = new Database(join(tempDir(), "check.db"));
+    createSchema(db);
+    const key = db.prepare(
+      "INSERT INTO kv (key, create_rev, mod_rev, version, mod_id) VALUES (?, ?, ?, 1, ?)",
+    );
+    const row = db.prepare(
+      "INSERT INTO history (id, key, value, create_rev, version, prev_mod_rev, prev_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    );
+    db.transaction(() => {
+      for (let i = 1; i <= n; i++) {
+        const k = b(`k${String(i).padStart(6, "0")}`);
+        row.run(i * CHANGES_PER_REVISION, k, b("v"), i, 1, 0, null);
+        key.run(k, i, i, i * CHANGES_PER_REVISION);
+      }
+    })();
+    return db;
+  }
+  const summaryOf = (revision: number, compactRevision: number) =>
+    ({ header: { revision, compactRevision }, bytes: 1 }) as unknown as ImageSummary;
+  async function turnsWhile(p: Promise<void>): Promise<number> {
+    let turns = 0;
+    let done = false;
+    const settled = p.finally(() => {
+      done = true;
+    });
+    while (!done) {
+      await new Promise((r) => setImmediate(r));
+      turns++;
+    }
+    await settled;
+    return turns;
+  }
+
+  it("checks slice by slice, letting the event loop run between slices, and counts every bad row", async () => {
+    const n = 3500; // four slices of keys, four of changes
+    const good = database(n);
+    expect(await turnsWhile(checkRows(good, summaryOf(n, 0)))).toBeGreaterThanOrEqual(6);
+    good.close();
+    const bad = database(n);
+    // In the third slice of keys: a key naming a row that does not exist, one naming another key's.
+    bad.prepare("UPDATE kv SET mod_id = 7 WHERE key = ?").run(b("k002500"));
+    bad.prepare("UPDATE kv SET mod_id = ? WHERE key = ?").run(5 * CHANGES_PER_REVISION, b("k002501"));
+    // In the second slice of changes: a change whose previous row is another key's; and one
+    // before the compaction revision, which the check leaves alone.
+    bad
+      .prepare("UPDATE history SET prev_id = ? WHERE id = ?")
+      .run(3 * CHANGES_PER_REVISION, 1500 * CHANGES_PER_REVISION);
+    bad.prepare("UPDATE history SET prev_id = 1 WHERE id = ?").run(10 * CHANGES_PER_REVISION);
+    await expect(checkRows(bad, summaryOf(n, 10))).rejects.toSatisfy(
+      (e: unknown) =>
+        isImageError(e, "BadRecord") &&
+        /^kv image: 3 keys or changes name a value row/.test((e as Error).message),
+    );
   });
 });
