@@ -21,8 +21,8 @@ import {
   isImageError,
 } from "./image-format.js";
 import { CHANGES_PER_REVISION } from "./mvcc-types.js";
+import { checkRows } from "./restore-check.js";
 import { createSchema } from "./sqlite-database.js";
-import { checkRows } from "./sqlite-restore.js";
 
 useSqliteKit();
 
