@@ -84,6 +84,12 @@ export interface CatchUpFigures {
   readonly reachedRestartCommitSec: number | null;
   /** Restart → its applied index ≥ the leader's commit index of ~250 ms before (caught up with live writes), s. */
   readonly catchUpSec: number | null;
+  /**
+   * Restart → the image it was sent is installed (its snapshot index moved past the one it had at
+   * the stop and its applied index reached it), s: the end of the transfer. Null when the system
+   * does not report a snapshot index (etcd) or none was installed.
+   */
+  readonly restoredSec: number | null;
   /** Its highest RSS from the restart until caught up, MiB. */
   readonly peakRssMiB: number | null;
   /** Whether it was sent a snapshot (metrics or its log say so); `evidence` says what showed it. */
@@ -91,9 +97,20 @@ export interface CatchUpFigures {
   readonly evidence: readonly string[];
   /** The leader's writes/s over the whole catch-up phase. */
   readonly leaderWritesPerSec: number;
-  /** Its lowest catch-up window of at least half a window's length (the phase's own rate if none). */
+  /**
+   * Its lowest window of the transfer: catch-up windows of at least half a window's length that
+   * began before the image was installed (the one in which it was installed included). Null
+   * without `restoredSec`.
+   */
+  readonly transferMinWindowWritesPerSec: number | null;
+  /** `transferMinWindowWritesPerSec` ÷ the growth phase's median writes/s: issue 13's acceptance. */
+  readonly transferWritesRatio: number | null;
+  /**
+   * Its lowest window of the whole catch-up: the transfer, then the replay of what was written
+   * meanwhile (the phase's own rate if no window is long enough).
+   */
   readonly leaderMinWindowWritesPerSec: number;
-  /** `leaderMinWindowWritesPerSec` ÷ the growth phase's median writes/s. */
+  /** `leaderMinWindowWritesPerSec` ÷ the growth phase's median writes/s (reported, not a check). */
   readonly writesRatio: number | null;
   /** p99 of the writes acknowledged during the catch-up phase, ms, and ÷ the growth phase's median window p99. */
   readonly leaderP99Ms: number | null;
@@ -198,7 +215,9 @@ const MAX_RSS_MIB = 512;
 /**
  * Issue 13's acceptance, measured: windows ≥ 70% of the median writes/s, window p99 ≤ 3× the
  * median window p99, every node's RSS ≤ 512 MiB throughout, writes/s ≥ 1.5× etcd's, and for the
- * follower catching up by snapshot: its RSS ≤ 512 MiB and the leader's writes/s ≥ 70% of the median.
+ * follower catching up by snapshot: its RSS ≤ 512 MiB and the leader's writes/s during the transfer
+ * ≥ 70% of the median (the lowest window until the image is installed; the whole catch-up's lowest,
+ * replay included, is reported beside it as `writesRatio`).
  */
 export function acceptanceChecks(ours: SystemSummary, etcd: SystemSummary | null): Check[] {
   const g = ours.growth;
@@ -250,10 +269,10 @@ export function acceptanceChecks(ours: SystemSummary, etcd: SystemSummary | null
       pass: atMost(cu?.peakRssMiB ?? null, MAX_RSS_MIB),
     },
     {
-      name: "catchUpWritesRatio",
-      value: cu?.writesRatio ?? null,
-      target: "≥ 0.7 (leader's writes/s during the transfer ÷ the median)",
-      pass: atLeast(cu?.writesRatio ?? null, 0.7),
+      name: "transferWritesRatio",
+      value: cu?.transferWritesRatio ?? null,
+      target: "≥ 0.7 (leader's lowest window from the restart until the image is installed ÷ the median)",
+      pass: atLeast(cu?.transferWritesRatio ?? null, 0.7),
     },
   ];
 }
@@ -302,7 +321,8 @@ export function formatLine(line: Readonly<Record<string, unknown>>): string {
         `  catch-up: node ${c.follower} (${c.signal}) down ${fmt(c.downSec)} s, ${fmt(c.behindGiB, 3)} GiB behind; ` +
           `${c.caughtUp ? `caught up in ${fmt(c.catchUpSec, 1)} s` : "NOT caught up"}, peak RSS ${fmt(c.peakRssMiB)} MiB, ` +
           `snapshot ${c.receivedSnapshot ? "received" : "not seen"}; leader ${fmt(c.leaderWritesPerSec)} w/s ` +
-          `(lowest window ${fmt(c.writesRatio, 2)}× the median), p99 ${fmt(c.leaderP99Ms, 1)} ms`,
+          `(lowest window ${fmt(c.transferWritesRatio, 2)}× the median during the transfer, image installed after ` +
+          `${fmt(c.restoredSec, 1)} s; ${fmt(c.writesRatio, 2)}× over the whole catch-up), p99 ${fmt(c.leaderP99Ms, 1)} ms`,
       );
     }
     return out.join("\n");

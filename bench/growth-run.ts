@@ -77,6 +77,9 @@ class Span {
   }
 }
 
+/** The catch-up's figures computed against the growth phase's. */
+type RatioFields = "writesRatio" | "transferWritesRatio" | "p99Ratio";
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
@@ -177,7 +180,7 @@ class GrowthDriver {
     this.#phaseSpan = new Span(this.#t0);
 
     const load = this.#startLoad();
-    let catchUp: Omit<CatchUpFigures, "writesRatio" | "p99Ratio"> | null = null;
+    let catchUp: Omit<CatchUpFigures, RatioFields> | null = null;
     let growthSec = 0;
     try {
       // Growth: until N GiB per member, or the time is up.
@@ -212,7 +215,7 @@ class GrowthDriver {
   }
 
   /** Stop a follower, write `catchupBytes` more, restart it, wait until it has caught up. */
-  async #catchUp(): Promise<Omit<CatchUpFigures, "writesRatio" | "p99Ratio">> {
+  async #catchUp(): Promise<Omit<CatchUpFigures, RatioFields>> {
     const members = this.#members;
     const statuses = await this.#statusesUntil((s) => leaderOf(s, this.#ids) !== undefined, 30_000);
     const leader = leaderOf(statuses, this.#ids)!;
@@ -250,6 +253,8 @@ class GrowthDriver {
     const track = this.#sampler.track(f);
 
     let reachedRestartCommitSec: number | null = null;
+    let restoredSec: number | null = null;
+    let restoredElapsedSec: number | null = null;
     let catchUpSec: number | null = null;
     let done = false;
     let snapIndexAfter: number | undefined;
@@ -267,6 +272,18 @@ class GrowthDriver {
             fs.applied >= commitAtRestart
           ) {
             reachedRestartCommitSec = round1(since);
+          }
+          // The transfer ends when the image it was sent is installed: a snapshot index past the
+          // one it had at the stop, and its applied index there.
+          if (
+            restoredSec === null &&
+            fs.snapshotIndex !== undefined &&
+            snapIndexBefore !== undefined &&
+            fs.snapshotIndex > snapIndexBefore &&
+            fs.applied >= fs.snapshotIndex
+          ) {
+            restoredSec = round1(since);
+            restoredElapsedSec = this.#elapsed() / 1000;
           }
           if (prevLeaderCommit !== undefined && fs.applied >= prevLeaderCommit) {
             catchUpSec = round1(since);
@@ -321,6 +338,14 @@ class GrowthDriver {
     );
     const minWindow =
       fullish.length > 0 ? Math.min(...fullish.map((w) => w.writesPerSec)) : leaderWritesPerSec;
+    const transfer =
+      restoredElapsedSec === null ? [] : fullish.filter((w) => w.tSec - w.durSec < restoredElapsedSec!);
+    const transferMin =
+      restoredElapsedSec === null
+        ? null
+        : transfer.length > 0
+          ? Math.min(...transfer.map((w) => w.writesPerSec))
+          : leaderWritesPerSec;
     return {
       follower: f + 1,
       signal: this.p.signal,
@@ -331,23 +356,29 @@ class GrowthDriver {
       caughtUp: catchUpSec !== null,
       reachedRestartCommitSec,
       catchUpSec,
+      restoredSec,
       peakRssMiB: peakRss === undefined ? null : round1(peakRss),
       receivedSnapshot: metricEvidence.length > 0 || logSaysReceived,
       evidence: [...metricEvidence, ...evidence],
       leaderWritesPerSec: round1(leaderWritesPerSec),
+      transferMinWindowWritesPerSec: transferMin === null ? null : round1(transferMin),
       leaderMinWindowWritesPerSec: round1(minWindow),
       leaderP99Ms: lat.p99Ms,
     };
   }
 
   #catchUpRatios(
-    c: Omit<CatchUpFigures, "writesRatio" | "p99Ratio">,
+    c: Omit<CatchUpFigures, RatioFields>,
     g: ReturnType<typeof growthFigures>,
-  ): Pick<CatchUpFigures, "writesRatio" | "p99Ratio"> {
+  ): Pick<CatchUpFigures, RatioFields> {
     const med = g.medianWritesPerSec;
     const medP99 = g.medianWindowP99Ms;
     return {
       writesRatio: med === null || med === 0 ? null : round3(c.leaderMinWindowWritesPerSec / med),
+      transferWritesRatio:
+        med === null || med === 0 || c.transferMinWindowWritesPerSec === null
+          ? null
+          : round3(c.transferMinWindowWritesPerSec / med),
       p99Ratio:
         medP99 === null || medP99 === 0 || c.leaderP99Ms === null ? null : round3(c.leaderP99Ms / medP99),
     };

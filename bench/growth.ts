@@ -218,6 +218,8 @@ function catchUpBrief(c: CatchUpFigures) {
     peakRssMiB: c.peakRssMiB,
     receivedSnapshot: c.receivedSnapshot,
     leaderWritesPerSec: c.leaderWritesPerSec,
+    restoredSec: c.restoredSec,
+    transferWritesRatio: c.transferWritesRatio,
     writesRatio: c.writesRatio,
     leaderP99Ms: c.leaderP99Ms,
     p99Ratio: c.p99Ratio,

@@ -297,8 +297,16 @@ describe.skipIf(NOT_BUILT !== undefined || !existsSync(KV_CLI))("growth bench (t
     }
     // tsraft-kv's follower was 410 entries behind, more than the leader's log kept: it needed a snapshot.
     const ours = lines.find((l) => l.type === "system" && l.system === "tsraft-kv")!;
-    const cu = ours.catchUp as { receivedSnapshot: boolean; evidence: string[] };
+    const cu = ours.catchUp as {
+      receivedSnapshot: boolean;
+      evidence: string[];
+      restoredSec: number | null;
+      catchUpSec: number;
+    };
     expect(cu.receivedSnapshot, cu.evidence.join("\n")).toBe(true);
+    // The transfer's end was seen (the image installed), no later than the whole catch-up's.
+    expect(cu.restoredSec, cu.evidence.join("\n")).not.toBeNull();
+    expect(cu.restoredSec!).toBeLessThanOrEqual(cu.catchUpSec);
 
     const summary = lines[lines.length - 1]!;
     expect(summary.type).toBe("summary");
@@ -311,7 +319,7 @@ describe.skipIf(NOT_BUILT !== undefined || !existsSync(KV_CLI))("growth bench (t
       "etcdRatio",
       "catchUpBySnapshot",
       "catchUpRssMiB",
-      "catchUpWritesRatio",
+      "transferWritesRatio",
     ]);
     for (const c of checks) {
       expect(typeof c.target).toBe("string");
