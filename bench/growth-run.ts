@@ -253,6 +253,12 @@ class GrowthDriver {
     const track = this.#sampler.track(f);
 
     let reachedRestartCommitSec: number | null = null;
+    // An index the leader's image is past and the follower's own log is not: half-way from what it
+    // had applied at the stop to the leader's commit at the restart (≥ 1 GiB of entries apart).
+    const imageFloor =
+      commitAtRestart !== undefined && appliedAtStop !== null
+        ? Math.max(snapIndexBefore ?? 0, Math.floor((appliedAtStop + commitAtRestart) / 2))
+        : snapIndexBefore;
     let restoredSec: number | null = null;
     let restoredElapsedSec: number | null = null;
     let catchUpSec: number | null = null;
@@ -273,13 +279,14 @@ class GrowthDriver {
           ) {
             reachedRestartCommitSec = round1(since);
           }
-          // The transfer ends when the image it was sent is installed: a snapshot index past the
-          // one it had at the stop, and its applied index there.
+          // The transfer ends when the image it was sent is installed: its snapshot index past
+          // `imageFloor` (its own compactions of the entries it had cannot get there), and its
+          // applied index there.
           if (
             restoredSec === null &&
+            imageFloor !== undefined &&
             fs.snapshotIndex !== undefined &&
-            snapIndexBefore !== undefined &&
-            fs.snapshotIndex > snapIndexBefore &&
+            fs.snapshotIndex > imageFloor &&
             fs.applied >= fs.snapshotIndex
           ) {
             restoredSec = round1(since);
