@@ -85,9 +85,10 @@ export interface CatchUpFigures {
   /** Restart → its applied index ≥ the leader's commit index of ~250 ms before (caught up with live writes), s. */
   readonly catchUpSec: number | null;
   /**
-   * Restart → the image it was sent is installed (its snapshot index moved past the one it had at
-   * the stop and its applied index reached it), s: the end of the transfer. Null when the system
-   * does not report a snapshot index (etcd) or none was installed.
+   * Restart → the image it was sent is installed (its snapshot index past half-way from its
+   * applied index at the stop to the leader's commit at the restart, and its applied index there),
+   * s: the end of the transfer. Null when the system does not report a snapshot index (etcd) or
+   * none was installed.
    */
   readonly restoredSec: number | null;
   /** Its highest RSS from the restart until caught up, MiB. */
