@@ -183,11 +183,6 @@ export interface SqliteStateMachineOptions {
    * shrinks back to it (wal-checkpointer.ts). Applying pauses once per this many bytes written.
    */
   walCheckpointBytes?: number;
-  /**
-   * Pace at which the worker copies a WAL grown while an image was read (default 32 MiB/s;
-   * wal-checkpointer.ts, "The backlog an image leaves").
-   */
-  walDrainBytesPerSec?: number;
   /** Each checkpoint the worker ran (metrics, tests). */
   onCheckpoint?: (r: CheckpointResult) => void;
   /** Size of the image chunks `snapshot().read()` yields (default 512 KiB). */
@@ -604,9 +599,6 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
       return WalCheckpointer.start(this.path, {
         ...(this.options.walCheckpointBytes !== undefined
           ? { thresholdBytes: this.options.walCheckpointBytes }
-          : {}),
-        ...(this.options.walDrainBytesPerSec !== undefined
-          ? { drainBytesPerSec: this.options.walDrainBytesPerSec }
           : {}),
         ...(this.options.onCheckpoint !== undefined ? { onCheckpoint: this.options.onCheckpoint } : {}),
         onError: (err, fatal) => this.onCheckpointerError(err, fatal),

@@ -104,6 +104,9 @@ describe("WAL checkpoints in a worker", () => {
     sm.commit();
     const pinned = walSize(dir);
     expect(pinned).toBeGreaterThan(4 * 1024 * 1024);
+    // The commit starts a background copy, which the reader stops short.
+    for (let i = 0; i < 2000 && !checkpoints.some((c) => c.kind === "background"); i++) await sleep(5);
+    expect(checkpoints.some((c) => c.kind === "background" && c.checkpointed < c.log)).toBe(true);
     const atRelease = checkpoints.length;
     snap.release();
     // Writes go on; the worker copies everything and the next restart truncates the WAL.
@@ -114,74 +117,14 @@ describe("WAL checkpoints in a worker", () => {
       shrunk = walSize(dir);
     }
     expect(shrunk).toBeLessThanOrEqual(2 * threshold);
-    // The grown WAL was copied in the background (paced rounds up to the rungs held while the
-    // image was read, then the rest) before the final round, which applying waits for: a complete
-    // background copy comes before the first restart after the release.
+    // The grown WAL was copied in the background before the final round (which applying waits
+    // for): a complete background copy comes before the first restart after the release.
     const after = checkpoints.slice(atRelease);
     const firstFinal = after.findIndex((c) => c.kind === "final");
     expect(firstFinal).toBeGreaterThan(0);
     expect(after.slice(0, firstFinal).some((c) => c.kind === "background" && c.checkpointed === c.log)).toBe(
       true,
     );
-  });
-
-  it("copy what an image held back in paced stretches, each up to a rung, then restart the WAL", async () => {
-    const dir = tempDir();
-    const threshold = 256 * 1024; // rungs every 512 KiB of WAL
-    const drainBytesPerSec = 8 * 1024 * 1024;
-    const checkpoints: { r: CheckpointResult; endedAt: number }[] = [];
-    const sm = openSm(dir, {
-      walCheckpointBytes: threshold,
-      walDrainBytesPerSec: drainBytesPerSec,
-      commitIntervalMs: 0, // a commit (and a chance to add a rung) per batch
-      onCheckpoint: (r) => checkpoints.push({ r, endedAt: performance.now() }),
-    });
-    let next = await load(sm, { from: 1, count: 5, valueBytes: 16 * 1024, perTick: 5, tickMs: 5 });
-    const snap = (await sm.snapshot()) as SqliteSnapshot;
-    await snap.pinned;
-    // 6 MiB written behind the image: 12 stretches of 512 KiB, more than the three rungs.
-    next = await load(sm, { from: next, count: 384, valueBytes: 16 * 1024, perTick: 8, tickMs: 5 });
-    const pinned = walSize(dir);
-    expect(pinned).toBeGreaterThan(6 * 1024 * 1024);
-    const atRelease = checkpoints.length;
-    snap.release();
-    let shrunk = pinned;
-    for (let round = 0; round < 400 && shrunk > 2 * threshold; round++) {
-      next = await load(sm, { from: next, count: 2, valueBytes: 16 * 1024, perTick: 2, tickMs: 5 });
-      await sleep(10);
-      shrunk = walSize(dir);
-    }
-    expect(shrunk).toBeLessThanOrEqual(2 * threshold);
-    expect(sm.appliedIndex()).toBe(next - 1);
-
-    const after = checkpoints.slice(atRelease);
-    const paced = after.filter((c) => c.r.kind === "paced");
-    // Three rungs, so three paced stretches, each stopped at its rung (frames beyond it uncopied).
-    expect(paced.length).toBeGreaterThanOrEqual(3);
-    for (const c of paced.slice(0, 3)) expect(c.r.checkpointed).toBeLessThan(c.r.log);
-    // The paced rounds come first: no restart before them.
-    const firstFinal = after.findIndex((c) => c.r.kind === "final");
-    expect(firstFinal).toBeGreaterThan(after.indexOf(paced[paced.length - 1]!));
-    // No round copied the backlog at once: the largest stretch is well under all that was copied.
-    const copied = new Map<(typeof after)[number], number>();
-    let before = checkpoints[atRelease - 1]?.r.checkpointed ?? 0;
-    for (const c of after.slice(0, firstFinal + 1)) {
-      if (c.r.checkpointed < before) before = 0; // a restart reset the frame count
-      copied.set(c, c.r.checkpointed - before);
-      before = c.r.checkpointed;
-    }
-    const total = [...copied.values()].reduce((a, b) => a + b, 0);
-    expect(Math.max(...copied.values())).toBeLessThan(0.6 * total);
-    // Paced: a round begins no earlier than the stretch the one before copied was due.
-    const FRAME_BYTES = 4096 + 24;
-    const began = (c: (typeof after)[number]) => c.endedAt - c.r.ms;
-    for (let i = 1; i < paced.length; i++) {
-      const stretchBytes = copied.get(paced[i - 1]!)! * FRAME_BYTES;
-      // The pace counts the WAL's bytes, at least the frames copied: 0.9 for timer granularity.
-      expect(began(paced[i]!) - began(paced[i - 1]!)).toBeGreaterThanOrEqual(
-        (0.9 * stretchBytes * 1000) / drainBytesPerSec,
-      );
-    }
   });
 });
 

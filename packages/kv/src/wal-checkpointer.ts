@@ -44,19 +44,6 @@
  * everything (another process reads the database), the state machine does not wait again until the
  * WAL grew by another threshold's worth.
  *
- * **The backlog an image leaves is copied at a pace.** Copied at once, it is a burst: in the growth
- * bench the leader wrote 1.7 GB in 11 s when a 100 s image was released, all of the disk that three
- * nodes share, and the cluster's writes fell to 0.57 of their median for a window. SQLite has no
- * limit on what one checkpoint copies: it copies every frame below the oldest read mark in use. So,
- * while an image is read, the worker holds *rungs*: read transactions of its own, begun each time
- * the WAL grew by twice the threshold (at most {@link MAX_RUNGS}; when they are all taken, the one
- * whose removal merges the smallest stretch goes, so that the stretches stay even). Each rung's
- * read mark is where a checkpoint must stop while it lasts. Once the image is released, each
- * background round copies up to the oldest rung and then ends it, and the next round waits until
- * that stretch's bytes are due at `drainBytesPerSec`; rungs go on being added while the drain lasts,
- * so that what is written meanwhile is paced too. When the last rung is gone the usual rounds copy
- * what is left and restart the WAL.
- *
  * If the worker cannot start or dies, the state machine turns SQLite's automatic checkpoints back
  * on (correct, but on the event loop again) and logs why.
  */
@@ -66,15 +53,6 @@ import { Worker } from "node:worker_threads";
 
 /** Default WAL size past which the WAL is checkpointed and restarted (and the size it shrinks back to). */
 export const DEFAULT_WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024;
-
-/** Default pace at which a WAL grown behind an image is copied into the database file. */
-export const DEFAULT_DRAIN_BYTES_PER_SEC = 32 * 1024 * 1024;
-
-/**
- * Rungs the worker holds at most. SQLite has five read marks, the first only for readers of a WAL
- * copied whole: the image takes one of the four others, the rungs three.
- */
-const MAX_RUNGS = 3;
 
 /**
  * A background copy longer than this leaves too much committed meanwhile for the final round
@@ -93,19 +71,14 @@ export interface CheckpointResult {
   /** A `final` checkpoint that copied everything and restarted the WAL. */
   readonly restarted: boolean;
   readonly ms: number;
-  /**
-   * `final`: the one before a WAL restart (applying waited for it); `background`; `paced`: a copy up
-   * to the oldest rung, which then ends (see "The backlog an image leaves"); `quiesce` (before a restore).
-   */
-  readonly kind: "background" | "final" | "paced" | "quiesce";
+  /** `final`: the one before a WAL restart (applying waited for it); `background`; `quiesce` (before a restore). */
+  readonly kind: "background" | "final" | "quiesce";
 }
 
 /** Options of {@link WalCheckpointer.start}. */
 export interface WalCheckpointerOptions {
   /** Checkpoint and restart once the -wal file is larger than this (default {@link DEFAULT_WAL_CHECKPOINT_BYTES}). */
   thresholdBytes?: number;
-  /** Pace of the copy of a WAL grown behind an image (default {@link DEFAULT_DRAIN_BYTES_PER_SEC}). */
-  drainBytesPerSec?: number;
   /** Every checkpoint the worker ran (for metrics and tests). */
   onCheckpoint?: (r: CheckpointResult) => void;
   /** The worker failed: a checkpoint threw (`fatal` false) or the worker stopped (true; unusable after). */
@@ -120,37 +93,12 @@ export interface WalCheckpointerOptions {
  * described above), answered by `{ id, busy, log, checkpointed, restarted, ms }` or `{ id, error }`.
  */
 const WORKER_SOURCE = `
-const { statSync } = require("node:fs");
 const { parentPort, workerData } = require("node:worker_threads");
 const Database = require(workerData.betterSqlite3);
-const open = () => new Database(workerData.path, { fileMustExist: true, timeout: 0 });
-const walSize = () => { try { return statSync(workerData.path + "-wal").size; } catch { return 0; } };
-const end = (db) => { try { if (db.inTransaction) db.exec("ROLLBACK"); } finally { db.close(); } };
-// Rungs, oldest first: connections each holding a read transaction begun at a point of the WAL.
-const rungs = [];
-parentPort.on("message", ({ id, restart, op, index }) => {
+parentPort.on("message", ({ id, restart }) => {
   const start = performance.now();
   try {
-    if (op === "rung") {
-      const db = open();
-      try {
-        db.exec("BEGIN");
-        db.prepare("SELECT 1 FROM sqlite_master LIMIT 1").get(); // takes a read mark: the WAL as of now
-      } catch (err) {
-        end(db);
-        throw err;
-      }
-      rungs.push(db);
-      parentPort.postMessage({ id, rungAt: walSize() });
-      return;
-    }
-    if (op === "drop") {
-      // One rung (index), or all of them (index undefined).
-      for (const db of index === undefined ? rungs.splice(0) : rungs.splice(index, 1)) end(db);
-      parentPort.postMessage({ id, rungAt: 0 });
-      return;
-    }
-    const db = open();
+    const db = new Database(workerData.path, { fileMustExist: true, timeout: 0 });
     try {
       // The checkpoint's syncs follow its connection's setting: NORMAL syncs the WAL before copying
       // and the database file after, before it records the copy (what makes a restart safe).
@@ -173,8 +121,6 @@ parentPort.on("message", ({ id, restart, op, index }) => {
           if (!err || err.code !== "SQLITE_BUSY") throw err;
         }
       }
-      // A paced round: what the oldest rung held back is copied; the next round may go past it.
-      if (op === "paced" && rungs.length > 0) end(rungs.shift());
       parentPort.postMessage({ id, busy: r.busy, log: r.log, checkpointed: r.checkpointed, restarted, ms: performance.now() - start });
     } finally {
       db.close();
@@ -186,7 +132,6 @@ parentPort.on("message", ({ id, restart, op, index }) => {
 `;
 
 type FromWorker =
-  | { id: number; rungAt: number; error?: undefined }
   | {
       id: number;
       busy: number;
@@ -221,19 +166,6 @@ export class WalCheckpointer {
   /** Do not start a background copy before the WAL is this large (raised while a reader pins it). */
   private copyAtBytes = 0;
   private readersWereOpen = false;
-  private readonly drainBytesPerSec: number;
-  /** The WAL's size where each of the worker's rungs was begun, oldest first. */
-  private rungs: number[] = [];
-  /** Where the image's reader began, then where the last paced round copied to (WAL bytes). */
-  private drainedTo = 0;
-  /** A rung was asked of the worker and has not answered. */
-  private rungPending = false;
-  /** Answers about rungs awaited, by message id. */
-  private readonly rungReplies = new Map<number, (rungAt: number | undefined) => void>();
-  /** Moves on when every rung is dropped: answers from before are stale. */
-  private generation = 0;
-  /** No paced round before this time (performance.now()). */
-  private nextPacedAt = 0;
 
   private constructor(
     path: string,
@@ -242,7 +174,6 @@ export class WalCheckpointer {
     this.walPath = `${path}-wal`;
     this.thresholdBytes = options.thresholdBytes ?? DEFAULT_WAL_CHECKPOINT_BYTES;
     this.retryAtBytes = this.thresholdBytes;
-    this.drainBytesPerSec = options.drainBytesPerSec ?? DEFAULT_DRAIN_BYTES_PER_SEC;
     const betterSqlite3 = createRequire(import.meta.url).resolve("better-sqlite3");
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
@@ -268,17 +199,10 @@ export class WalCheckpointer {
    * while an image was read), what was committed meanwhile is copied by another background round
    * first, so that the final one, which applying waits for, stays short. A copy that a reader
    * stopped short does not prime either, and the next waits until the WAL grew another threshold.
-   * While an image is read, or rungs remain after it, it adds rungs and paces the copy instead.
    */
   committed(): void {
-    if (this.stopped || this.suspended) return;
+    if (this.stopped || this.suspended || this.inFlight !== undefined || this.primed) return;
     const size = this.walSize();
-    this.maybeAddRung(size);
-    if (this.rungs.length > 0 || this.rungPending) {
-      if (!this.readersWereOpen) this.maybePacedRound();
-      return;
-    }
-    if (this.inFlight !== undefined || this.primed) return;
     if (size <= Math.max(this.thresholdBytes, this.copyAtBytes)) return;
     void this.run("background").then((r) => {
       if (r === undefined || r.busy !== 0) return;
@@ -302,14 +226,9 @@ export class WalCheckpointer {
       this.copyAtBytes = 0;
       this.primed = false;
     }
-    // An image's reader appeared: the stretches rungs mark start where it pinned the WAL.
-    if (!this.readersWereOpen && readersOpen && this.rungs.length === 0 && !this.rungPending) {
-      this.drainedTo = this.walSize();
-    }
     this.readersWereOpen = readersOpen;
     if (this.stopped || this.suspended || this.inFlight !== undefined || !this.primed || readersOpen)
       return undefined;
-    if (this.rungs.length > 0 || this.rungPending) return undefined;
     const size = this.walSize();
     if (size <= this.thresholdBytes) {
       this.primed = false;
@@ -344,7 +263,6 @@ export class WalCheckpointer {
   async quiesce(): Promise<void> {
     this.suspended = true;
     while (this.inFlight !== undefined) await this.inFlight;
-    await this.dropRungs();
     if (!this.stopped && this.walSize() > 0) await this.run("quiesce");
   }
 
@@ -353,8 +271,6 @@ export class WalCheckpointer {
     this.suspended = false;
     this.primed = false;
     this.copyAtBytes = 0;
-    this.drainedTo = 0;
-    this.nextPacedAt = 0;
   }
 
   /** Stops the worker (a checkpoint in progress finishes first, in the worker). */
@@ -373,61 +289,6 @@ export class WalCheckpointer {
     }
   }
 
-  /**
-   * While an image is read (or a paced copy goes on), a rung each time the WAL grew by twice the
-   * threshold past the last one; with all {@link MAX_RUNGS} taken while the image lasts, the rung
-   * whose removal merges the smallest stretch gives way to the new one.
-   */
-  private maybeAddRung(size: number): void {
-    if (this.rungPending || (!this.readersWereOpen && this.rungs.length === 0)) return;
-    const last = this.rungs[this.rungs.length - 1] ?? this.drainedTo;
-    if (size < last + 2 * this.thresholdBytes) return;
-    if (this.rungs.length >= MAX_RUNGS) {
-      if (!this.readersWereOpen) return; // a paced copy ends the oldest first
-      let drop = 0;
-      let merged = Number.POSITIVE_INFINITY;
-      for (let j = 0; j < this.rungs.length; j++) {
-        const stretch = (this.rungs[j + 1] ?? size) - (this.rungs[j - 1] ?? this.drainedTo);
-        if (stretch < merged) [drop, merged] = [j, stretch];
-      }
-      this.rungs.splice(drop, 1);
-      this.worker.postMessage({ id: this.nextId++, op: "drop", index: drop });
-    }
-    this.rungPending = true;
-    const id = this.nextId++;
-    const generation = this.generation;
-    this.rungReplies.set(id, (at) => {
-      this.rungPending = false;
-      if (at !== undefined && generation === this.generation) this.rungs.push(at);
-    });
-    this.worker.postMessage({ id, op: "rung" });
-  }
-
-  /**
-   * After the image: copies up to the oldest rung and ends it, once the stretch before is due at
-   * the drain pace. The worker ends the rung, so this side forgets it when asking (messages to the
-   * worker are handled in order).
-   */
-  private maybePacedRound(): void {
-    const to = this.rungs[0];
-    if (to === undefined || this.inFlight !== undefined || performance.now() < this.nextPacedAt) return;
-    this.rungs.shift();
-    this.nextPacedAt = performance.now() + (Math.max(0, to - this.drainedTo) / this.drainBytesPerSec) * 1000;
-    this.drainedTo = to;
-    void this.run("paced");
-  }
-
-  /** Ends every rung (before a file swap): resolves once the worker has. */
-  private dropRungs(): Promise<void> {
-    if (this.stopped || (this.rungs.length === 0 && !this.rungPending)) return Promise.resolve();
-    this.rungs = [];
-    this.generation++;
-    const id = this.nextId++;
-    const done = new Promise<void>((resolve) => this.rungReplies.set(id, () => resolve()));
-    this.worker.postMessage({ id, op: "drop" });
-    return done;
-  }
-
   /** One checkpoint in the worker; resolves with its result, or undefined if it failed. */
   private run(kind: CheckpointResult["kind"]): Promise<CheckpointResult | undefined> {
     const restart = kind === "final";
@@ -440,23 +301,16 @@ export class WalCheckpointer {
       if (this.inFlight === done) this.inFlight = undefined;
       if (r !== undefined) this.options.onCheckpoint?.(r);
     });
-    this.worker.postMessage({ id, restart, op: kind === "paced" ? "paced" : undefined });
+    this.worker.postMessage({ id, restart });
     return done;
   }
 
   private onMessage(m: FromWorker): void {
-    const rung = this.rungReplies.get(m.id);
-    this.rungReplies.delete(m.id);
     const settle = this.waiting.get(m.id);
     this.waiting.delete(m.id);
     if (m.error !== undefined) {
       this.options.onError(new Error(`kv: WAL checkpoint failed: ${m.error}`), false);
-      rung?.(undefined);
       settle?.(undefined);
-      return;
-    }
-    if ("rungAt" in m) {
-      rung?.(m.rungAt);
       return;
     }
     settle?.({
@@ -481,7 +335,5 @@ export class WalCheckpointer {
   private settleAll(): void {
     for (const settle of this.waiting.values()) settle(undefined);
     this.waiting.clear();
-    for (const settle of this.rungReplies.values()) settle(undefined);
-    this.rungReplies.clear();
   }
 }
