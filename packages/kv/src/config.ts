@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { ClientTlsFiles } from "./client-tls.js";
 import { DEFAULT_MAX_REQUEST_BYTES, MAX_KEY_BYTES } from "./http-io.js";
+import { DEFAULT_RESTORE_NICE } from "./restore-priority.js";
 
 /** Everything a KV server process needs, as parsed from the command line. */
 export interface KvServerConfig {
@@ -33,6 +34,8 @@ export interface KvServerConfig {
   snapshotSendBytesPerSec: number;
   /** Pace of this node's own catch-up as a follower far behind (restore and replay), bytes/s (0: unpaced). */
   catchUpBytesPerSec: number;
+  /** Nice value (Linux) of the thread that builds a restored database (SqliteStateMachine's `restoreNice`). */
+  restoreNice: number;
   logLevel: string;
   maxRequestBytes: number;
   requestTimeoutMs: number;
@@ -106,6 +109,9 @@ Raft:
                                disk and CPU. Default 33554432 (32 MiB/s); 0: unpaced
   --snapshot-send-rate N       bytes/s a snapshot image is sent at, to spare the leader's disk and
                                CPU (default: --catchup-rate)
+  --restore-nice N             nice value (0-19, Linux) of the thread that builds the database a
+                               follower restores from a snapshot image, so that it yields the CPU
+                               to the members it shares a machine with (default 10; 0: unchanged)
   --wal-io blocking|async|hybrid
                                WAL writes and fsyncs as blocking calls on the event loop (default:
                                no thread-pool round trips; the loop waits for the disk), on
@@ -182,6 +188,7 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
       "snapshot-catchup-entries": str,
       "snapshot-send-rate": str,
       "catchup-rate": str,
+      "restore-nice": str,
       "tick-ms": str,
       "election-tick": str,
       "heartbeat-tick": str,
@@ -263,6 +270,7 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
     snapshotCatchUpEntries: int("--snapshot-catchup-entries", v["snapshot-catchup-entries"] ?? "5000", 0),
     snapshotSendBytesPerSec: int("--snapshot-send-rate", v["snapshot-send-rate"] ?? catchUpRate, 0),
     catchUpBytesPerSec: int("--catchup-rate", catchUpRate, 0),
+    restoreNice: int("--restore-nice", v["restore-nice"] ?? String(DEFAULT_RESTORE_NICE), 0, 19),
     logLevel,
     maxRequestBytes: int(
       "--max-request-bytes",

@@ -88,6 +88,7 @@ export async function startKvServer(config: KvServerConfig, logger?: Logger): Pr
           config.maxRequestBytes + PROPOSAL_OVERHEAD,
         ),
         restoreBytesPerSec: config.catchUpBytesPerSec,
+        restoreNice: config.restoreNice,
         // A failed background commit: the database no longer holds what reads would be served from.
         onFailure: (err) => {
           log.fatal({ err }, "the state machine failed: stopping the node");

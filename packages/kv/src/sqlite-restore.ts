@@ -1,18 +1,22 @@
 /**
  * Building a KV database from an image (image.ts) into a file of its own, and the file-system
  * steps around it. {@link SqliteStateMachine.restore} builds the new database next to the live one
- * with {@link buildDatabaseFromImage} and then swaps it in; the module comment of
+ * with {@link buildDatabaseInWorker} (off the event loop, at a lower CPU priority) and then swaps it
+ * in; the module comment of
  * sqlite-state-machine.ts walks through why a crash at any step leaves one database or the other.
  */
 import { open, rm } from "node:fs/promises";
 import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promises";
+import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { ImageDecoder } from "./image-decoder.js";
 import { IMAGE_FORMAT_VERSION, ImageError, type ImageRecord, type ImageSummary } from "./image-format.js";
 import { CHANGES_PER_REVISION } from "./mvcc-types.js";
 import { checkRows } from "./restore-check.js";
+import type { FromRestoreWorker, RestoreWorkerData, ToRestoreWorker } from "./restore-worker.js";
 import { createLegacySchema, createSchema, migrateSchema } from "./sqlite-database.js";
 import { idempotencyInserter } from "./sqlite-idempotency.js";
+import { workerModuleUrl } from "./worker-url.js";
 
 /** Longest stretch of inserting between two turns of the event loop while building. */
 export const RESTORE_SLICE_MS = 4;
@@ -167,6 +171,89 @@ export async function buildDatabaseFromImage(
   await fsyncPath(path, "file");
   return summary;
 }
+
+/** Chunks handed to the restore worker and not yet taken: bounds the memory of a restore. */
+const CHUNKS_IN_FLIGHT = 4;
+
+/** Options of {@link buildDatabaseInWorker}. */
+export interface WorkerBuildOptions extends BuildOptions {
+  /**
+   * The nice value the worker's thread runs at (Linux; 0 to 19, default 0: unchanged). A follower
+   * building gigabytes on a machine it shares with other members then takes only the CPU they
+   * leave: measured with three members on two vCPUs, the leader's writes/s where a 3.3 GB image
+   * began to be built went from 0.56 to 0.84-0.90 of the median (bench/README.md).
+   */
+  readonly nice?: number;
+  /** Hears the nice value the worker runs at (undefined where it cannot be known). */
+  readonly onStarted?: (nice: number | undefined) => void;
+}
+
+/**
+ * {@link buildDatabaseFromImage} in a worker thread (restore-worker.ts): the event loop only reads
+ * `image` and hands its chunks over, at most {@link CHUNKS_IN_FLIGHT} ahead of the build. Resolves
+ * and throws as that function does (an ImageError for an invalid image); if reading `image` throws,
+ * the build is stopped and that error is thrown once the worker has closed the file. The caller
+ * removes the file after a failure.
+ */
+export async function buildDatabaseInWorker(
+  path: string,
+  index: number,
+  image: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: WorkerBuildOptions = {},
+): Promise<ImageSummary> {
+  const { nice = 0, onStarted, ...build } = options;
+  const data: RestoreWorkerData = { path, index, options: build, nice };
+  const worker = new Worker(RESTORE_WORKER_URL, { workerData: data, resourceLimits: RESTORE_WORKER_LIMITS });
+  let inFlight = 0;
+  let outcome: Extract<FromRestoreWorker, { type: "done" | "error" }> | undefined;
+  let wake: (() => void) | undefined;
+  const settle = (o: NonNullable<typeof outcome>): void => {
+    outcome ??= o;
+    wake?.();
+  };
+  worker.on("message", (m: FromRestoreWorker) => {
+    if (m.type === "taken") inFlight--;
+    else if (m.type === "started") onStarted?.(m.nice);
+    else if (m.type === "done" || m.type === "error") settle(m);
+    wake?.();
+  });
+  worker.on("error", (err) => settle({ type: "error", message: err.message }));
+  worker.on("exit", (code) => settle({ type: "error", message: `the restore worker exited (${code})` }));
+  const until = async (ready: () => boolean): Promise<void> => {
+    while (!ready()) await new Promise<void>((r) => (wake = r));
+    wake = undefined;
+  };
+  const post = (m: ToRestoreWorker) => worker.postMessage(m); // a chunk is copied (structured clone)
+  try {
+    try {
+      for await (const chunk of image) {
+        await until(() => inFlight < CHUNKS_IN_FLIGHT || outcome !== undefined);
+        if (outcome !== undefined) break; // the build failed: stop reading
+        inFlight++;
+        post({ type: "chunk", chunk });
+      }
+    } catch (err) {
+      post({ type: "abort" });
+      await until(() => outcome !== undefined); // the worker closed the database
+      throw err;
+    }
+    if (outcome === undefined) post({ type: "end" });
+    await until(() => outcome !== undefined);
+    const o = outcome!;
+    if (o.type === "done") return o.summary;
+    if (o.image === undefined) throw new Error(`kv restore: ${o.message}`);
+    const e = new ImageError(o.image.code as ImageError["code"], o.image.offset, "");
+    e.message = o.message;
+    throw e;
+  } finally {
+    await worker.terminate();
+  }
+}
+
+/** The restore worker's module. */
+const RESTORE_WORKER_URL = workerModuleUrl("restore-worker.js");
+/** Its heap holds a few chunks and rows at a time (as the image worker's: sqlite-snapshot.ts). */
+const RESTORE_WORKER_LIMITS = { maxYoungGenerationSizeMb: 4 };
 
 /**
  * Creates the schema an image of `formatVersion` is built into and returns what inserts its

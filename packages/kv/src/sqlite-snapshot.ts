@@ -21,6 +21,7 @@ import type { StateMachineSnapshot } from "@tsraft/raft";
 import { DEFAULT_IMAGE_CHUNK_BYTES } from "./image-format.js";
 import type { FromImageWorker, ImageWorkerData, ToImageWorker } from "./image-worker.js";
 import type { StateDigest, StateHash } from "./state-hash.js";
+import { workerModuleUrl } from "./worker-url.js";
 
 /** Chunks the worker may produce ahead of the consumer: bounds the memory of a snapshot read. */
 export const CHUNKS_IN_FLIGHT = 4;
@@ -186,13 +187,8 @@ export class SqliteSnapshot implements SqliteImageSnapshot {
   }
 }
 
-/**
- * The worker's module. Tests run this package's TypeScript sources, which a worker thread cannot
- * load on Node 20; they run the build of it (`pnpm test` builds first).
- */
-const WORKER_URL = import.meta.url.endsWith(".ts")
-  ? new URL("../dist/image-worker.js", import.meta.url)
-  : new URL("./image-worker.js", import.meta.url);
+/** The worker's module. */
+const WORKER_URL = workerModuleUrl("image-worker.js");
 
 /**
  * The worker's heap: it holds a few rows and chunks at a time, so a small young generation keeps

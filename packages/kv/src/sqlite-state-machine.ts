@@ -100,10 +100,11 @@ import {
   type RangePage,
   type RangeRequest,
 } from "./mvcc-types.js";
+import { DEFAULT_RESTORE_NICE } from "./restore-priority.js";
 import { openDatabase, prepare, readMeta, type Statements, startWal } from "./sqlite-database.js";
 import { IdempotencyTable } from "./sqlite-idempotency.js";
 import {
-  buildDatabaseFromImage,
+  buildDatabaseInWorker,
   companionFiles,
   fsyncPath,
   type RestoreStep,
@@ -194,6 +195,11 @@ export interface SqliteStateMachineOptions {
    * building a large database leaves the disk and CPU to the quorum's writes.
    */
   restoreBytesPerSec?: number;
+  /**
+   * The nice value `restore` builds the new database at, in a worker thread of its own (Linux; 0
+   * to 19; default {@link DEFAULT_RESTORE_NICE}; restore-priority.ts).
+   */
+  restoreNice?: number;
   /**
    * Log entries an idempotency key is remembered for (default {@link IDEMPOTENCY_WINDOW}). Must be
    * the same on every member: tests only.
@@ -487,13 +493,15 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
     this.restoring = true;
     let swapping = false;
     try {
-      const summary = await buildDatabaseFromImage(this.tempPath, index, image, {
+      const summary = await buildDatabaseInWorker(this.tempPath, index, image, {
         ...(this.options.maxImageRecordBytes === undefined
           ? {}
           : { maxRecordBytes: this.options.maxImageRecordBytes }),
         ...(this.options.restoreBytesPerSec === undefined
           ? {}
           : { bytesPerSec: this.options.restoreBytesPerSec }),
+        nice: this.options.restoreNice ?? DEFAULT_RESTORE_NICE,
+        onStarted: (nice) => this.logger?.info({ index, nice }, "building the restored database"),
       });
       this.step("built");
       // Make the live file the whole old state, durably, with an empty WAL.
