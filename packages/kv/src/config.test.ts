@@ -21,7 +21,7 @@ describe("tsraft-kv flags", () => {
       snapshotCatchUpEntries: 5000,
       snapshotSendBytesPerSec: 32 * 1024 * 1024,
       catchUpBytesPerSec: 32 * 1024 * 1024,
-      restoreNice: 10,
+      restoreNice: 19,
       maxRequestBytes: 1.5 * 1024 * 1024,
       logLevel: "info",
       peerToken: undefined,

@@ -111,7 +111,7 @@ Raft:
                                CPU (default: --catchup-rate)
   --restore-nice N             nice value (0-19, Linux) of the thread that builds the database a
                                follower restores from a snapshot image, so that it yields the CPU
-                               to the members it shares a machine with (default 10; 0: unchanged)
+                               to the members it shares a machine with (default 19; 0: unchanged)
   --wal-io blocking|async|hybrid
                                WAL writes and fsyncs as blocking calls on the event loop (default:
                                no thread-pool round trips; the loop waits for the disk), on

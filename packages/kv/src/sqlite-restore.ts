@@ -178,10 +178,9 @@ const CHUNKS_IN_FLIGHT = 4;
 /** Options of {@link buildDatabaseInWorker}. */
 export interface WorkerBuildOptions extends BuildOptions {
   /**
-   * The nice value the worker's thread runs at (Linux; 0 to 19, default 0: unchanged). A follower
-   * building gigabytes on a machine it shares with other members then takes only the CPU they
-   * leave: measured with three members on two vCPUs, the leader's writes/s where a 3.3 GB image
-   * began to be built went from 0.56 to 0.84-0.90 of the median (bench/README.md).
+   * The nice value the worker's thread runs at (Linux; 0 to 19, default 0: unchanged;
+   * restore-priority.ts). A follower building gigabytes on a machine it shares with other members
+   * then takes only the CPU they leave.
    */
   readonly nice?: number;
   /** Hears the nice value the worker runs at (undefined where it cannot be known). */
