@@ -54,21 +54,19 @@
  * also what a backup holds.
  *
  * **Restore** (sqlite-restore.ts builds the new file; the swap is here, in this order):
- * 1. build the new database from the image at `kv.sqlite.restore` (one transaction, in a worker
- *    thread at a low CPU priority: restore-worker.ts), verify the image's checksum and index, set
- *    the applied index, commit, close, fsync. A bad image throws here; the temp file is removed and nothing
+ * 1. build the new database from the image at `kv.sqlite.restore` (one transaction, a slice at a
+ *    time between turns of the event loop), verify the image's checksum and index, set the applied
+ *    index, commit, close, fsync. A bad image throws here; the temp file is removed and nothing
  *    else was touched. A crash leaves the old database and a temp file `open` removes.
  * 2. commit what is applied, let the checkpoint worker copy the live WAL into the live file, then
  *    `wal_checkpoint(TRUNCATE)` the rest on this connection (WAL now 0 bytes, the file synced) and
  *    fsync the -wal file: the live file alone is now the whole old state, durably, and the WAL left
  *    behind is empty, so a stale WAL can never be replayed onto the new file.
  * 3. synchronously (no read can see a closed connection): close the connection, remove -wal/-shm,
- *    give the old file a second name `kv.sqlite.old-<index>` (a hard link), rename
- *    `kv.sqlite.restore` over `kv.sqlite`, reopen. A crash before the rename leaves the old file;
- *    after it, the new one; `open` removes a second name left behind.
+ *    rename `kv.sqlite.restore` over `kv.sqlite`, reopen. A crash before the rename leaves the old
+ *    file; after it, the new one.
  * 4. fsync the directory: the rename is durable (before that a power loss may bring back the old
- *    file, which is complete on its own). Then the old file is freed a slice at a time
- *    (removeGradually, @tsraft/node), in the background.
+ *    file, which is complete on its own).
  *
  * **Checkpoints** run in a worker thread (wal-checkpointer.ts), never on the event loop, unless
  * `walCheckpoints: "inline"` (SQLite's automatic checkpoints in the committing connection). The
@@ -84,9 +82,8 @@
  * replay has caught up, as they may on any lagging follower; linearizable reads wait for it.
  */
 
-import { linkSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
-import { nodeFileSystem, removeGradually } from "@tsraft/node";
+import { mkdirSync, renameSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { trace, tracing } from "@tsraft/node/trace";
 import type { ApplyEntry, StateMachine } from "@tsraft/raft";
 import type Database from "better-sqlite3";
@@ -215,9 +212,6 @@ export interface SqliteStateMachineOptions {
   onRestoreStep?: (step: RestoreStep) => void;
 }
 
-/** A restore gives the database it replaces this name plus the image's index, until it is freed. */
-const OLD_DATABASE_SUFFIX = ".old-";
-
 /** Defaults of {@link SqliteStateMachineOptions}: etcd's backend batch interval and limit. */
 const DEFAULT_COMMIT_INTERVAL_MS = 100;
 const DEFAULT_COMMIT_ENTRIES = 10_000;
@@ -283,11 +277,8 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
     this.commitIntervalMs = options.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS;
     this.commitEntries = options.commitEntries ?? DEFAULT_COMMIT_ENTRIES;
     this.inlineCheckpoints = options.walCheckpoints === "inline";
-    // A restore that crashed before its rename left its temp database: the live one is intact. One
-    // that crashed after it may have left the old database under a name of its own (restore()).
+    // A restore that crashed before its rename left its temp database: the live one is intact.
     for (const p of [this.tempPath, ...companionFiles(this.tempPath)]) rmSync(p, { force: true });
-    const old = `${basename(this.path)}${OLD_DATABASE_SUFFIX}`;
-    for (const f of readdirSync(dir)) if (f.startsWith(old)) rmSync(join(dir, f), { force: true });
     this.db = this.openConnection();
     this.stmts = prepare(this.db);
     this.store = new MvccStore(this.db);
@@ -501,8 +492,6 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
     this.checkUsable();
     this.restoring = true;
     let swapping = false;
-    /** The old database's second name, while the swap has not finished. */
-    let oldPath: string | undefined;
     try {
       const summary = await buildDatabaseInWorker(this.tempPath, index, image, {
         ...(this.options.maxImageRecordBytes === undefined
@@ -535,11 +524,6 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
       this.db.close();
       for (const p of companionFiles(this.path)) rmSync(p, { force: true });
       this.step("closed");
-      // The old file keeps a name until the new one is durably in place; then it is freed a slice
-      // at a time (removeGradually): unlinked with the rename, gigabytes freed at once stall every
-      // fsync on the disk.
-      oldPath = `${this.path}${OLD_DATABASE_SUFFIX}${index}`;
-      linkSync(this.path, oldPath);
       renameSync(this.tempPath, this.path);
       this.step("renamed");
       this.reopen();
@@ -554,11 +538,6 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
         { index, keys: summary.records, revision: this.rev, imageBytes: summary.bytes },
         "restored the state machine from an image",
       );
-      const doomed = oldPath;
-      oldPath = undefined;
-      removeGradually(nodeFileSystem, doomed).catch((err: unknown) =>
-        this.logger?.warn({ err, path: doomed }, "could not remove the database a restore replaced"),
-      );
     } catch (err) {
       if (swapping) this.recoverFromSwap(err);
       throw err;
@@ -566,7 +545,6 @@ export class SqliteStateMachine implements StateMachine<ApplyResult> {
       this.restoring = false;
       if (!this.closed) this.checkpointer?.resume();
       await removeDatabaseFiles(this.tempPath).catch(() => {});
-      if (oldPath !== undefined) rmSync(oldPath, { force: true }); // the swap failed: whichever file is live stays
     }
   }
 

@@ -14,8 +14,6 @@ import {
   type FileSystem,
   isNodeFileSystem,
   nodeFileSystem,
-  REMOVE_STEP_BYTES,
-  removeGradually,
 } from "./file-system.js";
 import { MemFileSystem } from "./mem-fs.js";
 import { WAL } from "./wal/wal.js";
@@ -87,32 +85,6 @@ describe.each(systems)("%s", (_name, fs) => {
     expect(r.hardState).toEqual(hs(1, 1, 39));
     await w2.close();
     expect((await fs.readdir(dir)).filter((n) => n.endsWith(".wal")).length).toBeGreaterThan(3);
-  });
-});
-
-describe("removeGradually", () => {
-  it("truncates a large file a step at a time before it unlinks it; a small one is unlinked at once", async () => {
-    const fs = new InstrumentedFileSystem(nodeFileSystem);
-    const big = join(tmp.path, "big");
-    const size = 3 * REMOVE_STEP_BYTES + 12345;
-    const fh = await fs.open(big, "create");
-    await fh.truncate(size); // sparse: no disk space
-    await fh.close();
-    const small = join(tmp.path, "small");
-    await (await fs.open(small, "create")).close();
-    fs.reset();
-    await removeGradually(fs, big);
-    expect(fs.calls.filter((c) => c.kind === "truncate").map((c) => c.length)).toEqual([
-      size - REMOVE_STEP_BYTES,
-      size - 2 * REMOVE_STEP_BYTES,
-      size - 3 * REMOVE_STEP_BYTES,
-    ]);
-    expect(fs.calls.map((c) => c.kind).slice(-1)).toEqual(["unlink"]);
-    fs.reset();
-    await removeGradually(fs, small);
-    expect(fs.count("truncate")).toBe(0);
-    expect(await nodeFileSystem.readdir(tmp.path)).toEqual([]);
-    await removeGradually(fs, small); // gone already: not an error
   });
 });
 

@@ -9,7 +9,6 @@ import {
   writeSync,
 } from "node:fs";
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, unlink } from "node:fs/promises";
-import { setTimeout as sleep } from "node:timers/promises";
 
 /**
  * An open file, positional I/O only (no file cursor), so the WAL always says where it writes.
@@ -249,43 +248,4 @@ export async function writeFully(
 export function errorCode(e: unknown): string | undefined {
   if (typeof e === "object" && e !== null && "code" in e && typeof e.code === "string") return e.code;
   return undefined;
-}
-
-/** {@link removeGradually} frees a large file this many bytes at a time... */
-export const REMOVE_STEP_BYTES = 64 * 1024 * 1024;
-/** ...with this long between two steps. */
-const REMOVE_PAUSE_MS = 25;
-
-/**
- * Unlinks `path`, first truncating a file larger than {@link REMOVE_STEP_BYTES} by that much at a
- * time, with a pause between: the disk then frees its blocks in slices. Unlinking gigabytes at once
- * frees them in one journal commit (ext4 mounted with `discard` also trims them all then), which
- * stalls every other fsync on the disk meanwhile: measured in the growth bench (bench/README.md), a
- * follower unlinking its old 2 GB database and a 3.3 GB snapshot image as it finished a restore took
- * the cluster's writes/s for the next 10 s from 0.70 to 0.57 of the median. (RocksDB deletes its
- * files at a rate for the same reason.) Not atomic: call it on a file nothing needs any more (a
- * crash part way leaves a shorter file). ENOENT is not an error.
- */
-export async function removeGradually(fs: FileSystem, path: string): Promise<void> {
-  let fh: FileHandleLike;
-  try {
-    fh = await fs.open(path, "readWrite");
-  } catch (e) {
-    if (errorCode(e) === "ENOENT") return;
-    throw e;
-  }
-  try {
-    for (let size = await fh.size(); size > REMOVE_STEP_BYTES; ) {
-      size -= REMOVE_STEP_BYTES;
-      await fh.truncate(size);
-      await sleep(REMOVE_PAUSE_MS);
-    }
-  } finally {
-    await fh.close();
-  }
-  try {
-    await fs.unlink(path);
-  } catch (e) {
-    if (errorCode(e) !== "ENOENT") throw e;
-  }
 }

@@ -37,7 +37,6 @@ export {
   type NodeFileSystemOptions,
   nodeFileSystem,
   type OpenMode,
-  removeGradually,
 } from "./file-system.js";
 export { createNodeMetrics, type NodeMetrics } from "./metrics.js";
 export {

@@ -21,7 +21,6 @@ import {
   type FileHandleLike,
   type FileSystem,
   nodeFileSystem,
-  removeGradually,
   writeFully,
 } from "../file-system.js";
 import { hexPairName, parseHexPairName } from "../hex-pair-name.js";
@@ -220,7 +219,7 @@ export class Snapshotter {
     if (!Number.isSafeInteger(keep) || keep < 1) throw new RangeError(`snap: keep must be ≥ 1, got ${keep}`);
     const names = await this.snapNames();
     const doomed = names.slice(keep).map((s) => s.name);
-    for (const name of doomed) await removeGradually(this.fs, join(this.dir, name));
+    for (const name of doomed) await this.fs.unlink(join(this.dir, name));
     if (doomed.length > 0) await this.fs.syncDir(this.dir);
     return doomed;
   }
@@ -288,7 +287,7 @@ export class Snapshotter {
       await fh.close();
     } catch (e) {
       await fh.close().catch(() => {});
-      await removeGradually(this.fs, tmp).catch(() => {}); // a transfer failed late leaves gigabytes
+      await this.fs.unlink(tmp).catch(() => {});
       throw e;
     }
     await this.fs.rename(tmp, join(this.dir, name));
@@ -345,15 +344,20 @@ export class Snapshotter {
     }
   }
 
-  /** Deletes the image of the snapshot at (term, index), if there is one, a slice at a time (removeGradually). */
+  /** Deletes the image of the snapshot at (term, index), if there is one. */
   async removeImage(term: number, index: number): Promise<void> {
-    await removeGradually(this.fs, join(this.dir, imageFileName(term, index)));
+    try {
+      await this.fs.unlink(join(this.dir, imageFileName(term, index)));
+    } catch (e) {
+      if (errorCode(e) !== "ENOENT") throw e;
+      return;
+    }
     await this.fs.syncDir(this.dir);
   }
 
   /**
-   * Deletes image files (and temp files of images), a slice at a time (removeGradually), whose
-   * `.snap` file is gone and whose index is below `belowIndex`: images of released snapshots, and received ones Raft did not take. An image
+   * Deletes image files (and temp files of images) whose `.snap` file is gone and whose index is
+   * below `belowIndex`: images of released snapshots, and received ones Raft did not take. An image
    * at or above `belowIndex` may be one whose `.snap` is about to be written; it stays.
    */
   async releaseImages(belowIndex: number): Promise<string[]> {
@@ -367,7 +371,7 @@ export class Snapshotter {
       const temp = m[3] !== undefined;
       if (index < belowIndex && (temp || !snaps.has(`${m[1]}-${m[2]}.snap`))) doomed.push(name);
     }
-    for (const name of doomed) await removeGradually(this.fs, join(this.dir, name));
+    for (const name of doomed) await this.fs.unlink(join(this.dir, name));
     if (doomed.length > 0) await this.fs.syncDir(this.dir);
     return doomed;
   }
