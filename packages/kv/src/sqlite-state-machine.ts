@@ -54,9 +54,9 @@
  * also what a backup holds.
  *
  * **Restore** (sqlite-restore.ts builds the new file; the swap is here, in this order):
- * 1. build the new database from the image at `kv.sqlite.restore` (one transaction, a slice at a
- *    time between turns of the event loop), verify the image's checksum and index, set the applied
- *    index, commit, close, fsync. A bad image throws here; the temp file is removed and nothing
+ * 1. build the new database from the image at `kv.sqlite.restore` (one transaction, in a worker
+ *    thread at a low CPU priority: restore-worker.ts), verify the image's checksum and index, set
+ *    the applied index, commit, close, fsync. A bad image throws here; the temp file is removed and nothing
  *    else was touched. A crash leaves the old database and a temp file `open` removes.
  * 2. commit what is applied, let the checkpoint worker copy the live WAL into the live file, then
  *    `wal_checkpoint(TRUNCATE)` the rest on this connection (WAL now 0 bytes, the file synced) and
